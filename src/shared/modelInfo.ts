@@ -1,0 +1,38 @@
+// What the engine tells its clients about a loaded (or validated) model and a tokenized prompt.
+
+export type Architecture = 'gpt2' | 'gpt_neox' | 'llama' | 'qwen2' | 'gemma2';
+
+export interface ModelInfo {
+  dir: string;
+  name: string;
+  architecture: Architecture;
+  /** The config's model_type, as written in config.json. */
+  modelType: string;
+  nLayers: number;
+  dModel: number;
+  nHeads: number;
+  nKvHeads: number;
+  dHead: number;
+  dMlp: number;
+  dVocab: number;
+  nCtx: number;
+  parameterCount: number;
+  /** Bytes of the weights once loaded as float32. */
+  weightBytes: number;
+  /** dtype(s) stored in the checkpoint, e.g. ["F32"] or ["BF16"]. */
+  storedDtypes: string[];
+  hasTokenizer: boolean;
+  /** Non-fatal problems found while loading (NaN weights, ...). */
+  warnings: string[];
+}
+
+export interface TokenizedPrompt {
+  ids: number[];
+  /** Each token's text as the tokenizer decodes it alone. */
+  texts: string[];
+  /**
+   * Each token's [start, end) UTF-16 span in the prompt text; tokens holding part of a multi-byte
+   * character get an empty or partial span. Absent when the prompt was given as ids.
+   */
+  spans?: Array<[number, number]>;
+}
