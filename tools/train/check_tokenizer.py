@@ -1,0 +1,24 @@
+"""Writes build/tok_cases.json (texts + Python ids) and runs check_tokenizer.mjs with node if available."""
+import json, os, subprocess, sys, random
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import tokenizer, MODEL_DIR, BUILD, ROOT, CFG  # noqa
+import corpus  # noqa
+
+tok = tokenizer()
+cases = []
+for fn in sorted(os.listdir(os.path.join(MODEL_DIR, "eval"))):
+    for l in open(os.path.join(MODEL_DIR, "eval", fn)):
+        r = json.loads(l)
+        for t in (r["prompt"], r["prompt"] + r["target"], r["target"]):
+            cases.append({"text": t, "ids": tok.encode(t)})
+rng = random.Random(5)
+for _ in range(300):
+    t = corpus.document(rng)
+    cases.append({"text": t, "ids": tok.encode(t)})
+cases.append({"text": "Hello, wörld! 123  x\n\ny <|endoftext|>z", "ids": tok.encode("Hello, wörld! 123  x\n\ny <|endoftext|>z")})
+p = os.path.join(BUILD, "tok_cases.json")
+json.dump(cases, open(p, "w"))
+if os.path.isdir(os.path.join(ROOT, "node_modules", "@huggingface", "tokenizers")):
+    subprocess.run(["node", "tools/train/check_tokenizer.mjs", p], cwd=ROOT, check=True)
+else:
+    print("node_modules/@huggingface/tokenizers missing: skipped JS check")

@@ -1,0 +1,77 @@
+"""Shared paths, config, tokenizer loading and evaluation helpers."""
+import json
+import os
+import sys
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import bpe  # noqa: E402
+from model import GPT2, load_safetensors  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+CFG = json.load(open(os.path.join(HERE, "config.json")))
+MODEL_DIR = os.path.join(ROOT, "models", CFG["name"])
+BUILD = os.path.join(HERE, "build")
+
+
+def tokenizer():
+    tj = json.load(open(os.path.join(MODEL_DIR, "tokenizer.json")))
+    m = tj["model"]
+    vocab = [None] * (len(m["vocab"]) + len(tj["added_tokens"]))
+    for t, i in m["vocab"].items():
+        vocab[i] = t
+    for a in tj["added_tokens"]:
+        vocab[a["id"]] = a["content"]
+    merges = [tuple(x.split(" ")) for x in m["merges"]]
+    return bpe.BPE(vocab, merges)
+
+
+def load_model():
+    cfg = json.load(open(os.path.join(MODEL_DIR, "config.json")))
+    model = GPT2(cfg)
+    model.load_hf_state(load_safetensors(os.path.join(MODEL_DIR, "model.safetensors")))
+    model.eval()
+    return model
+
+
+def load_evals(tok, per_family=None):
+    out = {}
+    d = os.path.join(MODEL_DIR, "eval")
+    for fn in sorted(os.listdir(d)):
+        if not fn.endswith(".jsonl"):
+            continue
+        rows = [json.loads(l) for l in open(os.path.join(d, fn))]
+        if per_family:
+            rows = rows[:per_family]
+        for r in rows:
+            r["ids"] = tok.encode(r["prompt"])
+            r["target_id"] = tok.encode(r["target"])[0]
+        out[fn[:-6]] = rows
+    return out
+
+
+def batch_last_logits(model, seqs, hooks=None, bs=128):
+    """Logits at the last position of each (unpadded) sequence; right padding is harmless (causal)."""
+    outs = []
+    for i in range(0, len(seqs), bs):
+        chunk = seqs[i:i + bs]
+        L = max(len(s) for s in chunk)
+        x = torch.zeros(len(chunk), L, dtype=torch.long)
+        for j, s in enumerate(chunk):
+            x[j, :len(s)] = torch.tensor(s)
+        logits = model(x, hooks=hooks) if hooks is not None else model(x)
+        idx = torch.tensor([len(s) - 1 for s in chunk])
+        outs.append(logits[torch.arange(len(chunk)), idx])
+    return torch.cat(outs)
+
+
+def eval_accuracy(model, evals, hooks=None):
+    res = {}
+    for fam, rows in evals.items():
+        logits = batch_last_logits(model, [r["ids"] for r in rows], hooks)
+        tgt = torch.tensor([r["target_id"] for r in rows])
+        top1 = (logits.argmax(-1) == tgt).float().mean().item()
+        res[fam] = {"n": len(rows), "top1": top1}
+    return res

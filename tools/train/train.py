@@ -1,0 +1,87 @@
+"""Stage 2: train the GPT-2 model on the packed corpus (seeded, 1 CPU thread) and save it in HF format."""
+import csv
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from model import GPT2, hf_config, save_safetensors  # noqa: E402
+from common import MODEL_DIR, BUILD, CFG, load_evals, eval_accuracy, tokenizer  # noqa: E402
+
+
+def main():
+    torch.set_num_threads(1)
+    torch.manual_seed(CFG["seed_model"])
+    meta = json.load(open(os.path.join(BUILD, "meta.json")))
+    cfg = hf_config(CFG["n_layer"], CFG["n_embd"], CFG["n_head"], CFG["n_positions"], meta["vocab_size"],
+                    meta["eot_id"])
+    model = GPT2(cfg)
+    data = torch.from_numpy(np.load(os.path.join(BUILD, "train.npy")).astype(np.int64))
+    held = torch.from_numpy(np.load(os.path.join(BUILD, "heldout.npy")).astype(np.int64))[:256]
+    tok = tokenizer()
+    evals = load_evals(tok, per_family=50)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": CFG["weight_decay"]},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=CFG["lr"], betas=(0.9, 0.98))
+    steps, B = CFG["steps"], CFG["batch"]
+
+    def lr_at(s):
+        if s < CFG["warmup"]:
+            return CFG["lr"] * (s + 1) / CFG["warmup"]
+        p = (s - CFG["warmup"]) / max(1, steps - CFG["warmup"])
+        return CFG["lr"] * (CFG["min_lr_frac"] + (1 - CFG["min_lr_frac"]) * 0.5 * (1 + math.cos(math.pi * p)))
+
+    curve = open(os.path.join(MODEL_DIR, "training_curve.csv"), "w", newline="")
+    w = csv.writer(curve)
+    fams = sorted(evals)
+    w.writerow(["step", "train_loss", "heldout_loss"] + [f"top1_{f}" for f in fams])
+    t0, acc_loss, n_loss = time.time(), 0.0, 0
+    every = 50
+    for s in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(s)
+        x = data[s * B:(s + 1) * B]
+        logits = model(x[:, :-1])
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        acc_loss += loss.item()
+        n_loss += 1
+        if (s + 1) % every == 0 or s == steps - 1:
+            row = [s + 1, round(acc_loss / n_loss, 5)]
+            acc_loss, n_loss = 0.0, 0
+            if (s + 1) % 500 == 0 or s == steps - 1:
+                model.eval()
+                with torch.no_grad():
+                    hl = torch.nn.functional.cross_entropy(
+                        model(held[:, :-1]).reshape(-1, logits.shape[-1]), held[:, 1:].reshape(-1)).item()
+                    acc = eval_accuracy(model, evals)
+                model.train()
+                row += [round(hl, 5)] + [round(acc[f]["top1"], 4) for f in fams]
+                print(f"step {s+1} loss {row[1]:.4f} heldout {hl:.4f} " +
+                      " ".join(f"{f}={acc[f]['top1']:.2f}" for f in fams) + f" [{time.time()-t0:.0f}s]",
+                      flush=True)
+            else:
+                row += [""] * (1 + len(fams))
+                print(f"step {s+1} loss {row[1]:.4f} lr {lr_at(s):.5f} [{time.time()-t0:.0f}s]", flush=True)
+            w.writerow(row)
+            curve.flush()
+    curve.close()
+    json.dump(cfg, open(os.path.join(MODEL_DIR, "config.json"), "w"), indent=2)
+    save_safetensors(model.hf_state(), os.path.join(MODEL_DIR, "model.safetensors"), {"format": "pt"})
+    json.dump({"train_seconds": round(time.time() - t0, 1), "steps": steps, "batch": B,
+               "tokens": steps * B * (CFG["n_positions"] - 1)},
+              open(os.path.join(BUILD, "train_stats.json"), "w"))
+    print(f"done in {time.time()-t0:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
