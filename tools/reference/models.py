@@ -156,7 +156,7 @@ class RefModel:
         pattern = self._h(pre + "hook_pattern", torch.softmax(scores, dim=-1))
         z = self._h(pre + "hook_z", torch.matmul(pattern, vh).transpose(1, 2))  # [B, T, H, dh]
         if self._want(pre + "hook_result"):
-            WO = lw["W_O"].view(H, dh, -1)
+            WO = lw["W_O"].reshape(H, dh, -1)
             self._h(pre + "hook_result", torch.einsum("bthe,hed->bthd", z, WO))
         out = self._lin(z.reshape(B, T, H * dh), lw["W_O"], lw["b_O"])
         return out, present
@@ -259,7 +259,8 @@ def _load_gpt2(cfg, sd):
             "W_out": _f32(g(h + "mlp.c_proj.weight")), "b_out": _f32(g(h + "mlp.c_proj.bias")),
         })
     wte = _f32(g("wte.weight"))
-    unembed = _T(sd["lm_head.weight"]) if "lm_head.weight" in sd else wte.t().contiguous()
+    # tied: a transposed view of wte (no copy; matmul takes it as a transposed operand, like F.linear)
+    unembed = _T(sd["lm_head.weight"]) if "lm_head.weight" in sd else wte.t()
     spec = dict(norm="layernorm", norm_eps=cfg.get("layer_norm_epsilon", 1e-5), rms_offset=0.0,
                 n_layers=cfg["n_layer"], d_model=d, n_heads=H, n_kv_heads=H, d_head=d // H,
                 vocab=cfg["vocab_size"], pos="learned", parallel_residual=False, post_norms=False,

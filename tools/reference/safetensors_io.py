@@ -37,22 +37,22 @@ def _tensor_bytes(t):
 
 
 def save_file(tensors, path, metadata=None):
-    """Write a dict {name: torch.Tensor} to `path` (keys sorted, like the reference library)."""
+    """Write a dict {name: torch.Tensor} to `path` (keys sorted, like the reference library).
+    Tensors are streamed one at a time, so large checkpoints need no second copy in memory."""
     header = {}
-    blobs = []
     offset = 0
-    for name in sorted(tensors):
+    names = sorted(tensors)
+    for name in names:
         t = tensors[name]
         if t.dtype not in _TORCH_TO_NAME:
             raise TypeError(f"unsupported dtype {t.dtype} for {name}")
-        b = _tensor_bytes(t)
+        nbytes = t.numel() * t.element_size()
         header[name] = {
             "dtype": _TORCH_TO_NAME[t.dtype],
             "shape": list(t.shape),
-            "data_offsets": [offset, offset + len(b)],
+            "data_offsets": [offset, offset + nbytes],
         }
-        blobs.append(b)
-        offset += len(b)
+        offset += nbytes
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     hjson = json.dumps(header, separators=(",", ":")).encode("utf-8")
@@ -60,7 +60,9 @@ def save_file(tensors, path, metadata=None):
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(hjson)))
         f.write(hjson)
-        for b in blobs:
+        for name in names:
+            b = _tensor_bytes(tensors[name])
+            assert len(b) == header[name]["data_offsets"][1] - header[name]["data_offsets"][0]
             f.write(b)
     return offset
 
@@ -72,23 +74,26 @@ def read_header(path):
 
 
 def load_file(path):
-    """Read a safetensors file into {name: torch.Tensor} in the stored dtype."""
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n].decode("utf-8"))
-    base = 8 + n
+    """Read a safetensors file into {name: torch.Tensor} in the stored dtype. Each tensor is read
+    straight into its own buffer, so peak memory is about one copy of the weights."""
     out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        tdtype, npdtype = _DTYPES[info["dtype"]]
-        b, e = info["data_offsets"]
-        arr = np.frombuffer(data, dtype=npdtype, count=(e - b) // npdtype.itemsize, offset=base + b)
-        t = torch.from_numpy(arr.copy()).reshape(info["shape"])
-        if info["dtype"] == "BF16":
-            t = t.view(torch.bfloat16)
-        out[name] = t
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n).decode("utf-8"))
+        base = 8 + n
+        items = sorted(((k, v) for k, v in header.items() if k != "__metadata__"),
+                       key=lambda kv: kv[1]["data_offsets"][0])
+        for name, info in items:
+            tdtype, npdtype = _DTYPES[info["dtype"]]
+            b, e = info["data_offsets"]
+            arr = np.empty((e - b) // npdtype.itemsize, dtype=npdtype)
+            f.seek(base + b)
+            if f.readinto(memoryview(arr).cast("B")) != e - b:
+                raise ValueError(f"{path}: truncated data for {name}")
+            t = torch.from_numpy(arr).reshape(info["shape"])
+            if info["dtype"] == "BF16":
+                t = t.view(torch.bfloat16)
+            out[name] = t
     return out
 
 
