@@ -1,0 +1,86 @@
+// Llama family (Llama, Mistral, SmolLM, Qwen2): RMSNorm, SwiGLU, grouped-query attention,
+// rotate-half RoPE over head_dim with rope_theta; Qwen2 adds q/k/v biases. Gemma-2 reuses the
+// tensor layout with its own config (gemma2.ts).
+import { linear, num, optional } from './spec';
+import type { ConfigJson, ModelConfig, ModelSpec, TensorSource, Activation } from './spec';
+import type { Architecture } from '../../shared/modelInfo';
+
+export function llamaConfig(cfg: ConfigJson, architecture: Architecture): ModelConfig {
+  const d = num(cfg, 'hidden_size');
+  const nHeads = num(cfg, 'num_attention_heads');
+  const nLayers = num(cfg, 'num_hidden_layers');
+  const dHead = num(cfg, 'head_dim', d / nHeads);
+  const act = String(cfg.hidden_act ?? 'silu');
+  if (act !== 'silu') throw new Error(`unsupported hidden_act "${act}" (supported: silu)`);
+  const rs = cfg.rope_scaling as { type?: string; rope_type?: string } | null | undefined;
+  const ropeType = rs?.rope_type ?? rs?.type;
+  if (rs && ropeType !== 'default') throw new Error(`rope_scaling "${String(ropeType)}" is not supported yet (supported: none)`);
+  const window = typeof cfg.sliding_window === 'number' && cfg.use_sliding_window === true ? cfg.sliding_window : null;
+  return {
+    architecture,
+    modelType: String(cfg.model_type),
+    nLayers,
+    dModel: d,
+    nHeads,
+    nKvHeads: num(cfg, 'num_key_value_heads', nHeads),
+    dHead,
+    dMlp: num(cfg, 'intermediate_size'),
+    dVocab: num(cfg, 'vocab_size'),
+    nCtx: num(cfg, 'max_position_embeddings', 2048),
+    norm: 'rmsnorm',
+    normEps: num(cfg, 'rms_norm_eps', 1e-6),
+    normWeightOffset: 0,
+    positional: 'rotary',
+    rotaryDim: dHead,
+    rotaryBase: num(cfg, 'rope_theta', 10000),
+    parallelResidual: false,
+    activation: 'silu' as Activation,
+    gatedMlp: true,
+    embedScale: 1,
+    attnScale: 1 / Math.sqrt(dHead),
+    attnSoftcap: null,
+    finalSoftcap: null,
+    slidingWindow: window,
+    slidingLayers: new Array<boolean>(nLayers).fill(window !== null),
+    postNorms: false,
+    tiedEmbeddings: cfg.tie_word_embeddings === true,
+  };
+}
+
+export function llamaWeights(config: ModelConfig, src: TensorSource): ModelSpec {
+  const { dModel: d, dMlp, dVocab, nHeads, nKvHeads, dHead } = config;
+  const qd = nHeads * dHead;
+  const kvd = nKvHeads * dHead;
+  const layers = [];
+  for (let l = 0; l < config.nLayers; l++) {
+    const p = `model.layers.${l}.`;
+    const norm = (name: string) => ({ w: src.get(`${p}${name}.weight`, [d]) });
+    layers.push({
+      ln1: norm('input_layernorm'),
+      W_Q: linear(src, `${p}self_attn.q_proj.weight`, qd, d),
+      W_K: linear(src, `${p}self_attn.k_proj.weight`, kvd, d),
+      W_V: linear(src, `${p}self_attn.v_proj.weight`, kvd, d),
+      b_Q: optional(src, `${p}self_attn.q_proj.bias`, [qd]),
+      b_K: optional(src, `${p}self_attn.k_proj.bias`, [kvd]),
+      b_V: optional(src, `${p}self_attn.v_proj.bias`, [kvd]),
+      W_O: linear(src, `${p}self_attn.o_proj.weight`, d, qd),
+      b_O: optional(src, `${p}self_attn.o_proj.bias`, [d]),
+      ln1Post: config.postNorms ? norm('post_attention_layernorm') : undefined,
+      ln2: config.postNorms ? norm('pre_feedforward_layernorm') : norm('post_attention_layernorm'),
+      ln2Post: config.postNorms ? norm('post_feedforward_layernorm') : undefined,
+      W_gate: linear(src, `${p}mlp.gate_proj.weight`, dMlp, d),
+      W_in: linear(src, `${p}mlp.up_proj.weight`, dMlp, d),
+      W_out: linear(src, `${p}mlp.down_proj.weight`, d, dMlp),
+    });
+  }
+  const W_E = src.get('model.embed_tokens.weight', [dVocab, d]);
+  return {
+    config,
+    weights: {
+      W_E,
+      layers,
+      lnFinal: { w: src.get('model.norm.weight', [d]) },
+      W_U: !config.tiedEmbeddings && src.has('lm_head.weight') ? src.get('lm_head.weight', [dVocab, d]) : W_E,
+    },
+  };
+}

@@ -1,0 +1,126 @@
+// One model description for every supported architecture. Adapters (gpt2.ts, neox.ts, llama.ts,
+// gemma2.ts) map a Hugging Face config.json and checkpoint tensor names onto it; nothing else in the
+// engine knows checkpoint names. Matrices are stored so that activations multiply on the left
+// (x @ W, TransformerLens layout), except the unembedding, kept as [d_vocab, d_model] (see W_U).
+import type { Architecture } from '../../shared/modelInfo';
+
+export type NormKind = 'layernorm' | 'rmsnorm';
+export type Activation = 'gelu_new' | 'gelu' | 'silu' | 'gelu_tanh' | 'relu';
+
+export interface ModelConfig {
+  architecture: Architecture;
+  modelType: string;
+  nLayers: number;
+  dModel: number;
+  nHeads: number;
+  nKvHeads: number;
+  dHead: number;
+  dMlp: number;
+  dVocab: number;
+  nCtx: number;
+  norm: NormKind;
+  normEps: number;
+  /** Gemma's RMSNorm multiplies by (1 + w). */
+  normWeightOffset: number;
+  positional: 'learned' | 'rotary';
+  /** Rotary dims per head (d_head for full rotary; NeoX's rotary_pct takes a part). */
+  rotaryDim: number;
+  rotaryBase: number;
+  parallelResidual: boolean;
+  activation: Activation;
+  gatedMlp: boolean;
+  /** Multiplies the token embedding (Gemma: sqrt(d_model)). */
+  embedScale: number;
+  /** Attention scores multiply by this (1/sqrt(d_head) unless the config says otherwise). */
+  attnScale: number;
+  attnSoftcap: number | null;
+  finalSoftcap: number | null;
+  /** Sliding-window size for layers where `slidingLayers[l]` is true. */
+  slidingWindow: number | null;
+  slidingLayers: boolean[];
+  /** Gemma-2's extra norms after attention and after the MLP. */
+  postNorms: boolean;
+  tiedEmbeddings: boolean;
+}
+
+export interface NormWeights {
+  w: Float32Array;
+  b?: Float32Array;
+}
+
+export interface LayerWeights {
+  ln1: NormWeights;
+  W_Q: Float32Array; // [d_model, n_heads*d_head]
+  W_K: Float32Array; // [d_model, n_kv_heads*d_head]
+  W_V: Float32Array;
+  W_O: Float32Array; // [n_heads*d_head, d_model]
+  b_Q?: Float32Array;
+  b_K?: Float32Array;
+  b_V?: Float32Array;
+  b_O?: Float32Array;
+  ln1Post?: NormWeights;
+  ln2: NormWeights;
+  W_in: Float32Array; // [d_model, d_mlp]
+  b_in?: Float32Array;
+  W_gate?: Float32Array; // [d_model, d_mlp]
+  W_out: Float32Array; // [d_mlp, d_model]
+  b_out?: Float32Array;
+  ln2Post?: NormWeights;
+}
+
+export interface ModelWeights {
+  W_E: Float32Array; // [d_vocab, d_model]
+  W_pos?: Float32Array; // [n_ctx, d_model]
+  layers: LayerWeights[];
+  lnFinal: NormWeights;
+  /** Unembedding stored as [d_vocab, d_model] (HF lm_head layout, or W_E itself when tied). */
+  W_U: Float32Array;
+  b_U?: Float32Array;
+}
+
+export interface ModelSpec {
+  config: ModelConfig;
+  weights: ModelWeights;
+}
+
+/** Reads checkpoint tensors by name, widened to float32, with shape checks against the config. */
+export interface TensorSource {
+  has(name: string): boolean;
+  /** Reads a tensor and checks its shape; throws a UserError naming the file on a mismatch. */
+  get(name: string, shape: number[]): Float32Array;
+  names(): string[];
+}
+
+/** Transposes a row-major [rows, cols] matrix. */
+export function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(m.length);
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols;
+    for (let c = 0; c < cols; c++) out[c * rows + r] = m[base + c]!;
+  }
+  return out;
+}
+
+/** Reads an nn.Linear weight ([out, in]) and returns it as [in, out]. */
+export function linear(src: TensorSource, name: string, outDim: number, inDim: number): Float32Array {
+  return transpose(src.get(name, [outDim, inDim]), outDim, inDim);
+}
+
+export function optional(src: TensorSource, name: string, shape: number[]): Float32Array | undefined {
+  return src.has(name) ? src.get(name, shape) : undefined;
+}
+
+export type ConfigJson = Record<string, unknown>;
+
+export function num(cfg: ConfigJson, key: string, fallback?: number): number {
+  const v = cfg[key];
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (fallback !== undefined) return fallback;
+  throw new ConfigError(key);
+}
+
+export class ConfigError extends Error {
+  constructor(readonly key: string) {
+    super(`missing or invalid "${key}"`);
+  }
+}

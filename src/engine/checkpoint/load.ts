@@ -1,0 +1,235 @@
+// Turns a Hugging Face checkpoint folder into a ModelSpec: config.json -> architecture adapter,
+// safetensors (single or sharded via model.safetensors.index.json) -> float32 weights, optional
+// tokenizer.json. Refuses pickle checkpoints, unsupported model types, and checkpoints too large
+// for free memory, each with a message naming the file and what to do.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { freemem } from 'node:os';
+import { basename, join } from 'node:path';
+import { UserError } from '../errors';
+import { gemma2Config } from '../architectures/gemma2';
+import { gpt2Config, gpt2Weights } from '../architectures/gpt2';
+import { llamaConfig, llamaWeights } from '../architectures/llama';
+import { neoxConfig, neoxWeights } from '../architectures/neox';
+import { ConfigError } from '../architectures/spec';
+import type { ConfigJson, ModelConfig, ModelSpec, TensorSource } from '../architectures/spec';
+import { readSafetensorsHeader, readTensorF32 } from './safetensors';
+import type { TensorEntry } from './safetensors';
+import { PromptTokenizer } from './tokenizer';
+import type { Architecture, ModelInfo } from '../../shared/modelInfo';
+
+interface ArchitectureAdapter {
+  config(cfg: ConfigJson): ModelConfig;
+  weights(config: ModelConfig, src: TensorSource): ModelSpec;
+}
+
+/** Supported `model_type` values. Adding an architecture = one adapter file + one line here. */
+export const ARCHITECTURES: Record<string, ArchitectureAdapter & { architecture: Architecture }> = {
+  gpt2: { architecture: 'gpt2', config: gpt2Config, weights: gpt2Weights },
+  gpt_neox: { architecture: 'gpt_neox', config: neoxConfig, weights: neoxWeights },
+  llama: { architecture: 'llama', config: (c) => llamaConfig(c, 'llama'), weights: llamaWeights },
+  mistral: { architecture: 'llama', config: (c) => llamaConfig(c, 'llama'), weights: llamaWeights },
+  qwen2: { architecture: 'qwen2', config: (c) => llamaConfig(c, 'qwen2'), weights: llamaWeights },
+  gemma2: { architecture: 'gemma2', config: gemma2Config, weights: llamaWeights },
+};
+
+const PICKLE_EXTENSIONS = ['.bin', '.pt', '.pth', '.ckpt', '.pkl'];
+
+export interface CheckpointFiles {
+  dir: string;
+  configJson: ConfigJson;
+  adapter: ArchitectureAdapter & { architecture: Architecture };
+  config: ModelConfig;
+  entries: Map<string, TensorEntry>;
+  tokenizerPath?: string;
+  tokenizerConfigPath?: string;
+}
+
+export interface LoadOptions {
+  /** Free memory to check against (bytes); defaults to os.freemem(). Tests inject it. */
+  freeMemoryBytes?: number;
+  /** Report progress as weights are read. */
+  onProgress?: (message: string, fraction: number) => void;
+}
+
+export interface LoadedCheckpoint {
+  spec: ModelSpec;
+  tokenizer?: PromptTokenizer;
+  info: ModelInfo;
+}
+
+/** Reads config.json and the safetensors headers, without reading weights. */
+export function inspectCheckpoint(dir: string): CheckpointFiles {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`${dir} is not a folder. Choose a checkpoint folder holding config.json and *.safetensors.`);
+  const files = readdirSync(dir);
+  const configPath = join(dir, 'config.json');
+  if (!files.includes('config.json')) {
+    throw new UserError(`${dir} has no config.json. A Hugging Face checkpoint folder holds config.json, model.safetensors (or shards with model.safetensors.index.json) and usually tokenizer.json.`);
+  }
+  let configJson: ConfigJson;
+  try {
+    configJson = JSON.parse(readFileSync(configPath, 'utf8')) as ConfigJson;
+  } catch (e) {
+    throw new UserError(`config.json in ${dir} is not valid JSON (${e instanceof Error ? e.message : String(e)}).`);
+  }
+  const modelType = String(configJson.model_type ?? '');
+  const adapter = ARCHITECTURES[modelType];
+  if (!adapter) {
+    throw new UserError(`config.json: model_type "${modelType}" is not supported. Supported model types: ${Object.keys(ARCHITECTURES).join(', ')}.`);
+  }
+  let config: ModelConfig;
+  try {
+    config = adapter.config(configJson);
+  } catch (e) {
+    const what = e instanceof ConfigError ? `missing or invalid "${e.key}"` : e instanceof Error ? e.message : String(e);
+    throw new UserError(`config.json (${modelType}): ${what}.`);
+  }
+
+  const shardFiles = safetensorFiles(dir, files);
+  const entries = new Map<string, TensorEntry>();
+  for (const f of shardFiles) {
+    for (const [name, entry] of readSafetensorsHeader(join(dir, f)).tensors) entries.set(name, entry);
+  }
+  return {
+    dir,
+    configJson,
+    adapter,
+    config,
+    entries,
+    tokenizerPath: files.includes('tokenizer.json') ? join(dir, 'tokenizer.json') : undefined,
+    tokenizerConfigPath: files.includes('tokenizer_config.json') ? join(dir, 'tokenizer_config.json') : undefined,
+  };
+}
+
+function safetensorFiles(dir: string, files: string[]): string[] {
+  if (files.includes('model.safetensors.index.json')) {
+    let index: { weight_map?: Record<string, string> };
+    try {
+      index = JSON.parse(readFileSync(join(dir, 'model.safetensors.index.json'), 'utf8')) as typeof index;
+    } catch {
+      throw new UserError('model.safetensors.index.json is not valid JSON.');
+    }
+    const shards = [...new Set(Object.values(index.weight_map ?? {}))];
+    if (shards.length === 0) throw new UserError('model.safetensors.index.json has an empty weight_map.');
+    for (const s of shards) {
+      if (s.includes('/') || s.includes('\\') || !files.includes(s)) throw new UserError(`model.safetensors.index.json names shard ${s}, which is not in the folder.`);
+    }
+    return shards;
+  }
+  const st = files.filter((f) => f.endsWith('.safetensors')).sort();
+  if (st.includes('model.safetensors')) return ['model.safetensors'];
+  if (st.length > 0) return st;
+  const pickles = files.filter((f) => PICKLE_EXTENSIONS.some((ext) => f.endsWith(ext)));
+  if (pickles.length > 0) {
+    throw new UserError(
+      `${dir} holds only pickle checkpoints (${pickles.join(', ')}). MechLens refuses pickle files because loading them can execute arbitrary code. ` +
+        'Convert the checkpoint to safetensors (for example with transformers: model.save_pretrained(dir, safe_serialization=True)) and add that folder.',
+    );
+  }
+  throw new UserError(`${dir} has no *.safetensors weights.`);
+}
+
+function tensorSource(files: CheckpointFiles, dry: boolean): TensorSource {
+  return {
+    has: (name) => files.entries.has(name),
+    names: () => [...files.entries.keys()],
+    get(name, shape) {
+      const e = files.entries.get(name);
+      if (!e) throw new UserError(`Checkpoint in ${files.dir} is missing tensor ${name} (needed by ${files.config.modelType}).`);
+      if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
+        throw new UserError(`${basename(e.file)}: tensor ${name} has shape [${e.shape.join(', ')}] but config.json implies [${shape.join(', ')}].`);
+      }
+      return dry ? new Float32Array(0) : readTensorF32(e);
+    },
+  };
+}
+
+export function weightBytes(config: ModelConfig, entries: Map<string, TensorEntry>): number {
+  let n = 0;
+  for (const e of entries.values()) n += e.shape.reduce((a, b) => a * b, 1);
+  void config;
+  return n * 4;
+}
+
+function makeInfo(files: CheckpointFiles, warnings: string[]): ModelInfo {
+  const c = files.config;
+  let params = 0;
+  for (const e of files.entries.values()) params += e.shape.reduce((a, b) => a * b, 1);
+  return {
+    dir: files.dir,
+    name: basename(files.dir),
+    architecture: files.adapter.architecture,
+    modelType: c.modelType,
+    nLayers: c.nLayers,
+    dModel: c.dModel,
+    nHeads: c.nHeads,
+    nKvHeads: c.nKvHeads,
+    dHead: c.dHead,
+    dMlp: c.dMlp,
+    dVocab: c.dVocab,
+    nCtx: c.nCtx,
+    parameterCount: params,
+    weightBytes: params * 4,
+    storedDtypes: [...new Set([...files.entries.values()].map((e) => e.dtype))],
+    hasTokenizer: files.tokenizerPath !== undefined,
+    warnings,
+  };
+}
+
+/** Validates a folder as fully as possible without reading weights (headers, names, shapes). */
+export function validateCheckpoint(dir: string): ModelInfo {
+  const files = inspectCheckpoint(dir);
+  files.adapter.weights(files.config, tensorSource(files, true));
+  const warnings = files.tokenizerPath ? [] : ['No tokenizer.json: prompts must be given as token ids.'];
+  return makeInfo(files, warnings);
+}
+
+export function loadCheckpoint(dir: string, options: LoadOptions = {}): LoadedCheckpoint {
+  const files = inspectCheckpoint(dir);
+  const info = makeInfo(files, []);
+  const free = options.freeMemoryBytes ?? freemem();
+  // Weights as float32, plus onnxruntime's working memory: refuse before reading anything.
+  const needed = info.weightBytes * 1.5;
+  if (needed > free) {
+    throw new UserError(
+      `${info.name} needs about ${(needed / 2 ** 30).toFixed(1)} GiB as float32 but only ${(free / 2 ** 30).toFixed(1)} GiB of memory is free. Close other programs or choose a smaller model.`,
+    );
+  }
+  files.adapter.weights(files.config, tensorSource(files, true)); // fail fast on names and shapes
+  options.onProgress?.('Reading weights', 0);
+  const spec = files.adapter.weights(files.config, tensorSource(files, false));
+  const warnings: string[] = [];
+  const bad = nonFiniteTensors(spec);
+  if (bad.length > 0) warnings.push(`Weights contain NaN or Inf values in: ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ` and ${bad.length - 5} more` : ''}. Results will be meaningless.`);
+  let tokenizer: PromptTokenizer | undefined;
+  if (files.tokenizerPath) tokenizer = PromptTokenizer.fromFiles(files.tokenizerPath, files.tokenizerConfigPath);
+  else warnings.push('No tokenizer.json: prompts must be given as token ids.');
+  return { spec, tokenizer, info: { ...info, warnings } };
+}
+
+function nonFiniteTensors(spec: ModelSpec): string[] {
+  const bad: string[] = [];
+  const check = (name: string, a: Float32Array | undefined) => {
+    if (!a) return;
+    for (let i = 0; i < a.length; i++) {
+      if (!Number.isFinite(a[i]!)) {
+        bad.push(name);
+        return;
+      }
+    }
+  };
+  const w = spec.weights;
+  check('W_E', w.W_E);
+  check('W_pos', w.W_pos);
+  w.layers.forEach((layer, l) => {
+    for (const [k, v] of Object.entries(layer)) {
+      if (v instanceof Float32Array) check(`blocks.${l}.${k}`, v);
+      else if (v && typeof v === 'object') {
+        check(`blocks.${l}.${k}.w`, (v as { w?: Float32Array }).w);
+        check(`blocks.${l}.${k}.b`, (v as { b?: Float32Array }).b);
+      }
+    }
+  });
+  check('ln_final.w', w.lnFinal.w);
+  if (w.W_U !== w.W_E) check('W_U', w.W_U);
+  return bad;
+}

@@ -1,0 +1,378 @@
+// A loaded model: its spec, tokenizer and the onnxruntime sessions built from it. Graph variants
+// (which hooks are outputs, which take interventions, where the forward starts, with or without a
+// key/value cache) are built on demand and cached; they all read the same float32 weights, fed as
+// inputs, so a new variant costs a graph build, not a second copy of the weights.
+import * as ort from 'onnxruntime-node';
+import { UserError, throwIfAborted } from './errors';
+import { allHooks, hookDims, parseHookName } from './hooks';
+import { compileInterventions } from './interventions';
+import type { HookEdit, SourceActivations } from './interventions';
+import { loadCheckpoint } from './checkpoint/load';
+import type { LoadOptions } from './checkpoint/load';
+import type { PromptTokenizer } from './checkpoint/tokenizer';
+import type { ModelConfig, ModelSpec } from './architectures/spec';
+import { buildForwardGraph, forwardOptionsKey } from './onnx/forwardGraph';
+import type { ForwardOptions } from './onnx/forwardGraph';
+import { GraphSession } from './onnx/session';
+import type { SessionSettings } from './onnx/session';
+import type { HookName } from './hooks';
+import type { Intervention } from '../shared/interventions';
+import type { ModelInfo, TokenizedPrompt } from '../shared/modelInfo';
+import { numel } from '../shared/tensor';
+import type { NamedTensor } from '../shared/tensor';
+
+export interface ModelLoadOptions extends LoadOptions, Partial<SessionSettings> {
+  /** Bake weights into graphs as initializers instead of feeding them (faster at batch 1, one copy per graph). */
+  weightsAsInitializers?: boolean;
+}
+
+export interface ForwardRequest {
+  /** Token ids per batch row; rows must have equal length. */
+  tokens?: number[][];
+  /** Instead of tokens: the residual stream entering `startLayer`, [B, n, d_model]. */
+  resid?: NamedTensor;
+  startLayer?: number;
+  hooks?: readonly string[];
+  interventions?: readonly Intervention[];
+  logits?: 'all' | 'last' | 'none';
+  /** Key/value cache from a previous call (incremental decoding). */
+  past?: KvCache;
+  /** Return the key/value cache for the next call. */
+  returnCache?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface KvCache {
+  /** Cached positions. */
+  length: number;
+  tensors: Record<string, ort.Tensor>;
+}
+
+export interface ForwardResult {
+  /** [B, n or 1, d_vocab] */
+  logits?: NamedTensor;
+  hooks: Map<string, NamedTensor>;
+  cache?: KvCache;
+}
+
+const MAX_CACHED_SESSIONS = 24;
+
+export class Model {
+  private readonly sessions = new Map<string, Promise<GraphSession>>();
+  private readonly weightTensors = new Map<string, ort.Tensor>();
+  readonly config: ModelConfig;
+
+  private constructor(
+    readonly spec: ModelSpec,
+    readonly info: ModelInfo,
+    readonly tokenizer: PromptTokenizer | undefined,
+    private readonly settings: SessionSettings,
+    private readonly weightsAsInputs: boolean,
+  ) {
+    this.config = spec.config;
+  }
+
+  static async load(dir: string, options: ModelLoadOptions = {}): Promise<Model> {
+    const { spec, tokenizer, info } = loadCheckpoint(dir, options);
+    const model = new Model(
+      spec,
+      info,
+      tokenizer,
+      { threads: options.threads ?? 0, executionProvider: options.executionProvider ?? 'cpu' },
+      !options.weightsAsInitializers,
+    );
+    options.onProgress?.('Building the model graph', 0.8);
+    await model.session(model.plainOptions('all')); // fail now, not on the first prompt
+    return model;
+  }
+
+  /** Every hook this model exposes, in forward order. */
+  hookNames(): HookName[] {
+    return allHooks(this.config);
+  }
+
+  tokenize(text: string): TokenizedPrompt {
+    if (!this.tokenizer) throw new UserError(`${this.info.name} has no tokenizer.json: give the prompt as token ids.`);
+    if (text.length === 0) throw new UserError('The prompt is empty.');
+    const t = this.tokenizer.encode(text);
+    if (t.ids.length === 0) throw new UserError('The prompt produced no tokens.');
+    return t;
+  }
+
+  tokenText(id: number): string {
+    return this.tokenizer ? this.tokenizer.tokenText(id) : `<${id}>`;
+  }
+
+  /** Describes token ids given directly (no spans). */
+  describeTokens(ids: number[]): TokenizedPrompt {
+    this.checkTokens([ids]);
+    return { ids, texts: ids.map((id) => this.tokenText(id)) };
+  }
+
+  decode(ids: number[]): string {
+    return this.tokenizer ? this.tokenizer.decode(ids) : ids.join(' ');
+  }
+
+  checkTokens(rows: number[][], offset = 0): void {
+    if (rows.length === 0) throw new UserError('No prompts were given.');
+    const n = rows[0]!.length;
+    if (n === 0) throw new UserError('The prompt is empty.');
+    for (const r of rows) {
+      if (r.length !== n) throw new UserError(`Prompts in one batch must have equal token lengths (got ${n} and ${r.length}).`);
+      for (const id of r) {
+        if (!Number.isInteger(id) || id < 0 || id >= this.config.dVocab) throw new UserError(`Token id ${id} is outside the vocabulary (0..${this.config.dVocab - 1}).`);
+      }
+    }
+    if (offset + n > this.config.nCtx) {
+      throw new UserError(`The prompt has ${offset + n} tokens but ${this.info.name} has a context of ${this.config.nCtx}. Shorten the prompt.`);
+    }
+  }
+
+  async forward(req: ForwardRequest): Promise<ForwardResult> {
+    const startLayer = req.startLayer ?? 0;
+    const hooks = [...new Set(req.hooks ?? [])];
+    for (const h of hooks) parseHookName(h, this.config);
+    let B: number;
+    let n: number;
+    const feeds: Record<string, ort.Tensor> = {};
+    const offset = req.past?.length ?? 0;
+    if (req.interventions?.length) await this.prepareSources(req.interventions, req.signal);
+    if (startLayer === 0) {
+      if (!req.tokens) throw new Error('internal: forward needs tokens');
+      this.checkTokens(req.tokens, offset);
+      B = req.tokens.length;
+      n = req.tokens[0]!.length;
+      feeds.input_ids = new ort.Tensor('int64', BigInt64Array.from(req.tokens.flat().map((t) => BigInt(t))), [B, n]);
+    } else {
+      if (!req.resid) throw new Error('internal: forward from a later layer needs resid');
+      [B, n] = req.resid.shape as [number, number];
+      feeds.resid = new ort.Tensor('float32', req.resid.data, req.resid.shape);
+    }
+    const edits = req.interventions?.length
+      ? compileInterventions(req.interventions, { config: this.config, batch: B, seq: n, offset }, this.sourceActivations(req.signal))
+      : new Map<string, HookEdit>();
+    for (const h of hooks) {
+      const p = parseHookName(h, this.config);
+      if (p.layer !== null && p.layer < startLayer) throw new Error(`internal: hook ${h} is below the start layer ${startLayer}`);
+    }
+    const options: ForwardOptions = {
+      startLayer,
+      outputs: new Set(hooks),
+      interventions: new Set(edits.keys()),
+      logits: req.logits ?? 'all',
+      past: req.past !== undefined || req.returnCache === true,
+      weightsAsInputs: this.weightsAsInputs,
+    };
+    for (const [hook, e] of edits) {
+      feeds[`keep.${hook}`] = new ort.Tensor('float32', e.keep, e.shape);
+      feeds[`add.${hook}`] = new ort.Tensor('float32', e.add, e.shape);
+    }
+    if (options.past) {
+      const { nKvHeads: Hkv, dHead: dh, nLayers } = this.config;
+      for (let l = 0; l < nLayers; l++) {
+        for (const kv of ['k', 'v']) {
+          feeds[`past.${l}.${kv}`] = req.past?.tensors[`present.${l}.${kv}`] ?? new ort.Tensor('float32', new Float32Array(0), [B, Hkv, 0, dh]);
+        }
+      }
+    }
+    throwIfAborted(req.signal);
+    const session = await this.session(options);
+    throwIfAborted(req.signal);
+    const fetches = [...hooks];
+    if (options.logits !== 'none') fetches.push('logits');
+    if (options.past) for (let l = 0; l < this.config.nLayers; l++) fetches.push(`present.${l}.k`, `present.${l}.v`);
+    const out = await session.run(feeds, fetches);
+    const result: ForwardResult = { hooks: new Map() };
+    for (const h of hooks) {
+      const t = out[h]!;
+      const p = parseHookName(h, this.config);
+      const { dims } = hookDims(this.config, p.local, B, n, offset + n);
+      result.hooks.set(h, { shape: t.dims.slice(), dims, data: t.data as Float32Array });
+    }
+    if (out.logits) result.logits = { shape: out.logits.dims.slice(), dims: ['batch', 'pos', 'd_vocab'], data: out.logits.data as Float32Array };
+    if (options.past) {
+      const tensors: Record<string, ort.Tensor> = {};
+      for (let l = 0; l < this.config.nLayers; l++) for (const kv of ['k', 'v']) tensors[`present.${l}.${kv}`] = out[`present.${l}.${kv}`]!;
+      result.cache = { length: offset + n, tensors };
+    }
+    return result;
+  }
+
+  /** Logits for one prompt: [pos][vocab] (or the last position only). */
+  async run(tokens: number[], options: { interventions?: readonly Intervention[]; lastOnly?: boolean; signal?: AbortSignal } = {}): Promise<NamedTensor> {
+    const r = await this.forward({ tokens: [tokens], interventions: options.interventions, logits: options.lastOnly ? 'last' : 'all', signal: options.signal });
+    const l = r.logits!;
+    return { shape: l.shape.slice(1), dims: l.dims.slice(1), data: l.data };
+  }
+
+  /** Runs one prompt and returns the activations at the requested hooks (batch dim kept, = 1). */
+  async runWithCache(tokens: number[], hooks: readonly string[], options: { interventions?: readonly Intervention[]; signal?: AbortSignal; logits?: boolean } = {}): Promise<ForwardResult> {
+    return this.forward({ tokens: [tokens], hooks, interventions: options.interventions, logits: options.logits === false ? 'none' : 'all', signal: options.signal });
+  }
+
+  /**
+   * Continues a prompt. With `useCache` (default) each step feeds only the new token and reuses the
+   * keys/values of earlier positions; without it every step reruns the whole sequence.
+   */
+  async generate(
+    tokens: number[],
+    options: { maxNewTokens: number; temperature?: number; seed?: number; interventions?: readonly Intervention[]; useCache?: boolean; signal?: AbortSignal; onToken?: (id: number) => void },
+  ): Promise<number[]> {
+    const { maxNewTokens, temperature = 0, interventions } = options;
+    if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw new UserError('maxNewTokens must be a non-negative integer.');
+    if (tokens.length + maxNewTokens > this.config.nCtx) {
+      throw new UserError(`Prompt (${tokens.length} tokens) plus ${maxNewTokens} new tokens exceeds the context of ${this.config.nCtx}.`);
+    }
+    const rand = mulberry32(options.seed ?? 0);
+    const seq = tokens.slice();
+    const useCache = options.useCache !== false;
+    let cache: KvCache | undefined;
+    let pending = tokens.slice();
+    for (let i = 0; i < maxNewTokens; i++) {
+      throwIfAborted(options.signal);
+      const r = useCache
+        ? await this.forward({ tokens: [pending], past: cache, returnCache: true, logits: 'last', interventions, signal: options.signal })
+        : await this.forward({ tokens: [seq], logits: 'last', interventions, signal: options.signal });
+      cache = r.cache;
+      const logits = r.logits!.data;
+      const next = temperature > 0 ? sample(logits, temperature, rand) : argmax(logits);
+      seq.push(next);
+      pending = [next];
+      options.onToken?.(next);
+    }
+    return seq.slice(tokens.length);
+  }
+
+  private sourceActivations(signal?: AbortSignal): SourceActivations {
+    // Source runs happen synchronously inside compileInterventions, so they are precomputed: see
+    // `prepareSources`. This accessor reads from that table.
+    void signal;
+    return {
+      patch: (iv) => {
+        const v = this.preparedSources.get(sourceKey(iv.hook, iv.source.tokens));
+        if (!v) throw new Error('internal: patch source was not prepared');
+        return v;
+      },
+      mean: (iv) => {
+        const v = this.preparedMeans.get(sourceKey(iv.hook, iv.reference.flatMap((r) => [-1, ...r.tokens])));
+        if (!v) throw new Error('internal: mean reference was not prepared');
+        return v;
+      },
+    };
+  }
+
+  private readonly preparedSources = new Map<string, NamedTensor>();
+  private readonly preparedMeans = new Map<string, Float32Array>();
+
+  /** Runs the prompts that patch and mean interventions read from, once each. */
+  async prepareSources(interventions: readonly Intervention[] | undefined, signal?: AbortSignal): Promise<void> {
+    for (const iv of interventions ?? []) {
+      if (iv.kind === 'patch') {
+        const key = sourceKey(iv.hook, iv.source.tokens);
+        if (this.preparedSources.has(key)) continue;
+        const r = await this.forward({ tokens: [iv.source.tokens], hooks: [iv.hook], logits: 'none', signal });
+        this.preparedSources.set(key, r.hooks.get(iv.hook)!);
+      } else if (iv.kind === 'mean') {
+        const key = sourceKey(iv.hook, iv.reference.flatMap((r) => [-1, ...r.tokens]));
+        if (this.preparedMeans.has(key)) continue;
+        const p = parseHookName(iv.hook, this.config);
+        if (p.local === 'attn.hook_pattern') throw new UserError('Mean ablation of attention patterns is not defined (their length depends on the position); use zero or patch.');
+        let sum: Float64Array | null = null;
+        let count = 0;
+        for (const ref of iv.reference) {
+          const r = await this.forward({ tokens: [ref.tokens], hooks: [iv.hook], logits: 'none', signal });
+          const t = r.hooks.get(iv.hook)!;
+          const per = numel(t.shape.slice(2));
+          const T = t.shape[1]!;
+          sum ??= new Float64Array(per);
+          for (let pos = 0; pos < T; pos++) for (let j = 0; j < per; j++) sum[j]! += t.data[pos * per + j]!;
+          count += T;
+        }
+        this.preparedMeans.set(key, Float32Array.from(sum!, (v) => v / count));
+      }
+    }
+    // Keep the tables small: they only serve the next forward.
+    while (this.preparedSources.size > 64) this.preparedSources.delete(this.preparedSources.keys().next().value!);
+    while (this.preparedMeans.size > 64) this.preparedMeans.delete(this.preparedMeans.keys().next().value!);
+  }
+
+  plainOptions(logits: 'all' | 'last' | 'none'): ForwardOptions {
+    return { startLayer: 0, outputs: new Set(), interventions: new Set(), logits, past: false, weightsAsInputs: this.weightsAsInputs };
+  }
+
+  private session(options: ForwardOptions): Promise<GraphSession> {
+    const key = forwardOptionsKey(options);
+    let s = this.sessions.get(key);
+    if (s) {
+      // LRU: move to the end.
+      this.sessions.delete(key);
+      this.sessions.set(key, s);
+      return s;
+    }
+    s = this.createSession(options);
+    s.catch(() => this.sessions.delete(key));
+    this.sessions.set(key, s);
+    if (this.sessions.size > MAX_CACHED_SESSIONS) {
+      const [oldKey, old] = this.sessions.entries().next().value!;
+      this.sessions.delete(oldKey);
+      void old.then((x) => x.release()).catch(() => undefined);
+    }
+    return s;
+  }
+
+  private async createSession(options: ForwardOptions): Promise<GraphSession> {
+    const built = buildForwardGraph(this.spec, options);
+    const weightFeeds: Record<string, ort.Tensor> = {};
+    for (const w of built.weightInputs) {
+      let t = this.weightTensors.get(w.name);
+      if (!t) {
+        t = new ort.Tensor('float32', w.data, w.dims);
+        this.weightTensors.set(w.name, t);
+      }
+      weightFeeds[w.name] = t;
+    }
+    return GraphSession.create(built.bytes, weightFeeds, this.settings);
+  }
+
+  async dispose(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const s of all) await s.then((x) => x.release()).catch(() => undefined);
+  }
+}
+
+function sourceKey(hook: string, tokens: number[]): string {
+  return `${hook}|${tokens.join(',')}`;
+}
+
+export function argmax(a: Float32Array, start = 0, end = a.length): number {
+  let best = start;
+  for (let i = start + 1; i < end; i++) if (a[i]! > a[best]!) best = i;
+  return best - start;
+}
+
+function sample(logits: Float32Array, temperature: number, rand: () => number): number {
+  let max = -Infinity;
+  for (const v of logits) if (v > max) max = v;
+  const p = new Float64Array(logits.length);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += p[i] = Math.exp((logits[i]! - max) / temperature);
+  let u = rand() * sum;
+  for (let i = 0; i < p.length; i++) {
+    u -= p[i]!;
+    if (u <= 0) return i;
+  }
+  return p.length - 1;
+}
+
+/** A small seeded PRNG so sampled generation is reproducible. */
+function mulberry32(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,0 +1,302 @@
+// Builds the transformer forward pass as an ONNX graph from a ModelSpec, with TransformerLens hook
+// points as optional graph outputs and optional intervention inputs.
+//
+// Shape of a graph (one per ForwardOptions, built on demand and cached by the caller):
+//   1. input: token ids [B, n] (startLayer 0) or the residual stream entering `startLayer` [B, n, d];
+//      with `past`, each layer's cached keys/values [B, Hkv, P, dh] (positions start at P);
+//   2. blocks startLayer..n_layers-1, each hook point passing through `hook()`, which applies an
+//      intervention (x * keep + add, with `keep.<hook>` and `add.<hook>` fed per run) and/or exposes
+//      the value as an output named after the hook;
+//   3. final norm and unembedding at every position, only the last one, or none.
+// Weights are graph inputs by default, so every graph variant shares the one float32 copy the
+// engine holds. Attention output is computed per head (hook_result) only when that hook is asked
+// for; otherwise heads are concatenated and multiplied by W_O in one matmul.
+import { onnx } from 'onnx-proto';
+import type { ModelSpec, NormWeights } from '../architectures/spec';
+import { GraphBuilder } from './graphBuilder';
+import type { WeightRef } from './graphBuilder';
+
+const F = onnx.TensorProto.DataType.FLOAT;
+const I64 = onnx.TensorProto.DataType.INT64;
+
+export interface ForwardOptions {
+  /** First layer to run; > 0 means the graph takes `resid` (hook_resid_pre of that layer) as input. */
+  startLayer: number;
+  /** Hook names to expose as outputs. */
+  outputs: ReadonlySet<string>;
+  /** Hook names that take intervention inputs `keep.<hook>` / `add.<hook>`. */
+  interventions: ReadonlySet<string>;
+  logits: 'all' | 'last' | 'none';
+  /** Key/value cache inputs `past.<l>.k|v` and outputs `present.<l>.k|v` (incremental decoding). */
+  past: boolean;
+  weightsAsInputs: boolean;
+}
+
+export interface BuiltGraph {
+  bytes: Uint8Array;
+  weightInputs: WeightRef[];
+  /** Intervention inputs, by hook, with the rank of the hook's tensor. */
+  interventionInputs: Map<string, number>;
+}
+
+export function forwardOptionsKey(o: ForwardOptions): string {
+  return JSON.stringify([o.startLayer, [...o.outputs].sort(), [...o.interventions].sort(), o.logits, o.past, o.weightsAsInputs]);
+}
+
+export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGraph {
+  const { config: c, weights: w } = spec;
+  const g = new GraphBuilder(o.weightsAsInputs);
+  const H = c.nHeads;
+  const Hkv = c.nKvHeads;
+  const dh = c.dHead;
+  const d = c.dModel;
+  const interventionInputs = new Map<string, number>();
+
+  /** Applies an intervention and/or exposes a hook point; returns the value flowing on. */
+  const hook = (name: string, x: string, rank: number): string => {
+    let y = x;
+    if (o.interventions.has(name)) {
+      const keep = g.input(`keep.${name}`, F, Array.from({ length: rank }, (_, i) => `keep_${name}_${i}`));
+      const add = g.input(`add.${name}`, F, Array.from({ length: rank }, (_, i) => `add_${name}_${i}`));
+      interventionInputs.set(name, rank);
+      y = g.op1('Add', [g.op1('Mul', [y, keep]), add]);
+    }
+    if (o.outputs.has(name)) {
+      g.op1('Identity', [y], {}, name);
+      g.output(name);
+    }
+    return y;
+  };
+
+  const axesLast = g.constI64([-1]);
+  const norm = (x: string, nw: NormWeights, prefix: string, hookPrefix: string | null): string => {
+    const eps = g.constF([c.normEps]);
+    let centered = x;
+    if (c.norm === 'layernorm') {
+      const mean = g.op1('ReduceMean', [x, axesLast], { keepdims: 1 });
+      centered = g.op1('Sub', [x, mean]);
+    }
+    const meanSq = g.op1('ReduceMean', [g.op1('Mul', [centered, centered]), axesLast], { keepdims: 1 });
+    let scale = g.op1('Sqrt', [g.op1('Add', [meanSq, eps])]);
+    if (hookPrefix) scale = hook(`${hookPrefix}.hook_scale`, scale, 3);
+    const weight = c.normWeightOffset !== 0 ? nw.w.map((v) => Math.fround(v + c.normWeightOffset)) : nw.w;
+    let y = g.op1('Mul', [g.op1('Div', [centered, scale]), g.weight(`${prefix}.w`, weight, [d])]);
+    if (nw.b) y = g.op1('Add', [y, g.weight(`${prefix}.b`, nw.b, [d])]);
+    return hookPrefix ? hook(`${hookPrefix}.hook_normalized`, y, 3) : y;
+  };
+
+  const linear = (x: string, W: Float32Array, dims: number[], name: string, b?: Float32Array): string => {
+    let y = g.op1('MatMul', [x, g.weight(name, W, dims)]);
+    if (b) y = g.op1('Add', [y, g.weight(`${name}.b`, b, [dims[1]!])]);
+    return y;
+  };
+
+  const activation = (x: string): string => {
+    switch (c.activation) {
+      case 'gelu_new':
+      case 'gelu_tanh':
+        return g.op1('Gelu', [x], { approximate: 'tanh' });
+      case 'gelu':
+        return g.op1('Gelu', [x]);
+      case 'silu':
+        return g.op1('Mul', [x, g.op1('Sigmoid', [x])]);
+      case 'relu':
+        return g.op1('Relu', [x]);
+    }
+  };
+
+  // ---- inputs and positions
+  let resid: string;
+  let seqSource: string;
+  if (o.startLayer === 0) {
+    seqSource = g.input('input_ids', I64, ['batch', 'seq']);
+  } else {
+    seqSource = g.input('resid', F, ['batch', 'seq', d]);
+  }
+  const shape = g.op1('Shape', [seqSource]);
+  const batchDim = g.op1('Slice', [shape, g.constI64([0]), g.constI64([1])]);
+  const seqLen = g.op1('Squeeze', [g.op1('Slice', [shape, g.constI64([1]), g.constI64([2])]), g.constI64([0])]);
+  let pastLen = g.constI64([0], []);
+  if (o.past) {
+    // Positions continue after the cached ones: P = past_k.shape[2].
+    const p0 = g.input('past.0.k', F, ['batch', Hkv, 'past', dh]);
+    pastLen = g.op1('Squeeze', [g.op1('Slice', [g.op1('Shape', [p0]), g.constI64([2]), g.constI64([3])]), g.constI64([0])]);
+  }
+  const totalLen = g.op1('Add', [pastLen, seqLen]);
+  const one = g.constI64([1], []);
+  const qPos = g.op1('Range', [pastLen, totalLen, one]); // [n]
+  const kPos = g.op1('Range', [g.constI64([0], []), totalLen, one]); // [Tk]
+
+  if (o.startLayer === 0) {
+    let embed = g.op1('Gather', [g.weight('W_E', w.W_E, [c.dVocab, d]), seqSource], { axis: 0 });
+    embed = hook('hook_embed', embed, 3);
+    if (c.embedScale !== 1) embed = g.op1('Mul', [embed, g.constF([c.embedScale])]);
+    if (c.positional === 'learned' && w.W_pos) {
+      let pos = g.op1('Gather', [g.weight('W_pos', w.W_pos, [c.nCtx, d]), qPos], { axis: 0 }); // [n, d]
+      pos = g.op1('Expand', [g.op1('Unsqueeze', [pos, g.constI64([0])]), g.op1('Concat', [batchDim, g.constI64([1, 1])], { axis: 0 })]);
+      pos = hook('hook_pos_embed', pos, 3);
+      resid = g.op1('Add', [embed, pos]);
+    } else {
+      resid = embed;
+    }
+  } else {
+    resid = seqSource;
+  }
+
+  // ---- attention masks [n, Tk]: causal, and causal within the sliding window
+  const qCol = g.op1('Unsqueeze', [qPos, g.constI64([1])]);
+  const kRow = g.op1('Unsqueeze', [kPos, g.constI64([0])]);
+  const causal = g.op1('LessOrEqual', [kRow, qCol]);
+  let sliding: string | null = null;
+  if (c.slidingWindow !== null && c.slidingLayers.some((s) => s)) {
+    const within = g.op1('Less', [g.op1('Sub', [qCol, kRow]), g.constI64([c.slidingWindow], [])]);
+    sliding = g.op1('And', [causal, within]);
+  }
+  const negInf = g.constF([-Infinity], []);
+
+  // ---- rotary tables [1, n, 1, rotaryDim]
+  let cos: string | null = null;
+  let sin: string | null = null;
+  let rotateHalf: string | null = null;
+  const r = c.rotaryDim;
+  if (c.positional === 'rotary') {
+    const invFreq: number[] = [];
+    for (let i = 0; i < r; i += 2) invFreq.push(1 / Math.pow(c.rotaryBase, i / r));
+    const posF = g.op1('Cast', [qPos], { to: F });
+    const freqs = g.op1('Mul', [g.op1('Unsqueeze', [posF, g.constI64([1])]), g.constF(invFreq, [1, r / 2])]); // [n, r/2]
+    const emb = g.op1('Concat', [freqs, freqs], { axis: 1 }); // [n, r]
+    const emb4 = g.op1('Unsqueeze', [emb, g.constI64([0, 2])]); // [1, n, 1, r]
+    cos = g.op1('Cos', [emb4]);
+    sin = g.op1('Sin', [emb4]);
+    // rotate_half(x) = cat(-x2, x1) as an exact signed permutation matrix: x @ R.
+    const R = new Array<number>(r * r).fill(0);
+    for (let i = 0; i < r / 2; i++) {
+      R[(i + r / 2) * r + i] = -1;
+      R[i * r + (i + r / 2)] = 1;
+    }
+    rotateHalf = g.constF(R, [r, r]);
+  }
+  const rope = (x: string, heads: number): string => {
+    if (!cos || !sin || !rotateHalf) return x;
+    let rot = x;
+    let pass: string | null = null;
+    if (r < dh) {
+      rot = g.op1('Slice', [x, g.constI64([0]), g.constI64([r]), g.constI64([3])]);
+      pass = g.op1('Slice', [x, g.constI64([r]), g.constI64([dh]), g.constI64([3])]);
+    }
+    void heads;
+    const rotated = g.op1('Add', [g.op1('Mul', [rot, cos]), g.op1('Mul', [g.op1('MatMul', [rot, rotateHalf]), sin])]);
+    return pass ? g.op1('Concat', [rotated, pass], { axis: 3 }) : rotated;
+  };
+
+  const presentOutputs: string[] = [];
+  for (let l = o.startLayer; l < c.nLayers; l++) {
+    const lw = w.layers[l]!;
+    const p = `blocks.${l}`;
+    resid = hook(`${p}.hook_resid_pre`, resid, 3);
+
+    // ---- attention
+    const x1 = norm(resid, lw.ln1, `${p}.ln1`, `${p}.ln1`);
+    let q = g.op1('Reshape', [linear(x1, lw.W_Q, [d, H * dh], `${p}.W_Q`, lw.b_Q), g.constI64([0, 0, H, dh])]);
+    let k = g.op1('Reshape', [linear(x1, lw.W_K, [d, Hkv * dh], `${p}.W_K`, lw.b_K), g.constI64([0, 0, Hkv, dh])]);
+    let v = g.op1('Reshape', [linear(x1, lw.W_V, [d, Hkv * dh], `${p}.W_V`, lw.b_V), g.constI64([0, 0, Hkv, dh])]);
+    q = hook(`${p}.attn.hook_q`, q, 4);
+    k = hook(`${p}.attn.hook_k`, k, 4);
+    v = hook(`${p}.attn.hook_v`, v, 4);
+    if (c.positional === 'rotary') {
+      q = hook(`${p}.attn.hook_rot_q`, rope(q, H), 4);
+      k = hook(`${p}.attn.hook_rot_k`, rope(k, Hkv), 4);
+    }
+    const perm = { perm: [0, 2, 1, 3] };
+    const qT = g.op1('Transpose', [q], perm); // [B, H, n, dh]
+    let kT = g.op1('Transpose', [k], perm); // [B, Hkv, n, dh]
+    let vT = g.op1('Transpose', [v], perm);
+    if (o.past) {
+      const pk = l === 0 ? 'past.0.k' : g.input(`past.${l}.k`, F, ['batch', Hkv, 'past', dh]);
+      if (l !== 0 && o.startLayer !== 0) throw new Error('past with startLayer > 0 is not supported');
+      const pv = g.input(`past.${l}.v`, F, ['batch', Hkv, 'past', dh]);
+      kT = g.op1('Concat', [pk, kT], { axis: 2 }, `present.${l}.k`);
+      vT = g.op1('Concat', [pv, vT], { axis: 2 }, `present.${l}.v`);
+      g.output(`present.${l}.k`);
+      g.output(`present.${l}.v`);
+      presentOutputs.push(`present.${l}.k`, `present.${l}.v`);
+    }
+    if (Hkv !== H) {
+      // Grouped-query attention: each key/value head serves H / Hkv query heads.
+      const expandTo = g.op1('Concat', [batchDim, g.constI64([Hkv, H / Hkv]), g.constI64([1, 1])], { axis: 0 });
+      const rep = (t: string) => g.op1('Reshape', [g.op1('Expand', [g.op1('Unsqueeze', [t, g.constI64([2])]), expandTo]), g.constI64([0, H, -1, dh])]);
+      kT = rep(kT);
+      vT = rep(vT);
+    }
+    let scores = g.op1('Mul', [g.op1('MatMul', [qT, g.op1('Transpose', [kT], { perm: [0, 1, 3, 2] })]), g.constF([c.attnScale], [])]);
+    if (c.attnSoftcap !== null) {
+      const cap = g.constF([c.attnSoftcap], []);
+      scores = g.op1('Mul', [g.op1('Tanh', [g.op1('Div', [scores, cap])]), cap]);
+    }
+    const mask = c.slidingLayers[l] && sliding ? sliding : causal;
+    scores = hook(`${p}.attn.hook_attn_scores`, g.op1('Where', [mask, scores, negInf]), 4);
+    const pattern = hook(`${p}.attn.hook_pattern`, g.op1('Softmax', [scores], { axis: -1 }), 4);
+    const zT = g.op1('MatMul', [pattern, vT]); // [B, H, n, dh]
+    const z = hook(`${p}.attn.hook_z`, g.op1('Transpose', [zT], perm), 4); // [B, n, H, dh]
+    let attnOut: string;
+    const resultName = `${p}.attn.hook_result`;
+    if (o.outputs.has(resultName) || o.interventions.has(resultName)) {
+      const WO = g.op1('Reshape', [g.weight(`${p}.W_O`, lw.W_O, [H * dh, d]), g.constI64([H, dh, d])]);
+      const zHeads = o.interventions.has(`${p}.attn.hook_z`) ? g.op1('Transpose', [z], perm) : zT;
+      const perHead = g.op1('Transpose', [g.op1('MatMul', [zHeads, WO])], perm); // [B, n, H, d]
+      const result = hook(resultName, perHead, 4);
+      attnOut = g.op1('ReduceSum', [result, g.constI64([2])], { keepdims: 0 });
+      if (lw.b_O) attnOut = g.op1('Add', [attnOut, g.weight(`${p}.W_O.b`, lw.b_O, [d])]);
+    } else {
+      attnOut = linear(g.op1('Reshape', [z, g.constI64([0, 0, H * dh])]), lw.W_O, [H * dh, d], `${p}.W_O`, lw.b_O);
+    }
+    if (lw.ln1Post) attnOut = norm(attnOut, lw.ln1Post, `${p}.ln1_post`, null);
+    attnOut = hook(`${p}.hook_attn_out`, attnOut, 3);
+
+    // ---- MLP (reads the block input when the residual is parallel, as in GPT-NeoX)
+    let mlpIn: string;
+    if (c.parallelResidual) {
+      mlpIn = resid;
+    } else {
+      resid = hook(`${p}.hook_resid_mid`, g.op1('Add', [resid, attnOut]), 3);
+      mlpIn = resid;
+    }
+    const x2 = norm(mlpIn, lw.ln2, `${p}.ln2`, `${p}.ln2`);
+    let post: string;
+    if (c.gatedMlp && lw.W_gate) {
+      const pre = hook(`${p}.mlp.hook_pre`, linear(x2, lw.W_gate, [d, c.dMlp], `${p}.W_gate`), 3);
+      const lin = hook(`${p}.mlp.hook_pre_linear`, linear(x2, lw.W_in, [d, c.dMlp], `${p}.W_in`, lw.b_in), 3);
+      post = g.op1('Mul', [activation(pre), lin]);
+    } else {
+      const pre = hook(`${p}.mlp.hook_pre`, linear(x2, lw.W_in, [d, c.dMlp], `${p}.W_in`, lw.b_in), 3);
+      post = activation(pre);
+    }
+    post = hook(`${p}.mlp.hook_post`, post, 3);
+    let mlpOut = linear(post, lw.W_out, [c.dMlp, d], `${p}.W_out`, lw.b_out);
+    if (lw.ln2Post) mlpOut = norm(mlpOut, lw.ln2Post, `${p}.ln2_post`, null);
+    mlpOut = hook(`${p}.hook_mlp_out`, mlpOut, 3);
+    resid = c.parallelResidual ? g.op1('Add', [g.op1('Add', [mlpOut, attnOut]), resid]) : g.op1('Add', [resid, mlpOut]);
+    resid = hook(`${p}.hook_resid_post`, resid, 3);
+  }
+
+  // ---- final norm and unembedding
+  if (o.logits !== 'none' || o.outputs.has('ln_final.hook_normalized') || o.outputs.has('ln_final.hook_scale')) {
+    const xf = norm(resid, w.lnFinal, 'ln_final', 'ln_final');
+    if (o.logits !== 'none') {
+      const rows = o.logits === 'last' ? g.op1('Slice', [xf, g.constI64([-1]), g.constI64([2 ** 62]), g.constI64([1])]) : xf;
+      const flat = g.op1('Reshape', [rows, g.constI64([-1, d])]);
+      // Gemm with transB reads W_U in its stored [d_vocab, d_model] layout: no transposed copy.
+      const gemmInputs = [flat, g.weight('W_U', w.W_U, [c.dVocab, d])];
+      if (w.b_U) gemmInputs.push(g.weight('b_U', w.b_U, [c.dVocab]));
+      let logits = g.op1('Gemm', gemmInputs, { transB: 1 });
+      if (c.finalSoftcap !== null) {
+        const cap = g.constF([c.finalSoftcap], []);
+        logits = g.op1('Mul', [g.op1('Tanh', [g.op1('Div', [logits, cap])]), cap]);
+      }
+      g.op1('Reshape', [logits, g.op1('Concat', [batchDim, g.constI64([-1, c.dVocab])], { axis: 0 })], {}, 'logits');
+      g.output('logits');
+    }
+  }
+  void presentOutputs;
+  return { bytes: g.build('mechlens_forward'), weightInputs: g.weightInputs, interventionInputs };
+}

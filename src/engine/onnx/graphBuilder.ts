@@ -1,0 +1,138 @@
+// A small builder for ONNX graphs (onnx-proto / protobufjs), so the model graph reads as code.
+// Values are named strings; `op()` adds a node and returns its output names. Weights are either
+// graph inputs (fed from shared float32 arrays, so several graphs share one copy) or initializers.
+import { onnx } from 'onnx-proto';
+
+export const OPSET = 20; // Gelu(approximate="tanh") needs 20; onnxruntime 1.30 loads 17-26.
+
+type AttrValue = number | string | number[] | { tensor: onnx.ITensorProto };
+
+export interface WeightRef {
+  name: string;
+  data: Float32Array;
+  dims: number[];
+}
+
+export class GraphBuilder {
+  private readonly nodes: onnx.INodeProto[] = [];
+  private readonly inputs: onnx.IValueInfoProto[] = [];
+  private readonly outputs: onnx.IValueInfoProto[] = [];
+  private readonly initializers: onnx.ITensorProto[] = [];
+  private readonly consts = new Map<string, string>();
+  private readonly weightNames = new Set<string>();
+  /** Weights this graph reads as inputs (to be fed by the session wrapper). */
+  readonly weightInputs: WeightRef[] = [];
+  private counter = 0;
+
+  constructor(private readonly weightsAsInputs: boolean) {}
+
+  fresh(hint: string): string {
+    return `${hint}_${this.counter++}`;
+  }
+
+  input(name: string, elemType: onnx.TensorProto.DataType, dims: Array<number | string>): string {
+    this.inputs.push(valueInfo(name, elemType, dims));
+    return name;
+  }
+
+  output(name: string, elemType: onnx.TensorProto.DataType = onnx.TensorProto.DataType.FLOAT): void {
+    this.outputs.push(valueInfo(name, elemType, undefined));
+  }
+
+  /** A model weight: a graph input fed at run time, or an initializer baked into the graph. */
+  weight(name: string, data: Float32Array, dims: number[]): string {
+    if (this.weightNames.has(name)) return name;
+    this.weightNames.add(name);
+    if (this.weightsAsInputs) {
+      this.inputs.push(valueInfo(name, onnx.TensorProto.DataType.FLOAT, dims));
+      this.weightInputs.push({ name, data, dims });
+    } else {
+      this.initializers.push({
+        name,
+        dims,
+        dataType: onnx.TensorProto.DataType.FLOAT,
+        rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      });
+    }
+    return name;
+  }
+
+  constF(values: number[], dims: number[] = [values.length]): string {
+    return this.constant('f', values, dims, () => ({
+      dataType: onnx.TensorProto.DataType.FLOAT,
+      rawData: new Uint8Array(Float32Array.from(values).buffer),
+    }));
+  }
+
+  constI64(values: number[], dims: number[] = [values.length]): string {
+    return this.constant('i', values, dims, () => ({
+      dataType: onnx.TensorProto.DataType.INT64,
+      rawData: new Uint8Array(BigInt64Array.from(values.map((v) => BigInt(v))).buffer),
+    }));
+  }
+
+  private constant(kind: string, values: number[], dims: number[], make: () => onnx.ITensorProto): string {
+    const key = `${kind}:${dims.join('x')}:${values.join(',')}`;
+    const existing = this.consts.get(key);
+    if (existing) return existing;
+    const name = this.fresh(`const_${kind}`);
+    this.initializers.push({ ...make(), name, dims });
+    this.consts.set(key, name);
+    return name;
+  }
+
+  op(type: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputNames?: string[] | number): string[] {
+    const outs = Array.isArray(outputNames)
+      ? outputNames
+      : Array.from({ length: outputNames ?? 1 }, () => this.fresh(type.toLowerCase()));
+    this.nodes.push({
+      opType: type,
+      input: inputs,
+      output: outs,
+      name: this.fresh(`n_${type}`),
+      attribute: Object.entries(attrs).map(([name, v]) => attribute(name, v)),
+    });
+    return outs;
+  }
+
+  /** Single-output op. */
+  op1(type: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputName?: string): string {
+    return this.op(type, inputs, attrs, outputName ? [outputName] : 1)[0]!;
+  }
+
+  build(graphName: string): Uint8Array {
+    const model = onnx.ModelProto.create({
+      irVersion: 9,
+      producerName: 'mechlens',
+      opsetImport: [{ domain: '', version: OPSET }],
+      graph: {
+        name: graphName,
+        node: this.nodes,
+        input: this.inputs,
+        output: this.outputs,
+        initializer: this.initializers,
+      },
+    });
+    return onnx.ModelProto.encode(model).finish();
+  }
+}
+
+function valueInfo(name: string, elemType: onnx.TensorProto.DataType, dims: Array<number | string> | undefined): onnx.IValueInfoProto {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType,
+        shape: dims ? { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } : undefined,
+      },
+    },
+  };
+}
+
+function attribute(name: string, v: AttrValue): onnx.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  if (typeof v === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(v) };
+  if (typeof v === 'number') return Number.isInteger(v) ? { name, type: T.INT, i: v } : { name, type: T.FLOAT, f: v };
+  if (Array.isArray(v)) return { name, type: T.INTS, ints: v };
+  return { name, type: T.TENSOR, t: v.tensor };
+}

@@ -1,0 +1,55 @@
+// One wrapper around onnxruntime sessions. It exists because onnxruntime silently ignores feeds with
+// unknown names and inputs shadowed by initializers: every run checks its feeds against the
+// session's input names, both ways, so a misnamed feed is an error, never a silent no-op.
+import * as ort from 'onnxruntime-node';
+
+export interface SessionSettings {
+  threads: number;
+  executionProvider: 'cpu' | 'cuda' | 'coreml' | 'dml';
+}
+
+export class GraphSession {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly weightFeeds: Record<string, ort.Tensor>,
+  ) {}
+
+  static async create(bytes: Uint8Array, weightFeeds: Record<string, ort.Tensor>, settings: SessionSettings): Promise<GraphSession> {
+    const options: ort.InferenceSession.SessionOptions = {
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+      executionProviders: [settings.executionProvider],
+      // Several sessions share two cores: spinning threads would fight each other.
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
+    };
+    if (settings.threads > 0) options.intraOpNumThreads = settings.threads;
+    const session = await ort.InferenceSession.create(bytes, options);
+    return new GraphSession(session, weightFeeds);
+  }
+
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  async run(feeds: Record<string, ort.Tensor>, fetches: string[]): Promise<Record<string, ort.Tensor>> {
+    const all: Record<string, ort.Tensor> = { ...this.weightFeeds, ...feeds };
+    const inputs = new Set(this.session.inputNames);
+    for (const name of Object.keys(all)) {
+      if (!inputs.has(name)) throw new Error(`internal: feed "${name}" is not an input of this graph`);
+    }
+    for (const name of inputs) {
+      if (!(name in all)) throw new Error(`internal: graph input "${name}" was not fed`);
+    }
+    const outputs = new Set(this.session.outputNames);
+    for (const f of fetches) if (!outputs.has(f)) throw new Error(`internal: "${f}" is not an output of this graph`);
+    return this.session.run(all, fetches);
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}

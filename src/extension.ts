@@ -1,0 +1,85 @@
+// MechLens extension entry point: builds the services, registers them, and returns a small API
+// (used by the end-to-end tests). Nothing heavy happens here: the engine worker starts on first use.
+import * as vscode from 'vscode';
+import { EngineClient } from './host/engineClient';
+import type { EngineState } from './host/engineClient';
+import { Log } from './host/log';
+import { ModelManager } from './host/models/modelManager';
+import { ModelsTreeProvider } from './host/models/modelsTree';
+import { registerModelCommands } from './host/commands/modelCommands';
+import { registerPromptCommands } from './host/commands/promptCommands';
+import { PromptSession } from './host/promptSession';
+import { EngineStatusBar } from './host/statusBar';
+import { INSPECTOR_VIEW_ID, InspectorViewProvider } from './host/views/inspectorView';
+import { PromptPanel } from './host/views/promptPanel';
+import type { ModelInfo } from './shared/modelInfo';
+import type { PromptView } from '../webview/common/protocol';
+
+export interface MechLensApi {
+  readonly activationMs: number;
+  engineState(): EngineState;
+  engineStarts(): number;
+  loadedModel(): ModelInfo | undefined;
+  defaultModelDir: string;
+  currentPrompt(): PromptView | null;
+  statusBarText(): string;
+  inspectorResolved(): boolean;
+  promptPanelOpen(): boolean;
+}
+
+export function activate(context: vscode.ExtensionContext): MechLensApi {
+  const started = performance.now();
+  const log = new Log();
+  context.subscriptions.push(log);
+
+  let statusBar: EngineStatusBar | undefined;
+  const engine = new EngineClient({
+    workerPath: vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath,
+    log: (level, message) => log[level](message),
+    onState: (state) => statusBar?.setState(state),
+    onCrash: (message) => {
+      void vscode.window.showWarningMessage(message, 'Reload Model', 'Show Logs').then((action) => {
+        if (action === 'Show Logs') log.show();
+        if (action === 'Reload Model') void models.loadActive().catch(() => undefined);
+      });
+    },
+  });
+  context.subscriptions.push({ dispose: () => void engine.dispose() });
+
+  const models = new ModelManager(vscode.Uri.joinPath(context.extensionUri, 'models', 'mechlens-tiny').fsPath, engine, log);
+  statusBar = new EngineStatusBar(models);
+  const session = new PromptSession(engine, log);
+  const panel = new PromptPanel(context.extensionUri, session, log);
+  const tree = new ModelsTreeProvider(models);
+  const inspector = new InspectorViewProvider(context.extensionUri, session);
+  context.subscriptions.push(
+    models,
+    statusBar,
+    session,
+    panel,
+    tree,
+    inspector,
+    vscode.window.createTreeView('mechlens.models', { treeDataProvider: tree, showCollapseAll: false }),
+    vscode.window.registerWebviewViewProvider(INSPECTOR_VIEW_ID, inspector),
+    ...registerModelCommands(models, engine, log),
+    ...registerPromptCommands({ models, session, panel, log }),
+  );
+
+  const activationMs = performance.now() - started;
+  log.info(`MechLens ${String(context.extension.packageJSON.version)} activated in ${activationMs.toFixed(1)} ms (${vscode.env.uiKind === vscode.UIKind.Web ? 'web' : 'desktop'} UI${vscode.env.remoteName ? `, remote ${vscode.env.remoteName}` : ''}).`);
+  return {
+    activationMs,
+    engineState: () => engine.state,
+    engineStarts: () => engine.startCount,
+    loadedModel: () => engine.loadedModel,
+    defaultModelDir: models.defaultModelDir,
+    currentPrompt: () => session.current,
+    statusBarText: () => statusBar?.text ?? '',
+    inspectorResolved: () => inspector.resolved,
+    promptPanelOpen: () => panel.visible,
+  };
+}
+
+export function deactivate(): void {
+  // Everything is disposed through context.subscriptions.
+}
