@@ -1,0 +1,147 @@
+"""Stage 3: evaluation per family and head analysis (previous-token, induction, duplicate-token, IOI heads).
+
+Writes build/analysis.json (merged into card.json by card.py) and models/mechlens-tiny/eval/head_probe.json
+(the exact token sequences used for the head scores, so other implementations can recompute them).
+"""
+import json
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import BUILD, MODEL_DIR, batch_last_logits, eval_accuracy, load_evals, load_model, tokenizer  # noqa
+import corpus  # noqa: E402
+
+
+def head_probe(vocab_size, eot, seed=7, n=32, half=32):
+    g = torch.Generator().manual_seed(seed)
+    # random tokens drawn from ids 0..vocab_size-2 (never <|endoftext|>), first half repeated once
+    first = torch.randint(0, vocab_size - 1, (n, half), generator=g)
+    rep = torch.cat([first, first], dim=1)
+    rand = torch.randint(0, vocab_size - 1, (n, 2 * half), generator=g)
+    return rand, rep
+
+
+def head_scores(model, rand, rep, half):
+    cache = {}
+    with torch.no_grad():
+        model(rand, cache=cache)
+    L = model.cfg["n_layer"]
+    prev, ind, dup = {}, {}, {}
+    for l in range(L):
+        p = cache[f"blocks.{l}.attn.hook_pattern"]  # B H Q K
+        T = p.shape[-1]
+        q = torch.arange(1, T)
+        pv = p[:, :, q, q - 1].mean(dim=(0, 2))
+        for h in range(p.shape[1]):
+            prev[f"L{l}H{h}"] = pv[h].item()
+    cache = {}
+    with torch.no_grad():
+        model(rep, cache=cache)
+    for l in range(L):
+        p = cache[f"blocks.{l}.attn.hook_pattern"]
+        q = torch.arange(half, 2 * half)
+        iv = p[:, :, q, q - half + 1].mean(dim=(0, 2))
+        dv = p[:, :, q, q - half].mean(dim=(0, 2))
+        for h in range(p.shape[1]):
+            ind[f"L{l}H{h}"] = iv[h].item()
+            dup[f"L{l}H{h}"] = dv[h].item()
+    return prev, ind, dup
+
+
+def ioi_analysis(model, tok, rows):
+    """Per-head direct logit attribution to logit(IO) - logit(S) at the last position, and the drop in
+    that logit difference when the head is mean-ablated (its z replaced by its mean over all IOI positions)."""
+    names = set(corpus.NAMES)
+    io_ids, s_ids, seqs = [], [], []
+    for r in rows:
+        words = r["prompt"].replace(",", " ").replace(".", " ").split()
+        cnt = {w: words.count(w) for w in words if w in names}
+        s = [w for w, c in cnt.items() if c == 2][0]
+        io_ids.append(tok.encode(r["target"])[0])
+        s_ids.append(tok.encode(" " + s)[0])
+        seqs.append(r["ids"])
+    io_ids, s_ids = torch.tensor(io_ids), torch.tensor(s_ids)
+    cfg = model.cfg
+    L, H, D = cfg["n_layer"], cfg["n_head"], cfg["n_embd"]
+    dh = D // H
+    W = model.wte.weight.detach()
+    diff_dir = W[io_ids] - W[s_ids]  # N D
+    dla = torch.zeros(L, H)
+    zsum = torch.zeros(L, H, dh)
+    zcount = 0
+    clean = []
+    with torch.no_grad():
+        for i, s in enumerate(seqs):
+            x = torch.tensor([s])
+            cache = {}
+            resid = model(x, cache=cache, return_resid=True)[0, -1]
+            ln = model.ln_f
+            cen = resid - resid.mean()
+            sigma = torch.sqrt(cen.pow(2).mean() + ln.eps)
+            logits = ln(resid) @ W.T
+            clean.append((logits[io_ids[i]] - logits[s_ids[i]]).item())
+            for l in range(L):
+                z = cache[f"blocks.{l}.attn.hook_z"][0]  # T H dh
+                zsum[l] += z.sum(0)
+                Wo = model.h[l].c_proj.weight.detach().view(H, dh, D)
+                out = torch.einsum("hd,hdD->hD", z[-1], Wo)  # H D, per-head output at last position
+                out = out - out.mean(-1, keepdim=True)
+                dla[l] += (out / sigma * ln.weight) @ diff_dir[i]
+            zcount += len(s)
+    dla /= len(seqs)
+    zmean = zsum / zcount
+    clean_ld = sum(clean) / len(clean)
+    abl = torch.zeros(L, H)
+    for l in range(L):
+        for h in range(H):
+            def hook(z, h=h, l=l):
+                z = z.clone()
+                z[:, :, h] = zmean[l, h]
+                return z
+            logits = batch_last_logits(model, seqs, hooks={("z", l): hook})
+            ld = (logits[torch.arange(len(seqs)), io_ids] - logits[torch.arange(len(seqs)), s_ids]).mean().item()
+            abl[l, h] = clean_ld - ld
+    return clean_ld, dla, abl
+
+
+def main():
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    tok = tokenizer()
+    model = load_model()
+    evals = load_evals(tok)
+    with torch.no_grad():
+        acc = eval_accuracy(model, evals)
+    for f, v in acc.items():
+        print(f"{f:14s} n={v['n']} top1={v['top1']:.3f}")
+    half = 32
+    rand, rep = head_probe(model.cfg["vocab_size"], tok.eot, half=half)
+    json.dump({"seed": 7, "description": "random token ids (never <|endoftext|>), no BOS; 'random' rows score "
+               "previous-token attention (query q -> key q-1, q>=1); 'repeated' rows are 32 random tokens "
+               "repeated once: induction = query q -> key q-31, duplicate = q -> q-32, for q in 32..63; scores "
+               "are means over rows and queries", "half": half,
+               "random": rand.tolist(), "repeated": rep.tolist()},
+              open(os.path.join(MODEL_DIR, "eval", "head_probe.json"), "w"))
+    prev, ind, dup = head_scores(model, rand, rep, half)
+    with torch.no_grad():
+        clean_ld, dla, abl = ioi_analysis(model, tok, evals["ioi"])
+    L, H = dla.shape
+    heads = [f"L{l}H{h}" for l in range(L) for h in range(H)]
+    print("head    prev   induct  dup    ioi_dla ioi_ablation")
+    for hname in heads:
+        l, h = int(hname[1:hname.index("H")]), int(hname[hname.index("H") + 1:])
+        print(f"{hname:6s} {prev[hname]:.3f}  {ind[hname]:.3f}  {dup[hname]:.3f}  {dla[l, h]:+.3f}  {abl[l, h]:+.3f}")
+    print(f"IOI clean logit diff {clean_ld:.3f}")
+    out = {"eval": acc, "head_scores": {h: {"previous_token": prev[h], "induction": ind[h], "duplicate_token": dup[h],
+                                            "ioi_dla": dla[int(h[1:h.index('H')]), int(h[h.index('H') + 1:])].item(),
+                                            "ioi_mean_ablation_drop": abl[int(h[1:h.index('H')]),
+                                                                          int(h[h.index('H') + 1:])].item()}
+                                        for h in heads},
+           "ioi_clean_logit_diff": clean_ld}
+    json.dump(out, open(os.path.join(BUILD, "analysis.json"), "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()

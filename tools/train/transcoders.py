@@ -1,0 +1,220 @@
+"""Stage 4: per-layer ReLU transcoders (ln2.hook_normalized -> hook_mlp_out) and their feature data.
+
+Training data: the model's activations on training sequences (seeded). Evaluation and feature data:
+held-out sequences (build/heldout.npy). L1 penalty weighted by decoder norms; its coefficient is adapted
+during the first 70% of steps towards a target L0, then frozen (deterministic given the seed).
+"""
+import gzip
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import BUILD, CFG, MODEL_DIR, load_model, load_evals, eval_accuracy, tokenizer  # noqa: E402
+from model import save_safetensors  # noqa: E402
+
+N_TRAIN_SEQ = 2000
+N_HELD_SEQ = 1024
+N_SUBSET = 64  # first 64 held-out sequences: quick-check numbers for engine tests
+CTX_BEFORE, CTX_AFTER, N_EXAMPLES = 11, 4, 8
+
+
+class Transcoder(torch.nn.Module):
+    def __init__(self, d, m, g):
+        super().__init__()
+        w = torch.randn(m, d, generator=g)
+        w = w / w.norm(dim=1, keepdim=True) * 0.1
+        self.W_dec = torch.nn.Parameter(w.clone())
+        self.W_enc = torch.nn.Parameter(w.clone())
+        self.b_enc = torch.nn.Parameter(torch.zeros(m))
+        self.b_dec = torch.nn.Parameter(torch.zeros(d))
+
+    def acts(self, x):
+        return torch.relu(x @ self.W_enc.T + self.b_enc)
+
+    def forward(self, x):
+        f = self.acts(x)
+        return f @ self.W_dec + self.b_dec, f
+
+
+def collect(model, seqs, bs=64):
+    L = model.cfg["n_layer"]
+    xs = [[] for _ in range(L)]
+    ys = [[] for _ in range(L)]
+    with torch.no_grad():
+        for i in range(0, len(seqs), bs):
+            cache = {}
+            model(seqs[i:i + bs], cache=cache)
+            for l in range(L):
+                xs[l].append(cache[f"blocks.{l}.ln2.hook_normalized"].reshape(-1, model.cfg["n_embd"]))
+                ys[l].append(cache[f"blocks.{l}.hook_mlp_out"].reshape(-1, model.cfg["n_embd"]))
+    return [torch.cat(x) for x in xs], [torch.cat(y) for y in ys]
+
+
+def train_tc(x, y, width, steps, seed, target_l0=24.0, bs=1024, lr=2e-3):
+    g = torch.Generator().manual_seed(seed)
+    d = x.shape[1]
+    tc = Transcoder(d, width, g)
+    with torch.no_grad():
+        tc.b_dec.copy_(y.mean(0))
+    yvar = (y - y.mean(0)).pow(2).sum(1).mean()
+    opt = torch.optim.Adam(tc.parameters(), lr=lr)
+    lam = 1e-3
+    perm_g = torch.Generator().manual_seed(seed + 1)
+    order = torch.randperm(x.shape[0], generator=perm_g)
+    pos = 0
+    for s in range(steps):
+        if pos + bs > len(order):
+            order = torch.randperm(x.shape[0], generator=perm_g)
+            pos = 0
+        idx = order[pos:pos + bs]
+        pos += bs
+        yh, f = tc(x[idx])
+        mse = (yh - y[idx]).pow(2).sum(1).mean() / yvar
+        l1 = (f * tc.W_dec.norm(dim=1)).sum(1).mean()
+        loss = mse + lam * l1
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for gr in opt.param_groups:
+            gr["lr"] = lr * min(1.0, (steps - s) / (0.2 * steps))
+        opt.step()
+        if s < 0.7 * steps:
+            l0 = (f > 0).float().sum(1).mean().item()
+            lam *= float(np.exp(0.02 * np.clip(np.log(l0 / target_l0), -1, 1)))
+        if s % 250 == 0 or s == steps - 1:
+            print(f"  step {s} fvu~{mse.item():.4f} l0 {(f > 0).float().sum(1).mean().item():.1f} lam {lam:.2e}",
+                  flush=True)
+    return tc, lam
+
+
+def main():
+    torch.set_num_threads(1)
+    t0 = time.time()
+    model = load_model()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    L, D = model.cfg["n_layer"], model.cfg["n_embd"]
+    width, steps = CFG["tc_width"], CFG["tc_steps"]
+    train = torch.from_numpy(np.load(os.path.join(BUILD, "train.npy"))[-N_TRAIN_SEQ:].astype(np.int64))
+    held = torch.from_numpy(np.load(os.path.join(BUILD, "heldout.npy"))[:N_HELD_SEQ].astype(np.int64))
+    # ship the held-out token ids so other implementations can recompute every transcoder number
+    held.numpy().astype("<u2").tofile(os.path.join(MODEL_DIR, "eval", "heldout_tokens.u16"))
+    xs, ys = collect(model, train)
+    hx, hy = collect(model, held)
+    print(f"collected {xs[0].shape[0]} train / {hx[0].shape[0]} held-out tokens per layer [{time.time()-t0:.0f}s]",
+          flush=True)
+    out_dir = os.path.join(MODEL_DIR, "transcoders")
+    feat_dir = os.path.join(MODEL_DIR, "features")
+    os.makedirs(out_dir, exist_ok=True)
+    os.makedirs(feat_dir, exist_ok=True)
+    tcs, stats = [], []
+    for l in range(L):
+        tl = time.time()
+        print(f"layer {l}", flush=True)
+        tc, lam = train_tc(xs[l], ys[l], width, steps, seed=100 + l)
+        tc.eval()
+        with torch.no_grad():
+            yh, f = tc(hx[l])
+            fvu = ((yh - hy[l]).pow(2).sum() / (hy[l] - hy[l].mean(0)).pow(2).sum()).item()
+            l0 = (f > 0).float().sum(1).mean().item()
+            dead = int(((f > 0).sum(0) == 0).sum().item())
+            ns = N_SUBSET * held.shape[1]
+            fvu_s = ((yh[:ns] - hy[l][:ns]).pow(2).sum() / (hy[l][:ns] - hy[l][:ns].mean(0)).pow(2).sum()).item()
+            l0_s = (f[:ns] > 0).float().sum(1).mean().item()
+        stats.append({"layer": l, "fvu": fvu, "l0": l0, "dead": dead, "d_transcoder": width, "l1_coeff": lam,
+                      "subset": {"fvu": fvu_s, "l0": l0_s},
+                      "train_seconds": round(time.time() - tl, 1)})
+        print(f"layer {l}: FVU {fvu:.4f} L0 {l0:.1f} dead {dead} [{time.time()-tl:.0f}s]", flush=True)
+        save_safetensors({"W_enc": tc.W_enc.detach(), "W_dec": tc.W_dec.detach(), "b_enc": tc.b_enc.detach(),
+                          "b_dec": tc.b_dec.detach()}, os.path.join(out_dir, f"layer_{l}.safetensors"),
+                         {"format": "pt", "layer": l, "activation": "relu"})
+        tcs.append(tc)
+    with open(os.path.join(out_dir, "config.yaml"), "w") as fcfg:
+        yaml.safe_dump({"model_name": CFG["name"], "model_kind": "transcoder_set",
+                        "feature_input_hook": "ln2.hook_normalized", "feature_output_hook": "hook_mlp_out",
+                        "scan": CFG["name"] + "-transcoders-relu-" + str(width), "d_model": D,
+                        "d_transcoder": width, "n_layers": L, "activation": "relu", "dtype": "float32",
+                        "transcoders": [f"layer_{l}.safetensors" for l in range(L)]}, fcfg, sort_keys=False)
+
+    # replacement model: every MLP replaced by its transcoder (no error terms)
+    hooks = {("mlp", l): (lambda h, tc=tcs[l]: tc(h)[0]) for l in range(L)}
+    agree, n, agree_s = 0, 0, 0
+    with torch.no_grad():
+        for i in range(0, len(held), 64):
+            a = model(held[i:i + 64]).argmax(-1)
+            b = model(held[i:i + 64], hooks=hooks).argmax(-1)
+            agree += (a == b).sum().item()
+            if i < N_SUBSET:
+                agree_s += (a[:N_SUBSET - i] == b[:N_SUBSET - i]).sum().item()
+            n += a.numel()
+        tok = tokenizer()
+        evals = load_evals(tok)
+        repl_acc = eval_accuracy(model, evals, hooks=hooks)
+    replacement = {"heldout_top1_agreement": agree / n, "heldout_tokens": n,
+                   "subset_top1_agreement": agree_s / (N_SUBSET * held.shape[1]),
+                   "eval_top1": {k: v["top1"] for k, v in repl_acc.items()}}
+    print("replacement:", json.dumps(replacement), flush=True)
+    json.dump({"transcoders": stats, "replacement": replacement, "seconds": round(time.time() - t0, 1)},
+              open(os.path.join(BUILD, "transcoders.json"), "w"), indent=1)
+    t1 = time.time()
+    write_features(model, tcs, hx, held, feat_dir)
+    print(f"features written [{time.time()-t1:.0f}s]; total {time.time()-t0:.0f}s", flush=True)
+    st = json.load(open(os.path.join(BUILD, "transcoders.json")))
+    st["feature_seconds"] = round(time.time() - t1, 1)
+    json.dump(st, open(os.path.join(BUILD, "transcoders.json"), "w"), indent=1)
+
+
+def write_features(model, tcs, hx, held, feat_dir):
+    S, T = held.shape
+    W_U = model.wte.weight.detach()
+    for l, tc in enumerate(tcs):
+        with torch.no_grad():
+            f = tc.acts(hx[l]).view(S, T, -1)  # S T F
+        F = f.shape[-1]
+        density = (f > 0).float().mean(dim=(0, 1))
+        maxact = f.amax(dim=(0, 1))
+        active = (f > 0).float().sum(dim=(0, 1))
+        mean_active = torch.where(active > 0, f.sum(dim=(0, 1)) / active.clamp(min=1), torch.zeros_like(active))
+        seqmax, seqpos = f.max(dim=1)  # S F
+        k = min(N_EXAMPLES, S)
+        topv, tops = seqmax.topk(k, dim=0)  # k F
+        logit_eff = tc.W_dec.detach() @ W_U.T  # F V
+        topl = logit_eff.topk(5, dim=1)
+        botl = (-logit_eff).topk(5, dim=1)
+        feats = []
+        for fi in range(F):
+            ex = []
+            for j in range(k):
+                v = topv[j, fi].item()
+                if v <= 0:
+                    break
+                s = tops[j, fi].item()
+                p = seqpos[s, fi].item()
+                a, b = max(0, p - CTX_BEFORE), min(T, p + CTX_AFTER + 1)
+                ex.append({"seq": s, "start": a, "tokens": held[s, a:b].tolist(),
+                           "acts": [round(x, 3) for x in f[s, a:b, fi].tolist()], "max_pos": p - a,
+                           "max_act": round(v, 4)})
+            feats.append({"index": fi, "density": round(density[fi].item(), 6), "max_act": round(maxact[fi].item(), 4),
+                          "mean_act_active": round(mean_active[fi].item(), 4),
+                          "top_logits": [[int(i), round(x, 3)] for i, x in zip(topl.indices[fi].tolist(),
+                                                                            topl.values[fi].tolist())],
+                          "bottom_logits": [[int(i), round(-x, 3)] for i, x in zip(botl.indices[fi].tolist(),
+                                                                               botl.values[fi].tolist())],
+                          "examples": ex})
+        doc = {"format": "mechlens-features/1", "model": CFG["name"], "layer": l,
+               "hook": f"blocks.{l}.transcoder.hook_acts", "d_transcoder": F,
+               "source": "tools/train/build/heldout.npy (held-out corpus, seed %d)" % CFG["seed_heldout"],
+               "n_sequences": S, "seq_len": T, "n_tokens": S * T,
+               "context_before": CTX_BEFORE, "context_after": CTX_AFTER, "n_examples": N_EXAMPLES,
+               "features": feats}
+        with gzip.GzipFile(os.path.join(feat_dir, f"layer_{l}.json.gz"), "wb", mtime=0) as g:
+            g.write(json.dumps(doc, separators=(",", ":")).encode())
+
+
+if __name__ == "__main__":
+    main()
