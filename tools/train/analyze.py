@@ -72,6 +72,7 @@ def ioi_analysis(model, tok, rows):
     zsum = torch.zeros(L, H, dh)
     zcount = 0
     clean = []
+    dla_err = 0.0
     with torch.no_grad():
         for i, s in enumerate(seqs):
             x = torch.tensor([s])
@@ -90,6 +91,10 @@ def ioi_analysis(model, tok, rows):
                 out = out - out.mean(-1, keepdim=True)
                 dla[l] += (out / sigma * ln.weight) @ diff_dir[i]
             zcount += len(s)
+            if i < 20:  # decomposition check: embeddings + heads + attn biases + MLPs sum to the logit diff
+                parts = cache_parts(model, x, cache)
+                tot = sum(((p - p.mean()) / sigma * ln.weight) @ diff_dir[i] for p in parts) + ln.bias @ diff_dir[i]
+                dla_err = max(dla_err, abs(tot.item() - clean[-1]))
     dla /= len(seqs)
     zmean = zsum / zcount
     clean_ld = sum(clean) / len(clean)
@@ -103,7 +108,22 @@ def ioi_analysis(model, tok, rows):
             logits = batch_last_logits(model, seqs, hooks={("z", l): hook})
             ld = (logits[torch.arange(len(seqs)), io_ids] - logits[torch.arange(len(seqs)), s_ids]).mean().item()
             abl[l, h] = clean_ld - ld
-    return clean_ld, dla, abl
+    print(f"DLA decomposition check: max |sum of parts - logit diff| = {dla_err:.2e}")
+    return clean_ld, dla, abl, dla_err
+
+
+def cache_parts(model, x, cache):
+    """Residual-stream parts at the last position: token+position embedding, each head, each c_proj bias, each MLP."""
+    T = x.shape[1]
+    parts = [model.wte.weight[x[0, -1]] + model.wpe.weight[T - 1]]
+    H, D = model.cfg["n_head"], model.cfg["n_embd"]
+    for l in range(model.cfg["n_layer"]):
+        z = cache[f"blocks.{l}.attn.hook_z"][0, -1]  # H dh
+        Wo = model.h[l].c_proj.weight.view(H, D // H, D)
+        parts.extend(torch.einsum("hd,hdD->hD", z, Wo).unbind(0))
+        parts.append(model.h[l].c_proj.bias)
+        parts.append(cache[f"blocks.{l}.hook_mlp_out"][0, -1])
+    return parts
 
 
 def main():
@@ -126,7 +146,7 @@ def main():
               open(os.path.join(MODEL_DIR, "eval", "head_probe.json"), "w"))
     prev, ind, dup = head_scores(model, rand, rep, half)
     with torch.no_grad():
-        clean_ld, dla, abl = ioi_analysis(model, tok, evals["ioi"])
+        clean_ld, dla, abl, dla_err = ioi_analysis(model, tok, evals["ioi"])
     L, H = dla.shape
     heads = [f"L{l}H{h}" for l in range(L) for h in range(H)]
     print("head    prev   induct  dup    ioi_dla ioi_ablation")
@@ -139,7 +159,7 @@ def main():
                                             "ioi_mean_ablation_drop": abl[int(h[1:h.index('H')]),
                                                                           int(h[h.index('H') + 1:])].item()}
                                         for h in heads},
-           "ioi_clean_logit_diff": clean_ld}
+           "ioi_clean_logit_diff": clean_ld, "dla_sum_check_max_abs_err": dla_err}
     json.dump(out, open(os.path.join(BUILD, "analysis.json"), "w"), indent=1)
 
 

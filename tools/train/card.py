@@ -102,6 +102,7 @@ def main():
         "head_scores": {h: {k: round(x, 4) for k, x in v.items()} for h, v in hs.items()},
         "head_probe": "eval/head_probe.json",
         "ioi_clean_logit_diff": round(an["ioi_clean_logit_diff"], 4),
+        "dla_sum_check_max_abs_err": an.get("dla_sum_check_max_abs_err"),
         "stage_seconds": times,
         "license": "MIT",
     }
