@@ -1,0 +1,183 @@
+// `mechlens`: every engine capability from a shell, JSON on stdout with --json. The field names of
+// the JSON output are a public interface (scripts depend on them): change them only additively.
+import { parseArgs } from 'node:util';
+import { Model } from '../engine/model';
+import { validateCheckpoint } from '../engine/checkpoint/load';
+import { UserError } from '../engine/errors';
+import { resolvePrompt, topTokens } from '../engine/prompt';
+import { validateIntervention } from '../shared/interventions';
+import type { Intervention } from '../shared/interventions';
+import type { PromptInput } from '../shared/protocol';
+import { readFileSync } from 'node:fs';
+
+const USAGE = `mechlens — mechanistic interpretability on local models
+
+Usage:
+  mechlens info     --model DIR [--json]
+  mechlens run      --model DIR (--prompt TEXT | --tokens 1,2,3) [--top K] [--json]
+  mechlens cache    --model DIR (--prompt TEXT | --tokens ...) --hooks NAME[,NAME...] [--json]
+  mechlens generate --model DIR --prompt TEXT --max-new-tokens N [--temperature T] [--seed S] [--json]
+  mechlens hooks    --model DIR            list the model's hook names
+
+Common options:
+  --interventions FILE   a JSON list of interventions to apply (run, cache, generate)
+  --threads N            onnxruntime threads (default: onnxruntime's choice)
+  --json                 machine-readable output on stdout
+`;
+
+interface Options {
+  model?: string;
+  prompt?: string;
+  tokens?: string;
+  hooks?: string;
+  top?: string;
+  'max-new-tokens'?: string;
+  temperature?: string;
+  seed?: string;
+  interventions?: string;
+  threads?: string;
+  json?: boolean;
+  help?: boolean;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: 'string', short: 'm' },
+      prompt: { type: 'string', short: 'p' },
+      tokens: { type: 'string' },
+      hooks: { type: 'string' },
+      top: { type: 'string' },
+      'max-new-tokens': { type: 'string' },
+      temperature: { type: 'string' },
+      seed: { type: 'string' },
+      interventions: { type: 'string' },
+      threads: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const opts = values as Options;
+  const command = positionals[0];
+  if (opts.help || !command) {
+    process.stdout.write(USAGE);
+    return command || opts.help ? 0 : 2;
+  }
+  const modelDir = required(opts.model, '--model DIR');
+  const threads = opts.threads ? integer(opts.threads, '--threads') : undefined;
+
+  if (command === 'info') {
+    const info = validateCheckpoint(modelDir);
+    if (opts.json) print(info);
+    else {
+      process.stdout.write(
+        `${info.name}: ${info.modelType} (${info.architecture}), ${info.nLayers} layers, d_model ${info.dModel}, ${info.nHeads} heads` +
+          `${info.nKvHeads !== info.nHeads ? ` (${info.nKvHeads} kv)` : ''}, d_head ${info.dHead}, d_mlp ${info.dMlp}, vocab ${info.dVocab}, context ${info.nCtx}\n` +
+          `parameters: ${info.parameterCount.toLocaleString('en-US')} (${(info.weightBytes / 2 ** 20).toFixed(1)} MiB as float32, stored ${info.storedDtypes.join('/')})\n` +
+          `tokenizer: ${info.hasTokenizer ? 'yes' : 'no (use --tokens)'}\n`,
+      );
+    }
+    return 0;
+  }
+
+  const model = await Model.load(modelDir, { threads });
+  for (const w of model.info.warnings) process.stderr.write(`warning: ${w}\n`);
+  const interventions = opts.interventions ? readInterventions(opts.interventions) : undefined;
+  try {
+    switch (command) {
+      case 'hooks':
+        print(model.hookNames());
+        return 0;
+      case 'run': {
+        const prompt = resolvePrompt(model, promptInput(opts));
+        const logits = await model.run(prompt.ids, { interventions });
+        const [T, V] = logits.shape as [number, number];
+        const rows = Array.from({ length: T }, (_, t) => Array.from(logits.data.subarray(t * V, (t + 1) * V)));
+        const top = topTokens(model, logits.data.subarray((T - 1) * V), opts.top ? integer(opts.top, '--top') : 10);
+        if (opts.json) print({ tokens: prompt.ids, token_strings: prompt.texts, logits: rows, top });
+        else {
+          process.stdout.write(`tokens: ${JSON.stringify(prompt.texts)}\nnext-token predictions:\n`);
+          for (const t of top) process.stdout.write(`  ${(t.prob * 100).toFixed(2).padStart(6)}%  ${JSON.stringify(t.text)}  (id ${t.id}, logit ${t.logit.toFixed(3)})\n`);
+        }
+        return 0;
+      }
+      case 'cache': {
+        const prompt = resolvePrompt(model, promptInput(opts));
+        const hooks = required(opts.hooks, '--hooks NAME[,NAME...]').split(',').map((h) => h.trim()).filter(Boolean);
+        const r = await model.runWithCache(prompt.ids, hooks, { interventions, logits: false });
+        const out: Record<string, { shape: number[]; dims: string[]; data: number[] }> = {};
+        for (const [name, t] of r.hooks) out[name] = { shape: t.shape, dims: t.dims, data: Array.from(t.data) };
+        if (opts.json) print({ tokens: prompt.ids, hooks: out });
+        else for (const [name, t] of r.hooks) process.stdout.write(`${name}: shape [${t.shape.join(', ')}] (${t.dims.join(', ')})\n`);
+        return 0;
+      }
+      case 'generate': {
+        const prompt = resolvePrompt(model, promptInput(opts));
+        const maxNewTokens = integer(required(opts['max-new-tokens'], '--max-new-tokens N'), '--max-new-tokens');
+        const temperature = opts.temperature ? Number(opts.temperature) : 0;
+        if (!Number.isFinite(temperature) || temperature < 0) throw new UserError('--temperature must be a number >= 0.');
+        const started = performance.now();
+        const newTokens = await model.generate(prompt.ids, { maxNewTokens, temperature, seed: opts.seed ? integer(opts.seed, '--seed') : 0, interventions });
+        const seconds = (performance.now() - started) / 1000;
+        const all = [...prompt.ids, ...newTokens];
+        if (opts.json) print({ tokens: all, new_tokens: newTokens, text: model.decode(all), new_text: model.decode(newTokens), tokens_per_second: newTokens.length / seconds });
+        else process.stdout.write(`${model.decode(all)}\n`);
+        return 0;
+      }
+      default:
+        throw new UserError(`Unknown command "${command}". Commands: info, run, cache, generate, hooks.`);
+    }
+  } finally {
+    await model.dispose();
+  }
+}
+
+function promptInput(opts: Options): PromptInput {
+  if (opts.prompt !== undefined && opts.tokens !== undefined) throw new UserError('Give either --prompt or --tokens, not both.');
+  if (opts.prompt !== undefined) return { text: opts.prompt };
+  if (opts.tokens !== undefined) {
+    const ids = opts.tokens.split(',').map((s) => s.trim()).filter(Boolean).map((s) => integer(s, '--tokens'));
+    return { tokens: ids };
+  }
+  throw new UserError('Give the prompt with --prompt TEXT or --tokens 1,2,3.');
+}
+
+function readInterventions(file: string): Intervention[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new UserError(`--interventions ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (!Array.isArray(json)) throw new UserError(`--interventions ${file}: expected a JSON list of interventions.`);
+  return json.map((v, i) => validateIntervention(v, `${file}: intervention ${i + 1}`));
+}
+
+function required(v: string | undefined, what: string): string {
+  if (v === undefined || v === '') throw new UserError(`Missing ${what}.`);
+  return v;
+}
+
+function integer(s: string, what: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 0) throw new UserError(`${what}: "${s}" is not a non-negative integer.`);
+  return n;
+}
+
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    const userFacing = e instanceof Error && 'userFacing' in e;
+    const message = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`mechlens: ${userFacing || (e instanceof TypeError && message.includes('argument')) ? message : `internal error: ${e instanceof Error ? (e.stack ?? message) : message}`}\n`);
+    process.exitCode = userFacing ? 2 : 1;
+  },
+);
