@@ -32,11 +32,11 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
   const log = new Log();
   context.subscriptions.push(log);
 
-  let statusBar: EngineStatusBar | undefined;
+  const ui: { statusBar?: EngineStatusBar } = {};
   const engine = new EngineClient({
     workerPath: vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath,
     log: (level, message) => log[level](message),
-    onState: (state) => statusBar?.setState(state),
+    onState: (state) => ui.statusBar?.setState(state),
     onCrash: (message) => {
       void vscode.window.showWarningMessage(message, 'Reload Model', 'Show Logs').then((action) => {
         if (action === 'Show Logs') log.show();
@@ -47,7 +47,8 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
   context.subscriptions.push({ dispose: () => void engine.dispose() });
 
   const models = new ModelManager(vscode.Uri.joinPath(context.extensionUri, 'models', 'mechlens-tiny').fsPath, engine, log);
-  statusBar = new EngineStatusBar(models);
+  const statusBar = new EngineStatusBar(models);
+  ui.statusBar = statusBar;
   const session = new PromptSession(engine, log);
   const panel = new PromptPanel(context.extensionUri, session, log);
   const tree = new ModelsTreeProvider(models);
@@ -74,7 +75,7 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
     loadedModel: () => engine.loadedModel,
     defaultModelDir: models.defaultModelDir,
     currentPrompt: () => session.current,
-    statusBarText: () => statusBar?.text ?? '',
+    statusBarText: () => statusBar.text,
     inspectorResolved: () => inspector.resolved,
     promptPanelOpen: () => panel.visible,
   };

@@ -1,5 +1,5 @@
 // The Inspector sidebar view: the active prompt's next-token distribution, updated when a prompt runs.
-import * as vscode from 'vscode';
+import type * as vscode from 'vscode';
 import type { PromptSession } from '../promptSession';
 import { connectWebview, renderShell, validatePanelParams, webviewOptions } from './webviewHost';
 import type { PanelHandlers, PanelRpc } from './webviewHost';

@@ -1,0 +1,37 @@
+// The Inspector sidebar: the active prompt's next-token distribution as a compact table with bars.
+import { byId, el } from '../common/dom';
+import type { PanelHostProtocol, PanelNotifications, PromptView } from '../common/protocol';
+import { connectToHost } from '../common/rpc';
+import { renderTopList } from '../common/topList';
+import { displayToken } from '../common/tokens';
+
+const rpc = connectToHost<PanelHostProtocol, PanelNotifications>();
+
+function render(v: PromptView | null): void {
+  const app = byId('app');
+  if (!v) {
+    app.replaceChildren(el('p', { class: 'muted', id: 'empty' }, 'Run "MechLens: Run Prompt" (or "Show Inspector") on an editor to see the model’s next-token distribution here.'));
+    return;
+  }
+  const last = v.tokens[v.tokens.length - 1];
+  const tail = v.tokens.slice(-12).map((t) => t.text).join('');
+  const prompt = el('p', { class: 'prompt-tail', title: v.text }, `${v.tokens.length > 12 ? '…' : ''}${tail}`);
+  const meta = el('p', { class: 'muted' }, `${v.modelName} · ${v.tokens.length} tokens · next after “${last ? displayToken(last.text) : ''}”`);
+  const list = el('div', { id: 'top' });
+  renderTopList(list, v.top);
+  app.replaceChildren(el('h2', {}, 'Next token'), meta, prompt, list);
+  app.dataset.tokens = String(v.tokens.length);
+}
+
+async function start(): Promise<void> {
+  rpc.onNotification((method, params) => {
+    if (method === 'prompt/update') render(params as PromptView);
+  });
+  try {
+    render(await rpc.call('prompt/get', {}));
+  } catch (err) {
+    byId('app').replaceChildren(el('p', { class: 'error' }, err instanceof Error ? err.message : String(err)));
+  }
+}
+
+void start();
