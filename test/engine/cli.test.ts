@@ -1,0 +1,80 @@
+// The mechlens CLI as scripts use it: the built dist/cli.js, JSON on stdout, field names as documented.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { fixture, maxAbsDiff, readGolden } from '../support/fixtures';
+
+const run = promisify(execFile);
+const CLI = join(__dirname, '..', '..', 'dist', 'cli.js');
+
+async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const r = await run(process.execPath, [CLI, ...args], { maxBuffer: 1 << 28 });
+    return { ...r, code: 0 };
+  } catch (e) {
+    const err = e as { stdout: string; stderr: string; code: number };
+    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
+  }
+}
+
+describe('mechlens CLI', function () {
+  const golden = readGolden(fixture('llama'));
+  const tokens = golden.inputIds[0]!;
+
+  it('run --json prints tokens and the full [position][vocab] logits, matching the reference', async function () {
+    const r = await cli('run', '--model', fixture('llama'), '--tokens', tokens.join(','), '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { tokens: number[]; logits: number[][] };
+    assert.deepEqual(out.tokens, tokens);
+    const want = golden.tensors.get('logits')!;
+    const V = want.shape[2]!;
+    assert.equal(out.logits.length, tokens.length);
+    assert.equal(out.logits[0]!.length, V);
+    assert.ok(maxAbsDiff(Float32Array.from(out.logits.flat()), want.data.subarray(0, tokens.length * V)) < 1e-4);
+  });
+
+  it('cache --json prints {hooks: {NAME: {shape, data}}} for batch 1', async function () {
+    const hook = 'blocks.1.attn.hook_pattern';
+    const r = await cli('cache', '--model', fixture('llama'), '--tokens', tokens.join(','), '--hooks', `${hook},blocks.0.hook_resid_post`, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { hooks: Record<string, { shape: number[]; data: number[] }> };
+    assert.deepEqual(Object.keys(out.hooks).sort(), [hook, 'blocks.0.hook_resid_post'].sort());
+    const want = golden.tensors.get(hook)!;
+    assert.deepEqual(out.hooks[hook]!.shape, [1, ...want.shape.slice(1)]);
+    const n = out.hooks[hook]!.data.length;
+    assert.ok(maxAbsDiff(Float32Array.from(out.hooks[hook]!.data), want.data.subarray(0, n)) < 1e-5);
+  });
+
+  it('generate --json continues the prompt', async function () {
+    const r = await cli('generate', '--model', fixture('gpt2'), '--tokens', '1,2,3', '--max-new-tokens', '4', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { tokens: number[]; new_tokens: number[] };
+    assert.equal(out.new_tokens.length, 4);
+    assert.deepEqual(out.tokens, [1, 2, 3, ...out.new_tokens]);
+    const both = await cli('generate', '--model', fixture('gpt2'), '--tokens', '1,2,3', '--prompt', 'x', '--max-new-tokens', '4', '--json');
+    assert.equal(both.code, 2, 'both --prompt and --tokens is an error');
+    assert.match(both.stderr, /either --prompt or --tokens/);
+  });
+
+  it('info --json describes the architecture and sizes', async function () {
+    const r = await cli('info', '--model', fixture('gemma2'), '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const info = JSON.parse(r.stdout) as Record<string, unknown>;
+    assert.equal(info.architecture, 'gemma2');
+    assert.equal(info.nLayers, 2);
+    assert.equal(info.dHead, 16);
+    assert.equal(info.hasTokenizer, false);
+    assert.ok((info.parameterCount as number) > 0);
+  });
+
+  it('bad input exits with code 2 and a message, not a stack trace', async function () {
+    const r = await cli('cache', '--model', fixture('gpt2'), '--tokens', '1,2', '--hooks', 'blocks.0.hook_resid_pr', '--json');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^mechlens: Unknown hook .*Did you mean: blocks\.0\.hook_resid_pre/m);
+    assert.doesNotMatch(r.stderr, /at .*\.js:\d+/);
+    const missing = await cli('info', '--model', join(fixture('gpt2'), 'nope'));
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /is not a folder/);
+  });
+});
