@@ -29,7 +29,7 @@ export interface ModelLoadOptions extends LoadOptions, Partial<SessionSettings> 
 export interface ForwardRequest {
   /** Token ids per batch row; rows must have equal length. */
   tokens?: number[][];
-  /** Instead of tokens: the residual stream entering `startLayer`, [B, n, d_model]. */
+  /** Instead of tokens: the residual stream entering `startLayer` (which may be 0), [B, n, d_model]. */
   resid?: NamedTensor;
   startLayer?: number;
   hooks?: readonly string[];
@@ -137,14 +137,14 @@ export class Model {
     const feeds: Record<string, ort.Tensor> = {};
     const offset = req.past?.length ?? 0;
     if (req.interventions?.length) await this.prepareSources(req.interventions, req.signal);
-    if (startLayer === 0) {
+    if (!req.resid) {
       if (!req.tokens) throw new Error('internal: forward needs tokens');
+      if (startLayer !== 0) throw new Error('internal: forward from a later layer needs resid');
       this.checkTokens(req.tokens, offset);
       B = req.tokens.length;
       n = req.tokens[0]!.length;
       feeds.input_ids = new ort.Tensor('int64', BigInt64Array.from(req.tokens.flat().map((t) => BigInt(t))), [B, n]);
     } else {
-      if (!req.resid) throw new Error('internal: forward from a later layer needs resid');
       [B, n] = req.resid.shape as [number, number];
       feeds.resid = new ort.Tensor('float32', req.resid.data, req.resid.shape);
     }
@@ -157,6 +157,7 @@ export class Model {
     }
     const options: ForwardOptions = {
       startLayer,
+      residInput: req.resid !== undefined,
       outputs: new Set(hooks),
       interventions: new Set(edits.keys()),
       logits: req.logits ?? 'all',
@@ -297,7 +298,7 @@ export class Model {
   }
 
   plainOptions(logits: 'all' | 'last' | 'none'): ForwardOptions {
-    return { startLayer: 0, outputs: new Set(), interventions: new Set(), logits, past: false, weightsAsInputs: this.weightsAsInputs };
+    return { startLayer: 0, residInput: false, outputs: new Set(), interventions: new Set(), logits, past: false, weightsAsInputs: this.weightsAsInputs };
   }
 
   private session(options: ForwardOptions): Promise<GraphSession> {

@@ -20,8 +20,10 @@ const F = onnx.TensorProto.DataType.FLOAT;
 const I64 = onnx.TensorProto.DataType.INT64;
 
 export interface ForwardOptions {
-  /** First layer to run; > 0 means the graph takes `resid` (hook_resid_pre of that layer) as input. */
+  /** First layer to run (n_layers = only the final norm and unembedding). */
   startLayer: number;
+  /** Take `resid` (hook_resid_pre of startLayer) [B, n, d] as input instead of token ids. */
+  residInput: boolean;
   /** Hook names to expose as outputs. */
   outputs: ReadonlySet<string>;
   /** Hook names that take intervention inputs `keep.<hook>` / `add.<hook>`. */
@@ -40,7 +42,7 @@ export interface BuiltGraph {
 }
 
 export function forwardOptionsKey(o: ForwardOptions): string {
-  return JSON.stringify([o.startLayer, [...o.outputs].sort(), [...o.interventions].sort(), o.logits, o.past, o.weightsAsInputs]);
+  return JSON.stringify([o.startLayer, o.residInput, [...o.outputs].sort(), [...o.interventions].sort(), o.logits, o.past, o.weightsAsInputs]);
 }
 
 export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGraph {
@@ -108,7 +110,8 @@ export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGrap
   // ---- inputs and positions
   let resid: string;
   let seqSource: string;
-  if (o.startLayer === 0) {
+  if (o.startLayer > 0 && !o.residInput) throw new Error('internal: a graph starting after layer 0 needs resid input');
+  if (!o.residInput) {
     seqSource = g.input('input_ids', I64, ['batch', 'seq']);
   } else {
     seqSource = g.input('resid', F, ['batch', 'seq', d]);
@@ -117,6 +120,7 @@ export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGrap
   const batchDim = g.op1('Slice', [shape, g.constI64([0]), g.constI64([1])]);
   const seqLen = g.op1('Squeeze', [g.op1('Slice', [shape, g.constI64([1]), g.constI64([2])]), g.constI64([0])]);
   let pastLen = g.constI64([0], []);
+  if (o.past && (o.startLayer !== 0 || o.residInput)) throw new Error('internal: a key/value cache needs the whole model');
   if (o.past) {
     // Positions continue after the cached ones: P = past_k.shape[2].
     const p0 = g.input('past.0.k', F, ['batch', Hkv, 'past', dh]);
@@ -127,7 +131,7 @@ export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGrap
   const qPos = g.op1('Range', [pastLen, totalLen, one]); // [n]
   const kPos = g.op1('Range', [g.constI64([0], []), totalLen, one]); // [Tk]
 
-  if (o.startLayer === 0) {
+  if (!o.residInput) {
     let embed = g.op1('Gather', [g.weight('W_E', w.W_E, [c.dVocab, d]), seqSource], { axis: 0 });
     embed = hook('hook_embed', embed, 3);
     if (c.embedScale !== 1) embed = g.op1('Mul', [embed, g.constF([c.embedScale])]);
@@ -213,7 +217,6 @@ export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGrap
     let vT = g.op1('Transpose', [v], perm);
     if (o.past) {
       const pk = l === 0 ? 'past.0.k' : g.input(`past.${l}.k`, F, ['batch', Hkv, 'past', dh]);
-      if (l !== 0 && o.startLayer !== 0) throw new Error('past with startLayer > 0 is not supported');
       const pv = g.input(`past.${l}.v`, F, ['batch', Hkv, 'past', dh]);
       kT = g.op1('Concat', [pk, kT], { axis: 2 }, `present.${l}.k`);
       vT = g.op1('Concat', [pv, vT], { axis: 2 }, `present.${l}.v`);

@@ -19,6 +19,8 @@ export class GraphSession {
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
       executionProviders: [settings.executionProvider],
+      // Warnings such as unused constants in graph variants are noise to a user; errors still show.
+      logSeverityLevel: 3,
       // Several sessions share two cores: spinning threads would fight each other.
       extra: { session: { intra_op: { allow_spinning: '0' } } },
     };

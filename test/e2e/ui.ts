@@ -1,0 +1,175 @@
+// UI end-to-end tests: a real VS Code workbench (code-server) in headless chromium, driven with
+// playwright-core. Command palette, the Models view, the Inspector view, the prompt panel, and a click
+// on a token inside the webview that round-trips through the extension host to the engine worker.
+// Screenshots go to test-results/e2e/.
+// Usage: node --import tsx test/e2e/ui.ts <port> <extensionPath> <workspaceFolder> <outDir>
+import { mkdirSync } from 'node:fs';
+import type { FrameLocator, Page } from 'playwright-core';
+import { devPayload, launchChromium, workbenchUrl } from './browser';
+
+const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
+const t0 = Date.now();
+const log = (...a: unknown[]) => console.log(`[ui +${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
+
+function check(cond: unknown, message: string): asserts cond {
+  if (!cond) throw new Error(message);
+}
+
+/** Webviews are two nested iframes; returns the one whose page contains `selector`. */
+async function findWebview(page: Page, selector: string, timeoutMs = 60_000): Promise<FrameLocator> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const n = await page.locator('iframe.webview.ready').count();
+    for (let k = 0; k < n; k++) {
+      const f = page.frameLocator('iframe.webview.ready').nth(k).frameLocator('#active-frame');
+      if ((await f.locator(selector).count().catch(() => 0)) > 0) return f;
+    }
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`no webview contains ${selector}`);
+}
+
+async function palette(page: Page, text: string): Promise<void> {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 15_000 });
+  await input.fill(text);
+}
+
+async function runCommand(page: Page, title: string): Promise<void> {
+  await palette(page, `>${title}`);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 15_000 });
+  await page.keyboard.press('Enter');
+}
+
+async function main(): Promise<number> {
+  mkdirSync(outDir, { recursive: true });
+  const browser = await launchChromium();
+  const page = await (await browser.newContext({ viewport: { width: 1440, height: 900 } })).newPage();
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /mechlens|webview|Content Security/i.test(m.text())) console.log('  [browser console.error]', m.text().slice(0, 300));
+  });
+  const results: Array<{ name: string; ok: boolean; error?: string }> = [];
+  const test = async (name: string, fn: () => Promise<void>) => {
+    const started = Date.now();
+    try {
+      await fn();
+      results.push({ name, ok: true });
+      log(`PASS ${name} (${Date.now() - started} ms)`);
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      results.push({ name, ok: false, error });
+      log(`FAIL ${name}: ${error}`);
+      await page.screenshot({ path: `${outDir}/failure-${results.length}.png` }).catch(() => undefined);
+    }
+  };
+
+  try {
+    await page.goto(workbenchUrl(port, folder, devPayload(port, extPath)));
+    await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+    const activity = page.locator('.activitybar [aria-label^="MechLens"]').first();
+    await activity.waitFor({ timeout: 90_000 });
+    log('workbench up, MechLens in the activity bar');
+
+    await test('command palette lists the MechLens commands', async () => {
+      await palette(page, '>MechLens: ');
+      const rows = page.locator('.quick-input-list .monaco-list-row');
+      await rows.first().waitFor({ timeout: 15_000 });
+      await page.waitForTimeout(300);
+      const labels = await rows.allTextContents();
+      for (const title of ['Run Prompt', 'Select Model', 'Add Model Folder…', 'Show Inspector', 'Restart Engine', 'Show Logs']) {
+        check(labels.some((l) => l.includes(`MechLens: ${title}`)), `palette lacks "MechLens: ${title}" (saw ${labels.join(' | ')})`);
+      }
+      check(!labels.some((l) => l.includes('Crash Engine')), 'the developer crash command is hidden from the palette');
+      await page.screenshot({ path: `${outDir}/01-command-palette.png` });
+      await page.keyboard.press('Escape');
+    });
+
+    await test('Models view lists the bundled default model as active, with architecture and size', async () => {
+      await activity.click();
+      const row = page.locator('.monaco-list-row', { hasText: 'mechlens-tiny (bundled)' }).first();
+      await row.waitFor({ timeout: 30_000 });
+      const description = row.locator('.label-description');
+      await description.filter({ hasText: /gpt2 · [\d.]+[KMB]? params/ }).waitFor({ timeout: 60_000 });
+      const text = (await description.textContent()) ?? '';
+      check(/^active · gpt2 · /.test(text), `description "${text}"`);
+      await page.screenshot({ path: `${outDir}/02-models-view.png` });
+    });
+
+    await test('Inspector view renders in the sidebar', async () => {
+      const inspector = await findWebview(page, 'body[data-view="inspector"] #app > *');
+      const text = (await inspector.locator('#app').textContent()) ?? '';
+      check(/Run Prompt|Next token/.test(text), `inspector text "${text.slice(0, 120)}"`);
+    });
+
+    await test('Run Prompt opens the prompt panel with tokens and a chart', async () => {
+      await palette(page, 'prompt.mlprompt');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'prompt.mlprompt' }).first().waitFor({ timeout: 15_000 });
+      await page.keyboard.press('Enter');
+      await page.locator('.tabs-container .tab', { hasText: 'prompt.mlprompt' }).waitFor({ timeout: 15_000 });
+      await page.locator('.monaco-editor .view-lines', { hasText: 'The cat sat' }).first().waitFor({ timeout: 15_000 });
+      await runCommand(page, 'MechLens: Run Prompt');
+      await page.locator('.tabs-container .tab', { hasText: 'MechLens: Prompt' }).waitFor({ timeout: 60_000 });
+      const panel = await findWebview(page, 'body[data-view="prompt"] .token');
+      const chips = panel.locator('.token');
+      const n = await chips.count();
+      check(n >= 5, `only ${n} token chips`);
+      const joined = (await chips.allTextContents()).join('');
+      check(joined.includes('cat') && joined.includes('dog'), `chips spell "${joined}"`);
+      await panel.locator('#chart .main-svg').first().waitFor({ timeout: 30_000 });
+      const bars = await panel.locator('#chart .bars .point').count();
+      check(bars === 10, `chart has ${bars} bars`);
+      check((await panel.locator('#app').getAttribute('data-position')) === String(n - 1), 'the last position is shown first');
+      const inspector = await findWebview(page, 'body[data-view="inspector"] .top-list');
+      const rows = await inspector.locator('.top-list tr[data-token-id]').count();
+      check(rows === 10, `Inspector shows ${rows} rows`);
+      await page.screenshot({ path: `${outDir}/03-prompt-panel.png` });
+    });
+
+    await test('clicking a token asks the engine and updates the chart', async () => {
+      const panel = await findWebview(page, 'body[data-view="prompt"] .token');
+      const before = await panel.locator('.top-list tr[data-token-id]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-token-id')).join(','));
+      const titleBefore = await panel.locator('#chart-title').textContent();
+      await panel.locator('.token[data-pos="1"]').click();
+      await panel.locator('#app[data-position="1"]').waitFor({ timeout: 30_000 });
+      await panel.locator('#status', { hasText: 'after position 1' }).waitFor({ timeout: 30_000 });
+      const after = await panel.locator('.top-list tr[data-token-id]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-token-id')).join(','));
+      const titleAfter = await panel.locator('#chart-title').textContent();
+      check(titleAfter !== titleBefore && /position 1\b/.test(titleAfter ?? ''), `chart title "${titleAfter}"`);
+      check(after !== before, 'the distribution after token 1 differs from the one at the end of the prompt');
+      check((await panel.locator('.token.selected').getAttribute('data-pos')) === '1', 'the clicked chip is selected');
+      check((await panel.locator('#chart .bars .point').count()) === 10, 'the chart still has 10 bars');
+      await page.screenshot({ path: `${outDir}/04-token-click.png` });
+    });
+
+    await test('a prompt containing markup is shown as text, not HTML', async () => {
+      await page.locator('.tabs-container .tab', { hasText: 'prompt.mlprompt' }).click();
+      await page.locator('.monaco-editor .view-lines').first().click();
+      await page.keyboard.press('Control+End');
+      await page.keyboard.type(' <b>bold</b><img src=x>');
+      await runCommand(page, 'MechLens: Run Prompt');
+      const panel = await findWebview(page, 'body[data-view="prompt"] .token');
+      await panel.locator('.token', { hasText: '<' }).first().waitFor({ timeout: 30_000 });
+      check((await panel.locator('#tokens b, #tokens img').count()) === 0, 'no elements were created from token text');
+      await page.keyboard.press('Control+z');
+    });
+  } catch (err) {
+    results.push({ name: 'workbench startup', ok: false, error: err instanceof Error ? err.message : String(err) });
+    await page.screenshot({ path: `${outDir}/failure-startup.png` }).catch(() => undefined);
+  } finally {
+    await browser.close();
+  }
+  const failed = results.filter((r) => !r.ok);
+  for (const f of failed) console.log(`  ✗ ${f.name}: ${f.error}`);
+  console.log(`[ui] ${results.length - failed.length} passed, ${failed.length} failed`);
+  return failed.length === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(2);
+  },
+);
