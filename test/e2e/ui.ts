@@ -3,7 +3,7 @@
 // on a token inside the webview that round-trips through the extension host to the engine worker.
 // Screenshots go to test-results/e2e/.
 // Usage: node --import tsx test/e2e/ui.ts <port> <extensionPath> <workspaceFolder> <outDir>
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import type { FrameLocator, Page } from 'playwright-core';
 import { devPayload, launchChromium, workbenchUrl } from './browser';
 
@@ -163,6 +163,7 @@ async function main(): Promise<number> {
   const failed = results.filter((r) => !r.ok);
   for (const f of failed) console.log(`  ✗ ${f.name}: ${f.error}`);
   console.log(`[ui] ${results.length - failed.length} passed, ${failed.length} failed`);
+  if (process.env.E2E_RESULT_FILE) writeFileSync(process.env.E2E_RESULT_FILE, JSON.stringify({ passed: results.length - failed.length, failed: failed.length }));
   return failed.length === 0 ? 0 : 1;
 }
 

