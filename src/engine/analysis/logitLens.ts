@@ -1,0 +1,122 @@
+// Logit lens (nostalgebraist 2020): decode every layer's residual stream as if it were the last.
+// Steps: 1. one forward caching the residual stream entering each layer (or mid-block, or leaving it)
+// plus the final residual; 2. all of them go, as one batch, through a graph that starts after the
+// last block: the final norm with each position's own statistics, then the unembedding;
+// 3. softmax, top-k and the probability and rank of chosen target tokens per layer and position.
+// The last row is the model's own final residual stream, so it equals the model's logits (tested).
+// A tuned lens (Belrose et al. 2023) applies one learned affine map per layer before step 2.
+import { UserError } from '../errors';
+import type { Model } from '../model';
+import { softmax } from '../prompt';
+import type { TopToken } from '../../shared/protocol';
+
+export type LensStream = 'pre' | 'mid' | 'post';
+
+/** Tuned lens: per layer, resid' = resid + resid @ A + b ([d, d] and [d], row-major). */
+export interface TunedLens {
+  layers: Array<{ A: Float32Array; b: Float32Array }>;
+}
+
+export interface LensRequest {
+  tokens: number[];
+  stream?: LensStream;
+  topK?: number;
+  targets?: number[];
+  /** Keep the full [layer][pos][vocab] logits (large). */
+  full?: boolean;
+  tuned?: TunedLens;
+  signal?: AbortSignal;
+}
+
+export interface LensResult {
+  /** One per row: `{l}_pre` / `{l}_mid` / `{l}_post`, and `final_post` for the final residual stream. */
+  labels: string[];
+  tokens: number[];
+  /** [layer][pos] top-k tokens. */
+  top: TopToken[][][];
+  /** [layer][pos][target] probability and rank (0 = top) of each target token. */
+  targets?: Array<Array<Array<{ id: number; prob: number; rank: number }>>>;
+  /** [layer][pos][vocab] when `full`. */
+  logits?: Float32Array[][];
+}
+
+export async function logitLens(model: Model, req: LensRequest): Promise<LensResult> {
+  const { nLayers: L, dModel: d, dVocab: V } = model.config;
+  const stream = req.stream ?? 'pre';
+  if (stream === 'mid' && model.config.parallelResidual) throw new UserError('This model has a parallel residual: there is no mid-block residual stream. Use pre or post.');
+  const hookOf = (l: number) => `blocks.${l}.hook_resid_${stream}`;
+  const hooks = Array.from({ length: L }, (_, l) => hookOf(l));
+  if (stream !== 'post') hooks.push(`blocks.${L - 1}.hook_resid_post`);
+  const labels = Array.from({ length: L }, (_, l) => `${l}_${stream}`);
+  if (stream !== 'post') labels.push('final_post');
+  else labels[L - 1] = 'final_post';
+  if (req.tuned && req.tuned.layers.length < L) throw new UserError(`The tuned lens has ${req.tuned.layers.length} layers; the model has ${L}.`);
+
+  const cache = await model.forward({ tokens: [req.tokens], hooks, logits: 'none', signal: req.signal });
+  const T = req.tokens.length;
+  const rows = new Float32Array(hooks.length * T * d);
+  hooks.forEach((h, i) => {
+    const resid = cache.hooks.get(h)!.data;
+    const lens = req.tuned && i < L ? req.tuned.layers[i] : undefined;
+    rows.set(lens ? applyAffine(resid, lens, T, d) : resid, i * T * d);
+  });
+  const r = await model.forward({ resid: { shape: [hooks.length, T, d], dims: ['layer', 'pos', 'd_model'], data: rows }, startLayer: L, logits: 'all', signal: req.signal });
+  const logits = r.logits!.data;
+  const k = req.topK ?? 5;
+  const out: LensResult = { labels, tokens: req.tokens, top: [] };
+  if (req.targets) {
+    for (const t of req.targets) if (!Number.isInteger(t) || t < 0 || t >= V) throw new UserError(`Target token ${t} is outside the vocabulary.`);
+    out.targets = [];
+  }
+  if (req.full) out.logits = [];
+  for (let i = 0; i < hooks.length; i++) {
+    const layerTop: TopToken[][] = [];
+    const layerTargets: Array<Array<{ id: number; prob: number; rank: number }>> = [];
+    const layerLogits: Float32Array[] = [];
+    for (let p = 0; p < T; p++) {
+      const row = logits.subarray((i * T + p) * V, (i * T + p + 1) * V);
+      const probs = softmax(row);
+      layerTop.push(topIndices(row, k).map((id) => ({ id, text: model.tokenText(id), prob: probs[id]!, logit: row[id]! })));
+      if (req.targets) layerTargets.push(req.targets.map((id) => ({ id, prob: probs[id]!, rank: rankOf(row, id) })));
+      if (req.full) layerLogits.push(row.slice());
+    }
+    out.top.push(layerTop);
+    if (req.targets) out.targets!.push(layerTargets);
+    if (req.full) out.logits!.push(layerLogits);
+  }
+  return out;
+}
+
+function applyAffine(resid: Float32Array, lens: { A: Float32Array; b: Float32Array }, T: number, d: number): Float32Array {
+  const out = new Float32Array(T * d);
+  for (let t = 0; t < T; t++) {
+    for (let j = 0; j < d; j++) {
+      let s = resid[t * d + j]! + lens.b[j]!;
+      for (let i = 0; i < d; i++) s += resid[t * d + i]! * lens.A[i * d + j]!;
+      out[t * d + j] = s;
+    }
+  }
+  return out;
+}
+
+/** Indices of the k largest entries, largest first (partial selection, no full sort of the vocabulary). */
+export function topIndices(row: Float32Array, k: number): number[] {
+  const best: number[] = [];
+  for (let i = 0; i < row.length; i++) {
+    if (best.length < k) {
+      best.push(i);
+      best.sort((a, b) => row[b]! - row[a]!);
+    } else if (row[i]! > row[best[k - 1]!]!) {
+      best[k - 1] = i;
+      best.sort((a, b) => row[b]! - row[a]!);
+    }
+  }
+  return best;
+}
+
+function rankOf(row: Float32Array, id: number): number {
+  const v = row[id]!;
+  let rank = 0;
+  for (let i = 0; i < row.length; i++) if (row[i]! > v) rank++;
+  return rank;
+}

@@ -1,0 +1,73 @@
+// Invariants of the first analyses: the final logit-lens row is the model's own prediction; DLA
+// parts sum to the logit (difference); attention patterns are the model's.
+import assert from 'node:assert/strict';
+import { Model } from '../../src/engine/model';
+import { logitLens } from '../../src/engine/analysis/logitLens';
+import { directLogitAttribution } from '../../src/engine/analysis/dla';
+import { attentionPatterns } from '../../src/engine/analysis/attention';
+import { softmax } from '../../src/engine/prompt';
+import { fixture, maxAbsDiff } from '../support/fixtures';
+
+const TOKENS = [5, 17, 3, 42, 8, 5, 17, 3];
+
+describe('analyses on real models', function () {
+  for (const name of ['gpt2', 'llama', 'neox', 'gemma2']) {
+    describe(name, function () {
+      let model: Model;
+      before(async () => {
+        model = await Model.load(fixture(name));
+      });
+      after(async () => model.dispose());
+
+      it('logit lens: the last row equals the model logits; one row per layer plus final', async function () {
+        const logits = await model.run(TOKENS);
+        const V = model.config.dVocab;
+        for (const stream of model.config.parallelResidual ? (['pre', 'post'] as const) : (['pre', 'mid', 'post'] as const)) {
+          const lens = await logitLens(model, { tokens: TOKENS, stream, full: true, targets: [1, 2], topK: 3 });
+          const L = model.config.nLayers;
+          assert.equal(lens.labels.length, stream === 'post' ? L : L + 1);
+          assert.equal(lens.labels.at(-1), 'final_post');
+          assert.equal(lens.labels[0], `0_${stream}`);
+          const last = lens.logits!.at(-1)!;
+          for (let p = 0; p < TOKENS.length; p++) assert.ok(maxAbsDiff(last[p]!, logits.data.subarray(p * V, (p + 1) * V)) < 1e-5);
+          // top-1 of the final row is the model's argmax; target probabilities match the softmax
+          const probs = softmax(logits.data.subarray((TOKENS.length - 1) * V));
+          const top = lens.top.at(-1)!.at(-1)!;
+          assert.equal(top.length, 3);
+          assert.ok(Math.abs(top[0]!.prob - Math.max(...probs)) < 1e-6);
+          assert.ok(Math.abs(lens.targets!.at(-1)!.at(-1)![1]!.prob - probs[2]!) < 1e-6);
+        }
+      });
+
+      it('DLA: the parts sum to the logit difference', async function () {
+        const r = await directLogitAttribution(model, { tokens: TOKENS, target: 1, baseline: 2 });
+        assert.ok(Math.abs(r.total - r.logit) < 1e-4, `sum ${r.total} vs logit ${r.logit}`);
+        assert.ok(Math.abs(r.logit) > 1e-3, 'a non-trivial logit difference');
+        if (r.heads) {
+          r.heads.forEach((row, l) => assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) + r.attnBias[l]! - r.attn[l]!) < 1e-5));
+        }
+        const single = await directLogitAttribution(model, { tokens: TOKENS, target: 3, position: 2 });
+        assert.ok(Math.abs(single.total - single.logit) < 1e-4);
+      });
+
+      it('attention patterns are rows of probabilities over earlier positions', async function () {
+        const r = await attentionPatterns(model, TOKENS);
+        const T = TOKENS.length;
+        assert.equal(r.patterns.length, model.config.nLayers);
+        const p = r.patterns[0]!;
+        for (let h = 0; h < model.config.nHeads; h++) {
+          for (let q = 0; q < T; q++) {
+            let s = 0;
+            for (let k = 0; k < T; k++) {
+              const v = p[(h * T + q) * T + k]!;
+              if (k > q) assert.equal(v, 0);
+              s += v;
+            }
+            assert.ok(Math.abs(s - 1) < 1e-5);
+          }
+        }
+        assert.equal(r.scores.induction.length, model.config.nLayers);
+      });
+    });
+  }
+});
