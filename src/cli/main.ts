@@ -9,6 +9,11 @@ import { validateIntervention } from '../shared/interventions';
 import type { Intervention } from '../shared/interventions';
 import type { PromptInput } from '../shared/protocol';
 import { readFileSync } from 'node:fs';
+import { logitLens } from '../engine/analysis/logitLens';
+import { attentionPatterns, detectHeads } from '../engine/analysis/attention';
+import { directLogitAttribution } from '../engine/analysis/dla';
+import { normalisedLogitDiff, patchingSweep } from '../engine/analysis/patching';
+import type { LensStream } from '../shared/protocol';
 
 const USAGE = `mechlens — mechanistic interpretability on local models
 
@@ -18,6 +23,14 @@ Usage:
   mechlens cache    --model DIR (--prompt TEXT | --tokens ...) --hooks NAME[,NAME...] [--json]
   mechlens generate --model DIR --prompt TEXT --max-new-tokens N [--temperature T] [--seed S] [--json]
   mechlens hooks    --model DIR            list the model's hook names
+  mechlens lens     --model DIR (--prompt TEXT | --tokens ...) [--stream pre|mid|post] [--top K] [--full] [--json]
+  mechlens attention --model DIR (--prompt TEXT | --tokens ...) [--json]
+  mechlens heads    --model DIR [--json]    head-detector scores on repeated random sequences
+  mechlens dla      --model DIR (--prompt TEXT | --tokens ...) --target TOKEN [--baseline TOKEN] [--json]
+  mechlens patch    --model DIR --clean TEXT --corrupted TEXT --target TOKEN --baseline TOKEN [--json]
+                    residual-stream patching sweep (layers x positions), normalised logit difference
+
+TOKEN is a token's text as the tokenizer writes it (e.g. " Mary") or #ID (e.g. #42).
 
 Common options:
   --interventions FILE   a JSON list of interventions to apply (run, cache, generate)
@@ -35,6 +48,12 @@ interface Options {
   temperature?: string;
   seed?: string;
   interventions?: string;
+  stream?: string;
+  full?: boolean;
+  target?: string;
+  baseline?: string;
+  clean?: string;
+  corrupted?: string;
   threads?: string;
   json?: boolean;
   help?: boolean;
@@ -54,6 +73,12 @@ async function main(argv: string[]): Promise<number> {
       temperature: { type: 'string' },
       seed: { type: 'string' },
       interventions: { type: 'string' },
+      stream: { type: 'string' },
+      full: { type: 'boolean' },
+      target: { type: 'string' },
+      baseline: { type: 'string' },
+      clean: { type: 'string' },
+      corrupted: { type: 'string' },
       threads: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -126,11 +151,84 @@ async function main(argv: string[]): Promise<number> {
         else process.stdout.write(`${model.decode(all)}\n`);
         return 0;
       }
+      case 'lens': {
+        const prompt = resolvePrompt(model, promptInput(opts));
+        const stream = (opts.stream ?? 'pre') as LensStream;
+        if (!['pre', 'mid', 'post'].includes(stream)) throw new UserError('--stream must be pre, mid or post.');
+        const r = await logitLens(model, { tokens: prompt.ids, stream, topK: opts.top ? integer(opts.top, '--top') : 5, full: opts.full });
+        const top = r.top.map((layer) => layer.map((pos) => pos.map((t) => ({ token: t.text, id: t.id, prob: t.prob }))));
+        if (opts.json) {
+          const out: Record<string, unknown> = { labels: r.labels, tokens: prompt.ids, token_strings: prompt.texts, top };
+          if (opts.full) out.logits = r.logits!.map((layer) => layer.map((row) => Array.from(row)));
+          print(out);
+        } else {
+          process.stdout.write(`${'layer'.padEnd(12)}${prompt.texts.map((t) => JSON.stringify(t).slice(0, 10).padEnd(12)).join('')}\n`);
+          r.labels.forEach((label, i) => process.stdout.write(`${label.padEnd(12)}${top[i]!.map((p) => JSON.stringify(p[0]!.token).slice(0, 10).padEnd(12)).join('')}\n`));
+        }
+        return 0;
+      }
+      case 'attention': {
+        const prompt = resolvePrompt(model, promptInput(opts));
+        const r = await attentionPatterns(model, prompt.ids);
+        const T = prompt.ids.length;
+        const patterns = r.patterns.map((p) => Array.from({ length: r.nHeads }, (_, h) => Array.from({ length: T }, (_, q) => Array.from(p.subarray((h * T + q) * T, (h * T + q + 1) * T)))));
+        if (opts.json) print({ tokens: prompt.ids, token_strings: prompt.texts, patterns, scores: r.scores });
+        else printHeadScores(r.scores);
+        return 0;
+      }
+      case 'heads': {
+        const scores = await detectHeads(model);
+        if (opts.json) print({ scores });
+        else printHeadScores(scores);
+        return 0;
+      }
+      case 'dla': {
+        const prompt = resolvePrompt(model, promptInput(opts));
+        const target = tokenId(model, required(opts.target, '--target TOKEN'));
+        const baseline = opts.baseline ? tokenId(model, opts.baseline) : undefined;
+        const r = await directLogitAttribution(model, { tokens: prompt.ids, target, baseline });
+        if (opts.json) print({ tokens: prompt.ids, ...r });
+        else {
+          process.stdout.write(`logit${baseline !== undefined ? ' difference' : ''} ${r.logit.toFixed(4)} = sum of parts ${r.total.toFixed(4)}\n`);
+          process.stdout.write(`embed ${r.embed.toFixed(3)}  pos ${r.posEmbed.toFixed(3)}  constant ${r.constant.toFixed(3)}\n`);
+          r.attn.forEach((a, l) => process.stdout.write(`layer ${l}: attn ${a.toFixed(3)} ${r.heads ? `[${r.heads[l]!.map((h) => h.toFixed(2)).join(' ')}]` : ''}  mlp ${r.mlp[l]!.toFixed(3)}\n`));
+        }
+        return 0;
+      }
+      case 'patch': {
+        const clean = resolvePrompt(model, { text: required(opts.clean, '--clean TEXT') });
+        const corrupted = resolvePrompt(model, { text: required(opts.corrupted, '--corrupted TEXT') });
+        const correct = tokenId(model, required(opts.target, '--target TOKEN'));
+        const incorrect = tokenId(model, required(opts.baseline, '--baseline TOKEN'));
+        const r = await patchingSweep(model, { clean: clean.ids, corrupted: corrupted.ids });
+        const metric = normalisedLogitDiff(r, correct, incorrect);
+        if (opts.json) print({ tokens: clean.ids, token_strings: clean.texts, layers: r.layers, positions: r.positions, metric });
+        else {
+          process.stdout.write(`${'layer'.padEnd(8)}${clean.texts.map((t) => JSON.stringify(t).slice(0, 8).padEnd(9)).join('')}\n`);
+          metric.forEach((row, l) => process.stdout.write(`${String(l).padEnd(8)}${row.map((v) => v.toFixed(2).padStart(8)).join(' ')}\n`));
+        }
+        return 0;
+      }
       default:
-        throw new UserError(`Unknown command "${command}". Commands: info, run, cache, generate, hooks.`);
+        throw new UserError(`Unknown command "${command}". Commands: info, run, cache, generate, hooks, lens, attention, heads, dla, patch.`);
     }
   } finally {
     await model.dispose();
+  }
+}
+
+/** A token given as its text (" Mary") or as #ID. */
+function tokenId(model: Model, s: string): number {
+  if (/^#\d+$/.test(s)) return integer(s.slice(1), 'token id');
+  const ids = model.tokenize(s).ids;
+  if (ids.length !== 1) throw new UserError(`"${s}" is ${ids.length} tokens (${ids.join(', ')}); give a single token, or #ID.`);
+  return ids[0]!;
+}
+
+function printHeadScores(scores: Record<string, number[][]>): void {
+  for (const [kind, layers] of Object.entries(scores)) {
+    process.stdout.write(`${kind}:\n`);
+    layers.forEach((row, l) => process.stdout.write(`  layer ${l}: ${row.map((v) => v.toFixed(2)).join(' ')}\n`));
   }
 }
 

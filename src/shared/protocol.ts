@@ -44,6 +44,52 @@ export interface GenerateResult {
   newText: string;
 }
 
+export type LensStream = 'pre' | 'mid' | 'post';
+export type HeadKind = 'previous_token' | 'duplicate_token' | 'induction';
+
+export interface LensResult {
+  /** One per row: `{l}_pre|mid|post`, last `final_post`. */
+  labels: string[];
+  tokens: number[];
+  /** [layer][pos] top-k tokens. */
+  top: TopToken[][][];
+  /** [layer][pos][target] probability and rank (0 = top) of each target token. */
+  targets?: Array<Array<Array<{ id: number; prob: number; rank: number }>>>;
+}
+
+export interface AttentionResult {
+  tokens: number[];
+  /** [layer] -> [head][query][key] row-major. */
+  patterns: Float32Array[];
+  nHeads: number;
+  /** [kind][layer][head] scores on this prompt. */
+  scores: Record<HeadKind, number[][]>;
+}
+
+export interface DlaResult {
+  position: number;
+  target: number;
+  baseline?: number;
+  logit: number;
+  embed: number;
+  posEmbed: number;
+  heads: number[][] | null;
+  attn: number[];
+  attnBias: number[];
+  mlp: number[];
+  constant: number;
+  total: number;
+}
+
+export interface PatchSweepResult {
+  layers: number[];
+  positions: number[];
+  /** [layer][position] normalised logit difference: 1 = clean behaviour, 0 = corrupted. */
+  metric: number[][];
+  cleanLogitDiff: number;
+  corruptedLogitDiff: number;
+}
+
 export type EngineProtocol = {
   'model/load': { params: LoadModelParams; result: ModelInfo };
   /** Checks a folder without loading weights: returns the info or throws a bad-input error. */
@@ -62,6 +108,21 @@ export type EngineProtocol = {
   generate: {
     params: { prompt: PromptInput; maxNewTokens: number; temperature?: number; seed?: number; interventions?: Intervention[] };
     result: GenerateResult;
+  };
+  'analysis/lens': {
+    params: { prompt: PromptInput; stream?: LensStream; topK?: number; targets?: number[] };
+    result: LensResult & { prompt: TokenizedPrompt };
+  };
+  'analysis/attention': { params: { prompt: PromptInput }; result: AttentionResult & { prompt: TokenizedPrompt } };
+  /** Head-detector scores on repeated random sequences (the standard benchmark). */
+  'analysis/detectHeads': { params: { samples?: number }; result: Record<HeadKind, number[][]> };
+  'analysis/dla': {
+    params: { prompt: PromptInput; target: number; baseline?: number; position?: number };
+    result: DlaResult & { prompt: TokenizedPrompt };
+  };
+  'analysis/patchSweep': {
+    params: { clean: PromptInput; corrupted: PromptInput; hook?: 'hook_resid_pre' | 'hook_resid_post'; positions?: number[]; correct: number; incorrect: number };
+    result: PatchSweepResult;
   };
   /** Test hook: makes the worker crash, so restart handling can be exercised end to end. */
   'debug/crash': { params: Record<string, never>; result: null };

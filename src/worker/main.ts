@@ -6,6 +6,10 @@ import { Model } from '../engine/model';
 import { validateCheckpoint } from '../engine/checkpoint/load';
 import { UserError } from '../engine/errors';
 import { resolvePrompt, topTokens } from '../engine/prompt';
+import { logitLens } from '../engine/analysis/logitLens';
+import { attentionPatterns, detectHeads } from '../engine/analysis/attention';
+import { directLogitAttribution } from '../engine/analysis/dla';
+import { normalisedLogitDiff, patchingSweep } from '../engine/analysis/patching';
 import { RpcEndpoint } from '../shared/rpc';
 import type { Handlers, RpcMessage } from '../shared/rpc';
 import { validateIntervention } from '../shared/interventions';
@@ -77,6 +81,42 @@ function main(): void {
       });
       const all = [...tokens.ids, ...newTokens];
       return { tokens: all, text: m.decode(all), newTokens, newText: m.decode(newTokens) };
+    },
+    'analysis/lens': async ({ prompt, stream, topK, targets }, ctx) => {
+      const m = requireModel();
+      const t = resolvePrompt(m, prompt);
+      const r = await logitLens(m, { tokens: t.ids, stream, topK, targets, signal: ctx.signal });
+      return { ...r, prompt: t };
+    },
+    'analysis/attention': async ({ prompt }, ctx) => {
+      const m = requireModel();
+      const t = resolvePrompt(m, prompt);
+      return { ...(await attentionPatterns(m, t.ids, ctx.signal)), prompt: t };
+    },
+    'analysis/detectHeads': ({ samples }, ctx) => detectHeads(requireModel(), { samples, signal: ctx.signal }),
+    'analysis/dla': async ({ prompt, target, baseline, position }, ctx) => {
+      const m = requireModel();
+      const t = resolvePrompt(m, prompt);
+      return { ...(await directLogitAttribution(m, { tokens: t.ids, target, baseline, position, signal: ctx.signal })), prompt: t };
+    },
+    'analysis/patchSweep': async ({ clean, corrupted, hook, positions, correct, incorrect }, ctx) => {
+      const m = requireModel();
+      const r = await patchingSweep(m, {
+        clean: resolvePrompt(m, clean).ids,
+        corrupted: resolvePrompt(m, corrupted).ids,
+        hook,
+        positions,
+        signal: ctx.signal,
+        onProgress: (fraction) => ctx.notify('progress', { message: 'Patching', fraction }),
+      });
+      const diff = (l: Float32Array) => l[correct]! - l[incorrect]!;
+      return {
+        layers: r.layers,
+        positions: r.positions,
+        metric: normalisedLogitDiff(r, correct, incorrect),
+        cleanLogitDiff: diff(r.cleanLogits),
+        corruptedLogitDiff: diff(r.corruptedLogits),
+      };
     },
     'debug/crash': () => {
       // Crash the thread for real (an uncaught error outside the RPC), as a native fault would.

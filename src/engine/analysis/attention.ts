@@ -6,18 +6,10 @@
 // Induction is measured on a repeated random sequence (first half random, second half the same),
 // where only an induction head can predict the second half.
 import type { Model } from '../model';
+import type { AttentionResult, HeadKind } from '../../shared/protocol';
 
-export type HeadKind = 'previous_token' | 'duplicate_token' | 'induction';
 export const HEAD_KINDS: readonly HeadKind[] = ['previous_token', 'duplicate_token', 'induction'];
 
-export interface AttentionResult {
-  tokens: number[];
-  /** [layer] -> [head][query][key] flattened row-major ([H, T, T]). */
-  patterns: Float32Array[];
-  nHeads: number;
-  /** [kind][layer][head] scores on this prompt (NaN when the prompt has no such positions). */
-  scores: Record<HeadKind, number[][]>;
-}
 
 /** Scores one [H, T, T] pattern for each kind, given the tokens it was computed on. */
 export function headScores(pattern: Float32Array, H: number, tokens: number[]): Record<HeadKind, number[]> {

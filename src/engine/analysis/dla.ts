@@ -9,6 +9,7 @@
 // final soft-cap is not linear, so its attribution is of the logit before soft-capping.
 import { UserError } from '../errors';
 import type { Model } from '../model';
+import type { DlaResult } from '../../shared/protocol';
 
 export interface DlaRequest {
   tokens: number[];
@@ -20,25 +21,6 @@ export interface DlaRequest {
   signal?: AbortSignal;
 }
 
-export interface DlaResult {
-  position: number;
-  target: number;
-  baseline?: number;
-  /** The model's logit (difference) at that position, before any final soft-cap. */
-  logit: number;
-  embed: number;
-  posEmbed: number;
-  /** [layer][head], or null where heads are not additive (Gemma-2). */
-  heads: number[][] | null;
-  /** Attention output per layer (= sum of heads + bias where heads are additive). */
-  attn: number[];
-  attnBias: number[];
-  mlp: number[];
-  /** The final norm's bias and the unembedding bias. */
-  constant: number;
-  /** Sum of every part: equals `logit`. */
-  total: number;
-}
 
 export async function directLogitAttribution(model: Model, req: DlaRequest): Promise<DlaResult> {
   const c = model.config;

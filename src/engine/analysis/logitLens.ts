@@ -8,9 +8,8 @@
 import { UserError } from '../errors';
 import type { Model } from '../model';
 import { softmax } from '../prompt';
-import type { TopToken } from '../../shared/protocol';
+import type { LensResult as SharedLensResult, LensStream, TopToken } from '../../shared/protocol';
 
-export type LensStream = 'pre' | 'mid' | 'post';
 
 /** Tuned lens: per layer, resid' = resid + resid @ A + b ([d, d] and [d], row-major). */
 export interface TunedLens {
@@ -28,17 +27,11 @@ export interface LensRequest {
   signal?: AbortSignal;
 }
 
-export interface LensResult {
-  /** One per row: `{l}_pre` / `{l}_mid` / `{l}_post`, and `final_post` for the final residual stream. */
-  labels: string[];
-  tokens: number[];
-  /** [layer][pos] top-k tokens. */
-  top: TopToken[][][];
-  /** [layer][pos][target] probability and rank (0 = top) of each target token. */
-  targets?: Array<Array<Array<{ id: number; prob: number; rank: number }>>>;
+/** The shared result, plus the full logits when asked for (kept out of RPC replies: they are large). */
+export type LensResult = SharedLensResult & {
   /** [layer][pos][vocab] when `full`. */
   logits?: Float32Array[][];
-}
+};
 
 export async function logitLens(model: Model, req: LensRequest): Promise<LensResult> {
   const { nLayers: L, dModel: d, dVocab: V } = model.config;
