@@ -131,6 +131,7 @@ export class Model {
   async forward(req: ForwardRequest): Promise<ForwardResult> {
     const startLayer = req.startLayer ?? 0;
     const hooks = [...new Set(req.hooks ?? [])];
+    if (hooks.length === 0 && req.logits === 'none' && !req.returnCache) throw new Error('internal: a forward must return logits, hooks or a cache');
     for (const h of hooks) parseHookName(h, this.config);
     let B: number;
     let n: number;
