@@ -90,6 +90,18 @@ export interface PatchSweepResult {
   corruptedLogitDiff: number;
 }
 
+export interface InspectResult {
+  prompt: TokenizedPrompt;
+  /** Per token, -log2 p(token | tokens before it), in bits; null for the first token. */
+  surprisal: Array<number | null>;
+  /** Per token, the probability and rank (0 = top) the model gave it; null for the first token. */
+  actual: Array<{ prob: number; rank: number } | null>;
+  /** Per position, the model's top next-token predictions after that token. */
+  top: TopToken[][];
+  /** One-line logit lens: [layer][position] top token of each layer's residual stream. */
+  lens: { labels: string[]; top: Array<Array<{ id: number; text: string; prob: number }>> };
+}
+
 export type EngineProtocol = {
   'model/load': { params: LoadModelParams; result: ModelInfo };
   /** Checks a folder without loading weights: returns the info or throws a bad-input error. */
@@ -109,6 +121,8 @@ export type EngineProtocol = {
     params: { prompt: PromptInput; maxNewTokens: number; temperature?: number; seed?: number; interventions?: Intervention[] };
     result: GenerateResult;
   };
+  /** Inline inspection of a prompt: surprisal, top predictions and a one-line lens per token. */
+  'analysis/inspect': { params: { prompt: PromptInput; topK?: number; maxTokens?: number }; result: InspectResult };
   'analysis/lens': {
     params: { prompt: PromptInput; stream?: LensStream; topK?: number; targets?: number[] };
     result: LensResult & { prompt: TokenizedPrompt };

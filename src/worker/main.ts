@@ -9,6 +9,7 @@ import { resolvePrompt, topTokens } from '../engine/prompt';
 import { logitLens } from '../engine/analysis/logitLens';
 import { attentionPatterns, detectHeads } from '../engine/analysis/attention';
 import { directLogitAttribution } from '../engine/analysis/dla';
+import { inspectPrompt } from '../engine/analysis/inspect';
 import { normalisedLogitDiff, patchingSweep } from '../engine/analysis/patching';
 import { RpcEndpoint } from '../shared/rpc';
 import type { Handlers, RpcMessage } from '../shared/rpc';
@@ -81,6 +82,11 @@ function main(): void {
       });
       const all = [...tokens.ids, ...newTokens];
       return { tokens: all, text: m.decode(all), newTokens, newText: m.decode(newTokens) };
+    },
+    'analysis/inspect': async ({ prompt, topK, maxTokens }, ctx) => {
+      const m = requireModel();
+      const t = resolvePrompt(m, prompt, maxTokens);
+      return { ...(await inspectPrompt(m, t.ids, { topK, signal: ctx.signal })), prompt: t };
     },
     'analysis/lens': async ({ prompt, stream, topK, targets }, ctx) => {
       const m = requireModel();

@@ -71,3 +71,26 @@ describe('analyses on real models', function () {
     });
   }
 });
+
+describe('inline inspection', function () {
+  it('surprisal is -log2 of the probability the model gave each next token', async function () {
+    const { inspectPrompt } = await import('../../src/engine/analysis/inspect');
+    const model = await Model.load(fixture('gpt2'));
+    try {
+      const r = await inspectPrompt(model, TOKENS, { topK: 3 });
+      const logits = await model.run(TOKENS);
+      const V = model.config.dVocab;
+      assert.equal(r.surprisal[0], null);
+      for (let p = 1; p < TOKENS.length; p++) {
+        const probs = softmax(logits.data.subarray((p - 1) * V, p * V));
+        assert.ok(Math.abs(r.surprisal[p]! - -Math.log2(probs[TOKENS[p]!]!)) < 1e-9);
+        assert.equal(r.actual[p]!.rank, Array.from(probs).filter((x) => x > probs[TOKENS[p]!]!).length);
+      }
+      assert.equal(r.top.length, TOKENS.length);
+      assert.equal(r.lens.top.length, model.config.nLayers + 1);
+      assert.equal(r.lens.top.at(-1)![TOKENS.length - 1]!.id, r.top.at(-1)![0]!.id, 'the final lens row agrees with the prediction');
+    } finally {
+      await model.dispose();
+    }
+  });
+});

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import { RpcEndpoint, RpcError } from '../../shared/rpc';
+export { validatePanelParams } from './validate';
 import type { Handlers, Notifications, Protocol } from '../../shared/rpc';
 import type { PanelHostProtocol, PanelNotifications, WebviewServes } from '../../../webview/common/protocol';
 
@@ -45,19 +46,6 @@ export function renderShell(webview: vscode.Webview, extensionUri: vscode.Uri, v
 
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/** Checks params a webview sent before a handler sees them. Throws `bad-input`. */
-export function validatePanelParams(method: string, params: unknown): void {
-  if (typeof params !== 'object' || params === null || Array.isArray(params)) {
-    throw new RpcError('bad-input', `${method}: params must be an object`);
-  }
-  if (method === 'prompt/topAt') {
-    const position = (params as Record<string, unknown>).position;
-    if (typeof position !== 'number' || !Number.isInteger(position) || position < 0 || position > 1_000_000) {
-      throw new RpcError('bad-input', 'prompt/topAt: position must be a non-negative integer');
-    }
-  }
 }
 
 export type PanelRpc = RpcEndpoint<PanelHostProtocol, WebviewServes, PanelNotifications, Record<string, never>>;
