@@ -23,34 +23,44 @@ if [ -z "${E2E_SKIP_BUILD:-}" ]; then
 fi
 [ -n "${E2E_ALLOW_NO_MODEL:-}" ] || [ -f models/mechlens-tiny/model.safetensors ] || { echo "[e2e] models/mechlens-tiny/model.safetensors is missing: the bundled default model is required"; exit 1; }
 
-STATE="$ROOT/.e2e/run-$(date +%Y%m%d-%H%M%S)-$$"
-WS="$STATE/workspace"
+ls -dt "$ROOT"/.e2e/run-* 2>/dev/null | tail -n +4 | xargs rm -rf   # keep the last 3 runs for debugging
+RUN="$ROOT/.e2e/run-$(date +%Y%m%d-%H%M%S)-$$"
 OUT=${E2E_OUT:-$ROOT/test-results/e2e}
-mkdir -p "$WS" "$OUT"
-printf 'The cat sat on the mat. The dog sat on the' > "$WS/prompt.mlprompt"
-PORT=${PORT:-$(node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")}
+mkdir -p "$OUT"
+rm -f "$OUT"/*.png
+free_port() { node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
 
-# setsid: code-server, its extension hosts and file watchers share one process group, killed together.
-setsid bash test/e2e/startCodeServer.sh "$STATE" "$PORT" --vscode-option enable-smoke-test-driver "$WS" > "$STATE/code-server.log" 2>&1 &
-CS_PID=$!
-stop() { kill -- -"$CS_PID" 2>/dev/null || true; wait "$CS_PID" 2>/dev/null || true; }
+# Starts code-server for one suite with its own state (settings, storage, workspace), so suites do not
+# see each other's changes. setsid: code-server, its extension hosts and watchers share one process
+# group, killed together by stop().
+CS_PID=""
+start() {
+  STATE="$RUN/$1"; WS="$STATE/workspace"; PORT=$(free_port)
+  mkdir -p "$WS"
+  printf 'The cat sat on the mat. The dog sat on the' > "$WS/prompt.mlprompt"
+  setsid bash test/e2e/startCodeServer.sh "$STATE" "$PORT" --vscode-option enable-smoke-test-driver "$WS" > "$STATE/code-server.log" 2>&1 &
+  CS_PID=$!
+  for _ in $(seq 1 240); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.25; done
+  curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" || { cat "$STATE/code-server.log"; echo "[e2e] code-server did not start"; return 1; }
+  lap "code-server for $1 listening on 127.0.0.1:$PORT (pgid $CS_PID, state $STATE)"
+}
+stop() { if [ -n "$CS_PID" ]; then kill -- -"$CS_PID" 2>/dev/null || true; wait "$CS_PID" 2>/dev/null || true; CS_PID=""; fi; }
 trap stop EXIT
-for _ in $(seq 1 240); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.25; done
-curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" || { cat "$STATE/code-server.log"; echo "[e2e] code-server did not start"; exit 1; }
-lap "code-server listening on 127.0.0.1:$PORT (pgid $CS_PID, state $STATE)"
+export HOME="$RUN/home"                      # chromium's profile and crash folders stay in the run dir
+mkdir -p "$HOME"
 
 set +e
-export HOME="$STATE/home"                    # chromium's profile and crash folders stay in the state dir
-E2E_RESULT_FILE="$STATE/ext.json" node --import tsx test/e2e/runExtTests.ts "$PORT" "$ROOT" "$ROOT/out/e2e/suite/index" "$WS"; RC1=$?
+start ext && E2E_RESULT_FILE="$RUN/ext.json" node --import tsx test/e2e/runExtTests.ts "$PORT" "$ROOT" "$ROOT/out/e2e/suite/index" "$WS"; RC1=$?
+stop
 lap "extension-host suite rc=$RC1"
-E2E_RESULT_FILE="$STATE/ui.json" node --import tsx test/e2e/ui.ts "$PORT" "$ROOT" "$WS" "$OUT"; RC2=$?
+start ui && E2E_RESULT_FILE="$RUN/ui.json" node --import tsx test/e2e/ui.ts "$PORT" "$ROOT" "$WS" "$OUT"; RC2=$?
 lap "UI suite rc=$RC2 (screenshots in $OUT)"
 set -e
 stop
 trap - EXIT
 count() { node -e "try{const r=require('$1');console.log(r.$2)}catch{console.log('$3')}"; }
-P=$(( $(count "$STATE/ext.json" passed 0) + $(count "$STATE/ui.json" passed 0) ))
-F=$(( $(count "$STATE/ext.json" failed 1) + $(count "$STATE/ui.json" failed 1) ))
+P=$(( $(count "$RUN/ext.json" passed 0) + $(count "$RUN/ui.json" passed 0) ))
+F=$(( $(count "$RUN/ext.json" failed 1) + $(count "$RUN/ui.json" failed 1) ))
 [ "$RC1" -eq 0 ] && [ "$RC2" -eq 0 ] || [ "$F" -gt 0 ] || F=1
 echo "e2e: $P passed, $F failed"
 [ "$F" -eq 0 ]
