@@ -5,6 +5,7 @@ import * as assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { EngineClient } from '../../src/host/engineClient';
 import type { EngineState } from '../../src/host/engineClient';
+import type { EngineProtocol } from '../../src/shared/protocol';
 import { RpcError } from '../../src/shared/rpc';
 
 const FAKE_WORKER = `
@@ -54,7 +55,7 @@ function makeClient() {
 }
 
 // The fake's `run` takes extra params the real protocol does not have; the cast keeps the test honest about that.
-type RunParams = Parameters<EngineClient['call']>[1];
+type RunParams = EngineProtocol['run']['params'];
 
 describe('host EngineClient', () => {
   it('starts no worker until the first call, and loads the chosen model before a model-bound call', async () => {
