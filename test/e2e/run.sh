@@ -21,7 +21,9 @@ fi
 if [ -z "${E2E_SKIP_BUILD:-}" ]; then
   npm run --silent build && node test/e2e/build.mjs; lap "built extension, worker, webviews and test bundle"
 fi
-[ -n "${E2E_ALLOW_NO_MODEL:-}" ] || [ -f models/mechlens-tiny/model.safetensors ] || { echo "[e2e] models/mechlens-tiny/model.safetensors is missing: the bundled default model is required"; exit 1; }
+# The extension under test: this checkout (E2E_EXT_PATH may name a copy of it, e.g. one with another default model).
+EXT=${E2E_EXT_PATH:-$ROOT}
+[ -f "$EXT/models/mechlens-tiny/model.safetensors" ] || { echo "[e2e] $EXT/models/mechlens-tiny/model.safetensors is missing: the bundled default model is required"; exit 1; }
 
 ls -dt "$ROOT"/.e2e/run-* 2>/dev/null | tail -n +4 | xargs rm -rf   # keep the last 3 runs for debugging
 RUN="$ROOT/.e2e/run-$(date +%Y%m%d-%H%M%S)-$$"
@@ -50,10 +52,10 @@ export HOME="$RUN/home"                      # chromium's profile and crash fold
 mkdir -p "$HOME"
 
 set +e
-start ext && E2E_RESULT_FILE="$RUN/ext.json" node --import tsx test/e2e/runExtTests.ts "$PORT" "$ROOT" "$ROOT/out/e2e/suite/index" "$WS"; RC1=$?
+start ext && E2E_RESULT_FILE="$RUN/ext.json" node --import tsx test/e2e/runExtTests.ts "$PORT" "$EXT" "$ROOT/out/e2e/suite/index" "$WS"; RC1=$?
 stop
 lap "extension-host suite rc=$RC1"
-start ui && E2E_RESULT_FILE="$RUN/ui.json" node --import tsx test/e2e/ui.ts "$PORT" "$ROOT" "$WS" "$OUT"; RC2=$?
+start ui && E2E_RESULT_FILE="$RUN/ui.json" node --import tsx test/e2e/ui.ts "$PORT" "$EXT" "$WS" "$OUT"; RC2=$?
 lap "UI suite rc=$RC2 (screenshots in $OUT)"
 set -e
 stop
