@@ -18,7 +18,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     'no-torch': { type: 'boolean', default: false },
     'memory-probe': { type: 'string' },
-    initializers: { type: 'boolean', default: false },
+    'fed-weights': { type: 'boolean', default: false },
   },
 });
 const ITERS = Number(values.iters);
@@ -51,9 +51,22 @@ function tokens(seed: number, n = T): number[] {
   });
 }
 
+async function minimalForward(prompt: number[]): Promise<number> {
+  const { loadCheckpoint } = await import('../src/engine/checkpoint/load');
+  const { buildForwardGraph } = await import('../src/engine/onnx/forwardGraph');
+  const ort = await import('onnxruntime-node');
+  const { spec } = loadCheckpoint(MODEL_DIR);
+  const built = buildForwardGraph(spec, { startLayer: 0, residInput: false, outputs: new Set(), interventions: new Set(), logits: 'all', past: false, weightsAsInputs: false });
+  const session = await ort.InferenceSession.create(built.bytes, { intraOpNumThreads: THREADS, graphOptimizationLevel: 'all', logSeverityLevel: 3, extra: { session: { intra_op: { allow_spinning: '0' } } } });
+  const feeds = { input_ids: new ort.Tensor('int64', BigInt64Array.from(prompt.map(BigInt)), [1, prompt.length]) };
+  const ms = await time(() => session.run(feeds));
+  await session.release();
+  return ms;
+}
+
 /** Child-process mode: load, one forward with every hook, report peak RSS (a clean process measures it fairly). */
 async function memoryProbe(dir: string): Promise<void> {
-  const model = await Model.load(dir, { threads: THREADS, weightsAsInitializers: values.initializers });
+  const model = await Model.load(dir, { threads: THREADS, mainWithInitializers: !values['fed-weights'] });
   await model.runWithCache(tokens(1), model.hookNames());
   process.stdout.write(JSON.stringify({ peakRssMb: process.resourceUsage().maxRSS / 1024, weightMb: model.info.weightBytes / 2 ** 20 }));
   await model.dispose();
@@ -69,11 +82,13 @@ async function main(): Promise<void> {
 
   const results: Record<string, unknown> = { threads: THREADS, seq: T, iters: ITERS, model: 'GPT-2-small-shaped (12 x 768, vocab 50257), fp32' };
   const t0 = performance.now();
-  const model = await Model.load(MODEL_DIR, { threads: THREADS, weightsAsInitializers: values.initializers });
+  const model = await Model.load(MODEL_DIR, { threads: THREADS, mainWithInitializers: !values['fed-weights'] });
   results.sessionReadyMs = performance.now() - t0;
   const prompt = tokens(1);
 
   results.forwardMs = await time(() => model.run(prompt));
+  // For reference: a graph with no hook outputs and no intervention points at all.
+  results.minimalGraphForwardMs = await minimalForward(prompt);
   const hooks = model.hookNames();
   results.cachedHooks = hooks.length;
   results.forwardCacheAllMs = await time(() => model.runWithCache(prompt, hooks));
@@ -94,7 +109,7 @@ async function main(): Promise<void> {
   results.generateNoCacheTokensPerS = 32 / (genNoCacheMs / 1000);
   await model.dispose();
 
-  const probe = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--memory-probe', MODEL_DIR, '--threads', String(THREADS), ...(values.initializers ? ['--initializers'] : [])], { encoding: 'utf8' });
+  const probe = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--memory-probe', MODEL_DIR, '--threads', String(THREADS), ...(values['fed-weights'] ? ['--fed-weights'] : [])], { encoding: 'utf8' });
   const mem = JSON.parse(probe.stdout) as { peakRssMb: number; weightMb: number };
   results.peakRssMb = mem.peakRssMb;
   results.weightMb = mem.weightMb;
@@ -124,6 +139,7 @@ async function main(): Promise<void> {
   const torch = typeof results.torch === 'object' ? (results.torch as Record<string, number>) : null;
   const rows: Array<[string, string, string, string]> = [
     ['session ready (load + graph)', `${f(results.sessionReadyMs, 0)} ms`, torch ? `${f(torch.load_ms, 0)} ms` : '-', ''],
+    ['  minimal graph (no hook outputs, no interventions)', `${f(results.minimalGraphForwardMs)} ms`, '', ''],
     ['forward, no hooks', `${f(results.forwardMs)} ms`, torch ? `${f(torch.forward_ms)} ms` : '-', torch ? `${f(results.speedupVsTorchForward, 2)}x` : ''],
     [`forward + cache all ${hooks.length} hooks`, `${f(results.forwardCacheAllMs)} ms`, torch ? `${f(torch.forward_cache_ms)} ms` : '-', torch ? `${f(results.speedupVsTorchCache, 2)}x` : ''],
     ['  cache overhead (cache / no hooks)', `${f(results.cacheOverhead, 2)}x`, '', ''],

@@ -14,6 +14,12 @@ import { INSPECTOR_VIEW_ID, InspectorViewProvider } from './host/views/inspector
 import { PromptPanel } from './host/views/promptPanel';
 import type { ModelInfo } from './shared/modelInfo';
 import type { PromptView } from '../webview/common/protocol';
+import { InlineInspector } from './host/editor/inlineInspection';
+import { registerViewCommands } from './host/editor/viewCommands';
+import { AnalysisPanels } from './host/views/analysisPanels';
+import type { AnalysisViewKind } from '../webview/common/analysisProtocol';
+import type { InlineStats } from './host/editor/inlineInspection';
+import type { InspectResult } from './shared/protocol';
 
 export interface MechLensApi {
   readonly activationMs: number;
@@ -25,6 +31,12 @@ export interface MechLensApi {
   statusBarText(): string;
   inspectorResolved(): boolean;
   promptPanelOpen(): boolean;
+  /** Inline inspection and the analysis panels (tests). */
+  views: {
+    inlineStats(): InlineStats;
+    inspection(uri: string): { text: string; base: number; result: InspectResult } | undefined;
+    openPanels(): Array<{ kind: AnalysisViewKind; text: string; results: number }>;
+  };
 }
 
 export function activate(context: vscode.ExtensionContext): MechLensApi {
@@ -65,6 +77,9 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
     ...registerModelCommands(models, engine, log),
     ...registerPromptCommands({ models, session, panel, log }),
   );
+  const inline = new InlineInspector(engine, log);
+  const analysisPanels = new AnalysisPanels({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive() });
+  context.subscriptions.push(inline, analysisPanels, ...registerViewCommands(analysisPanels, inline, log));
 
   const activationMs = performance.now() - started;
   log.info(`MechLens ${String(context.extension.packageJSON.version)} activated in ${activationMs.toFixed(1)} ms (${vscode.env.uiKind === vscode.UIKind.Web ? 'web' : 'desktop'} UI${vscode.env.remoteName ? `, remote ${vscode.env.remoteName}` : ''}).`);
@@ -78,6 +93,11 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
     statusBarText: () => statusBar.text,
     inspectorResolved: () => inspector.resolved,
     promptPanelOpen: () => panel.visible,
+    views: {
+      inlineStats: () => ({ ...inline.stats }),
+      inspection: (uri) => inline.inspection(uri),
+      openPanels: () => analysisPanels.openPanels(),
+    },
   };
 }
 

@@ -1,7 +1,8 @@
-// A loaded model: its spec, tokenizer and the onnxruntime sessions built from it. Graph variants
-// (which hooks are outputs, which take interventions, where the forward starts, with or without a
-// key/value cache) are built on demand and cached; they all read the same float32 weights, fed as
-// inputs, so a new variant costs a graph build, not a second copy of the weights.
+// A loaded model: its spec, tokenizer and the onnxruntime sessions built from it. One main session
+// (weights baked in, every hook an output, common intervention points, key/value cache) serves most
+// requests. Other graph shapes (starting at a later layer from a residual input, rarer intervention
+// points) are variants built on demand and cached; they read the same float32 weights as fed inputs,
+// so a new variant costs a graph build (milliseconds), not another copy of the weights.
 import * as ort from 'onnxruntime-node';
 import { UserError, throwIfAborted } from './errors';
 import { allHooks, hookDims, parseHookName } from './hooks';
@@ -22,9 +23,15 @@ import { numel } from '../shared/tensor';
 import type { NamedTensor } from '../shared/tensor';
 
 export interface ModelLoadOptions extends LoadOptions, Partial<SessionSettings> {
-  /** Bake weights into graphs as initializers instead of feeding them (faster at batch 1, one copy per graph). */
-  weightsAsInitializers?: boolean;
+  /**
+   * Bake the weights into the main graph as initializers (default): about twice as fast at batch 1,
+   * at the price of onnxruntime's own copy of the weights. `false` feeds them like every variant.
+   */
+  mainWithInitializers?: boolean;
 }
+
+/** Hook points the main graph takes interventions at (others are served by a variant graph). */
+const MAIN_INTERVENTION_POINTS = ['hook_resid_pre', 'hook_resid_mid', 'hook_resid_post', 'hook_attn_out', 'hook_mlp_out', 'attn.hook_z', 'attn.hook_pattern', 'mlp.hook_post'];
 
 export interface ForwardRequest {
   /** Token ids per batch row; rows must have equal length. */
@@ -67,10 +74,17 @@ export class Model {
     readonly info: ModelInfo,
     readonly tokenizer: PromptTokenizer | undefined,
     private readonly settings: SessionSettings,
-    private readonly weightsAsInputs: boolean,
+    private readonly mainWithInitializers: boolean,
   ) {
     this.config = spec.config;
+    this.mainInterventions = new Set(this.hookNames().filter((h) => MAIN_INTERVENTION_POINTS.some((p) => h.endsWith(`.${p}`))));
   }
+
+  private readonly mainInterventions: ReadonlySet<string>;
+  private readonly identity = {
+    keep: [new ort.Tensor('float32', Float32Array.from([1]), [1, 1, 1]), new ort.Tensor('float32', Float32Array.from([1]), [1, 1, 1, 1])],
+    add: [new ort.Tensor('float32', Float32Array.from([0]), [1, 1, 1]), new ort.Tensor('float32', Float32Array.from([0]), [1, 1, 1, 1])],
+  };
 
   static async load(dir: string, options: ModelLoadOptions = {}): Promise<Model> {
     const { spec, tokenizer, info } = loadCheckpoint(dir, options);
@@ -79,10 +93,10 @@ export class Model {
       info,
       tokenizer,
       { threads: options.threads ?? 0, executionProvider: options.executionProvider ?? 'cpu' },
-      !options.weightsAsInitializers,
+      options.mainWithInitializers ?? true,
     );
     options.onProgress?.('Building the model graph', 0.8);
-    await model.session(model.plainOptions('all')); // fail now, not on the first prompt
+    await model.session(model.mainOptions()); // fail now, not on the first prompt
     return model;
   }
 
@@ -156,18 +170,34 @@ export class Model {
       const p = parseHookName(h, this.config);
       if (p.layer !== null && p.layer < startLayer) throw new Error(`internal: hook ${h} is below the start layer ${startLayer}`);
     }
-    const options: ForwardOptions = {
-      startLayer,
-      residInput: req.resid !== undefined,
-      outputs: new Set(hooks),
-      interventions: new Set(edits.keys()),
-      logits: req.logits ?? 'all',
-      past: req.past !== undefined || req.returnCache === true,
-      weightsAsInputs: this.weightsAsInputs,
-    };
+    const wantCache = req.past !== undefined || req.returnCache === true;
+    const logitsMode = req.logits ?? 'all';
+    // The main session serves every whole-model forward whose interventions it has inputs for;
+    // other shapes (a later start layer, a residual input, rarer intervention points) get a variant.
+    const useMain = !req.resid && startLayer === 0 && [...edits.keys()].every((h) => this.mainInterventions.has(h));
+    const options: ForwardOptions = useMain
+      ? this.mainOptions()
+      : {
+          startLayer,
+          residInput: req.resid !== undefined,
+          outputs: new Set(hooks),
+          interventions: new Set(edits.keys()),
+          logits: logitsMode,
+          past: wantCache,
+          weightsAsInputs: true,
+        };
     for (const [hook, e] of edits) {
       feeds[`keep.${hook}`] = new ort.Tensor('float32', e.keep, e.shape);
       feeds[`add.${hook}`] = new ort.Tensor('float32', e.add, e.shape);
+    }
+    if (useMain) {
+      // Unused intervention points are fed the identity (x * 1 + 0), broadcast from one element.
+      for (const hook of this.mainInterventions) {
+        if (edits.has(hook)) continue;
+        const rank = hook.includes('.attn.') ? 4 : 3;
+        feeds[`keep.${hook}`] = this.identity.keep[rank - 3]!;
+        feeds[`add.${hook}`] = this.identity.add[rank - 3]!;
+      }
     }
     if (options.past) {
       const { nKvHeads: Hkv, dHead: dh, nLayers } = this.config;
@@ -181,8 +211,8 @@ export class Model {
     const session = await this.session(options);
     throwIfAborted(req.signal);
     const fetches = [...hooks];
-    if (options.logits !== 'none') fetches.push('logits');
-    if (options.past) for (let l = 0; l < this.config.nLayers; l++) fetches.push(`present.${l}.k`, `present.${l}.v`);
+    if (logitsMode !== 'none') fetches.push('logits');
+    if (wantCache) for (let l = 0; l < this.config.nLayers; l++) fetches.push(`present.${l}.k`, `present.${l}.v`);
     const out = await session.run(feeds, fetches);
     const result: ForwardResult = { hooks: new Map() };
     for (const h of hooks) {
@@ -191,8 +221,21 @@ export class Model {
       const { dims } = hookDims(this.config, p.local, B, n, offset + n);
       result.hooks.set(h, { shape: t.dims.slice(), dims, data: t.data as Float32Array });
     }
-    if (out.logits) result.logits = { shape: out.logits.dims.slice(), dims: ['batch', 'pos', 'd_vocab'], data: out.logits.data as Float32Array };
-    if (options.past) {
+    if (out.logits) {
+      let data = out.logits.data as Float32Array;
+      const shape = out.logits.dims.slice();
+      if (logitsMode === 'last' && shape[1]! > 1) {
+        // The main session unembeds every position; keep the last one per row.
+        const V = this.config.dVocab;
+        const T = shape[1]!;
+        const last = new Float32Array(B * V);
+        for (let b = 0; b < B; b++) last.set(data.subarray((b * T + T - 1) * V, (b * T + T) * V), b * V);
+        data = last;
+        shape[1] = 1;
+      }
+      result.logits = { shape, dims: ['batch', 'pos', 'd_vocab'], data };
+    }
+    if (wantCache) {
       const tensors: Record<string, ort.Tensor> = {};
       for (let l = 0; l < this.config.nLayers; l++) for (const kv of ['k', 'v']) tensors[`present.${l}.${kv}`] = out[`present.${l}.${kv}`]!;
       result.cache = { length: offset + n, tensors };
@@ -298,12 +341,29 @@ export class Model {
     while (this.preparedMeans.size > 64) this.preparedMeans.delete(this.preparedMeans.keys().next().value!);
   }
 
-  plainOptions(logits: 'all' | 'last' | 'none'): ForwardOptions {
-    return { startLayer: 0, residInput: false, outputs: new Set(), interventions: new Set(), logits, past: false, weightsAsInputs: this.weightsAsInputs };
+  /**
+   * The main graph: every hook an output, interventions at the points people patch, ablate and steer
+   * most, a key/value cache, weights baked in as initializers so onnxruntime can pre-pack them (about
+   * twice as fast as fed weights at batch 1). Hooks not fetched cost little: they are intermediate
+   * values the forward computes anyway.
+   */
+  mainOptions(): ForwardOptions {
+    this.mainOptionsCache ??= {
+      startLayer: 0,
+      residInput: false,
+      outputs: new Set(this.hookNames()),
+      interventions: this.mainInterventions,
+      logits: 'all',
+      past: true,
+      weightsAsInputs: !this.mainWithInitializers,
+    };
+    return this.mainOptionsCache;
   }
 
+  private mainOptionsCache: ForwardOptions | undefined;
+
   private session(options: ForwardOptions): Promise<GraphSession> {
-    const key = forwardOptionsKey(options);
+    const key = options === this.mainOptionsCache ? 'main' : forwardOptionsKey(options);
     let s = this.sessions.get(key);
     if (s) {
       // LRU: move to the end.
@@ -315,7 +375,9 @@ export class Model {
     s.catch(() => this.sessions.delete(key));
     this.sessions.set(key, s);
     if (this.sessions.size > MAX_CACHED_SESSIONS) {
-      const [oldKey, old] = this.sessions.entries().next().value!;
+      // Evict the least recently used variant; the main session stays.
+      const oldKey = [...this.sessions.keys()].find((k) => k !== 'main')!;
+      const old = this.sessions.get(oldKey)!;
       this.sessions.delete(oldKey);
       void old.then((x) => x.release()).catch(() => undefined);
     }

@@ -1,0 +1,265 @@
+// Inline inspection: in prompt files (mechlens.inlineInspection.filePatterns) and on a selection by
+// command, each token gets a background tint scaled by its surprisal and a thin boundary; a hover shows
+// the model's top next-token predictions there, the actual token's probability and rank, and a one-line
+// logit lens; a CodeLens opens the analysis panels. Updates are debounced while the user types; a new
+// update supersedes the running one (JobSlots), and the engine runs in its worker, so typing never waits.
+import * as vscode from 'vscode';
+import type { InspectResult } from '../../shared/protocol';
+import { RpcError } from '../../shared/rpc';
+import type { EngineClient } from '../engineClient';
+import { readConfig } from '../config';
+import { errorMessage } from '../log';
+import type { Log } from '../log';
+import { SURPRISAL_BUCKETS, hoverMarkdown, latencyText, surprisalBucket, tokenAt } from './inspectModel';
+
+export const DEBOUNCE_MS = 150;
+/** Longer documents are not inspected on typing (use "Inspect Selection"). */
+const MAX_CHARS = 20_000;
+
+interface Inspection {
+  /** Offset in the document where the inspected text starts (0 for a whole prompt file). */
+  base: number;
+  version: number;
+  text: string;
+  result: InspectResult;
+  /** A one-off inspection of a selection (dropped when the document changes). */
+  selection: boolean;
+}
+
+export interface InlineStats {
+  updates: number;
+  lastLatencyMs: number | undefined;
+  lastTokens: number;
+  lastError: string | undefined;
+}
+
+export class InlineInspector implements vscode.Disposable {
+  private readonly inspections = new Map<string, Inspection>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly bucketTypes: vscode.TextEditorDecorationType[];
+  private readonly firstType: vscode.TextEditorDecorationType;
+  private readonly status = vscode.window.createStatusBarItem('mechlens.inlineLatency', vscode.StatusBarAlignment.Right, 99);
+  private readonly codeLensChanged = new vscode.EventEmitter<void>();
+  private readonly inspected = new vscode.EventEmitter<{ uri: string; text: string }>();
+  /** Fired after a prompt file was inspected (panels following it update). */
+  readonly onDidInspect = this.inspected.event;
+  private readonly disposables: vscode.Disposable[] = [];
+  readonly stats: InlineStats = { updates: 0, lastLatencyMs: undefined, lastTokens: 0, lastError: undefined };
+
+  constructor(
+    private readonly engine: EngineClient,
+    private readonly log: Log,
+  ) {
+    const boundary = {
+      borderStyle: 'solid',
+      borderWidth: '0 0 0 1px',
+      borderColor: new vscode.ThemeColor('mechlens.tokenBoundary'),
+      rangeBehavior: vscode.DecorationRangeBehavior.ClosedClosed,
+    };
+    this.bucketTypes = Array.from({ length: SURPRISAL_BUCKETS }, (_, b) =>
+      vscode.window.createTextEditorDecorationType({ ...boundary, backgroundColor: new vscode.ThemeColor(`mechlens.surprisal${b}`) }),
+    );
+    this.firstType = vscode.window.createTextEditorDecorationType(boundary);
+    this.status.name = 'MechLens inline inspection';
+    this.status.command = 'mechlens.showLogitLens';
+    this.disposables.push(
+      ...this.bucketTypes,
+      this.firstType,
+      this.status,
+      this.codeLensChanged,
+      this.inspected,
+      vscode.workspace.onDidChangeTextDocument((e) => this.onChange(e)),
+      vscode.workspace.onDidCloseTextDocument((d) => this.forget(d.uri.toString())),
+      vscode.window.onDidChangeVisibleTextEditors(() => this.refreshVisible()),
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('mechlens.inlineInspection')) {
+          for (const [uri, ins] of this.inspections) if (!ins.selection) this.forget(uri);
+          this.codeLensChanged.fire();
+          this.refreshVisible();
+        }
+        if (e.affectsConfiguration('mechlens.activeModel')) this.refreshVisible(true);
+      }),
+      vscode.languages.registerHoverProvider({ pattern: '**' }, { provideHover: (doc, pos) => this.hover(doc, pos) }),
+      vscode.languages.registerCodeLensProvider({ pattern: '**' }, { onDidChangeCodeLenses: this.codeLensChanged.event, provideCodeLenses: (doc) => this.codeLenses(doc) }),
+    );
+    this.refreshVisible();
+  }
+
+  /** True when the document gets inline inspection as the user types. */
+  isPromptDocument(doc: vscode.TextDocument): boolean {
+    const cfg = vscode.workspace.getConfiguration('mechlens.inlineInspection');
+    if (!cfg.get<boolean>('enabled', true)) return false;
+    if (doc.languageId === 'mechlens-prompt') return true;
+    const patterns = cfg.get<unknown>('filePatterns', []);
+    if (!Array.isArray(patterns)) return false;
+    return patterns.some((p) => typeof p === 'string' && p.length > 0 && vscode.languages.match({ pattern: p }, doc) > 0);
+  }
+
+  /** The inspection shown in a document (tests, panels). */
+  inspection(uri: string): { text: string; base: number; result: InspectResult } | undefined {
+    return this.inspections.get(uri);
+  }
+
+  /** Inspects the active editor's selection once (any file). */
+  async inspectSelection(editor: vscode.TextEditor | undefined = vscode.window.activeTextEditor): Promise<InspectResult | undefined> {
+    if (!editor) return undefined;
+    const sel = editor.selection.isEmpty ? new vscode.Range(0, 0, editor.document.lineCount, 0) : editor.selection;
+    const range = editor.document.validateRange(sel);
+    return this.update(editor.document, editor.document.offsetAt(range.start), editor.document.getText(range), true);
+  }
+
+  private refreshVisible(force = false): void {
+    for (const editor of vscode.window.visibleTextEditors) {
+      const uri = editor.document.uri.toString();
+      const ins = this.inspections.get(uri);
+      if (ins && !force) this.decorate(editor, ins);
+      else if (this.isPromptDocument(editor.document)) this.schedule(editor.document, 0);
+    }
+  }
+
+  private onChange(e: vscode.TextDocumentChangeEvent): void {
+    if (e.contentChanges.length === 0) return;
+    const uri = e.document.uri.toString();
+    const ins = this.inspections.get(uri);
+    if (ins?.selection) this.forget(uri);
+    if (this.isPromptDocument(e.document)) this.schedule(e.document, DEBOUNCE_MS);
+  }
+
+  private schedule(doc: vscode.TextDocument, delay: number): void {
+    const uri = doc.uri.toString();
+    const old = this.timers.get(uri);
+    if (old) clearTimeout(old);
+    this.timers.set(
+      uri,
+      setTimeout(() => {
+        this.timers.delete(uri);
+        if (doc.isClosed) return;
+        const text = doc.getText();
+        if (text.length > MAX_CHARS) {
+          this.setStatusError(`the file has more than ${MAX_CHARS} characters; select a part and run "MechLens: Inspect Selection"`);
+          return;
+        }
+        void this.update(doc, 0, text, false);
+      }, delay),
+    );
+  }
+
+  private async update(doc: vscode.TextDocument, base: number, text: string, selection: boolean): Promise<InspectResult | undefined> {
+    const uri = doc.uri.toString();
+    const job = this.engine.jobs.start(`inspect:${uri}`);
+    const version = doc.version;
+    const started = performance.now();
+    try {
+      if (text.trim().length === 0) {
+        this.forget(uri);
+        return undefined;
+      }
+      await this.engine.load({ signal: job.signal });
+      const result = await this.engine.call('analysis/inspect', { prompt: { text }, topK: 5, maxTokens: readConfig().maxPromptTokens }, { signal: job.signal });
+      if (!job.current || doc.isClosed) return undefined;
+      const ins: Inspection = { base, version, text, result, selection };
+      this.inspections.set(uri, ins);
+      for (const editor of vscode.window.visibleTextEditors) if (editor.document.uri.toString() === uri) this.decorate(editor, ins);
+      this.codeLensChanged.fire();
+      const ms = performance.now() - started;
+      this.stats.updates++;
+      this.stats.lastLatencyMs = ms;
+      this.stats.lastTokens = result.prompt.ids.length;
+      this.stats.lastError = undefined;
+      this.status.text = latencyText(ms, result.prompt.ids.length);
+      this.status.tooltip = `MechLens inline inspection: the last update took ${ms.toFixed(0)} ms for ${result.prompt.ids.length} tokens (after a ${DEBOUNCE_MS} ms pause in typing). Click for the logit lens.`;
+      this.status.backgroundColor = undefined;
+      this.status.show();
+      if (!selection) this.inspected.fire({ uri, text });
+      return result;
+    } catch (err) {
+      if (err instanceof RpcError && err.code === 'cancelled') return undefined;
+      if (job.current) {
+        this.setStatusError(errorMessage(err));
+        this.log.warn(`Inline inspection of ${doc.uri.fsPath || uri} failed: ${errorMessage(err)}`);
+      }
+      if (selection) throw err;
+      return undefined;
+    } finally {
+      job.done();
+    }
+  }
+
+  private setStatusError(message: string): void {
+    this.stats.lastError = message;
+    this.status.text = '$(warning) MechLens';
+    this.status.tooltip = `MechLens inline inspection: ${message}`;
+    this.status.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
+    this.status.show();
+  }
+
+  private decorate(editor: vscode.TextEditor, ins: Inspection): void {
+    const doc = editor.document;
+    const spans = ins.result.prompt.spans ?? [];
+    const byBucket: vscode.Range[][] = Array.from({ length: SURPRISAL_BUCKETS }, () => []);
+    const first: vscode.Range[] = [];
+    spans.forEach(([s, e], i) => {
+      if (e <= s) return;
+      const range = new vscode.Range(doc.positionAt(ins.base + s), doc.positionAt(ins.base + e));
+      const b = surprisalBucket(ins.result.surprisal[i]);
+      (b < 0 ? first : byBucket[b]!).push(range);
+    });
+    this.bucketTypes.forEach((t, b) => editor.setDecorations(t, byBucket[b]!));
+    editor.setDecorations(this.firstType, first);
+  }
+
+  private forget(uri: string): void {
+    const timer = this.timers.get(uri);
+    if (timer) clearTimeout(timer);
+    this.timers.delete(uri);
+    if (!this.inspections.delete(uri)) return;
+    for (const editor of vscode.window.visibleTextEditors) {
+      if (editor.document.uri.toString() !== uri) continue;
+      for (const t of this.bucketTypes) editor.setDecorations(t, []);
+      editor.setDecorations(this.firstType, []);
+    }
+    this.codeLensChanged.fire();
+  }
+
+  private hover(doc: vscode.TextDocument, pos: vscode.Position): vscode.Hover | undefined {
+    const ins = this.inspections.get(doc.uri.toString());
+    if (!ins) return undefined;
+    const offset = doc.offsetAt(pos) - ins.base;
+    const spans = ins.result.prompt.spans ?? [];
+    const i = tokenAt(spans, offset);
+    if (i < 0) return undefined;
+    const span = spans[i]!;
+    const md = new vscode.MarkdownString(hoverMarkdown(ins.result, i));
+    md.isTrusted = false;
+    md.supportHtml = false;
+    if (doc.version !== ins.version) md.appendMarkdown('\n\n*(updating…)*');
+    return new vscode.Hover(md, new vscode.Range(doc.positionAt(ins.base + span[0]), doc.positionAt(ins.base + span[1])));
+  }
+
+  private codeLenses(doc: vscode.TextDocument): vscode.CodeLens[] {
+    const uri = doc.uri.toString();
+    const ins = this.inspections.get(uri);
+    let arg: { uri: string; start?: number; end?: number };
+    let line = 0;
+    if (ins?.selection) {
+      arg = { uri, start: ins.base, end: ins.base + ins.text.length };
+      line = doc.positionAt(ins.base).line;
+    } else if (this.isPromptDocument(doc)) {
+      arg = { uri };
+    } else {
+      return [];
+    }
+    const range = new vscode.Range(line, 0, line, 0);
+    return [
+      new vscode.CodeLens(range, { title: 'MechLens: Logit lens', command: 'mechlens.showLogitLens', arguments: [arg], tooltip: 'Open the logit lens for this prompt' }),
+      new vscode.CodeLens(range, { title: 'Attention', command: 'mechlens.showAttention', arguments: [arg], tooltip: 'Open the attention view for this prompt' }),
+      new vscode.CodeLens(range, { title: 'DLA', command: 'mechlens.showDla', arguments: [arg], tooltip: 'Open direct logit attribution for this prompt' }),
+    ];
+  }
+
+  dispose(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    for (const d of this.disposables) d.dispose();
+  }
+}

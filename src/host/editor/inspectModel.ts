@@ -1,0 +1,84 @@
+// Pure parts of inline inspection (no vscode import, unit-tested): which decoration bucket a token's
+// surprisal falls in, which token an offset hits, and the hover's markdown. Token strings are untrusted
+// model output: every one goes through `escapeMarkdown` (the hover renders markdown, no HTML).
+import type { InspectResult } from '../../shared/protocol';
+import { displayToken, formatProb } from '../../../webview/common/tokens';
+
+/** Upper bounds (bits) of the surprisal buckets; above the last is the last bucket. */
+export const SURPRISAL_BOUNDS = [1, 3, 6, 10] as const;
+export const SURPRISAL_BUCKETS = SURPRISAL_BOUNDS.length + 1;
+
+/** Bucket 0 (expected) .. SURPRISAL_BUCKETS-1 (very surprising); -1 when there is no surprisal (first token). */
+export function surprisalBucket(bits: number | null | undefined): number {
+  if (bits === null || bits === undefined || !Number.isFinite(bits)) return bits === Infinity ? SURPRISAL_BUCKETS - 1 : -1;
+  const i = SURPRISAL_BOUNDS.findIndex((b) => bits < b);
+  return i < 0 ? SURPRISAL_BUCKETS - 1 : i;
+}
+
+/** Index of the token whose [start, end) span holds `offset` (spans sorted, possibly empty); -1 if none. */
+export function tokenAt(spans: ReadonlyArray<readonly [number, number]>, offset: number): number {
+  let lo = 0;
+  let hi = spans.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const [s, e] = spans[mid]!;
+    if (offset < s) hi = mid - 1;
+    else if (offset >= e) lo = mid + 1;
+    else {
+      found = mid;
+      break;
+    }
+  }
+  if (found < 0) return -1;
+  // An empty span never holds an offset; among equal spans (a character split over tokens) take the first.
+  while (found > 0 && spans[found - 1]![0] === spans[found]![0] && spans[found - 1]![1] === spans[found]![1]) found--;
+  return found;
+}
+
+/** Backslash-escapes every ASCII punctuation character (CommonMark: always a literal). */
+export function escapeMarkdown(s: string): string {
+  return s.replace(/[!-/:-@[-`{-~]/g, (c) => `\\${c}`);
+}
+
+/** A token as shown in a hover: whitespace made visible, markdown-escaped, in quotes. */
+export function mdToken(text: string): string {
+  return `“${escapeMarkdown(displayToken(text))}”`;
+}
+
+/** The hover for token `i` of an inspection result. */
+export function hoverMarkdown(r: Pick<InspectResult, 'prompt' | 'surprisal' | 'actual' | 'top' | 'lens'>, i: number): string {
+  const lines: string[] = [];
+  const text = r.prompt.texts[i] ?? '';
+  const id = r.prompt.ids[i];
+  lines.push(`**MechLens** · token ${i} ${mdToken(text)} (id ${id ?? '?'})`, '');
+  const actual = r.actual[i];
+  const bits = r.surprisal[i];
+  if (actual && bits !== null && bits !== undefined) {
+    lines.push(`Actual token: p = ${escapeMarkdown(formatProb(actual.prob))} · rank ${actual.rank + 1} · surprisal ${bits.toFixed(2)} bits`, '');
+  } else {
+    lines.push('First token: nothing predicts it.', '');
+  }
+  const top = r.top[i] ?? [];
+  if (top.length) {
+    lines.push('Top next-token predictions after it:', '', '| # | token | probability |', '|---:|:---|---:|');
+    top.forEach((t, k) => lines.push(`| ${k + 1} | ${mdToken(t.text)} | ${escapeMarkdown(formatProb(t.prob))} |`));
+    const next = r.prompt.ids[i + 1];
+    if (next !== undefined) {
+      const nextActual = r.actual[i + 1];
+      lines.push('', `Next in the prompt: ${mdToken(r.prompt.texts[i + 1] ?? '')}${nextActual ? ` (p = ${escapeMarkdown(formatProb(nextActual.prob))}, rank ${nextActual.rank + 1})` : ''}`);
+    }
+    lines.push('');
+  }
+  const lensLine = r.lens.top.map((layer, l) => {
+    const t = layer[i];
+    return t ? `${escapeMarkdown(r.lens.labels[l] ?? String(l))} ${mdToken(t.text)}` : '';
+  });
+  if (lensLine.length) lines.push(`Logit lens (top token per layer): ${lensLine.filter(Boolean).join(' → ')}`);
+  return lines.join('\n');
+}
+
+/** The status bar text for the last update. */
+export function latencyText(ms: number, tokens: number): string {
+  return `$(pulse) ${Math.round(ms)} ms · ${tokens} tok`;
+}

@@ -1,0 +1,259 @@
+// The analysis panels: logit lens, attention and direct logit attribution. One editor panel per kind,
+// each showing one prompt (its "subject"); the webview asks for analyses through the RPC below, the host
+// validates the params and runs them in the engine, superseding stale requests of the same kind.
+// A panel whose prompt comes from a document follows that document's edits. Restored after a reload by
+// a serializer that reads the prompt text kept in the webview's state.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type {
+  AnalysisHostProtocol,
+  AnalysisNotifications,
+  AnalysisState,
+  AnalysisViewKind,
+  AttentionView,
+  DlaView,
+  ExportFormat,
+  LensView,
+  Subject,
+  TokenView,
+} from '../../../webview/common/analysisProtocol';
+import type { ModelInfo } from '../../shared/protocol';
+import { RpcError } from '../../shared/rpc';
+import type { RpcEndpoint } from '../../shared/rpc';
+import type { EngineClient } from '../engineClient';
+import { errorMessage } from '../log';
+import type { Log } from '../log';
+import { validateAnalysisParams } from './analysisValidate';
+import { connectWebview, renderShell, webviewOptions } from './webviewHost';
+import type { Handlers } from '../../shared/rpc';
+
+export const ANALYSIS_PANEL_TYPES: Record<AnalysisViewKind, string> = {
+  lens: 'mechlens.lensPanel',
+  attention: 'mechlens.attentionPanel',
+  dla: 'mechlens.dlaPanel',
+};
+
+const TITLES: Record<AnalysisViewKind, string> = { lens: 'Logit lens', attention: 'Attention', dla: 'DLA' };
+
+/** Where a panel's prompt comes from: a document (followed as it changes) or fixed text. */
+export interface SubjectSource {
+  text: string;
+  source: string;
+  uri?: string;
+}
+
+export interface AnalysisPanelDeps {
+  extensionUri: vscode.Uri;
+  engine: EngineClient;
+  log: Log;
+  /** Loads the active model (with progress); undefined when the user cancelled. */
+  ensureModel: () => Promise<ModelInfo | undefined>;
+}
+
+type Rpc = RpcEndpoint<AnalysisHostProtocol, Record<string, never>, AnalysisNotifications, Record<string, never>>;
+
+/** One panel of one kind. */
+class AnalysisPanel implements vscode.Disposable {
+  private rpc: Rpc | undefined;
+  private disposables: vscode.Disposable[] = [];
+  /** Texts of tokens this panel tokenized, to label target tokens. */
+  private readonly tokenTexts = new Map<number, string>();
+  /** Number of analysis results delivered (tests). */
+  results = 0;
+
+  constructor(
+    readonly kind: AnalysisViewKind,
+    readonly panel: vscode.WebviewPanel,
+    public subject: SubjectSource,
+    private readonly deps: AnalysisPanelDeps,
+    onDispose: () => void,
+  ) {
+    const { extensionUri } = deps;
+    panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'mechlens.svg');
+    panel.webview.options = webviewOptions(extensionUri);
+    panel.title = this.title();
+    this.rpc = connectWebview(panel.webview, this.handlers(), validateAnalysisParams, this.disposables);
+    panel.webview.html = renderShell(panel.webview, extensionUri, kind, `MechLens: ${TITLES[kind]}`);
+    this.disposables.push(
+      panel.onDidDispose(() => {
+        this.rpc = undefined;
+        for (const d of this.disposables) d.dispose();
+        this.disposables = [];
+        onDispose();
+      }),
+    );
+  }
+
+  private title(): string {
+    return `${TITLES[this.kind]}: ${this.subject.source}`;
+  }
+
+  setSubject(subject: SubjectSource): void {
+    this.subject = subject;
+    this.panel.title = this.title();
+    void this.currentSubject().then(
+      (s) => s && this.rpc?.notify('subject/update', s),
+      (err: unknown) => this.rpc?.notify('engine/error', { message: errorMessage(err) }),
+    );
+  }
+
+  private async model(): Promise<ModelInfo> {
+    const info = await this.deps.ensureModel();
+    if (!info) throw new RpcError('cancelled', 'No model is loaded.');
+    return info;
+  }
+
+  private async currentSubject(): Promise<Subject | null> {
+    const info = await this.model();
+    return { text: this.subject.text, source: this.subject.source, modelName: info.name, nLayers: info.nLayers, nHeads: info.nHeads };
+  }
+
+  private job<T>(name: string, signal: AbortSignal, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const job = this.deps.engine.jobs.start(`panel:${this.kind}:${name}`, signal);
+    return run(job.signal).finally(() => job.done());
+  }
+
+  private handlers(): Handlers<AnalysisHostProtocol, AnalysisNotifications> {
+    const engine = this.deps.engine;
+    const tokensOf = (ids: number[], texts: string[]): TokenView[] => ids.map((id, i) => ({ id, text: texts[i] ?? '' }));
+    return {
+      'subject/get': () => this.currentSubject(),
+      tokenize: async ({ text }, ctx) => {
+        await this.model();
+        const t = await engine.call('tokenize', { text }, { signal: ctx.signal });
+        t.ids.forEach((id, i) => this.tokenTexts.set(id, t.texts[i] ?? ''));
+        return tokensOf(t.ids, t.texts);
+      },
+      'lens/run': ({ stream, targets }, ctx) =>
+        this.job('lens', ctx.signal, async (signal): Promise<LensView> => {
+          await this.model();
+          const r = await engine.call('analysis/lens', { prompt: { text: this.subject.text }, stream, topK: 5, targets: targets.length ? targets : undefined }, { signal });
+          this.results++;
+          return {
+            labels: r.labels,
+            tokens: tokensOf(r.prompt.ids, r.prompt.texts),
+            top: r.top,
+            targets: targets.map((id) => ({ id, text: this.tokenTexts.get(id) ?? `#${id}` })),
+            targetStats: (r.targets ?? []).map((layer) => layer.map((pos) => pos.map(({ prob, rank }) => ({ prob, rank })))),
+            stream,
+          };
+        }),
+      'attention/run': (_p, ctx) =>
+        this.job('attention', ctx.signal, async (signal): Promise<AttentionView> => {
+          const info = await this.model();
+          const r = await engine.call('analysis/attention', { prompt: { text: this.subject.text } }, { signal });
+          this.results++;
+          return {
+            tokens: tokensOf(r.prompt.ids, r.prompt.texts),
+            nLayers: info.nLayers,
+            nHeads: r.nHeads,
+            patterns: r.patterns.map((p) => Array.from(p, (v) => Math.round(v * 1e5) / 1e5)),
+            scores: r.scores,
+          };
+        }),
+      'heads/detect': (_p, ctx) =>
+        this.job('heads', ctx.signal, async (signal) => {
+          await this.model();
+          return engine.call('analysis/detectHeads', {}, { signal });
+        }),
+      'dla/run': ({ target, baseline, position }, ctx) =>
+        this.job('dla', ctx.signal, async (signal): Promise<DlaView> => {
+          await this.model();
+          const r = await engine.call('analysis/dla', { prompt: { text: this.subject.text }, target, baseline, position }, { signal });
+          this.results++;
+          const { prompt, ...rest } = r;
+          return {
+            ...rest,
+            tokens: tokensOf(prompt.ids, prompt.texts),
+            targetText: this.tokenTexts.get(target) ?? `#${target}`,
+            baselineText: baseline === undefined ? undefined : (this.tokenTexts.get(baseline) ?? `#${baseline}`),
+          };
+        }),
+      'export/save': ({ format, name, data }) => saveExport(format, name, data),
+    };
+  }
+
+  dispose(): void {
+    this.panel.dispose();
+  }
+}
+
+async function saveExport(format: ExportFormat, name: string, data: string): Promise<{ path: string | null }> {
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+  const file = `${name.replace(/\.[a-z]+$/i, '')}.${format}`;
+  const target = await vscode.window.showSaveDialog({
+    defaultUri: folder ? vscode.Uri.joinPath(folder, file) : undefined,
+    filters: { [format.toUpperCase()]: [format] },
+    saveLabel: 'Export',
+  });
+  if (!target) return { path: null };
+  const bytes = format === 'png' ? Buffer.from(data.slice(data.indexOf(',') + 1), 'base64') : Buffer.from(data, 'utf8');
+  await vscode.workspace.fs.writeFile(target, bytes);
+  return { path: target.fsPath };
+}
+
+/** Opens, reveals and restores the three analysis panels. */
+export class AnalysisPanels implements vscode.Disposable {
+  private readonly panels = new Map<AnalysisViewKind, AnalysisPanel>();
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(private readonly deps: AnalysisPanelDeps) {
+    for (const kind of Object.keys(ANALYSIS_PANEL_TYPES) as AnalysisViewKind[]) {
+      this.disposables.push(
+        vscode.window.registerWebviewPanelSerializer(ANALYSIS_PANEL_TYPES[kind], {
+          deserializeWebviewPanel: async (panel, state: unknown) => {
+            const text = isState(state) && typeof state.text === 'string' ? state.text : '';
+            this.attach(kind, panel, { text, source: 'restored' });
+          },
+        }),
+      );
+    }
+  }
+
+  /** Opens (or reveals) the panel of `kind` on `subject`. */
+  show(kind: AnalysisViewKind, subject: SubjectSource): void {
+    const existing = this.panels.get(kind);
+    if (existing) {
+      existing.setSubject(subject);
+      existing.panel.reveal(undefined, true);
+      return;
+    }
+    const panel = vscode.window.createWebviewPanel(ANALYSIS_PANEL_TYPES[kind], TITLES[kind], { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, webviewOptions(this.deps.extensionUri));
+    this.attach(kind, panel, subject);
+  }
+
+  /** A document that a panel follows changed. */
+  documentChanged(uri: string, text: string): void {
+    for (const p of this.panels.values()) {
+      if (p.subject.uri === uri && p.subject.text !== text) p.setSubject({ ...p.subject, text });
+    }
+  }
+
+  /** Kinds of the open panels and their subjects (tests, Inspector). */
+  openPanels(): Array<{ kind: AnalysisViewKind; text: string; results: number }> {
+    return [...this.panels.values()].map((p) => ({ kind: p.kind, text: p.subject.text, results: p.results }));
+  }
+
+  private attach(kind: AnalysisViewKind, panel: vscode.WebviewPanel, subject: SubjectSource): void {
+    this.panels.get(kind)?.dispose();
+    const p = new AnalysisPanel(kind, panel, subject, this.deps, () => {
+      if (this.panels.get(kind) === p) this.panels.delete(kind);
+    });
+    this.panels.set(kind, p);
+  }
+
+  dispose(): void {
+    for (const p of this.panels.values()) p.dispose();
+    this.panels.clear();
+    for (const d of this.disposables) d.dispose();
+  }
+}
+
+function isState(s: unknown): s is AnalysisState {
+  return typeof s === 'object' && s !== null;
+}
+
+/** A short label for a document: its file name. */
+export function sourceLabel(uri: vscode.Uri): string {
+  return path.basename(uri.path) || uri.toString();
+}
