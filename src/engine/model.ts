@@ -42,6 +42,11 @@ export interface ForwardRequest {
   hooks?: readonly string[];
   interventions?: readonly Intervention[];
   logits?: 'all' | 'last' | 'none';
+  /**
+   * Precomputed edits (x * keep + add) per hook, for engine algorithms that set activations directly
+   * (e.g. replacing MLP outputs by transcoder reconstructions). Applied instead of `interventions`.
+   */
+  edits?: ReadonlyMap<string, HookEdit>;
   /** Key/value cache from a previous call (incremental decoding). */
   past?: KvCache;
   /** Return the key/value cache for the next call. */
@@ -163,7 +168,10 @@ export class Model {
       [B, n] = req.resid.shape as [number, number];
       feeds.resid = new ort.Tensor('float32', req.resid.data, req.resid.shape);
     }
-    const edits = req.interventions?.length
+    if (req.edits && req.interventions?.length) throw new Error('internal: give interventions or edits, not both');
+    const edits = req.edits
+      ? new Map(req.edits)
+      : req.interventions?.length
       ? compileInterventions(req.interventions, { config: this.config, batch: B, seq: n, offset }, this.sourceActivations(req.signal))
       : new Map<string, HookEdit>();
     for (const h of hooks) {

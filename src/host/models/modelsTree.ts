@@ -25,7 +25,8 @@ export class ModelsTreeProvider implements vscode.TreeDataProvider<ModelEntry>, 
     const name = e.info?.name ?? path.basename(e.dir);
     const item = new vscode.TreeItem(e.bundled ? `${name} (bundled)` : name, vscode.TreeItemCollapsibleState.None);
     item.id = e.dir;
-    item.description = [e.active ? 'active' : undefined, e.info ? describeModel(e.info) : e.error ? 'unusable' : 'checking…']
+    // Architecture and size first: the sidebar is narrow and the icon already marks the active model.
+    item.description = [e.info ? describeModel(e.info) : e.error ? 'unusable' : 'checking…', e.active ? 'active' : undefined]
       .filter((s) => s !== undefined)
       .join(' · ');
     const tip = new vscode.MarkdownString();
@@ -35,6 +36,7 @@ export class ModelsTreeProvider implements vscode.TreeDataProvider<ModelEntry>, 
     if (e.info) tip.appendText(modelDetails(e.info).join('\n'));
     else if (e.error) tip.appendText(`Cannot be used: ${e.error}`);
     item.tooltip = tip;
+    item.accessibilityInformation = { label: `${name}${e.active ? ', active model' : ''}, ${item.description}` };
     item.iconPath = new vscode.ThemeIcon(e.active ? 'pass-filled' : e.error ? 'warning' : 'circle-large-outline');
     item.contextValue = e.bundled ? 'mechlensModel.bundled' : 'mechlensModel.user';
     item.resourceUri = vscode.Uri.file(e.dir);

@@ -1,0 +1,116 @@
+// The bundled default model (models/mechlens-tiny) through the engine, not through Python: it loads,
+// its held-out accuracies match its model card, its transcoders load and reconstruct the MLP outputs
+// with the card's error, and the replacement model agrees with the model as often as the card says.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Model } from '../../src/engine/model';
+import { TranscoderRunner, fractionOfVarianceUnexplained, loadTranscoders } from '../../src/engine/attribution/transcoders';
+import type { TranscoderSet } from '../../src/engine/attribution/transcoders';
+import { argmax } from '../../src/engine/model';
+import type { HookEdit } from '../../src/engine/interventions';
+import { DEFAULT_MODEL } from '../support/fixtures';
+
+interface Card {
+  eval: Record<string, { n: number; top1: number }>;
+  transcoders: Array<{ layer: number; subset_fvu: number; subset_l0: number }>;
+  replacement_subset_top1_agreement: number;
+}
+
+/** Accuracies may differ from PyTorch's by a prompt or two whose top-2 logits are within rounding. */
+const ACCURACY_TOLERANCE = 0.011;
+const SUBSET_ROWS = 64;
+
+describe('bundled model mechlens-tiny', function () {
+  this.timeout(300_000);
+  const card = JSON.parse(readFileSync(join(DEFAULT_MODEL, 'card.json'), 'utf8')) as Card;
+  let model: Model;
+  let transcoders: TranscoderSet;
+  let rows: number[][];
+  before(async () => {
+    model = await Model.load(DEFAULT_MODEL);
+    transcoders = loadTranscoders(join(DEFAULT_MODEL, 'transcoders'), model.config);
+    const raw = readFileSync(join(DEFAULT_MODEL, 'eval', 'heldout_tokens.u16'));
+    const ids = new Uint16Array(raw.buffer, raw.byteOffset, raw.byteLength / 2);
+    const T = model.config.nCtx;
+    rows = Array.from({ length: SUBSET_ROWS }, (_, r) => Array.from(ids.subarray(r * T, (r + 1) * T)));
+  });
+  after(async () => model.dispose());
+
+  it('loads with a tokenizer and no warnings', function () {
+    assert.equal(model.info.architecture, 'gpt2');
+    assert.ok(model.info.hasTokenizer);
+    assert.deepEqual(model.info.warnings, []);
+  });
+
+  for (const family of ['ioi', 'induction', 'fact', 'twohop', 'counting', 'brackets', 'ioi_template']) {
+    it(`held-out top-1 accuracy on ${family} matches the model card`, async function () {
+      const lines = readFileSync(join(DEFAULT_MODEL, 'eval', `${family}.jsonl`), 'utf8').trim().split('\n');
+      let correct = 0;
+      for (const line of lines) {
+        const { prompt, target } = JSON.parse(line) as { prompt: string; target: string };
+        const ids = model.tokenize(prompt).ids;
+        const want = model.tokenize(target).ids[0]!;
+        const logits = await model.run(ids, { lastOnly: true });
+        if (argmax(logits.data) === want) correct++;
+      }
+      const acc = correct / lines.length;
+      const expected = card.eval[family]!.top1;
+      assert.ok(Math.abs(acc - expected) <= ACCURACY_TOLERANCE, `${family}: engine ${acc.toFixed(4)} vs card ${expected}`);
+    });
+  }
+
+  it('transcoders reconstruct the MLP outputs with the card\'s error (first 64 held-out rows)', async function () {
+    const L = model.config.nLayers;
+    const d = model.config.dModel;
+    const hooks = Array.from({ length: L }, (_, l) => [`blocks.${l}.ln2.hook_normalized`, `blocks.${l}.hook_mlp_out`]).flat();
+    const r = await model.forward({ tokens: rows, hooks, logits: 'none' });
+    for (let l = 0; l < L; l++) {
+      const runner = await TranscoderRunner.create(transcoders.layers[l]!, d);
+      try {
+        const { acts, recon } = await runner.run(r.hooks.get(`blocks.${l}.ln2.hook_normalized`)!.data);
+        const fvu = fractionOfVarianceUnexplained(r.hooks.get(`blocks.${l}.hook_mlp_out`)!.data, recon, d);
+        let active = 0;
+        for (const a of acts) if (a > 0) active++;
+        const l0 = active / (rows.length * model.config.nCtx);
+        const want = card.transcoders[l]!;
+        assert.ok(Math.abs(fvu - want.subset_fvu) <= 2e-3 + 0.01 * want.subset_fvu, `layer ${l} FVU ${fvu} vs card ${want.subset_fvu}`);
+        assert.ok(Math.abs(l0 - want.subset_l0) <= 0.05 + 0.01 * want.subset_l0, `layer ${l} L0 ${l0} vs card ${want.subset_l0}`);
+      } finally {
+        await runner.release();
+      }
+    }
+  });
+
+  it('the replacement model (every MLP a transcoder, no error terms) agrees with the model as the card says', async function () {
+    const L = model.config.nLayers;
+    const d = model.config.dModel;
+    const V = model.config.dVocab;
+    const runners = await Promise.all(transcoders.layers.map((t) => TranscoderRunner.create(t, d)));
+    try {
+      // Layer by layer: each transcoder reads the MLP input of the model whose earlier MLPs are replaced.
+      const replaced: Float32Array[] = [];
+      for (let l = 0; l < L; l++) {
+        const r = await model.forward({ tokens: rows, hooks: [`blocks.${l}.ln2.hook_normalized`], logits: 'none', edits: replacementEdits(replaced) });
+        replaced.push((await runners[l]!.run(r.hooks.get(`blocks.${l}.ln2.hook_normalized`)!.data)).recon);
+      }
+      const clean = await model.forward({ tokens: rows, logits: 'all' });
+      const repl = await model.forward({ tokens: rows, logits: 'all', edits: replacementEdits(replaced) });
+      let agree = 0;
+      const n = rows.length * model.config.nCtx;
+      for (let i = 0; i < n; i++) {
+        if (argmax(clean.logits!.data, i * V, (i + 1) * V) === argmax(repl.logits!.data, i * V, (i + 1) * V)) agree++;
+      }
+      const want = card.replacement_subset_top1_agreement;
+      assert.ok(Math.abs(agree / n - want) <= 0.01, `agreement ${agree / n} vs card ${want}`);
+    } finally {
+      for (const r of runners) await r.release();
+    }
+
+    /** Replaces each layer's MLP output by its reconstruction, for every row and position. */
+    function replacementEdits(recons: Float32Array[]): Map<string, HookEdit> {
+      const shape = [rows.length, model.config.nCtx, d];
+      return new Map(recons.map((recon, l) => [`blocks.${l}.hook_mlp_out`, { shape, keep: new Float32Array(recon.length), add: recon }]));
+    }
+  });
+});
