@@ -93,7 +93,7 @@ async function main(): Promise<number> {
       const description = row.locator('.label-description');
       await description.filter({ hasText: /gpt2 · [\d.]+[KMB]? params/ }).waitFor({ timeout: 60_000 });
       const text = (await description.textContent()) ?? '';
-      check(/^active · gpt2 · /.test(text), `description "${text}"`);
+      check(/^gpt2 · [\d.]+[KMB]? params · active$/.test(text), `description "${text}"`);
       await page.screenshot({ path: `${outDir}/02-models-view.png` });
     });
 
@@ -141,6 +141,17 @@ async function main(): Promise<number> {
       check((await panel.locator('.token.selected').getAttribute('data-pos')) === '1', 'the clicked chip is selected');
       check((await panel.locator('#chart .bars .point').count()) === 10, 'the chart still has 10 bars');
       await page.screenshot({ path: `${outDir}/04-token-click.png` });
+    });
+
+    await test('the prompt panel is restored after a window reload, on the clicked token', async () => {
+      await runCommand(page, 'Developer: Reload Window');
+      await page.waitForTimeout(1000);
+      await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+      await page.locator('.tabs-container .tab', { hasText: 'MechLens: Prompt' }).waitFor({ timeout: 60_000 });
+      const panel = await findWebview(page, 'body[data-view="prompt"] .token', 90_000);
+      await panel.locator('#app[data-position="1"]').waitFor({ timeout: 60_000 });
+      check((await panel.locator('#chart .bars .point').count()) === 10, 'the chart is back');
+      await page.screenshot({ path: `${outDir}/05-restored-after-reload.png` });
     });
 
     await test('a prompt containing markup is shown as text, not HTML', async () => {
