@@ -104,6 +104,7 @@ class AnalysisPanel implements vscode.Disposable {
   }
 
   private async currentSubject(): Promise<Subject | null> {
+    if (this.subject.text.trim().length === 0) return null;
     const info = await this.model();
     return { text: this.subject.text, source: this.subject.source, modelName: info.name, nLayers: info.nLayers, nHeads: info.nHeads };
   }

@@ -1,0 +1,272 @@
+// The attention panel: one head's pattern over the prompt's tokens, the layers x heads grid of head-detector
+// scores (on repeated random sequences, or on this prompt), and a token-to-token arc view of one head or of
+// all heads of a layer. Clicking a token (chip, arc label, heatmap row) focuses it everywhere.
+import '@vscode-elements/elements/dist/vscode-single-select/index.js';
+import '@vscode-elements/elements/dist/vscode-option/index.js';
+import Plotly from 'plotly.js-strict-dist-min';
+import type { AnalysisHostProtocol, AnalysisNotifications, AnalysisState, AttentionView, HeadKind, Subject } from '../common/analysisProtocol';
+import { byId, el } from '../common/dom';
+import { csv } from '../common/plotText';
+import { connectToHost } from '../common/rpc';
+import { onThemeChange, readTheme } from '../common/theme';
+import { displayToken } from '../common/tokens';
+import { getState, setState } from '../common/vscodeApi';
+import { exportButtons, injectStyles, renderTokenStrip, setStatus } from '../common/viewKit';
+import { HEAD_KIND_LABELS, arcLayout, headGrid, patternHeatmap, patternMatrix, rankHeads } from './model';
+
+const rpc = connectToHost<AnalysisHostProtocol, AnalysisNotifications>();
+const state: AnalysisState & { allHeads?: boolean; scoresOn?: 'benchmark' | 'prompt' } = getState() ?? {};
+let subject: Subject | null = null;
+let view: AttentionView | null = null;
+let benchmark: Record<HeadKind, number[][]> | null = null;
+let request = 0;
+const SVG = 'http://www.w3.org/2000/svg';
+
+interface SelectLike extends HTMLElement {
+  value: string;
+}
+
+function status(text: string, error = false): void {
+  setStatus(byId('status'), text, error);
+}
+
+function save(): void {
+  setState({ ...state, text: subject?.text });
+}
+
+function select(id: string, title: string, options: Array<[string, string]>, onChange: (v: string) => void): SelectLike {
+  const s = el('vscode-single-select', { id, title }) as SelectLike;
+  for (const [v, label] of options) s.append(el('vscode-option', { value: v }, label));
+  s.addEventListener('change', () => onChange(s.value));
+  return s;
+}
+
+function layout(): void {
+  injectStyles();
+  const bar = el('header', { class: 'views-toolbar' });
+  bar.append(
+    el('h1', {}, 'Attention'),
+    el('span', { id: 'source', class: 'muted' }),
+    el('label', {}, 'Layer'),
+    select('layer', 'Layer', [], (v) => {
+      state.layer = Number(v);
+      save();
+      draw();
+    }),
+    el('label', {}, 'Head'),
+    select('head', 'Head', [], (v) => {
+      state.allHeads = v === 'all';
+      if (v !== 'all') state.head = Number(v);
+      save();
+      draw();
+    }),
+    el('span', { class: 'spacer' }),
+    exportButtons(
+      'attention',
+      () => byId('pattern'),
+      () => {
+        if (!view) return undefined;
+        const layer = state.layer ?? 0;
+        const head = state.head ?? 0;
+        const m = patternMatrix(view, layer, head);
+        const rows: Array<Array<string | number>> = [['query', 'query_token', ...view.tokens.map((t, k) => `${k}:${t.text}`)]];
+        m.forEach((row, q) => rows.push([q, view!.tokens[q]?.text ?? '', ...row]));
+        return { json: JSON.stringify({ layer, head, tokens: view.tokens, pattern: m, scores: view.scores, benchmarkScores: benchmark }, null, 1), csv: csv(rows) };
+      },
+      async (format, name, data) => {
+        const r = await rpc.call('export/save', { format, name, data });
+        if (r.path) status(`Saved ${r.path}`);
+      },
+    ),
+  );
+  const gridBar = el('div', { class: 'views-toolbar' });
+  gridBar.append(
+    el('h2', {}, 'Head detectors'),
+    select(
+      'kind',
+      'Detector',
+      (Object.keys(HEAD_KIND_LABELS) as HeadKind[]).map((k) => [k, HEAD_KIND_LABELS[k]]),
+      (v) => {
+        state.kind = v as HeadKind;
+        save();
+        draw();
+      },
+    ),
+    select(
+      'scores-on',
+      'Where the scores are measured',
+      [
+        ['benchmark', 'on repeated random tokens'],
+        ['prompt', 'on this prompt'],
+      ],
+      (v) => {
+        state.scoresOn = v === 'prompt' ? 'prompt' : 'benchmark';
+        save();
+        draw();
+      },
+    ),
+  );
+  const left = el('div', { class: 'plot' });
+  left.append(el('h2', { id: 'pattern-title' }), el('div', { id: 'pattern', class: 'plot' }));
+  const right = el('div', { class: 'plot' });
+  right.append(gridBar, el('div', { id: 'grid', class: 'plot' }), el('p', { id: 'ranked', class: 'ranked muted' }));
+  const row = el('div', { class: 'views-row' });
+  row.append(left, right);
+  byId('app').append(
+    bar,
+    el('p', { id: 'status', role: 'status', class: 'muted' }),
+    el('section', { id: 'tokens', class: 'tokens', 'aria-label': 'Prompt tokens' }),
+    row,
+    el('h2', { id: 'arcs-title' }),
+    el('div', { id: 'arcs', class: 'arcs' }),
+  );
+  (byId('kind') as SelectLike).value = state.kind ?? 'induction';
+  (byId('scores-on') as SelectLike).value = state.scoresOn ?? 'benchmark';
+}
+
+function fillSelects(v: AttentionView): void {
+  const layer = byId('layer') as SelectLike;
+  layer.replaceChildren(...Array.from({ length: v.nLayers }, (_, l) => el('vscode-option', { value: String(l) }, `L${l}`)));
+  const head = byId('head') as SelectLike;
+  head.replaceChildren(...Array.from({ length: v.nHeads }, (_, h) => el('vscode-option', { value: String(h) }, `H${h}`)), el('vscode-option', { value: 'all' }, 'all heads (arcs)'));
+  if (state.layer === undefined || state.layer >= v.nLayers) state.layer = 0;
+  if (state.head === undefined || state.head >= v.nHeads) state.head = 0;
+  layer.value = String(state.layer);
+  head.value = state.allHeads ? 'all' : String(state.head);
+}
+
+async function run(): Promise<void> {
+  if (!subject) return;
+  const mine = ++request;
+  status('Running…');
+  try {
+    const v = await rpc.call('attention/run', {});
+    if (mine !== request) return;
+    view = v;
+    fillSelects(v);
+    if (state.focus === undefined || state.focus >= v.tokens.length) state.focus = v.tokens.length - 1;
+    draw();
+    status(`${v.tokens.length} tokens · ${v.nLayers} layers × ${v.nHeads} heads · ${subject.modelName}. Click a token to focus it; click a cell of the grid to pick a head.`);
+    if (!benchmark) {
+      benchmark = await rpc.call('heads/detect', {});
+      draw();
+    }
+    byId('app').dataset.ready = String(mine);
+  } catch (err) {
+    if (mine === request) status(err instanceof Error ? err.message : String(err), true);
+  }
+}
+
+function focus(pos: number): void {
+  state.focus = pos;
+  save();
+  draw();
+}
+
+function pickHead(layer: number, head: number): void {
+  state.layer = layer;
+  state.head = head;
+  state.allHeads = false;
+  (byId('layer') as SelectLike).value = String(layer);
+  (byId('head') as SelectLike).value = String(head);
+  save();
+  draw();
+}
+
+function draw(): void {
+  if (!view) return;
+  const v = view;
+  const theme = readTheme();
+  const layer = state.layer ?? 0;
+  const head = state.head ?? 0;
+  const pos = state.focus;
+  renderTokenStrip(byId('tokens'), v.tokens, pos, focus);
+  byId('pattern-title').textContent = `Pattern of L${layer}H${head} (rows: queries, columns: keys)`;
+  const heat = patternHeatmap(v, layer, head, theme, pos);
+  const patternRoot = byId('pattern') as PlotlyEventTarget;
+  void Plotly.react(patternRoot, heat.data, heat.layout, { displayModeBar: false, responsive: true }).then(() => {
+    patternRoot.removeAllListeners?.('plotly_click');
+    patternRoot.on('plotly_click', (e) => {
+      const y = e.points[0]?.y;
+      if (typeof y === 'number') focus(y);
+    });
+  });
+  const kind = state.kind ?? 'induction';
+  const scores = state.scoresOn === 'prompt' || !benchmark ? v.scores[kind] : benchmark[kind];
+  const grid = headGrid(scores, kind, theme, state.allHeads ? undefined : { layer, head });
+  const gridRoot = byId('grid') as PlotlyEventTarget;
+  void Plotly.react(gridRoot, grid.data, grid.layout, { displayModeBar: false, responsive: true }).then(() => {
+    gridRoot.removeAllListeners?.('plotly_click');
+    gridRoot.on('plotly_click', (e) => {
+      const p = e.points[0];
+      if (p && typeof p.x === 'number' && typeof p.y === 'number') pickHead(p.y, p.x);
+    });
+  });
+  const ranked = rankHeads(scores, 5);
+  const rankedNode = byId('ranked');
+  rankedNode.textContent = `Top ${HEAD_KIND_LABELS[kind]} heads ${state.scoresOn === 'prompt' || !benchmark ? '(on this prompt)' : '(on repeated random tokens)'}: ${ranked.map((r) => `${r.label} ${r.score.toFixed(2)}`).join(', ')}`;
+  rankedNode.dataset.ranked = ranked.map((r) => r.label).join(',');
+  drawArcs(v, layer, state.allHeads ? Array.from({ length: v.nHeads }, (_, h) => h) : [head], pos);
+}
+
+function drawArcs(v: AttentionView, layer: number, heads: number[], focusPos: number | undefined): void {
+  const g = arcLayout(v, layer, heads, 0.1);
+  byId('arcs-title').textContent = `Arcs: ${heads.length === 1 ? `L${layer}H${heads[0]}` : `all heads of L${layer}`} (key → query, weight ≥ 0.1; thicker is stronger)`;
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('width', String(g.width));
+  svg.setAttribute('height', String(g.height));
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', 'Attention arcs between tokens');
+  for (const a of g.arcs) {
+    const path = document.createElementNS(SVG, 'path');
+    path.setAttribute('d', a.d);
+    path.setAttribute('stroke-width', String(0.5 + 3 * a.weight));
+    path.setAttribute('stroke-opacity', String(Math.min(1, 0.15 + a.weight)));
+    const hit = focusPos !== undefined && (a.query === focusPos || a.key === focusPos);
+    if (hit) path.classList.add('focused');
+    const title = document.createElementNS(SVG, 'title');
+    title.textContent = `H${a.head}: query ${a.query} attends to key ${a.key} with ${a.weight.toFixed(3)}`;
+    path.append(title);
+    svg.append(path);
+  }
+  v.tokens.forEach((t, i) => {
+    const text = document.createElementNS(SVG, 'text');
+    text.setAttribute('x', String(g.xs[i]));
+    text.setAttribute('y', String(g.baseline + 16));
+    text.setAttribute('text-anchor', 'middle');
+    text.setAttribute('data-pos', String(i));
+    const d = displayToken(t.text);
+    text.textContent = d.length > 8 ? `${d.slice(0, 7)}…` : d;
+    if (i === focusPos) text.classList.add('focused');
+    text.addEventListener('click', () => focus(i));
+    svg.append(text);
+  });
+  byId('arcs').replaceChildren(svg);
+}
+
+function showSubject(s: Subject | null): void {
+  subject = s;
+  byId('source').textContent = s ? `${s.source} · ${s.modelName}` : '';
+  save();
+  if (!s) {
+    status('No prompt: open a prompt file and use the “Attention” CodeLens or the command “MechLens: Show Attention”.');
+    return;
+  }
+  void run();
+}
+
+async function start(): Promise<void> {
+  layout();
+  rpc.onNotification((method, params) => {
+    if (method === 'subject/update') showSubject(params as Subject);
+    else if (method === 'engine/error') status((params as AnalysisNotifications['engine/error']).message, true);
+  });
+  onThemeChange(draw);
+  try {
+    showSubject(await rpc.call('subject/get', {}));
+  } catch (err) {
+    status(err instanceof Error ? err.message : String(err), true);
+  }
+}
+
+void start();

@@ -1,0 +1,157 @@
+// Attention view, pure data -> plot (unit-tested): one head's pattern as a query x key matrix, the
+// layers x heads grid of head-detector scores and its ranking, and the geometry of the token-to-token arc
+// view (tokens on a line, an arc from each key to each query it feeds, opacity = attention weight).
+import type { AttentionView, HeadKind } from '../common/analysisProtocol';
+import { plotlyEscape, tokenTicks } from '../common/plotText';
+import type { ThemeColors } from '../common/theme';
+import { chartLayout } from '../common/theme';
+import type { Plot } from '../lens/model';
+
+export const HEAD_KIND_LABELS: Record<HeadKind, string> = {
+  previous_token: 'previous-token',
+  duplicate_token: 'duplicate-token',
+  induction: 'induction',
+};
+
+/** Head `head` of layer `layer`: [query][key]. */
+export function patternMatrix(v: Pick<AttentionView, 'patterns' | 'tokens'>, layer: number, head: number): number[][] {
+  const T = v.tokens.length;
+  const flat = v.patterns[layer];
+  if (!flat) throw new RangeError(`layer ${layer} is out of range`);
+  const off = head * T * T;
+  if (off + T * T > flat.length) throw new RangeError(`head ${head} is out of range`);
+  return Array.from({ length: T }, (_, q) => Array.from({ length: T }, (_, k) => flat[off + q * T + k]!));
+}
+
+export function patternHeatmap(v: AttentionView, layer: number, head: number, theme: ThemeColors, focus?: number): Plot {
+  const z = patternMatrix(v, layer, head);
+  const T = v.tokens.length;
+  const base = chartLayout(theme);
+  const ticks = tokenTicks(v.tokens);
+  const shapes =
+    focus !== undefined && focus >= 0 && focus < T
+      ? [
+          { type: 'rect', x0: -0.5, x1: T - 0.5, y0: focus - 0.5, y1: focus + 0.5, line: { color: theme.accent, width: 2 } },
+          { type: 'rect', x0: focus - 0.5, x1: focus + 0.5, y0: -0.5, y1: T - 0.5, line: { color: theme.accent, width: 1, dash: 'dot' } },
+        ]
+      : [];
+  return {
+    data: [
+      {
+        type: 'heatmap',
+        z,
+        x: ticks.tickvals,
+        y: ticks.tickvals,
+        customdata: z.map((row, q) => row.map((_, k) => `query ${q} ${ticks.ticktext[q]} ← key ${k} ${ticks.ticktext[k]}`)),
+        hovertemplate: '%{customdata}<br>attention %{z:.3f}<extra></extra>',
+        zmin: 0,
+        zmax: 1,
+        colorscale: [
+          [0, theme.background],
+          [1, theme.accent],
+        ],
+        colorbar: { thickness: 10, outlinewidth: 0 },
+      },
+    ],
+    layout: {
+      ...base,
+      xaxis: { ...(base.xaxis as object), ...ticks, title: { text: 'key (attended to)' }, tickangle: -45 },
+      yaxis: { ...(base.yaxis as object), ...ticks, title: { text: 'query' }, autorange: 'reversed' },
+      shapes,
+      height: Math.max(300, Math.min(700, 16 * T + 140)),
+      margin: { l: 8, r: 8, t: 8, b: 8 },
+    },
+  };
+}
+
+/** Heads ranked by a detector score, best first. */
+export function rankHeads(scores: number[][], limit = Infinity): Array<{ layer: number; head: number; score: number; label: string }> {
+  const all = scores.flatMap((row, layer) => row.map((score, head) => ({ layer, head, score, label: `L${layer}H${head}` })));
+  all.sort((a, b) => b.score - a.score || a.layer - b.layer || a.head - b.head);
+  return all.slice(0, limit);
+}
+
+export function headGrid(scores: number[][], kind: HeadKind, theme: ThemeColors, selected?: { layer: number; head: number }): Plot {
+  const base = chartLayout(theme);
+  const L = scores.length;
+  const H = scores[0]?.length ?? 0;
+  const shapes = selected ? [{ type: 'rect', x0: selected.head - 0.5, x1: selected.head + 0.5, y0: selected.layer - 0.5, y1: selected.layer + 0.5, line: { color: theme.accent, width: 3 } }] : [];
+  return {
+    data: [
+      {
+        type: 'heatmap',
+        z: scores,
+        x: Array.from({ length: H }, (_, h) => h),
+        y: Array.from({ length: L }, (_, l) => l),
+        text: scores.map((row) => row.map((s) => s.toFixed(2))),
+        texttemplate: '%{text}',
+        hovertemplate: `L%{y}H%{x}: ${plotlyEscape(HEAD_KIND_LABELS[kind])} score %{z:.3f}<extra></extra>`,
+        zmin: 0,
+        zmax: 1,
+        colorscale: [
+          [0, theme.background],
+          [1, theme.accent],
+        ],
+        colorbar: { thickness: 10, outlinewidth: 0 },
+        xgap: 2,
+        ygap: 2,
+      },
+    ],
+    layout: {
+      ...base,
+      xaxis: { ...(base.xaxis as object), tickvals: Array.from({ length: H }, (_, h) => h), ticktext: Array.from({ length: H }, (_, h) => `H${h}`), title: { text: 'head' }, side: 'top' },
+      yaxis: { ...(base.yaxis as object), tickvals: Array.from({ length: L }, (_, l) => l), ticktext: Array.from({ length: L }, (_, l) => `L${l}`), title: { text: 'layer' }, autorange: 'reversed' },
+      shapes,
+      height: Math.max(200, 40 * L + 90),
+      margin: { l: 8, r: 8, t: 8, b: 8 },
+    },
+  };
+}
+
+export interface Arc {
+  query: number;
+  key: number;
+  weight: number;
+  head: number;
+  /** SVG path from the key's x to the query's x, an arc above the baseline. */
+  d: string;
+}
+
+export interface ArcLayout {
+  width: number;
+  height: number;
+  baseline: number;
+  /** x centre of each token. */
+  xs: number[];
+  arcs: Arc[];
+}
+
+/**
+ * Arcs for heads `heads` of `layer` with weight >= `threshold` (self-attention skipped: it has no arc).
+ * Tokens are `step` px apart; an arc's height grows with its span.
+ */
+export function arcLayout(v: Pick<AttentionView, 'patterns' | 'tokens'>, layer: number, heads: number[], threshold = 0.1, step = 56): ArcLayout {
+  const T = v.tokens.length;
+  const xs = Array.from({ length: T }, (_, i) => step / 2 + i * step);
+  const maxSpan = Math.max(1, T - 1);
+  const top = 12;
+  const maxArc = Math.min(160, step * maxSpan * 0.5);
+  const baseline = top + maxArc;
+  const arcs: Arc[] = [];
+  for (const head of heads) {
+    const m = patternMatrix(v, layer, head);
+    for (let q = 0; q < T; q++) {
+      for (let k = 0; k < q; k++) {
+        const w = m[q]![k]!;
+        if (w < threshold) continue;
+        const x0 = xs[k]!;
+        const x1 = xs[q]!;
+        const h = (maxArc * (q - k)) / maxSpan;
+        const mid = (x0 + x1) / 2;
+        arcs.push({ query: q, key: k, weight: w, head, d: `M ${x0} ${baseline} Q ${mid} ${baseline - 2 * h} ${x1} ${baseline}` });
+      }
+    }
+  }
+  arcs.sort((a, b) => a.weight - b.weight);
+  return { width: step * T, height: baseline + 28, baseline, xs, arcs };
+}

@@ -1,0 +1,82 @@
+// DOM plumbing shared by the analysis views (logit lens, attention, DLA): their stylesheet, a status
+// line, a token strip whose chips focus a position, and export buttons (image through plotly, data as
+// text), all saved through the host. Token text always goes in through textContent.
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import Plotly from 'plotly.js-strict-dist-min';
+import type { ExportFormat } from './analysisProtocol';
+import { el } from './dom';
+import { displayToken } from './tokens';
+
+const CSS = `
+.views-toolbar { display: flex; flex-wrap: wrap; align-items: center; gap: 8px 12px; padding: 10px 0 6px; }
+.views-toolbar label { color: var(--vscode-descriptionForeground); }
+.views-toolbar .spacer { flex: 1; }
+.views-row { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+.views-row > .plot { flex: 1 1 420px; min-width: 300px; }
+.plot { width: 100%; min-height: 220px; }
+.token.focused { outline: 2px solid var(--vscode-focusBorder); outline-offset: 1px; }
+.sum { font-variant-numeric: tabular-nums; margin: 6px 0; }
+.sum b { font-weight: 600; }
+.arcs { width: 100%; overflow-x: auto; border: 1px solid var(--vscode-panel-border, transparent); border-radius: 4px; }
+.arcs svg text { font-family: var(--vscode-editor-font-family); font-size: 11px; fill: var(--vscode-foreground); cursor: pointer; white-space: pre; }
+.arcs svg text.focused { fill: var(--vscode-textLink-foreground); font-weight: bold; }
+.arcs svg path { fill: none; stroke: var(--vscode-charts-blue); }
+.arcs svg path.focused { stroke: var(--vscode-charts-orange); }
+.ranked { font-family: var(--vscode-editor-font-family); }
+`;
+
+export function injectStyles(): void {
+  const style = document.createElement('style');
+  style.textContent = CSS;
+  document.head.append(style);
+}
+
+export function setStatus(node: HTMLElement, text: string, error = false): void {
+  node.textContent = text;
+  node.classList.toggle('error', error);
+}
+
+/** Token chips; a click calls `onFocus(position)`. */
+export function renderTokenStrip(container: HTMLElement, tokens: ReadonlyArray<{ id: number; text: string }>, focus: number | undefined, onFocus: (pos: number) => void): void {
+  const chips = tokens.map((t, i) => {
+    const chip = el('button', { class: 'token', 'data-pos': String(i), title: `position ${i} · id ${t.id}`, 'aria-pressed': String(i === focus) });
+    chip.textContent = displayToken(t.text);
+    chip.classList.toggle('focused', i === focus);
+    chip.addEventListener('click', () => onFocus(i));
+    return chip;
+  });
+  container.replaceChildren(...chips);
+}
+
+export type Save = (format: ExportFormat, name: string, data: string) => Promise<void>;
+
+/** Export buttons: PNG/SVG of `plot()` through plotly, JSON/CSV from `data()`. */
+export function exportButtons(name: string, plot: () => HTMLElement | undefined, data: () => { json: string; csv: string } | undefined, save: Save): HTMLElement {
+  const group = el('span', { class: 'exports' });
+  const button = (label: string, format: ExportFormat) => {
+    const b = el('vscode-button', { secondary: '', 'data-export': format, title: `Export ${format.toUpperCase()}` }, label);
+    b.addEventListener('click', () => {
+      void (async () => {
+        if (format === 'png' || format === 'svg') {
+          const root = plot();
+          if (!root) return;
+          const url = await (Plotly as unknown as PlotlyImageApi).toImage(root, { format, scale: format === 'png' ? 2 : 1 });
+          await save(format, name, format === 'png' ? url : decodeSvgUrl(url));
+        } else {
+          const d = data();
+          if (d) await save(format, name, format === 'json' ? d.json : d.csv);
+        }
+      })();
+    });
+    return b;
+  };
+  group.append(button('PNG', 'png'), button('SVG', 'svg'), button('JSON', 'json'), button('CSV', 'csv'));
+  return group;
+}
+
+function decodeSvgUrl(url: string): string {
+  const comma = url.indexOf(',');
+  const head = url.slice(0, comma);
+  const body = url.slice(comma + 1);
+  return head.endsWith(';base64') ? atob(body) : decodeURIComponent(body);
+}

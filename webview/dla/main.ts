@@ -1,0 +1,182 @@
+// The direct logit attribution panel: for a target token (or the difference of two) at a position, each
+// head's direct contribution as a layers x heads heatmap, the MLPs and other parts as bars, and the sum
+// of the parts beside the model's own logit.
+import '@vscode-elements/elements/dist/vscode-textfield/index.js';
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import Plotly from 'plotly.js-strict-dist-min';
+import type { AnalysisHostProtocol, AnalysisNotifications, AnalysisState, DlaView, Subject } from '../common/analysisProtocol';
+import { byId, el } from '../common/dom';
+import { connectToHost } from '../common/rpc';
+import { onThemeChange, readTheme } from '../common/theme';
+import { displayToken } from '../common/tokens';
+import { getState, setState } from '../common/vscodeApi';
+import { exportButtons, injectStyles, renderTokenStrip, setStatus } from '../common/viewKit';
+import { parseTargets } from '../lens/model';
+import { dlaCsv, dlaJson, headHeatmap, otherPartsBars, partsSum, targetLabel } from './model';
+
+const rpc = connectToHost<AnalysisHostProtocol, AnalysisNotifications>();
+const state: AnalysisState = getState<AnalysisState>() ?? {};
+let subject: Subject | null = null;
+let view: DlaView | null = null;
+let request = 0;
+
+interface FieldLike extends HTMLElement {
+  value: string;
+}
+
+function status(text: string, error = false): void {
+  setStatus(byId('status'), text, error);
+}
+
+function save(): void {
+  setState<AnalysisState>({ ...state, text: subject?.text });
+}
+
+function layout(): void {
+  injectStyles();
+  const bar = el('header', { class: 'views-toolbar' });
+  const target = el('vscode-textfield', { id: 'target', placeholder: 'target token (default: the top prediction)', title: 'A word gets a leading space; =text uses text exactly' }) as FieldLike;
+  const baseline = el('vscode-textfield', { id: 'baseline', placeholder: 'minus token (optional)', title: 'Attribute the logit difference target − this token' }) as FieldLike;
+  const apply = el('vscode-button', { id: 'apply' }, 'Attribute');
+  const go = () => {
+    state.target = target.value;
+    state.baseline = baseline.value;
+    save();
+    void run();
+  };
+  target.addEventListener('change', go);
+  baseline.addEventListener('change', go);
+  apply.addEventListener('click', go);
+  bar.append(
+    el('h1', {}, 'Direct logit attribution'),
+    el('span', { id: 'source', class: 'muted' }),
+    el('label', {}, 'Target'),
+    target,
+    el('label', {}, 'minus'),
+    baseline,
+    apply,
+    el('span', { class: 'spacer' }),
+    exportButtons(
+      'dla',
+      () => byId('heads'),
+      () => (view ? { json: dlaJson(view), csv: dlaCsv(view) } : undefined),
+      async (format, name, data) => {
+        const r = await rpc.call('export/save', { format, name, data });
+        if (r.path) status(`Saved ${r.path}`);
+      },
+    ),
+  );
+  const row = el('div', { class: 'views-row' });
+  const left = el('div', { class: 'plot' });
+  left.append(el('h2', {}, 'Heads'), el('div', { id: 'heads', class: 'plot' }));
+  const right = el('div', { class: 'plot' });
+  right.append(el('h2', {}, 'MLPs and other parts'), el('div', { id: 'parts', class: 'plot' }));
+  row.append(left, right);
+  byId('app').append(
+    bar,
+    el('p', { id: 'status', role: 'status', class: 'muted' }),
+    el('section', { id: 'tokens', class: 'tokens', 'aria-label': 'Prompt tokens: click one to explain the prediction after it' }),
+    el('p', { id: 'sum', class: 'sum' }),
+    row,
+  );
+  target.value = state.target ?? '';
+  baseline.value = state.baseline ?? '';
+}
+
+async function tokenId(word: string | undefined): Promise<{ id: number; note?: string } | undefined> {
+  const w = parseTargets(word ?? '')[0];
+  if (w === undefined) return undefined;
+  const toks = await rpc.call('tokenize', { text: w });
+  const first = toks[0];
+  if (!first) return undefined;
+  return { id: first.id, note: toks.length > 1 ? `“${displayToken(w)}” is ${toks.length} tokens; using the first, “${displayToken(first.text)}”.` : undefined };
+}
+
+async function run(): Promise<void> {
+  if (!subject) return;
+  const mine = ++request;
+  status('Attributing…');
+  try {
+    let target = await tokenId(state.target);
+    const baseline = await tokenId(state.baseline);
+    if (!target) {
+      // No target typed: explain the model's own top prediction (the last row of the lens is the model's output).
+      const lens = await rpc.call('lens/run', { stream: 'post', targets: [] });
+      const pos = state.position ?? lens.tokens.length - 1;
+      const top = lens.top[lens.top.length - 1]?.[Math.min(pos, lens.tokens.length - 1)]?.[0];
+      if (!top) throw new Error('The prompt has no tokens.');
+      await rpc.call('tokenize', { text: top.text });
+      target = { id: top.id };
+    }
+    const v = await rpc.call('dla/run', { target: target.id, baseline: baseline?.id, position: state.position });
+    if (mine !== request) return;
+    view = v;
+    draw();
+    const notes = [target.note, baseline?.note].filter(Boolean).join(' ');
+    status(`${targetLabel(v)} at position ${v.position} (after “${displayToken(v.tokens[v.position]?.text ?? '')}”) · ${subject.modelName}. Click a token to explain the prediction after it. ${notes}`);
+    byId('app').dataset.ready = String(mine);
+  } catch (err) {
+    if (mine === request) status(err instanceof Error ? err.message : String(err), true);
+  }
+}
+
+function draw(): void {
+  if (!view) return;
+  const v = view;
+  const theme = readTheme();
+  renderTokenStrip(byId('tokens'), v.tokens, v.position, (pos) => {
+    state.position = pos;
+    save();
+    void run();
+  });
+  const sum = byId('sum');
+  const b = (s: string) => el('b', {}, s);
+  sum.replaceChildren(
+    document.createTextNode('Sum of parts: '),
+    b(partsSum(v).toFixed(4)),
+    document.createTextNode(' · model '),
+    document.createTextNode(targetLabel(v)),
+    document.createTextNode(': '),
+    b(v.logit.toFixed(4)),
+    document.createTextNode(` · difference ${Math.abs(partsSum(v) - v.logit).toExponential(1)}`),
+  );
+  sum.dataset.sum = String(partsSum(v));
+  sum.dataset.logit = String(v.logit);
+  const heat = headHeatmap(v, theme);
+  const heads = byId('heads');
+  if (heat) {
+    heads.hidden = false;
+    void Plotly.react(heads, heat.data, heat.layout, { displayModeBar: false, responsive: true });
+  } else {
+    heads.hidden = true;
+  }
+  const bars = otherPartsBars(v, theme);
+  void Plotly.react(byId('parts'), bars.data, bars.layout, { displayModeBar: false, responsive: true });
+}
+
+function showSubject(s: Subject | null): void {
+  subject = s;
+  byId('source').textContent = s ? `${s.source} · ${s.modelName}` : '';
+  save();
+  if (!s) {
+    status('No prompt: open a prompt file and use the “DLA” CodeLens or the command “MechLens: Show Direct Logit Attribution”.');
+    return;
+  }
+  void run();
+}
+
+async function start(): Promise<void> {
+  layout();
+  rpc.onNotification((method, params) => {
+    if (method === 'subject/update') showSubject(params as Subject);
+    else if (method === 'engine/error') status((params as AnalysisNotifications['engine/error']).message, true);
+  });
+  onThemeChange(draw);
+  try {
+    showSubject(await rpc.call('subject/get', {}));
+  } catch (err) {
+    status(err instanceof Error ? err.message : String(err), true);
+  }
+}
+
+void start();

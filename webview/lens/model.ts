@@ -1,0 +1,176 @@
+// Logit lens view, pure data -> plot (unit-tested): the layers x positions heatmap (probability of each
+// cell's top token, or of a chosen target token), the per-layer probability and rank trajectories of
+// the target tokens, and CSV / JSON export. Token text goes to plotly escaped (plotText.ts).
+import type { LensView } from '../common/analysisProtocol';
+import { csv, plotToken, plotlyEscape, tokenTicks } from '../common/plotText';
+import type { ThemeColors } from '../common/theme';
+import { chartLayout } from '../common/theme';
+import { displayToken, formatProb } from '../common/tokens';
+
+export interface Plot {
+  data: Array<Record<string, unknown>>;
+  layout: Record<string, unknown>;
+}
+
+/** What the heatmap colours: the top token's probability, or target `index`'s. */
+export type LensColour = { kind: 'top' } | { kind: 'target'; index: number };
+
+export interface LensMatrices {
+  /** [layer][pos] probability shown as colour. */
+  z: number[][];
+  /** [layer][pos] cell text: the top token (escaped for plotly). */
+  text: string[][];
+  /** [layer][pos] hover text: the top-k list (escaped). */
+  hover: string[][];
+}
+
+export function lensMatrices(v: LensView, colour: LensColour): LensMatrices {
+  const z: number[][] = [];
+  const text: string[][] = [];
+  const hover: string[][] = [];
+  const target = colour.kind === 'target' ? v.targets[colour.index] : undefined;
+  v.top.forEach((layer, l) => {
+    z.push(
+      layer.map((cell, p) => {
+        if (colour.kind === 'target') return v.targetStats[l]?.[p]?.[colour.index]?.prob ?? 0;
+        return cell[0]?.prob ?? 0;
+      }),
+    );
+    text.push(layer.map((cell) => plotToken(cell[0]?.text ?? '')));
+    hover.push(
+      layer.map((cell, p) => {
+        const head = `${plotlyEscape(v.labels[l] ?? '')} · position ${p} (${plotToken(v.tokens[p]?.text ?? '')})`;
+        const rows = cell.map((t, k) => `${k + 1}. ${plotToken(t.text)}  ${formatProb(t.prob)}`);
+        const stat = target ? v.targetStats[l]?.[p]?.[colour.kind === 'target' ? colour.index : 0] : undefined;
+        const tline = target && stat ? [`target ${plotToken(target.text)}: ${formatProb(stat.prob)}, rank ${stat.rank + 1}`] : [];
+        return [head, ...rows, ...tline].join('<br>');
+      }),
+    );
+  });
+  return { z, text, hover };
+}
+
+/** The heatmap; `focus` outlines one position's column. */
+export function lensHeatmap(v: LensView, colour: LensColour, theme: ThemeColors, focus?: number): Plot {
+  const m = lensMatrices(v, colour);
+  const base = chartLayout(theme);
+  const T = v.tokens.length;
+  const L = v.labels.length;
+  const target = colour.kind === 'target' ? v.targets[colour.index] : undefined;
+  const shapes =
+    focus !== undefined && focus >= 0 && focus < T
+      ? [{ type: 'rect', xref: 'x', yref: 'y', x0: focus - 0.5, x1: focus + 0.5, y0: -0.5, y1: L - 0.5, line: { color: theme.accent, width: 2 } }]
+      : [];
+  return {
+    data: [
+      {
+        type: 'heatmap',
+        z: m.z,
+        x: Array.from({ length: T }, (_, i) => i),
+        y: Array.from({ length: L }, (_, i) => i),
+        text: m.text,
+        texttemplate: T <= 40 ? '%{text}' : '',
+        textfont: { family: 'monospace', size: Math.max(8, Math.min(12, theme.fontSize - 1)) },
+        customdata: m.hover,
+        hovertemplate: '%{customdata}<extra></extra>',
+        zmin: 0,
+        zmax: 1,
+        colorscale: [
+          [0, theme.background],
+          [1, theme.accent],
+        ],
+        colorbar: { title: { text: target ? `p(${plotToken(target.text)})` : 'p(top)' }, thickness: 10, outlinewidth: 0, tickformat: '.0%' },
+        xgap: 1,
+        ygap: 1,
+      },
+    ],
+    layout: {
+      ...base,
+      xaxis: { ...(base.xaxis as object), ...tokenTicks(v.tokens), title: { text: 'position' }, tickangle: -45 },
+      yaxis: { ...(base.yaxis as object), tickvals: Array.from({ length: L }, (_, i) => i), ticktext: v.labels.map(plotlyEscape), title: { text: 'layer' } },
+      shapes,
+      height: Math.max(260, 34 * L + 120),
+      margin: { l: 8, r: 8, t: 8, b: 8 },
+    },
+  };
+}
+
+/** Probability (left axis) and rank (right axis, log) of each target token per layer at `position`. */
+export function trajectoryChart(v: LensView, position: number, theme: ThemeColors): Plot {
+  const base = chartLayout(theme);
+  const layers = v.labels.map((_, i) => i);
+  const data: Array<Record<string, unknown>> = [];
+  v.targets.forEach((t, j) => {
+    const name = plotToken(t.text);
+    data.push({
+      type: 'scatter',
+      mode: 'lines+markers',
+      name: `p ${name}`,
+      x: layers,
+      y: layers.map((l) => v.targetStats[l]?.[position]?.[j]?.prob ?? 0),
+      hovertemplate: `p(${name}) %{y:.3p}<extra>%{x}</extra>`,
+    });
+    data.push({
+      type: 'scatter',
+      mode: 'lines',
+      line: { dash: 'dot' },
+      name: `rank ${name}`,
+      yaxis: 'y2',
+      x: layers,
+      y: layers.map((l) => (v.targetStats[l]?.[position]?.[j]?.rank ?? 0) + 1),
+      hovertemplate: `rank(${name}) %{y}<extra></extra>`,
+    });
+  });
+  return {
+    data,
+    layout: {
+      ...base,
+      xaxis: { ...(base.xaxis as object), tickvals: layers, ticktext: v.labels.map(plotlyEscape), title: { text: 'layer' } },
+      yaxis: { ...(base.yaxis as object), title: { text: 'probability' }, range: [0, 1], tickformat: '.0%' },
+      yaxis2: { ...(base.yaxis as object), title: { text: 'rank (1 = top)' }, overlaying: 'y', side: 'right', type: 'log', autorange: 'reversed', showgrid: false },
+      legend: { orientation: 'h', y: -0.3 },
+      height: 300,
+      margin: { l: 8, r: 8, t: 8, b: 8 },
+    },
+  };
+}
+
+/**
+ * Parses the target box: comma-separated words, each trimmed and given a leading space (the usual form
+ * of a word inside a sentence for GPT-2-style tokenizers); `=text` uses text exactly (`=Mary`, `= Mary`).
+ */
+export function parseTargets(input: string): string[] {
+  return input
+    .split(',')
+    .map((s) => {
+      const t = s.trim();
+      if (t.startsWith('=')) return s.slice(s.indexOf('=') + 1);
+      return t.length ? ` ${t}` : '';
+    })
+    .filter((s) => s.length > 0);
+}
+
+/** CSV: one row per (layer, position) with the top-k and each target's probability and rank. */
+export function lensCsv(v: LensView): string {
+  const k = Math.max(0, ...v.top.flatMap((layer) => layer.map((c) => c.length)));
+  const header: string[] = ['layer', 'label', 'position', 'token'];
+  for (let i = 1; i <= k; i++) header.push(`top${i}`, `top${i}_prob`);
+  for (const t of v.targets) header.push(`p(${displayToken(t.text)})`, `rank(${displayToken(t.text)})`);
+  const rows: Array<Array<string | number>> = [header];
+  v.top.forEach((layer, l) =>
+    layer.forEach((cell, p) => {
+      const row: Array<string | number> = [l, v.labels[l] ?? '', p, v.tokens[p]?.text ?? ''];
+      for (let i = 0; i < k; i++) row.push(cell[i]?.text ?? '', cell[i]?.prob ?? '');
+      v.targets.forEach((_, j) => {
+        const s = v.targetStats[l]?.[p]?.[j];
+        row.push(s?.prob ?? '', s ? s.rank + 1 : '');
+      });
+      rows.push(row);
+    }),
+  );
+  return csv(rows);
+}
+
+export function lensJson(v: LensView): string {
+  return JSON.stringify({ stream: v.stream, labels: v.labels, tokens: v.tokens, top: v.top, targets: v.targets, targetStats: v.targetStats }, null, 1);
+}
