@@ -55,18 +55,18 @@ export function hoverMarkdown(r: Pick<InspectResult, 'prompt' | 'surprisal' | 'a
   const actual = r.actual[i];
   const bits = r.surprisal[i];
   if (actual && bits !== null && bits !== undefined) {
-    lines.push(`Actual token: p = ${escapeMarkdown(formatProb(actual.prob))} · rank ${actual.rank + 1} · surprisal ${bits.toFixed(2)} bits`, '');
+    lines.push(`Actual token: p = ${formatProb(actual.prob)} · rank ${actual.rank + 1} · surprisal ${bits.toFixed(2)} bits`, '');
   } else {
     lines.push('First token: nothing predicts it.', '');
   }
   const top = r.top[i] ?? [];
   if (top.length) {
     lines.push('Top next-token predictions after it:', '', '| # | token | probability |', '|---:|:---|---:|');
-    top.forEach((t, k) => lines.push(`| ${k + 1} | ${mdToken(t.text)} | ${escapeMarkdown(formatProb(t.prob))} |`));
+    top.forEach((t, k) => lines.push(`| ${k + 1} | ${mdToken(t.text)} | ${formatProb(t.prob)} |`));
     const next = r.prompt.ids[i + 1];
     if (next !== undefined) {
       const nextActual = r.actual[i + 1];
-      lines.push('', `Next in the prompt: ${mdToken(r.prompt.texts[i + 1] ?? '')}${nextActual ? ` (p = ${escapeMarkdown(formatProb(nextActual.prob))}, rank ${nextActual.rank + 1})` : ''}`);
+      lines.push('', `Next in the prompt: ${mdToken(r.prompt.texts[i + 1] ?? '')}${nextActual ? ` (p = ${formatProb(nextActual.prob)}, rank ${nextActual.rank + 1})` : ''}`);
     }
     lines.push('');
   }
