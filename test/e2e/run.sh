@@ -40,6 +40,7 @@ start() {
   STATE="$RUN/$1"; WS="$STATE/workspace"; PORT=$(free_port)
   mkdir -p "$WS"
   printf 'The cat sat on the mat. The dog sat on the' > "$WS/prompt.mlprompt"
+  mkdir -p "$WS/not-a-model" && echo 'not a checkpoint' > "$WS/not-a-model/notes.txt"
   setsid bash test/e2e/startCodeServer.sh "$STATE" "$PORT" --vscode-option enable-smoke-test-driver "$WS" > "$STATE/code-server.log" 2>&1 &
   CS_PID=$!
   for _ in $(seq 1 240); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.25; done

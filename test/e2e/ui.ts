@@ -97,6 +97,26 @@ async function main(): Promise<number> {
       await page.screenshot({ path: `${outDir}/02-models-view.png` });
     });
 
+    await test('Add Model Folder refuses a folder without config.json, saying so', async () => {
+      await runCommand(page, 'MechLens: Add Model Folder…');
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible', timeout: 15_000 });
+      await input.fill(`${folder}/not-a-model/`);
+      await page.waitForTimeout(500);
+      await page.keyboard.press('Enter');
+      // The error may show as a toast or (headless, unfocused) only in the notification center: look there.
+      await page.waitForTimeout(1500);
+      await runCommand(page, 'Notifications: Show Notifications');
+      const note = page.locator('.notifications-center .monaco-list-row, .notifications-toasts .notification-toast', { hasText: 'is not a usable model' }).first();
+      await note.waitFor({ timeout: 30_000 });
+      const text = (await note.textContent()) ?? '';
+      check(text.includes('not-a-model') && text.includes('config.json'), `notification "${text}"`);
+      await page.screenshot({ path: `${outDir}/02b-bad-folder.png` });
+      const rows = await page.locator('.pane-body .monaco-list-row', { hasText: 'not-a-model' }).count();
+      check(rows === 0, 'the folder was not added to the Models view');
+      await runCommand(page, 'Notifications: Clear All Notifications');
+    });
+
     await test('Inspector view renders in the sidebar', async () => {
       const inspector = await findWebview(page, 'body[data-view="inspector"] #app > *');
       const text = (await inspector.locator('#app').textContent()) ?? '';

@@ -113,7 +113,7 @@ export class ModelManager implements vscode.Disposable {
     } catch (err) {
       const error = errorMessage(err);
       this.log.warn(`Rejected model folder ${abs}: ${error}`);
-      void vscode.window.showErrorMessage(`MechLens cannot use "${abs}" as a model: ${error}`);
+      void vscode.window.showErrorMessage(`MechLens: "${path.basename(abs)}" is not a usable model. ${error}`);
       return { added: false, error };
     }
     this.validated.set(abs, { info });

@@ -1,0 +1,293 @@
+// UI end-to-end tests of the views (issue 5) in a real VS Code workbench (code-server) in headless chromium:
+// inline inspection in a .prompt file (surprisal decorations, hover with top predictions, status bar
+// latency, CodeLens), the logit lens, attention and DLA panels opened from the CodeLens and from the
+// palette, token clicks, a light and a dark theme, and a prompt with markup shown as text everywhere.
+// Screenshots go to <outDir>/views-*.png.
+// Usage: node --import tsx test/e2e/uiViews.ts <port> <extensionPath> <workspaceFolder> <outDir>
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FrameLocator, Page } from 'playwright-core';
+import { devPayload, launchChromium, workbenchUrl } from './browser';
+
+const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
+const t0 = Date.now();
+const log = (...a: unknown[]) => console.log(`[ui-views +${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
+
+const EVIL = '<img src=x onerror=alert(1)>';
+const PROMPT = `When Mary and John went to the store, John gave a drink to Mary. ${EVIL} </script> The cat sat on the mat. The cat sat on the`;
+
+function check(cond: unknown, message: string): asserts cond {
+  if (!cond) throw new Error(message);
+}
+
+/** Webviews are two nested iframes; returns the one whose page contains `selector`. */
+async function findWebview(page: Page, selector: string, timeoutMs = 60_000): Promise<FrameLocator> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const n = await page.locator('iframe.webview.ready').count();
+    for (let k = 0; k < n; k++) {
+      const f = page.frameLocator('iframe.webview.ready').nth(k).frameLocator('#active-frame');
+      if ((await f.locator(selector).count().catch(() => 0)) > 0) return f;
+    }
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`no webview contains ${selector}`);
+}
+
+async function runCommand(page: Page, title: string, pick = title): Promise<void> {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 15_000 });
+  await input.fill(`>${title}`);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: pick }).first().waitFor({ timeout: 15_000 });
+  await page.keyboard.press('Enter');
+}
+
+async function openFile(page: Page, name: string): Promise<void> {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Control+p');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 15_000 });
+  await input.fill(name);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 15_000 });
+  await page.keyboard.press('Enter');
+  await page.locator('.tabs-container .tab', { hasText: name }).waitFor({ timeout: 15_000 });
+}
+
+async function setTheme(page: Page, theme: string): Promise<void> {
+  await runCommand(page, 'Preferences: Color Theme');
+  const input = page.locator('.quick-input-widget input');
+  await input.fill(theme);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: theme }).first().waitFor({ timeout: 15_000 });
+  await page.keyboard.press('Enter');
+  await page.waitForTimeout(1200);
+}
+
+/** Checks that a webview shows `EVIL` literally and holds no element made from it. */
+async function assertMarkupIsText(view: FrameLocator, where: string): Promise<void> {
+  const body = (await view.locator('#app').innerText()).replace(/·/g, ' ');
+  check(body.includes('<img') && body.includes('onerror'), `${where}: the literal <img …> text is visible`);
+  check((await view.locator('img, script:not([nonce])').count()) === 0, `${where}: no img or script element was created from token text`);
+}
+
+async function main(): Promise<number> {
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(folder, 'views.prompt'), PROMPT);
+  writeFileSync(join(folder, 'notes.txt'), 'Some notes. The cat sat on the mat.\n');
+  const browser = await launchChromium();
+  const page = await (await browser.newContext({ viewport: { width: 1440, height: 900 } })).newPage();
+  const alerts: string[] = [];
+  page.on('dialog', (d) => {
+    alerts.push(d.message());
+    void d.dismiss();
+  });
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /mechlens|webview|Content Security|plotly/i.test(m.text())) console.log('  [browser console.error]', m.text().slice(0, 300));
+  });
+  const results: Array<{ name: string; ok: boolean; error?: string }> = [];
+  const test = async (name: string, fn: () => Promise<void>) => {
+    const started = Date.now();
+    try {
+      await fn();
+      results.push({ name, ok: true });
+      log(`PASS ${name} (${Date.now() - started} ms)`);
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      results.push({ name, ok: false, error });
+      log(`FAIL ${name}: ${error}`);
+      await page.screenshot({ path: `${outDir}/views-failure-${results.length}.png` }).catch(() => undefined);
+    }
+  };
+
+  try {
+    await page.goto(workbenchUrl(port, folder, devPayload(port, extPath)));
+    await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+    await page.locator('.activitybar [aria-label^="MechLens"]').first().waitFor({ timeout: 90_000 });
+    log('workbench up');
+    await setTheme(page, 'Dark Modern');
+
+    await test('inline inspection: a .prompt file gets surprisal tints, a latency in the status bar and a CodeLens', async () => {
+      await openFile(page, 'views.prompt');
+      await page.locator('.monaco-editor .view-lines', { hasText: 'Mary' }).first().waitFor({ timeout: 15_000 });
+      const status = page.locator('.statusbar-item', { hasText: / ms · \d+ tok/ }).first();
+      await status.waitFor({ timeout: 90_000 });
+      log(`status bar: ${(await status.textContent()) ?? ''}`);
+      await page.locator('.codelens-decoration', { hasText: 'MechLens: Logit lens' }).first().waitFor({ timeout: 30_000 });
+      const lens = (await page.locator('.codelens-decoration').first().innerText()).replace(/\s+/g, ' ');
+      check(/MechLens: Logit lens \| Attention \| DLA/.test(lens), `CodeLens "${lens}"`);
+      // Decorations are spans with a generated class carrying a background colour: count tinted spans.
+      const tinted = await page.locator('.monaco-editor .view-overlays, .monaco-editor .view-lines').first().evaluate(() => {
+        const spans = Array.from(document.querySelectorAll('.monaco-editor .view-line span span'));
+        return spans.filter((s) => getComputedStyle(s).borderLeftWidth === '1px').length;
+      });
+      check(tinted >= 10, `only ${tinted} token spans carry a boundary`);
+      await page.screenshot({ path: `${outDir}/views-01-inline-dark.png` });
+    });
+
+    await test('hovering a token shows top predictions, the actual token probability and rank, and a one-line lens', async () => {
+      const word = page.locator('.monaco-editor .view-line span', { hasText: /^\s?sat$/ }).first();
+      await word.hover();
+      const hover = page.locator('.monaco-hover .hover-contents, .monaco-hover-content').first();
+      await hover.filter({ hasText: 'Top next-token predictions' }).waitFor({ timeout: 20_000 });
+      const text = (await hover.innerText()).replace(/\s+/g, ' ');
+      check(/Actual token: p = [\d.e%-]+ · rank \d+ · surprisal [\d.]+ bits/.test(text), `hover "${text.slice(0, 300)}"`);
+      check(/Logit lens \(top token per layer\): 0_pre/.test(text), 'hover has the one-line lens');
+      await page.screenshot({ path: `${outDir}/views-02-hover.png` });
+      // The markup token hovered: its text shows literally.
+      await page.mouse.move(10, 10);
+      await page.keyboard.press('Escape');
+      const evil = page.locator('.monaco-editor .view-line span', { hasText: /img/ }).last();
+      await evil.hover();
+      const h2 = page.locator('.monaco-hover').first();
+      await h2.filter({ hasText: 'MechLens' }).waitFor({ timeout: 20_000 });
+      check((await page.locator('.monaco-hover img').count()) === 0, 'no img element in the hover');
+      await page.mouse.move(10, 10);
+    });
+
+    await test('typing updates the inspection (debounced), without waiting for it', async () => {
+      const before = (await page.locator('.statusbar-item', { hasText: / ms · \d+ tok/ }).first().textContent()) ?? '';
+      await page.locator('.monaco-editor .view-lines').first().click();
+      await page.keyboard.press('Control+End');
+      await page.keyboard.type(' mat', { delay: 30 });
+      const n0 = Number(/(\d+) tok/.exec(before)?.[1]);
+      await page.waitForFunction(
+        (n) => Array.from(document.querySelectorAll('.statusbar-item')).some((e) => { const m = / ms · (\d+) tok/.exec(e.textContent ?? ''); return m !== null && Number(m[1]) > n; }),
+        n0,
+        { timeout: 30_000 },
+      );
+      await page.keyboard.press('Control+s');
+    });
+
+    await test('the CodeLens opens the logit lens: heatmap with top tokens, markup shown as text', async () => {
+      await page.locator('.codelens-decoration a', { hasText: 'MechLens: Logit lens' }).first().click();
+      await page.locator('.tabs-container .tab', { hasText: 'Logit lens: views.prompt' }).waitFor({ timeout: 60_000 });
+      const view = await findWebview(page, 'body[data-view="lens"] #heatmap .main-svg', 90_000);
+      await view.locator('#app[data-ready]').waitFor({ timeout: 60_000 });
+      const cells = await view.locator('#heatmap .textpoint, #heatmap text.textpoint, #heatmap g.text text').count();
+      log(`lens heatmap cell texts: ${cells}`);
+      const ticks = (await view.locator('#heatmap .ytick text').allTextContents()).join(',');
+      check(ticks.includes('0_pre') && ticks.includes('final_post'), `layer labels "${ticks}"`);
+      await assertMarkupIsText(view, 'logit lens');
+      const tickText = (await view.locator('#heatmap .xtick text').allTextContents()).join('|');
+      check(tickText.includes('<'), `token tick labels show markup literally ("${tickText.slice(0, 200)}")`);
+      await page.screenshot({ path: `${outDir}/views-03-lens-dark.png` });
+    });
+
+    await test('logit lens: typed target tokens give probability and rank trajectories; a token click focuses it', async () => {
+      const view = await findWebview(page, 'body[data-view="lens"] #heatmap .main-svg');
+      const field = view.locator('#targets');
+      await field.click();
+      await page.keyboard.type('mat, store');
+      await page.keyboard.press('Enter');
+      await view.locator('#trajectory .main-svg').waitFor({ timeout: 60_000 });
+      const legend = (await view.locator('#trajectory .legendtext').allTextContents()).join('|');
+      check(legend.includes('p ·mat') && legend.includes('rank ·store'), `legend "${legend}"`);
+      await view.locator('.token[data-pos="3"]').click();
+      await view.locator('.token.focused[data-pos="3"]').waitFor({ timeout: 10_000 });
+      const title = (await view.locator('#trajectory-title').textContent()) ?? '';
+      check(title.includes('position 3'), `trajectory title "${title}"`);
+      await page.screenshot({ path: `${outDir}/views-04-lens-targets.png` });
+    });
+
+    await test('attention from the palette: pattern, head-detector grid (card heads first), arcs; a click focuses a token everywhere', async () => {
+      await page.locator('.tabs-container .tab', { hasText: 'views.prompt' }).first().click();
+      await runCommand(page, 'MechLens: Show Attention');
+      await page.locator('.tabs-container .tab', { hasText: 'Attention: views.prompt' }).waitFor({ timeout: 60_000 });
+      const view = await findWebview(page, 'body[data-view="attention"] #grid .main-svg', 90_000);
+      await view.locator('#app[data-ready]').waitFor({ timeout: 90_000 });
+      await view.locator('#ranked', { hasText: 'on repeated random tokens' }).waitFor({ timeout: 60_000 });
+      const ranked = ((await view.locator('#ranked').getAttribute('data-ranked')) ?? '').split(',');
+      const cardFile = join(extPath, 'models', 'mechlens-tiny', 'card.json');
+      check(existsSync(cardFile), 'the default model has a card.json');
+      const card = JSON.parse(readFileSync(cardFile, 'utf8')) as { heads: Record<string, Array<[string, number]>> };
+      const induction = card.heads.induction?.map(([h]) => h) ?? [];
+      check(induction.length > 0, 'the card lists induction heads');
+      check(new Set(ranked.slice(0, induction.length)).size === induction.length && induction.every((h) => ranked.slice(0, induction.length).includes(h)), `grid ranks ${ranked.join(',')}; card induction heads ${induction.join(',')}`);
+      await view.locator('#arcs svg path').first().waitFor({ timeout: 10_000 });
+      await view.locator('.token[data-pos="2"]').click();
+      await view.locator('.token.focused[data-pos="2"]').waitFor({ timeout: 10_000 });
+      check((await view.locator('#arcs svg text.focused[data-pos="2"]').count()) === 1, 'the arc view highlights the token');
+      check((await view.locator('#pattern .shapelayer path').count()) >= 1, 'the heatmap outlines the focused row');
+      await view.locator('#arcs svg text[data-pos="4"]').click();
+      await view.locator('.token.focused[data-pos="4"]').waitFor({ timeout: 10_000 });
+      await assertMarkupIsText(view, 'attention');
+      await page.screenshot({ path: `${outDir}/views-05-attention-dark.png` });
+      await runCommand(page, 'MechLens: Show Attention');
+    });
+
+    await test('DLA from the CodeLens: heads heatmap, MLP bars, parts sum to the logit', async () => {
+      await page.locator('.tabs-container .tab', { hasText: 'views.prompt' }).first().click();
+      await page.locator('.codelens-decoration a', { hasText: 'DLA' }).first().click();
+      await page.locator('.tabs-container .tab', { hasText: 'DLA: views.prompt' }).waitFor({ timeout: 60_000 });
+      const view = await findWebview(page, 'body[data-view="dla"] #heads .main-svg', 90_000);
+      await view.locator('#app[data-ready]').waitFor({ timeout: 60_000 });
+      const sum = Number(await view.locator('#sum').getAttribute('data-sum'));
+      const logit = Number(await view.locator('#sum').getAttribute('data-logit'));
+      check(Number.isFinite(sum) && Math.abs(sum - logit) < 1e-3, `sum of parts ${sum} vs logit ${logit}`);
+      const shown = (await view.locator('#sum').innerText()).replace(/\s+/g, ' ');
+      check(shown.includes(sum.toFixed(4)) && shown.includes(logit.toFixed(4)), `both numbers displayed: "${shown}"`);
+      const bars = (await view.locator('#parts .ytick text').allTextContents()).join('|');
+      check(bars.includes('L0 MLP') && bars.includes('embed'), `bars "${bars}"`);
+      await view.locator('#target').click();
+      await page.keyboard.type('mat');
+      await view.locator('#baseline').click();
+      await page.keyboard.type('store');
+      await page.keyboard.press('Enter');
+      await view.locator('#status', { hasText: '− logit' }).waitFor({ timeout: 60_000 });
+      await assertMarkupIsText(view, 'DLA');
+      await page.screenshot({ path: `${outDir}/views-06-dla-dark.png` });
+    });
+
+    await test('light theme: the views follow it', async () => {
+      await setTheme(page, 'Light Modern');
+      const dla = await findWebview(page, 'body.vscode-light[data-view="dla"] #heads .main-svg');
+      check((await dla.locator('#heads .main-svg').count()) > 0, 'DLA re-rendered');
+      await page.screenshot({ path: `${outDir}/views-07-dla-light.png` });
+      await page.locator('.tabs-container .tab', { hasText: 'Logit lens: views.prompt' }).click();
+      await findWebview(page, 'body.vscode-light[data-view="lens"] #heatmap .main-svg');
+      await page.waitForTimeout(800);
+      await page.screenshot({ path: `${outDir}/views-08-lens-light.png` });
+      await page.locator('.tabs-container .tab', { hasText: 'Attention: views.prompt' }).click();
+      await findWebview(page, 'body.vscode-light[data-view="attention"] #grid .main-svg');
+      await page.waitForTimeout(800);
+      await page.screenshot({ path: `${outDir}/views-09-attention-light.png` });
+      await page.locator('.tabs-container .tab', { hasText: 'views.prompt' }).first().click();
+      await page.waitForTimeout(800);
+      await page.screenshot({ path: `${outDir}/views-10-inline-light.png` });
+      await setTheme(page, 'Dark Modern');
+    });
+
+    await test('Inspect Selection decorates a selection in any file', async () => {
+      await openFile(page, 'notes.txt');
+      await page.locator('.monaco-editor .view-lines', { hasText: 'Some notes' }).first().click();
+      await page.keyboard.press('Control+a');
+      await runCommand(page, 'MechLens: Inspect Selection');
+      await page.locator('.codelens-decoration', { hasText: 'MechLens: Logit lens' }).first().waitFor({ timeout: 60_000 });
+      const word = page.locator('.monaco-editor .view-line span', { hasText: /^\s?cat$/ }).first();
+      await word.hover();
+      await page.locator('.monaco-hover', { hasText: 'Top next-token predictions' }).first().waitFor({ timeout: 20_000 });
+      await page.screenshot({ path: `${outDir}/views-11-selection.png` });
+    });
+
+    check(alerts.length === 0, `no alert() ran (saw ${alerts.join(', ')})`);
+  } catch (err) {
+    results.push({ name: 'views suite', ok: false, error: err instanceof Error ? err.message : String(err) });
+    await page.screenshot({ path: `${outDir}/views-failure-startup.png` }).catch(() => undefined);
+  } finally {
+    await browser.close();
+  }
+  const failed = results.filter((r) => !r.ok);
+  for (const f of failed) console.log(`  ✗ ${f.name}: ${f.error}`);
+  console.log(`[ui-views] ${results.length - failed.length} passed, ${failed.length} failed`);
+  if (process.env.E2E_RESULT_FILE) writeFileSync(process.env.E2E_RESULT_FILE, JSON.stringify({ passed: results.length - failed.length, failed: failed.length }));
+  return failed.length === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(2);
+  },
+);
