@@ -151,7 +151,10 @@ export class Model {
     const startLayer = req.startLayer ?? 0;
     const hooks = [...new Set(req.hooks ?? [])];
     if (hooks.length === 0 && req.logits === 'none' && !req.returnCache) throw new Error('internal: a forward must return logits, hooks or a cache');
-    for (const h of hooks) parseHookName(h, this.config);
+    for (const h of hooks) {
+      const p = parseHookName(h, this.config);
+      if (p.layer !== null && p.layer < startLayer) throw new Error(`internal: hook ${h} is below the start layer ${startLayer}`);
+    }
     let B: number;
     let n: number;
     const feeds: Record<string, ort.Tensor> = {};
@@ -172,12 +175,8 @@ export class Model {
     const edits = req.edits
       ? new Map(req.edits)
       : req.interventions?.length
-      ? compileInterventions(req.interventions, { config: this.config, batch: B, seq: n, offset }, this.sourceActivations(req.signal))
+      ? compileInterventions(req.interventions, { config: this.config, batch: B, seq: n, offset }, this.sourceActivations())
       : new Map<string, HookEdit>();
-    for (const h of hooks) {
-      const p = parseHookName(h, this.config);
-      if (p.layer !== null && p.layer < startLayer) throw new Error(`internal: hook ${h} is below the start layer ${startLayer}`);
-    }
     const wantCache = req.past !== undefined || req.returnCache === true;
     const logitsMode = req.logits ?? 'all';
     // The main session serves every whole-model forward whose interventions it has inputs for;
@@ -296,10 +295,8 @@ export class Model {
     return seq.slice(tokens.length);
   }
 
-  private sourceActivations(signal?: AbortSignal): SourceActivations {
-    // Source runs happen synchronously inside compileInterventions, so they are precomputed: see
-    // `prepareSources`. This accessor reads from that table.
-    void signal;
+  /** Reads the source activations `prepareSources` ran (compileInterventions itself is synchronous). */
+  private sourceActivations(): SourceActivations {
     return {
       patch: (iv) => {
         const v = this.preparedSources.get(sourceKey(iv.hook, iv.source.tokens));
