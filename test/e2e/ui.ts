@@ -163,6 +163,20 @@ async function main(): Promise<number> {
       await page.screenshot({ path: `${outDir}/04-token-click.png` });
     });
 
+    await test('the chart follows a switch to a dark theme', async () => {
+      const panel = await findWebview(page, 'body[data-view="prompt"] .token');
+      const tickFill = () => panel.locator('#chart .ytick text').first().evaluate((e) => getComputedStyle(e).fill);
+      const before = await tickFill();
+      await runCommand(page, 'Preferences: Toggle between Light/Dark Themes');
+      await panel.locator('body.vscode-dark').waitFor({ timeout: 15_000 });
+      await page.waitForTimeout(500);
+      const after = await tickFill();
+      check(before !== after, `axis label colour stayed ${before}`);
+      await page.screenshot({ path: `${outDir}/04b-dark-theme.png` });
+      await runCommand(page, 'Preferences: Toggle between Light/Dark Themes');
+      await panel.locator('body.vscode-light').waitFor({ timeout: 15_000 });
+    });
+
     await test('the prompt panel is restored after a window reload, on the clicked token', async () => {
       await runCommand(page, 'Developer: Reload Window');
       await page.waitForTimeout(1000);
@@ -175,8 +189,10 @@ async function main(): Promise<number> {
     });
 
     await test('a prompt containing markup is shown as text, not HTML', async () => {
-      await page.locator('.tabs-container .tab', { hasText: 'prompt.mlprompt' }).click();
-      await page.locator('.monaco-editor .view-lines').first().click();
+      await palette(page, 'prompt.mlprompt');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'prompt.mlprompt' }).first().waitFor({ timeout: 15_000 });
+      await page.keyboard.press('Enter');
+      await page.locator('.monaco-editor .view-lines', { hasText: 'The cat sat' }).first().click();
       await page.keyboard.press('Control+End');
       await page.keyboard.type(' <b>bold</b><img src=x>');
       await runCommand(page, 'MechLens: Run Prompt');
@@ -184,6 +200,13 @@ async function main(): Promise<number> {
       await panel.locator('.token', { hasText: '<' }).first().waitFor({ timeout: 30_000 });
       check((await panel.locator('#tokens b, #tokens img').count()) === 0, 'no elements were created from token text');
       await page.keyboard.press('Control+z');
+    });
+    await test('the walkthrough opens', async () => {
+      await runCommand(page, 'Welcome: Open Walkthrough...');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Get started with MechLens' }).first().waitFor({ timeout: 15_000 });
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Get started with MechLens' }).first().click();
+      await page.locator('.getting-started-step', { hasText: 'Your first result' }).first().waitFor({ timeout: 30_000 });
+      await page.screenshot({ path: `${outDir}/06-walkthrough.png` });
     });
   } catch (err) {
     results.push({ name: 'workbench startup', ok: false, error: err instanceof Error ? err.message : String(err) });

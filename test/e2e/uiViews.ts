@@ -55,12 +55,12 @@ async function openFile(page: Page, name: string): Promise<void> {
   await page.locator('.tabs-container .tab', { hasText: name }).waitFor({ timeout: 15_000 });
 }
 
-async function setTheme(page: Page, theme: string): Promise<void> {
-  await runCommand(page, 'Preferences: Color Theme');
-  const input = page.locator('.quick-input-widget input');
-  await input.fill(theme);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: theme }).first().waitFor({ timeout: 15_000 });
-  await page.keyboard.press('Enter');
+async function setTheme(page: Page, kind: 'light' | 'dark'): Promise<void> {
+  const selector = kind === 'dark' ? '.monaco-workbench.vs-dark' : '.monaco-workbench.vs';
+  if ((await page.locator(selector).count()) === 0) {
+    await runCommand(page, 'Preferences: Toggle between Light/Dark Themes', 'Toggle');
+    await page.locator(selector).waitFor({ timeout: 15_000 });
+  }
   await page.waitForTimeout(1200);
 }
 
@@ -105,7 +105,7 @@ async function main(): Promise<number> {
     await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
     await page.locator('.activitybar [aria-label^="MechLens"]').first().waitFor({ timeout: 90_000 });
     log('workbench up');
-    await setTheme(page, 'Dark Modern');
+    await setTheme(page, 'dark');
 
     await test('inline inspection: a .prompt file gets surprisal tints, a latency in the status bar and a CodeLens', async () => {
       await openFile(page, 'views.prompt');
@@ -240,7 +240,7 @@ async function main(): Promise<number> {
     });
 
     await test('light theme: the views follow it', async () => {
-      await setTheme(page, 'Light Modern');
+      await setTheme(page, 'light');
       const dla = await findWebview(page, 'body.vscode-light[data-view="dla"] #heads .main-svg');
       check((await dla.locator('#heads .main-svg').count()) > 0, 'DLA re-rendered');
       await page.screenshot({ path: `${outDir}/views-07-dla-light.png` });
@@ -255,7 +255,7 @@ async function main(): Promise<number> {
       await page.locator('.tabs-container .tab', { hasText: 'views.prompt' }).first().click();
       await page.waitForTimeout(800);
       await page.screenshot({ path: `${outDir}/views-10-inline-light.png` });
-      await setTheme(page, 'Dark Modern');
+      await setTheme(page, 'dark');
     });
 
     await test('Inspect Selection decorates a selection in any file', async () => {
