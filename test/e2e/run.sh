@@ -3,7 +3,8 @@
 #   1. setup (once): chromium, node 24, code-server under .tools/
 #   2. build the extension and the extension-host test bundle
 #   3. start code-server on loopback in its own process group, with isolated state under .e2e/
-#   4. mocha suites inside the real extension host, then playwright-core UI tests (screenshots in test-results/e2e/)
+#   4. mocha suites inside the real extension host, then playwright-core UI tests (screenshots in test-results/e2e/),
+#      then the packaged VSIX installed into a fresh code-server running a prompt
 #   5. stop code-server by killing its process group
 # Prints "e2e: N passed, M failed" last; exits non-zero on any failure.
 set -euo pipefail
@@ -57,13 +58,25 @@ start ext && E2E_RESULT_FILE="$RUN/ext.json" node --import tsx test/e2e/runExtTe
 stop
 lap "extension-host suite rc=$RC1"
 start ui && E2E_RESULT_FILE="$RUN/ui.json" node --import tsx test/e2e/ui.ts "$PORT" "$EXT" "$WS" "$OUT"; RC2=$?
-lap "UI suite rc=$RC2 (screenshots in $OUT)"
-set -e
 stop
+lap "UI suite rc=$RC2 (screenshots in $OUT)"
+# The packaged VSIX installed into a fresh code-server (skipped when testing another extension folder).
+RC3=0
+if [ -z "${E2E_EXT_PATH:-}" ] && [ -z "${E2E_SKIP_VSIX:-}" ]; then
+  npm run --silent package >"$RUN/package.log" 2>&1 && lap "packaged $(ls -s --block-size=K mechlens-linux-x64.vsix)" \
+    && bash test/e2e/startCodeServer.sh "$RUN/vsix" 0 --install-extension "$ROOT/mechlens-linux-x64.vsix" >"$RUN/vsix-install.log" 2>&1 \
+    && start vsix && E2E_RESULT_FILE="$RUN/vsix.json" node --import tsx test/e2e/vsix.ts "$PORT" "$WS" "$OUT"; RC3=$?
+  stop
+  lap "installed-VSIX check rc=$RC3"
+  npm run --silent build >/dev/null 2>&1 || true    # back to the development build (source maps)
+else
+  echo '{"passed":0,"failed":0}' > "$RUN/vsix.json"
+fi
+set -e
 trap - EXIT
 count() { node -e "try{const r=require('$1');console.log(r.$2)}catch{console.log('$3')}"; }
-P=$(( $(count "$RUN/ext.json" passed 0) + $(count "$RUN/ui.json" passed 0) ))
-F=$(( $(count "$RUN/ext.json" failed 1) + $(count "$RUN/ui.json" failed 1) ))
-[ "$RC1" -eq 0 ] && [ "$RC2" -eq 0 ] || [ "$F" -gt 0 ] || F=1
+P=$(( $(count "$RUN/ext.json" passed 0) + $(count "$RUN/ui.json" passed 0) + $(count "$RUN/vsix.json" passed 0) ))
+F=$(( $(count "$RUN/ext.json" failed 1) + $(count "$RUN/ui.json" failed 1) + $(count "$RUN/vsix.json" failed 1) ))
+[ "$RC1" -eq 0 ] && [ "$RC2" -eq 0 ] && [ "$RC3" -eq 0 ] || [ "$F" -gt 0 ] || F=1
 echo "e2e: $P passed, $F failed"
 [ "$F" -eq 0 ]
