@@ -55,7 +55,6 @@ function renderView(v: PromptView | null): void {
       'data-pos': String(i),
       title: `position ${i} · id ${t.id}`,
       'aria-selected': 'false',
-      'data-vscode-context': JSON.stringify({ webviewSection: 'token', position: i, preventDefaultContextMenuItems: true }),
     });
     chip.textContent = displayToken(t.text);
     chip.addEventListener('click', () => void select(i));

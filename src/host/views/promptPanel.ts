@@ -2,7 +2,7 @@
 // clicked position (each click is a round trip to the engine). Restored after a reload by a serializer
 // that re-runs the prompt text kept in the webview's state.
 import * as vscode from 'vscode';
-import type { PanelState, PromptView } from '../../../webview/common/protocol';
+import type { PanelState } from '../../../webview/common/protocol';
 import { errorMessage } from '../log';
 import type { Log } from '../log';
 import type { PromptSession } from '../promptSession';
@@ -80,11 +80,6 @@ export class PromptPanel implements vscode.Disposable {
         this.rpc = undefined;
       }),
     );
-  }
-
-  /** Sends the view to the panel explicitly (e.g. after it was created for an existing prompt). */
-  update(view: PromptView): void {
-    this.rpc?.notify('prompt/update', view);
   }
 
   dispose(): void {
