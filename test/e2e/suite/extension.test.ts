@@ -117,6 +117,19 @@ export function registerExtensionTests(): void {
       assert.equal(view.text, 'The cat');
     });
 
+    it('keeps the last mechlens.maxPromptTokens tokens of a long prompt', async () => {
+      const config = vscode.workspace.getConfiguration('mechlens');
+      await config.update('maxPromptTokens', 4, vscode.ConfigurationTarget.Global);
+      try {
+        const view = await vscode.commands.executeCommand<PromptView | undefined>('mechlens.runPrompt', { text: PROMPT });
+        assert.ok(view);
+        assert.equal(view.tokens.length, 4);
+        assert.deepEqual(view.tokens.map((t) => t.id), first.tokens.slice(-4).map((t) => t.id));
+      } finally {
+        await config.update('maxPromptTokens', undefined, vscode.ConfigurationTarget.Global);
+      }
+    });
+
     it('recovers after the engine worker crashes and reloads the model', async () => {
       const starts = api.engineStarts();
       await vscode.commands.executeCommand('mechlens.debugCrashEngine');
