@@ -14,7 +14,7 @@ const t0 = Date.now();
 const log = (...a: unknown[]) => console.log(`[ui-views +${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
 
 const EVIL = '<img src=x onerror=alert(1)>';
-const PROMPT = `When Mary and John went to the store, John gave a drink to Mary. ${EVIL} </script> The cat sat on the mat. The cat sat on the`;
+const PROMPT = `When Mary and John went to the store, John gave a drink to Mary.\n${EVIL} </script>\nThe cat sat on the mat. The cat sat on the`;
 
 function check(cond: unknown, message: string): asserts cond {
   if (!cond) throw new Error(message);
@@ -64,11 +64,37 @@ async function setTheme(page: Page, kind: 'light' | 'dark'): Promise<void> {
   await page.waitForTimeout(1200);
 }
 
+/** Moves the mouse onto character `at` of the first occurrence of `needle` in the editor's text. */
+async function hoverText(page: Page, needle: string, at = 1): Promise<void> {
+  const box = await page.evaluate(
+    ({ needle, at }) => {
+      for (const line of Array.from(document.querySelectorAll('.monaco-editor .view-lines .view-line'))) {
+        const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
+        for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+          const text = (n.textContent ?? '').replace(/\u00a0/g, ' ');
+          const i = text.indexOf(needle);
+          if (i < 0) continue;
+          const r = document.createRange();
+          r.setStart(n, i + at);
+          r.setEnd(n, i + at + 1);
+          const b = r.getBoundingClientRect();
+          return { x: b.x + b.width / 2, y: b.y + b.height / 2 };
+        }
+      }
+      return null;
+    },
+    { needle, at },
+  );
+  if (!box) throw new Error(`"${needle}" is not on screen`);
+  await page.mouse.move(box.x, box.y);
+}
+
 /** Checks that a webview shows `EVIL` literally and holds no element made from it. */
 async function assertMarkupIsText(view: FrameLocator, where: string): Promise<void> {
-  const body = (await view.locator('#app').innerText()).replace(/·/g, ' ');
-  check(body.includes('<img') && body.includes('onerror'), `${where}: the literal <img …> text is visible`);
-  check((await view.locator('img, script:not([nonce])').count()) === 0, `${where}: no img or script element was created from token text`);
+  const chips = (await view.locator('#tokens .token').allTextContents()).join('').replace(/·/g, ' ');
+  check(chips.includes(EVIL) && chips.includes('</script>'), `${where}: the token chips spell the markup literally ("${chips.slice(0, 160)}")`);
+  check(await view.locator('#tokens .token', { hasText: '<' }).first().isVisible(), `${where}: a chip with "<" is visible`);
+  check((await view.locator('img, #app script').count()) === 0, `${where}: no img or script element was created from token text`);
 }
 
 async function main(): Promise<number> {
@@ -117,17 +143,20 @@ async function main(): Promise<number> {
       const lens = (await page.locator('.codelens-decoration').first().innerText()).replace(/\s+/g, ' ');
       check(/MechLens: Logit lens \| Attention \| DLA/.test(lens), `CodeLens "${lens}"`);
       // Decorations are spans with a generated class carrying a background colour: count tinted spans.
-      const tinted = await page.locator('.monaco-editor .view-overlays, .monaco-editor .view-lines').first().evaluate(() => {
-        const spans = Array.from(document.querySelectorAll('.monaco-editor .view-line span span'));
-        return spans.filter((s) => getComputedStyle(s).borderLeftWidth === '1px').length;
+      // Decorations with a background are drawn in the overlay layer: one box per token, with its boundary.
+      const boxes = await page.evaluate(() => {
+        const all = Array.from(document.querySelectorAll<HTMLElement>('.monaco-editor .view-overlays .cdr'));
+        const bounded = all.filter((s) => getComputedStyle(s).borderLeftWidth === '1px');
+        const tints = new Set(bounded.map((s) => getComputedStyle(s).backgroundColor));
+        return { bounded: bounded.length, tints: tints.size };
       });
-      check(tinted >= 10, `only ${tinted} token spans carry a boundary`);
+      check(boxes.bounded >= 20, `only ${boxes.bounded} token boxes carry a boundary`);
+      check(boxes.tints >= 2, `surprisal tints: ${boxes.tints} distinct backgrounds`);
       await page.screenshot({ path: `${outDir}/views-01-inline-dark.png` });
     });
 
     await test('hovering a token shows top predictions, the actual token probability and rank, and a one-line lens', async () => {
-      const word = page.locator('.monaco-editor .view-line span', { hasText: /^\s?sat$/ }).first();
-      await word.hover();
+      await hoverText(page, 'cat sat', 5);
       const hover = page.locator('.monaco-hover .hover-contents, .monaco-hover-content').first();
       await hover.filter({ hasText: 'Top next-token predictions' }).waitFor({ timeout: 20_000 });
       const text = (await hover.innerText()).replace(/\s+/g, ' ');
@@ -137,8 +166,7 @@ async function main(): Promise<number> {
       // The markup token hovered: its text shows literally.
       await page.mouse.move(10, 10);
       await page.keyboard.press('Escape');
-      const evil = page.locator('.monaco-editor .view-line span', { hasText: /img/ }).last();
-      await evil.hover();
+      await hoverText(page, '<img', 2);
       const h2 = page.locator('.monaco-hover').first();
       await h2.filter({ hasText: 'MechLens' }).waitFor({ timeout: 20_000 });
       check((await page.locator('.monaco-hover img').count()) === 0, 'no img element in the hover');
@@ -178,11 +206,11 @@ async function main(): Promise<number> {
       const view = await findWebview(page, 'body[data-view="lens"] #heatmap .main-svg');
       const field = view.locator('#targets');
       await field.click();
-      await page.keyboard.type('mat, store');
+      await page.keyboard.type('Mary, John');
       await page.keyboard.press('Enter');
-      await view.locator('#trajectory .main-svg').waitFor({ timeout: 60_000 });
+      await view.locator('#trajectory .main-svg').first().waitFor({ timeout: 60_000 });
       const legend = (await view.locator('#trajectory .legendtext').allTextContents()).join('|');
-      check(legend.includes('p ·mat') && legend.includes('rank ·store'), `legend "${legend}"`);
+      check(legend.includes('p ·Mary') && legend.includes('rank ·John'), `legend "${legend}"`);
       await view.locator('.token[data-pos="3"]').click();
       await view.locator('.token.focused[data-pos="3"]').waitFor({ timeout: 10_000 });
       const title = (await view.locator('#trajectory-title').textContent()) ?? '';
@@ -230,9 +258,9 @@ async function main(): Promise<number> {
       const bars = (await view.locator('#parts .ytick text').allTextContents()).join('|');
       check(bars.includes('L0 MLP') && bars.includes('embed'), `bars "${bars}"`);
       await view.locator('#target').click();
-      await page.keyboard.type('mat');
+      await page.keyboard.type('Mary');
       await view.locator('#baseline').click();
-      await page.keyboard.type('store');
+      await page.keyboard.type('John');
       await page.keyboard.press('Enter');
       await view.locator('#status', { hasText: '− logit' }).waitFor({ timeout: 60_000 });
       await assertMarkupIsText(view, 'DLA');
@@ -264,8 +292,7 @@ async function main(): Promise<number> {
       await page.keyboard.press('Control+a');
       await runCommand(page, 'MechLens: Inspect Selection');
       await page.locator('.codelens-decoration', { hasText: 'MechLens: Logit lens' }).first().waitFor({ timeout: 60_000 });
-      const word = page.locator('.monaco-editor .view-line span', { hasText: /^\s?cat$/ }).first();
-      await word.hover();
+      await hoverText(page, 'cat sat', 1);
       await page.locator('.monaco-hover', { hasText: 'Top next-token predictions' }).first().waitFor({ timeout: 20_000 });
       await page.screenshot({ path: `${outDir}/views-11-selection.png` });
     });

@@ -11,7 +11,7 @@ import { connectToHost } from '../common/rpc';
 import { onThemeChange, readTheme } from '../common/theme';
 import { displayToken } from '../common/tokens';
 import { getState, setState } from '../common/vscodeApi';
-import { exportButtons, injectStyles, renderTokenStrip, setStatus } from '../common/viewKit';
+import { exportButtons, injectStyles, labelled, renderTokenStrip, setStatus } from '../common/viewKit';
 import { HEAD_KIND_LABELS, arcLayout, headGrid, patternHeatmap, patternMatrix, rankHeads } from './model';
 
 const rpc = connectToHost<AnalysisHostProtocol, AnalysisNotifications>();
@@ -47,19 +47,23 @@ function layout(): void {
   bar.append(
     el('h1', {}, 'Attention'),
     el('span', { id: 'source', class: 'muted' }),
-    el('label', {}, 'Layer'),
-    select('layer', 'Layer', [], (v) => {
-      state.layer = Number(v);
-      save();
-      draw();
-    }),
-    el('label', {}, 'Head'),
-    select('head', 'Head', [], (v) => {
-      state.allHeads = v === 'all';
-      if (v !== 'all') state.head = Number(v);
-      save();
-      draw();
-    }),
+    labelled(
+      'Layer',
+      select('layer', 'Layer', [], (v) => {
+        state.layer = Number(v);
+        save();
+        draw();
+      }),
+    ),
+    labelled(
+      'Head',
+      select('head', 'Head', [], (v) => {
+        state.allHeads = v === 'all';
+        if (v !== 'all') state.head = Number(v);
+        save();
+        draw();
+      }),
+    ),
     el('span', { class: 'spacer' }),
     exportButtons(
       'attention',

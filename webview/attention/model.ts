@@ -2,7 +2,7 @@
 // layers x heads grid of head-detector scores and its ranking, and the geometry of the token-to-token arc
 // view (tokens on a line, an arc from each key to each query it feeds, opacity = attention weight).
 import type { AttentionView, HeadKind } from '../common/analysisProtocol';
-import { plotlyEscape, tokenTicks } from '../common/plotText';
+import { plotToken, plotlyEscape, tokenTicks } from '../common/plotText';
 import type { ThemeColors } from '../common/theme';
 import { chartLayout } from '../common/theme';
 import type { Plot } from '../lens/model';
@@ -40,9 +40,9 @@ export function patternHeatmap(v: AttentionView, layer: number, head: number, th
       {
         type: 'heatmap',
         z,
-        x: ticks.tickvals,
-        y: ticks.tickvals,
-        customdata: z.map((row, q) => row.map((_, k) => `query ${q} ${ticks.ticktext[q]} ← key ${k} ${ticks.ticktext[k]}`)),
+        x: Array.from({ length: T }, (_, i) => i),
+        y: Array.from({ length: T }, (_, i) => i),
+        customdata: z.map((row, q) => row.map((_, k) => `query ${q} ${plotToken(v.tokens[q]?.text ?? '')} ← key ${k} ${plotToken(v.tokens[k]?.text ?? '')}`)),
         hovertemplate: '%{customdata}<br>attention %{z:.3f}<extra></extra>',
         zmin: 0,
         zmax: 1,

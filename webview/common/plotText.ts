@@ -12,12 +12,17 @@ export function plotToken(text: string): string {
   return plotlyEscape(displayToken(text));
 }
 
-/** Tick labels "i:token" (positions stay numeric on the axis so equal tokens are not merged). */
-export function tokenTicks(tokens: ReadonlyArray<{ text: string }>, maxChars = 12): { tickvals: number[]; ticktext: string[] } {
+/**
+ * Token tick labels on a numeric axis (so equal tokens are not merged); at most `maxTicks` of them
+ * (every k-th position, always the last) so long prompts stay legible.
+ */
+export function tokenTicks(tokens: ReadonlyArray<{ text: string }>, maxChars = 12, maxTicks = 36): { tickvals: number[]; ticktext: string[] } {
+  const step = Math.max(1, Math.ceil(tokens.length / maxTicks));
+  const picked = tokens.map((_, i) => i).filter((i) => i % step === 0 || i === tokens.length - 1);
   return {
-    tickvals: tokens.map((_, i) => i),
-    ticktext: tokens.map((t) => {
-      const d = displayToken(t.text);
+    tickvals: picked,
+    ticktext: picked.map((i) => {
+      const d = displayToken(tokens[i]!.text);
       return plotlyEscape(d.length > maxChars ? `${d.slice(0, maxChars - 1)}…` : d);
     }),
   };

@@ -9,7 +9,9 @@ import { displayToken } from './tokens';
 
 const CSS = `
 .views-toolbar { display: flex; flex-wrap: wrap; align-items: center; gap: 8px 12px; padding: 10px 0 6px; }
-.views-toolbar label { color: var(--vscode-descriptionForeground); }
+.views-toolbar label { color: var(--vscode-descriptionForeground); display: inline-flex; align-items: center; gap: 6px; }
+.views-toolbar vscode-single-select { width: 150px; }
+.views-toolbar vscode-textfield { width: 220px; }
 .views-toolbar .spacer { flex: 1; }
 .views-row { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 .views-row > .plot { flex: 1 1 420px; min-width: 300px; }
@@ -29,6 +31,13 @@ export function injectStyles(): void {
   const style = document.createElement('style');
   style.textContent = CSS;
   document.head.append(style);
+}
+
+/** A caption and its control, kept together when the toolbar wraps. */
+export function labelled(caption: string, control: HTMLElement): HTMLElement {
+  const label = el('label', {}, caption);
+  label.append(control);
+  return label;
 }
 
 export function setStatus(node: HTMLElement, text: string, error = false): void {

@@ -10,7 +10,7 @@ import { connectToHost } from '../common/rpc';
 import { onThemeChange, readTheme } from '../common/theme';
 import { displayToken } from '../common/tokens';
 import { getState, setState } from '../common/vscodeApi';
-import { exportButtons, injectStyles, renderTokenStrip, setStatus } from '../common/viewKit';
+import { exportButtons, injectStyles, labelled, renderTokenStrip, setStatus } from '../common/viewKit';
 import { parseTargets } from '../lens/model';
 import { dlaCsv, dlaJson, headHeatmap, otherPartsBars, partsSum, targetLabel } from './model';
 
@@ -50,10 +50,8 @@ function layout(): void {
   bar.append(
     el('h1', {}, 'Direct logit attribution'),
     el('span', { id: 'source', class: 'muted' }),
-    el('label', {}, 'Target'),
-    target,
-    el('label', {}, 'minus'),
-    baseline,
+    labelled('Target', target),
+    labelled('minus', baseline),
     apply,
     el('span', { class: 'spacer' }),
     exportButtons(

@@ -11,7 +11,7 @@ import { connectToHost } from '../common/rpc';
 import { onThemeChange, readTheme } from '../common/theme';
 import { displayToken } from '../common/tokens';
 import { getState, setState } from '../common/vscodeApi';
-import { exportButtons, injectStyles, renderTokenStrip, setStatus } from '../common/viewKit';
+import { exportButtons, injectStyles, labelled, renderTokenStrip, setStatus } from '../common/viewKit';
 import type { LensColour } from './model';
 import { lensCsv, lensHeatmap, lensJson, parseTargets, trajectoryChart } from './model';
 
@@ -60,12 +60,9 @@ function layout(): void {
   bar.append(
     el('h1', {}, 'Logit lens'),
     el('span', { id: 'source', class: 'muted' }),
-    el('label', {}, 'Stream'),
-    stream,
-    el('label', {}, 'Targets'),
-    targets,
-    el('label', {}, 'Colour'),
-    colourSel,
+    labelled('Stream', stream),
+    labelled('Targets', targets),
+    labelled('Colour', colourSel),
     el('span', { class: 'spacer' }),
     exportButtons(
       'logit-lens',
