@@ -60,6 +60,9 @@ lap "extension-host suite rc=$RC1"
 start ui && E2E_RESULT_FILE="$RUN/ui.json" node --import tsx test/e2e/ui.ts "$PORT" "$EXT" "$WS" "$OUT"; RC2=$?
 stop
 lap "UI suite rc=$RC2 (screenshots in $OUT)"
+start views && E2E_RESULT_FILE="$RUN/views.json" node --import tsx test/e2e/uiViews.ts "$PORT" "$EXT" "$WS" "$OUT"; RC4=$?
+stop
+lap "views UI suite rc=$RC4 (screenshots views-*.png in $OUT)"
 # The packaged VSIX installed into a fresh code-server (skipped when testing another extension folder).
 RC3=0
 if [ -z "${E2E_EXT_PATH:-}" ] && [ -z "${E2E_SKIP_VSIX:-}" ]; then
@@ -75,8 +78,8 @@ fi
 set -e
 trap - EXIT
 count() { node -e "try{const r=require('$1');console.log(r.$2)}catch{console.log('$3')}"; }
-P=$(( $(count "$RUN/ext.json" passed 0) + $(count "$RUN/ui.json" passed 0) + $(count "$RUN/vsix.json" passed 0) ))
-F=$(( $(count "$RUN/ext.json" failed 1) + $(count "$RUN/ui.json" failed 1) + $(count "$RUN/vsix.json" failed 1) ))
-[ "$RC1" -eq 0 ] && [ "$RC2" -eq 0 ] && [ "$RC3" -eq 0 ] || [ "$F" -gt 0 ] || F=1
+P=$(( $(count "$RUN/ext.json" passed 0) + $(count "$RUN/ui.json" passed 0) + $(count "$RUN/vsix.json" passed 0) + $(count "$RUN/views.json" passed 0) ))
+F=$(( $(count "$RUN/ext.json" failed 1) + $(count "$RUN/ui.json" failed 1) + $(count "$RUN/vsix.json" failed 1) + $(count "$RUN/views.json" failed 1) ))
+[ "$RC1" -eq 0 ] && [ "$RC2" -eq 0 ] && [ "$RC3" -eq 0 ] && [ "$RC4" -eq 0 ] || [ "$F" -gt 0 ] || F=1
 echo "e2e: $P passed, $F failed"
 [ "$F" -eq 0 ]

@@ -127,7 +127,7 @@ export function trajectoryChart(v: LensView, position: number, theme: ThemeColor
       ...base,
       xaxis: { ...(base.xaxis as object), tickvals: layers, ticktext: v.labels.map(plotlyEscape), title: { text: 'layer' } },
       yaxis: { ...(base.yaxis as object), title: { text: 'probability' }, range: [0, 1], tickformat: '.0%' },
-      yaxis2: { ...(base.yaxis as object), title: { text: 'rank (1 = top)' }, overlaying: 'y', side: 'right', type: 'log', autorange: 'reversed', showgrid: false },
+      yaxis2: { ...(base.yaxis as object), title: { text: 'rank (1 = top)' }, overlaying: 'y', side: 'right', type: 'log', autorange: 'reversed', showgrid: false, tickvals: [1, 10, 100, 1000, 10000, 100000], ticktext: ['1', '10', '100', '1k', '10k', '100k'] },
       legend: { orientation: 'h', y: -0.3 },
       height: 300,
       margin: { l: 8, r: 8, t: 8, b: 8 },
