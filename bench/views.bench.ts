@@ -1,0 +1,104 @@
+// Views benchmark, through the real engine worker (dist/worker.js) and the extension's EngineClient, the
+// way the extension calls it. Prints figures; asserts nothing.
+//  1. Inline inspection: the latency of one update after a pause in typing (`analysis/inspect`: surprisal,
+//     top-5 predictions and the one-line lens for every token) on the default model, for a 64-token prompt,
+//     over >= 50 edits (each edit changes the prompt's last word, as typing does). Target p95 <= 150 ms.
+//  2. Logit lens (`analysis/lens`, resid pre, top-5, two targets) on the GPT-2-small-shaped benchmark model
+//     (12 layers, d_model 768, vocab 50257, random weights) at T = 64. Target <= 300 ms.
+//
+//   npm run build && npm run bench:views   (or: node --import tsx bench/views.bench.ts [--edits N] [--threads N] [--model DIR])
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { EngineClient } from '../src/host/engineClient';
+import { GPT2_SMALL_SHAPE, randomGpt2Checkpoint } from '../src/engine/checkpoint/synthetic';
+
+const ROOT = join(__dirname, '..');
+const { values } = parseArgs({
+  options: {
+    edits: { type: 'string', default: '60' },
+    iters: { type: 'string', default: '12' },
+    threads: { type: 'string', default: '2' },
+    model: { type: 'string', default: join(ROOT, 'models', 'mechlens-tiny') },
+  },
+});
+const EDITS = Number(values.edits);
+const ITERS = Number(values.iters);
+const THREADS = Number(values.threads);
+const WORKER = join(ROOT, 'dist', 'worker.js');
+const BIG = join(ROOT, 'bench', 'out', 'gpt2-small-shaped');
+const T = 64;
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+}
+
+function summary(xs: number[]): { p50: number; p95: number; min: number; max: number; n: number } {
+  return { p50: pct(xs, 50), p95: pct(xs, 95), min: Math.min(...xs), max: Math.max(...xs), n: xs.length };
+}
+
+const fmt = (s: ReturnType<typeof summary>) => `p50 ${s.p50.toFixed(1)} ms · p95 ${s.p95.toFixed(1)} ms (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)}, n ${s.n})`;
+
+const BASE_TEXT =
+  'When Mary and John went to the store, John gave a drink to Mary. The cat sat on the mat and the dog sat on the rug. ' +
+  'Alice met Bob at the park; later, Bob handed the book to Alice. One, two, three, four, five, six, seven. The capital of France is Paris.';
+const WORDS = ['Mary', 'John', 'store', 'park', 'drink', 'book', 'the', 'cat', 'dog', 'Paris'];
+
+async function main(): Promise<void> {
+  if (!existsSync(WORKER)) throw new Error(`${WORKER} is missing: run "npm run build" first.`);
+  if (!existsSync(join(values.model, 'model.safetensors'))) throw new Error(`${values.model} has no model.safetensors (pass --model DIR).`);
+  const engine = new EngineClient({ workerPath: WORKER, log: () => undefined });
+  const results: Record<string, unknown> = { threads: THREADS, node: process.version };
+  try {
+    // 1. Inline inspection on the default model.
+    engine.setModel({ dir: values.model, threads: THREADS });
+    const info = await engine.load();
+    const tok = await engine.call('tokenize', { text: BASE_TEXT });
+    if (tok.ids.length < T || !tok.spans) throw new Error(`the base text has only ${tok.ids.length} tokens`);
+    const prefix = BASE_TEXT.slice(0, tok.spans[T - 2]![1]);
+    const texts = Array.from({ length: EDITS }, (_, i) => `${prefix} ${WORDS[i % WORDS.length]}`);
+    const lengths = new Set<number>();
+    for (let i = 0; i < 3; i++) await engine.call('analysis/inspect', { prompt: { text: texts[i]! }, topK: 5 });
+    const inspect: number[] = [];
+    for (const text of texts) {
+      const t0 = performance.now();
+      const r = await engine.call('analysis/inspect', { prompt: { text }, topK: 5 });
+      inspect.push(performance.now() - t0);
+      lengths.add(r.prompt.ids.length);
+    }
+    const s1 = summary(inspect);
+    console.log(`inline inspection (analysis/inspect through dist/worker.js), ${info.name} (${info.nLayers} layers, d_model ${info.dModel}, vocab ${info.dVocab}), prompts of ${[...lengths].join('/')} tokens, ${EDITS} edits, ${THREADS} threads: ${fmt(s1)}`);
+    results.inline = { model: info.name, dir: values.model, tokens: [...lengths], ...s1, target_p95_ms: 150 };
+
+    // 2. Logit lens on the GPT-2-small-shaped model.
+    if (!existsSync(join(BIG, 'model.safetensors'))) {
+      mkdirSync(BIG, { recursive: true });
+      console.log(`generating ${BIG} …`);
+      randomGpt2Checkpoint(BIG, GPT2_SMALL_SHAPE, 0);
+    }
+    engine.setModel({ dir: BIG, threads: THREADS });
+    const big = await engine.load();
+    let s = 7;
+    const ids = Array.from({ length: T }, () => (s = (s * 1103515245 + 12345) % 2147483648) % GPT2_SMALL_SHAPE.dVocab);
+    for (let i = 0; i < 2; i++) await engine.call('analysis/lens', { prompt: { tokens: ids }, topK: 5, targets: [11, 13] });
+    const lens: number[] = [];
+    for (let i = 0; i < ITERS; i++) {
+      const t0 = performance.now();
+      await engine.call('analysis/lens', { prompt: { tokens: ids }, topK: 5, targets: [11, 13] });
+      lens.push(performance.now() - t0);
+    }
+    const s2 = summary(lens);
+    console.log(`logit lens (analysis/lens, resid pre, top-5, 2 targets) on ${big.name} (${big.nLayers} layers, d_model ${big.dModel}, vocab ${big.dVocab}), T = ${T}, ${THREADS} threads: ${fmt(s2)}`);
+    results.lens = { model: 'gpt2-small-shaped', T, ...s2, target_ms: 300 };
+  } finally {
+    await engine.dispose();
+  }
+  mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true });
+  writeFileSync(join(ROOT, 'bench', 'out', 'views.json'), JSON.stringify(results, null, 2));
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : String(err));
+  process.exit(1);
+});
