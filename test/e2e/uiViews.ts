@@ -50,9 +50,10 @@ async function openFile(page: Page, name: string): Promise<void> {
   const input = page.locator('.quick-input-widget input');
   await input.waitFor({ state: 'visible', timeout: 15_000 });
   await input.fill(name);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 15_000 });
-  await page.keyboard.press('Enter');
-  await page.locator('.tabs-container .tab', { hasText: name }).waitFor({ timeout: 15_000 });
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first();
+  await row.waitFor({ timeout: 15_000 });
+  await row.click();
+  await page.locator('.tabs-container .tab.active', { hasText: name }).first().waitFor({ timeout: 15_000 });
 }
 
 async function setTheme(page: Page, kind: 'light' | 'dark'): Promise<void> {
@@ -295,6 +296,18 @@ async function main(): Promise<number> {
       await hoverText(page, 'cat sat', 1);
       await page.locator('.monaco-hover', { hasText: 'Top next-token predictions' }).first().waitFor({ timeout: 20_000 });
       await page.screenshot({ path: `${outDir}/views-11-selection.png` });
+    });
+
+    await test('Inspector quick links follow the active editor and open the views', async () => {
+      await page.locator('.activitybar [aria-label^="MechLens"]').first().click();
+      await openFile(page, 'views.prompt');
+      const inspector = await findWebview(page, '#quick a[data-command="mechlens.showLogitLens"]');
+      await inspector.locator('#quick-target', { hasText: 'views.prompt' }).waitFor({ timeout: 15_000 });
+      await openFile(page, 'notes.txt');
+      await inspector.locator('#quick-target', { hasText: 'notes.txt' }).waitFor({ timeout: 15_000 });
+      await page.screenshot({ path: `${outDir}/views-12-inspector-links.png` });
+      await inspector.locator('#quick a[data-command="mechlens.showLogitLens"]').click();
+      await page.locator('.tabs-container .tab', { hasText: 'Logit lens: notes.txt' }).waitFor({ timeout: 30_000 });
     });
 
     check(alerts.length === 0, `no alert() ran (saw ${alerts.join(', ')})`);

@@ -35,6 +35,8 @@ export type PanelNotifications = {
   'prompt/update': PromptView;
   'engine/busy': { busy: boolean; message?: string };
   'engine/error': { message: string };
+  /** The active (or last active) text editor's file name and URI: the Inspector's quick links apply to it. */
+  'editor/active': { name: string | null; uri?: string };
 };
 
 /** Nothing: webviews serve no methods to the host. */

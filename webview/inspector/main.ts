@@ -7,6 +7,33 @@ import { displayToken } from '../common/tokens';
 
 const rpc = connectToHost<PanelHostProtocol, PanelNotifications>();
 
+/** Quick links to the analysis views, for the active editor's prompt (command links the host allows). */
+function renderLinks(name: string | null, uri?: string): void {
+  let nav = document.getElementById('quick');
+  if (!nav) {
+    nav = el('nav', { id: 'quick', class: 'quick-links', 'aria-label': 'Open an analysis view' });
+    nav.style.margin = '8px 0 4px';
+    document.body.insertBefore(nav, byId('app'));
+  }
+  if (!name) {
+    nav.replaceChildren(el('span', { class: 'muted' }, 'Open a prompt file to get the logit lens, attention and DLA views.'));
+    return;
+  }
+  const links: Array<[string, string]> = [
+    ['Logit lens', 'mechlens.showLogitLens'],
+    ['Attention', 'mechlens.showAttention'],
+    ['DLA', 'mechlens.showDla'],
+  ];
+  const parts: Node[] = [];
+  links.forEach(([label, command], i) => {
+    if (i > 0) parts.push(document.createTextNode(' · '));
+    const args = uri ? `?${encodeURIComponent(JSON.stringify([{ uri }]))}` : '';
+    parts.push(el('a', { href: `command:${command}${args}`, 'data-command': command, title: `${label} of ${name}` }, label));
+  });
+  parts.push(el('span', { class: 'muted', id: 'quick-target' }, ` — ${name}`));
+  nav.replaceChildren(...parts);
+}
+
 function render(v: PromptView | null): void {
   const app = byId('app');
   if (!v) {
@@ -26,6 +53,10 @@ function render(v: PromptView | null): void {
 async function start(): Promise<void> {
   rpc.onNotification((method, params) => {
     if (method === 'prompt/update') render(params as PromptView);
+    else if (method === 'editor/active') {
+      const p = params as PanelNotifications['editor/active'];
+      renderLinks(p.name, p.uri);
+    }
   });
   try {
     render(await rpc.call('prompt/get', {}));

@@ -11,6 +11,8 @@ import type { PanelHostProtocol, PanelNotifications, WebviewServes } from '../..
 export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
   return {
     enableScripts: true,
+    // Only the view commands may run from a link in a webview (the Inspector's quick links).
+    enableCommandUris: ['mechlens.showLogitLens', 'mechlens.showAttention', 'mechlens.showDla'],
     localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(extensionUri, 'media')],
   };
 }
