@@ -8,11 +8,6 @@ import { sourceLabel } from '../views/analysisPanels';
 import type { AnalysisPanels, SubjectSource } from '../views/analysisPanels';
 import type { InlineInspector } from './inlineInspection';
 
-export const VIEW_COMMANDS: Record<AnalysisViewKind, string> = {
-  lens: 'mechlens.showLogitLens',
-  attention: 'mechlens.showAttention',
-  dla: 'mechlens.showDla',
-};
 
 /**
  * The prompt a view command works on: `{text}` or a string; `{uri, start?, end?}` (a CodeLens: the whole
@@ -51,7 +46,9 @@ export function registerViewCommands(panels: AnalysisPanels, inspector: InlineIn
     return true;
   };
   return [
-    ...(Object.keys(VIEW_COMMANDS) as AnalysisViewKind[]).map((kind) => vscode.commands.registerCommand(VIEW_COMMANDS[kind], open(kind))),
+    vscode.commands.registerCommand('mechlens.showLogitLens', open('lens')),
+    vscode.commands.registerCommand('mechlens.showAttention', open('attention')),
+    vscode.commands.registerCommand('mechlens.showDla', open('dla')),
     inspector.onDidInspect(({ uri, text }) => panels.documentChanged(uri, text)),
     vscode.commands.registerCommand('mechlens.inspectSelection', async () => {
       const editor = vscode.window.activeTextEditor;
