@@ -14,12 +14,19 @@ from common import BUILD, MODEL_DIR, batch_last_logits, eval_accuracy, load_eval
 import corpus  # noqa: E402
 
 
-def head_probe(vocab_size, eot, seed=7, n=32, half=32):
+def probe_pool(tok):
+    """Token ids of every cast word after a space (each is one token): in-distribution 'random text'."""
+    words = (corpus.NAMES + corpus.OBJECTS + corpus.PLACES + corpus.CITIES + corpus.COUNTRIES + corpus.LANGUAGES
+             + corpus.NUMBERS)
+    return torch.tensor([tok.encode(" " + w)[0] for w in words])
+
+
+def head_probe(pool, seed=7, n=32, half=32):
     g = torch.Generator().manual_seed(seed)
-    # random tokens drawn from ids 0..vocab_size-2 (never <|endoftext|>), first half repeated once
-    first = torch.randint(0, vocab_size - 1, (n, half), generator=g)
+    # rows of distinct cast-word tokens drawn without replacement; 'repeated' = 32 of them repeated once
+    rand = torch.stack([pool[torch.randperm(len(pool), generator=g)[:2 * half]] for _ in range(n)])
+    first = torch.stack([pool[torch.randperm(len(pool), generator=g)[:half]] for _ in range(n)])
     rep = torch.cat([first, first], dim=1)
-    rand = torch.randint(0, vocab_size - 1, (n, 2 * half), generator=g)
     return rand, rep
 
 
@@ -137,8 +144,8 @@ def main():
     for f, v in acc.items():
         print(f"{f:14s} n={v['n']} top1={v['top1']:.3f}")
     half = 32
-    rand, rep = head_probe(model.cfg["vocab_size"], tok.eot, half=half)
-    json.dump({"seed": 7, "description": "random token ids (never <|endoftext|>), no BOS; 'random' rows score "
+    rand, rep = head_probe(probe_pool(tok), half=half)
+    json.dump({"seed": 7, "description": "rows of distinct random cast-word tokens (' Mary', ' key', ' Varn', ' five', ...: every one-token cast word, drawn without replacement per row), no BOS; 'random' rows score "
                "previous-token attention (query q -> key q-1, q>=1); 'repeated' rows are 32 random tokens "
                "repeated once: induction = query q -> key q-31, duplicate = q -> q-32, for q in 32..63; scores "
                "are means over rows and queries", "half": half,
