@@ -4,6 +4,8 @@
 // points) are variants built on demand and cached; they read the same float32 weights as fed inputs,
 // so a new variant costs a graph build (milliseconds), not another copy of the weights.
 import * as ort from 'onnxruntime-node';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { UserError, throwIfAborted } from './errors';
 import { allHooks, hookDims, parseHookName } from './hooks';
 import { compileInterventions } from './interventions';
@@ -86,6 +88,8 @@ export class Model {
   }
 
   private readonly mainInterventions: ReadonlySet<string>;
+  /** In-distribution repeated sequences for the head detectors, when the model folder ships them. */
+  headProbe: number[][] | undefined;
   private readonly identity = {
     keep: [new ort.Tensor('float32', Float32Array.from([1]), [1, 1, 1]), new ort.Tensor('float32', Float32Array.from([1]), [1, 1, 1, 1])],
     add: [new ort.Tensor('float32', Float32Array.from([0]), [1, 1, 1]), new ort.Tensor('float32', Float32Array.from([0]), [1, 1, 1, 1])],
@@ -100,6 +104,7 @@ export class Model {
       { threads: options.threads ?? 0, executionProvider: options.executionProvider ?? 'cpu' },
       options.mainWithInitializers ?? true,
     );
+    model.headProbe = readHeadProbe(dir, model.config.dVocab);
     options.onProgress?.('Building the model graph', 0.8);
     await model.session(model.mainOptions()); // fail now, not on the first prompt
     return model;
@@ -407,6 +412,20 @@ export class Model {
     const all = [...this.sessions.values()];
     this.sessions.clear();
     for (const s of all) await s.then((x) => x.release()).catch(() => undefined);
+  }
+}
+
+/** Reads `eval/head_probe.json` (`{"repeated": [[ids...], ...]}`) if the model folder has one. */
+function readHeadProbe(dir: string, dVocab: number): number[][] | undefined {
+  const file = join(dir, 'eval', 'head_probe.json');
+  if (!existsSync(file)) return undefined;
+  try {
+    const rows = (JSON.parse(readFileSync(file, 'utf8')) as { repeated?: unknown }).repeated;
+    if (!Array.isArray(rows) || rows.length === 0) return undefined;
+    const valid = rows.every((r) => Array.isArray(r) && r.length >= 2 && r.every((t) => Number.isInteger(t) && t >= 0 && t < dVocab));
+    return valid ? (rows as number[][]) : undefined;
+  } catch {
+    return undefined; // an unreadable probe file only means the default probe is used
   }
 }
 

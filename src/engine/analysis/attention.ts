@@ -83,14 +83,21 @@ export function repeatedRandomTokens(length: number, seed: number, vocab: number
 
 /**
  * Head-detector scores averaged over several repeated random sequences: the standard benchmark for
- * previous-token, duplicate-token and induction heads.
+ * previous-token, duplicate-token and induction heads. Random ids from the whole vocabulary are the
+ * default (as TransformerLens does); a small model trained on a narrow corpus sees most ids rarely,
+ * so a model folder may ship its own probe sequences (`eval/head_probe.json`, `repeated` rows: in-
+ * distribution tokens, first half repeated), which are used when present.
  */
-export async function detectHeads(model: Model, options: { length?: number; samples?: number; vocab?: number[]; signal?: AbortSignal } = {}): Promise<Record<HeadKind, number[][]>> {
+export async function detectHeads(
+  model: Model,
+  options: { length?: number; samples?: number; vocab?: number[]; sequences?: number[][]; signal?: AbortSignal } = {},
+): Promise<Record<HeadKind, number[][]>> {
   const length = Math.min(options.length ?? 20, Math.floor(model.config.nCtx / 2));
-  const samples = options.samples ?? 4;
+  const probe = options.sequences ?? (options.vocab ? undefined : model.headProbe);
+  const samples = probe ? Math.min(options.samples ?? probe.length, probe.length) : (options.samples ?? 4);
   const sum: Record<HeadKind, number[][]> = { previous_token: [], duplicate_token: [], induction: [] };
   for (let s = 0; s < samples; s++) {
-    const tokens = repeatedRandomTokens(length, 1000 + s, options.vocab ?? model.config.dVocab);
+    const tokens = probe ? probe[s]! : repeatedRandomTokens(length, 1000 + s, options.vocab ?? model.config.dVocab);
     const r = await attentionPatterns(model, tokens, options.signal);
     for (const kind of HEAD_KINDS) {
       r.scores[kind].forEach((row, l) => {
