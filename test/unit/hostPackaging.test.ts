@@ -18,7 +18,7 @@ describe('host packaging', function () {
   });
 
   it('ships the bundles, the webviews, the default model and the onnxruntime addon', () => {
-    for (const f of ['package.json', 'dist/extension.js', 'dist/worker.js', 'dist/webview/prompt.js', 'dist/webview/inspector.js', 'media/webview.css', 'models/mechlens-tiny/config.json', 'models/mechlens-tiny/model.safetensors', 'models/mechlens-tiny/tokenizer.json', 'node_modules/onnxruntime-node/dist/index.js', 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node', 'node_modules/onnxruntime-common/dist/cjs/index.js']) {
+    for (const f of ['package.json', 'dist/extension.js', 'dist/worker.js', 'dist/webview/prompt.js', 'dist/webview/inspector.js', 'media/webview.css', 'models/mechlens-tiny/config.json', 'models/mechlens-tiny/model.safetensors', 'models/mechlens-tiny/tokenizer.json', 'node_modules/onnxruntime-node/dist/index.js', 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node', 'node_modules/onnxruntime-common/dist/cjs/index.js', 'node_modules/onnxruntime-common/dist/cjs/package.json']) {
       assert.ok(files.includes(f), `${f} is packaged`);
     }
   });
