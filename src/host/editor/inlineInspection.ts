@@ -36,7 +36,8 @@ export interface InlineStats {
 export class InlineInspector implements vscode.Disposable {
   private readonly inspections = new Map<string, Inspection>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  private readonly bucketTypes: vscode.TextEditorDecorationType[];
+  /** [parity][bucket]: adjacent tokens use different types, so VS Code does not merge their boxes. */
+  private readonly bucketTypes: vscode.TextEditorDecorationType[][];
   private readonly firstType: vscode.TextEditorDecorationType;
   private readonly status = vscode.window.createStatusBarItem('mechlens.inlineLatency', vscode.StatusBarAlignment.Right, 99);
   private readonly codeLensChanged = new vscode.EventEmitter<void>();
@@ -56,14 +57,14 @@ export class InlineInspector implements vscode.Disposable {
       borderColor: new vscode.ThemeColor('mechlens.tokenBoundary'),
       rangeBehavior: vscode.DecorationRangeBehavior.ClosedClosed,
     };
-    this.bucketTypes = Array.from({ length: SURPRISAL_BUCKETS }, (_, b) =>
-      vscode.window.createTextEditorDecorationType({ ...boundary, backgroundColor: new vscode.ThemeColor(`mechlens.surprisal${b}`) }),
+    this.bucketTypes = [0, 1].map(() =>
+      Array.from({ length: SURPRISAL_BUCKETS }, (_, b) => vscode.window.createTextEditorDecorationType({ ...boundary, backgroundColor: new vscode.ThemeColor(`mechlens.surprisal${b}`) })),
     );
     this.firstType = vscode.window.createTextEditorDecorationType(boundary);
     this.status.name = 'MechLens inline inspection';
     this.status.command = 'mechlens.showLogitLens';
     this.disposables.push(
-      ...this.bucketTypes,
+      ...this.bucketTypes.flat(),
       this.firstType,
       this.status,
       this.codeLensChanged,
@@ -196,15 +197,17 @@ export class InlineInspector implements vscode.Disposable {
   private decorate(editor: vscode.TextEditor, ins: Inspection): void {
     const doc = editor.document;
     const spans = ins.result.prompt.spans ?? [];
-    const byBucket: vscode.Range[][] = Array.from({ length: SURPRISAL_BUCKETS }, () => []);
+    const byBucket: vscode.Range[][][] = [0, 1].map(() => Array.from({ length: SURPRISAL_BUCKETS }, () => []));
     const first: vscode.Range[] = [];
+    let shown = 0;
     spans.forEach(([s, e], i) => {
       if (e <= s) return;
       const range = new vscode.Range(doc.positionAt(ins.base + s), doc.positionAt(ins.base + e));
       const b = surprisalBucket(ins.result.surprisal[i]);
-      (b < 0 ? first : byBucket[b]!).push(range);
+      (b < 0 ? first : byBucket[shown % 2]![b]!).push(range);
+      shown++;
     });
-    this.bucketTypes.forEach((t, b) => editor.setDecorations(t, byBucket[b]!));
+    this.bucketTypes.forEach((set, parity) => set.forEach((t, b) => editor.setDecorations(t, byBucket[parity]![b]!)));
     editor.setDecorations(this.firstType, first);
   }
 
@@ -215,7 +218,7 @@ export class InlineInspector implements vscode.Disposable {
     if (!this.inspections.delete(uri)) return;
     for (const editor of vscode.window.visibleTextEditors) {
       if (editor.document.uri.toString() !== uri) continue;
-      for (const t of this.bucketTypes) editor.setDecorations(t, []);
+      for (const t of this.bucketTypes.flat()) editor.setDecorations(t, []);
       editor.setDecorations(this.firstType, []);
     }
     this.codeLensChanged.fire();
