@@ -40,7 +40,7 @@ CS_PID=""
 start() {
   STATE="$RUN/$1"; WS="$STATE/workspace"; PORT=$(free_port)
   mkdir -p "$WS"
-  printf 'The cat sat on the mat. The dog sat on the' > "$WS/prompt.mlprompt"
+  printf 'When Mary and John went to the store, John gave the drink to' > "$WS/prompt.mlprompt"
   mkdir -p "$WS/not-a-model" && echo 'not a checkpoint' > "$WS/not-a-model/notes.txt"
   setsid bash test/e2e/startCodeServer.sh "$STATE" "$PORT" --vscode-option enable-smoke-test-driver "$WS" > "$STATE/code-server.log" 2>&1 &
   CS_PID=$!

@@ -99,7 +99,7 @@ async function main(): Promise<number> {
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'prompt.mlprompt' }).first().waitFor({ timeout: 15_000 });
       await page.keyboard.press('Enter');
       await page.locator('.tabs-container .tab', { hasText: 'prompt.mlprompt' }).waitFor({ timeout: 15_000 });
-      await page.locator('.monaco-editor .view-lines', { hasText: 'The cat sat' }).first().waitFor({ timeout: 15_000 });
+      await page.locator('.monaco-editor .view-lines', { hasText: 'When Mary and John' }).first().waitFor({ timeout: 15_000 });
       await runCommand(page, 'MechLens: Run Prompt');
       await page.locator('.tabs-container .tab', { hasText: 'MechLens: Prompt' }).waitFor({ timeout: 60_000 });
       const panel = await findWebview(page, 'body[data-view="prompt"] .token');
@@ -107,7 +107,7 @@ async function main(): Promise<number> {
       const n = await chips.count();
       check(n >= 5, `only ${n} token chips`);
       const joined = (await chips.allTextContents()).join('');
-      check(joined.includes('cat') && joined.includes('dog'), `chips spell "${joined}"`);
+      check(joined.includes('Mary') && joined.includes('John'), `chips spell "${joined}"`);
       await panel.locator('#chart .main-svg').first().waitFor({ timeout: 30_000 });
       const bars = await panel.locator('#chart .bars .point').count();
       check(bars === 10, `chart has ${bars} bars`);
@@ -163,7 +163,7 @@ async function main(): Promise<number> {
       await palette(page, 'prompt.mlprompt');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'prompt.mlprompt' }).first().waitFor({ timeout: 15_000 });
       await page.keyboard.press('Enter');
-      await page.locator('.monaco-editor .view-lines', { hasText: 'The cat sat' }).first().click();
+      await page.locator('.monaco-editor .view-lines', { hasText: 'When Mary and John' }).first().click();
       await page.keyboard.press('Control+End');
       await page.keyboard.type(' <b>bold</b><img src=x>');
       await runCommand(page, 'MechLens: Run Prompt');

@@ -15,7 +15,7 @@ async function main(): Promise<number> {
     await palette(page, 'prompt.mlprompt');
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'prompt.mlprompt' }).first().waitFor({ timeout: 15_000 });
     await page.keyboard.press('Enter');
-    await page.locator('.monaco-editor .view-lines', { hasText: 'The cat sat' }).first().waitFor({ timeout: 15_000 });
+    await page.locator('.monaco-editor .view-lines', { hasText: 'When Mary and John' }).first().waitFor({ timeout: 15_000 });
     await runCommand(page, 'MechLens: Run Prompt');
     const panel = await findWebview(page, 'body[data-view="prompt"] .token', 90_000);
     await panel.locator('#chart .main-svg').first().waitFor({ timeout: 30_000 });
