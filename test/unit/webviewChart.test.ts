@@ -16,7 +16,8 @@ describe('webview token display', () => {
   it('formats probabilities', () => {
     assert.equal(formatProb(0.5), '50.0%');
     assert.equal(formatProb(0.0123), '1.23%');
-    assert.equal(formatProb(0.00001), '1.0e-5');
+    assert.equal(formatProb(0.00047), '0.047%');
+    assert.equal(formatProb(1e-7), '1.0e-7');
     assert.equal(formatProb(Number.NaN), '–');
   });
 });

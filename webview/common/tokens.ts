@@ -12,5 +12,6 @@ export function formatProb(p: number): string {
   if (!Number.isFinite(p)) return '–';
   if (p >= 0.1) return `${(p * 100).toFixed(1)}%`;
   if (p >= 0.001) return `${(p * 100).toFixed(2)}%`;
+  if (p >= 1e-6) return `${(p * 100).toPrecision(2)}%`;
   return p.toExponential(1);
 }
