@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FrameLocator, Page } from 'playwright-core';
-import { devPayload, launchChromium, workbenchUrl } from './browser';
+import { devPayload, findWebview, launchChromium, palette, workbenchUrl } from './browser';
 
 const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
 const t0 = Date.now();
@@ -20,26 +20,9 @@ function check(cond: unknown, message: string): asserts cond {
   if (!cond) throw new Error(message);
 }
 
-/** Webviews are two nested iframes; returns the one whose page contains `selector`. */
-async function findWebview(page: Page, selector: string, timeoutMs = 60_000): Promise<FrameLocator> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const n = await page.locator('iframe.webview.ready').count();
-    for (let k = 0; k < n; k++) {
-      const f = page.frameLocator('iframe.webview.ready').nth(k).frameLocator('#active-frame');
-      if ((await f.locator(selector).count().catch(() => 0)) > 0) return f;
-    }
-    await page.waitForTimeout(250);
-  }
-  throw new Error(`no webview contains ${selector}`);
-}
-
+/** Runs a palette command; `pick` is the text of the row to run (default: the title). */
 async function runCommand(page: Page, title: string, pick = title): Promise<void> {
-  await page.keyboard.press('Escape');
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible', timeout: 15_000 });
-  await input.fill(`>${title}`);
+  await palette(page, `>${title}`);
   await page.locator('.quick-input-list .monaco-list-row', { hasText: pick }).first().waitFor({ timeout: 15_000 });
   await page.keyboard.press('Enter');
 }

@@ -8,13 +8,14 @@ import type { AnalysisHostProtocol, AnalysisNotifications, AnalysisState, Attent
 import { byId, el } from '../common/dom';
 import { csv } from '../common/plotText';
 import { connectToHost } from '../common/rpc';
-import { onThemeChange, readTheme } from '../common/theme';
+import { readTheme } from '../common/theme';
 import { displayToken } from '../common/tokens';
 import { getState, setState } from '../common/vscodeApi';
-import { exportButtons, injectStyles, labelled, renderTokenStrip, setStatus } from '../common/viewKit';
+import type { AnalysisRpc } from '../common/viewKit';
+import { exportButtons, injectStyles, labelled, renderTokenStrip, setStatus, showSource, startAnalysisView } from '../common/viewKit';
 import { HEAD_KIND_LABELS, arcLayout, headGrid, patternHeatmap, patternMatrix, rankHeads } from './model';
 
-const rpc = connectToHost<AnalysisHostProtocol, AnalysisNotifications>();
+const rpc: AnalysisRpc = connectToHost<AnalysisHostProtocol, AnalysisNotifications>();
 const state: AnalysisState & { allHeads?: boolean; scoresOn?: 'benchmark' | 'prompt' } = getState() ?? {};
 let subject: Subject | null = null;
 let view: AttentionView | null = null;
@@ -250,27 +251,9 @@ function drawArcs(v: AttentionView, layer: number, heads: number[], focusPos: nu
 
 function showSubject(s: Subject | null): void {
   subject = s;
-  byId('source').textContent = s ? `${s.source} · ${s.modelName}` : '';
   save();
-  if (!s) {
-    status('No prompt: open a prompt file and use the “Attention” CodeLens or the command “MechLens: Show Attention”.');
-    return;
-  }
-  void run();
+  if (showSource(s, 'No prompt: open a prompt file and use the “Attention” CodeLens or the command “MechLens: Show Attention”.', status)) void run();
 }
 
-async function start(): Promise<void> {
-  layout();
-  rpc.onNotification((method, params) => {
-    if (method === 'subject/update') showSubject(params as Subject);
-    else if (method === 'engine/error') status((params as AnalysisNotifications['engine/error']).message, true);
-  });
-  onThemeChange(draw);
-  try {
-    showSubject(await rpc.call('subject/get', {}));
-  } catch (err) {
-    status(err instanceof Error ? err.message : String(err), true);
-  }
-}
-
-void start();
+layout();
+void startAnalysisView(rpc, { onSubject: showSubject, redraw: draw, status, plots: ['pattern', 'grid'] });

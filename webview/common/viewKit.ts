@@ -3,9 +3,49 @@
 // text), all saved through the host. Token text always goes in through textContent.
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import Plotly from 'plotly.js-strict-dist-min';
-import type { ExportFormat } from './analysisProtocol';
-import { el } from './dom';
+import type { RpcEndpoint } from '../../src/shared/rpc';
+import type { AnalysisHostProtocol, AnalysisNotifications, ExportFormat, Subject } from './analysisProtocol';
+import { byId, el } from './dom';
+import { onThemeChange } from './theme';
 import { displayToken } from './tokens';
+
+export type AnalysisRpc = RpcEndpoint<Record<string, never>, AnalysisHostProtocol, Record<string, never>, AnalysisNotifications>;
+
+export interface AnalysisViewHooks {
+  /** Called with the panel's prompt (null: none yet), first from `subject/get`, then on every update. */
+  onSubject(s: Subject | null): void;
+  redraw(): void;
+  status(text: string, error?: boolean): void;
+  /** Ids of plot elements to resize with the window. */
+  plots?: string[];
+}
+
+/** Wires a panel to the host: subject updates, engine errors, theme changes and window resizes. */
+export async function startAnalysisView(rpc: AnalysisRpc, hooks: AnalysisViewHooks): Promise<void> {
+  rpc.onNotification((method, params) => {
+    if (method === 'subject/update') hooks.onSubject(params as Subject);
+    else if (method === 'engine/error') hooks.status((params as AnalysisNotifications['engine/error']).message, true);
+  });
+  onThemeChange(hooks.redraw);
+  window.addEventListener('resize', () => {
+    for (const id of hooks.plots ?? []) {
+      const node = document.getElementById(id);
+      if (node) Plotly.Plots.resize(node);
+    }
+  });
+  try {
+    hooks.onSubject(await rpc.call('subject/get', {}));
+  } catch (err) {
+    hooks.status(err instanceof Error ? err.message : String(err), true);
+  }
+}
+
+/** Shows where the prompt comes from in `#source`; with no prompt, puts `hint` in the status line. */
+export function showSource(s: Subject | null, hint: string, status: (text: string) => void): s is Subject {
+  byId('source').textContent = s ? `${s.source} · ${s.modelName}` : '';
+  if (!s) status(hint);
+  return s !== null;
+}
 
 const CSS = `
 .views-toolbar { display: flex; flex-wrap: wrap; align-items: center; gap: 8px 12px; padding: 10px 0 6px; }

@@ -7,14 +7,15 @@ import Plotly from 'plotly.js-strict-dist-min';
 import type { AnalysisHostProtocol, AnalysisNotifications, AnalysisState, DlaView, Subject } from '../common/analysisProtocol';
 import { byId, el } from '../common/dom';
 import { connectToHost } from '../common/rpc';
-import { onThemeChange, readTheme } from '../common/theme';
+import { readTheme } from '../common/theme';
 import { displayToken } from '../common/tokens';
 import { getState, setState } from '../common/vscodeApi';
-import { exportButtons, injectStyles, labelled, renderTokenStrip, setStatus } from '../common/viewKit';
+import type { AnalysisRpc } from '../common/viewKit';
+import { exportButtons, injectStyles, labelled, renderTokenStrip, setStatus, showSource, startAnalysisView } from '../common/viewKit';
 import { parseTargets } from '../lens/model';
 import { dlaCsv, dlaJson, headHeatmap, otherPartsBars, partsSum, targetLabel } from './model';
 
-const rpc = connectToHost<AnalysisHostProtocol, AnalysisNotifications>();
+const rpc: AnalysisRpc = connectToHost<AnalysisHostProtocol, AnalysisNotifications>();
 const state: AnalysisState = getState<AnalysisState>() ?? {};
 let subject: Subject | null = null;
 let view: DlaView | null = null;
@@ -154,27 +155,9 @@ function draw(): void {
 
 function showSubject(s: Subject | null): void {
   subject = s;
-  byId('source').textContent = s ? `${s.source} · ${s.modelName}` : '';
   save();
-  if (!s) {
-    status('No prompt: open a prompt file and use the “DLA” CodeLens or the command “MechLens: Show Direct Logit Attribution”.');
-    return;
-  }
-  void run();
+  if (showSource(s, 'No prompt: open a prompt file and use the “DLA” CodeLens or the command “MechLens: Show Direct Logit Attribution”.', status)) void run();
 }
 
-async function start(): Promise<void> {
-  layout();
-  rpc.onNotification((method, params) => {
-    if (method === 'subject/update') showSubject(params as Subject);
-    else if (method === 'engine/error') status((params as AnalysisNotifications['engine/error']).message, true);
-  });
-  onThemeChange(draw);
-  try {
-    showSubject(await rpc.call('subject/get', {}));
-  } catch (err) {
-    status(err instanceof Error ? err.message : String(err), true);
-  }
-}
-
-void start();
+layout();
+void startAnalysisView(rpc, { onSubject: showSubject, redraw: draw, status, plots: ['heads', 'parts'] });
