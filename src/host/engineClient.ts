@@ -63,6 +63,11 @@ export class EngineClient {
     this.desired = { ...params };
   }
 
+  /** True when the chosen model (with its settings) is loaded in a live worker. */
+  get modelReady(): boolean {
+    return this.desired !== undefined && this.rpc !== undefined && this.loaded?.key === modelKey(this.desired);
+  }
+
   get model(): LoadModelParams | undefined {
     return this.desired;
   }

@@ -122,8 +122,14 @@ describe('host EngineClient', () => {
     const { client, events } = makeClient();
     try {
       client.setModel({ dir: '/models/a' });
+      assert.equal(client.modelReady, false);
       await client.load();
+      assert.equal(client.modelReady, true);
+      client.setModel({ dir: '/models/a', threads: 1 });
+      assert.equal(client.modelReady, false, 'changed settings need a reload');
+      client.setModel({ dir: '/models/a' });
       await client.restart();
+      assert.equal(client.modelReady, false);
       assert.equal(client.state, 'stopped');
       client.setModel({ dir: '/models/b' });
       const r = (await client.call('run', { prompt: { tokens: [1] } })) as unknown as { model: string };

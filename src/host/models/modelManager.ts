@@ -152,7 +152,7 @@ export class ModelManager implements vscode.Disposable {
   async loadActive(): Promise<ModelInfo | undefined> {
     const dir = this.activeDir;
     this.engine.setModel(this.loadParams());
-    if (this.engine.loadedModel && path.resolve(this.engine.loadedModel.dir) === dir) return this.engine.loadedModel;
+    if (this.engine.modelReady && this.engine.loadedModel) return this.engine.loadedModel;
     try {
       const info = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `MechLens: loading ${path.basename(dir)}`, cancellable: true },
