@@ -29,7 +29,3 @@ export function readConfig(): MechLensConfig {
 export async function updateConfig<K extends keyof MechLensConfig>(key: K, value: MechLensConfig[K]): Promise<void> {
   await vscode.workspace.getConfiguration(SECTION).update(key, value, vscode.ConfigurationTarget.Global);
 }
-
-export function affectsEngine(e: vscode.ConfigurationChangeEvent): boolean {
-  return e.affectsConfiguration(`${SECTION}.threads`) || e.affectsConfiguration(`${SECTION}.executionProvider`);
-}
