@@ -209,13 +209,6 @@ async function main(): Promise<number> {
       const view = await findWebview(page, 'body[data-view="attention"] #grid .main-svg', 90_000);
       await view.locator('#app[data-ready]').waitFor({ timeout: 90_000 });
       await view.locator('#ranked', { hasText: 'on repeated random tokens' }).waitFor({ timeout: 60_000 });
-      const ranked = ((await view.locator('#ranked').getAttribute('data-ranked')) ?? '').split(',');
-      const cardFile = join(extPath, 'models', 'mechlens-tiny', 'card.json');
-      check(existsSync(cardFile), 'the default model has a card.json');
-      const card = JSON.parse(readFileSync(cardFile, 'utf8')) as { heads: Record<string, Array<[string, number]>> };
-      const induction = card.heads.induction?.map(([h]) => h) ?? [];
-      check(induction.length > 0, 'the card lists induction heads');
-      check(new Set(ranked.slice(0, induction.length)).size === induction.length && induction.every((h) => ranked.slice(0, induction.length).includes(h)), `grid ranks ${ranked.join(',')}; card induction heads ${induction.join(',')}`);
       await view.locator('#arcs svg path').first().waitFor({ timeout: 10_000 });
       await view.locator('.token[data-pos="2"]').click();
       await view.locator('.token.focused[data-pos="2"]').waitFor({ timeout: 10_000 });
@@ -225,6 +218,17 @@ async function main(): Promise<number> {
       await view.locator('.token.focused[data-pos="4"]').waitFor({ timeout: 10_000 });
       await assertMarkupIsText(view, 'attention');
       await page.screenshot({ path: `${outDir}/views-05-attention-dark.png` });
+      const cardFile = join(extPath, 'models', 'mechlens-tiny', 'card.json');
+      check(existsSync(cardFile), 'the default model has a card.json');
+      const card = JSON.parse(readFileSync(cardFile, 'utf8')) as { heads: Record<string, Array<[string, number]>> };
+      for (const kind of ['induction', 'previous_token']) {
+        const listed = card.heads[kind]?.map(([h]) => h) ?? [];
+        const ranked = ((await view.locator('#ranked').getAttribute(`data-top-${kind}`)) ?? '').split(',');
+        log(`grid ${kind}: ${ranked.slice(0, 4).join(',')}; card: ${listed.join(',')}`);
+        check(listed.length > 0, `the card lists ${kind} heads`);
+        const top = ranked.slice(0, listed.length);
+        check(listed.every((h) => top.includes(h)), `grid ranks ${ranked.join(',')} for ${kind}; the card lists ${listed.join(',')}`);
+      }
       await runCommand(page, 'MechLens: Show Attention');
     });
 

@@ -211,6 +211,8 @@ function draw(): void {
   const rankedNode = byId('ranked');
   rankedNode.textContent = `Top ${HEAD_KIND_LABELS[kind]} heads ${state.scoresOn === 'prompt' || !benchmark ? '(on this prompt)' : '(on repeated random tokens)'}: ${ranked.map((r) => `${r.label} ${r.score.toFixed(2)}`).join(', ')}`;
   rankedNode.dataset.ranked = ranked.map((r) => r.label).join(',');
+  const source = state.scoresOn === 'prompt' || !benchmark ? v.scores : benchmark;
+  for (const k of Object.keys(HEAD_KIND_LABELS) as HeadKind[]) rankedNode.setAttribute(`data-top-${k}`, rankHeads(source[k]).map((r) => r.label).join(','));
   drawArcs(v, layer, state.allHeads ? Array.from({ length: v.nHeads }, (_, h) => h) : [head], pos);
 }
 
