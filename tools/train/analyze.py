@@ -57,6 +57,11 @@ def head_scores(model, rand, rep, half):
     return prev, ind, dup
 
 
+def subject_id(tok, r):
+    words = r["prompt"].replace(",", " ").replace(".", " ").split()
+    return tok.encode(" " + [w for w in set(words) if w in corpus.NAMES and words.count(w) == 2][0])[0]
+
+
 def ioi_analysis(model, tok, rows):
     """Per-head direct logit attribution to logit(IO) - logit(S) at the last position, and the drop in
     that logit difference when the head is mean-ablated (its z replaced by its mean over all IOI positions)."""
@@ -141,8 +146,18 @@ def main():
     evals = load_evals(tok)
     with torch.no_grad():
         acc = eval_accuracy(model, evals)
+    for fam in ("ioi", "ioi_template"):  # does the IO beat the subject, even when top-1 is not a name?
+        rows = evals[fam]
+        with torch.no_grad():
+            lg = batch_last_logits(model, [r["ids"] for r in rows])
+        io = torch.tensor([r["target_id"] for r in rows])
+        s_ids = torch.tensor([subject_id(tok, r) for r in rows])
+        ar = torch.arange(len(rows))
+        ld = lg[ar, io] - lg[ar, s_ids]
+        acc[fam]["io_over_s"] = (ld > 0).float().mean().item()
+        acc[fam]["mean_logit_diff"] = ld.mean().item()
     for f, v in acc.items():
-        print(f"{f:14s} n={v['n']} top1={v['top1']:.3f}")
+        print(f"{f:14s} " + " ".join(f"{k}={x:.3f}" if isinstance(x, float) else f"{k}={x}" for k, x in v.items()))
     half = 32
     rand, rep = head_probe(probe_pool(tok), half=half)
     json.dump({"seed": 7, "description": "rows of distinct random cast-word tokens (' Mary', ' key', ' Varn', ' five', ...: every one-token cast word, drawn without replacement per row), no BOS; 'random' rows score "

@@ -84,7 +84,8 @@ def main():
                       "bos_prepended": False},
         "eval_protocol": "prompt tokenized without BOS; top-1 = argmax of the logits at the last prompt position "
                          "equals the first token of target; files eval/<family>.jsonl",
-        "eval": {k: {"n": v["n"], "top1": round(v["top1"], 4)} for k, v in an["eval"].items()},
+        "eval": {k: {kk: (round(x, 4) if isinstance(x, float) else x) for kk, x in v.items()}
+                 for k, v in an["eval"].items()},
         "training": {"steps": ts["steps"], "batch": ts["batch"], "seq_len": CFG["n_positions"],
                      "tokens": ts["tokens"], "seconds": ts["train_seconds"],
                      "final_train_loss": final["train_loss"], "final_heldout_loss": final["heldout_loss"]},

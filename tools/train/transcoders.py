@@ -60,6 +60,10 @@ def train_tc(x, y, width, steps, seed, target_l0=24.0, bs=1024, lr=2e-3):
     g = torch.Generator().manual_seed(seed)
     d = x.shape[1]
     tc = Transcoder(d, width, g)
+    # train on y / scale (unit mean-square per dimension; MLP outputs of late layers are large) and fold the
+    # scale into W_dec and b_dec at the end
+    scale = ((y - y.mean(0)).pow(2).sum(1).mean() / d).sqrt().item()
+    y = y / scale
     with torch.no_grad():
         tc.b_dec.copy_(y.mean(0))
     yvar = (y - y.mean(0)).pow(2).sum(1).mean()
@@ -89,6 +93,9 @@ def train_tc(x, y, width, steps, seed, target_l0=24.0, bs=1024, lr=2e-3):
         if s % 250 == 0 or s == steps - 1:
             print(f"  step {s} fvu~{mse.item():.4f} l0 {(f > 0).float().sum(1).mean().item():.1f} lam {lam:.2e}",
                   flush=True)
+    with torch.no_grad():
+        tc.W_dec.mul_(scale)
+        tc.b_dec.mul_(scale)
     return tc, lam
 
 
