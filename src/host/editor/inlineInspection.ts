@@ -80,8 +80,8 @@ export class InlineInspector implements vscode.Disposable {
         }
         if (e.affectsConfiguration('mechlens.activeModel')) this.refreshVisible(true);
       }),
-      vscode.languages.registerHoverProvider({ pattern: '**' }, { provideHover: (doc, pos) => this.hover(doc, pos) }),
-      vscode.languages.registerCodeLensProvider({ pattern: '**' }, { onDidChangeCodeLenses: this.codeLensChanged.event, provideCodeLenses: (doc) => this.codeLenses(doc) }),
+      vscode.languages.registerHoverProvider('*', { provideHover: (doc, pos) => this.hover(doc, pos) }),
+      vscode.languages.registerCodeLensProvider('*', { onDidChangeCodeLenses: this.codeLensChanged.event, provideCodeLenses: (doc) => this.codeLenses(doc) }),
     );
     this.refreshVisible();
   }

@@ -129,7 +129,7 @@ class AnalysisPanel implements vscode.Disposable {
         this.job('lens', ctx.signal, async (signal): Promise<LensView> => {
           await this.model();
           const r = await engine.call('analysis/lens', { prompt: { text: this.subject.text }, stream, topK: 5, targets: targets.length ? targets : undefined }, { signal });
-          this.results++;
+          if (this.kind === 'lens') this.results++; // the DLA panel also asks for the lens (its default target)
           return {
             labels: r.labels,
             tokens: tokensOf(r.prompt.ids, r.prompt.texts),
