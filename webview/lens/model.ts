@@ -95,6 +95,9 @@ export function lensHeatmap(v: LensView, colour: LensColour, theme: ThemeColors,
   };
 }
 
+/** Series colours after the theme's accent: mid-tones that read on light and dark backgrounds. */
+const SERIES = ['#e8912d', '#3fa34d', '#c4509c', '#d9534f', '#8e7cc3', '#2aa1a1'];
+
 /** Probability (left axis) and rank (right axis, log) of each target token per layer at `position`. */
 export function trajectoryChart(v: LensView, position: number, theme: ThemeColors): Plot {
   const base = chartLayout(theme);
@@ -102,9 +105,13 @@ export function trajectoryChart(v: LensView, position: number, theme: ThemeColor
   const data: Array<Record<string, unknown>> = [];
   v.targets.forEach((t, j) => {
     const name = plotToken(t.text);
+    // A target's probability and rank share its colour.
+    const color = j === 0 ? theme.accent : (SERIES[(j - 1) % SERIES.length] ?? theme.foreground);
     data.push({
       type: 'scatter',
       mode: 'lines+markers',
+      line: { color },
+      marker: { color },
       name: `p ${name}`,
       x: layers,
       y: layers.map((l) => v.targetStats[l]?.[position]?.[j]?.prob ?? 0),
@@ -113,7 +120,7 @@ export function trajectoryChart(v: LensView, position: number, theme: ThemeColor
     data.push({
       type: 'scatter',
       mode: 'lines',
-      line: { dash: 'dot' },
+      line: { dash: 'dot', color },
       name: `rank ${name}`,
       yaxis: 'y2',
       x: layers,
