@@ -36,4 +36,4 @@ if [ ! -x "$TOOLS/cs/node_modules/.bin/code-server" ]; then
 fi
 
 mkdir -p "$TOOLS/home"
-echo "[setup] OK: code-server $(HOME="$TOOLS/home" XDG_CONFIG_HOME="$TOOLS/home/.config" XDG_DATA_HOME="$TOOLS/home/.local/share" "$NODE24/bin/node" "$TOOLS/cs/node_modules/.bin/code-server" --version 2>/dev/null | head -1)"
+echo "[setup] OK: code-server $(HOME="$TOOLS/home" XDG_CONFIG_HOME="$TOOLS/home/.config" XDG_DATA_HOME="$TOOLS/home/.local/share" "$NODE24/bin/node" "$TOOLS/cs/node_modules/.bin/code-server" --version 2>/dev/null | grep -E '^[0-9]+\.[0-9]+' | head -1)"

@@ -72,9 +72,15 @@ async function main(): Promise<number> {
       await runCommand(page, 'MechLens: Add Model Folder…');
       const input = page.locator('.quick-input-widget input');
       await input.waitFor({ state: 'visible', timeout: 15_000 });
+      // code-server's simple file dialog: type the folder's path, then accept. Under load the dialog may still
+      // be navigating when Enter arrives, so accept again until it closes.
       await input.fill(`${folder}/not-a-model/`);
-      await page.waitForTimeout(500);
-      await page.keyboard.press('Enter');
+      await page.waitForTimeout(1000);
+      for (let i = 0; i < 5 && (await input.isVisible()); i++) {
+        await page.keyboard.press('Enter');
+        await page.waitForTimeout(1000);
+      }
+      check(!(await input.isVisible()), 'the folder dialog closed');
       // The error may show as a toast or (headless, unfocused) only in the notification center: look there.
       await page.waitForTimeout(1500);
       await runCommand(page, 'Notifications: Show Notifications');
