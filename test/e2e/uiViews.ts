@@ -4,7 +4,7 @@
 // palette, token clicks, a light and a dark theme, and a prompt with markup shown as text everywhere.
 // Screenshots go to <outDir>/views-*.png.
 // Usage: node --import tsx test/e2e/uiViews.ts <port> <extensionPath> <workspaceFolder> <outDir>
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FrameLocator, Page } from 'playwright-core';
 import { devPayload, findWebview, launchChromium, palette, workbenchUrl } from './browser';
@@ -200,6 +200,29 @@ async function main(): Promise<number> {
       const title = (await view.locator('#trajectory-title').textContent()) ?? '';
       check(title.includes('position 3'), `trajectory title "${title}"`);
       await page.screenshot({ path: `${outDir}/views-04-lens-targets.png` });
+    });
+
+    await test('logit lens export: CSV (data) and PNG (plotly image) saved through the save dialog', async () => {
+      const view = await findWebview(page, 'body[data-view="lens"] #heatmap .main-svg');
+      for (const [format, check1] of [
+        ['csv', (b: Buffer) => b.toString('utf8').startsWith('layer,label,position,token,top1,top1_prob')],
+        ['png', (b: Buffer) => b.subarray(1, 4).toString('latin1') === 'PNG'],
+      ] as const) {
+        const file = join(folder, `logit-lens.${format}`);
+        rmSync(file, { force: true });
+        await view.locator(`vscode-button[data-export="${format}"]`).click();
+        const input = page.locator('.quick-input-widget input').filter({ visible: true });
+        await input.waitFor({ timeout: 15_000 });
+        await page.waitForTimeout(500);
+        await input.fill(file);
+        await page.keyboard.press('Enter');
+        const until = Date.now() + 20_000;
+        while (!existsSync(file) && Date.now() < until) await page.waitForTimeout(200);
+        check(existsSync(file), `${file} was written`);
+        await page.waitForTimeout(300);
+        check(check1(readFileSync(file)), `${format} content`);
+        await view.locator('#status', { hasText: `logit-lens.${format}` }).waitFor({ timeout: 10_000 });
+      }
     });
 
     await test('attention from the palette: pattern, head-detector grid (card heads first), arcs; a click focuses a token everywhere', async () => {

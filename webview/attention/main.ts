@@ -82,6 +82,7 @@ function layout(): void {
         const r = await rpc.call('export/save', { format, name, data });
         if (r.path) status(`Saved ${r.path}`);
       },
+      (message) => status(message, true),
     ),
   );
   const gridBar = el('div', { class: 'views-toolbar' });

@@ -100,27 +100,49 @@ export function renderTokenStrip(container: HTMLElement, tokens: ReadonlyArray<{
 export type Save = (format: ExportFormat, name: string, data: string) => Promise<void>;
 
 /** Export buttons: PNG/SVG of `plot()` through plotly, JSON/CSV from `data()`. */
-export function exportButtons(name: string, plot: () => HTMLElement | undefined, data: () => { json: string; csv: string } | undefined, save: Save): HTMLElement {
+export function exportButtons(name: string, plot: () => HTMLElement | undefined, data: () => { json: string; csv: string } | undefined, save: Save, onError: (message: string) => void): HTMLElement {
   const group = el('span', { class: 'exports' });
   const button = (label: string, format: ExportFormat) => {
     const b = el('vscode-button', { secondary: '', 'data-export': format, title: `Export ${format.toUpperCase()}` }, label);
     b.addEventListener('click', () => {
-      void (async () => {
+      (async () => {
         if (format === 'png' || format === 'svg') {
           const root = plot();
           if (!root) return;
-          const url = await (Plotly as unknown as PlotlyImageApi).toImage(root, { format, scale: format === 'png' ? 2 : 1 });
-          await save(format, name, format === 'png' ? url : decodeSvgUrl(url));
+          // Always SVG from plotly (its PNG path loads a blob: URL, which the webview's CSP forbids); PNG is
+          // rasterised here from the SVG data: URL.
+          const url = await (Plotly as unknown as PlotlyImageApi).toImage(root, { format: 'svg' });
+          await save(format, name, format === 'png' ? await svgToPng(url, root.clientWidth, root.clientHeight, 2) : decodeSvgUrl(url));
         } else {
           const d = data();
           if (d) await save(format, name, format === 'json' ? d.json : d.csv);
         }
-      })();
+      })().catch((err: unknown) => onError(`Export failed: ${err instanceof Error ? err.message : String(err)}`));
     });
     return b;
   };
   group.append(button('PNG', 'png'), button('SVG', 'svg'), button('JSON', 'json'), button('CSV', 'csv'));
   return group;
+}
+
+/** Draws an SVG data: URL on a canvas at `scale` and returns a PNG data: URL. */
+function svgToPng(svgUrl: string, width: number, height: number, scale: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const img = new Image();
+    img.onload = () => {
+      const canvas = document.createElement('canvas');
+      canvas.width = Math.max(1, Math.round(width * scale));
+      canvas.height = Math.max(1, Math.round(height * scale));
+      const ctx = canvas.getContext('2d');
+      if (!ctx) return reject(new Error('no 2d canvas'));
+      ctx.fillStyle = getComputedStyle(document.body).backgroundColor || '#ffffff';
+      ctx.fillRect(0, 0, canvas.width, canvas.height);
+      ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+      resolve(canvas.toDataURL('image/png'));
+    };
+    img.onerror = () => reject(new Error('the plot image could not be loaded'));
+    img.src = svgUrl;
+  });
 }
 
 function decodeSvgUrl(url: string): string {

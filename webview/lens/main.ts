@@ -73,6 +73,7 @@ function layout(): void {
         const r = await rpc.call('export/save', { format, name, data });
         if (r.path) status(`Saved ${r.path}`);
       },
+      (message) => status(message, true),
     ),
   );
   app.append(
