@@ -18,7 +18,9 @@ async function main(): Promise<number> {
   mkdirSync(outDir, { recursive: true });
   const browser = await launchChromium();
   const page = await (await browser.newContext({ viewport: { width: 1440, height: 900 } })).newPage();
+  const cspViolations: string[] = [];
   page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text().slice(0, 300));
     if (m.type() === 'error' && /mechlens|webview|Content Security/i.test(m.text())) console.log('  [browser console.error]', m.text().slice(0, 300));
   });
   const results: Array<{ name: string; ok: boolean; error?: string }> = [];
@@ -121,6 +123,8 @@ async function main(): Promise<number> {
       const inspector = await findWebview(page, 'body[data-view="inspector"] .top-list');
       const rows = await inspector.locator('.top-list tr[data-token-id]').count();
       check(rows === 10, `Inspector shows ${rows} rows`);
+      const csp = (await panel.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content')) ?? '';
+      check(csp.includes("default-src 'none'") && /script-src 'nonce-[^']+'/.test(csp) && !csp.includes('unsafe-eval'), `CSP "${csp}"`);
       await page.screenshot({ path: `${outDir}/03-prompt-panel.png` });
     });
 
@@ -184,6 +188,9 @@ async function main(): Promise<number> {
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Get started with MechLens' }).first().click();
       await page.locator('.getting-started-step', { hasText: 'Your first result' }).first().waitFor({ timeout: 30_000 });
       await page.screenshot({ path: `${outDir}/06-walkthrough.png` });
+    });
+    await test('no Content-Security-Policy violations were reported', async () => {
+      check(cspViolations.length === 0, cspViolations.join(' | '));
     });
   } catch (err) {
     results.push({ name: 'workbench startup', ok: false, error: err instanceof Error ? err.message : String(err) });
