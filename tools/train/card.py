@@ -76,6 +76,9 @@ def main():
     movers = sorted(hs.items(), key=lambda kv: -kv[1]["ioi_dla"])
     ioi_movers = [[h, round(v["ioi_dla"], 4), round(v["ioi_mean_ablation_drop"], 4)] for h, v in movers
                   if v["ioi_dla"] >= 0.25 * movers[0][1]["ioi_dla"]]
+    crit = sorted(hs.items(), key=lambda kv: -kv[1]["ioi_mean_ablation_drop"])
+    ioi_critical = [[h, round(v["ioi_mean_ablation_drop"], 4), round(v["ioi_dla"], 4)] for h, v in crit
+                    if v["ioi_mean_ablation_drop"] >= 0.25 * crit[0][1]["ioi_mean_ablation_drop"]]
     card = {
         "model": CFG["name"], "card_version": 1,
         "architecture": {k: mcfg[k] for k in ("n_layer", "n_embd", "n_head", "n_positions", "vocab_size",
@@ -99,7 +102,8 @@ def main():
         "replacement_subset_top1_agreement": round(tcs["replacement"]["subset_top1_agreement"], 4),
         "replacement_eval_top1": {k: round(v, 4) for k, v in tcs["replacement"]["eval_top1"].items()},
         "heads": {"previous_token": ranked("previous_token", 0.3), "induction": ranked("induction", 0.2),
-                  "duplicate_token": ranked("duplicate_token", 0.2), "ioi_movers": ioi_movers},
+                  "duplicate_token": ranked("duplicate_token", 0.2), "ioi_movers": ioi_movers,
+                  "ioi_ablation_critical": ioi_critical},
         "head_scores": {h: {k: round(x, 4) for k, x in v.items()} for h, v in hs.items()},
         "head_probe": "eval/head_probe.json",
         "ioi_clean_logit_diff": round(an["ioi_clean_logit_diff"], 4),
@@ -140,6 +144,9 @@ def write_readme(c, rows):
       f"d_model {a['n_embd']}, {a['n_head']} heads (d_head {a['n_embd']//a['n_head']}), n_ctx {a['n_positions']}, "
       f"vocab {a['vocab_size']} (byte-level BPE, `tokenizer.json`), pre-LN, LayerNorm eps {a['layer_norm_epsilon']}, "
       "`gelu_new`, learned positions, tied unembedding (`lm_head` = `wte`, not stored).\n")
+    w("Cross-check (2026-11-23, MechLens engine at commit b337782, onnxruntime-node CPU): the engine's logits at the "
+      "last position of the first 20 prompts of each evaluation family (140 prompts) match this torch implementation to "
+      "max |difference| 2.1e-5 (logits of magnitude about 20), with identical top-1 on all 140.\n")
     w("## Training\n")
     w(f"AdamW (lr {CFG['lr']}, betas 0.9/0.98, weight decay {CFG['weight_decay']} on matrices), {CFG['warmup']} warm-up "
       f"steps then cosine decay to {CFG['min_lr_frac']} x lr, gradient clipping 1.0, batch {CFG['batch']} x 128 tokens, "
@@ -160,10 +167,21 @@ def write_readme(c, rows):
     for k, v in c["eval"].items():
         w(f"| {k} | {FAMILY_DOC.get(k, '')} | {v['n']} | {v['top1']:.3f} | {c['replacement_eval_top1'].get(k, float('nan')):.3f} |")
     w("")
+    ev = c["eval"]
+    w("Notes: `ioi` and `ioi_template` also report `io_over_s` (fraction of prompts where logit(IO) > logit(S)) and the "
+      f"mean logit difference: {ev['ioi'].get('io_over_s', float('nan')):.3f} / {ev['ioi'].get('mean_logit_diff', float('nan')):.2f} "
+      f"on `ioi`, {ev['ioi_template'].get('io_over_s', float('nan')):.3f} / {ev['ioi_template'].get('mean_logit_diff', float('nan')):.2f} "
+      "on the unseen template: the IOI behaviour is tied to the training templates (on the unseen template the model "
+      "predicts ' the' and does not prefer the IO over the subject). `counting` misses are the model predicting '.' (in "
+      "training, counting runs stop at random lengths, so ending is always plausible). `twohop` is genuinely held out "
+      "(composition of two facts never stated together for those cities) and stays low: the model mostly did not learn "
+      "to compose the facts. Targets of >= 90%: met on `ioi`, `induction`, `fact` (and `brackets`).\n")
     w("## Transcoders (`transcoders/`)\n")
     w(f"One ReLU transcoder per layer, width {c['transcoders'][0]['d_transcoder']}, reading `blocks.{{l}}.ln2.hook_normalized` "
       "(the MLP input) and writing `blocks.{l}.hook_mlp_out`; loss = normalised MSE + lambda x sum(f_i ||W_dec,i||), lambda "
-      f"adapted towards L0 about 24 during the first 70% of {CFG['tc_steps']} Adam steps (batch 1024 tokens) and then frozen; "
+      f"adapted towards a target L0 ({', '.join(str(x) for x in CFG['tc_target_l0'])} for layers 0..{len(CFG['tc_target_l0'])-1}) "
+      f"during the first 70% of {CFG['tc_steps']} Adam steps (batch 1024 tokens, lr 2e-3) and then frozen; the MLP output "
+      "is divided by its RMS during training and the scale folded into W_dec and b_dec afterwards; "
       "trained on 2,000 training rows, measured on 1,024 held-out rows (`eval/heldout_tokens.u16`, all 131,072 positions).\n")
     w("| layer | FVU | mean L0 | dead (of %d) | FVU, first 64 rows | L0, first 64 rows |\n|---:|---:|---:|---:|---:|---:|" % c["transcoders"][0]["d_transcoder"])
     for t in c["transcoders"]:
@@ -176,8 +194,10 @@ def write_readme(c, rows):
     w("## Mechanisms\n")
     hs = c["head_scores"]
     w("Head scores (`eval/head_probe.json` holds the exact token sequences): previous-token = mean attention from "
-      "query q to key q-1 on 32 random-token sequences of length 64; induction = mean attention from q to q-31 "
-      "(the token after the earlier copy) on 32 sequences of 32 random tokens repeated once (q in 32..63); "
+      "query q to key q-1 on 32 sequences of 64 distinct random cast-word tokens (' Mary', ' key', ' Varn', ' five', ...: "
+      "random text in the model's own vocabulary; on uniformly random BPE ids, mostly never-seen byte pieces, no head "
+      "scores above 0.2); induction = mean attention from q to q-31 (the token after the earlier copy) on 32 sequences "
+      "of 32 random cast-word tokens repeated once (q in 32..63); "
       "duplicate = attention to q-32 on the same. IOI: on the 200 `ioi` prompts, direct logit attribution (DLA) of "
       "each head's output at the last position to logit(IO) - logit(S) through `ln_f` with its scale frozen "
       "(output centred, divided by the final residual's sigma, times ln_f.weight, dotted with wte[IO] - wte[S]), "
@@ -193,8 +213,16 @@ def write_readme(c, rows):
     w("- Previous-token heads: " + ", ".join(f"{h} ({s:.2f})" for h, s in hd["previous_token"]) + ".")
     w("- Induction heads: " + ", ".join(f"{h} ({s:.2f})" for h, s in hd["induction"]) + ".")
     w("- Duplicate-token heads: " + ", ".join(f"{h} ({s:.2f})" for h, s in hd["duplicate_token"]) + ".")
-    w("- Heads that move the indirect object (DLA to logit(IO) - logit(S), ablation drop): "
+    w("- Heads that move the indirect object (DLA to logit(IO) - logit(S) >= 25% of the best head's; DLA, ablation drop): "
       + ", ".join(f"{h} ({d:+.2f}, {a:+.2f})" for h, d, a in hd["ioi_movers"]) + ".")
+    w("- Heads whose mean-ablation removes >= 25% of the largest drop (drop, DLA): "
+      + ", ".join(f"{h} ({a:+.2f}, {d:+.2f})" for h, a, d in hd["ioi_ablation_critical"]) + ".")
+    w("")
+    w("Reading: the induction mechanism spans two layers (a previous-token head feeding an induction head in the next "
+      "layer, K-composition, as in Olsson et al.); IOI is carried by a late name-mover head that writes the IO logit "
+      "directly (largest DLA), while heads with high ablation drop but small DLA (duplicate-token heads among them) "
+      "act upstream of it, in the role of GPT-2 small's duplicate-token / S-inhibition heads. These are correlational "
+      "scores plus single-head mean ablations, not a full path-patching analysis.")
     w("")
     w("## Files\n")
     w("See `models/README.md` for every file's format (`card.json`, `eval/`, `transcoders/`, `features/`).\n")

@@ -6,7 +6,7 @@ import corpus  # noqa
 
 tok = tokenizer()
 cases = []
-for fn in sorted(os.listdir(os.path.join(MODEL_DIR, "eval"))):
+for fn in sorted(f for f in os.listdir(os.path.join(MODEL_DIR, "eval")) if f.endswith(".jsonl")):
     for l in open(os.path.join(MODEL_DIR, "eval", fn)):
         r = json.loads(l)
         for t in (r["prompt"], r["prompt"] + r["target"], r["target"]):

@@ -2,7 +2,7 @@
 
 Training data: the model's activations on training sequences (seeded). Evaluation and feature data:
 held-out sequences (build/heldout.npy). L1 penalty weighted by decoder norms; its coefficient is adapted
-during the first 70% of steps towards a target L0, then frozen (deterministic given the seed).
+during the first 70% of steps towards a per-layer target L0 (config.json tc_target_l0), then frozen (deterministic given the seed).
 """
 import gzip
 import json
@@ -123,7 +123,7 @@ def main():
     for l in range(L):
         tl = time.time()
         print(f"layer {l}", flush=True)
-        tc, lam = train_tc(xs[l], ys[l], width, steps, seed=100 + l)
+        tc, lam = train_tc(xs[l], ys[l], width, steps, seed=100 + l, target_l0=float(CFG["tc_target_l0"][l]))
         tc.eval()
         with torch.no_grad():
             yh, f = tc(hx[l])
@@ -134,6 +134,7 @@ def main():
             fvu_s = ((yh[:ns] - hy[l][:ns]).pow(2).sum() / (hy[l][:ns] - hy[l][:ns].mean(0)).pow(2).sum()).item()
             l0_s = (f[:ns] > 0).float().sum(1).mean().item()
         stats.append({"layer": l, "fvu": fvu, "l0": l0, "dead": dead, "d_transcoder": width, "l1_coeff": lam,
+                      "target_l0": CFG["tc_target_l0"][l],
                       "subset": {"fvu": fvu_s, "l0": l0_s},
                       "train_seconds": round(time.time() - tl, 1)})
         print(f"layer {l}: FVU {fvu:.4f} L0 {l0:.1f} dead {dead} [{time.time()-tl:.0f}s]", flush=True)
