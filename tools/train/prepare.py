@@ -14,10 +14,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import bpe  # noqa: E402
 import corpus  # noqa: E402
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-MODEL_DIR = os.path.join(ROOT, "models", "mechlens-tiny")
-BUILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "build")
-CFG = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "config.json")))
+from common import BUILD, CFG, MODEL_DIR  # noqa: E402
 
 
 def pack(docs, tok, n_seq, T, eot):

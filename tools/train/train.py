@@ -43,7 +43,10 @@ def main():
     w.writerow(["step", "train_loss", "heldout_loss"] + [f"top1_{f}" for f in fams])
     t0, acc_loss, n_loss = time.time(), 0.0, 0
     every = 50
+    stop = int(os.environ.get("MECHLENS_STOP_AFTER", steps))  # for determinism checks only
     for s in range(steps):
+        if s >= stop:
+            break
         for g in opt.param_groups:
             g["lr"] = lr_at(s)
         x = data[s * B:(s + 1) * B]
