@@ -1,8 +1,8 @@
 // Checks that @huggingface/tokenizers (JS) encodes like tools/train/bpe.py.
-// Usage (from the repo root): node tools/train/check_tokenizer.mjs <expected.json>
+// Usage (from the repo root): node tools/train/check_tokenizer.mjs <expected.json> [model dir]
 import { readFileSync } from "node:fs";
 import { Tokenizer } from "@huggingface/tokenizers";
-const dir = "models/mechlens-tiny/";
+const dir = (process.argv[3] ?? "models/mechlens-tiny") + "/";
 const tok = new Tokenizer(JSON.parse(readFileSync(dir + "tokenizer.json", "utf8")),
   JSON.parse(readFileSync(dir + "tokenizer_config.json", "utf8")));
 const cases = JSON.parse(readFileSync(process.argv[2], "utf8"));

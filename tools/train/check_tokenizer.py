@@ -19,6 +19,6 @@ cases.append({"text": "Hello, wörld! 123  x\n\ny <|endoftext|>z", "ids": tok.en
 p = os.path.join(BUILD, "tok_cases.json")
 json.dump(cases, open(p, "w"))
 if os.path.isdir(os.path.join(ROOT, "node_modules", "@huggingface", "tokenizers")):
-    subprocess.run(["node", "tools/train/check_tokenizer.mjs", p], cwd=ROOT, check=True)
+    subprocess.run(["node", "tools/train/check_tokenizer.mjs", p, MODEL_DIR], cwd=ROOT, check=True)
 else:
     print("node_modules/@huggingface/tokenizers missing: skipped JS check")

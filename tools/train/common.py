@@ -11,7 +11,7 @@ import bpe  # noqa: E402
 from model import GPT2, load_safetensors  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-CFG = json.load(open(os.path.join(HERE, "config.json")))
+CFG = json.load(open(os.environ.get("MECHLENS_CONFIG") or os.path.join(HERE, "config.json")))
 MODEL_DIR = os.environ.get("MECHLENS_MODEL_DIR") or os.path.join(ROOT, "models", CFG["name"])
 BUILD = os.environ.get("MECHLENS_BUILD_DIR") or os.path.join(HERE, "build")
 
