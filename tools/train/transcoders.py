@@ -216,7 +216,7 @@ def write_features(model, tcs, hx, held, feat_dir):
                           "examples": ex})
         doc = {"format": "mechlens-features/1", "model": CFG["name"], "layer": l,
                "hook": f"blocks.{l}.transcoder.hook_acts", "d_transcoder": F,
-               "source": "tools/train/build/heldout.npy (held-out corpus, seed %d)" % CFG["seed_heldout"],
+               "source": "eval/heldout_tokens.u16 (held-out corpus, seed %d)" % CFG["seed_heldout"],
                "n_sequences": S, "seq_len": T, "n_tokens": S * T,
                "context_before": CTX_BEFORE, "context_after": CTX_AFTER, "n_examples": N_EXAMPLES,
                "features": feats}
