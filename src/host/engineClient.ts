@@ -215,5 +215,5 @@ export class EngineClient {
 }
 
 function modelKey(p: LoadModelParams): string {
-  return JSON.stringify([p.dir, p.threads ?? 0]);
+  return JSON.stringify([p.dir, p.threads ?? 0, p.executionProvider ?? 'cpu']);
 }

@@ -15,6 +15,8 @@ export interface LoadModelParams {
   dir: string;
   /** onnxruntime intra-op threads (0 = onnxruntime's default). */
   threads?: number;
+  /** onnxruntime execution provider; `cuda` needs onnxruntime-node installed with ONNXRUNTIME_NODE_INSTALL=cuda12. */
+  executionProvider?: 'cpu' | 'cuda' | 'coreml' | 'dml';
 }
 
 export interface TopToken {

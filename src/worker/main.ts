@@ -33,10 +33,11 @@ function main(): void {
   };
 
   const handlers: Handlers<EngineProtocol, EngineNotifications> = {
-    'model/load': async ({ dir, threads }, ctx) => {
+    'model/load': async ({ dir, threads, executionProvider }, ctx) => {
       ctx.notify('progress', { message: `Loading ${dir}`, fraction: 0 });
       const next = await Model.load(dir, {
         threads,
+        executionProvider,
         onProgress: (message, fraction) => ctx.notify('progress', { message, fraction }),
       });
       if (ctx.signal.aborted) {

@@ -178,4 +178,8 @@ describe('bad input', function () {
   it('a checkpoint too big for free memory is refused before loading', async function () {
     await rejects(Model.load(fixture('gpt2'), { freeMemoryBytes: 1000 }), /needs about .* GiB as float32 but only .* GiB of memory is free/);
   });
+
+  it('an execution provider this onnxruntime build lacks is refused with what to do', async function () {
+    await rejects(Model.load(fixture('gpt2'), { executionProvider: 'coreml' }), /coreml execution provider is not available .* Set mechlens\.executionProvider to cpu/);
+  });
 });

@@ -2,6 +2,7 @@
 // unknown names and inputs shadowed by initializers: every run checks its feeds against the
 // session's input names, both ways, so a misnamed feed is an error, never a silent no-op.
 import * as ort from 'onnxruntime-node';
+import { UserError } from '../errors';
 
 export interface SessionSettings {
   threads: number;
@@ -25,7 +26,18 @@ export class GraphSession {
       extra: { session: { intra_op: { allow_spinning: '0' } } },
     };
     if (settings.threads > 0) options.intraOpNumThreads = settings.threads;
-    const session = await ort.InferenceSession.create(bytes, options);
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(bytes, options);
+    } catch (e) {
+      if (settings.executionProvider !== 'cpu') {
+        throw new UserError(
+          `The ${settings.executionProvider} execution provider is not available in this onnxruntime-node install (${e instanceof Error ? e.message : String(e)}). ` +
+            'Set mechlens.executionProvider to cpu, or reinstall with ONNXRUNTIME_NODE_INSTALL=cuda12 on a machine with CUDA and internet.',
+        );
+      }
+      throw e;
+    }
     return new GraphSession(session, weightFeeds);
   }
 

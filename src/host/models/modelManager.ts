@@ -5,6 +5,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ModelInfo } from '../../shared/modelInfo';
+import type { LoadModelParams } from '../../shared/protocol';
 import type { EngineClient } from '../engineClient';
 import { readConfig, updateConfig } from '../config';
 import { errorMessage } from '../log';
@@ -38,7 +39,7 @@ export class ModelManager implements vscode.Disposable {
     this.engine.setModel(this.loadParams());
     this.disposables.push(
       vscode.workspace.onDidChangeConfiguration((e) => {
-        if (e.affectsConfiguration('mechlens.activeModel') || e.affectsConfiguration('mechlens.modelFolders') || e.affectsConfiguration('mechlens.threads')) {
+        if (e.affectsConfiguration('mechlens.activeModel') || e.affectsConfiguration('mechlens.modelFolders') || e.affectsConfiguration('mechlens.threads') || e.affectsConfiguration('mechlens.executionProvider')) {
           this.engine.setModel(this.loadParams());
           this.changed.fire();
         }
@@ -185,8 +186,9 @@ export class ModelManager implements vscode.Disposable {
     }
   }
 
-  private loadParams(): { dir: string; threads: number } {
-    return { dir: this.activeDir, threads: readConfig().threads };
+  private loadParams(): LoadModelParams {
+    const { threads, executionProvider } = readConfig();
+    return { dir: this.activeDir, threads, executionProvider };
   }
 
   dispose(): void {
