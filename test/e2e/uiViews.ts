@@ -84,7 +84,7 @@ async function assertMarkupIsText(view: FrameLocator, where: string): Promise<vo
 async function main(): Promise<number> {
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(folder, 'views.prompt'), PROMPT);
-  writeFileSync(join(folder, 'notes.txt'), 'Some notes. The cat sat on the mat.\n');
+  writeFileSync(join(folder, 'notes.txt'), 'The cat sat on the mat.\n');
   const browser = await launchChromium();
   const page = await (await browser.newContext({ viewport: { width: 1440, height: 900 } })).newPage();
   const alerts: string[] = [];
@@ -299,7 +299,7 @@ async function main(): Promise<number> {
 
     await test('Inspect Selection decorates a selection in any file', async () => {
       await openFile(page, 'notes.txt');
-      await page.locator('.monaco-editor .view-lines', { hasText: 'Some notes' }).first().click();
+      await page.locator('.monaco-editor .view-lines', { hasText: 'The cat sat' }).first().click();
       await page.keyboard.press('Control+a');
       await runCommand(page, 'MechLens: Inspect Selection');
       await page.locator('.codelens-decoration', { hasText: 'MechLens: Logit lens' }).first().waitFor({ timeout: 60_000 });
@@ -318,6 +318,13 @@ async function main(): Promise<number> {
       await page.screenshot({ path: `${outDir}/views-12-inspector-links.png` });
       await inspector.locator('#quick a[data-command="mechlens.showLogitLens"]').click();
       await page.locator('.tabs-container .tab', { hasText: 'Logit lens: notes.txt' }).waitFor({ timeout: 30_000 });
+      // A short prompt: each heatmap cell carries its top token's text.
+      const lens = await findWebview(page, 'body[data-view="lens"] #source:has-text("notes.txt")');
+      await lens.locator('#app[data-ready]').waitFor({ timeout: 60_000 });
+      const n = await lens.locator('#tokens .token').count();
+      const cells = await lens.locator('#heatmap .heatmaplayer text').count();
+      check(cells >= n * 5, `${cells} cell labels for ${n} tokens × 5 layers`);
+      await page.screenshot({ path: `${outDir}/views-13-lens-short-prompt.png` });
     });
 
     check(alerts.length === 0, `no alert() ran (saw ${alerts.join(', ')})`);

@@ -10,7 +10,7 @@ import { csv, csvField, plotToken, plotlyEscape, tokenTicks } from '../../webvie
 import type { ThemeColors } from '../../webview/common/theme';
 import { arcLayout, headGrid, patternMatrix, rankHeads } from '../../webview/attention/model';
 import { dlaCsv, dlaParts, partsSum, targetLabel } from '../../webview/dla/model';
-import { lensCsv, lensHeatmap, lensMatrices, parseTargets, trajectoryChart } from '../../webview/lens/model';
+import { cellLabel, lensCsv, lensHeatmap, lensMatrices, parseTargets, trajectoryChart } from '../../webview/lens/model';
 
 const THEME: ThemeColors = { kind: 'dark', foreground: '#ccc', background: '#1f1f1f', accent: '#3794ff', muted: '#999', grid: '#333', border: '#444', fontFamily: 'sans', fontSize: 13 };
 const EVIL = '<img src=x onerror=alert(1)>';
@@ -119,6 +119,18 @@ describe('logit lens view model', function () {
     assert.equal(shapes.length, 1);
     assert.deepEqual([shapes[0]!.x0, shapes[0]!.x1], [0.5, 1.5]);
     assert.equal(lensHeatmap(lensView(), { kind: 'top' }, THEME).layout.shapes instanceof Array && (lensHeatmap(lensView(), { kind: 'top' }, THEME).layout.shapes as unknown[]).length, 0);
+  });
+
+  it('cell labels are cut to the cell width, then escaped; no text when nothing fits', function () {
+    assert.equal(cellLabel(' Mary', 8), '·Mary');
+    assert.equal(cellLabel(' Elizabeth', 5), '·Eli…');
+    assert.equal(cellLabel('<script>', 3), '&#60;s…');
+    assert.equal(cellLabel('<b>', 3), '&#60;b&#62;');
+    assert.equal(cellLabel('abc', 0), '');
+    const narrow = lensHeatmap(lensView(), { kind: 'top' }, THEME, undefined, 1);
+    assert.equal(narrow.data[0]!.texttemplate, '');
+    const wide = lensHeatmap(lensView(), { kind: 'top' }, THEME, undefined, 4);
+    assert.deepEqual((wide.data[0]!.text as string[][])[0], ['·a', '&#60;i&#62;']);
   });
 
   it('trajectories: probability and rank (1 = top) per layer at a position', function () {

@@ -143,8 +143,10 @@ function draw(): void {
   const v = view;
   const pos = Math.min(state.focus ?? v.tokens.length - 1, v.tokens.length - 1);
   renderTokenStrip(byId('tokens'), v.tokens, pos, focus);
-  const heat = lensHeatmap(v, colour, theme, pos);
   const root = byId('heatmap') as PlotlyEventTarget;
+  // Characters that fit in a cell: the plot area is the width less the axis labels and colour bar.
+  const cellChars = Math.floor((root.clientWidth - 170) / Math.max(1, v.tokens.length) / (theme.fontSize * 0.62));
+  const heat = lensHeatmap(v, colour, theme, pos, cellChars);
   void Plotly.react(root, heat.data, heat.layout, { displayModeBar: false, responsive: true }).then(() => {
     root.removeAllListeners?.('plotly_click');
     root.on('plotly_click', (e) => {

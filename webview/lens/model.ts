@@ -50,9 +50,21 @@ export function lensMatrices(v: LensView, colour: LensColour): LensMatrices {
   return { z, text, hover };
 }
 
-/** The heatmap; `focus` outlines one position's column. */
-export function lensHeatmap(v: LensView, colour: LensColour, theme: ThemeColors, focus?: number): Plot {
+/** A cell's label: the token with whitespace shown, cut to `maxChars` (with …), escaped for plotly. */
+export function cellLabel(text: string, maxChars: number): string {
+  const d = displayToken(text);
+  const chars = Array.from(d);
+  if (maxChars < 1) return '';
+  return plotlyEscape(chars.length <= maxChars ? d : `${chars.slice(0, Math.max(1, maxChars - 1)).join('')}…`);
+}
+
+/**
+ * The heatmap; `focus` outlines one position's column. `cellChars` is how many characters fit in a cell
+ * (from the plot's width); below 2 the cells carry no text (hover still shows it).
+ */
+export function lensHeatmap(v: LensView, colour: LensColour, theme: ThemeColors, focus?: number, cellChars = 8): Plot {
   const m = lensMatrices(v, colour);
+  const labels = v.top.map((layer) => layer.map((cell) => cellLabel(cell[0]?.text ?? '', cellChars)));
   const base = chartLayout(theme);
   const T = v.tokens.length;
   const L = v.labels.length;
@@ -68,8 +80,8 @@ export function lensHeatmap(v: LensView, colour: LensColour, theme: ThemeColors,
         z: m.z,
         x: Array.from({ length: T }, (_, i) => i),
         y: Array.from({ length: L }, (_, i) => i),
-        text: m.text,
-        texttemplate: T <= 40 ? '%{text}' : '',
+        text: labels,
+        texttemplate: cellChars >= 2 ? '%{text}' : '',
         textfont: { family: 'monospace', size: Math.max(8, Math.min(12, theme.fontSize - 1)) },
         customdata: m.hover,
         hovertemplate: '%{customdata}<extra></extra>',
