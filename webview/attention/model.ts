@@ -128,7 +128,7 @@ export interface ArcLayout {
 
 /**
  * Arcs for heads `heads` of `layer` with weight >= `threshold` (self-attention skipped: it has no arc).
- * Tokens are `step` px apart; an arc's height grows with its span.
+ * Tokens are `step` px apart; an arc's height grows with the square root of its span.
  */
 export function arcLayout(v: Pick<AttentionView, 'patterns' | 'tokens'>, layer: number, heads: number[], threshold = 0.1, step = 56): ArcLayout {
   const T = v.tokens.length;
@@ -146,7 +146,8 @@ export function arcLayout(v: Pick<AttentionView, 'patterns' | 'tokens'>, layer: 
         if (w < threshold) continue;
         const x0 = xs[k]!;
         const x1 = xs[q]!;
-        const h = (maxArc * (q - k)) / maxSpan;
+        // sqrt: short arcs (previous-token heads) stay visible next to long ones (induction heads).
+        const h = Math.max(6, maxArc * Math.sqrt((q - k) / maxSpan));
         const mid = (x0 + x1) / 2;
         arcs.push({ query: q, key: k, weight: w, head, d: `M ${x0} ${baseline} Q ${mid} ${baseline - 2 * h} ${x1} ${baseline}` });
       }
