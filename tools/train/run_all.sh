@@ -18,5 +18,5 @@ stage transcoders "$PY" transcoders.py
 { echo "{"; first=1; for k in prepare check_tokenizer train analyze transcoders; do
     [ $first = 1 ] || echo ","; first=0; echo "\"$k\": ${T[$k]}"; done; echo "}"; } > build/times.json
 "$PY" card.py
-du -sh ../../models/mechlens-tiny
+du -sh "${MECHLENS_MODEL_DIR:-../../models/mechlens-tiny}"
 echo "done"
