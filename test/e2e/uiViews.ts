@@ -274,6 +274,19 @@ async function main(): Promise<number> {
       await page.keyboard.type('John');
       await page.keyboard.press('Enter');
       await view.locator('#status', { hasText: '− logit' }).waitFor({ timeout: 60_000 });
+      // The IOI position ("… gave a drink to" → Mary): the card's name-mover head (measured as a mean over the
+      // IOI eval set, where it is the top head) writes for Mary − John here too, among the two strongest heads.
+      const chip = view.locator('.token[data-pos="13"]');
+      check(((await chip.textContent()) ?? '').includes('to'), `token 13 is "to" (${await chip.textContent()})`);
+      await chip.click();
+      await view.locator('#status', { hasText: 'at position 13' }).waitFor({ timeout: 60_000 });
+      const card = JSON.parse(readFileSync(join(extPath, 'models', 'mechlens-tiny', 'card.json'), 'utf8')) as { heads: { ioi_movers?: Array<[string, number, number]> } };
+      const mover = card.heads.ioi_movers?.[0]?.[0];
+      const positive = ((await view.locator('#heads').getAttribute('data-positive')) ?? '').split(',');
+      log(`DLA heads writing for Mary − John after "to", strongest first: ${positive.join(',')}; card's IOI mover: ${mover}`);
+      check(mover !== undefined && positive.slice(0, 2).includes(mover), `the card's IOI name mover ${mover} is among the two strongest heads (${positive.join(',')})`);
+      const logitDiff = Number(await view.locator('#sum').getAttribute('data-logit'));
+      check(logitDiff > 0, `the model prefers Mary over John there (logit difference ${logitDiff})`);
       await assertMarkupIsText(view, 'DLA');
       await page.screenshot({ path: `${outDir}/views-06-dla-dark.png` });
     });

@@ -13,7 +13,7 @@ import { getState, setState } from '../common/vscodeApi';
 import type { AnalysisRpc } from '../common/viewKit';
 import { exportButtons, injectStyles, labelled, renderTokenStrip, setStatus, showSource, startAnalysisView } from '../common/viewKit';
 import { parseTargets } from '../lens/model';
-import { dlaCsv, dlaJson, headHeatmap, otherPartsBars, partsSum, targetLabel } from './model';
+import { dlaCsv, dlaJson, dlaParts, headHeatmap, otherPartsBars, partsSum, targetLabel } from './model';
 
 const rpc: AnalysisRpc = connectToHost<AnalysisHostProtocol, AnalysisNotifications>();
 const state: AnalysisState = getState<AnalysisState>() ?? {};
@@ -144,6 +144,8 @@ function draw(): void {
   sum.dataset.logit = String(v.logit);
   const heat = headHeatmap(v, theme);
   const heads = byId('heads');
+  const ranked = dlaParts(v).filter((p) => p.group === 'head' && p.value > 0).sort((a, b) => b.value - a.value);
+  heads.dataset.positive = ranked.map((p) => p.label).join(',');
   if (heat) {
     heads.hidden = false;
     void Plotly.react(heads, heat.data, heat.layout, { displayModeBar: false, responsive: true });
