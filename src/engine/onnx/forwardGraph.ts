@@ -64,8 +64,9 @@ export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGrap
       y = g.op1('Add', [g.op1('Mul', [y, keep]), add]);
     }
     if (o.outputs.has(name)) {
-      g.op1('Identity', [y], {}, name);
-      g.output(name);
+      g.expose(y, name);
+      // When the producer was renamed, downstream nodes must read the hook's name.
+      return name;
     }
     return y;
   };

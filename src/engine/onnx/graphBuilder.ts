@@ -100,6 +100,22 @@ export class GraphBuilder {
     return this.op(type, inputs, attrs, outputName ? [outputName] : 1)[0]!;
   }
 
+  /**
+   * Exposes a value as a graph output under `name`. The node that produced it is renamed in place
+   * (no copy), which works because hooks are exposed before anything consumes the value; graph inputs
+   * and values already exposed under another name get an Identity node instead.
+   */
+  expose(value: string, name: string): void {
+    const producer = this.nodes.findLast((n) => n.output?.includes(value));
+    const outputs = producer?.output ?? [];
+    const idx = outputs.indexOf(value);
+    const consumed = this.nodes.some((n) => n.input?.includes(value));
+    const alreadyOutput = this.outputs.some((o) => o.name === value);
+    if (producer && idx >= 0 && !consumed && !alreadyOutput) outputs[idx] = name;
+    else this.op1('Identity', [value], {}, name);
+    this.output(name);
+  }
+
   build(graphName: string): Uint8Array {
     const model = onnx.ModelProto.create({
       irVersion: 9,
