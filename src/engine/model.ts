@@ -49,6 +49,8 @@ export interface ForwardRequest {
    * (e.g. replacing MLP outputs by transcoder reconstructions). Applied instead of `interventions`.
    */
   edits?: ReadonlyMap<string, HookEdit>;
+  /** Return a per-row summary of the logits (top-k, log-sum-exp, target logits and ranks) instead of them. */
+  summary?: { topK: number; targets: number[] };
   /** Key/value cache from a previous call (incremental decoding). */
   past?: KvCache;
   /** Return the key/value cache for the next call. */
@@ -62,9 +64,21 @@ export interface KvCache {
   tensors: Record<string, ort.Tensor>;
 }
 
+export interface LogitSummary {
+  /** Rows are [batch * positions] in order; k values / ids per row, largest first. */
+  topValues: Float32Array;
+  topIndices: BigInt64Array;
+  logSumExp: Float32Array;
+  /** [rows, n_targets] */
+  targetLogits: Float32Array;
+  targetRanks: BigInt64Array;
+  k: number;
+}
+
 export interface ForwardResult {
   /** [B, n or 1, d_vocab] */
   logits?: NamedTensor;
+  summary?: LogitSummary;
   hooks: Map<string, NamedTensor>;
   cache?: KvCache;
 }
@@ -186,7 +200,7 @@ export class Model {
     const logitsMode = req.logits ?? 'all';
     // The main session serves every whole-model forward whose interventions it has inputs for;
     // other shapes (a later start layer, a residual input, rarer intervention points) get a variant.
-    const useMain = !req.resid && startLayer === 0 && [...edits.keys()].every((h) => this.mainInterventions.has(h));
+    const useMain = !req.resid && !req.summary && startLayer === 0 && [...edits.keys()].every((h) => this.mainInterventions.has(h));
     const options: ForwardOptions = useMain
       ? this.mainOptions()
       : {
@@ -197,7 +211,13 @@ export class Model {
           logits: logitsMode,
           past: wantCache,
           weightsAsInputs: true,
+          summary: req.summary ? { topK: req.summary.topK } : undefined,
         };
+    if (req.summary) {
+      if (logitsMode === 'none') throw new Error('internal: a logit summary needs logits');
+      for (const t of req.summary.targets) if (!Number.isInteger(t) || t < 0 || t >= this.config.dVocab) throw new UserError(`Target token ${t} is outside the vocabulary.`);
+      feeds.targets = new ort.Tensor('int64', BigInt64Array.from(req.summary.targets.map(BigInt)), [req.summary.targets.length]);
+    }
     for (const [hook, e] of edits) {
       feeds[`keep.${hook}`] = new ort.Tensor('float32', e.keep, e.shape);
       feeds[`add.${hook}`] = new ort.Tensor('float32', e.add, e.shape);
@@ -223,7 +243,8 @@ export class Model {
     const session = await this.session(options);
     throwIfAborted(req.signal);
     const fetches = [...hooks];
-    if (logitsMode !== 'none') fetches.push('logits');
+    if (req.summary) fetches.push('top_values', 'top_indices', 'logsumexp', 'target_logits', 'target_ranks');
+    else if (logitsMode !== 'none') fetches.push('logits');
     if (wantCache) for (let l = 0; l < this.config.nLayers; l++) fetches.push(`present.${l}.k`, `present.${l}.v`);
     const out = await session.run(feeds, fetches);
     const result: ForwardResult = { hooks: new Map() };
@@ -232,6 +253,16 @@ export class Model {
       const p = parseHookName(h, this.config);
       const { dims } = hookDims(this.config, p.local, B, n, offset + n);
       result.hooks.set(h, { shape: t.dims.slice(), dims, data: t.data as Float32Array });
+    }
+    if (req.summary) {
+      result.summary = {
+        topValues: out.top_values!.data as Float32Array,
+        topIndices: out.top_indices!.data as BigInt64Array,
+        logSumExp: out.logsumexp!.data as Float32Array,
+        targetLogits: out.target_logits!.data as Float32Array,
+        targetRanks: out.target_ranks!.data as BigInt64Array,
+        k: out.top_values!.dims[1]!,
+      };
     }
     if (out.logits) {
       let data = out.logits.data as Float32Array;

@@ -94,3 +94,27 @@ describe('inline inspection', function () {
     }
   });
 });
+
+describe('logit lens summary in the graph', function () {
+  it('top-k, probabilities and target ranks computed in the graph equal those from the full logits', async function () {
+    const model = await Model.load(fixture('llama'));
+    try {
+      const full = await logitLens(model, { tokens: TOKENS, full: true, topK: 4, targets: [1, 7, 50] });
+      const summary = await logitLens(model, { tokens: TOKENS, topK: 4, targets: [1, 7, 50] });
+      assert.equal(summary.logits, undefined);
+      assert.deepEqual(summary.labels, full.labels);
+      for (let l = 0; l < full.top.length; l++) {
+        for (let p = 0; p < TOKENS.length; p++) {
+          assert.deepEqual(summary.top[l]![p]!.map((t) => t.id), full.top[l]![p]!.map((t) => t.id));
+          summary.top[l]![p]!.forEach((t, j) => assert.ok(Math.abs(t.prob - full.top[l]![p]![j]!.prob) < 1e-5));
+          summary.targets![l]![p]!.forEach((t, j) => {
+            assert.equal(t.rank, full.targets![l]![p]![j]!.rank);
+            assert.ok(Math.abs(t.prob - full.targets![l]![p]![j]!.prob) < 1e-5);
+          });
+        }
+      }
+    } finally {
+      await model.dispose();
+    }
+  });
+});

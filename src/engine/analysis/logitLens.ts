@@ -53,29 +53,60 @@ export async function logitLens(model: Model, req: LensRequest): Promise<LensRes
     const lens = req.tuned && i < L ? req.tuned.layers[i] : undefined;
     rows.set(lens ? applyAffine(resid, lens, T, d) : resid, i * T * d);
   });
-  const r = await model.forward({ resid: { shape: [hooks.length, T, d], dims: ['layer', 'pos', 'd_model'], data: rows }, startLayer: L, logits: 'all', signal: req.signal });
-  const logits = r.logits!.data;
+  const resid = { shape: [hooks.length, T, d], dims: ['layer' as const, 'pos' as const, 'd_model' as const], data: rows };
   const k = req.topK ?? 5;
   const out: LensResult = { labels, tokens: req.tokens, top: [] };
   if (req.targets) {
     for (const t of req.targets) if (!Number.isInteger(t) || t < 0 || t >= V) throw new UserError(`Target token ${t} is outside the vocabulary.`);
     out.targets = [];
   }
-  if (req.full) out.logits = [];
+  if (req.full) {
+    // Full logits: softmax, top-k and ranks in JavaScript.
+    const r = await model.forward({ resid, startLayer: L, logits: 'all', signal: req.signal });
+    const logits = r.logits!.data;
+    out.logits = [];
+    for (let i = 0; i < hooks.length; i++) {
+      const layerTop: TopToken[][] = [];
+      const layerTargets: Array<Array<{ id: number; prob: number; rank: number }>> = [];
+      const layerLogits: Float32Array[] = [];
+      for (let p = 0; p < T; p++) {
+        const row = logits.subarray((i * T + p) * V, (i * T + p + 1) * V);
+        const probs = softmax(row);
+        layerTop.push(topIndices(row, k).map((id) => ({ id, text: model.tokenText(id), prob: probs[id]!, logit: row[id]! })));
+        if (req.targets) layerTargets.push(req.targets.map((id) => ({ id, prob: probs[id]!, rank: rankOf(row, id) })));
+        layerLogits.push(row.slice());
+      }
+      out.top.push(layerTop);
+      if (req.targets) out.targets!.push(layerTargets);
+      out.logits.push(layerLogits);
+    }
+    return out;
+  }
+  // Summary: top-k, log-sum-exp and target ranks computed inside the graph; k numbers per row come back.
+  const targets = req.targets ?? [];
+  const r = await model.forward({ resid, startLayer: L, logits: 'all', summary: { topK: k, targets }, signal: req.signal });
+  const sm = r.summary!;
   for (let i = 0; i < hooks.length; i++) {
     const layerTop: TopToken[][] = [];
     const layerTargets: Array<Array<{ id: number; prob: number; rank: number }>> = [];
-    const layerLogits: Float32Array[] = [];
     for (let p = 0; p < T; p++) {
-      const row = logits.subarray((i * T + p) * V, (i * T + p + 1) * V);
-      const probs = softmax(row);
-      layerTop.push(topIndices(row, k).map((id) => ({ id, text: model.tokenText(id), prob: probs[id]!, logit: row[id]! })));
-      if (req.targets) layerTargets.push(req.targets.map((id) => ({ id, prob: probs[id]!, rank: rankOf(row, id) })));
-      if (req.full) layerLogits.push(row.slice());
+      const row = i * T + p;
+      const lse = sm.logSumExp[row]!;
+      const top: TopToken[] = [];
+      for (let j = 0; j < sm.k; j++) {
+        const id = Number(sm.topIndices[row * sm.k + j]!);
+        const logit = sm.topValues[row * sm.k + j]!;
+        top.push({ id, text: model.tokenText(id), prob: Math.exp(logit - lse), logit });
+      }
+      layerTop.push(top);
+      if (req.targets) {
+        layerTargets.push(
+          targets.map((id, t) => ({ id, prob: Math.exp(sm.targetLogits[row * targets.length + t]! - lse), rank: Number(sm.targetRanks[row * targets.length + t]!) })),
+        );
+      }
     }
     out.top.push(layerTop);
     if (req.targets) out.targets!.push(layerTargets);
-    if (req.full) out.logits!.push(layerLogits);
   }
   return out;
 }

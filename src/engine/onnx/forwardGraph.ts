@@ -29,6 +29,13 @@ export interface ForwardOptions {
   /** Hook names that take intervention inputs `keep.<hook>` / `add.<hook>`. */
   interventions: ReadonlySet<string>;
   logits: 'all' | 'last' | 'none';
+  /**
+   * Instead of the full logits, per row of [batch * positions]: the top-k logits and their ids
+   * (`top_values`, `top_indices` [N, k]), the log-sum-exp (`logsumexp` [N, 1]) for probabilities, and
+   * for the token ids fed as `targets` [n_targets] their logits and ranks (`target_logits`,
+   * `target_ranks` [N, n_targets]). Keeps a lens over a 50k vocabulary from shipping 40M numbers.
+   */
+  summary?: { topK: number };
   /** Key/value cache inputs `past.<l>.k|v` and outputs `present.<l>.k|v` (incremental decoding). */
   past: boolean;
   weightsAsInputs: boolean;
@@ -42,7 +49,7 @@ export interface BuiltGraph {
 }
 
 export function forwardOptionsKey(o: ForwardOptions): string {
-  return JSON.stringify([o.startLayer, o.residInput, [...o.outputs].sort(), [...o.interventions].sort(), o.logits, o.past, o.weightsAsInputs]);
+  return JSON.stringify([o.startLayer, o.residInput, o.summary?.topK ?? 0, [...o.outputs].sort(), [...o.interventions].sort(), o.logits, o.past, o.weightsAsInputs]);
 }
 
 export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGraph {
@@ -297,8 +304,25 @@ export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGrap
         const cap = g.constF([c.finalSoftcap], []);
         logits = g.op1('Mul', [g.op1('Tanh', [g.op1('Div', [logits, cap])]), cap]);
       }
-      g.op1('Reshape', [logits, g.op1('Concat', [batchDim, g.constI64([-1, c.dVocab])], { axis: 0 })], {}, 'logits');
-      g.output('logits');
+      if (o.summary) {
+        const [values, indices] = g.op('TopK', [logits, g.constI64([Math.min(o.summary.topK, c.dVocab)])], { axis: -1 }, ['top_values', 'top_indices']);
+        void values;
+        void indices;
+        g.output('top_values');
+        g.output('top_indices', I64);
+        g.op1('ReduceLogSumExp', [logits, g.constI64([-1])], { keepdims: 1 }, 'logsumexp');
+        g.output('logsumexp');
+        const targets = g.input('targets', I64, ['n_targets']);
+        const targetLogits = g.op1('Gather', [logits, targets], { axis: 1 }, 'target_logits'); // [N, nT]
+        g.output('target_logits');
+        // rank = how many logits exceed the target's: compare [N, 1, V] with [N, nT, 1]
+        const above = g.op1('Greater', [g.op1('Unsqueeze', [logits, g.constI64([1])]), g.op1('Unsqueeze', [targetLogits, g.constI64([2])])]);
+        g.op1('ReduceSum', [g.op1('Cast', [above], { to: I64 }), g.constI64([2])], { keepdims: 0 }, 'target_ranks');
+        g.output('target_ranks', I64);
+      } else {
+        g.op1('Reshape', [logits, g.op1('Concat', [batchDim, g.constI64([-1, c.dVocab])], { axis: 0 })], {}, 'logits');
+        g.output('logits');
+      }
     }
   }
   void presentOutputs;
