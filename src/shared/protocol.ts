@@ -126,7 +126,8 @@ export type EngineProtocol = {
   /** Inline inspection of a prompt: surprisal, top predictions and a one-line lens per token. */
   'analysis/inspect': { params: { prompt: PromptInput; topK?: number; maxTokens?: number }; result: InspectResult };
   'analysis/lens': {
-    params: { prompt: PromptInput; stream?: LensStream; topK?: number; targets?: number[] };
+    /** `tunedLensFile`: a tuned-lens safetensors file (format in docs/views.md) applied before decoding. */
+    params: { prompt: PromptInput; stream?: LensStream; topK?: number; targets?: number[]; tunedLensFile?: string };
     result: LensResult & { prompt: TokenizedPrompt };
   };
   'analysis/attention': { params: { prompt: PromptInput }; result: AttentionResult & { prompt: TokenizedPrompt } };

@@ -7,6 +7,7 @@ import { validateCheckpoint } from '../engine/checkpoint/load';
 import { UserError } from '../engine/errors';
 import { resolvePrompt, topTokens } from '../engine/prompt';
 import { logitLens } from '../engine/analysis/logitLens';
+import { readTunedLens } from '../engine/analysis/tunedLens';
 import { attentionPatterns, detectHeads } from '../engine/analysis/attention';
 import { directLogitAttribution } from '../engine/analysis/dla';
 import { inspectPrompt } from '../engine/analysis/inspect';
@@ -89,10 +90,11 @@ function main(): void {
       const t = resolvePrompt(m, prompt, maxTokens);
       return { ...(await inspectPrompt(m, t.ids, { topK, signal: ctx.signal })), prompt: t };
     },
-    'analysis/lens': async ({ prompt, stream, topK, targets }, ctx) => {
+    'analysis/lens': async ({ prompt, stream, topK, targets, tunedLensFile }, ctx) => {
       const m = requireModel();
       const t = resolvePrompt(m, prompt);
-      const r = await logitLens(m, { tokens: t.ids, stream, topK, targets, signal: ctx.signal });
+      const tuned = tunedLensFile ? readTunedLens(tunedLensFile, m.config.nLayers, m.config.dModel) : undefined;
+      const r = await logitLens(m, { tokens: t.ids, stream, topK, targets, tuned, signal: ctx.signal });
       return { ...r, prompt: t };
     },
     'analysis/attention': async ({ prompt }, ctx) => {
