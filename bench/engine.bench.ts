@@ -18,7 +18,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     'no-torch': { type: 'boolean', default: false },
     'memory-probe': { type: 'string' },
-    'fed-weights': { type: 'boolean', default: false },
+    initializers: { type: 'boolean', default: false },
   },
 });
 const ITERS = Number(values.iters);
@@ -66,7 +66,7 @@ async function minimalForward(prompt: number[]): Promise<number> {
 
 /** Child-process mode: load, one forward with every hook, report peak RSS (a clean process measures it fairly). */
 async function memoryProbe(dir: string): Promise<void> {
-  const model = await Model.load(dir, { threads: THREADS, mainWithInitializers: !values['fed-weights'] });
+  const model = await Model.load(dir, { threads: THREADS, mainWithInitializers: values.initializers });
   await model.runWithCache(tokens(1), model.hookNames());
   process.stdout.write(JSON.stringify({ peakRssMb: process.resourceUsage().maxRSS / 1024, weightMb: model.info.weightBytes / 2 ** 20 }));
   await model.dispose();
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
 
   const results: Record<string, unknown> = { threads: THREADS, seq: T, iters: ITERS, model: 'GPT-2-small-shaped (12 x 768, vocab 50257), fp32' };
   const t0 = performance.now();
-  const model = await Model.load(MODEL_DIR, { threads: THREADS, mainWithInitializers: !values['fed-weights'] });
+  const model = await Model.load(MODEL_DIR, { threads: THREADS, mainWithInitializers: values.initializers });
   results.sessionReadyMs = performance.now() - t0;
   const prompt = tokens(1);
 
@@ -109,7 +109,7 @@ async function main(): Promise<void> {
   results.generateNoCacheTokensPerS = 32 / (genNoCacheMs / 1000);
   await model.dispose();
 
-  const probe = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--memory-probe', MODEL_DIR, '--threads', String(THREADS), ...(values['fed-weights'] ? ['--fed-weights'] : [])], { encoding: 'utf8' });
+  const probe = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--memory-probe', MODEL_DIR, '--threads', String(THREADS), ...(values.initializers ? ['--initializers'] : [])], { encoding: 'utf8' });
   const mem = JSON.parse(probe.stdout) as { peakRssMb: number; weightMb: number };
   results.peakRssMb = mem.peakRssMb;
   results.weightMb = mem.weightMb;
