@@ -5,7 +5,7 @@
 //
 //   npm run bench            (or: node --import tsx bench/engine.bench.ts [--iters N] [--threads N] [--no-torch])
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Model } from '../src/engine/model';
@@ -68,7 +68,10 @@ async function minimalForward(prompt: number[]): Promise<number> {
 async function memoryProbe(dir: string): Promise<void> {
   const model = await Model.load(dir, { threads: THREADS, mainWithInitializers: values.initializers });
   await model.runWithCache(tokens(1), model.hookNames());
-  process.stdout.write(JSON.stringify({ peakRssMb: process.resourceUsage().maxRSS / 1024, weightMb: model.info.weightBytes / 2 ** 20 }));
+  // VmHWM, not getrusage's maxRSS: that one keeps the spawning process's peak across exec.
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  const peakRssMb = hwm ? Number(hwm[1]) / 1024 : process.resourceUsage().maxRSS / 1024;
+  process.stdout.write(JSON.stringify({ peakRssMb, weightMb: model.info.weightBytes / 2 ** 20 }));
   await model.dispose();
 }
 

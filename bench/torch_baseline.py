@@ -25,7 +25,8 @@ torch.no_grad(), batch 1). Prints exactly one JSON object on stdout (progress go
   generate_tokens_per_s greedy generation of gen_new tokens from a gen_prompt-token prompt with a KV
                      cache: gen_new forwards (the prompt prefill yields the first token), prefill included
                      in the time; gen_new / seconds (median of gen_iters)
-  peak_rss_mb        peak resident set size of the process (ru_maxrss)
+  peak_rss_mb        peak resident set size of the process (VmHWM: ru_maxrss would include the parent's
+                     peak from before exec when this script is spawned by a bigger process)
 Timed sections run after `warmup` untimed repetitions each (sweep: one untimed patched forward warm-up).
 """
 import argparse
@@ -35,6 +36,14 @@ import resource
 import statistics
 import sys
 import time
+
+def peak_rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
 
 import torch
 
@@ -184,7 +193,7 @@ def main():
         "gen_prompt": args.gen_prompt,
         "gen_new": args.gen_new,
         "gen_iters": args.gen_iters,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
     }
     print(json.dumps(out))
 
