@@ -28,7 +28,10 @@ if [ ! -x "$NODE24/bin/node" ]; then
 fi
 
 # npm under node 24 (code-server's postinstall checks the node major from npm's user agent) and
-# npm_config_nodedir so node-gyp builds its native modules against node 24's headers.
+# npm_config_nodedir so node-gyp builds its native modules against node 24's headers. When this runs
+# under `npm test`, the outer npm exports its config (npm_config_user_agent says node 20, among others)
+# and a nested npm would inherit it: start the install from a clean npm environment.
+for v in $(env | grep -o '^npm_[A-Za-z0-9_]*' || true); do unset "$v"; done
 if [ ! -x "$TOOLS/cs/node_modules/.bin/code-server" ]; then
   mkdir -p "$TOOLS/cs" && cd "$TOOLS/cs"
   [ -f package.json ] || echo '{"private":true}' > package.json
