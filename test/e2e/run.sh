@@ -26,7 +26,8 @@ fi
 EXT=${E2E_EXT_PATH:-$ROOT}
 [ -f "$EXT/models/mechlens-tiny/model.safetensors" ] || { echo "[e2e] $EXT/models/mechlens-tiny/model.safetensors is missing: the bundled default model is required"; exit 1; }
 
-ls -dt "$ROOT"/.e2e/run-* 2>/dev/null | tail -n +4 | xargs rm -rf   # keep the last 3 runs for debugging
+# Keep the last 3 runs for debugging. On a clean clone there are none: ls fails, and under pipefail that must not end the run.
+{ ls -dt "$ROOT"/.e2e/run-* 2>/dev/null || true; } | tail -n +4 | xargs -r rm -rf
 RUN="$ROOT/.e2e/run-$(date +%Y%m%d-%H%M%S)-$$"
 OUT=${E2E_OUT:-$ROOT/test-results/e2e}
 mkdir -p "$OUT"
