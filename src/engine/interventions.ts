@@ -51,7 +51,6 @@ export function compileInterventions(list: readonly Intervention[], ctx: EditCon
     const nHeads = headAxis >= 0 ? shape[headAxis]! : 0;
     for (const h of iv.heads ?? []) if (h >= nHeads) throw new UserError(`Intervention ${i + 1}: head ${h} is out of range (the model has ${nHeads}).`);
     for (const r of iv.rows ?? []) if (r >= batch) throw new UserError(`Intervention ${i + 1}: row ${r} is out of range (batch of ${batch}).`);
-    const maxPos = offset + seq;
     for (const p of iv.positions ?? []) if (p >= config.nCtx) throw new UserError(`Intervention ${i + 1}: position ${p} is beyond the context (${config.nCtx}).`);
 
     let edit = edits.get(iv.hook);
@@ -112,7 +111,7 @@ export function compileInterventions(list: readonly Intervention[], ctx: EditCon
         break;
       }
     }
-    applySelection(edit, shape, posAxis, headAxis, offset, maxPos, iv, k, value);
+    applySelection(edit, shape, posAxis, headAxis, offset, iv, k, value);
   }
   return edits;
 }
@@ -123,7 +122,6 @@ function applySelection(
   posAxis: number,
   headAxis: number,
   offset: number,
-  _maxPos: number,
   iv: Intervention,
   k: number,
   value: (idx: number[], flat: number) => number,

@@ -56,7 +56,7 @@ function lastRow(logits: NamedTensor, V: number): Float32Array {
 
 export async function patchingSweep(model: Model, req: SweepRequest): Promise<SweepResult> {
   const { layers, positions, hook } = checkRequest(model, req);
-  const { nLayers: L, dModel: d, dVocab: V } = model.config;
+  const { dModel: d, dVocab: V } = model.config;
   const T = req.clean.length;
   // resid_post of layer l is resid_pre of layer l + 1 (or the final residual stream when l = L - 1).
   const startOf = (l: number) => (hook === 'hook_resid_pre' ? l : l + 1);
@@ -82,7 +82,6 @@ export async function patchingSweep(model: Model, req: SweepRequest): Promise<Sw
     out.push(positions.map((_, row) => r.logits!.data.slice(row * V, (row + 1) * V)));
     req.onProgress?.((i + 1) / layers.length);
   }
-  void L;
   return { layers, positions, logits: out, cleanLogits: lastRow(clean.logits!, V), corruptedLogits: lastRow(corrupted.logits!, V) };
 }
 

@@ -188,7 +188,7 @@ export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGrap
     }
     rotateHalf = g.constF(R, [r, r]);
   }
-  const rope = (x: string, heads: number): string => {
+  const rope = (x: string): string => {
     if (!cos || !sin || !rotateHalf) return x;
     let rot = x;
     let pass: string | null = null;
@@ -196,12 +196,10 @@ export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGrap
       rot = g.op1('Slice', [x, g.constI64([0]), g.constI64([r]), g.constI64([3])]);
       pass = g.op1('Slice', [x, g.constI64([r]), g.constI64([dh]), g.constI64([3])]);
     }
-    void heads;
     const rotated = g.op1('Add', [g.op1('Mul', [rot, cos]), g.op1('Mul', [g.op1('MatMul', [rot, rotateHalf]), sin])]);
     return pass ? g.op1('Concat', [rotated, pass], { axis: 3 }) : rotated;
   };
 
-  const presentOutputs: string[] = [];
   for (let l = o.startLayer; l < c.nLayers; l++) {
     const lw = w.layers[l]!;
     const p = `blocks.${l}`;
@@ -216,8 +214,8 @@ export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGrap
     k = hook(`${p}.attn.hook_k`, k, 4);
     v = hook(`${p}.attn.hook_v`, v, 4);
     if (c.positional === 'rotary') {
-      q = hook(`${p}.attn.hook_rot_q`, rope(q, H), 4);
-      k = hook(`${p}.attn.hook_rot_k`, rope(k, Hkv), 4);
+      q = hook(`${p}.attn.hook_rot_q`, rope(q), 4);
+      k = hook(`${p}.attn.hook_rot_k`, rope(k), 4);
     }
     const perm = { perm: [0, 2, 1, 3] };
     const qT = g.op1('Transpose', [q], perm); // [B, H, n, dh]
@@ -230,7 +228,6 @@ export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGrap
       vT = g.op1('Concat', [pv, vT], { axis: 2 }, `present.${l}.v`);
       g.output(`present.${l}.k`);
       g.output(`present.${l}.v`);
-      presentOutputs.push(`present.${l}.k`, `present.${l}.v`);
     }
     if (Hkv !== H) {
       // Grouped-query attention: each key/value head serves H / Hkv query heads.
@@ -305,9 +302,7 @@ export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGrap
         logits = g.op1('Mul', [g.op1('Tanh', [g.op1('Div', [logits, cap])]), cap]);
       }
       if (o.summary) {
-        const [values, indices] = g.op('TopK', [logits, g.constI64([Math.min(o.summary.topK, c.dVocab)])], { axis: -1 }, ['top_values', 'top_indices']);
-        void values;
-        void indices;
+        g.op('TopK', [logits, g.constI64([Math.min(o.summary.topK, c.dVocab)])], { axis: -1 }, ['top_values', 'top_indices']);
         g.output('top_values');
         g.output('top_indices', I64);
         g.op1('ReduceLogSumExp', [logits, g.constI64([-1])], { keepdims: 1 }, 'logsumexp');
@@ -325,6 +320,5 @@ export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGrap
       }
     }
   }
-  void presentOutputs;
   return { bytes: g.build('mechlens_forward'), weightInputs: g.weightInputs, interventionInputs };
 }
