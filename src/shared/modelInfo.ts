@@ -2,9 +2,8 @@
 
 export type Architecture = 'gpt2' | 'gpt_neox' | 'llama' | 'qwen2' | 'gemma2';
 
-export interface ModelInfo {
-  dir: string;
-  name: string;
+/** A model's shape, TransformerLens names; the engine's ModelConfig extends it with conventions. */
+export interface ModelDims {
   architecture: Architecture;
   /** The config's model_type, as written in config.json. */
   modelType: string;
@@ -16,6 +15,11 @@ export interface ModelInfo {
   dMlp: number;
   dVocab: number;
   nCtx: number;
+}
+
+export interface ModelInfo extends ModelDims {
+  dir: string;
+  name: string;
   parameterCount: number;
   /** Bytes of the weights once loaded as float32. */
   weightBytes: number;

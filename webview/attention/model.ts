@@ -5,7 +5,8 @@ import type { AttentionView, HeadKind } from '../common/analysisProtocol';
 import { plotToken, plotlyEscape, tokenTicks } from '../common/plotText';
 import type { ThemeColors } from '../common/theme';
 import { chartLayout } from '../common/theme';
-import type { Plot } from '../lens/model';
+import { layerHeadHeatmap } from '../common/chart';
+import type { Plot } from '../common/chart';
 
 export const HEAD_KIND_LABELS: Record<HeadKind, string> = {
   previous_token: 'previous-token',
@@ -72,40 +73,21 @@ export function rankHeads(scores: number[][], limit = Infinity): Array<{ layer: 
 }
 
 export function headGrid(scores: number[][], kind: HeadKind, theme: ThemeColors, selected?: { layer: number; head: number }): Plot {
-  const base = chartLayout(theme);
-  const L = scores.length;
-  const H = scores[0]?.length ?? 0;
   const shapes = selected ? [{ type: 'rect', x0: selected.head - 0.5, x1: selected.head + 0.5, y0: selected.layer - 0.5, y1: selected.layer + 0.5, line: { color: theme.accent, width: 3 } }] : [];
-  return {
-    data: [
-      {
-        type: 'heatmap',
-        z: scores,
-        x: Array.from({ length: H }, (_, h) => h),
-        y: Array.from({ length: L }, (_, l) => l),
-        text: scores.map((row) => row.map((s) => s.toFixed(2))),
-        texttemplate: '%{text}',
-        hovertemplate: `L%{y}H%{x}: ${plotlyEscape(HEAD_KIND_LABELS[kind])} score %{z:.3f}<extra></extra>`,
-        zmin: 0,
-        zmax: 1,
-        colorscale: [
-          [0, theme.background],
-          [1, theme.accent],
-        ],
-        colorbar: { thickness: 10, outlinewidth: 0 },
-        xgap: 2,
-        ygap: 2,
-      },
-    ],
-    layout: {
-      ...base,
-      xaxis: { ...(base.xaxis as object), tickvals: Array.from({ length: H }, (_, h) => h), ticktext: Array.from({ length: H }, (_, h) => `H${h}`), title: { text: 'head' }, side: 'top' },
-      yaxis: { ...(base.yaxis as object), tickvals: Array.from({ length: L }, (_, l) => l), ticktext: Array.from({ length: L }, (_, l) => `L${l}`), title: { text: 'layer' }, autorange: 'reversed' },
-      shapes,
-      height: Math.max(200, 40 * L + 90),
-      margin: { l: 8, r: 8, t: 8, b: 8 },
+  return layerHeadHeatmap(
+    scores,
+    theme,
+    {
+      zmin: 0,
+      zmax: 1,
+      colorscale: [
+        [0, theme.background],
+        [1, theme.accent],
+      ],
+      hovertemplate: `L%{y}H%{x}: ${plotlyEscape(HEAD_KIND_LABELS[kind])} score %{z:.3f}<extra></extra>`,
     },
-  };
+    shapes,
+  );
 }
 
 export interface Arc {

@@ -1,12 +1,60 @@
-// Pure data -> plot: the top-k next-token bar chart. No DOM here (unit-tested).
+// Pure data -> plot pieces shared by the views: the top-k next-token bar chart and the layers x heads
+// heatmap. No DOM here (unit-tested).
 import type { TopToken } from './protocol';
 import type { ThemeColors } from './theme';
 import { chartLayout } from './theme';
 import { displayToken, formatProb } from './tokens';
 
-export interface BarChart {
+/** A plotly figure: traces and layout. */
+export interface Plot {
   data: Array<Record<string, unknown>>;
   layout: Record<string, unknown>;
+}
+
+export type BarChart = Plot;
+
+/**
+ * A layers x heads heatmap (layer 0 on top, heads across), each cell labelled with its value: the
+ * head-detector grid and the per-head direct logit attribution both draw this.
+ */
+export function layerHeadHeatmap(
+  z: number[][],
+  theme: ThemeColors,
+  scale: { zmin: number; zmax: number; colorscale: Array<[number, string]>; hovertemplate: string; digits?: number },
+  shapes: Array<Record<string, unknown>> = [],
+): Plot {
+  const base = chartLayout(theme);
+  const L = z.length;
+  const H = z[0]?.length ?? 0;
+  const heads = Array.from({ length: H }, (_, h) => h);
+  const layers = Array.from({ length: L }, (_, l) => l);
+  return {
+    data: [
+      {
+        type: 'heatmap',
+        z,
+        x: heads,
+        y: layers,
+        text: z.map((row) => row.map((v) => v.toFixed(scale.digits ?? 2))),
+        texttemplate: '%{text}',
+        hovertemplate: scale.hovertemplate,
+        zmin: scale.zmin,
+        zmax: scale.zmax,
+        colorscale: scale.colorscale,
+        colorbar: { thickness: 10, outlinewidth: 0 },
+        xgap: 2,
+        ygap: 2,
+      },
+    ],
+    layout: {
+      ...base,
+      xaxis: { ...(base.xaxis as object), tickvals: heads, ticktext: heads.map((h) => `H${h}`), title: { text: 'head' }, side: 'top' },
+      yaxis: { ...(base.yaxis as object), tickvals: layers, ticktext: layers.map((l) => `L${l}`), title: { text: 'layer' }, autorange: 'reversed' },
+      shapes,
+      height: Math.max(200, 40 * L + 90),
+      margin: { l: 8, r: 8, t: 8, b: 8 },
+    },
+  };
 }
 
 /** Horizontal bars, most likely token on top; labels made unique (plotly merges equal category names). */

@@ -7,7 +7,8 @@ import { csv, plotlyEscape } from '../common/plotText';
 import { displayToken } from '../common/tokens';
 import type { ThemeColors } from '../common/theme';
 import { chartLayout } from '../common/theme';
-import type { Plot } from '../lens/model';
+import { layerHeadHeatmap } from '../common/chart';
+import type { Plot } from '../common/chart';
 
 export interface DlaPart {
   label: string;
@@ -55,36 +56,8 @@ function diverging(theme: ThemeColors): Array<[number, string]> {
 
 export function headHeatmap(v: DlaView, theme: ThemeColors): Plot | undefined {
   if (!v.heads) return undefined;
-  const base = chartLayout(theme);
-  const L = v.heads.length;
-  const H = v.heads[0]?.length ?? 0;
   const m = Math.max(1e-6, ...v.heads.flat().map(Math.abs));
-  return {
-    data: [
-      {
-        type: 'heatmap',
-        z: v.heads,
-        x: Array.from({ length: H }, (_, h) => h),
-        y: Array.from({ length: L }, (_, l) => l),
-        text: v.heads.map((row) => row.map((x) => x.toFixed(2))),
-        texttemplate: '%{text}',
-        hovertemplate: 'L%{y}H%{x}: %{z:.4f}<extra></extra>',
-        zmin: -m,
-        zmax: m,
-        colorscale: diverging(theme),
-        colorbar: { thickness: 10, outlinewidth: 0 },
-        xgap: 2,
-        ygap: 2,
-      },
-    ],
-    layout: {
-      ...base,
-      xaxis: { ...(base.xaxis as object), tickvals: Array.from({ length: H }, (_, h) => h), ticktext: Array.from({ length: H }, (_, h) => `H${h}`), title: { text: 'head' }, side: 'top' },
-      yaxis: { ...(base.yaxis as object), tickvals: Array.from({ length: L }, (_, l) => l), ticktext: Array.from({ length: L }, (_, l) => `L${l}`), title: { text: 'layer' }, autorange: 'reversed' },
-      height: Math.max(200, 40 * L + 90),
-      margin: { l: 8, r: 8, t: 8, b: 8 },
-    },
-  };
+  return layerHeadHeatmap(v.heads, theme, { zmin: -m, zmax: m, colorscale: diverging(theme), hovertemplate: 'L%{y}H%{x}: %{z:.4f}<extra></extra>' });
 }
 
 /** Bars of the parts that are not heads: embeddings, per-layer MLP (and attention bias or output), constant. */

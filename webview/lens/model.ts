@@ -7,10 +7,8 @@ import type { ThemeColors } from '../common/theme';
 import { chartLayout } from '../common/theme';
 import { displayToken, formatProb } from '../common/tokens';
 
-export interface Plot {
-  data: Array<Record<string, unknown>>;
-  layout: Record<string, unknown>;
-}
+export type { Plot } from '../common/chart';
+import type { Plot } from '../common/chart';
 
 /** What the heatmap colours: the top token's probability, or target `index`'s. */
 export type LensColour = { kind: 'top' } | { kind: 'target'; index: number };

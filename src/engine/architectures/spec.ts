@@ -2,22 +2,12 @@
 // gemma2.ts) map a Hugging Face config.json and checkpoint tensor names onto it; nothing else in the
 // engine knows checkpoint names. Matrices are stored so that activations multiply on the left
 // (x @ W, TransformerLens layout), except the unembedding, kept as [d_vocab, d_model] (see W_U).
-import type { Architecture } from '../../shared/modelInfo';
+import type { ModelDims } from '../../shared/modelInfo';
 
 export type NormKind = 'layernorm' | 'rmsnorm';
 export type Activation = 'gelu_new' | 'gelu' | 'silu' | 'gelu_tanh' | 'relu';
 
-export interface ModelConfig {
-  architecture: Architecture;
-  modelType: string;
-  nLayers: number;
-  dModel: number;
-  nHeads: number;
-  nKvHeads: number;
-  dHead: number;
-  dMlp: number;
-  dVocab: number;
-  nCtx: number;
+export interface ModelConfig extends ModelDims {
   norm: NormKind;
   normEps: number;
   /** Gemma's RMSNorm multiplies by (1 + w). */

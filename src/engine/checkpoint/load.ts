@@ -158,19 +158,20 @@ function makeInfo(files: CheckpointFiles, used: Set<string>, warnings: string[])
   let params = 0;
   // Count only the tensors the model reads (hub GPT-2 files also carry attention-mask buffers).
   for (const name of used) params += files.entries.get(name)!.shape.reduce((a, b) => a * b, 1);
+  const { architecture, modelType, nLayers, dModel, nHeads, nKvHeads, dHead, dMlp, dVocab, nCtx } = c;
   return {
     dir: files.dir,
     name: basename(files.dir),
-    architecture: files.adapter.architecture,
-    modelType: c.modelType,
-    nLayers: c.nLayers,
-    dModel: c.dModel,
-    nHeads: c.nHeads,
-    nKvHeads: c.nKvHeads,
-    dHead: c.dHead,
-    dMlp: c.dMlp,
-    dVocab: c.dVocab,
-    nCtx: c.nCtx,
+    architecture,
+    modelType,
+    nLayers,
+    dModel,
+    nHeads,
+    nKvHeads,
+    dHead,
+    dMlp,
+    dVocab,
+    nCtx,
     parameterCount: params,
     weightBytes: params * 4,
     storedDtypes: [...new Set([...used].map((n) => files.entries.get(n)!.dtype))],
