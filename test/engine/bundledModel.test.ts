@@ -63,12 +63,12 @@ describe('bundled model mechlens-tiny', function () {
   it('transcoders reconstruct the MLP outputs with the card\'s error (first 64 held-out rows)', async function () {
     const L = model.config.nLayers;
     const d = model.config.dModel;
-    const hooks = Array.from({ length: L }, (_, l) => [`blocks.${l}.ln2.hook_normalized`, `blocks.${l}.hook_mlp_out`]).flat();
+    const hooks = Array.from({ length: L }, (_, l) => [`blocks.${l}.${transcoders.inputHook}`, `blocks.${l}.hook_mlp_out`]).flat();
     const r = await model.forward({ tokens: rows, hooks, logits: 'none' });
     for (let l = 0; l < L; l++) {
       const runner = await TranscoderRunner.create(transcoders.layers[l]!, d);
       try {
-        const { acts, recon } = await runner.run(r.hooks.get(`blocks.${l}.ln2.hook_normalized`)!.data);
+        const { acts, recon } = await runner.run(r.hooks.get(`blocks.${l}.${transcoders.inputHook}`)!.data);
         const fvu = fractionOfVarianceUnexplained(r.hooks.get(`blocks.${l}.hook_mlp_out`)!.data, recon, d);
         let active = 0;
         for (const a of acts) if (a > 0) active++;
@@ -91,8 +91,8 @@ describe('bundled model mechlens-tiny', function () {
       // Layer by layer: each transcoder reads the MLP input of the model whose earlier MLPs are replaced.
       const replaced: Float32Array[] = [];
       for (let l = 0; l < L; l++) {
-        const r = await model.forward({ tokens: rows, hooks: [`blocks.${l}.ln2.hook_normalized`], logits: 'none', edits: replacementEdits(replaced) });
-        replaced.push((await runners[l]!.run(r.hooks.get(`blocks.${l}.ln2.hook_normalized`)!.data)).recon);
+        const r = await model.forward({ tokens: rows, hooks: [`blocks.${l}.${transcoders.inputHook}`], logits: 'none', edits: replacementEdits(replaced) });
+        replaced.push((await runners[l]!.run(r.hooks.get(`blocks.${l}.${transcoders.inputHook}`)!.data)).recon);
       }
       const clean = await model.forward({ tokens: rows, logits: 'all' });
       const repl = await model.forward({ tokens: rows, logits: 'all', edits: replacementEdits(replaced) });

@@ -205,28 +205,41 @@ def check_identities(case, model, cfg, ids, logits, cache):
         # sum over heads of result (+ b_O) == attention output (before any post-norm)
         attn_lin = cache[b + "attn.hook_result"].sum(2) + (0 if lw["b_O"] is None else lw["b_O"])
         if s["post_norms"]:
-            _close(cache[b + "ln1_post.hook_normalized"], cache[b + "hook_attn_out"], 0, "ln1_post == attn_out")
+            _close(cache[b + "ln1_post.hook_normalized"] * (1 + lw["ln1_post"]["w"]), cache[b + "hook_attn_out"], tol,
+                   "ln1_post normalized * (1 + w) == attn_out")
             xs = attn_lin.pow(2).mean(-1, keepdim=True) + s["norm_eps"]
             _close(torch.sqrt(xs), cache[b + "ln1_post.hook_scale"], tol, "ln1_post scale")
             attn_lin = attn_lin / torch.sqrt(xs) * (1 + lw["ln1_post"]["w"])
         _close(attn_lin, cache[b + "hook_attn_out"], tol, "sum_h result (+b_O) == attn_out")
-        # norm hooks: normalized == (x - mean)/scale * w + b  (or x/scale * w)
+        # norm hooks (TransformerLens): normalized == (x - mean)/scale (or x/scale), before weight and bias
         xin = cache[b + "hook_resid_pre"]
         for ln, src in (("ln1", xin), ("ln2", xin if s["parallel_residual"] else cache.get(b + "hook_resid_mid"))):
             sc_ = cache[b + ln + ".hook_scale"]
             if s["norm"] == "layernorm":
-                ref = (src - src.mean(-1, keepdim=True)) / sc_ * lw[ln]["w"] + lw[ln]["b"]
+                ref = (src - src.mean(-1, keepdim=True)) / sc_
             else:
-                ref = src / sc_ * (s["rms_offset"] + lw[ln]["w"])
+                ref = src / sc_
             _close(ref, cache[b + ln + ".hook_normalized"], tol, f"{ln} normalized")
-        # q = ln1_normalized @ W_Q + b_Q
-        qref = model._lin(cache[b + "ln1.hook_normalized"], lw["W_Q"], lw["b_Q"]).view(cache[b + "attn.hook_q"].shape)
+        # the MLP reads ln2's normalized input after the weight (and bias)
+        x2 = cache[b + "ln2.hook_normalized"] * (s["rms_offset"] + lw["ln2"]["w"])
+        if lw["ln2"].get("b") is not None:
+            x2 = x2 + lw["ln2"]["b"]
+        _close(x2, cache[b + "mlp.hook_in"], tol, "mlp.hook_in == ln2 normalized * w + b")
+        # q = (ln1_normalized * w + b) @ W_Q + b_Q
+        x1 = cache[b + "ln1.hook_normalized"] * (s["rms_offset"] + lw["ln1"]["w"])
+        if lw["ln1"].get("b") is not None:
+            x1 = x1 + lw["ln1"]["b"]
+        qref = model._lin(x1, lw["W_Q"], lw["b_Q"]).view(cache[b + "attn.hook_q"].shape)
         _close(qref, cache[b + "attn.hook_q"], tol, "q projection")
         # MLP: post = act(pre) (* pre_linear); out = post @ W_out + b_out
         post = s["act"](cache[b + "mlp.hook_pre"])
         if s["gated"]:
             post = post * cache[b + "mlp.hook_pre_linear"]
         _close(post, cache[b + "mlp.hook_post"], tol, "mlp post")
+        mlp_out = model._lin(cache[b + "mlp.hook_post"], lw["W_out"], lw["b_out"])
+        _close(mlp_out, cache[b + "mlp.hook_out"], tol, "mlp.hook_out = post @ W_out + b_out")
+        if not s["post_norms"]:
+            _close(cache[b + "mlp.hook_out"], cache[b + "hook_mlp_out"], 0, "mlp.hook_out == hook_mlp_out")
         # residual identities
         if s["parallel_residual"]:
             assert b + "hook_resid_mid" not in cache
@@ -247,7 +260,10 @@ def check_identities(case, model, cfg, ids, logits, cache):
             assert (pat[..., far] == 0).all() and torch.isinf(sc[..., far]).all()
             assert far.any()
     # logits from the final norm
-    lg = cache["ln_final.hook_normalized"] @ w["unembed"]
+    xf = cache["ln_final.hook_normalized"] * (s["rms_offset"] + w["ln_final"]["w"])
+    if w["ln_final"].get("b") is not None:
+        xf = xf + w["ln_final"]["b"]
+    lg = xf @ w["unembed"]
     if s["final_softcap"] is not None:
         lg = torch.tanh(lg / s["final_softcap"]) * s["final_softcap"]
     _close(lg, logits, tol, "logits from ln_final")

@@ -92,20 +92,18 @@ class RefModel:
 
     # -- pieces ------------------------------------------------------------------------
     def _norm(self, prefix, x, p):
+        """TransformerLens' norm hooks: hook_scale = sqrt(mean(centred^2) + eps) (LayerNorm: biased
+        variance) and hook_normalized = centred / scale, before the weight and bias. Both hooks sit on
+        the computation path, so a hook that replaces one (e.g. detach, to freeze a norm's scale for
+        gradients) changes what flows on."""
         s = self.s
+        x = x.float()
         if s["norm"] == "layernorm":
-            if self._want(prefix + ".hook_scale"):
-                var = x.var(dim=-1, keepdim=True, unbiased=False)
-                self._h(prefix + ".hook_scale", torch.sqrt(var + s["norm_eps"]))
-            y = F.layer_norm(x, (x.shape[-1],), p["w"], p["b"], s["norm_eps"])
-        else:
-            xf = x.float()
-            ms = xf.pow(2).mean(-1, keepdim=True) + s["norm_eps"]
-            if self._want(prefix + ".hook_scale"):
-                self._h(prefix + ".hook_scale", torch.sqrt(ms))
-            y = xf * torch.rsqrt(ms)
-            y = y * (s["rms_offset"] + p["w"].float())
-        return self._h(prefix + ".hook_normalized", y)
+            x = x - x.mean(-1, keepdim=True)
+        scale = self._h(prefix + ".hook_scale", torch.sqrt(x.pow(2).mean(-1, keepdim=True) + s["norm_eps"]))
+        y = self._h(prefix + ".hook_normalized", x / scale)
+        y = y * (s["rms_offset"] + p["w"].float())
+        return y if p.get("b") is None else y + p["b"]
 
     @staticmethod
     def _lin(x, W, b):
@@ -162,8 +160,11 @@ class RefModel:
         return out, present
 
     def _mlp(self, l, x, lw):
+        """The MLP module. mlp.hook_in is its input (after the norm's weight and bias), mlp.hook_out its
+        own output (before Gemma-2's post-feedforward norm): circuit-tracer's transcoder hook points."""
         s = self.s
         pre = f"blocks.{l}.mlp."
+        x = self._h(pre + "hook_in", x)
         h = self._h(pre + "hook_pre", self._lin(x, lw["W_gate"] if s["gated"] else lw["W_in"],
                                                  lw["b_gate"] if s["gated"] else lw["b_in"]))
         if s["gated"]:
@@ -171,7 +172,7 @@ class RefModel:
             post = self._h(pre + "hook_post", s["act"](h) * lin)
         else:
             post = self._h(pre + "hook_post", s["act"](h))
-        return self._lin(post, lw["W_out"], lw["b_out"])
+        return self._h(pre + "hook_out", self._lin(post, lw["W_out"], lw["b_out"]))
 
     # -- forward -----------------------------------------------------------------------
     def forward(self, input_ids, cache=None, hooks=None, names_filter=None, past=None, use_cache=False):

@@ -177,7 +177,7 @@ def write_readme(c, rows):
       "(composition of two facts never stated together for those cities) and stays low: the model mostly did not learn "
       "to compose the facts. Targets of >= 90%: met on `ioi`, `induction`, `fact` (and `brackets`).\n")
     w("## Transcoders (`transcoders/`)\n")
-    w(f"One ReLU transcoder per layer, width {c['transcoders'][0]['d_transcoder']}, reading `blocks.{{l}}.ln2.hook_normalized` "
+    w(f"One ReLU transcoder per layer, width {c['transcoders'][0]['d_transcoder']}, reading `blocks.{{l}}.mlp.hook_in` "
       "(the MLP input) and writing `blocks.{l}.hook_mlp_out`; loss = normalised MSE + lambda x sum(f_i ||W_dec,i||), lambda "
       f"adapted towards a target L0 ({', '.join(str(x) for x in CFG['tc_target_l0'])} for layers 0..{len(CFG['tc_target_l0'])-1}) "
       f"during the first 70% of {CFG['tc_steps']} Adam steps (batch 1024 tokens, lr 2e-3) and then frozen; the MLP output "

@@ -71,7 +71,7 @@ class Block(nn.Module):
             cache[f"blocks.{li}.hook_resid_mid"] = x
         h = self.ln_2(x)
         if cache is not None:
-            cache[f"blocks.{li}.ln2.hook_normalized"] = h
+            cache[f"blocks.{li}.mlp.hook_in"] = h  # the MLP input, after ln_2's weight and bias
         if hooks is not None and ("mlp", li) in hooks:
             m = hooks[("mlp", li)](h)
         else:

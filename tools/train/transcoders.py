@@ -1,4 +1,4 @@
-"""Stage 4: per-layer ReLU transcoders (ln2.hook_normalized -> hook_mlp_out) and their feature data.
+"""Stage 4: per-layer ReLU transcoders (mlp.hook_in -> hook_mlp_out) and their feature data.
 
 Training data: the model's activations on training sequences (seeded). Evaluation and feature data:
 held-out sequences (build/heldout.npy). L1 penalty weighted by decoder norms; its coefficient is adapted
@@ -51,7 +51,7 @@ def collect(model, seqs, bs=64):
             cache = {}
             model(seqs[i:i + bs], cache=cache)
             for l in range(L):
-                xs[l].append(cache[f"blocks.{l}.ln2.hook_normalized"].reshape(-1, model.cfg["n_embd"]))
+                xs[l].append(cache[f"blocks.{l}.mlp.hook_in"].reshape(-1, model.cfg["n_embd"]))
                 ys[l].append(cache[f"blocks.{l}.hook_mlp_out"].reshape(-1, model.cfg["n_embd"]))
     return [torch.cat(x) for x in xs], [torch.cat(y) for y in ys]
 
@@ -144,7 +144,7 @@ def main():
         tcs.append(tc)
     with open(os.path.join(out_dir, "config.yaml"), "w") as fcfg:
         yaml.safe_dump({"model_name": CFG["name"], "model_kind": "transcoder_set",
-                        "feature_input_hook": "ln2.hook_normalized", "feature_output_hook": "hook_mlp_out",
+                        "feature_input_hook": "mlp.hook_in", "feature_output_hook": "hook_mlp_out",
                         "scan": CFG["name"] + "-transcoders-relu-" + str(width), "d_model": D,
                         "d_transcoder": width, "n_layers": L, "activation": "relu", "dtype": "float32",
                         "transcoders": [f"layer_{l}.safetensors" for l in range(L)]}, fcfg, sort_keys=False)

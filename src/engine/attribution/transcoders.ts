@@ -27,15 +27,18 @@ export interface TranscoderLayer {
 
 export interface TranscoderSet {
   dir: string;
-  /** Hook (within a block) the transcoders read, e.g. `ln2.hook_normalized`. */
+  /** Hook (within a block) the transcoders read, e.g. `mlp.hook_in`. */
   inputHook: string;
   /** Hook they reconstruct, e.g. `hook_mlp_out`. */
   outputHook: string;
   layers: TranscoderLayer[];
 }
 
-const SUPPORTED_INPUTS = ['ln2.hook_normalized', 'hook_resid_mid'];
-const SUPPORTED_OUTPUTS = ['hook_mlp_out'];
+// mlp.hook_in: the MLP's input after the norm's weight and bias (circuit-tracer's transcoders);
+// ln2.hook_normalized: before the weight and bias (TransformerLens-trained sets such as GemmaScope);
+// mlp.hook_out: the MLP module's output, which for Gemma-2 is before the post-feedforward norm.
+const SUPPORTED_INPUTS = ['mlp.hook_in', 'ln2.hook_normalized', 'hook_resid_mid'];
+const SUPPORTED_OUTPUTS = ['mlp.hook_out', 'hook_mlp_out'];
 
 export function loadTranscoders(dir: string, config: ModelConfig): TranscoderSet {
   const cfgPath = join(dir, 'config.yaml');

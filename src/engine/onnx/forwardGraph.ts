@@ -44,8 +44,21 @@ export interface ForwardOptions {
 export interface BuiltGraph {
   bytes: Uint8Array;
   weightInputs: WeightRef[];
-  /** Intervention inputs, by hook, with the rank of the hook's tensor. */
-  interventionInputs: Map<string, number>;
+}
+
+/**
+ * Where the forward pass's quantities live in the graph, for builders that extend it (the gradient
+ * graph): every hook's value (whether or not it is exposed), and the values attribution freezes.
+ */
+export interface ForwardValues {
+  /** Hook name -> the value flowing on after the hook (after any intervention). */
+  hooks: Map<string, string>;
+  /** Every norm's scale sqrt(mean(x²) + eps), including Gemma-2's post-norms (which have no hooks). */
+  normScales: string[];
+  /** By layer (from the start layer on): the MLP module's output, mlp.hook_out's value. */
+  mlpOut: string[];
+  /** The final norm's output after its weight and bias (what the unembedding reads), when built. */
+  finalNormOut: string | null;
 }
 
 export function forwardOptionsKey(o: ForwardOptions): string {
@@ -53,13 +66,19 @@ export function forwardOptionsKey(o: ForwardOptions): string {
 }
 
 export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGraph {
-  const { config: c, weights: w } = spec;
   const g = new GraphBuilder(o.weightsAsInputs);
+  emitForward(g, spec, o);
+  return { bytes: g.build('mechlens_forward'), weightInputs: g.weightInputs };
+}
+
+/** Emits the forward pass into `g` and says where its quantities are. */
+export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions): ForwardValues {
+  const { config: c, weights: w } = spec;
   const H = c.nHeads;
   const Hkv = c.nKvHeads;
   const dh = c.dHead;
   const d = c.dModel;
-  const interventionInputs = new Map<string, number>();
+  const values: ForwardValues = { hooks: new Map(), normScales: [], mlpOut: [], finalNormOut: null };
 
   /** Applies an intervention and/or exposes a hook point; returns the value flowing on. */
   const hook = (name: string, x: string, rank: number): string => {
@@ -67,18 +86,20 @@ export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGrap
     if (o.interventions.has(name)) {
       const keep = g.input(`keep.${name}`, F, Array.from({ length: rank }, (_, i) => `keep_${name}_${i}`));
       const add = g.input(`add.${name}`, F, Array.from({ length: rank }, (_, i) => `add_${name}_${i}`));
-      interventionInputs.set(name, rank);
       y = g.op1('Add', [g.op1('Mul', [y, keep]), add]);
     }
     if (o.outputs.has(name)) {
       g.expose(y, name);
       // When the producer was renamed, downstream nodes must read the hook's name.
-      return name;
+      y = name;
     }
+    values.hooks.set(name, y);
     return y;
   };
 
   const axesLast = g.constI64([-1]);
+  // TransformerLens' norm hooks: hook_scale = sqrt(mean(centred²) + eps), hook_normalized = centred /
+  // scale, before the weight and bias (what transcoders trained through TransformerLens read).
   const norm = (x: string, nw: NormWeights, prefix: string, hookPrefix: string | null): string => {
     const eps = g.constF([c.normEps]);
     let centered = x;
@@ -89,10 +110,12 @@ export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGrap
     const meanSq = g.op1('ReduceMean', [g.op1('Mul', [centered, centered]), axesLast], { keepdims: 1 });
     let scale = g.op1('Sqrt', [g.op1('Add', [meanSq, eps])]);
     if (hookPrefix) scale = hook(`${hookPrefix}.hook_scale`, scale, 3);
+    values.normScales.push(scale);
+    let normalized = g.op1('Div', [centered, scale]);
+    if (hookPrefix) normalized = hook(`${hookPrefix}.hook_normalized`, normalized, 3);
     const weight = c.normWeightOffset !== 0 ? nw.w.map((v) => Math.fround(v + c.normWeightOffset)) : nw.w;
-    let y = g.op1('Mul', [g.op1('Div', [centered, scale]), g.weight(`${prefix}.w`, weight, [d])]);
-    if (nw.b) y = g.op1('Add', [y, g.weight(`${prefix}.b`, nw.b, [d])]);
-    return hookPrefix ? hook(`${hookPrefix}.hook_normalized`, y, 3) : y;
+    const y = g.op1('Mul', [normalized, g.weight(`${prefix}.w`, weight, [d])]);
+    return nw.b ? g.op1('Add', [y, g.weight(`${prefix}.b`, nw.b, [d])]) : y;
   };
 
   const linear = (x: string, W: Float32Array, dims: number[], name: string, b?: Float32Array): string => {
@@ -269,7 +292,8 @@ export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGrap
       resid = hook(`${p}.hook_resid_mid`, g.op1('Add', [resid, attnOut]), 3);
       mlpIn = resid;
     }
-    const x2 = norm(mlpIn, lw.ln2, `${p}.ln2`, `${p}.ln2`);
+    // mlp.hook_in / mlp.hook_out: the MLP module's own input and output (circuit-tracer's transcoder hooks).
+    const x2 = hook(`${p}.mlp.hook_in`, norm(mlpIn, lw.ln2, `${p}.ln2`, `${p}.ln2`), 3);
     let post: string;
     if (c.gatedMlp && lw.W_gate) {
       const pre = hook(`${p}.mlp.hook_pre`, linear(x2, lw.W_gate, [d, c.dMlp], `${p}.W_gate`), 3);
@@ -280,7 +304,8 @@ export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGrap
       post = activation(pre);
     }
     post = hook(`${p}.mlp.hook_post`, post, 3);
-    let mlpOut = linear(post, lw.W_out, [c.dMlp, d], `${p}.W_out`, lw.b_out);
+    let mlpOut = hook(`${p}.mlp.hook_out`, linear(post, lw.W_out, [c.dMlp, d], `${p}.W_out`, lw.b_out), 3);
+    values.mlpOut[l] = mlpOut;
     if (lw.ln2Post) mlpOut = norm(mlpOut, lw.ln2Post, `${p}.ln2_post`, null);
     mlpOut = hook(`${p}.hook_mlp_out`, mlpOut, 3);
     resid = c.parallelResidual ? g.op1('Add', [g.op1('Add', [mlpOut, attnOut]), resid]) : g.op1('Add', [resid, mlpOut]);
@@ -290,6 +315,7 @@ export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGrap
   // ---- final norm and unembedding
   if (o.logits !== 'none' || o.outputs.has('ln_final.hook_normalized') || o.outputs.has('ln_final.hook_scale')) {
     const xf = norm(resid, w.lnFinal, 'ln_final', 'ln_final');
+    values.finalNormOut = xf;
     if (o.logits !== 'none') {
       const rows = o.logits === 'last' ? g.op1('Slice', [xf, g.constI64([-1]), g.constI64([2 ** 62]), g.constI64([1])]) : xf;
       const flat = g.op1('Reshape', [rows, g.constI64([-1, d])]);
@@ -320,5 +346,5 @@ export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGrap
       }
     }
   }
-  return { bytes: g.build('mechlens_forward'), weightInputs: g.weightInputs, interventionInputs };
+  return values;
 }
