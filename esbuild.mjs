@@ -2,7 +2,7 @@
 // and the webviews (browser, IIFE). onnxruntime-node stays external: it is a native addon
 // loaded from node_modules at run time.
 import * as esbuild from 'esbuild';
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
@@ -22,29 +22,23 @@ const nodeCommon = {
 const builds = [
   { ...nodeCommon, entryPoints: { worker: 'src/worker/main.ts' }, outdir: 'dist' },
   { ...nodeCommon, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } },
+  { ...nodeCommon, entryPoints: { extension: 'src/extension.ts' }, outdir: 'dist' },
 ];
-if (existsSync('src/extension.ts')) {
-  builds.push({ ...nodeCommon, entryPoints: { extension: 'src/extension.ts' }, outdir: 'dist' });
-}
 // One browser bundle per view folder under webview/ (webview/common is shared code, not a view).
-if (existsSync('webview')) {
-  for (const view of readdirSync('webview', { withFileTypes: true })) {
-    if (!view.isDirectory() || view.name === 'common') continue;
-    const entry = `webview/${view.name}/main.ts`;
-    if (!existsSync(entry)) continue;
-    builds.push({
-      bundle: true,
-      platform: 'browser',
-      target: 'es2022',
-      format: 'iife',
-      sourcemap: !production,
-      minify: production,
-      entryPoints: { [view.name]: entry },
-      outdir: 'dist/webview',
-      loader: { '.css': 'css', '.ttf': 'file' },
-      logLevel: 'warning',
-    });
-  }
+for (const view of readdirSync('webview', { withFileTypes: true })) {
+  if (!view.isDirectory() || view.name === 'common') continue;
+  builds.push({
+    bundle: true,
+    platform: 'browser',
+    target: 'es2022',
+    format: 'iife',
+    sourcemap: !production,
+    minify: production,
+    entryPoints: { [view.name]: `webview/${view.name}/main.ts` },
+    outdir: 'dist/webview',
+    loader: { '.css': 'css', '.ttf': 'file' },
+    logLevel: 'warning',
+  });
 }
 
 if (watch) {

@@ -13,11 +13,11 @@ import { EngineStatusBar } from './host/statusBar';
 import { INSPECTOR_VIEW_ID, InspectorViewProvider } from './host/views/inspectorView';
 import { PromptPanel } from './host/views/promptPanel';
 import type { ModelInfo } from './shared/modelInfo';
-import type { PromptView } from '../webview/common/protocol';
+import type { PromptView } from './shared/panelProtocol';
 import { InlineInspector } from './host/editor/inlineInspection';
 import { registerViewCommands } from './host/editor/viewCommands';
 import { AnalysisPanels } from './host/views/analysisPanels';
-import type { AnalysisViewKind } from '../webview/common/analysisProtocol';
+import type { AnalysisViewKind } from './shared/analysisProtocol';
 import type { InlineStats } from './host/editor/inlineInspection';
 import type { InspectResult } from './shared/protocol';
 

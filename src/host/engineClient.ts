@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { RpcEndpoint, RpcError } from '../shared/rpc';
+import type { NotificationHandlers } from '../shared/rpc';
 import type { EngineNotifications, EngineProtocol, LoadModelParams, ModelInfo } from '../shared/protocol';
 import { JobSlots } from './jobs';
 
@@ -20,6 +21,10 @@ const NEEDS_MODEL: ReadonlySet<Method> = new Set<Method>(['tokenize', 'run', 'ru
 export interface EngineCallOptions {
   signal?: AbortSignal;
   onProgress?: (message: string, fraction?: number) => void;
+}
+
+function progressHandlers(options: EngineCallOptions): NotificationHandlers<EngineNotifications> {
+  return { progress: ({ message, fraction }) => options.onProgress?.(message, fraction) };
 }
 
 export interface EngineClientOptions {
@@ -88,12 +93,7 @@ export class EngineClient {
       try {
         const info = await rpc.call('model/load', desired, {
           signal: options.signal,
-          onNotify: (method, params) => {
-            if (method === 'progress') {
-              const p = params as EngineNotifications['progress'];
-              options.onProgress?.(p.message, p.fraction);
-            }
-          },
+          notifications: progressHandlers(options),
         });
         if (this.rpc === rpc) this.loaded = { key, info };
         return info;
@@ -115,12 +115,7 @@ export class EngineClient {
     try {
       return await rpc.call(method, params, {
         signal: options.signal,
-        onNotify: (m, p) => {
-          if (m === 'progress') {
-            const pr = p as EngineNotifications['progress'];
-            options.onProgress?.(pr.message, pr.fraction);
-          }
-        },
+        notifications: progressHandlers(options),
       });
     } finally {
       this.active--;
@@ -165,12 +160,7 @@ export class EngineClient {
     const worker = this.options.createWorker ? this.options.createWorker(path) : new Worker(path);
     this.startCount++;
     const rpc: EngineRpc = new RpcEndpoint((message, transfer) => worker.postMessage(message, transfer ?? []), {});
-    rpc.onNotification((method, params) => {
-      if (method === 'log') {
-        const p = params as EngineNotifications['log'];
-        this.options.log(p.level, `[engine] ${p.message}`);
-      }
-    });
+    rpc.onNotification({ log: ({ level, message }) => this.options.log(level, `[engine] ${message}`) });
     worker.on('message', (m: unknown) => rpc.handle(m));
     worker.on('online', () => this.options.log('info', `Engine worker started in ${Date.now() - started} ms (thread ${worker.threadId}).`));
     worker.on('error', (err: Error) => {

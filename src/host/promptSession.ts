@@ -2,7 +2,7 @@
 // "top next tokens at position i" for clicks in the webviews. Newer runs supersede older ones.
 import * as vscode from 'vscode';
 import type { TopToken } from '../shared/protocol';
-import type { PromptView } from '../../webview/common/protocol';
+import type { PromptView } from '../shared/panelProtocol';
 import type { EngineClient } from './engineClient';
 import { readConfig } from './config';
 import type { Log } from './log';

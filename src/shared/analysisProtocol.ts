@@ -1,7 +1,7 @@
 // Messages between the extension host and the analysis panels (logit lens, attention, DLA). Types only:
 // imported by the host (`import type`) and the browser bundles. Params are untrusted on the host side
 // (validated in src/host/views/analysisValidate.ts).
-import type { DlaResult, HeadKind, LensStream, TopToken } from '../../src/shared/protocol';
+import type { DlaResult, HeadKind, LensStream, TopToken } from './protocol';
 
 export type { DlaResult, HeadKind, LensStream, TopToken };
 

@@ -1,6 +1,6 @@
-// Messages between the extension host and MechLens webviews. Types only: imported by the host
-// (`import type`) and by the browser bundles, so it holds no vscode, node or DOM code.
-import type { TopToken } from '../../src/shared/protocol';
+// Messages between the extension host and the prompt panel and Inspector webviews. Types only: imported
+// by the host (`import type`) and by the browser bundles, so it holds no vscode, node or DOM code.
+import type { TopToken } from './protocol';
 
 export type { TopToken };
 
@@ -33,7 +33,6 @@ export type PanelHostProtocol = {
 /** Notifications the host sends to a webview. */
 export type PanelNotifications = {
   'prompt/update': PromptView;
-  'engine/busy': { busy: boolean; message?: string };
   'engine/error': { message: string };
   /** The active (or last active) text editor's file name and URI: the Inspector's quick links apply to it. */
   'editor/active': { name: string | null; uri?: string };

@@ -61,18 +61,29 @@ export type Handlers<P extends Protocol, N extends Notifications> = {
 /** Sends a message; `transfer` lists ArrayBuffers to move instead of copy (workers). */
 export type Send = (message: RpcMessage, transfer?: ArrayBuffer[]) => void;
 
+/**
+ * One handler per notification name, each typed with its own payload; names without a handler are
+ * ignored. Payloads come from the trusted side of a boundary (the worker, or the host to a webview).
+ */
+export type NotificationHandlers<N extends Notifications> = { [K in keyof N]?: (params: N[K]) => void };
+
 export interface CallOptions<N extends Notifications> {
   signal?: AbortSignal;
-  /** Notifications sent by the handler while this request runs. */
-  onNotify?: <K extends keyof N & string>(method: K, params: N[K]) => void;
+  /** Notifications the handler sends while this request runs (e.g. progress). */
+  notifications?: NotificationHandlers<N>;
   transfer?: ArrayBuffer[];
 }
 
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
-  onNotify?: (method: string, params: unknown) => void;
+  notifications?: NotificationHandlers<Notifications>;
   cleanup: () => void;
+}
+
+function dispatchNotification(handlers: NotificationHandlers<Notifications> | undefined, method: string, params: unknown): void {
+  // Own properties only: a method name such as "constructor" must not reach Object.prototype.
+  if (handlers && Object.prototype.hasOwnProperty.call(handlers, method)) handlers[method]?.(params);
 }
 
 /** Collects the ArrayBuffers under typed arrays in a value, so they can be transferred. */
@@ -99,7 +110,7 @@ export class RpcEndpoint<Local extends Protocol, Remote extends Protocol, LocalN
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly running = new Map<number, AbortController>();
-  private readonly notificationListeners = new Set<(method: string, params: unknown) => void>();
+  private readonly notificationListeners = new Set<NotificationHandlers<Notifications>>();
   private closedError: RpcError | undefined;
 
   constructor(
@@ -125,7 +136,7 @@ export class RpcEndpoint<Local extends Protocol, Remote extends Protocol, LocalN
       this.pending.set(id, {
         resolve: resolve as (v: unknown) => void,
         reject,
-        onNotify: options.onNotify as ((m: string, p: unknown) => void) | undefined,
+        notifications: options.notifications as NotificationHandlers<Notifications> | undefined,
         cleanup: () => signal?.removeEventListener('abort', onAbort),
       });
       this.send({ kind: 'request', id, method, params }, options.transfer);
@@ -136,10 +147,11 @@ export class RpcEndpoint<Local extends Protocol, Remote extends Protocol, LocalN
     this.send({ kind: 'notify', method, params }, collectTransferables(params));
   }
 
-  onNotification(listener: <K extends keyof RemoteN & string>(method: K, params: RemoteN[K]) => void): { dispose(): void } {
-    const l = listener as (method: string, params: unknown) => void;
-    this.notificationListeners.add(l);
-    return { dispose: () => this.notificationListeners.delete(l) };
+  /** Handles notifications that belong to no request (e.g. log lines, pushed updates). */
+  onNotification(handlers: NotificationHandlers<RemoteN>): { dispose(): void } {
+    const table = handlers as NotificationHandlers<Notifications>;
+    this.notificationListeners.add(table);
+    return { dispose: () => this.notificationListeners.delete(table) };
   }
 
   /** Feed every incoming message here. Malformed messages are ignored (they may come from untrusted pages). */
@@ -164,10 +176,10 @@ export class RpcEndpoint<Local extends Protocol, Remote extends Protocol, LocalN
       }
       case 'notify': {
         if (message.requestId !== undefined) {
-          this.pending.get(message.requestId)?.onNotify?.(message.method, message.params);
+          dispatchNotification(this.pending.get(message.requestId)?.notifications, message.method, message.params);
           return;
         }
-        for (const l of this.notificationListeners) l(message.method, message.params);
+        for (const table of this.notificationListeners) dispatchNotification(table, message.method, message.params);
         return;
       }
     }

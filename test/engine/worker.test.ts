@@ -26,7 +26,7 @@ describe('engine worker', function () {
     const { worker, rpc } = start();
     try {
       const progress: string[] = [];
-      const info = await rpc.call('model/load', { dir: fixture('gpt2') }, { onNotify: (_m, p) => progress.push((p as { message: string }).message) });
+      const info = await rpc.call('model/load', { dir: fixture('gpt2') }, { notifications: { progress: (p) => progress.push(p.message) } });
       assert.equal(info.architecture, 'gpt2');
       assert.ok(progress.length > 0, 'progress notifications arrive');
       const r = await rpc.call('run', { prompt: { tokens: [1, 2, 3] }, topK: 5 });

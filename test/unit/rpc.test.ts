@@ -57,7 +57,7 @@ describe('RpcEndpoint', function () {
   it('delivers progress notifications to the caller of the request', async function () {
     const { client } = pair();
     const steps: number[] = [];
-    await client.call('slow', { ms: 3 }, { onNotify: (_m, p) => steps.push((p as { step: number }).step) });
+    await client.call('slow', { ms: 3 }, { notifications: { progress: (p) => steps.push(p.step) } });
     assert.deepEqual(steps, [0, 1, 2]);
   });
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { escapeMarkdown, hoverMarkdown, surprisalBucket, tokenAt, SURPRISAL_BUCKETS } from '../../src/host/editor/inspectModel';
 import { validateAnalysisParams } from '../../src/host/views/analysisValidate';
 import type { InspectResult } from '../../src/shared/protocol';
-import type { DlaView, LensView } from '../../webview/common/analysisProtocol';
+import type { DlaView, LensView } from '../../src/shared/analysisProtocol';
 import { csv, csvField, plotToken, plotlyEscape, tokenTicks } from '../../webview/common/plotText';
 import type { ThemeColors } from '../../webview/common/theme';
 import { arcLayout, headGrid, patternMatrix, rankHeads } from '../../webview/attention/model';

@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { topTokensChart } from '../../webview/common/chart';
 import { chartLayout, themeKindFromClasses } from '../../webview/common/theme';
 import type { ThemeColors } from '../../webview/common/theme';
-import { displayToken, formatProb } from '../../webview/common/tokens';
+import { displayToken, formatProb } from '../../src/shared/tokenText';
 
 const dark: ThemeColors = { kind: 'dark', foreground: '#ccc', background: '#111', accent: '#39f', muted: '#999', grid: '#333', border: '#444', fontFamily: 'x', fontSize: 13 };
 

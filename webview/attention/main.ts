@@ -4,12 +4,12 @@
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import Plotly from 'plotly.js-strict-dist-min';
-import type { AnalysisHostProtocol, AnalysisNotifications, AnalysisState, AttentionView, HeadKind, Subject } from '../common/analysisProtocol';
+import type { AnalysisHostProtocol, AnalysisNotifications, AnalysisState, AttentionView, HeadKind, Subject } from '../../src/shared/analysisProtocol';
 import { byId, el } from '../common/dom';
 import { csv } from '../common/plotText';
 import { connectToHost } from '../common/rpc';
 import { readTheme } from '../common/theme';
-import { displayToken } from '../common/tokens';
+import { displayToken } from '../../src/shared/tokenText';
 import { getState, setState } from '../common/vscodeApi';
 import type { AnalysisRpc } from '../common/viewKit';
 import { exportButtons, injectStyles, labelled, renderTokenStrip, setStatus, showSource, startAnalysisView } from '../common/viewKit';

@@ -1,7 +1,7 @@
 // Attention view, pure data -> plot (unit-tested): one head's pattern as a query x key matrix, the
 // layers x heads grid of head-detector scores and its ranking, and the geometry of the token-to-token arc
 // view (tokens on a line, an arc from each key to each query it feeds, opacity = attention weight).
-import type { AttentionView, HeadKind } from '../common/analysisProtocol';
+import type { AttentionView, HeadKind } from '../../src/shared/analysisProtocol';
 import { plotToken, plotlyEscape, tokenTicks } from '../common/plotText';
 import type { ThemeColors } from '../common/theme';
 import { chartLayout } from '../common/theme';

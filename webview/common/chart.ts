@@ -1,9 +1,9 @@
 // Pure data -> plot pieces shared by the views: the top-k next-token bar chart and the layers x heads
 // heatmap. No DOM here (unit-tested).
-import type { TopToken } from './protocol';
+import type { TopToken } from '../../src/shared/protocol';
 import type { ThemeColors } from './theme';
 import { chartLayout } from './theme';
-import { displayToken, formatProb } from './tokens';
+import { displayToken, formatProb } from '../../src/shared/tokenText';
 
 /** A plotly figure: traces and layout. */
 export interface Plot {

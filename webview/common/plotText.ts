@@ -1,7 +1,7 @@
 // Text that goes into plotly (cell text, tick labels, hover labels) is parsed by plotly for a few HTML-like
 // tags (<b>, <br>, <a href>...) and entities. Token strings are untrusted model output, so they are
 // escaped to entities here and plotly shows them literally. Pure (unit-tested).
-import { displayToken } from './tokens';
+import { displayToken } from '../../src/shared/tokenText';
 
 export function plotlyEscape(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

@@ -1,7 +1,7 @@
 // A top-k table (token, probability, bar) in plain DOM: the accessible, always-present companion of the chart.
-import type { TopToken } from './protocol';
+import type { TopToken } from '../../src/shared/protocol';
 import { el } from './dom';
-import { displayToken, formatProb } from './tokens';
+import { displayToken, formatProb } from '../../src/shared/tokenText';
 
 export function renderTopList(container: HTMLElement, top: readonly TopToken[]): void {
   const table = el('table', { class: 'top-list' });

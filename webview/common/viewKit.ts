@@ -4,10 +4,10 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import Plotly from 'plotly.js-strict-dist-min';
 import type { RpcEndpoint } from '../../src/shared/rpc';
-import type { AnalysisHostProtocol, AnalysisNotifications, ExportFormat, Subject } from './analysisProtocol';
+import type { AnalysisHostProtocol, AnalysisNotifications, ExportFormat, Subject } from '../../src/shared/analysisProtocol';
 import { byId, el } from './dom';
 import { onThemeChange } from './theme';
-import { displayToken } from './tokens';
+import { displayToken } from '../../src/shared/tokenText';
 
 export type AnalysisRpc = RpcEndpoint<Record<string, never>, AnalysisHostProtocol, Record<string, never>, AnalysisNotifications>;
 
@@ -22,9 +22,9 @@ export interface AnalysisViewHooks {
 
 /** Wires a panel to the host: subject updates, engine errors, theme changes and window resizes. */
 export async function startAnalysisView(rpc: AnalysisRpc, hooks: AnalysisViewHooks): Promise<void> {
-  rpc.onNotification((method, params) => {
-    if (method === 'subject/update') hooks.onSubject(params as Subject);
-    else if (method === 'engine/error') hooks.status((params as AnalysisNotifications['engine/error']).message, true);
+  rpc.onNotification({
+    'subject/update': (subject) => hooks.onSubject(subject),
+    'engine/error': ({ message }) => hooks.status(message, true),
   });
   onThemeChange(hooks.redraw);
   window.addEventListener('resize', () => {

@@ -4,11 +4,11 @@
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import Plotly from 'plotly.js-strict-dist-min';
-import type { AnalysisHostProtocol, AnalysisNotifications, AnalysisState, DlaView, Subject } from '../common/analysisProtocol';
+import type { AnalysisHostProtocol, AnalysisNotifications, AnalysisState, DlaView, Subject } from '../../src/shared/analysisProtocol';
 import { byId, el } from '../common/dom';
 import { connectToHost } from '../common/rpc';
 import { readTheme } from '../common/theme';
-import { displayToken } from '../common/tokens';
+import { displayToken } from '../../src/shared/tokenText';
 import { getState, setState } from '../common/vscodeApi';
 import type { AnalysisRpc } from '../common/viewKit';
 import { exportButtons, injectStyles, labelled, renderTokenStrip, setStatus, showSource, startAnalysisView } from '../common/viewKit';

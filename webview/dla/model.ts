@@ -2,9 +2,9 @@
 // (embeddings, each head, each attention bias, each MLP, the constant) with its direct contribution to the
 // target logit (or logit difference), the layers x heads heatmap, the bars of the other parts, and the check
 // that the parts sum to the model's logit.
-import type { DlaView } from '../common/analysisProtocol';
+import type { DlaView } from '../../src/shared/analysisProtocol';
 import { csv, plotlyEscape } from '../common/plotText';
-import { displayToken } from '../common/tokens';
+import { displayToken } from '../../src/shared/tokenText';
 import type { ThemeColors } from '../common/theme';
 import { chartLayout } from '../common/theme';
 import { layerHeadHeatmap } from '../common/chart';

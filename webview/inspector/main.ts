@@ -1,9 +1,9 @@
 // The Inspector sidebar: the active prompt's next-token distribution as a compact table with bars.
 import { byId, el } from '../common/dom';
-import type { PanelHostProtocol, PanelNotifications, PromptView } from '../common/protocol';
+import type { PanelHostProtocol, PanelNotifications, PromptView } from '../../src/shared/panelProtocol';
 import { connectToHost } from '../common/rpc';
 import { renderTopList } from '../common/topList';
-import { displayToken } from '../common/tokens';
+import { displayToken } from '../../src/shared/tokenText';
 
 const rpc = connectToHost<PanelHostProtocol, PanelNotifications>();
 
@@ -51,12 +51,9 @@ function render(v: PromptView | null): void {
 }
 
 async function start(): Promise<void> {
-  rpc.onNotification((method, params) => {
-    if (method === 'prompt/update') render(params as PromptView);
-    else if (method === 'editor/active') {
-      const p = params as PanelNotifications['editor/active'];
-      renderLinks(p.name, p.uri);
-    }
+  rpc.onNotification({
+    'prompt/update': render,
+    'editor/active': ({ name, uri }) => renderLinks(name, uri),
   });
   try {
     render(await rpc.call('prompt/get', {}));

@@ -1,11 +1,11 @@
 // Logit lens view, pure data -> plot (unit-tested): the layers x positions heatmap (probability of each
 // cell's top token, or of a chosen target token), the per-layer probability and rank trajectories of
 // the target tokens, and CSV / JSON export. Token text goes to plotly escaped (plotText.ts).
-import type { LensView } from '../common/analysisProtocol';
+import type { LensView } from '../../src/shared/analysisProtocol';
 import { csv, plotToken, plotlyEscape, tokenTicks } from '../common/plotText';
 import type { ThemeColors } from '../common/theme';
 import { chartLayout } from '../common/theme';
-import { displayToken, formatProb } from '../common/tokens';
+import { displayToken, formatProb } from '../../src/shared/tokenText';
 
 export type { Plot } from '../common/chart';
 import type { Plot } from '../common/chart';

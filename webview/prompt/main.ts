@@ -4,11 +4,11 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import Plotly from 'plotly.js-strict-dist-min';
 import { topTokensChart } from '../common/chart';
 import { byId, el } from '../common/dom';
-import type { PanelHostProtocol, PanelNotifications, PanelState, PromptView, TopToken } from '../common/protocol';
+import type { PanelHostProtocol, PanelNotifications, PanelState, PromptView, TopToken } from '../../src/shared/panelProtocol';
 import { connectToHost } from '../common/rpc';
 import { onThemeChange, readTheme } from '../common/theme';
 import { renderTopList } from '../common/topList';
-import { displayToken } from '../common/tokens';
+import { displayToken } from '../../src/shared/tokenText';
 import { getState, setState } from '../common/vscodeApi';
 
 const rpc = connectToHost<PanelHostProtocol, PanelNotifications>();
@@ -105,9 +105,9 @@ async function rerunPrompt(): Promise<void> {
 
 async function start(): Promise<void> {
   layout();
-  rpc.onNotification((method, params) => {
-    if (method === 'prompt/update') renderView(params as PromptView);
-    else if (method === 'engine/error') setStatus((params as PanelNotifications['engine/error']).message, true);
+  rpc.onNotification({
+    'prompt/update': renderView,
+    'engine/error': ({ message }) => setStatus(message, true),
   });
   onThemeChange(() => {
     if (shown) showTop(shown.position, shown.top);

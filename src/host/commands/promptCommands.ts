@@ -1,7 +1,7 @@
 // Prompt commands: run the active editor's text (or selection) through the model and show the result in
 // the prompt panel; show the Inspector view.
 import * as vscode from 'vscode';
-import type { PromptView } from '../../../webview/common/protocol';
+import type { PromptView } from '../../shared/panelProtocol';
 import { RpcError } from '../../shared/rpc';
 import { errorMessage } from '../log';
 import type { Log } from '../log';

@@ -2,7 +2,7 @@
 // surprisal falls in, which token an offset hits, and the hover's markdown. Token strings are untrusted
 // model output: every one goes through `escapeMarkdown` (the hover renders markdown, no HTML).
 import type { InspectResult } from '../../shared/protocol';
-import { displayToken, formatProb } from '../../../webview/common/tokens';
+import { displayToken, formatProb } from '../../shared/tokenText';
 
 /** Upper bounds (bits) of the surprisal buckets; above the last is the last bucket. */
 export const SURPRISAL_BOUNDS = [1, 3, 6, 10] as const;

@@ -1,7 +1,7 @@
 // Commands of the analysis views and inline inspection: open the logit lens, attention or DLA panel on a
 // prompt (from a CodeLens, the palette, or the editor's context menu), and inspect a selection inline.
 import * as vscode from 'vscode';
-import type { AnalysisViewKind } from '../../../webview/common/analysisProtocol';
+import type { AnalysisViewKind } from '../../shared/analysisProtocol';
 import { errorMessage } from '../log';
 import type { Log } from '../log';
 import { sourceLabel } from '../views/analysisPanels';

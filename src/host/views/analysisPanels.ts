@@ -16,7 +16,7 @@ import type {
   LensView,
   Subject,
   TokenView,
-} from '../../../webview/common/analysisProtocol';
+} from '../../shared/analysisProtocol';
 import type { ModelInfo } from '../../shared/protocol';
 import { RpcError } from '../../shared/rpc';
 import type { RpcEndpoint } from '../../shared/rpc';

@@ -2,7 +2,7 @@
 // clicked position (each click is a round trip to the engine). Restored after a reload by a serializer
 // that re-runs the prompt text kept in the webview's state.
 import * as vscode from 'vscode';
-import type { PanelState } from '../../../webview/common/protocol';
+import type { PanelState } from '../../shared/panelProtocol';
 import { errorMessage } from '../log';
 import type { Log } from '../log';
 import type { PromptSession } from '../promptSession';

@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { RpcEndpoint, RpcError } from '../../shared/rpc';
 export { validatePanelParams } from './validate';
 import type { Handlers, Notifications, Protocol } from '../../shared/rpc';
-import type { PanelHostProtocol, PanelNotifications, WebviewServes } from '../../../webview/common/protocol';
+import type { PanelHostProtocol, PanelNotifications, WebviewServes } from '../../shared/panelProtocol';
 
 export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
   return {

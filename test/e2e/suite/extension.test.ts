@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { MechLensApi } from '../../../src/extension';
 import type { AddFolderResult } from '../../../src/host/models/modelManager';
-import type { PromptView } from '../../../webview/common/protocol';
+import type { PromptView } from '../../../src/shared/panelProtocol';
 
 const EXTENSION_ID = 'mechlens.mechlens';
 const PROMPT = 'When Mary and John went to the store, John gave the drink to';
