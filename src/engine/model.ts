@@ -1,7 +1,9 @@
-// A loaded model: its spec, tokenizer and the onnxruntime sessions built from it. One main session
-// (every hook an output, common intervention points, key/value cache) serves most requests. Other graph shapes (starting at a later layer from a residual input, rarer intervention
-// points) are variants built on demand and cached; they read the same float32 weights as fed inputs,
-// so a new variant costs a graph build (milliseconds), not another copy of the weights.
+// A loaded model: its spec, tokenizer and the onnxruntime sessions built from it (in `graphs`, a
+// SessionCache). One main session (every hook an output, common intervention points, key/value
+// cache) serves most requests. Other graph shapes (starting at a later layer from a residual input,
+// rarer intervention points, gradient graphs) are variants built on demand and cached; they read the
+// same float32 weights as fed inputs, so a new variant costs a graph build (milliseconds), not
+// another copy of the weights.
 import * as ort from 'onnxruntime-node';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,8 +17,8 @@ import type { PromptTokenizer } from './checkpoint/tokenizer';
 import type { ModelConfig, ModelSpec } from './architectures/spec';
 import { buildForwardGraph, forwardOptionsKey } from './onnx/forwardGraph';
 import type { ForwardOptions } from './onnx/forwardGraph';
-import { GraphSession } from './onnx/session';
-import type { SessionSettings } from './onnx/session';
+import type { GraphSession, SessionSettings } from './onnx/session';
+import { SessionCache } from './onnx/sessionCache';
 import type { HookName } from './hooks';
 import type { Intervention } from '../shared/interventions';
 import type { ModelInfo, TokenizedPrompt } from '../shared/modelInfo';
@@ -85,21 +87,20 @@ export interface ForwardResult {
   cache?: KvCache;
 }
 
-const MAX_CACHED_SESSIONS = 24;
-
 export class Model {
-  private readonly sessions = new Map<string, Promise<GraphSession>>();
-  private readonly weightTensors = new Map<string, ort.Tensor>();
   readonly config: ModelConfig;
+  /** Every onnxruntime session of this model (forward variants, gradient graphs), over one copy of the weights. */
+  readonly graphs: SessionCache;
 
   private constructor(
     readonly spec: ModelSpec,
     readonly info: ModelInfo,
     readonly tokenizer: PromptTokenizer | undefined,
-    private readonly settings: SessionSettings,
+    settings: SessionSettings,
     private readonly mainWithInitializers: boolean,
   ) {
     this.config = spec.config;
+    this.graphs = new SessionCache(settings);
     this.mainInterventions = new Set(this.hookNames().filter((h) => MAIN_INTERVENTION_POINTS.some((p) => h.endsWith(`.${p}`))));
   }
 
@@ -405,45 +406,12 @@ export class Model {
   private mainOptionsCache: ForwardOptions | undefined;
 
   private session(options: ForwardOptions): Promise<GraphSession> {
-    const key = options === this.mainOptionsCache ? 'main' : forwardOptionsKey(options);
-    let s = this.sessions.get(key);
-    if (s) {
-      // LRU: move to the end.
-      this.sessions.delete(key);
-      this.sessions.set(key, s);
-      return s;
-    }
-    s = this.createSession(options);
-    s.catch(() => this.sessions.delete(key));
-    this.sessions.set(key, s);
-    if (this.sessions.size > MAX_CACHED_SESSIONS) {
-      // Evict the least recently used variant; the main session stays.
-      const oldKey = [...this.sessions.keys()].find((k) => k !== 'main')!;
-      const old = this.sessions.get(oldKey)!;
-      this.sessions.delete(oldKey);
-      void old.then((x) => x.release()).catch(() => undefined);
-    }
-    return s;
-  }
-
-  private async createSession(options: ForwardOptions): Promise<GraphSession> {
-    const built = buildForwardGraph(this.spec, options);
-    const weightFeeds: Record<string, ort.Tensor> = {};
-    for (const w of built.weightInputs) {
-      let t = this.weightTensors.get(w.name);
-      if (!t) {
-        t = new ort.Tensor('float32', w.data, w.dims);
-        this.weightTensors.set(w.name, t);
-      }
-      weightFeeds[w.name] = t;
-    }
-    return GraphSession.create(built.bytes, weightFeeds, this.settings);
+    const main = options === this.mainOptionsCache;
+    return this.graphs.get(main ? 'main' : forwardOptionsKey(options), () => buildForwardGraph(this.spec, options), { pin: main });
   }
 
   async dispose(): Promise<void> {
-    const all = [...this.sessions.values()];
-    this.sessions.clear();
-    for (const s of all) await s.then((x) => x.release()).catch(() => undefined);
+    await this.graphs.dispose();
   }
 }
 

@@ -38,6 +38,8 @@ export interface ForwardOptions {
   summary?: { topK: number };
   /** Key/value cache inputs `past.<l>.k|v` and outputs `present.<l>.k|v` (incremental decoding). */
   past: boolean;
+  /** Build the final norm even without logits (a graph extending the forward reads it). */
+  finalNorm?: boolean;
   weightsAsInputs: boolean;
 }
 
@@ -62,7 +64,7 @@ export interface ForwardValues {
 }
 
 export function forwardOptionsKey(o: ForwardOptions): string {
-  return JSON.stringify([o.startLayer, o.residInput, o.summary?.topK ?? 0, [...o.outputs].sort(), [...o.interventions].sort(), o.logits, o.past, o.weightsAsInputs]);
+  return JSON.stringify([o.startLayer, o.residInput, o.summary?.topK ?? 0, [...o.outputs].sort(), [...o.interventions].sort(), o.logits, o.past, o.weightsAsInputs, o.finalNorm ?? false]);
 }
 
 export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGraph {
@@ -313,7 +315,7 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
   }
 
   // ---- final norm and unembedding
-  if (o.logits !== 'none' || o.outputs.has('ln_final.hook_normalized') || o.outputs.has('ln_final.hook_scale')) {
+  if (o.logits !== 'none' || o.finalNorm || o.outputs.has('ln_final.hook_normalized') || o.outputs.has('ln_final.hook_scale')) {
     const xf = norm(resid, w.lnFinal, 'ln_final', 'ln_final');
     values.finalNormOut = xf;
     if (o.logits !== 'none') {

@@ -19,6 +19,10 @@ export class GraphBuilder {
   private readonly outputs: onnx.IValueInfoProto[] = [];
   private readonly initializers: onnx.ITensorProto[] = [];
   private readonly consts = new Map<string, string>();
+  /** Constant name -> its values (integer constants are read back by the gradient builder). */
+  private readonly constValueOf = new Map<string, number[]>();
+  /** Static dims of graph inputs, weights and constants (strings for symbolic dims). */
+  private readonly staticDims = new Map<string, Array<number | string>>();
   private readonly weightNames = new Set<string>();
   /** Weights this graph reads as inputs (to be fed by the session wrapper). */
   readonly weightInputs: WeightRef[] = [];
@@ -32,6 +36,7 @@ export class GraphBuilder {
 
   input(name: string, elemType: onnx.TensorProto.DataType, dims: Array<number | string>): string {
     this.inputs.push(valueInfo(name, elemType, dims));
+    this.staticDims.set(name, dims);
     return name;
   }
 
@@ -43,6 +48,7 @@ export class GraphBuilder {
   weight(name: string, data: Float32Array, dims: number[]): string {
     if (this.weightNames.has(name)) return name;
     this.weightNames.add(name);
+    this.staticDims.set(name, dims);
     if (this.weightsAsInputs) {
       this.inputs.push(valueInfo(name, onnx.TensorProto.DataType.FLOAT, dims));
       this.weightInputs.push({ name, data, dims });
@@ -78,7 +84,24 @@ export class GraphBuilder {
     const name = this.fresh(`const_${kind}`);
     this.initializers.push({ ...make(), name, dims });
     this.consts.set(key, name);
+    this.constValueOf.set(name, values);
+    this.staticDims.set(name, dims);
     return name;
+  }
+
+  /** The values of a constant made by constF / constI64, or undefined for any other value. */
+  constValues(name: string): number[] | undefined {
+    return this.constValueOf.get(name);
+  }
+
+  /** Static dims of a graph input, weight or constant; undefined for computed values. */
+  dimsOf(name: string): ReadonlyArray<number | string> | undefined {
+    return this.staticDims.get(name);
+  }
+
+  /** The nodes so far, in the order added (a topological order). */
+  get nodeList(): readonly onnx.INodeProto[] {
+    return this.nodes;
   }
 
   op(type: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputNames?: string[] | number): string[] {

@@ -1,0 +1,166 @@
+// Gradients of the model, computed by generated backward graphs (onnx/gradientGraph.ts): of a metric of
+// the last position's logits (a token's logit, a logit difference, a log-probability), or of a vector
+// placed at a hook and position, with respect to any set of hooks; optionally through the frozen
+// (linearised) model that attribution graphs differentiate. One request is one onnxruntime run: the
+// forward and the backward of every seed row.
+import * as ort from 'onnxruntime-node';
+import { UserError, throwIfAborted } from './errors';
+import { hookDims, parseHookName } from './hooks';
+import type { HookEdit } from './interventions';
+import type { Model } from './model';
+import { buildGradientGraph, gradientOptionsKey } from './onnx/gradientGraph';
+import type { Freeze, GradientGraphOptions } from './onnx/gradientGraph';
+import type { NamedTensor } from '../shared/tensor';
+
+/** A metric of the last position's logits: logit(target) [− logit(baseline)], or log p(target). */
+export interface LogitMetric {
+  target: number;
+  baseline?: number;
+  /** log p(target) instead of logit(target) (with a baseline the two differences are equal). */
+  logProb?: boolean;
+}
+
+/** A vector placed at a hook and position: the gradient of its dot product with the hook's activation. */
+export interface HookSeed {
+  hook: string;
+  position: number;
+  vector: Float32Array;
+}
+
+export interface GradientRequest {
+  /** Forward rows: one prompt shared by every seed row, or one prompt per seed row. */
+  tokens: number[][];
+  /** Hooks to differentiate with respect to. */
+  wrt: readonly string[];
+  /** One metric per seed row, or */
+  metrics?: readonly LogitMetric[];
+  /** one hook seed per seed row. */
+  seeds?: readonly HookSeed[];
+  /** Quantities held at their values on this forward (all false: the full gradient). */
+  freeze?: Partial<Freeze> & {
+    /** With the MLPs frozen, live linear paths from a hook to a layer's MLP output: weight [D, d_model]. */
+    skips?: ReadonlyArray<{ layer: number; input: string; weight: Float32Array }>;
+  };
+  /** Edits (x * keep + add) applied in the forward, as in ForwardRequest. */
+  edits?: ReadonlyMap<string, HookEdit>;
+  /** Hooks whose forward activations are returned too. */
+  activations?: readonly string[];
+  signal?: AbortSignal;
+}
+
+export interface GradientResult {
+  /** Seed rows. */
+  rows: number;
+  /** The metric per seed row (metric seeds only). */
+  metric?: Float32Array;
+  /** Per hook: [rows, ...the hook's dims after batch]. */
+  grads: Map<string, NamedTensor>;
+  activations: Map<string, NamedTensor>;
+}
+
+export async function computeGradients(model: Model, req: GradientRequest): Promise<GradientResult> {
+  const c = model.config;
+  model.checkTokens(req.tokens);
+  const T = req.tokens[0]!.length;
+  const hasMetrics = (req.metrics?.length ?? 0) > 0;
+  const hasSeeds = (req.seeds?.length ?? 0) > 0;
+  if (hasMetrics === hasSeeds) throw new Error('internal: a gradient request needs metrics or hook seeds (not both)');
+  const rows = hasMetrics ? req.metrics!.length : req.seeds!.length;
+  if (req.tokens.length !== 1 && req.tokens.length !== rows) throw new Error(`internal: ${req.tokens.length} forward rows for ${rows} seed rows`);
+  const wrt = [...new Set(req.wrt)];
+  if (wrt.length === 0) throw new UserError('Name at least one hook to take gradients with respect to.');
+  const parsedWrt = wrt.map((h) => parseHookName(h, c));
+  const activations = new Set(req.activations ?? []);
+  for (const h of activations) parseHookName(h, c);
+  // Per-head results exist in the graph only when asked for.
+  for (const p of parsedWrt) if (p.local === 'attn.hook_result') activations.add(p.name);
+
+  const feeds: Record<string, ort.Tensor> = {
+    input_ids: new ort.Tensor('int64', BigInt64Array.from(req.tokens.flat().map(BigInt)), [req.tokens.length, T]),
+  };
+  const seedHooks: string[] = [];
+  if (hasMetrics) {
+    const V = c.dVocab;
+    const weights = new Float32Array(rows * V);
+    const lse = new Float32Array(rows);
+    for (const [r, m] of req.metrics!.entries()) {
+      for (const t of [m.target, m.baseline]) {
+        if (t !== undefined && (!Number.isInteger(t) || t < 0 || t >= V)) throw new UserError(`Token ${t} is outside the vocabulary (0..${V - 1}).`);
+      }
+      weights[r * V + m.target] = 1;
+      if (m.baseline !== undefined) weights[r * V + m.baseline]! -= 1;
+      lse[r] = m.logProb && m.baseline === undefined ? 1 : 0;
+    }
+    feeds['metric.weights'] = new ort.Tensor('float32', weights, [rows, V]);
+    feeds['metric.logsumexp'] = new ort.Tensor('float32', lse, [rows]);
+  } else {
+    const byHook = new Map<string, number[]>();
+    for (const [r, s] of req.seeds!.entries()) {
+      const p = parseHookName(s.hook, c);
+      const { shape } = hookDims(c, p.local, 1, T);
+      if (shape.length !== 3) throw new UserError(`Seeds go on hooks shaped [batch, pos, d]; ${s.hook} is not.`);
+      if (!Number.isInteger(s.position) || s.position < 0 || s.position >= T) throw new UserError(`Seed position ${s.position} is outside the prompt (0..${T - 1}).`);
+      if (s.vector.length !== shape[2]) throw new UserError(`The seed vector for ${s.hook} has ${s.vector.length} entries; the hook has ${shape[2]}.`);
+      byHook.set(s.hook, [...(byHook.get(s.hook) ?? []), r]);
+    }
+    for (const [hook, rowsHere] of byHook) {
+      const D = req.seeds![rowsHere[0]!]!.vector.length;
+      const vector = new Float32Array(rows * D);
+      const at = new Float32Array(rows * T);
+      for (const r of rowsHere) {
+        const s = req.seeds![r]!;
+        vector.set(s.vector, r * D);
+        at[r * T + s.position] = 1;
+      }
+      feeds[`seed.${hook}.vector`] = new ort.Tensor('float32', vector, [rows, D]);
+      feeds[`seed.${hook}.at`] = new ort.Tensor('float32', at, [rows, T]);
+      seedHooks.push(hook);
+    }
+  }
+
+  const freeze: Freeze = { attention: req.freeze?.attention ?? false, norms: req.freeze?.norms ?? false, mlp: req.freeze?.mlp ?? false };
+  const skips: Array<{ layer: number; input: string; dIn: number }> = [];
+  for (const s of req.freeze?.skips ?? []) {
+    if (!freeze.mlp) throw new UserError('A skip path needs the MLP outputs frozen.');
+    if (!Number.isInteger(s.layer) || s.layer < 0 || s.layer >= c.nLayers) throw new UserError(`Skip layer ${s.layer} is outside the model (0..${c.nLayers - 1}).`);
+    const p = parseHookName(s.input, c);
+    if (p.layer !== s.layer) throw new UserError(`The skip path of layer ${s.layer} must read a hook of that layer, not ${s.input}.`);
+    const dIn = hookDims(c, p.local, 1, 1).shape.at(-1)!;
+    if (s.weight.length !== dIn * c.dModel) throw new UserError(`The skip weight of layer ${s.layer} has ${s.weight.length} entries; expected ${dIn} x ${c.dModel}.`);
+    skips.push({ layer: s.layer, input: s.input, dIn });
+    feeds[`skip.${s.layer}`] = new ort.Tensor('float32', s.weight, [dIn, c.dModel]);
+  }
+  for (const [hook, e] of req.edits ?? []) {
+    parseHookName(hook, c);
+    feeds[`keep.${hook}`] = new ort.Tensor('float32', e.keep, e.shape);
+    feeds[`add.${hook}`] = new ort.Tensor('float32', e.add, e.shape);
+  }
+
+  const options: GradientGraphOptions = {
+    wrt,
+    metric: hasMetrics,
+    seedHooks,
+    freeze,
+    skips,
+    interventions: new Set(req.edits?.keys() ?? []),
+    activations,
+  };
+  throwIfAborted(req.signal);
+  const session = await model.graphs.get(gradientOptionsKey(options), () => buildGradientGraph(model.spec, options));
+  throwIfAborted(req.signal);
+  const fetches = [...wrt.map((h) => `grad.${h}`), ...activations];
+  if (hasMetrics) fetches.push('metric');
+  const out = await session.run(feeds, fetches);
+
+  const result: GradientResult = { rows, grads: new Map(), activations: new Map() };
+  for (const p of parsedWrt) {
+    const t = out[`grad.${p.name}`]!;
+    result.grads.set(p.name, { shape: t.dims.slice(), dims: hookDims(c, p.local, rows, T).dims, data: t.data as Float32Array });
+  }
+  for (const h of activations) {
+    const t = out[h]!;
+    result.activations.set(h, { shape: t.dims.slice(), dims: hookDims(c, parseHookName(h, c).local, req.tokens.length, T).dims, data: t.data as Float32Array });
+  }
+  if (hasMetrics) result.metric = out.metric!.data as Float32Array;
+  return result;
+}

@@ -1,0 +1,122 @@
+// The gradient graph: the forward pass (forwardGraph.ts) followed by its reverse-mode derivative
+// (autodiff.ts), in one onnxruntime graph, so one run computes the activations and the gradients.
+//
+// Seeds (what is differentiated), one per row of the seed batch ("rows"):
+// - a metric of the last position's logits: Σ_v w[row, v] · logit_v − λ[row] · logsumexp(logits),
+//   fed as `metric.weights` [rows, d_vocab] and `metric.logsumexp` [rows] (a token's logit: w one-hot;
+//   a logit difference: +1 / −1; a log-probability: one-hot with λ = 1); the graph outputs `metric`;
+// - or a vector at a hook and position: `seed.<hook>.vector` [rows, D] and `seed.<hook>.at` [rows, T]
+//   (1 at the row's position, 0 elsewhere, and 0 everywhere on rows that seed another hook).
+// The forward's batch is 1 (shared by every row) or `rows`. Gradients come out as `grad.<hook>`
+// [rows, ...the hook's dims after batch].
+//
+// Freezing (what attribution graphs linearise around): attention patterns, every norm's scale and the
+// MLP outputs become constants taken from this same forward (torch's detach at the same points); a
+// frozen MLP can keep a live linear skip path from a hook to its output (`skip.<layer>` [D, d_model]).
+import { onnx } from 'onnx-proto';
+import type { ModelSpec } from '../architectures/spec';
+import { appendBackward } from './autodiff';
+import { emitForward } from './forwardGraph';
+import type { BuiltGraph } from './forwardGraph';
+import { GraphBuilder } from './graphBuilder';
+
+const F = onnx.TensorProto.DataType.FLOAT;
+
+export interface Freeze {
+  attention: boolean;
+  norms: boolean;
+  mlp: boolean;
+}
+
+export interface GradientGraphOptions {
+  /** Hooks whose gradients are outputs (`grad.<hook>`). */
+  wrt: readonly string[];
+  /** Seed with the logit metric (inputs `metric.*`, output `metric`). */
+  metric: boolean;
+  /** Hooks seeded with a vector at a position (rank-3 hooks [batch, pos, D]). */
+  seedHooks: readonly string[];
+  freeze: Freeze;
+  /** Frozen-MLP layers with a live skip path: gradient from the MLP output to `input` through `skip.<layer>`. */
+  skips: ReadonlyArray<{ layer: number; input: string; dIn: number }>;
+  /** Hooks taking interventions (x * keep + add), as in the forward graph. */
+  interventions: ReadonlySet<string>;
+  /** Hooks also returned from the forward. */
+  activations: ReadonlySet<string>;
+}
+
+export function gradientOptionsKey(o: GradientGraphOptions): string {
+  return JSON.stringify(['grad', [...o.wrt].sort(), o.metric, [...o.seedHooks].sort(), o.freeze, o.skips, [...o.interventions].sort(), [...o.activations].sort()]);
+}
+
+export function buildGradientGraph(spec: ModelSpec, o: GradientGraphOptions): BuiltGraph {
+  const { config: c, weights: w } = spec;
+  const g = new GraphBuilder(true);
+  const fwd = emitForward(g, spec, {
+    startLayer: 0,
+    residInput: false,
+    outputs: o.activations,
+    interventions: o.interventions,
+    logits: 'none',
+    past: false,
+    weightsAsInputs: true,
+    finalNorm: o.metric,
+  });
+  const valueOf = (hook: string): string => {
+    const v = fwd.hooks.get(hook);
+    if (!v) throw new Error(`internal: the forward graph has no value for ${hook}`);
+    return v;
+  };
+
+  const seeds: Array<{ value: string; cotangent: string }> = [];
+  let batchRef: string | null = null;
+  if (o.metric) {
+    const xf = fwd.finalNormOut!;
+    const last = g.op1('Slice', [xf, g.constI64([-1]), g.constI64([2 ** 62]), g.constI64([1])]);
+    const rows = g.op1('Reshape', [last, g.constI64([0, -1])]); // [B, d]
+    const gemmInputs = [rows, g.weight('W_U', w.W_U, [c.dVocab, c.dModel])];
+    if (w.b_U) gemmInputs.push(g.weight('b_U', w.b_U, [c.dVocab]));
+    let logits = g.op1('Gemm', gemmInputs, { transB: 1 });
+    if (c.finalSoftcap !== null) {
+      const cap = g.constF([c.finalSoftcap], []);
+      logits = g.op1('Mul', [g.op1('Tanh', [g.op1('Div', [logits, cap])]), cap]);
+    }
+    const weights = g.input('metric.weights', F, ['rows', c.dVocab]);
+    const lseWeight = g.input('metric.logsumexp', F, ['rows']);
+    const axis = g.constI64([1]);
+    const linear = g.op1('ReduceSum', [g.op1('Mul', [logits, weights]), axis], { keepdims: 0 });
+    const lse = g.op1('ReduceLogSumExp', [logits, axis], { keepdims: 0 });
+    const metric = g.op1('Sub', [linear, g.op1('Mul', [lse, lseWeight])], {}, 'metric');
+    g.output('metric');
+    seeds.push({ value: metric, cotangent: g.op1('Expand', [g.constF([1], []), g.op1('Shape', [metric])]) });
+    batchRef = metric;
+  }
+  for (const hook of o.seedHooks) {
+    const vector = g.input(`seed.${hook}.vector`, F, ['rows', `seed_${hook}_d`]);
+    const at = g.input(`seed.${hook}.at`, F, ['rows', 'seq']);
+    const cotangent = g.op1('Mul', [g.op1('Unsqueeze', [at, g.constI64([2])]), g.op1('Unsqueeze', [vector, g.constI64([1])])]);
+    seeds.push({ value: valueOf(hook), cotangent });
+    batchRef ??= cotangent;
+  }
+  if (!batchRef) throw new Error('internal: a gradient graph needs a seed');
+
+  const frozen = new Set<string>();
+  for (let l = 0; l < c.nLayers; l++) {
+    if (o.freeze.attention) frozen.add(valueOf(`blocks.${l}.attn.hook_pattern`));
+    if (o.freeze.mlp) frozen.add(fwd.mlpOut[l]!);
+  }
+  if (o.freeze.norms) for (const s of fwd.normScales) frozen.add(s);
+  const links = o.skips.map((s) => ({
+    from: valueOf(s.input),
+    to: fwd.mlpOut[s.layer]!,
+    weight: g.input(`skip.${s.layer}`, F, [s.dIn, c.dModel]),
+  }));
+
+  appendBackward(g, {
+    seeds,
+    wrt: o.wrt.map((h) => ({ value: valueOf(h), output: `grad.${h}` })),
+    frozen,
+    links,
+    batchRef,
+  });
+  return { bytes: g.build('mechlens_gradient'), weightInputs: g.weightInputs };
+}
