@@ -1,19 +1,19 @@
 // `mechlens`: every engine capability from a shell, JSON on stdout with --json. The field names of
 // the JSON output are a public interface (scripts depend on them): change them only additively.
+// Analyses run through the engine's registry (src/engine/analysis/registry.ts), as in the worker; a new
+// analysis gets its command as one entry in COMMANDS below, plus its flags in FLAGS and a USAGE line.
 import { parseArgs } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { Model } from '../engine/model';
 import { validateCheckpoint } from '../engine/checkpoint/load';
 import { UserError } from '../engine/errors';
-import { resolvePrompt, topTokens } from '../engine/prompt';
+import { runAnalysis } from '../engine/analysis/registry';
 import { validateIntervention } from '../shared/interventions';
 import type { Intervention } from '../shared/interventions';
-import type { PromptInput } from '../shared/protocol';
+import { LENS_STREAMS } from '../shared/analyses';
+import type { LensStream, PromptInput } from '../shared/analyses';
+import { RpcError } from '../shared/rpc';
 import { readFileSync } from 'node:fs';
-import { logitLens } from '../engine/analysis/logitLens';
-import { attentionPatterns, detectHeads } from '../engine/analysis/attention';
-import { directLogitAttribution } from '../engine/analysis/dla';
-import { normalisedLogitDiff, patchingSweep } from '../engine/analysis/patching';
-import type { LensStream } from '../shared/protocol';
 
 const USAGE = `mechlens — mechanistic interpretability on local models
 
@@ -38,53 +38,33 @@ Common options:
   --json                 machine-readable output on stdout
 `;
 
-interface Options {
-  model?: string;
-  prompt?: string;
-  tokens?: string;
-  hooks?: string;
-  top?: string;
-  'max-new-tokens'?: string;
-  temperature?: string;
-  seed?: string;
-  interventions?: string;
-  stream?: string;
-  full?: boolean;
-  target?: string;
-  baseline?: string;
-  clean?: string;
-  corrupted?: string;
-  threads?: string;
-  json?: boolean;
-  help?: boolean;
-}
+/** Every flag of every command (a new flag is one line here; its value type follows). */
+const FLAGS = {
+  model: { type: 'string', short: 'm' },
+  prompt: { type: 'string', short: 'p' },
+  tokens: { type: 'string' },
+  hooks: { type: 'string' },
+  top: { type: 'string' },
+  'max-new-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  seed: { type: 'string' },
+  interventions: { type: 'string' },
+  stream: { type: 'string' },
+  full: { type: 'boolean' },
+  target: { type: 'string' },
+  baseline: { type: 'string' },
+  clean: { type: 'string' },
+  corrupted: { type: 'string' },
+  threads: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+const parseFlags = (args: string[]) => parseArgs({ args, allowPositionals: true, options: FLAGS });
+type Options = ReturnType<typeof parseFlags>['values'];
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      model: { type: 'string', short: 'm' },
-      prompt: { type: 'string', short: 'p' },
-      tokens: { type: 'string' },
-      hooks: { type: 'string' },
-      top: { type: 'string' },
-      'max-new-tokens': { type: 'string' },
-      temperature: { type: 'string' },
-      seed: { type: 'string' },
-      interventions: { type: 'string' },
-      stream: { type: 'string' },
-      full: { type: 'boolean' },
-      target: { type: 'string' },
-      baseline: { type: 'string' },
-      clean: { type: 'string' },
-      corrupted: { type: 'string' },
-      threads: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  const opts = values as Options;
+  const { values: opts, positionals } = parseFlags(argv);
   const command = positionals[0];
   if (opts.help || !command) {
     process.stdout.write(USAGE);
@@ -109,112 +89,104 @@ async function main(argv: string[]): Promise<number> {
 
   const model = await Model.load(modelDir, { threads });
   for (const w of model.info.warnings) process.stderr.write(`warning: ${w}\n`);
-  const interventions = opts.interventions ? readInterventions(opts.interventions) : undefined;
   try {
-    switch (command) {
-      case 'hooks':
-        print(model.hookNames());
-        return 0;
-      case 'run': {
-        const prompt = resolvePrompt(model, promptInput(opts));
-        const logits = await model.run(prompt.ids, { interventions });
-        const [T, V] = logits.shape as [number, number];
-        const rows = Array.from({ length: T }, (_, t) => Array.from(logits.data.subarray(t * V, (t + 1) * V)));
-        const top = topTokens(model, logits.data.subarray((T - 1) * V), opts.top ? integer(opts.top, '--top') : 10);
-        if (opts.json) print({ tokens: prompt.ids, token_strings: prompt.texts, logits: rows, top });
-        else {
-          process.stdout.write(`tokens: ${JSON.stringify(prompt.texts)}\nnext-token predictions:\n`);
-          for (const t of top) process.stdout.write(`  ${(t.prob * 100).toFixed(2).padStart(6)}%  ${JSON.stringify(t.text)}  (id ${t.id}, logit ${t.logit.toFixed(3)})\n`);
-        }
-        return 0;
-      }
-      case 'cache': {
-        const prompt = resolvePrompt(model, promptInput(opts));
-        const hooks = required(opts.hooks, '--hooks NAME[,NAME...]').split(',').map((h) => h.trim()).filter(Boolean);
-        const r = await model.runWithCache(prompt.ids, hooks, { interventions, logits: false });
-        const out: Record<string, { shape: number[]; dims: string[]; data: number[] }> = {};
-        for (const [name, t] of r.hooks) out[name] = { shape: t.shape, dims: t.dims, data: Array.from(t.data) };
-        if (opts.json) print({ tokens: prompt.ids, hooks: out });
-        else for (const [name, t] of r.hooks) process.stdout.write(`${name}: shape [${t.shape.join(', ')}] (${t.dims.join(', ')})\n`);
-        return 0;
-      }
-      case 'generate': {
-        const prompt = resolvePrompt(model, promptInput(opts));
-        const maxNewTokens = integer(required(opts['max-new-tokens'], '--max-new-tokens N'), '--max-new-tokens');
-        const temperature = opts.temperature ? Number(opts.temperature) : 0;
-        if (!Number.isFinite(temperature) || temperature < 0) throw new UserError('--temperature must be a number >= 0.');
-        const started = performance.now();
-        const newTokens = await model.generate(prompt.ids, { maxNewTokens, temperature, seed: opts.seed ? integer(opts.seed, '--seed') : 0, interventions });
-        const seconds = (performance.now() - started) / 1000;
-        const all = [...prompt.ids, ...newTokens];
-        if (opts.json) print({ tokens: all, new_tokens: newTokens, text: model.decode(all), new_text: model.decode(newTokens), tokens_per_second: newTokens.length / seconds });
-        else process.stdout.write(`${model.decode(all)}\n`);
-        return 0;
-      }
-      case 'lens': {
-        const prompt = resolvePrompt(model, promptInput(opts));
-        const stream = (opts.stream ?? 'pre') as LensStream;
-        if (!['pre', 'mid', 'post'].includes(stream)) throw new UserError('--stream must be pre, mid or post.');
-        const r = await logitLens(model, { tokens: prompt.ids, stream, topK: opts.top ? integer(opts.top, '--top') : 5, full: opts.full });
-        const top = r.top.map((layer) => layer.map((pos) => pos.map((t) => ({ token: t.text, id: t.id, prob: t.prob }))));
-        if (opts.json) {
-          const out: Record<string, unknown> = { labels: r.labels, tokens: prompt.ids, token_strings: prompt.texts, top };
-          if (opts.full) out.logits = r.logits!.map((layer) => layer.map((row) => Array.from(row)));
-          print(out);
-        } else {
-          process.stdout.write(`${'layer'.padEnd(12)}${prompt.texts.map((t) => JSON.stringify(t).slice(0, 10).padEnd(12)).join('')}\n`);
-          r.labels.forEach((label, i) => process.stdout.write(`${label.padEnd(12)}${top[i]!.map((p) => JSON.stringify(p[0]!.token).slice(0, 10).padEnd(12)).join('')}\n`));
-        }
-        return 0;
-      }
-      case 'attention': {
-        const prompt = resolvePrompt(model, promptInput(opts));
-        const r = await attentionPatterns(model, prompt.ids);
-        const T = prompt.ids.length;
-        const patterns = r.patterns.map((p) => Array.from({ length: r.nHeads }, (_, h) => Array.from({ length: T }, (_, q) => Array.from(p.subarray((h * T + q) * T, (h * T + q + 1) * T)))));
-        if (opts.json) print({ tokens: prompt.ids, token_strings: prompt.texts, patterns, scores: r.scores });
-        else printHeadScores(r.scores);
-        return 0;
-      }
-      case 'heads': {
-        const scores = await detectHeads(model);
-        if (opts.json) print({ scores });
-        else printHeadScores(scores);
-        return 0;
-      }
-      case 'dla': {
-        const prompt = resolvePrompt(model, promptInput(opts));
-        const target = tokenId(model, required(opts.target, '--target TOKEN'));
-        const baseline = opts.baseline ? tokenId(model, opts.baseline) : undefined;
-        const r = await directLogitAttribution(model, { tokens: prompt.ids, target, baseline });
-        if (opts.json) print({ tokens: prompt.ids, ...r });
-        else {
-          process.stdout.write(`logit${baseline !== undefined ? ' difference' : ''} ${r.logit.toFixed(4)} = sum of parts ${r.total.toFixed(4)}\n`);
-          process.stdout.write(`embed ${r.embed.toFixed(3)}  pos ${r.posEmbed.toFixed(3)}  constant ${r.constant.toFixed(3)}\n`);
-          r.attn.forEach((a, l) => process.stdout.write(`layer ${l}: attn ${a.toFixed(3)} ${r.heads ? `[${r.heads[l]!.map((h) => h.toFixed(2)).join(' ')}]` : ''}  mlp ${r.mlp[l]!.toFixed(3)}\n`));
-        }
-        return 0;
-      }
-      case 'patch': {
-        const clean = resolvePrompt(model, { text: required(opts.clean, '--clean TEXT') });
-        const corrupted = resolvePrompt(model, { text: required(opts.corrupted, '--corrupted TEXT') });
-        const correct = tokenId(model, required(opts.target, '--target TOKEN'));
-        const incorrect = tokenId(model, required(opts.baseline, '--baseline TOKEN'));
-        const r = await patchingSweep(model, { clean: clean.ids, corrupted: corrupted.ids });
-        const metric = normalisedLogitDiff(r, correct, incorrect);
-        if (opts.json) print({ tokens: clean.ids, token_strings: clean.texts, layers: r.layers, positions: r.positions, metric });
-        else {
-          process.stdout.write(`${'layer'.padEnd(8)}${clean.texts.map((t) => JSON.stringify(t).slice(0, 8).padEnd(9)).join('')}\n`);
-          metric.forEach((row, l) => process.stdout.write(`${String(l).padEnd(8)}${row.map((v) => v.toFixed(2).padStart(8)).join(' ')}\n`));
-        }
-        return 0;
-      }
-      default:
-        throw new UserError(`Unknown command "${command}". Commands: info, run, cache, generate, hooks, lens, attention, heads, dla, patch.`);
-    }
+    const run = Object.prototype.hasOwnProperty.call(COMMANDS, command) ? COMMANDS[command] : undefined;
+    if (!run) throw new UserError(`Unknown command "${command}". Commands: info, ${Object.keys(COMMANDS).join(', ')}.`);
+    await run(model, opts);
+    return 0;
   } finally {
     await model.dispose();
   }
+}
+
+/**
+ * The commands that need a loaded model. An analysis command turns flags into the analysis' params, runs
+ * it through the engine's registry (`runAnalysis`: the same validation and code as the worker) and prints
+ * the result as text or, with --json, with the documented field names.
+ */
+const COMMANDS: Record<string, (model: Model, opts: Options) => Promise<void>> = {
+  run: async (model, opts) => {
+    const r = await runAnalysis(model, 'run', { prompt: promptInput(opts), topK: opts.top ? integer(opts.top, '--top') : 10, allPositions: true, interventions: interventionsOf(opts) });
+    const [T, V] = r.logits.shape as [number, number];
+    const rows = Array.from({ length: T }, (_, t) => Array.from(r.logits.data.subarray(t * V, (t + 1) * V)));
+    if (opts.json) print({ tokens: r.tokens.ids, token_strings: r.tokens.texts, logits: rows, top: r.top });
+    else {
+      process.stdout.write(`tokens: ${JSON.stringify(r.tokens.texts)}\nnext-token predictions:\n`);
+      for (const t of r.top) process.stdout.write(`  ${(t.prob * 100).toFixed(2).padStart(6)}%  ${JSON.stringify(t.text)}  (id ${t.id}, logit ${t.logit.toFixed(3)})\n`);
+    }
+  },
+  cache: async (model, opts) => {
+    const hooks = required(opts.hooks, '--hooks NAME[,NAME...]').split(',').map((h) => h.trim()).filter(Boolean);
+    const r = await runAnalysis(model, 'cache', { prompt: promptInput(opts), hooks, interventions: interventionsOf(opts) });
+    const entries = Object.entries(r.hooks);
+    if (opts.json) print({ tokens: r.tokens.ids, hooks: Object.fromEntries(entries.map(([name, t]) => [name, { shape: t.shape, dims: t.dims, data: Array.from(t.data) }])) });
+    else for (const [name, t] of entries) process.stdout.write(`${name}: shape [${t.shape.join(', ')}] (${t.dims.join(', ')})\n`);
+  },
+  generate: async (model, opts) => {
+    const maxNewTokens = integer(required(opts['max-new-tokens'], '--max-new-tokens N'), '--max-new-tokens');
+    const temperature = opts.temperature ? Number(opts.temperature) : 0;
+    if (!Number.isFinite(temperature) || temperature < 0) throw new UserError('--temperature must be a number >= 0.');
+    const seed = opts.seed ? integer(opts.seed, '--seed') : 0;
+    const started = performance.now();
+    const r = await runAnalysis(model, 'generate', { prompt: promptInput(opts), maxNewTokens, temperature, seed, interventions: interventionsOf(opts) });
+    const seconds = (performance.now() - started) / 1000;
+    if (opts.json) print({ tokens: r.tokens, new_tokens: r.newTokens, text: r.text, new_text: r.newText, tokens_per_second: r.newTokens.length / seconds });
+    else process.stdout.write(`${r.text}\n`);
+  },
+  hooks: async (model) => print(model.hookNames()),
+  lens: async (model, opts) => {
+    const stream = opts.stream ?? 'pre';
+    if (!isLensStream(stream)) throw new UserError('--stream must be pre, mid or post.');
+    const r = await runAnalysis(model, 'lens', { prompt: promptInput(opts), stream, topK: opts.top ? integer(opts.top, '--top') : 5, full: opts.full });
+    const top = r.top.map((layer) => layer.map((pos) => pos.map((t) => ({ token: t.text, id: t.id, prob: t.prob }))));
+    if (opts.json) {
+      const out: Record<string, unknown> = { labels: r.labels, tokens: r.prompt.ids, token_strings: r.prompt.texts, top };
+      if (opts.full) out.logits = r.logits!.map((layer) => layer.map((row) => Array.from(row)));
+      print(out);
+    } else {
+      process.stdout.write(`${'layer'.padEnd(12)}${r.prompt.texts.map((t) => JSON.stringify(t).slice(0, 10).padEnd(12)).join('')}\n`);
+      r.labels.forEach((label, i) => process.stdout.write(`${label.padEnd(12)}${top[i]!.map((p) => JSON.stringify(p[0]!.token).slice(0, 10).padEnd(12)).join('')}\n`));
+    }
+  },
+  attention: async (model, opts) => {
+    const r = await runAnalysis(model, 'attention', { prompt: promptInput(opts) });
+    const T = r.prompt.ids.length;
+    const patterns = r.patterns.map((p) => Array.from({ length: r.nHeads }, (_, h) => Array.from({ length: T }, (_, q) => Array.from(p.subarray((h * T + q) * T, (h * T + q + 1) * T)))));
+    if (opts.json) print({ tokens: r.prompt.ids, token_strings: r.prompt.texts, patterns, scores: r.scores });
+    else printHeadScores(r.scores);
+  },
+  heads: async (model, opts) => {
+    const scores = await runAnalysis(model, 'heads', {});
+    if (opts.json) print({ scores });
+    else printHeadScores(scores);
+  },
+  dla: async (model, opts) => {
+    const target = tokenId(model, required(opts.target, '--target TOKEN'));
+    const baseline = opts.baseline ? tokenId(model, opts.baseline) : undefined;
+    const { prompt, ...r } = await runAnalysis(model, 'dla', { prompt: promptInput(opts), target, baseline });
+    if (opts.json) print({ tokens: prompt.ids, ...r });
+    else {
+      process.stdout.write(`logit${baseline !== undefined ? ' difference' : ''} ${r.logit.toFixed(4)} = sum of parts ${r.total.toFixed(4)}\n`);
+      process.stdout.write(`embed ${r.embed.toFixed(3)}  pos ${r.posEmbed.toFixed(3)}  constant ${r.constant.toFixed(3)}\n`);
+      r.attn.forEach((a, l) => process.stdout.write(`layer ${l}: attn ${a.toFixed(3)} ${r.heads ? `[${r.heads[l]!.map((h) => h.toFixed(2)).join(' ')}]` : ''}  mlp ${r.mlp[l]!.toFixed(3)}\n`));
+    }
+  },
+  patch: async (model, opts) => {
+    const clean = { text: required(opts.clean, '--clean TEXT') };
+    const corrupted = { text: required(opts.corrupted, '--corrupted TEXT') };
+    const correct = tokenId(model, required(opts.target, '--target TOKEN'));
+    const incorrect = tokenId(model, required(opts.baseline, '--baseline TOKEN'));
+    const r = await runAnalysis(model, 'patch', { clean, corrupted, correct, incorrect });
+    if (opts.json) print({ tokens: r.prompt.ids, token_strings: r.prompt.texts, layers: r.layers, positions: r.positions, metric: r.metric });
+    else {
+      process.stdout.write(`${'layer'.padEnd(8)}${r.prompt.texts.map((t) => JSON.stringify(t).slice(0, 8).padEnd(9)).join('')}\n`);
+      r.metric.forEach((row, l) => process.stdout.write(`${String(l).padEnd(8)}${row.map((v) => v.toFixed(2).padStart(8)).join(' ')}\n`));
+    }
+  },
+};
+
+function isLensStream(s: string): s is LensStream {
+  return (LENS_STREAMS as readonly string[]).includes(s);
 }
 
 /** A token given as its text (" Mary") or as #ID. */
@@ -240,6 +212,11 @@ function promptInput(opts: Options): PromptInput {
     return { tokens: ids };
   }
   throw new UserError('Give the prompt with --prompt TEXT or --tokens 1,2,3.');
+}
+
+/** --interventions FILE, read once per command (the registry checks each again with the other params). */
+function interventionsOf(opts: Options): Intervention[] | undefined {
+  return opts.interventions ? readInterventions(opts.interventions) : undefined;
 }
 
 function readInterventions(file: string): Intervention[] {
@@ -279,7 +256,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    const userFacing = e instanceof Error && 'userFacing' in e;
+    // UserError from the engine, or bad-input from the registry's params check.
+    const userFacing = (e instanceof Error && 'userFacing' in e) || (e instanceof RpcError && e.code === 'bad-input');
     const message = e instanceof Error ? e.message : String(e);
     process.stderr.write(`mechlens: ${userFacing || (e instanceof TypeError && message.includes('argument')) ? message : `internal error: ${e instanceof Error ? (e.stack ?? message) : message}`}\n`);
     process.exitCode = userFacing ? 2 : 1;

@@ -2,7 +2,8 @@
 import { UserError } from './errors';
 import type { Model } from './model';
 import type { TokenizedPrompt } from '../shared/modelInfo';
-import type { PromptInput, TopToken } from '../shared/protocol';
+import type { PromptInput } from '../shared/analyses';
+import type { TopToken } from '../shared/protocol';
 
 export function resolvePrompt(model: Model, prompt: PromptInput, maxTokens?: number): TokenizedPrompt {
   const t = 'text' in prompt ? model.tokenize(prompt.text) : model.describeTokens(prompt.tokens);

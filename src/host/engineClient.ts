@@ -16,7 +16,7 @@ type EngineRpc = RpcEndpoint<Record<string, never>, EngineProtocol, Record<strin
 type Method = keyof EngineProtocol & string;
 
 /** Methods that need a loaded model: the client loads the chosen one first. */
-const NEEDS_MODEL: ReadonlySet<Method> = new Set<Method>(['tokenize', 'run', 'runWithCache', 'generate']);
+const NEEDS_MODEL: ReadonlySet<Method> = new Set<Method>(['tokenize', 'analysis/run', 'analysis/cache', 'analysis/generate']);
 
 export interface EngineCallOptions {
   signal?: AbortSignal;

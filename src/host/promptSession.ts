@@ -38,7 +38,7 @@ export class PromptSession implements vscode.Disposable {
         texts = texts.slice(-max);
       }
       if (ids.length === 0) throw new Error('The prompt is empty.');
-      const result = await this.engine.call('run', { prompt: { tokens: ids }, topK: TOP_K }, { signal: job.signal });
+      const result = await this.engine.call('analysis/run', { prompt: { tokens: ids }, topK: TOP_K }, { signal: job.signal });
       const view: PromptView = {
         modelName: this.engine.loadedModel?.name ?? '',
         text,
@@ -67,7 +67,7 @@ export class PromptSession implements vscode.Disposable {
     const job = this.engine.jobs.start('prompt/topAt', signal);
     try {
       const ids = view.tokens.slice(0, position + 1).map((t) => t.id);
-      const result = await this.engine.call('run', { prompt: { tokens: ids }, topK: TOP_K }, { signal: job.signal });
+      const result = await this.engine.call('analysis/run', { prompt: { tokens: ids }, topK: TOP_K }, { signal: job.signal });
       return { position, top: result.top };
     } finally {
       job.done();

@@ -1,7 +1,10 @@
-// Messages between the extension host and the analysis panels (logit lens, attention, DLA). Types only:
-// imported by the host (`import type`) and the browser bundles. Params are untrusted on the host side
-// (validated in src/host/views/analysisValidate.ts).
-import type { DlaResult, HeadKind, LensStream, TopToken } from './protocol';
+// Messages between the extension host and the analysis panels (logit lens, attention, DLA). The browser
+// bundles import its types only; the host also uses its params schemas to validate what a panel sends.
+import { ANALYSIS_PARAMS } from './analyses';
+import type { LensStream } from './analyses';
+import { badInput, noParams, object, oneOf, paramsValidator, refine, string } from './schema';
+import type { Infer, Schema } from './schema';
+import type { DlaResult, HeadKind, TopToken } from './protocol';
 
 export type { DlaResult, HeadKind, LensStream, TopToken };
 
@@ -38,8 +41,8 @@ export interface AttentionView {
   tokens: TokenView[];
   nLayers: number;
   nHeads: number;
-  /** [layer] -> flat [head][query][key] row-major. */
-  patterns: number[][];
+  /** [layer] -> flat [head][query][key] row-major (typed arrays: structured clone, no JSON numbers). */
+  patterns: Float32Array[];
   /** Scores on this prompt, [kind][layer][head]. */
   scores: Record<HeadKind, number[][]>;
 }
@@ -50,20 +53,43 @@ export interface DlaView extends DlaResult {
   baselineText?: string;
 }
 
-export type ExportFormat = 'png' | 'svg' | 'json' | 'csv';
+export const EXPORT_FORMATS = ['png', 'svg', 'json', 'csv'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+const MAX_EXPORT_CHARS = 64 * 1024 * 1024;
+
+/**
+ * What a panel may send, checked by the host before any handler runs (the webview is untrusted: its page
+ * renders model output). An analysis request takes its checks from the analysis' own params
+ * (src/shared/analyses.ts); the host adds the prompt.
+ */
+export const ANALYSIS_PANEL_PARAMS = {
+  'subject/get': noParams,
+  /** Tokenizes text with the model's tokenizer (to pick target tokens by typing). */
+  tokenize: object({ text: string(10_000) }),
+  'lens/run': ANALYSIS_PARAMS.lens.pick('stream', 'targets'),
+  'attention/run': noParams,
+  /** Head-detector scores on repeated random sequences (the standard benchmark). */
+  'heads/detect': noParams,
+  'dla/run': ANALYSIS_PARAMS.dla.pick('target', 'baseline', 'position'),
+  /** Saves exported data through a save dialog. `data` is text, or a data: URL for PNG. */
+  'export/save': refine(object({ format: oneOf(EXPORT_FORMATS), name: string(80, /^[\w .-]{1,80}$/, 'a plain file name'), data: string(MAX_EXPORT_CHARS) }), (p, where) => {
+    if (p.format === 'png' && !p.data.startsWith('data:image/png;base64,')) badInput(`${where}: a PNG must be a data:image/png;base64 URL`);
+  }),
+} satisfies Record<string, Schema<object>>;
+
+type PanelParams<K extends keyof typeof ANALYSIS_PANEL_PARAMS> = Infer<(typeof ANALYSIS_PANEL_PARAMS)[K]>;
 
 export type AnalysisHostProtocol = {
-  'subject/get': { params: Record<string, never>; result: Subject | null };
-  /** Tokenizes text with the model's tokenizer (to pick target tokens by typing). */
-  tokenize: { params: { text: string }; result: TokenView[] };
-  'lens/run': { params: { stream: LensStream; targets: number[] }; result: LensView };
-  'attention/run': { params: Record<string, never>; result: AttentionView };
-  /** Head-detector scores on repeated random sequences (the standard benchmark). */
-  'heads/detect': { params: Record<string, never>; result: Record<HeadKind, number[][]> };
-  'dla/run': { params: { target: number; baseline?: number; position?: number }; result: DlaView };
-  /** Saves exported data through a save dialog. `data` is text, or a data: URL for PNG. */
-  'export/save': { params: { format: ExportFormat; name: string; data: string }; result: { path: string | null } };
+  'subject/get': { params: PanelParams<'subject/get'>; result: Subject | null };
+  tokenize: { params: PanelParams<'tokenize'>; result: TokenView[] };
+  'lens/run': { params: PanelParams<'lens/run'>; result: LensView };
+  'attention/run': { params: PanelParams<'attention/run'>; result: AttentionView };
+  'heads/detect': { params: PanelParams<'heads/detect'>; result: Record<HeadKind, number[][]> };
+  'dla/run': { params: PanelParams<'dla/run'>; result: DlaView };
+  'export/save': { params: PanelParams<'export/save'>; result: { path: string | null } };
 };
+
+export const validateAnalysisParams = paramsValidator(ANALYSIS_PANEL_PARAMS);
 
 export type AnalysisNotifications = {
   'subject/update': Subject;

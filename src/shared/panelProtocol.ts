@@ -1,6 +1,8 @@
-// Messages between the extension host and the prompt panel and Inspector webviews. Types only: imported
-// by the host (`import type`) and by the browser bundles, so it holds no vscode, node or DOM code.
+// Messages between the extension host and the prompt panel and Inspector webviews. The browser bundles
+// import its types only; the host also uses its params schemas to validate what a webview sends.
 import type { TopToken } from './protocol';
+import { integer, noParams, object, paramsValidator } from './schema';
+import type { Infer, Schema } from './schema';
 
 export type { TopToken };
 
@@ -20,15 +22,26 @@ export interface PromptView {
   top: TopToken[];
 }
 
-/** Requests a webview may send to the host. Params are untrusted: the host validates them. */
-export type PanelHostProtocol = {
+/** What a prompt panel or the Inspector may send, checked by the host before any handler runs. */
+export const PANEL_PARAMS = {
   /** The prompt currently shown (null before the first run). */
-  'prompt/get': { params: Record<string, never>; result: PromptView | null };
+  'prompt/get': noParams,
   /** Top next tokens after the prompt's first `position + 1` tokens: a round trip to the engine. */
-  'prompt/topAt': { params: { position: number }; result: { position: number; top: TopToken[] } };
+  'prompt/topAt': object({ position: integer(0, 1_000_000, 'a non-negative integer') }),
   /** Runs the current prompt again (e.g. after a model change). */
-  'prompt/rerun': { params: Record<string, never>; result: PromptView | null };
+  'prompt/rerun': noParams,
+} satisfies Record<string, Schema<object>>;
+
+type Params<K extends keyof typeof PANEL_PARAMS> = Infer<(typeof PANEL_PARAMS)[K]>;
+
+/** Requests a webview may send to the host. Params are untrusted: the host validates them (PANEL_PARAMS). */
+export type PanelHostProtocol = {
+  'prompt/get': { params: Params<'prompt/get'>; result: PromptView | null };
+  'prompt/topAt': { params: Params<'prompt/topAt'>; result: { position: number; top: TopToken[] } };
+  'prompt/rerun': { params: Params<'prompt/rerun'>; result: PromptView | null };
 };
+
+export const validatePanelParams = paramsValidator(PANEL_PARAMS);
 
 /** Notifications the host sends to a webview. */
 export type PanelNotifications = {

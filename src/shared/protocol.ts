@@ -1,14 +1,12 @@
-// The engine worker's RPC protocol: what the extension host (or any other client) may ask of it.
+// The engine worker's RPC protocol: what the extension host (or any other client) may ask of it: the
+// model methods below, and every analysis of the registry (src/shared/analyses.ts) as `analysis/<name>`.
 // Tensors travel as typed arrays (transferred, not copied); everything else is plain JSON data.
 // Runtime-agnostic: no vscode, node or DOM imports.
-import type { Intervention } from './interventions';
+import type { AnalysisProtocol } from './analyses';
 import type { ModelInfo, TokenizedPrompt } from './modelInfo';
 import type { NamedTensor } from './tensor';
 
-export type { Intervention, ModelInfo, TokenizedPrompt, NamedTensor };
-
-/** A prompt is given as text (tokenized with the model's tokenizer) or as token ids. */
-export type PromptInput = { text: string } | { tokens: number[] };
+export type { ModelInfo, TokenizedPrompt, NamedTensor };
 
 export interface LoadModelParams {
   /** Folder holding config.json, *.safetensors and optionally tokenizer.json. */
@@ -46,7 +44,6 @@ export interface GenerateResult {
   newText: string;
 }
 
-export type LensStream = 'pre' | 'mid' | 'post';
 export type HeadKind = 'previous_token' | 'duplicate_token' | 'induction';
 
 export interface LensResult {
@@ -104,46 +101,19 @@ export interface InspectResult {
   lens: { labels: string[]; top: Array<Array<{ id: number; text: string; prob: number }>> };
 }
 
-export type EngineProtocol = {
+/** Loading and describing models; everything else is an analysis. */
+export type ModelProtocol = {
   'model/load': { params: LoadModelParams; result: ModelInfo };
   /** Checks a folder without loading weights: returns the info or throws a bad-input error. */
   'model/validate': { params: { dir: string }; result: ModelInfo };
   'model/info': { params: Record<string, never>; result: ModelInfo | null };
   'model/unload': { params: Record<string, never>; result: null };
   tokenize: { params: { text: string }; result: TokenizedPrompt };
-  run: {
-    params: { prompt: PromptInput; topK?: number; allPositions?: boolean; interventions?: Intervention[] };
-    result: RunResult;
-  };
-  runWithCache: {
-    params: { prompt: PromptInput; hooks: string[]; interventions?: Intervention[] };
-    result: CacheResult;
-  };
-  generate: {
-    params: { prompt: PromptInput; maxNewTokens: number; temperature?: number; seed?: number; interventions?: Intervention[] };
-    result: GenerateResult;
-  };
-  /** Inline inspection of a prompt: surprisal, top predictions and a one-line lens per token. */
-  'analysis/inspect': { params: { prompt: PromptInput; topK?: number; maxTokens?: number }; result: InspectResult };
-  'analysis/lens': {
-    /** `tunedLensFile`: a tuned-lens safetensors file (format in docs/views.md) applied before decoding. */
-    params: { prompt: PromptInput; stream?: LensStream; topK?: number; targets?: number[]; tunedLensFile?: string };
-    result: LensResult & { prompt: TokenizedPrompt };
-  };
-  'analysis/attention': { params: { prompt: PromptInput }; result: AttentionResult & { prompt: TokenizedPrompt } };
-  /** Head-detector scores on repeated random sequences (the standard benchmark). */
-  'analysis/detectHeads': { params: { samples?: number }; result: Record<HeadKind, number[][]> };
-  'analysis/dla': {
-    params: { prompt: PromptInput; target: number; baseline?: number; position?: number };
-    result: DlaResult & { prompt: TokenizedPrompt };
-  };
-  'analysis/patchSweep': {
-    params: { clean: PromptInput; corrupted: PromptInput; hook?: 'hook_resid_pre' | 'hook_resid_post'; positions?: number[]; correct: number; incorrect: number };
-    result: PatchSweepResult;
-  };
   /** Test hook: makes the worker crash, so restart handling can be exercised end to end. */
   'debug/crash': { params: Record<string, never>; result: null };
 };
+
+export type EngineProtocol = ModelProtocol & AnalysisProtocol;
 
 export type EngineNotifications = {
   progress: { message: string; fraction?: number };

@@ -5,18 +5,23 @@ import { parentPort } from 'node:worker_threads';
 import { Model } from '../engine/model';
 import { validateCheckpoint } from '../engine/checkpoint/load';
 import { UserError } from '../engine/errors';
-import { resolvePrompt, topTokens } from '../engine/prompt';
-import { logitLens } from '../engine/analysis/logitLens';
-import { readTunedLens } from '../engine/analysis/tunedLens';
-import { attentionPatterns, detectHeads } from '../engine/analysis/attention';
-import { directLogitAttribution } from '../engine/analysis/dla';
-import { inspectPrompt } from '../engine/analysis/inspect';
-import { normalisedLogitDiff, patchingSweep } from '../engine/analysis/patching';
+import { runAnalysis } from '../engine/analysis/registry';
 import { RpcEndpoint } from '../shared/rpc';
-import type { Handlers, RpcMessage } from '../shared/rpc';
-import { validateIntervention } from '../shared/interventions';
+import type { HandlerContext, Handlers, RpcMessage } from '../shared/rpc';
+import { ANALYSIS_NAMES } from '../shared/analyses';
+import type { AnalysisProtocol } from '../shared/analyses';
 import type { EngineNotifications, EngineProtocol } from '../shared/protocol';
-import type { Intervention } from '../shared/interventions';
+
+/** `analysis/<name>` for every analysis of the registry: params are checked there, not here. */
+function analysisHandlers(requireModel: () => Model): Handlers<AnalysisProtocol, EngineNotifications> {
+  const entries = ANALYSIS_NAMES.map((name) => [
+    `analysis/${name}`,
+    (params: unknown, ctx: HandlerContext<EngineNotifications>) =>
+      runAnalysis(requireModel(), name, params, { signal: ctx.signal, onProgress: (message, fraction) => ctx.notify('progress', { message, fraction }) }),
+  ]);
+  // One handler per name, built from the same list the protocol type is mapped from.
+  return Object.fromEntries(entries) as Handlers<AnalysisProtocol, EngineNotifications>;
+}
 
 function main(): void {
   const port = parentPort;
@@ -26,11 +31,6 @@ function main(): void {
   const requireModel = (): Model => {
     if (!model) throw new UserError('No model is loaded.');
     return model;
-  };
-  const checkInterventions = (list: unknown): Intervention[] | undefined => {
-    if (list === undefined) return undefined;
-    if (!Array.isArray(list)) throw new UserError('interventions must be a list');
-    return list.map((v, i) => validateIntervention(v, `intervention ${i + 1}`));
   };
 
   const handlers: Handlers<EngineProtocol, EngineNotifications> = {
@@ -57,76 +57,7 @@ function main(): void {
       return null;
     },
     tokenize: ({ text }) => requireModel().tokenize(text),
-    run: async ({ prompt, topK, allPositions, interventions }, ctx) => {
-      const m = requireModel();
-      const tokens = resolvePrompt(m, prompt);
-      const logits = await m.run(tokens.ids, { interventions: checkInterventions(interventions), lastOnly: !allPositions, signal: ctx.signal });
-      const V = m.config.dVocab;
-      const last = logits.data.subarray(logits.data.length - V);
-      return { tokens, logits, top: topTokens(m, last, topK ?? 10) };
-    },
-    runWithCache: async ({ prompt, hooks, interventions }, ctx) => {
-      const m = requireModel();
-      const tokens = resolvePrompt(m, prompt);
-      const r = await m.runWithCache(tokens.ids, hooks, { interventions: checkInterventions(interventions), signal: ctx.signal, logits: false });
-      return { tokens, hooks: Object.fromEntries(r.hooks) };
-    },
-    generate: async ({ prompt, maxNewTokens, temperature, seed, interventions }, ctx) => {
-      const m = requireModel();
-      const tokens = resolvePrompt(m, prompt);
-      const newTokens = await m.generate(tokens.ids, {
-        maxNewTokens,
-        temperature,
-        seed,
-        interventions: checkInterventions(interventions),
-        signal: ctx.signal,
-        onToken: () => ctx.notify('progress', { message: 'Generating' }),
-      });
-      const all = [...tokens.ids, ...newTokens];
-      return { tokens: all, text: m.decode(all), newTokens, newText: m.decode(newTokens) };
-    },
-    'analysis/inspect': async ({ prompt, topK, maxTokens }, ctx) => {
-      const m = requireModel();
-      const t = resolvePrompt(m, prompt, maxTokens);
-      return { ...(await inspectPrompt(m, t.ids, { topK, signal: ctx.signal })), prompt: t };
-    },
-    'analysis/lens': async ({ prompt, stream, topK, targets, tunedLensFile }, ctx) => {
-      const m = requireModel();
-      const t = resolvePrompt(m, prompt);
-      const tuned = tunedLensFile ? readTunedLens(tunedLensFile, m.config.nLayers, m.config.dModel) : undefined;
-      const r = await logitLens(m, { tokens: t.ids, stream, topK, targets, tuned, signal: ctx.signal });
-      return { ...r, prompt: t };
-    },
-    'analysis/attention': async ({ prompt }, ctx) => {
-      const m = requireModel();
-      const t = resolvePrompt(m, prompt);
-      return { ...(await attentionPatterns(m, t.ids, ctx.signal)), prompt: t };
-    },
-    'analysis/detectHeads': ({ samples }, ctx) => detectHeads(requireModel(), { samples, signal: ctx.signal }),
-    'analysis/dla': async ({ prompt, target, baseline, position }, ctx) => {
-      const m = requireModel();
-      const t = resolvePrompt(m, prompt);
-      return { ...(await directLogitAttribution(m, { tokens: t.ids, target, baseline, position, signal: ctx.signal })), prompt: t };
-    },
-    'analysis/patchSweep': async ({ clean, corrupted, hook, positions, correct, incorrect }, ctx) => {
-      const m = requireModel();
-      const r = await patchingSweep(m, {
-        clean: resolvePrompt(m, clean).ids,
-        corrupted: resolvePrompt(m, corrupted).ids,
-        hook,
-        positions,
-        signal: ctx.signal,
-        onProgress: (fraction) => ctx.notify('progress', { message: 'Patching', fraction }),
-      });
-      const diff = (l: Float32Array) => l[correct]! - l[incorrect]!;
-      return {
-        layers: r.layers,
-        positions: r.positions,
-        metric: normalisedLogitDiff(r, correct, incorrect),
-        cleanLogitDiff: diff(r.cleanLogits),
-        corruptedLogitDiff: diff(r.corruptedLogits),
-      };
-    },
+    ...analysisHandlers(requireModel),
     'debug/crash': () => {
       // Crash the thread for real (an uncaught error outside the RPC), as a native fault would.
       setImmediate(() => {

@@ -29,16 +29,16 @@ describe('engine worker', function () {
       const info = await rpc.call('model/load', { dir: fixture('gpt2') }, { notifications: { progress: (p) => progress.push(p.message) } });
       assert.equal(info.architecture, 'gpt2');
       assert.ok(progress.length > 0, 'progress notifications arrive');
-      const r = await rpc.call('run', { prompt: { tokens: [1, 2, 3] }, topK: 5 });
+      const r = await rpc.call('analysis/run', { prompt: { tokens: [1, 2, 3] }, topK: 5 });
       assert.equal(r.top.length, 5);
       assert.ok(r.logits.data instanceof Float32Array, 'tensors travel as typed arrays');
       assert.deepEqual(r.logits.shape, [1, info.dVocab]);
       const sum = r.top.reduce((s, t) => s + t.prob, 0);
       assert.ok(sum > 0 && sum <= 1 + 1e-9);
-      await assert.rejects(rpc.call('runWithCache', { prompt: { tokens: [1] }, hooks: ['nope'] }), (e: unknown) => e instanceof RpcError && e.code === 'bad-input' && /Unknown hook/.test(e.message));
+      await assert.rejects(rpc.call('analysis/cache', { prompt: { tokens: [1] }, hooks: ['nope'] }), (e: unknown) => e instanceof RpcError && e.code === 'bad-input' && /Unknown hook/.test(e.message));
       await assert.rejects(rpc.call('model/load', { dir: '/nonexistent' }), (e: unknown) => e instanceof RpcError && e.code === 'bad-input');
       await assert.rejects(
-        rpc.call('run', { prompt: { tokens: [1] }, interventions: [{ kind: 'explode', hook: 'x' } as never] }),
+        rpc.call('analysis/run', { prompt: { tokens: [1] }, interventions: [{ kind: 'explode', hook: 'x' } as never] }),
         (e: unknown) => e instanceof RpcError && /kind must be one of/.test(e.message),
       );
     } finally {
@@ -51,11 +51,11 @@ describe('engine worker', function () {
     try {
       await rpc.call('model/load', { dir: fixture('gpt2') });
       const controller = new AbortController();
-      const p = rpc.call('generate', { prompt: { tokens: [1, 2] }, maxNewTokens: 25 }, { signal: controller.signal });
+      const p = rpc.call('analysis/generate', { prompt: { tokens: [1, 2] }, maxNewTokens: 25 }, { signal: controller.signal });
       controller.abort();
       await assert.rejects(p, (e: unknown) => e instanceof RpcError && e.code === 'cancelled');
       // The worker is still usable afterwards.
-      const r = await rpc.call('run', { prompt: { tokens: [4, 5] } });
+      const r = await rpc.call('analysis/run', { prompt: { tokens: [4, 5] } });
       assert.equal(r.tokens.ids.length, 2);
     } finally {
       await worker.terminate();
@@ -66,9 +66,9 @@ describe('engine worker', function () {
     const { worker, rpc } = start();
     const exited = new Promise<number>((resolve) => worker.on('exit', resolve));
     await rpc.call('model/load', { dir: fixture('gpt2') });
-    const pending = rpc.call('generate', { prompt: { tokens: [1, 2] }, maxNewTokens: 20 });
+    const pending = rpc.call('analysis/generate', { prompt: { tokens: [1, 2] }, maxNewTokens: 20 });
     await rpc.call('debug/crash', {});
-    await assert.rejects(pending.then(() => rpc.call('run', { prompt: { tokens: [1] } })), (e: unknown) => e instanceof RpcError && e.code === 'worker-crashed');
+    await assert.rejects(pending.then(() => rpc.call('analysis/run', { prompt: { tokens: [1] } })), (e: unknown) => e instanceof RpcError && e.code === 'worker-crashed');
     assert.notEqual(await exited, 0);
   });
 });

@@ -28,7 +28,7 @@ parentPort.on('message', (m) => {
       parentPort.postMessage({ kind: 'notify', method: 'progress', params: { message: 'weights', fraction: 0.5 }, requestId: m.id });
       parentPort.postMessage({ kind: 'notify', method: 'log', params: { level: 'info', message: 'loading ' + m.params.dir } });
       loaded = m.params.dir; reply(info(m.params.dir)); return;
-    case 'run':
+    case 'analysis/run':
       if (!loaded) { parentPort.postMessage({ kind: 'error', id: m.id, error: { code: 'bad-input', message: 'no model' } }); return; }
       if (m.params.slow) { timers.set(m.id, setTimeout(() => { timers.delete(m.id); reply({ model: loaded }); }, 5000)); return; }
       reply({ model: loaded, tokens: m.params.prompt.tokens }); return;
@@ -55,7 +55,7 @@ function makeClient() {
 }
 
 // The fake's `run` takes extra params the real protocol does not have; the cast keeps the test honest about that.
-type RunParams = EngineProtocol['run']['params'];
+type RunParams = EngineProtocol['analysis/run']['params'];
 
 describe('host EngineClient', () => {
   it('starts no worker until the first call, and loads the chosen model before a model-bound call', async () => {
@@ -65,7 +65,7 @@ describe('host EngineClient', () => {
       assert.equal(events.workers, 0);
       assert.equal(client.state, 'stopped');
       const progress: string[] = [];
-      const r = (await client.call('run', { prompt: { tokens: [1, 2] } }, { onProgress: (m) => progress.push(m) })) as unknown as { model: string };
+      const r = (await client.call('analysis/run', { prompt: { tokens: [1, 2] } }, { onProgress: (m) => progress.push(m) })) as unknown as { model: string };
       assert.equal(r.model, '/models/a');
       assert.equal(events.workers, 1);
       assert.equal(client.loadedModel?.name, 'a');
@@ -82,14 +82,14 @@ describe('host EngineClient', () => {
     const { client, events } = makeClient();
     try {
       client.setModel({ dir: '/models/a' });
-      await client.call('run', { prompt: { tokens: [1] } });
-      const pending = client.call('run', { prompt: { tokens: [1] }, slow: true } as RunParams);
+      await client.call('analysis/run', { prompt: { tokens: [1] } });
+      const pending = client.call('analysis/run', { prompt: { tokens: [1] }, slow: true } as RunParams);
       await client.call('debug/crash', {});
       await assert.rejects(pending, (e: unknown) => e instanceof RpcError && e.code === 'worker-crashed' && /asked to crash/.test(e.message));
       assert.equal(client.state, 'crashed');
       assert.equal(client.loadedModel, undefined);
       assert.equal(events.crashes.length, 1);
-      const r = (await client.call('run', { prompt: { tokens: [3] } })) as unknown as { model: string };
+      const r = (await client.call('analysis/run', { prompt: { tokens: [3] } })) as unknown as { model: string };
       assert.equal(r.model, '/models/a', 'the model was loaded again in the new worker');
       assert.equal(events.workers, 2);
       assert.equal(client.startCount, 2);
@@ -103,13 +103,13 @@ describe('host EngineClient', () => {
     try {
       client.setModel({ dir: '/models/a' });
       const first = client.jobs.start('prompt/topAt');
-      const slow = client.call('run', { prompt: { tokens: [1] }, slow: true } as RunParams, { signal: first.signal });
+      const slow = client.call('analysis/run', { prompt: { tokens: [1] }, slow: true } as RunParams, { signal: first.signal });
       await new Promise((r) => setTimeout(r, 50));
       const second = client.jobs.start('prompt/topAt');
       await assert.rejects(slow, (e: unknown) => e instanceof RpcError && e.code === 'cancelled');
       assert.equal(first.current, false);
       assert.equal(second.current, true);
-      const ok = (await client.call('run', { prompt: { tokens: [5] } }, { signal: second.signal })) as unknown as { tokens: number[] };
+      const ok = (await client.call('analysis/run', { prompt: { tokens: [5] } }, { signal: second.signal })) as unknown as { tokens: number[] };
       assert.deepEqual(ok.tokens, [5]);
       second.done();
       assert.deepEqual(client.jobs.kinds, []);
@@ -132,7 +132,7 @@ describe('host EngineClient', () => {
       assert.equal(client.modelReady, false);
       assert.equal(client.state, 'stopped');
       client.setModel({ dir: '/models/b' });
-      const r = (await client.call('run', { prompt: { tokens: [1] } })) as unknown as { model: string };
+      const r = (await client.call('analysis/run', { prompt: { tokens: [1] } })) as unknown as { model: string };
       assert.equal(r.model, '/models/b');
       await new Promise((res) => setTimeout(res, 50));
       assert.deepEqual(events.crashes, []);

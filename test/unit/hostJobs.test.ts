@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { JobSlots } from '../../src/host/jobs';
 import { formatBytes, formatCount } from '../../src/host/models/format';
-import { validatePanelParams } from '../../src/host/views/validate';
+import { validatePanelParams } from '../../src/shared/panelProtocol';
 
 describe('host JobSlots', () => {
   it('aborts the previous job of the same kind only', () => {

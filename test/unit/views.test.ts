@@ -3,7 +3,7 @@
 // DLA parts, and validation of what the panels send to the host.
 import assert from 'node:assert/strict';
 import { escapeMarkdown, hoverMarkdown, surprisalBucket, tokenAt, SURPRISAL_BUCKETS } from '../../src/host/editor/inspectModel';
-import { validateAnalysisParams } from '../../src/host/views/analysisValidate';
+import { validateAnalysisParams } from '../../src/shared/analysisProtocol';
 import type { InspectResult } from '../../src/shared/protocol';
 import type { DlaView, LensView } from '../../src/shared/analysisProtocol';
 import { csv, csvField, plotToken, plotlyEscape, tokenTicks } from '../../webview/common/plotText';
@@ -155,15 +155,15 @@ describe('logit lens view model', function () {
 });
 
 describe('attention view model', function () {
-  // 1 layer, 2 heads, 3 tokens. Head 0: previous-token; head 1: all on token 0.
+  // 1 layer, 2 heads, 3 tokens. Head 0: previous-token; head 1: all on token 0. Weights exact in float32.
   const v = {
     tokens: [{ id: 1, text: 'a' }, { id: 2, text: 'b' }, { id: 3, text: 'c' }],
-    patterns: [[1, 0, 0, 1, 0, 0, 0, 1, 0, /* head 1 */ 1, 0, 0, 1, 0, 0, 0.5, 0.05, 0.45]],
+    patterns: [Float32Array.from([1, 0, 0, 1, 0, 0, 0, 1, 0, /* head 1 */ 1, 0, 0, 1, 0, 0, 0.5, 0.0625, 0.4375])],
   };
 
   it('slices one head as [query][key]', function () {
     assert.deepEqual(patternMatrix(v, 0, 0), [[1, 0, 0], [1, 0, 0], [0, 1, 0]]);
-    assert.deepEqual(patternMatrix(v, 0, 1)[2], [0.5, 0.05, 0.45]);
+    assert.deepEqual(patternMatrix(v, 0, 1)[2], [0.5, 0.0625, 0.4375]);
     assert.throws(() => patternMatrix(v, 0, 2), RangeError);
     assert.throws(() => patternMatrix(v, 1, 0), RangeError);
   });

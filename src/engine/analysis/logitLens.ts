@@ -8,7 +8,8 @@
 import { UserError } from '../errors';
 import type { Model } from '../model';
 import { softmax } from '../prompt';
-import type { LensResult as SharedLensResult, LensStream, TopToken } from '../../shared/protocol';
+import type { LensStream } from '../../shared/analyses';
+import type { LensResult as SharedLensResult, TopToken } from '../../shared/protocol';
 
 
 /** Tuned lens: per layer, resid' = resid + resid @ A + b ([d, d] and [d], row-major). */

@@ -23,7 +23,7 @@ import type { RpcEndpoint } from '../../shared/rpc';
 import type { EngineClient } from '../engineClient';
 import { errorMessage } from '../log';
 import type { Log } from '../log';
-import { validateAnalysisParams } from './analysisValidate';
+import { validateAnalysisParams } from '../../shared/analysisProtocol';
 import { connectWebview, renderShell, webviewOptions } from './webviewHost';
 import type { Handlers } from '../../shared/rpc';
 
@@ -125,7 +125,7 @@ class AnalysisPanel implements vscode.Disposable {
         t.ids.forEach((id, i) => this.tokenTexts.set(id, t.texts[i] ?? ''));
         return tokensOf(t.ids, t.texts);
       },
-      'lens/run': ({ stream, targets }, ctx) =>
+      'lens/run': ({ stream = 'pre', targets = [] }, ctx) =>
         this.job('lens', ctx.signal, async (signal): Promise<LensView> => {
           await this.model();
           const r = await engine.call('analysis/lens', { prompt: { text: this.subject.text }, stream, topK: 5, targets: targets.length ? targets : undefined }, { signal });
@@ -148,14 +148,14 @@ class AnalysisPanel implements vscode.Disposable {
             tokens: tokensOf(r.prompt.ids, r.prompt.texts),
             nLayers: info.nLayers,
             nHeads: r.nHeads,
-            patterns: r.patterns.map((p) => Array.from(p, (v) => Math.round(v * 1e5) / 1e5)),
+            patterns: r.patterns,
             scores: r.scores,
           };
         }),
       'heads/detect': (_p, ctx) =>
         this.job('heads', ctx.signal, async (signal) => {
           await this.model();
-          return engine.call('analysis/detectHeads', {}, { signal });
+          return engine.call('analysis/heads', {}, { signal });
         }),
       'dla/run': ({ target, baseline, position }, ctx) =>
         this.job('dla', ctx.signal, async (signal): Promise<DlaView> => {

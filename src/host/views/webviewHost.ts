@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import { RpcEndpoint, RpcError } from '../../shared/rpc';
-export { validatePanelParams } from './validate';
+export { validatePanelParams } from '../../shared/panelProtocol';
 import type { Handlers, Notifications, Protocol } from '../../shared/rpc';
 import type { PanelHostProtocol, PanelNotifications, WebviewServes } from '../../shared/panelProtocol';
 

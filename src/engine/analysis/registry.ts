@@ -1,0 +1,93 @@
+// The engine's side of the registry of analyses (names, params and results: src/shared/analyses.ts):
+// one runner per analysis, and `runAnalysis`, the one entry point the worker, the CLI and (later) saved
+// experiments dispatch through. `runAnalysis` checks the params against the shared schema first, so every
+// client gets the same validation and the same messages.
+//
+// A new analysis is one module in this folder plus one entry in ANALYSIS_PARAMS / AnalysisResults
+// (src/shared/analyses.ts); TypeScript then requires its runner below (the table is exhaustive). A runner
+// resolves prompts to token ids, calls the module and shapes its result; it holds no algorithm.
+import { ANALYSIS_PARAMS } from '../../shared/analyses';
+import type { AnalysisName, AnalysisParams, AnalysisResults } from '../../shared/analyses';
+import type { Schema } from '../../shared/schema';
+import type { Model } from '../model';
+import { resolvePrompt, topTokens } from '../prompt';
+import { attentionPatterns, detectHeads } from './attention';
+import { directLogitAttribution } from './dla';
+import { inspectPrompt } from './inspect';
+import { logitLens } from './logitLens';
+import { normalisedLogitDiff, patchingSweep } from './patching';
+import { readTunedLens } from './tunedLens';
+
+export interface AnalysisContext {
+  signal?: AbortSignal;
+  /** Progress for long analyses (the worker forwards it as `progress` notifications). */
+  onProgress?: (message: string, fraction?: number) => void;
+}
+
+type Runner<K extends AnalysisName> = (model: Model, params: AnalysisParams<K>, ctx: AnalysisContext) => Promise<AnalysisResults[K]>;
+
+const RUNNERS: { [K in AnalysisName]: Runner<K> } = {
+  run: async (model, { prompt, topK, allPositions, interventions }, { signal }) => {
+    const tokens = resolvePrompt(model, prompt);
+    const logits = await model.run(tokens.ids, { interventions, lastOnly: !allPositions, signal });
+    const last = logits.data.subarray(logits.data.length - model.config.dVocab);
+    return { tokens, logits, top: topTokens(model, last, topK ?? 10) };
+  },
+  cache: async (model, { prompt, hooks, interventions }, { signal }) => {
+    const tokens = resolvePrompt(model, prompt);
+    const r = await model.runWithCache(tokens.ids, hooks, { interventions, signal, logits: false });
+    return { tokens, hooks: Object.fromEntries(r.hooks) };
+  },
+  generate: async (model, { prompt, maxNewTokens, temperature, seed, interventions }, { signal, onProgress }) => {
+    const tokens = resolvePrompt(model, prompt);
+    const newTokens = await model.generate(tokens.ids, { maxNewTokens, temperature, seed, interventions, signal, onToken: () => onProgress?.('Generating') });
+    const all = [...tokens.ids, ...newTokens];
+    return { tokens: all, text: model.decode(all), newTokens, newText: model.decode(newTokens) };
+  },
+  inspect: async (model, { prompt, topK, maxTokens }, { signal }) => {
+    const tokens = resolvePrompt(model, prompt, maxTokens);
+    return { ...(await inspectPrompt(model, tokens.ids, { topK, signal })), prompt: tokens };
+  },
+  lens: async (model, { prompt, stream, topK, targets, full, tunedLensFile }, { signal }) => {
+    const tokens = resolvePrompt(model, prompt);
+    const tuned = tunedLensFile ? readTunedLens(tunedLensFile, model.config.nLayers, model.config.dModel) : undefined;
+    return { ...(await logitLens(model, { tokens: tokens.ids, stream, topK, targets, full, tuned, signal })), prompt: tokens };
+  },
+  attention: async (model, { prompt }, { signal }) => {
+    const tokens = resolvePrompt(model, prompt);
+    return { ...(await attentionPatterns(model, tokens.ids, signal)), prompt: tokens };
+  },
+  heads: (model, { samples }, { signal }) => detectHeads(model, { samples, signal }),
+  dla: async (model, { prompt, target, baseline, position }, { signal }) => {
+    const tokens = resolvePrompt(model, prompt);
+    return { ...(await directLogitAttribution(model, { tokens: tokens.ids, target, baseline, position, signal })), prompt: tokens };
+  },
+  patch: async (model, { clean, corrupted, hook, positions, correct, incorrect }, { signal, onProgress }) => {
+    const cleanTokens = resolvePrompt(model, clean);
+    const r = await patchingSweep(model, {
+      clean: cleanTokens.ids,
+      corrupted: resolvePrompt(model, corrupted).ids,
+      hook,
+      positions,
+      signal,
+      onProgress: (fraction) => onProgress?.('Patching', fraction),
+    });
+    const diff = (logits: Float32Array) => logits[correct]! - logits[incorrect]!;
+    return {
+      layers: r.layers,
+      positions: r.positions,
+      metric: normalisedLogitDiff(r, correct, incorrect),
+      cleanLogitDiff: diff(r.cleanLogits),
+      corruptedLogitDiff: diff(r.corruptedLogits),
+      prompt: cleanTokens,
+    };
+  },
+};
+
+const PARAMS: { [K in AnalysisName]: Schema<AnalysisParams<K>> } = ANALYSIS_PARAMS;
+
+/** Runs analysis `name` on `model`. `params` is untrusted: it is checked against the shared schema first. */
+export function runAnalysis<K extends AnalysisName>(model: Model, name: K, params: unknown, ctx: AnalysisContext = {}): Promise<AnalysisResults[K]> {
+  const checked = PARAMS[name].parse(params, `analysis/${name}`);
+  return RUNNERS[name](model, checked, ctx);
+}

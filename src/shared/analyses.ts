@@ -1,0 +1,106 @@
+// The analyses the engine offers, by name: what each takes (a schema, checked at run time and giving the
+// TypeScript type) and what it returns. Every client reaches an analysis by this name: the worker serves
+// it as the RPC method `analysis/<name>`, the CLI runs it as `mechlens <command>`, the host's panels
+// validate what their webviews ask with these same schemas (`pick`), and a saved experiment can store
+// `{analysis: name, params}` and run it again.
+//
+// Adding an analysis `foo`:
+//   1. write the algorithm as one module, src/engine/analysis/foo.ts;
+//   2. add `foo: object({...})` to ANALYSIS_PARAMS and `foo: FooResult` to AnalysisResults below;
+//   3. TypeScript then asks for its runner in RUNNERS (src/engine/analysis/registry.ts): one entry that
+//      resolves the prompt and calls the module. The worker serves `analysis/foo` with no further code;
+//   4. for the command line, add a command to COMMANDS in src/cli/main.ts (flags -> params, result -> text/JSON).
+// Runtime-agnostic: no vscode, node or DOM imports.
+import { validateIntervention } from './interventions';
+import type { Intervention } from './interventions';
+import type { AttentionResult, CacheResult, DlaResult, GenerateResult, HeadKind, InspectResult, LensResult, PatchSweepResult, RunResult, TokenizedPrompt } from './protocol';
+import { badInput, boolean, finiteNumber, integer, list, object, oneOf, optional, string } from './schema';
+import type { Infer, Schema } from './schema';
+
+/** Large enough for any vocabulary; the engine checks ids against the model's own. */
+export const tokenId = integer(0, 10_000_000, 'a token id (a non-negative integer)');
+
+const MAX_PROMPT_CHARS = 1_000_000;
+const MAX_PROMPT_TOKENS = 1_000_000;
+
+/** A prompt is given as text (tokenized with the model's tokenizer) or as token ids. */
+export type PromptInput = { text: string } | { tokens: number[] };
+
+const promptText = object({ text: string(MAX_PROMPT_CHARS) });
+const promptTokens = object({ tokens: list(tokenId, MAX_PROMPT_TOKENS) });
+export const promptInput: Schema<PromptInput> = {
+  parse(v, where) {
+    if (typeof v === 'object' && v !== null && 'text' in v) return promptText.parse(v, where);
+    if (typeof v === 'object' && v !== null && 'tokens' in v) return promptTokens.parse(v, where);
+    return badInput(`${where} must be {text: "..."} or {tokens: [ids]}`);
+  },
+};
+
+const intervention: Schema<Intervention> = {
+  parse(v, where) {
+    try {
+      return validateIntervention(v, where);
+    } catch (e) {
+      return badInput(e instanceof Error ? e.message : String(e));
+    }
+  },
+};
+const interventions = optional(list(intervention, 10_000));
+
+export const LENS_STREAMS = ['pre', 'mid', 'post'] as const;
+export type LensStream = (typeof LENS_STREAMS)[number];
+export const RESID_HOOKS = ['hook_resid_pre', 'hook_resid_post'] as const;
+
+export const ANALYSIS_PARAMS = {
+  /** One forward: the logits (last position unless `allPositions`) and the top next tokens. */
+  run: object({ prompt: promptInput, topK: optional(integer(0, 100_000)), allPositions: optional(boolean), interventions }),
+  /** One forward caching the named hooks. */
+  cache: object({ prompt: promptInput, hooks: list(string(200), 100_000), interventions }),
+  generate: object({ prompt: promptInput, maxNewTokens: integer(0, 1_000_000), temperature: optional(finiteNumber(0)), seed: optional(integer()), interventions }),
+  /** Inline inspection of a prompt: surprisal, top predictions and a one-line lens per token. */
+  inspect: object({ prompt: promptInput, topK: optional(integer(1, 1000)), maxTokens: optional(integer(1)) }),
+  /** `tunedLensFile`: a tuned-lens safetensors file (format in docs/views.md) applied before decoding; `full`: every logit. */
+  lens: object({
+    prompt: promptInput,
+    stream: optional(oneOf(LENS_STREAMS)),
+    topK: optional(integer(1, 1000)),
+    targets: optional(list(tokenId, 16)),
+    full: optional(boolean),
+    tunedLensFile: optional(string(4096)),
+  }),
+  attention: object({ prompt: promptInput }),
+  /** Head-detector scores on repeated random sequences (the standard benchmark). */
+  heads: object({ samples: optional(integer(1, 10_000)) }),
+  dla: object({ prompt: promptInput, target: tokenId, baseline: optional(tokenId), position: optional(integer(0, MAX_PROMPT_TOKENS)) }),
+  /** Residual-stream patching sweep (layers x positions), normalised logit difference of correct vs incorrect. */
+  patch: object({
+    clean: promptInput,
+    corrupted: promptInput,
+    hook: optional(oneOf(RESID_HOOKS)),
+    positions: optional(list(integer(0, MAX_PROMPT_TOKENS), MAX_PROMPT_TOKENS)),
+    correct: tokenId,
+    incorrect: tokenId,
+  }),
+} satisfies { [K in keyof AnalysisResults]: Schema<object> };
+
+/** What each analysis returns. Tensors are typed arrays (transferred, never JSON numbers). */
+export interface AnalysisResults {
+  run: RunResult;
+  cache: CacheResult;
+  generate: GenerateResult;
+  inspect: InspectResult;
+  lens: LensResult & { prompt: TokenizedPrompt; /** [layer][pos][vocab] when `full`. */ logits?: Float32Array[][] };
+  attention: AttentionResult & { prompt: TokenizedPrompt };
+  heads: Record<HeadKind, number[][]>;
+  dla: DlaResult & { prompt: TokenizedPrompt };
+  patch: PatchSweepResult & { prompt: TokenizedPrompt };
+}
+
+export type AnalysisName = keyof AnalysisResults;
+export type AnalysisParams<K extends AnalysisName> = Infer<(typeof ANALYSIS_PARAMS)[K]>;
+export const ANALYSIS_NAMES = Object.keys(ANALYSIS_PARAMS) as AnalysisName[];
+
+/** The worker's RPC methods for the analyses: `analysis/<name>`. */
+export type AnalysisProtocol = {
+  [K in AnalysisName as `analysis/${K}`]: { params: AnalysisParams<K>; result: AnalysisResults[K] };
+};
