@@ -15,8 +15,9 @@ export interface Golden {
   tensors: Map<string, { shape: number[]; data: Float32Array }>;
 }
 
-export function readGolden(dir: string): Golden {
-  const header = readSafetensorsHeader(join(dir, 'golden.safetensors'));
+/** Reads a golden file of a fixture (`golden.safetensors`: activations; `gradients.safetensors`: gradients). */
+export function readGolden(dir: string, file = 'golden.safetensors'): Golden {
+  const header = readSafetensorsHeader(join(dir, file));
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
   let inputIds: number[][] = [];
   for (const [name, e] of header.tensors) {

@@ -74,6 +74,9 @@ class RefModel:
     def __init__(self, spec, weights):
         self.s = spec
         self.w = weights
+        # The attention output is computed from z (as Hugging Face does); with this set, from the sum
+        # of the per-head hook_result instead (same value up to rounding), so that it is differentiable.
+        self.result_in_path = False
 
     # -- hook plumbing -----------------------------------------------------------------
     def _want(self, name):
@@ -153,10 +156,12 @@ class RefModel:
         scores = self._h(pre + "hook_attn_scores", scores)
         pattern = self._h(pre + "hook_pattern", torch.softmax(scores, dim=-1))
         z = self._h(pre + "hook_z", torch.matmul(pattern, vh).transpose(1, 2))  # [B, T, H, dh]
+        out = self._lin(z.reshape(B, T, H * dh), lw["W_O"], lw["b_O"])
         if self._want(pre + "hook_result"):
             WO = lw["W_O"].reshape(H, dh, -1)
-            self._h(pre + "hook_result", torch.einsum("bthe,hed->bthd", z, WO))
-        out = self._lin(z.reshape(B, T, H * dh), lw["W_O"], lw["b_O"])
+            result = self._h(pre + "hook_result", torch.einsum("bthe,hed->bthd", z, WO))
+            if self.result_in_path:  # gradients with respect to hook_result need it on the path
+                out = result.sum(2) if lw["b_O"] is None else result.sum(2) + lw["b_O"]
         return out, present
 
     def _mlp(self, l, x, lw):

@@ -275,7 +275,8 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
     const resultName = `${p}.attn.hook_result`;
     if (o.outputs.has(resultName) || o.interventions.has(resultName)) {
       const WO = g.op1('Reshape', [g.weight(`${p}.W_O`, lw.W_O, [H * dh, d]), g.constI64([H, dh, d])]);
-      const zHeads = o.interventions.has(`${p}.attn.hook_z`) ? g.op1('Transpose', [z], perm) : zT;
+      // From hook_z's value (not zT), so that an intervention on z and gradients through z reach it.
+      const zHeads = g.op1('Transpose', [z], perm);
       const perHead = g.op1('Transpose', [g.op1('MatMul', [zHeads, WO])], perm); // [B, n, H, d]
       const result = hook(resultName, perHead, 4);
       attnOut = g.op1('ReduceSum', [result, g.constI64([2])], { keepdims: 0 });

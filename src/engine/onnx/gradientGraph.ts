@@ -59,7 +59,8 @@ export function buildGradientGraph(spec: ModelSpec, o: GradientGraphOptions): Bu
     logits: 'none',
     past: false,
     weightsAsInputs: true,
-    finalNorm: o.metric,
+    // The final norm: what the metric reads, and its hooks may be seeded or differentiated.
+    finalNorm: true,
   });
   const valueOf = (hook: string): string => {
     const v = fwd.hooks.get(hook);
