@@ -12,7 +12,7 @@ import { detectHeads } from '../../src/engine/analysis/attention';
 import { writeSafetensors } from '../../src/engine/checkpoint/safetensorsWriter';
 import { softmax } from '../../src/engine/prompt';
 import { DEFAULT_MODEL, fixture, maxAbsDiff } from '../support/fixtures';
-import { rankHeads } from '../../webview/attention/model';
+import { rankHeads } from '../../webview/attention/plot';
 
 const TOKENS = [5, 17, 3, 42, 8, 5, 17, 3];
 

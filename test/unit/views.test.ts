@@ -8,9 +8,10 @@ import type { InspectResult } from '../../src/shared/protocol';
 import type { DlaView, LensView } from '../../src/shared/analysisProtocol';
 import { csv, csvField, plotToken, plotlyEscape, tokenTicks } from '../../webview/common/plotText';
 import type { ThemeColors } from '../../webview/common/theme';
-import { arcLayout, headGrid, patternMatrix, rankHeads } from '../../webview/attention/model';
-import { dlaCsv, dlaParts, partsSum, targetLabel } from '../../webview/dla/model';
-import { cellLabel, lensCsv, lensHeatmap, lensMatrices, parseTargets, trajectoryChart } from '../../webview/lens/model';
+import { arcLayout, headGrid, patternMatrix, rankHeads } from '../../webview/attention/plot';
+import { dlaCsv, dlaParts, partsSum, targetLabel } from '../../webview/dla/plot';
+import { cellLabel, lensCsv, lensHeatmap, lensMatrices, trajectoryChart } from '../../webview/lens/plot';
+import { parseTargets } from '../../webview/common/tokenInput';
 
 const THEME: ThemeColors = { kind: 'dark', foreground: '#ccc', background: '#1f1f1f', accent: '#3794ff', muted: '#999', grid: '#333', border: '#444', fontFamily: 'sans', fontSize: 13 };
 const EVIL = '<img src=x onerror=alert(1)>';

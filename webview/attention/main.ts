@@ -1,46 +1,27 @@
 // The attention panel: one head's pattern over the prompt's tokens, the layers x heads grid of head-detector
 // scores (on repeated random sequences, or on this prompt), and a token-to-token arc view of one head or of
 // all heads of a layer. Clicking a token (chip, arc label, heatmap row) focuses it everywhere.
-import '@vscode-elements/elements/dist/vscode-single-select/index.js';
-import '@vscode-elements/elements/dist/vscode-option/index.js';
 import Plotly from 'plotly.js-strict-dist-min';
-import type { AnalysisHostProtocol, AnalysisNotifications, AnalysisState, AttentionView, HeadKind, Subject } from '../../src/shared/analysisProtocol';
+import type { AnalysisState, AttentionView, HeadKind } from '../../src/shared/analysisProtocol';
+import { displayToken } from '../../src/shared/tokenText';
+import { AnalysisPage } from '../common/analysisPage';
 import { byId, el } from '../common/dom';
 import { csv } from '../common/plotText';
-import { connectToHost } from '../common/rpc';
 import { readTheme } from '../common/theme';
-import { displayToken } from '../../src/shared/tokenText';
-import { getState, setState } from '../common/vscodeApi';
-import type { AnalysisRpc } from '../common/viewKit';
-import { exportButtons, injectStyles, labelled, renderTokenStrip, setStatus, showSource, startAnalysisView } from '../common/viewKit';
-import { HEAD_KIND_LABELS, arcLayout, headGrid, patternHeatmap, patternMatrix, rankHeads } from './model';
+import type { ValueElement } from '../common/viewKit';
+import { injectStyles, labelled, renderTokenStrip, select } from '../common/viewKit';
+import { HEAD_KIND_LABELS, arcLayout, headGrid, patternHeatmap, patternMatrix, rankHeads } from './plot';
 
-const rpc: AnalysisRpc = connectToHost<AnalysisHostProtocol, AnalysisNotifications>();
-const state: AnalysisState & { allHeads?: boolean; scoresOn?: 'benchmark' | 'prompt' } = getState() ?? {};
-let subject: Subject | null = null;
+const page = new AnalysisPage<AnalysisState & { allHeads?: boolean; scoresOn?: 'benchmark' | 'prompt' }>({
+  run,
+  redraw: draw,
+  emptyHint: 'No prompt: open a prompt file and use the “Attention” CodeLens or the command “MechLens: Show Attention”.',
+  plots: ['pattern', 'grid'],
+});
+const { rpc, state } = page;
 let view: AttentionView | null = null;
 let benchmark: Record<HeadKind, number[][]> | null = null;
-let request = 0;
 const SVG = 'http://www.w3.org/2000/svg';
-
-interface SelectLike extends HTMLElement {
-  value: string;
-}
-
-function status(text: string, error = false): void {
-  setStatus(byId('status'), text, error);
-}
-
-function save(): void {
-  setState({ ...state, text: subject?.text });
-}
-
-function select(id: string, title: string, options: Array<[string, string]>, onChange: (v: string) => void): SelectLike {
-  const s = el('vscode-single-select', { id, title }) as SelectLike;
-  for (const [v, label] of options) s.append(el('vscode-option', { value: v }, label));
-  s.addEventListener('change', () => onChange(s.value));
-  return s;
-}
 
 function layout(): void {
   injectStyles();
@@ -52,7 +33,7 @@ function layout(): void {
       'Layer',
       select('layer', 'Layer', [], (v) => {
         state.layer = Number(v);
-        save();
+        page.save();
         draw();
       }),
     ),
@@ -61,12 +42,12 @@ function layout(): void {
       select('head', 'Head', [], (v) => {
         state.allHeads = v === 'all';
         if (v !== 'all') state.head = Number(v);
-        save();
+        page.save();
         draw();
       }),
     ),
     el('span', { class: 'spacer' }),
-    exportButtons(
+    page.exportButtons(
       'attention',
       () => byId('pattern'),
       () => {
@@ -78,11 +59,6 @@ function layout(): void {
         m.forEach((row, q) => rows.push([q, view!.tokens[q]?.text ?? '', ...row]));
         return { json: JSON.stringify({ layer, head, tokens: view.tokens, pattern: m, scores: view.scores, benchmarkScores: benchmark }, null, 1), csv: csv(rows) };
       },
-      async (format, name, data) => {
-        const r = await rpc.call('export/save', { format, name, data });
-        if (r.path) status(`Saved ${r.path}`);
-      },
-      (message) => status(message, true),
     ),
   );
   const gridBar = el('div', { class: 'views-toolbar' });
@@ -94,7 +70,7 @@ function layout(): void {
       (Object.keys(HEAD_KIND_LABELS) as HeadKind[]).map((k) => [k, HEAD_KIND_LABELS[k]]),
       (v) => {
         state.kind = v as HeadKind;
-        save();
+        page.save();
         draw();
       },
     ),
@@ -107,7 +83,7 @@ function layout(): void {
       ],
       (v) => {
         state.scoresOn = v === 'prompt' ? 'prompt' : 'benchmark';
-        save();
+        page.save();
         draw();
       },
     ),
@@ -126,14 +102,14 @@ function layout(): void {
     el('h2', { id: 'arcs-title' }),
     el('div', { id: 'arcs', class: 'arcs' }),
   );
-  (byId('kind') as SelectLike).value = state.kind ?? 'induction';
-  (byId('scores-on') as SelectLike).value = state.scoresOn ?? 'benchmark';
+  (byId('kind') as ValueElement).value = state.kind ?? 'induction';
+  (byId('scores-on') as ValueElement).value = state.scoresOn ?? 'benchmark';
 }
 
 function fillSelects(v: AttentionView): void {
-  const layer = byId('layer') as SelectLike;
+  const layer = byId('layer') as ValueElement;
   layer.replaceChildren(...Array.from({ length: v.nLayers }, (_, l) => el('vscode-option', { value: String(l) }, `L${l}`)));
-  const head = byId('head') as SelectLike;
+  const head = byId('head') as ValueElement;
   head.replaceChildren(...Array.from({ length: v.nHeads }, (_, h) => el('vscode-option', { value: String(h) }, `H${h}`)), el('vscode-option', { value: 'all' }, 'all heads (arcs)'));
   if (state.layer === undefined || state.layer >= v.nLayers) state.layer = 0;
   if (state.head === undefined || state.head >= v.nHeads) state.head = 0;
@@ -142,40 +118,30 @@ function fillSelects(v: AttentionView): void {
 }
 
 async function run(): Promise<void> {
+  const subject = page.subject;
   if (!subject) return;
-  const mine = ++request;
-  status('Running…');
-  try {
+  await page.latest('Running…', async (isCurrent) => {
     const v = await rpc.call('attention/run', {});
-    if (mine !== request) return;
+    if (!isCurrent()) return;
     view = v;
     fillSelects(v);
     if (state.focus === undefined || state.focus >= v.tokens.length) state.focus = v.tokens.length - 1;
     draw();
-    status(`${v.tokens.length} tokens · ${v.nLayers} layers × ${v.nHeads} heads · ${subject.modelName}. Click a token to focus it; click a cell of the grid to pick a head.`);
+    page.status(`${v.tokens.length} tokens · ${v.nLayers} layers × ${v.nHeads} heads · ${subject.modelName}. Click a token to focus it; click a cell of the grid to pick a head.`);
     if (!benchmark) {
       benchmark = await rpc.call('heads/detect', {});
       draw();
     }
-    byId('app').dataset.ready = String(mine);
-  } catch (err) {
-    if (mine === request) status(err instanceof Error ? err.message : String(err), true);
-  }
-}
-
-function focus(pos: number): void {
-  state.focus = pos;
-  save();
-  draw();
+  });
 }
 
 function pickHead(layer: number, head: number): void {
   state.layer = layer;
   state.head = head;
   state.allHeads = false;
-  (byId('layer') as SelectLike).value = String(layer);
-  (byId('head') as SelectLike).value = String(head);
-  save();
+  (byId('layer') as ValueElement).value = String(layer);
+  (byId('head') as ValueElement).value = String(head);
+  page.save();
   draw();
 }
 
@@ -186,7 +152,7 @@ function draw(): void {
   const layer = state.layer ?? 0;
   const head = state.head ?? 0;
   const pos = state.focus;
-  renderTokenStrip(byId('tokens'), v.tokens, pos, focus);
+  renderTokenStrip(byId('tokens'), v.tokens, pos, (p) => page.focus(p));
   byId('pattern-title').textContent = `Pattern of L${layer}H${head} (rows: queries, columns: keys)`;
   const heat = patternHeatmap(v, layer, head, theme, pos);
   const patternRoot = byId('pattern') as PlotlyEventTarget;
@@ -194,7 +160,7 @@ function draw(): void {
     patternRoot.removeAllListeners?.('plotly_click');
     patternRoot.on('plotly_click', (e) => {
       const y = e.points[0]?.y;
-      if (typeof y === 'number') focus(y);
+      if (typeof y === 'number') page.focus(y);
     });
   });
   const kind = state.kind ?? 'induction';
@@ -246,17 +212,11 @@ function drawArcs(v: AttentionView, layer: number, heads: number[], focusPos: nu
     const d = displayToken(t.text);
     text.textContent = d.length > 8 ? `${d.slice(0, 7)}…` : d;
     if (i === focusPos) text.classList.add('focused');
-    text.addEventListener('click', () => focus(i));
+    text.addEventListener('click', () => page.focus(i));
     svg.append(text);
   });
   byId('arcs').replaceChildren(svg);
 }
 
-function showSubject(s: Subject | null): void {
-  subject = s;
-  save();
-  if (showSource(s, 'No prompt: open a prompt file and use the “Attention” CodeLens or the command “MechLens: Show Attention”.', status)) void run();
-}
-
 layout();
-void startAnalysisView(rpc, { onSubject: showSubject, redraw: draw, status, plots: ['pattern', 'grid'] });
+void page.start();

@@ -1,50 +1,25 @@
 // DOM plumbing shared by the analysis views (logit lens, attention, DLA): their stylesheet, a status
-// line, a token strip whose chips focus a position, and export buttons (image through plotly, data as
-// text), all saved through the host. Token text always goes in through textContent.
+// line, selects, a token strip whose chips focus a position, and export buttons (image through plotly,
+// data as text). Token text always goes in through textContent. The page scaffold is analysisPage.ts.
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import Plotly from 'plotly.js-strict-dist-min';
-import type { RpcEndpoint } from '../../src/shared/rpc';
-import type { AnalysisHostProtocol, AnalysisNotifications, ExportFormat, Subject } from '../../src/shared/analysisProtocol';
-import { byId, el } from './dom';
-import { onThemeChange } from './theme';
+import '@vscode-elements/elements/dist/vscode-single-select/index.js';
+import '@vscode-elements/elements/dist/vscode-option/index.js';
+import type { ExportFormat } from '../../src/shared/analysisProtocol';
+import { el } from './dom';
 import { displayToken } from '../../src/shared/tokenText';
 
-export type AnalysisRpc = RpcEndpoint<Record<string, never>, AnalysisHostProtocol, Record<string, never>, AnalysisNotifications>;
-
-export interface AnalysisViewHooks {
-  /** Called with the panel's prompt (null: none yet), first from `subject/get`, then on every update. */
-  onSubject(s: Subject | null): void;
-  redraw(): void;
-  status(text: string, error?: boolean): void;
-  /** Ids of plot elements to resize with the window. */
-  plots?: string[];
+/** A text field or select of @vscode-elements: an element with a string value. */
+export interface ValueElement extends HTMLElement {
+  value: string;
 }
 
-/** Wires a panel to the host: subject updates, engine errors, theme changes and window resizes. */
-export async function startAnalysisView(rpc: AnalysisRpc, hooks: AnalysisViewHooks): Promise<void> {
-  rpc.onNotification({
-    'subject/update': (subject) => hooks.onSubject(subject),
-    'engine/error': ({ message }) => hooks.status(message, true),
-  });
-  onThemeChange(hooks.redraw);
-  window.addEventListener('resize', () => {
-    for (const id of hooks.plots ?? []) {
-      const node = document.getElementById(id);
-      if (node) Plotly.Plots.resize(node);
-    }
-  });
-  try {
-    hooks.onSubject(await rpc.call('subject/get', {}));
-  } catch (err) {
-    hooks.status(err instanceof Error ? err.message : String(err), true);
-  }
-}
-
-/** Shows where the prompt comes from in `#source`; with no prompt, puts `hint` in the status line. */
-export function showSource(s: Subject | null, hint: string, status: (text: string) => void): s is Subject {
-  byId('source').textContent = s ? `${s.source} · ${s.modelName}` : '';
-  if (!s) status(hint);
-  return s !== null;
+/** A vscode-single-select with `options` ([value, label]); `onChange` gets the chosen value. */
+export function select(id: string, title: string, options: ReadonlyArray<readonly [string, string]>, onChange: (value: string) => void): ValueElement {
+  const s = el('vscode-single-select', { id, title }) as ValueElement;
+  for (const [v, label] of options) s.append(el('vscode-option', { value: v }, label));
+  s.addEventListener('change', () => onChange(s.value));
+  return s;
 }
 
 const CSS = `

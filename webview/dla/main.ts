@@ -4,45 +4,35 @@
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import Plotly from 'plotly.js-strict-dist-min';
-import type { AnalysisHostProtocol, AnalysisNotifications, AnalysisState, DlaView, Subject } from '../../src/shared/analysisProtocol';
-import { byId, el } from '../common/dom';
-import { connectToHost } from '../common/rpc';
-import { readTheme } from '../common/theme';
+import type { DlaView } from '../../src/shared/analysisProtocol';
 import { displayToken } from '../../src/shared/tokenText';
-import { getState, setState } from '../common/vscodeApi';
-import type { AnalysisRpc } from '../common/viewKit';
-import { exportButtons, injectStyles, labelled, renderTokenStrip, setStatus, showSource, startAnalysisView } from '../common/viewKit';
-import { parseTargets } from '../lens/model';
-import { dlaCsv, dlaJson, dlaParts, headHeatmap, otherPartsBars, partsSum, targetLabel } from './model';
+import { AnalysisPage } from '../common/analysisPage';
+import { byId, el } from '../common/dom';
+import { readTheme } from '../common/theme';
+import { parseTargets } from '../common/tokenInput';
+import type { ValueElement } from '../common/viewKit';
+import { injectStyles, labelled, renderTokenStrip } from '../common/viewKit';
+import { dlaCsv, dlaJson, dlaParts, headHeatmap, otherPartsBars, partsSum, targetLabel } from './plot';
 
-const rpc: AnalysisRpc = connectToHost<AnalysisHostProtocol, AnalysisNotifications>();
-const state: AnalysisState = getState<AnalysisState>() ?? {};
-let subject: Subject | null = null;
+const page = new AnalysisPage({
+  run,
+  redraw: draw,
+  emptyHint: 'No prompt: open a prompt file and use the “DLA” CodeLens or the command “MechLens: Show Direct Logit Attribution”.',
+  plots: ['heads', 'parts'],
+});
+const { rpc, state } = page;
 let view: DlaView | null = null;
-let request = 0;
-
-interface FieldLike extends HTMLElement {
-  value: string;
-}
-
-function status(text: string, error = false): void {
-  setStatus(byId('status'), text, error);
-}
-
-function save(): void {
-  setState<AnalysisState>({ ...state, text: subject?.text });
-}
 
 function layout(): void {
   injectStyles();
   const bar = el('header', { class: 'views-toolbar' });
-  const target = el('vscode-textfield', { id: 'target', placeholder: 'target token (default: the top prediction)', title: 'A word gets a leading space; =text uses text exactly' }) as FieldLike;
-  const baseline = el('vscode-textfield', { id: 'baseline', placeholder: 'minus token (optional)', title: 'Attribute the logit difference target − this token' }) as FieldLike;
+  const target = el('vscode-textfield', { id: 'target', placeholder: 'target token (default: the top prediction)', title: 'A word gets a leading space; =text uses text exactly' }) as ValueElement;
+  const baseline = el('vscode-textfield', { id: 'baseline', placeholder: 'minus token (optional)', title: 'Attribute the logit difference target − this token' }) as ValueElement;
   const apply = el('vscode-button', { id: 'apply' }, 'Attribute');
   const go = () => {
     state.target = target.value;
     state.baseline = baseline.value;
-    save();
+    page.save();
     void run();
   };
   target.addEventListener('change', go);
@@ -55,15 +45,10 @@ function layout(): void {
     labelled('minus', baseline),
     apply,
     el('span', { class: 'spacer' }),
-    exportButtons(
+    page.exportButtons(
       'dla',
       () => byId('heads'),
       () => (view ? { json: dlaJson(view), csv: dlaCsv(view) } : undefined),
-      async (format, name, data) => {
-        const r = await rpc.call('export/save', { format, name, data });
-        if (r.path) status(`Saved ${r.path}`);
-      },
-      (message) => status(message, true),
     ),
   );
   const row = el('div', { class: 'views-row' });
@@ -83,22 +68,18 @@ function layout(): void {
   baseline.value = state.baseline ?? '';
 }
 
-async function tokenId(word: string | undefined): Promise<{ id: number; note?: string } | undefined> {
-  const w = parseTargets(word ?? '')[0];
-  if (w === undefined) return undefined;
-  const toks = await rpc.call('tokenize', { text: w });
-  const first = toks[0];
-  if (!first) return undefined;
-  return { id: first.id, note: toks.length > 1 ? `“${displayToken(w)}” is ${toks.length} tokens; using the first, “${displayToken(first.text)}”.` : undefined };
+/** The first token of the first word typed in a target field. */
+async function typedToken(field: string | undefined): Promise<{ id: number; note?: string } | undefined> {
+  const word = parseTargets(field ?? '')[0];
+  return word === undefined ? undefined : page.firstToken(word);
 }
 
 async function run(): Promise<void> {
+  const subject = page.subject;
   if (!subject) return;
-  const mine = ++request;
-  status('Attributing…');
-  try {
-    let target = await tokenId(state.target);
-    const baseline = await tokenId(state.baseline);
+  await page.latest('Attributing…', async (isCurrent) => {
+    let target = await typedToken(state.target);
+    const baseline = await typedToken(state.baseline);
     if (!target) {
       // No target typed: explain the model's own top prediction (the last row of the lens is the model's output).
       const lens = await rpc.call('lens/run', { stream: 'post', targets: [] });
@@ -109,15 +90,12 @@ async function run(): Promise<void> {
       target = { id: top.id };
     }
     const v = await rpc.call('dla/run', { target: target.id, baseline: baseline?.id, position: state.position });
-    if (mine !== request) return;
+    if (!isCurrent()) return;
     view = v;
     draw();
-    const notes = [target.note, baseline?.note].filter(Boolean).join(' ');
-    status(`${targetLabel(v)} at position ${v.position} (after “${displayToken(v.tokens[v.position]?.text ?? '')}”) · ${subject.modelName}. Click a token to explain the prediction after it. ${notes}`);
-    byId('app').dataset.ready = String(mine);
-  } catch (err) {
-    if (mine === request) status(err instanceof Error ? err.message : String(err), true);
-  }
+    const notes = [target.note, baseline?.note].filter(Boolean).join('; ');
+    page.status(`${targetLabel(v)} at position ${v.position} (after “${displayToken(v.tokens[v.position]?.text ?? '')}”) · ${subject.modelName}. Click a token to explain the prediction after it. ${notes}`);
+  });
 }
 
 function draw(): void {
@@ -126,7 +104,7 @@ function draw(): void {
   const theme = readTheme();
   renderTokenStrip(byId('tokens'), v.tokens, v.position, (pos) => {
     state.position = pos;
-    save();
+    page.save();
     void run();
   });
   const sum = byId('sum');
@@ -156,11 +134,5 @@ function draw(): void {
   void Plotly.react(byId('parts'), bars.data, bars.layout, { displayModeBar: false, responsive: true });
 }
 
-function showSubject(s: Subject | null): void {
-  subject = s;
-  save();
-  if (showSource(s, 'No prompt: open a prompt file and use the “DLA” CodeLens or the command “MechLens: Show Direct Logit Attribution”.', status)) void run();
-}
-
 layout();
-void startAnalysisView(rpc, { onSubject: showSubject, redraw: draw, status, plots: ['heads', 'parts'] });
+void page.start();

@@ -152,21 +152,6 @@ export function trajectoryChart(v: LensView, position: number, theme: ThemeColor
   };
 }
 
-/**
- * Parses the target box: comma-separated words, each trimmed and given a leading space (the usual form
- * of a word inside a sentence for GPT-2-style tokenizers); `=text` uses text exactly (`=Mary`, `= Mary`).
- */
-export function parseTargets(input: string): string[] {
-  return input
-    .split(',')
-    .map((s) => {
-      const t = s.trim();
-      if (t.startsWith('=')) return s.slice(s.indexOf('=') + 1);
-      return t.length ? ` ${t}` : '';
-    })
-    .filter((s) => s.length > 0);
-}
-
 /** CSV: one row per (layer, position) with the top-k and each target's probability and rank. */
 export function lensCsv(v: LensView): string {
   const k = Math.max(0, ...v.top.flatMap((layer) => layer.map((c) => c.length)));
