@@ -34,11 +34,3 @@ export function strides(shape: readonly number[]): number[] {
   for (let i = shape.length - 2; i >= 0; i--) out[i] = out[i + 1]! * shape[i + 1]!;
   return out;
 }
-
-/** Selects index `i` along axis 0 (e.g. one batch row), returning a copy. */
-export function takeFirstAxis(t: NamedTensor, i: number): NamedTensor {
-  const [n, ...rest] = t.shape;
-  if (n === undefined || i < 0 || i >= n) throw new RangeError(`index ${i} out of range for axis of size ${n}`);
-  const size = numel(rest);
-  return { shape: rest, dims: t.dims.slice(1), data: t.data.slice(i * size, (i + 1) * size) };
-}
