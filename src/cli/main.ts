@@ -10,8 +10,8 @@ import { UserError } from '../engine/errors';
 import { runAnalysis } from '../engine/analysis/registry';
 import { validateIntervention } from '../shared/interventions';
 import type { Intervention } from '../shared/interventions';
-import { LENS_STREAMS } from '../shared/analyses';
-import type { LensStream, PromptInput } from '../shared/analyses';
+import { LENS_STREAMS, SALIENCY_METHODS } from '../shared/analyses';
+import type { LensStream, PromptInput, SaliencyMethod } from '../shared/analyses';
 import { RpcError } from '../shared/rpc';
 import { readFileSync } from 'node:fs';
 
@@ -29,6 +29,11 @@ Usage:
   mechlens dla      --model DIR (--prompt TEXT | --tokens ...) --target TOKEN [--baseline TOKEN] [--json]
   mechlens patch    --model DIR --clean TEXT --corrupted TEXT --target TOKEN --baseline TOKEN [--json]
                     residual-stream patching sweep (layers x positions), normalised logit difference
+  mechlens grad     --model DIR (--prompt TEXT | --tokens ...) --target TOKEN [--baseline TOKEN] --hooks NAME[,NAME...] [--json]
+                    gradient of logit(target) [- logit(baseline)] at the last position with respect to the hooks
+  mechlens saliency --model DIR (--prompt TEXT | --tokens ...) --target TOKEN [--baseline TOKEN]
+                    --method grad_x_input|integrated_gradients [--steps N] [--json]
+                    per-token input saliency at hook_embed (integrated gradients from a zero embedding, N steps, default 32)
 
 TOKEN is a token's text as the tokenizer writes it (e.g. " Mary") or #ID (e.g. #42).
 
@@ -55,6 +60,8 @@ const FLAGS = {
   baseline: { type: 'string' },
   clean: { type: 'string' },
   corrupted: { type: 'string' },
+  method: { type: 'string' },
+  steps: { type: 'string' },
   threads: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -183,7 +190,45 @@ const COMMANDS: Record<string, (model: Model, opts: Options) => Promise<void>> =
       r.metric.forEach((row, l) => process.stdout.write(`${String(l).padEnd(8)}${row.map((v) => v.toFixed(2).padStart(8)).join(' ')}\n`));
     }
   },
+  grad: async (model, opts) => {
+    const target = tokenId(model, required(opts.target, '--target TOKEN'));
+    const baseline = opts.baseline ? tokenId(model, opts.baseline) : undefined;
+    const hooks = required(opts.hooks, '--hooks NAME[,NAME...]').split(',').map((h) => h.trim()).filter(Boolean);
+    const r = await runAnalysis(model, 'grad', { prompt: promptInput(opts), target, baseline, hooks });
+    const entries = Object.entries(r.grads);
+    if (opts.json) print({ tokens: r.prompt.ids, metric: r.metric, grads: Object.fromEntries(entries.map(([name, t]) => [name, { shape: t.shape, dims: t.dims, data: Array.from(t.data) }])) });
+    else {
+      process.stdout.write(`metric: logit${baseline !== undefined ? ' difference' : ''} ${r.metric.toFixed(4)}\n`);
+      for (const [name, t] of entries) {
+        let sq = 0;
+        for (const v of t.data) sq += v * v;
+        process.stdout.write(`${name}: shape [${t.shape.join(', ')}], |grad| ${Math.sqrt(sq).toPrecision(4)}\n`);
+      }
+    }
+  },
+  saliency: async (model, opts) => {
+    const target = tokenId(model, required(opts.target, '--target TOKEN'));
+    const baseline = opts.baseline ? tokenId(model, opts.baseline) : undefined;
+    const method = required(opts.method, '--method grad_x_input|integrated_gradients');
+    if (!isSaliencyMethod(method)) throw new UserError(`--method must be ${SALIENCY_METHODS.join(' or ')} (got "${method}").`);
+    let steps: number | undefined;
+    if (opts.steps !== undefined) {
+      if (method !== 'integrated_gradients') throw new UserError('--steps applies to --method integrated_gradients only.');
+      steps = Number(opts.steps);
+      if (!Number.isInteger(steps) || steps < 1 || steps > 4096) throw new UserError(`--steps must be an integer from 1 to 4096 (got "${opts.steps}").`);
+    }
+    const r = await runAnalysis(model, 'saliency', { prompt: promptInput(opts), target, baseline, method, steps });
+    if (opts.json) print({ tokens: r.prompt.ids, token_strings: r.prompt.texts, scores: r.scores, metric: r.metric, ...(r.baselineMetric !== undefined ? { baseline_metric: r.baselineMetric } : {}) });
+    else {
+      process.stdout.write(`metric ${r.metric.toFixed(4)}${r.baselineMetric !== undefined ? `, with zero embeddings ${r.baselineMetric.toFixed(4)}; scores sum to ${r.scores.reduce((a, b) => a + b, 0).toFixed(4)}` : ''}\n`);
+      r.prompt.texts.forEach((t, i) => process.stdout.write(`${String(i).padStart(4)}  ${JSON.stringify(t).padEnd(16)} ${r.scores[i]!.toFixed(4).padStart(10)}\n`));
+    }
+  },
 };
+
+function isSaliencyMethod(s: string): s is SaliencyMethod {
+  return (SALIENCY_METHODS as readonly string[]).includes(s);
+}
 
 function isLensStream(s: string): s is LensStream {
   return (LENS_STREAMS as readonly string[]).includes(s);

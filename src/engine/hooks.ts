@@ -38,6 +38,8 @@ export type HookName = GlobalHook | `blocks.${number}.${LayerHook}`;
 
 /** Hooks whose value can be replaced by an intervention (the rest are derived statistics). */
 const WRITABLE = new Set<string>([
+  'hook_embed',
+  'hook_pos_embed',
   'hook_resid_pre',
   'attn.hook_q',
   'attn.hook_k',

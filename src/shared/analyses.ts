@@ -14,6 +14,7 @@
 import { validateIntervention } from './interventions';
 import type { Intervention } from './interventions';
 import type { AttentionResult, CacheResult, DlaResult, GenerateResult, HeadKind, InspectResult, LensResult, PatchSweepResult, RunResult, TokenizedPrompt } from './protocol';
+import type { NamedTensor } from './tensor';
 import { badInput, boolean, finiteNumber, integer, list, object, oneOf, optional, string } from './schema';
 import type { Infer, Schema } from './schema';
 
@@ -51,6 +52,9 @@ export const LENS_STREAMS = ['pre', 'mid', 'post'] as const;
 export type LensStream = (typeof LENS_STREAMS)[number];
 export const RESID_HOOKS = ['hook_resid_pre', 'hook_resid_post'] as const;
 
+export const SALIENCY_METHODS = ['grad_x_input', 'integrated_gradients'] as const;
+export type SaliencyMethod = (typeof SALIENCY_METHODS)[number];
+
 export const ANALYSIS_PARAMS = {
   /** One forward: the logits (last position unless `allPositions`) and the top next tokens. */
   run: object({ prompt: promptInput, topK: optional(integer(0, 100_000)), allPositions: optional(boolean), interventions }),
@@ -81,6 +85,10 @@ export const ANALYSIS_PARAMS = {
     correct: tokenId,
     incorrect: tokenId,
   }),
+  /** Gradient of logit(target) [- logit(baseline)] at the last position with respect to hooks (nothing frozen). */
+  grad: object({ prompt: promptInput, target: tokenId, baseline: optional(tokenId), hooks: list(string(200), 100_000) }),
+  /** Per-token input saliency of the same metric, at hook_embed, summed over d_model. */
+  saliency: object({ prompt: promptInput, target: tokenId, baseline: optional(tokenId), method: oneOf(SALIENCY_METHODS), steps: optional(integer(1, 4096)) }),
 } satisfies { [K in keyof AnalysisResults]: Schema<object> };
 
 /** What each analysis returns. Tensors are typed arrays (transferred, never JSON numbers). */
@@ -94,6 +102,10 @@ export interface AnalysisResults {
   heads: Record<HeadKind, number[][]>;
   dla: DlaResult & { prompt: TokenizedPrompt };
   patch: PatchSweepResult & { prompt: TokenizedPrompt };
+  /** `grads`: per hook [1, ...the hook's dims after batch], the layout of `cache`. */
+  grad: { prompt: TokenizedPrompt; metric: number; grads: Record<string, NamedTensor> };
+  /** `baselineMetric`: integrated gradients' metric with every token embedding zeroed; the scores sum to metric - baselineMetric. */
+  saliency: { prompt: TokenizedPrompt; method: SaliencyMethod; scores: number[]; metric: number; baselineMetric?: number };
 }
 
 export type AnalysisName = keyof AnalysisResults;

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Model } from '../../src/engine/model';
 import { computeGradients } from '../../src/engine/gradients';
+import { inputSaliency } from '../../src/engine/analysis/saliency';
 import type { GradientRequest, HookSeed, LogitMetric } from '../../src/engine/gradients';
 import { readSafetensorsHeader } from '../../src/engine/checkpoint/safetensors';
 import { DEFAULT_MODEL, fixture, maxAbsDiff, readGolden } from '../support/fixtures';
@@ -182,6 +183,30 @@ describe('gradient invariants', function () {
       }
       assert.equal(V, c.dVocab);
       assert.equal(T, tokens.length);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('grad x input equals the derivative along each token\'s own embedding (finite differences)', async function () {
+    const model = await Model.load(DEFAULT_MODEL);
+    try {
+      const tokens = model.tokenize('When Mary and John went to the store, John gave a drink to').ids;
+      const T = tokens.length;
+      const target = model.tokenize(' Mary').ids[0]!;
+      const baseline = model.tokenize(' John').ids[0]!;
+      const r = await inputSaliency(model, { tokens, target, baseline, method: 'grad_x_input' });
+      const at = async (t: number, scale: number) => {
+        const keep = new Float32Array(T).fill(1);
+        keep[t] = scale;
+        const o = await model.forward({ tokens: [tokens], logits: 'last', edits: new Map([['hook_embed', { shape: [1, T, 1], keep, add: new Float32Array(T) }]]) });
+        return o.logits!.data[target]! - o.logits!.data[baseline]!;
+      };
+      const eps = 1e-2;
+      for (const t of [1, 4, T - 1]) {
+        const numeric = ((await at(t, 1 + eps)) - (await at(t, 1 - eps))) / (2 * eps);
+        assert.ok(Math.abs(numeric - r.scores[t]!) <= 2e-3 * Math.max(1, Math.abs(numeric)), `token ${t}: ${numeric} vs ${r.scores[t]}`);
+      }
     } finally {
       await model.dispose();
     }

@@ -17,6 +17,8 @@ import { inspectPrompt } from './inspect';
 import { logitLens } from './logitLens';
 import { normalisedLogitDiff, patchingSweep } from './patching';
 import { readTunedLens } from './tunedLens';
+import { inputSaliency } from './saliency';
+import { computeGradients } from '../gradients';
 
 export interface AnalysisContext {
   signal?: AbortSignal;
@@ -81,6 +83,16 @@ const RUNNERS: { [K in AnalysisName]: Runner<K> } = {
       corruptedLogitDiff: diff(r.corruptedLogits),
       prompt: cleanTokens,
     };
+  },
+  grad: async (model, { prompt, target, baseline, hooks }, { signal }) => {
+    const tokens = resolvePrompt(model, prompt);
+    const r = await computeGradients(model, { tokens: [tokens.ids], wrt: hooks, metrics: [{ target, baseline }], signal });
+    return { prompt: tokens, metric: r.metric![0]!, grads: Object.fromEntries(r.grads) };
+  },
+  saliency: async (model, { prompt, target, baseline, method, steps }, { signal, onProgress }) => {
+    const tokens = resolvePrompt(model, prompt);
+    const r = await inputSaliency(model, { tokens: tokens.ids, target, baseline, method, steps, signal, onProgress: (f) => onProgress?.('Integrating gradients', f) });
+    return { prompt: tokens, method, ...r };
   },
 };
 
