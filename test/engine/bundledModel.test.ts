@@ -66,19 +66,15 @@ describe('bundled model mechlens-tiny', function () {
     const hooks = Array.from({ length: L }, (_, l) => [`blocks.${l}.${transcoders.inputHook}`, `blocks.${l}.hook_mlp_out`]).flat();
     const r = await model.forward({ tokens: rows, hooks, logits: 'none' });
     for (let l = 0; l < L; l++) {
-      const runner = await TranscoderRunner.create(transcoders.layers[l]!, d);
-      try {
-        const { acts, recon } = await runner.run(r.hooks.get(`blocks.${l}.${transcoders.inputHook}`)!.data);
-        const fvu = fractionOfVarianceUnexplained(r.hooks.get(`blocks.${l}.hook_mlp_out`)!.data, recon, d);
-        let active = 0;
-        for (const a of acts) if (a > 0) active++;
-        const l0 = active / (rows.length * model.config.nCtx);
-        const want = card.transcoders[l]!;
-        assert.ok(Math.abs(fvu - want.subset_fvu) <= 2e-3 + 0.01 * want.subset_fvu, `layer ${l} FVU ${fvu} vs card ${want.subset_fvu}`);
-        assert.ok(Math.abs(l0 - want.subset_l0) <= 0.05 + 0.01 * want.subset_l0, `layer ${l} L0 ${l0} vs card ${want.subset_l0}`);
-      } finally {
-        await runner.release();
-      }
+      const runner = await TranscoderRunner.create(model.graphs, transcoders, transcoders.layers[l]!, d);
+      const { acts, recon } = await runner.run(r.hooks.get(`blocks.${l}.${transcoders.inputHook}`)!.data);
+      const fvu = fractionOfVarianceUnexplained(r.hooks.get(`blocks.${l}.hook_mlp_out`)!.data, recon, d);
+      let active = 0;
+      for (const a of acts) if (a > 0) active++;
+      const l0 = active / (rows.length * model.config.nCtx);
+      const want = card.transcoders[l]!;
+      assert.ok(Math.abs(fvu - want.subset_fvu) <= 2e-3 + 0.01 * want.subset_fvu, `layer ${l} FVU ${fvu} vs card ${want.subset_fvu}`);
+      assert.ok(Math.abs(l0 - want.subset_l0) <= 0.05 + 0.01 * want.subset_l0, `layer ${l} L0 ${l0} vs card ${want.subset_l0}`);
     }
   });
 
@@ -86,26 +82,22 @@ describe('bundled model mechlens-tiny', function () {
     const L = model.config.nLayers;
     const d = model.config.dModel;
     const V = model.config.dVocab;
-    const runners = await Promise.all(transcoders.layers.map((t) => TranscoderRunner.create(t, d)));
-    try {
-      // Layer by layer: each transcoder reads the MLP input of the model whose earlier MLPs are replaced.
-      const replaced: Float32Array[] = [];
-      for (let l = 0; l < L; l++) {
-        const r = await model.forward({ tokens: rows, hooks: [`blocks.${l}.${transcoders.inputHook}`], logits: 'none', edits: replacementEdits(replaced) });
-        replaced.push((await runners[l]!.run(r.hooks.get(`blocks.${l}.${transcoders.inputHook}`)!.data)).recon);
-      }
-      const clean = await model.forward({ tokens: rows, logits: 'all' });
-      const repl = await model.forward({ tokens: rows, logits: 'all', edits: replacementEdits(replaced) });
-      let agree = 0;
-      const n = rows.length * model.config.nCtx;
-      for (let i = 0; i < n; i++) {
-        if (argmax(clean.logits!.data, i * V, (i + 1) * V) === argmax(repl.logits!.data, i * V, (i + 1) * V)) agree++;
-      }
-      const want = card.replacement_subset_top1_agreement;
-      assert.ok(Math.abs(agree / n - want) <= 0.01, `agreement ${agree / n} vs card ${want}`);
-    } finally {
-      for (const r of runners) await r.release();
+    const runners = await Promise.all(transcoders.layers.map((t) => TranscoderRunner.create(model.graphs, transcoders, t, d)));
+    // Layer by layer: each transcoder reads the MLP input of the model whose earlier MLPs are replaced.
+    const replaced: Float32Array[] = [];
+    for (let l = 0; l < L; l++) {
+      const r = await model.forward({ tokens: rows, hooks: [`blocks.${l}.${transcoders.inputHook}`], logits: 'none', edits: replacementEdits(replaced) });
+      replaced.push((await runners[l]!.run(r.hooks.get(`blocks.${l}.${transcoders.inputHook}`)!.data)).recon);
     }
+    const clean = await model.forward({ tokens: rows, logits: 'all' });
+    const repl = await model.forward({ tokens: rows, logits: 'all', edits: replacementEdits(replaced) });
+    let agree = 0;
+    const n = rows.length * model.config.nCtx;
+    for (let i = 0; i < n; i++) {
+      if (argmax(clean.logits!.data, i * V, (i + 1) * V) === argmax(repl.logits!.data, i * V, (i + 1) * V)) agree++;
+    }
+    const want = card.replacement_subset_top1_agreement;
+    assert.ok(Math.abs(agree / n - want) <= 0.01, `agreement ${agree / n} vs card ${want}`);
 
     /** Replaces each layer's MLP output by its reconstruction, for every row and position. */
     function replacementEdits(recons: Float32Array[]): Map<string, HookEdit> {

@@ -13,6 +13,8 @@ import { parse as parseYaml } from 'yaml';
 import { UserError } from '../errors';
 import { readSafetensorsHeader, readTensorF32 } from '../checkpoint/safetensors';
 import { GraphBuilder } from '../onnx/graphBuilder';
+import type { GraphSession } from '../onnx/session';
+import type { SessionCache } from '../onnx/sessionCache';
 import type { ModelConfig } from '../architectures/spec';
 
 export interface TranscoderLayer {
@@ -83,42 +85,45 @@ export function loadTranscoders(dir: string, config: ModelConfig): TranscoderSet
   return { dir, inputHook, outputHook, layers };
 }
 
-/** Runs one layer's transcoder: feature activations and reconstruction for [N, d_model] inputs. */
+/**
+ * Runs one layer's transcoder: feature activations and reconstruction for [N, D] inputs. Its graph lives
+ * in the model's SessionCache, its weights fed like the model's (one copy, no session of its own to free).
+ */
 export class TranscoderRunner {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: GraphSession,
     readonly layer: TranscoderLayer,
     private readonly dModel: number,
   ) {}
 
-  static async create(layer: TranscoderLayer, dModel: number, threads = 0): Promise<TranscoderRunner> {
-    const F = onnx.TensorProto.DataType.FLOAT;
-    const g = new GraphBuilder(false);
-    const x = g.input('x', F, ['n', dModel]);
-    const pre = g.op1('Gemm', [x, g.weight('W_enc', layer.W_enc, [layer.dTranscoder, dModel]), g.weight('b_enc', layer.b_enc, [layer.dTranscoder])], { transB: 1 });
-    let acts: string;
-    if (layer.threshold) {
-      const above = g.op1('Greater', [pre, g.weight('threshold', layer.threshold, [layer.dTranscoder])]);
-      acts = g.op1('Where', [above, pre, g.constF([0], [])], {}, 'acts');
-    } else {
-      acts = g.op1('Relu', [pre], {}, 'acts');
-    }
-    g.op1('Gemm', [acts, g.weight('W_dec', layer.W_dec, [layer.dTranscoder, dModel]), g.weight('b_dec', layer.b_dec, [dModel])], {}, 'recon');
-    g.output('acts');
-    g.output('recon');
-    const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', logSeverityLevel: 3 };
-    if (threads > 0) options.intraOpNumThreads = threads;
-    return new TranscoderRunner(await ort.InferenceSession.create(g.build(`transcoder_${layer.layer}`), options), layer, dModel);
+  static async create(graphs: SessionCache, set: TranscoderSet, layer: TranscoderLayer, dModel: number): Promise<TranscoderRunner> {
+    // Weight names carry the set's folder: two transcoder sets for one model never share a fed weight.
+    const id = `transcoder:${set.dir}:${layer.layer}`;
+    const session = await graphs.get(id, () => {
+      const F = onnx.TensorProto.DataType.FLOAT;
+      const g = new GraphBuilder(true);
+      const w = (name: string, data: Float32Array, dims: number[]) => g.weight(`${id}.${name}`, data, dims);
+      const x = g.input('x', F, ['n', dModel]);
+      const pre = g.op1('Gemm', [x, w('W_enc', layer.W_enc, [layer.dTranscoder, dModel]), w('b_enc', layer.b_enc, [layer.dTranscoder])], { transB: 1 });
+      let acts: string;
+      if (layer.threshold) {
+        const above = g.op1('Greater', [pre, w('threshold', layer.threshold, [layer.dTranscoder])]);
+        acts = g.op1('Where', [above, pre, g.constF([0], [])], {}, 'acts');
+      } else {
+        acts = g.op1('Relu', [pre], {}, 'acts');
+      }
+      g.op1('Gemm', [acts, w('W_dec', layer.W_dec, [layer.dTranscoder, dModel]), w('b_dec', layer.b_dec, [dModel])], {}, 'recon');
+      g.output('acts');
+      g.output('recon');
+      return { bytes: g.build(`transcoder_${layer.layer}`), weightInputs: g.weightInputs };
+    });
+    return new TranscoderRunner(session, layer, dModel);
   }
 
   async run(x: Float32Array): Promise<{ acts: Float32Array; recon: Float32Array }> {
     const n = x.length / this.dModel;
-    const out = await this.session.run({ x: new ort.Tensor('float32', x, [n, this.dModel]) });
+    const out = await this.session.run({ x: new ort.Tensor('float32', x, [n, this.dModel]) }, ['acts', 'recon']);
     return { acts: out.acts!.data as Float32Array, recon: out.recon!.data as Float32Array };
-  }
-
-  async release(): Promise<void> {
-    await this.session.release();
   }
 }
 
