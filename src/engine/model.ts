@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError, throwIfAborted } from './errors';
-import { allHooks, hookDims, parseHookName } from './hooks';
+import { allHooks, hookDims, hookRank, isMainInterventionPoint, localHookName, parseHookName } from './hooks';
 import { compileInterventions } from './interventions';
 import type { HookEdit, SourceActivations } from './interventions';
 import { loadCheckpoint } from './checkpoint/load';
@@ -36,8 +36,6 @@ export interface ModelLoadOptions extends LoadOptions, Partial<SessionSettings> 
   mainWithInitializers?: boolean;
 }
 
-/** Hook points the main graph takes interventions at (others are served by a variant graph). */
-const MAIN_INTERVENTION_POINTS = ['hook_resid_pre', 'hook_resid_mid', 'hook_resid_post', 'hook_attn_out', 'hook_mlp_out', 'attn.hook_z', 'attn.hook_pattern', 'mlp.hook_post'];
 
 export interface ForwardRequest {
   /** Token ids per batch row; rows must have equal length. */
@@ -45,7 +43,7 @@ export interface ForwardRequest {
   /** Instead of tokens: the residual stream entering `startLayer` (which may be 0), [B, n, d_model]. */
   resid?: NamedTensor;
   startLayer?: number;
-  hooks?: readonly string[];
+  hooks?: readonly HookName[];
   interventions?: readonly Intervention[];
   logits?: 'all' | 'last' | 'none';
   /**
@@ -101,7 +99,7 @@ export class Model {
   ) {
     this.config = spec.config;
     this.graphs = new SessionCache(settings);
-    this.mainInterventions = new Set(this.hookNames().filter((h) => MAIN_INTERVENTION_POINTS.some((p) => h.endsWith(`.${p}`))));
+    this.mainInterventions = new Set(this.hookNames().filter((h) => isMainInterventionPoint(localHookName(h))));
   }
 
   private readonly mainInterventions: ReadonlySet<string>;
@@ -229,7 +227,7 @@ export class Model {
       // Unused intervention points are fed the identity (x * 1 + 0), broadcast from one element.
       for (const hook of this.mainInterventions) {
         if (edits.has(hook)) continue;
-        const rank = hook.includes('.attn.') ? 4 : 3;
+        const rank = hookRank(localHookName(hook));
         feeds[`keep.${hook}`] = this.identity.keep[rank - 3]!;
         feeds[`add.${hook}`] = this.identity.add[rank - 3]!;
       }
@@ -245,7 +243,7 @@ export class Model {
     throwIfAborted(req.signal);
     const session = await this.session(options);
     throwIfAborted(req.signal);
-    const fetches = [...hooks];
+    const fetches: string[] = [...hooks];
     if (req.summary) fetches.push('top_values', 'top_indices', 'logsumexp', 'target_logits', 'target_ranks');
     else if (logitsMode !== 'none') fetches.push('logits');
     if (wantCache) for (let l = 0; l < this.config.nLayers; l++) fetches.push(`present.${l}.k`, `present.${l}.v`);
@@ -297,7 +295,9 @@ export class Model {
   }
 
   /** Runs one prompt and returns the activations at the requested hooks (batch dim kept, = 1). */
-  async runWithCache(tokens: number[], hooks: readonly string[], options: { interventions?: readonly Intervention[]; signal?: AbortSignal; logits?: boolean } = {}): Promise<ForwardResult> {
+  async runWithCache(tokens: number[], hookNames: readonly string[], options: { interventions?: readonly Intervention[]; signal?: AbortSignal; logits?: boolean } = {}): Promise<ForwardResult> {
+    // Names from users become HookNames here (unknown ones are refused with the nearest valid names).
+    const hooks = hookNames.map((h) => parseHookName(h, this.config).name);
     return this.forward({ tokens: [tokens], hooks, interventions: options.interventions, logits: options.logits === false ? 'none' : 'all', signal: options.signal });
   }
 
@@ -359,7 +359,7 @@ export class Model {
       if (iv.kind === 'patch') {
         const key = sourceKey(iv.hook, iv.source.tokens);
         if (this.preparedSources.has(key)) continue;
-        const r = await this.forward({ tokens: [iv.source.tokens], hooks: [iv.hook], logits: 'none', signal });
+        const r = await this.forward({ tokens: [iv.source.tokens], hooks: [parseHookName(iv.hook, this.config).name], logits: 'none', signal });
         this.preparedSources.set(key, r.hooks.get(iv.hook)!);
       } else if (iv.kind === 'mean') {
         const key = sourceKey(iv.hook, iv.reference.flatMap((r) => [-1, ...r.tokens]));
@@ -369,7 +369,7 @@ export class Model {
         let sum: Float64Array | null = null;
         let count = 0;
         for (const ref of iv.reference) {
-          const r = await this.forward({ tokens: [ref.tokens], hooks: [iv.hook], logits: 'none', signal });
+          const r = await this.forward({ tokens: [ref.tokens], hooks: [p.name], logits: 'none', signal });
           const t = r.hooks.get(iv.hook)!;
           const per = numel(t.shape.slice(2));
           const T = t.shape[1]!;

@@ -1,6 +1,7 @@
 // The bundled default model (models/mechlens-tiny) through the engine, not through Python: it loads,
 // its held-out accuracies match its model card, its transcoders load and reconstruct the MLP outputs
 // with the card's error, and the replacement model agrees with the model as often as the card says.
+import type { HookName } from '../../src/engine/hooks';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -63,7 +64,7 @@ describe('bundled model mechlens-tiny', function () {
   it('transcoders reconstruct the MLP outputs with the card\'s error (first 64 held-out rows)', async function () {
     const L = model.config.nLayers;
     const d = model.config.dModel;
-    const hooks = Array.from({ length: L }, (_, l) => [`blocks.${l}.${transcoders.inputHook}`, `blocks.${l}.hook_mlp_out`]).flat();
+    const hooks = Array.from({ length: L }, (_, l): HookName[] => [`blocks.${l}.${transcoders.inputHook}`, `blocks.${l}.hook_mlp_out`]).flat();
     const r = await model.forward({ tokens: rows, hooks, logits: 'none' });
     for (let l = 0; l < L; l++) {
       const runner = await TranscoderRunner.create(model.graphs, transcoders, transcoders.layers[l]!, d);

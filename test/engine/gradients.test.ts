@@ -4,6 +4,7 @@
 // skip path, and with many seed rows sharing one forward. Plus invariants that need no reference:
 // a frozen model's gradient does not change with other tokens' activations, and finite differences
 // agree on the bundled model.
+import type { HookName } from '../../src/engine/hooks';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Model } from '../../src/engine/model';
@@ -107,7 +108,7 @@ describe('gradient invariants', function () {
       const p = 6;
       const seeds = [{ hook: 'blocks.1.hook_resid_post', position: p, vector: Float32Array.from({ length: c.dModel }, (_, i) => Math.sin(i + 1)) }];
       const wrt = ['blocks.0.hook_resid_pre'];
-      const held: string[] = [];
+      const held: HookName[] = [];
       for (let l = 0; l < c.nLayers; l++) held.push(`blocks.${l}.attn.hook_pattern`, `blocks.${l}.ln1.hook_scale`, `blocks.${l}.ln2.hook_scale`, `blocks.${l}.mlp.hook_out`);
       held.push('ln_final.hook_scale');
       const clean = await model.forward({ tokens, hooks: held, logits: 'none' });

@@ -5,6 +5,7 @@
 //   induction: the key right after an earlier copy of the current token (Olsson et al. 2022).
 // Induction is measured on a repeated random sequence (first half random, second half the same),
 // where only an induction head can predict the second half.
+import type { HookName } from '../hooks';
 import type { Model } from '../model';
 import type { AttentionResult, HeadKind } from '../../shared/protocol';
 
@@ -52,7 +53,7 @@ export function headScores(pattern: Float32Array, H: number, tokens: number[]): 
 
 export async function attentionPatterns(model: Model, tokens: number[], signal?: AbortSignal): Promise<AttentionResult> {
   const { nLayers: L, nHeads: H } = model.config;
-  const hooks = Array.from({ length: L }, (_, l) => `blocks.${l}.attn.hook_pattern`);
+  const hooks = Array.from({ length: L }, (_, l): HookName => `blocks.${l}.attn.hook_pattern`);
   const r = await model.forward({ tokens: [tokens], hooks, logits: 'none', signal });
   const patterns = hooks.map((h) => r.hooks.get(h)!.data);
   const scores: Record<HeadKind, number[][]> = { previous_token: [], duplicate_token: [], induction: [] };

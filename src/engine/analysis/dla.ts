@@ -7,6 +7,7 @@
 // Gemma-2 normalises each attention and MLP output before adding it, so per-head parts are not
 // additive there: its heads are reported as null and the layer's attention output is one part; the
 // final soft-cap is not linear, so its attribution is of the logit before soft-capping.
+import type { HookName } from '../hooks';
 import { UserError } from '../errors';
 import type { Model } from '../model';
 import type { DlaResult } from '../../shared/protocol';
@@ -30,7 +31,7 @@ export async function directLogitAttribution(model: Model, req: DlaRequest): Pro
   if (pos < 0 || pos >= T) throw new UserError(`Position ${pos} is outside the prompt (0..${T - 1}).`);
   for (const t of [req.target, req.baseline]) if (t !== undefined && (t < 0 || t >= V)) throw new UserError(`Token ${t} is outside the vocabulary.`);
   const headsAdditive = !c.postNorms;
-  const hooks = ['hook_embed', 'ln_final.hook_scale'];
+  const hooks: HookName[] = ['hook_embed', 'ln_final.hook_scale'];
   if (c.positional === 'learned') hooks.push('hook_pos_embed');
   for (let l = 0; l < L; l++) {
     hooks.push(`blocks.${l}.hook_attn_out`, `blocks.${l}.hook_mlp_out`);

@@ -5,6 +5,7 @@
 // 3. softmax, top-k and the probability and rank of chosen target tokens per layer and position.
 // The last row is the model's own final residual stream, so it equals the model's logits (tested).
 // A tuned lens (Belrose et al. 2023) applies one learned affine map per layer before step 2.
+import type { HookName } from '../hooks';
 import { UserError } from '../errors';
 import type { Model } from '../model';
 import { softmax } from '../prompt';
@@ -38,7 +39,7 @@ export async function logitLens(model: Model, req: LensRequest): Promise<LensRes
   const { nLayers: L, dModel: d, dVocab: V } = model.config;
   const stream = req.stream ?? 'pre';
   if (stream === 'mid' && model.config.parallelResidual) throw new UserError('This model has a parallel residual: there is no mid-block residual stream. Use pre or post.');
-  const hookOf = (l: number) => `blocks.${l}.hook_resid_${stream}`;
+  const hookOf = (l: number): HookName => `blocks.${l}.hook_resid_${stream}`;
   const hooks = Array.from({ length: L }, (_, l) => hookOf(l));
   if (stream !== 'post') hooks.push(`blocks.${L - 1}.hook_resid_post`);
   const labels = Array.from({ length: L }, (_, l) => `${l}_${stream}`);

@@ -10,6 +10,7 @@
 //   3. only the last position's logits are unembedded (the metric reads the final prediction).
 // `patchingSweepByFullForwards` does the same with one full forward per (layer, position), the way a
 // loop of hooked forwards does it; tests check both agree and the benchmark compares their speed.
+import type { HookName } from '../hooks';
 import { throwIfAborted, UserError } from '../errors';
 import type { Model } from '../model';
 import type { NamedTensor } from '../../shared/tensor';
@@ -60,7 +61,7 @@ export async function patchingSweep(model: Model, req: SweepRequest): Promise<Sw
   const T = req.clean.length;
   // resid_post of layer l is resid_pre of layer l + 1 (or the final residual stream when l = L - 1).
   const startOf = (l: number) => (hook === 'hook_resid_pre' ? l : l + 1);
-  const cacheHooks = layers.map((l) => `blocks.${l}.${hook}`);
+  const cacheHooks = layers.map((l): HookName => `blocks.${l}.${hook}`);
   const clean = await model.forward({ tokens: [req.clean], hooks: cacheHooks, logits: 'last', signal: req.signal });
   const corrupted = await model.forward({ tokens: [req.corrupted], hooks: cacheHooks, logits: 'last', signal: req.signal });
   const out: Float32Array[][] = [];

@@ -5,6 +5,7 @@
 // `config.yaml` naming `feature_input_hook` and `feature_output_hook`. Encoding and decoding run as
 // small onnxruntime graphs. Attribution graphs (next step) replace each MLP by its transcoder plus an
 // error term; this module is their building block.
+import type { LayerHook } from '../hooks';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -30,17 +31,17 @@ export interface TranscoderLayer {
 export interface TranscoderSet {
   dir: string;
   /** Hook (within a block) the transcoders read, e.g. `mlp.hook_in`. */
-  inputHook: string;
+  inputHook: LayerHook;
   /** Hook they reconstruct, e.g. `hook_mlp_out`. */
-  outputHook: string;
+  outputHook: LayerHook;
   layers: TranscoderLayer[];
 }
 
 // mlp.hook_in: the MLP's input after the norm's weight and bias (circuit-tracer's transcoders);
 // ln2.hook_normalized: before the weight and bias (TransformerLens-trained sets such as GemmaScope);
 // mlp.hook_out: the MLP module's output, which for Gemma-2 is before the post-feedforward norm.
-const SUPPORTED_INPUTS = ['mlp.hook_in', 'ln2.hook_normalized', 'hook_resid_mid'];
-const SUPPORTED_OUTPUTS = ['mlp.hook_out', 'hook_mlp_out'];
+const SUPPORTED_INPUTS: readonly LayerHook[] = ['mlp.hook_in', 'ln2.hook_normalized', 'hook_resid_mid'];
+const SUPPORTED_OUTPUTS: readonly LayerHook[] = ['mlp.hook_out', 'hook_mlp_out'];
 
 export function loadTranscoders(dir: string, config: ModelConfig): TranscoderSet {
   const cfgPath = join(dir, 'config.yaml');
@@ -51,8 +52,8 @@ export function loadTranscoders(dir: string, config: ModelConfig): TranscoderSet
   } catch (e) {
     throw new UserError(`config.yaml in ${dir} is not valid YAML (${e instanceof Error ? e.message : String(e)}).`);
   }
-  const inputHook = String(cfg.feature_input_hook ?? '');
-  const outputHook = String(cfg.feature_output_hook ?? '');
+  const inputHook = String(cfg.feature_input_hook ?? '') as LayerHook;
+  const outputHook = String(cfg.feature_output_hook ?? '') as LayerHook;
   if (!SUPPORTED_INPUTS.includes(inputHook)) throw new UserError(`config.yaml: feature_input_hook "${inputHook}" is not supported (supported: ${SUPPORTED_INPUTS.join(', ')}).`);
   if (!SUPPORTED_OUTPUTS.includes(outputHook)) throw new UserError(`config.yaml: feature_output_hook "${outputHook}" is not supported (supported: ${SUPPORTED_OUTPUTS.join(', ')}).`);
   const d = config.dModel;

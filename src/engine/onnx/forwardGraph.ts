@@ -14,6 +14,7 @@
 import { onnx } from 'onnx-proto';
 import type { ModelSpec, NormWeights } from '../architectures/spec';
 import { GraphBuilder } from './graphBuilder';
+import { hookRank, localHookName } from '../hooks';
 import type { WeightRef } from './graphBuilder';
 
 const F = onnx.TensorProto.DataType.FLOAT;
@@ -83,9 +84,10 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
   const values: ForwardValues = { hooks: new Map(), normScales: [], mlpOut: [], finalNormOut: null };
 
   /** Applies an intervention and/or exposes a hook point; returns the value flowing on. */
-  const hook = (name: string, x: string, rank: number): string => {
+  const hook = (name: string, x: string): string => {
     let y = x;
     if (o.interventions.has(name)) {
+      const rank = hookRank(localHookName(name));
       const keep = g.input(`keep.${name}`, F, Array.from({ length: rank }, (_, i) => `keep_${name}_${i}`));
       const add = g.input(`add.${name}`, F, Array.from({ length: rank }, (_, i) => `add_${name}_${i}`));
       y = g.op1('Add', [g.op1('Mul', [y, keep]), add]);
@@ -111,10 +113,10 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
     }
     const meanSq = g.op1('ReduceMean', [g.op1('Mul', [centered, centered]), axesLast], { keepdims: 1 });
     let scale = g.op1('Sqrt', [g.op1('Add', [meanSq, eps])]);
-    if (hookPrefix) scale = hook(`${hookPrefix}.hook_scale`, scale, 3);
+    if (hookPrefix) scale = hook(`${hookPrefix}.hook_scale`, scale);
     values.normScales.push(scale);
     let normalized = g.op1('Div', [centered, scale]);
-    if (hookPrefix) normalized = hook(`${hookPrefix}.hook_normalized`, normalized, 3);
+    if (hookPrefix) normalized = hook(`${hookPrefix}.hook_normalized`, normalized);
     const weight = c.normWeightOffset !== 0 ? nw.w.map((v) => Math.fround(v + c.normWeightOffset)) : nw.w;
     const y = g.op1('Mul', [normalized, g.weight(`${prefix}.w`, weight, [d])]);
     return nw.b ? g.op1('Add', [y, g.weight(`${prefix}.b`, nw.b, [d])]) : y;
@@ -166,12 +168,12 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
 
   if (!o.residInput) {
     let embed = g.op1('Gather', [g.weight('W_E', w.W_E, [c.dVocab, d]), seqSource], { axis: 0 });
-    embed = hook('hook_embed', embed, 3);
+    embed = hook('hook_embed', embed);
     if (c.embedScale !== 1) embed = g.op1('Mul', [embed, g.constF([c.embedScale])]);
     if (c.positional === 'learned' && w.W_pos) {
       let pos = g.op1('Gather', [g.weight('W_pos', w.W_pos, [c.nCtx, d]), qPos], { axis: 0 }); // [n, d]
       pos = g.op1('Expand', [g.op1('Unsqueeze', [pos, g.constI64([0])]), g.op1('Concat', [batchDim, g.constI64([1, 1])], { axis: 0 })]);
-      pos = hook('hook_pos_embed', pos, 3);
+      pos = hook('hook_pos_embed', pos);
       resid = g.op1('Add', [embed, pos]);
     } else {
       resid = embed;
@@ -228,19 +230,19 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
   for (let l = o.startLayer; l < c.nLayers; l++) {
     const lw = w.layers[l]!;
     const p = `blocks.${l}`;
-    resid = hook(`${p}.hook_resid_pre`, resid, 3);
+    resid = hook(`${p}.hook_resid_pre`, resid);
 
     // ---- attention
     const x1 = norm(resid, lw.ln1, `${p}.ln1`, `${p}.ln1`);
     let q = g.op1('Reshape', [linear(x1, lw.W_Q, [d, H * dh], `${p}.W_Q`, lw.b_Q), g.constI64([0, 0, H, dh])]);
     let k = g.op1('Reshape', [linear(x1, lw.W_K, [d, Hkv * dh], `${p}.W_K`, lw.b_K), g.constI64([0, 0, Hkv, dh])]);
     let v = g.op1('Reshape', [linear(x1, lw.W_V, [d, Hkv * dh], `${p}.W_V`, lw.b_V), g.constI64([0, 0, Hkv, dh])]);
-    q = hook(`${p}.attn.hook_q`, q, 4);
-    k = hook(`${p}.attn.hook_k`, k, 4);
-    v = hook(`${p}.attn.hook_v`, v, 4);
+    q = hook(`${p}.attn.hook_q`, q);
+    k = hook(`${p}.attn.hook_k`, k);
+    v = hook(`${p}.attn.hook_v`, v);
     if (c.positional === 'rotary') {
-      q = hook(`${p}.attn.hook_rot_q`, rope(q), 4);
-      k = hook(`${p}.attn.hook_rot_k`, rope(k), 4);
+      q = hook(`${p}.attn.hook_rot_q`, rope(q));
+      k = hook(`${p}.attn.hook_rot_k`, rope(k));
     }
     const perm = { perm: [0, 2, 1, 3] };
     const qT = g.op1('Transpose', [q], perm); // [B, H, n, dh]
@@ -267,10 +269,10 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
       scores = g.op1('Mul', [g.op1('Tanh', [g.op1('Div', [scores, cap])]), cap]);
     }
     const mask = c.slidingLayers[l] && sliding ? sliding : causal;
-    scores = hook(`${p}.attn.hook_attn_scores`, g.op1('Where', [mask, scores, negInf]), 4);
-    const pattern = hook(`${p}.attn.hook_pattern`, g.op1('Softmax', [scores], { axis: -1 }), 4);
+    scores = hook(`${p}.attn.hook_attn_scores`, g.op1('Where', [mask, scores, negInf]));
+    const pattern = hook(`${p}.attn.hook_pattern`, g.op1('Softmax', [scores], { axis: -1 }));
     const zT = g.op1('MatMul', [pattern, vT]); // [B, H, n, dh]
-    const z = hook(`${p}.attn.hook_z`, g.op1('Transpose', [zT], perm), 4); // [B, n, H, dh]
+    const z = hook(`${p}.attn.hook_z`, g.op1('Transpose', [zT], perm)); // [B, n, H, dh]
     let attnOut: string;
     const resultName = `${p}.attn.hook_result`;
     if (o.outputs.has(resultName) || o.interventions.has(resultName)) {
@@ -278,41 +280,41 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
       // From hook_z's value (not zT), so that an intervention on z and gradients through z reach it.
       const zHeads = g.op1('Transpose', [z], perm);
       const perHead = g.op1('Transpose', [g.op1('MatMul', [zHeads, WO])], perm); // [B, n, H, d]
-      const result = hook(resultName, perHead, 4);
+      const result = hook(resultName, perHead);
       attnOut = g.op1('ReduceSum', [result, g.constI64([2])], { keepdims: 0 });
       if (lw.b_O) attnOut = g.op1('Add', [attnOut, g.weight(`${p}.W_O.b`, lw.b_O, [d])]);
     } else {
       attnOut = linear(g.op1('Reshape', [z, g.constI64([0, 0, H * dh])]), lw.W_O, [H * dh, d], `${p}.W_O`, lw.b_O);
     }
     if (lw.ln1Post) attnOut = norm(attnOut, lw.ln1Post, `${p}.ln1_post`, null);
-    attnOut = hook(`${p}.hook_attn_out`, attnOut, 3);
+    attnOut = hook(`${p}.hook_attn_out`, attnOut);
 
     // ---- MLP (reads the block input when the residual is parallel, as in GPT-NeoX)
     let mlpIn: string;
     if (c.parallelResidual) {
       mlpIn = resid;
     } else {
-      resid = hook(`${p}.hook_resid_mid`, g.op1('Add', [resid, attnOut]), 3);
+      resid = hook(`${p}.hook_resid_mid`, g.op1('Add', [resid, attnOut]));
       mlpIn = resid;
     }
     // mlp.hook_in / mlp.hook_out: the MLP module's own input and output (circuit-tracer's transcoder hooks).
-    const x2 = hook(`${p}.mlp.hook_in`, norm(mlpIn, lw.ln2, `${p}.ln2`, `${p}.ln2`), 3);
+    const x2 = hook(`${p}.mlp.hook_in`, norm(mlpIn, lw.ln2, `${p}.ln2`, `${p}.ln2`));
     let post: string;
     if (c.gatedMlp && lw.W_gate) {
-      const pre = hook(`${p}.mlp.hook_pre`, linear(x2, lw.W_gate, [d, c.dMlp], `${p}.W_gate`), 3);
-      const lin = hook(`${p}.mlp.hook_pre_linear`, linear(x2, lw.W_in, [d, c.dMlp], `${p}.W_in`, lw.b_in), 3);
+      const pre = hook(`${p}.mlp.hook_pre`, linear(x2, lw.W_gate, [d, c.dMlp], `${p}.W_gate`));
+      const lin = hook(`${p}.mlp.hook_pre_linear`, linear(x2, lw.W_in, [d, c.dMlp], `${p}.W_in`, lw.b_in));
       post = g.op1('Mul', [activation(pre), lin]);
     } else {
-      const pre = hook(`${p}.mlp.hook_pre`, linear(x2, lw.W_in, [d, c.dMlp], `${p}.W_in`, lw.b_in), 3);
+      const pre = hook(`${p}.mlp.hook_pre`, linear(x2, lw.W_in, [d, c.dMlp], `${p}.W_in`, lw.b_in));
       post = activation(pre);
     }
-    post = hook(`${p}.mlp.hook_post`, post, 3);
-    let mlpOut = hook(`${p}.mlp.hook_out`, linear(post, lw.W_out, [c.dMlp, d], `${p}.W_out`, lw.b_out), 3);
+    post = hook(`${p}.mlp.hook_post`, post);
+    let mlpOut = hook(`${p}.mlp.hook_out`, linear(post, lw.W_out, [c.dMlp, d], `${p}.W_out`, lw.b_out));
     values.mlpOut[l] = mlpOut;
     if (lw.ln2Post) mlpOut = norm(mlpOut, lw.ln2Post, `${p}.ln2_post`, null);
-    mlpOut = hook(`${p}.hook_mlp_out`, mlpOut, 3);
+    mlpOut = hook(`${p}.hook_mlp_out`, mlpOut);
     resid = c.parallelResidual ? g.op1('Add', [g.op1('Add', [mlpOut, attnOut]), resid]) : g.op1('Add', [resid, mlpOut]);
-    resid = hook(`${p}.hook_resid_post`, resid, 3);
+    resid = hook(`${p}.hook_resid_post`, resid);
   }
 
   // ---- final norm and unembedding
