@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { Model } from '../src/engine/model';
 import { patchingSweep, patchingSweepByFullForwards } from '../src/engine/analysis/patching';
 import { GPT2_SMALL_SHAPE, randomGpt2Checkpoint } from '../src/engine/checkpoint/synthetic';
+import { medianMs } from './timing';
 
 const { values } = parseArgs({
   options: {
@@ -27,21 +28,7 @@ const T = 64;
 const OUT = join(__dirname, 'out');
 const MODEL_DIR = join(OUT, 'gpt2-small-shaped');
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-async function time(fn: () => Promise<unknown>, iters = ITERS, warmup = 2): Promise<number> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const xs: number[] = [];
-  for (let i = 0; i < iters; i++) {
-    const t0 = performance.now();
-    await fn();
-    xs.push(performance.now() - t0);
-  }
-  return median(xs);
-}
+const time = (fn: () => Promise<unknown>, iters = ITERS, warmup = 2) => medianMs(fn, iters, warmup);
 
 function tokens(seed: number, n = T): number[] {
   let s = seed;

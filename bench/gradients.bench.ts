@@ -15,6 +15,7 @@ import { Model } from '../src/engine/model';
 import { computeGradients } from '../src/engine/gradients';
 import type { HookSeed } from '../src/engine/gradients';
 import { GPT2_SMALL_SHAPE, randomGpt2Checkpoint } from '../src/engine/checkpoint/synthetic';
+import { medianMs } from './timing';
 
 const { values } = parseArgs({
   options: {
@@ -31,16 +32,7 @@ const T = 64;
 const OUT = join(__dirname, 'out');
 const MODEL_DIR = join(OUT, 'gpt2-small-shaped');
 
-async function time(fn: () => Promise<unknown>, iters = ITERS, warmup = 1): Promise<number> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const xs: number[] = [];
-  for (let i = 0; i < iters; i++) {
-    const t0 = performance.now();
-    await fn();
-    xs.push(performance.now() - t0);
-  }
-  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-}
+const time = (fn: () => Promise<unknown>, iters = ITERS, warmup = 1) => medianMs(fn, iters, warmup);
 
 /** Deterministic pseudo-random numbers (the same prompt and seeds every run). */
 function lcg(seed: number): () => number {
@@ -102,8 +94,8 @@ async function main(): Promise<void> {
     ['  per seed row', `${f(r.seededPerRowMs, 2)} ms`, torch ? `${f((torch.seeded_ms as number) / ROWS, 2)} ms` : '-', ''],
   ];
   process.stdout.write(`\nMechLens gradients vs PyTorch autograd — ${r.model as string}, T=${T}, ${THREADS} threads, median of ${ITERS}\n`);
-  process.stdout.write(`${'measure'.padEnd(46)}${'MechLens'.padEnd(14)}${'PyTorch'.padEnd(14)}ratio\n`);
-  for (const [a, b, c, e] of rows) process.stdout.write(`${a.padEnd(46)}${b.padEnd(14)}${c.padEnd(14)}${e}\n`);
+  process.stdout.write(`${'measure'.padEnd(54)}${'MechLens'.padEnd(14)}${'PyTorch'.padEnd(14)}ratio\n`);
+  for (const [a, b, c, e] of rows) process.stdout.write(`${a.padEnd(54)}${b.padEnd(14)}${c.padEnd(14)}${e}\n`);
   if (torch) process.stdout.write(`PyTorch ${String(torch.torch_version)} (${String(torch.seeded_method)} for the seed rows), threads ${String(torch.threads)}\n`);
 }
 

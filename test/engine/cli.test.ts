@@ -1,22 +1,8 @@
 // The mechlens CLI as scripts use it: the built dist/cli.js, JSON on stdout, field names as documented.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { cli } from '../support/cli';
 import { fixture, maxAbsDiff, readGolden } from '../support/fixtures';
-
-const run = promisify(execFile);
-const CLI = join(__dirname, '..', '..', 'dist', 'cli.js');
-
-async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const r = await run(process.execPath, [CLI, ...args], { maxBuffer: 1 << 28 });
-    return { ...r, code: 0 };
-  } catch (e) {
-    const err = e as { stdout: string; stderr: string; code: number };
-    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
-  }
-}
 
 describe('mechlens CLI', function () {
   const golden = readGolden(fixture('llama'));

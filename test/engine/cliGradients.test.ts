@@ -2,25 +2,11 @@
 // `cache`, gradients equal to torch autograd's, integrated gradients' completeness, and bad input refused
 // with one clear line and exit code 2.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { cli } from '../support/cli';
 import { DEFAULT_MODEL, fixture, maxAbsDiff, readGolden } from '../support/fixtures';
-
-const run = promisify(execFile);
-const CLI = join(__dirname, '..', '..', 'dist', 'cli.js');
-
-async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const r = await run(process.execPath, [CLI, ...args], { maxBuffer: 1 << 28 });
-    return { ...r, code: 0 };
-  } catch (e) {
-    const err = e as { stdout: string; stderr: string; code: number };
-    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
-  }
-}
 
 const IOI = 'When Mary and John went to the store, John gave a drink to';
 
