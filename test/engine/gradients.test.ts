@@ -93,6 +93,29 @@ describe('gradients equal torch autograd', function () {
   }
 });
 
+describe('gradients on real weights: stories260K (TinyStories Llama, SentencePiece) against torch autograd', function () {
+  const dir = join(__dirname, '..', '..', '..', 'shared', 'reference', 'models', 'stories260K');
+  for (const setup of ['full', 'frozen'] as const) {
+    it(`${setup}: every hook`, async function () {
+      const golden = readGradientGolden(fixture('stories260K'));
+      const ids = readGolden(fixture('stories260K'), 'gradients.safetensors').inputIds;
+      const model = await Model.load(dir);
+      try {
+        // The reference looked the pieces up in tokenizer.json by hand; the engine's tokenizer reads them back.
+        assert.equal(model.decode(ids[0]!.slice(1)).trim(), 'Once upon a time, there was a little named Lily She');
+        const m = golden.spec.metrics[0]!;
+        const freeze = setup === 'frozen' ? { attention: true, norms: true, mlp: true } : undefined;
+        const r = await computeGradients(model, { tokens: ids, wrt: model.hookNames(), metrics: [{ target: m.target, baseline: m.baseline }], freeze });
+        assertClose(r.metric!, golden.tensors.get(`${setup}.metric`)!.data, 'metric');
+        assert.deepEqual(model.hookNames().filter((h) => !golden.spec.hooks.includes(h)), []);
+        for (const h of model.hookNames()) assertClose(r.grads.get(h)!.data, golden.tensors.get(`${setup}.grad.${h}`)!.data, `${setup} grad ${h}`);
+      } finally {
+        await model.dispose();
+      }
+    });
+  }
+});
+
 describe('gradient invariants', function () {
   const freeze = { attention: true, norms: true, mlp: true };
 

@@ -18,6 +18,11 @@ names; hooks on the computation path, see models.RefModel) for four set-ups:
 
 Tensors: `<setup>.grad.<hook>` [rows, ...], `<setup>.metric` [rows] (full, frozen, skip), `skip.W.<l>`,
 `seeds.vector.<i>`; metadata `spec` (JSON) names the metrics and seeds.
+
+Real weights: with --real (default ../shared/reference/models/stories260K, Karpathy's TinyStories Llama), it also
+writes test/fixtures/stories260K/gradients.safetensors: `input_ids` (a TinyStories prompt, tokenized by looking
+its SentencePiece pieces up in tokenizer.json) and the `full` and `frozen` gradients of logit(top-1) - logit(top-2)
+at the last position.
 """
 import argparse
 import json
@@ -81,6 +86,7 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--fixtures", default=os.path.normpath(os.path.join(here, "..", "..", "test", "fixtures")))
     ap.add_argument("--seed", type=int, default=4321)
+    ap.add_argument("--real", default=os.path.normpath(os.path.join(here, "..", "..", "..", "shared", "reference", "models", "stories260K")))
     args = ap.parse_args()
     torch.set_num_threads(1)
     for case in CASES:
@@ -131,6 +137,35 @@ def main():
               f"metric {out['full.metric'].tolist()}, "
               f"|grad resid_pre0| full {out['full.grad.blocks.0.hook_resid_pre'].abs().max():.3g} "
               f"frozen {out['frozen.grad.blocks.0.hook_resid_pre'].abs().max():.3g}")
+    if os.path.isdir(args.real):
+        real_weights(args.real, os.path.join(args.fixtures, "stories260K"))
+
+
+def real_weights(folder, out_dir):
+    model = models.load_model(folder)
+    model.result_in_path = True
+    with open(os.path.join(folder, "tokenizer.json")) as f:
+        vocab = json.load(f)["model"]["vocab"]
+    # "Once upon a time, there was a little ... named Lily. She" as whole pieces of this 512-piece vocabulary.
+    pieces = ["<s>", "\u2581Once", "\u2581upon", "\u2581a", "\u2581time", ",", "\u2581there", "\u2581was", "\u2581a",
+              "\u2581little", "\u2581named", "\u2581L", "ily", "\u2581She"]
+    ids = torch.tensor([[vocab[p] for p in pieces]])
+    names = engine_hooks(model)
+    with torch.no_grad():
+        top = model.forward(ids)[0, -1].topk(2).indices.tolist()
+    out = {"input_ids": ids}
+    for setup, freeze in (("full", False), ("frozen", True)):
+        logits, kept = run(model, ids, names, freeze)
+        m = logits[0, -1, top[0]] - logits[0, -1, top[1]]
+        m.backward()
+        out[f"{setup}.metric"] = m.detach().reshape(1).clone()
+        for n, t in grads_of(kept, names).items():
+            out[f"{setup}.grad.{n}"] = t.float().contiguous()
+    os.makedirs(out_dir, exist_ok=True)
+    spec = {"metrics": [{"target": top[0], "baseline": top[1]}], "hooks": names, "pieces": pieces,
+            "script": "tools/reference/make_gradient_fixtures.py --real", "torch_version": torch.__version__}
+    save_file(out, os.path.join(out_dir, "gradients.safetensors"), metadata={"spec": json.dumps(spec)})
+    print(f"stories260K  {len(names)} hooks, metric {out['full.metric'].item():.4f} (top {top})")
 
 
 if __name__ == "__main__":
