@@ -85,7 +85,10 @@ async function main(): Promise<void> {
   writeFileSync(join(OUT, 'gradients.json'), JSON.stringify(r, null, 2));
 
   const f = (x: unknown, digits = 1) => (typeof x === 'number' ? x.toFixed(digits) : '-');
-  const ratio = (ours: unknown, theirs: unknown) => (typeof ours === 'number' && typeof theirs === 'number' ? `${(theirs / ours).toFixed(2)}x faster` : '');
+  const ratio = (ours: unknown, theirs: unknown) => {
+    if (typeof ours !== 'number' || typeof theirs !== 'number') return '';
+    return theirs >= ours ? `${(theirs / ours).toFixed(2)}x faster` : `${(ours / theirs).toFixed(2)}x slower`;
+  };
   const rows: Array<[string, string, string, string]> = [
     ['forward, batch 1', `${f(r.forwardMs)} ms`, `${f(torch?.forward_ms)} ms`, ratio(r.forwardMs, torch?.forward_ms)],
     [`gradient of one logit -> ${resid.length} residual hooks`, `${f(r.gradMs)} ms`, `${f(torch?.grad_ms)} ms`, ratio(r.gradMs, torch?.grad_ms)],

@@ -17,25 +17,17 @@ JSON object on stdout:
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "reference"))
 import models  # noqa: E402
+from torch_baseline import timed as timed_runs  # noqa: E402  (bench/ is on sys.path as this script's folder)
 
 
 def timed(fn, iters, warmup=1):
-    for _ in range(warmup):
-        fn()
-    xs = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        xs.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(xs)
+    return timed_runs(fn, iters, warmup)[0]
 
 
 def main():

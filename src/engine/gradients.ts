@@ -8,6 +8,7 @@ import { UserError, throwIfAborted } from './errors';
 import { hookDims, parseHookName } from './hooks';
 import type { HookEdit } from './interventions';
 import type { Model } from './model';
+import { addEditFeeds, tokenFeed } from './onnx/feeds';
 import { buildGradientGraph, gradientOptionsKey } from './onnx/gradientGraph';
 import type { Freeze, GradientGraphOptions } from './onnx/gradientGraph';
 import type { NamedTensor } from '../shared/tensor';
@@ -76,7 +77,7 @@ export async function computeGradients(model: Model, req: GradientRequest): Prom
   for (const p of parsedWrt) if (p.local === 'attn.hook_result') activations.add(p.name);
 
   const feeds: Record<string, ort.Tensor> = {
-    input_ids: new ort.Tensor('int64', BigInt64Array.from(req.tokens.flat().map(BigInt)), [req.tokens.length, T]),
+    input_ids: tokenFeed(req.tokens),
   };
   const seedHooks: string[] = [];
   if (hasMetrics) {
@@ -130,11 +131,8 @@ export async function computeGradients(model: Model, req: GradientRequest): Prom
     skips.push({ layer: s.layer, input: s.input, dIn });
     feeds[`skip.${s.layer}`] = new ort.Tensor('float32', s.weight, [dIn, c.dModel]);
   }
-  for (const [hook, e] of req.edits ?? []) {
-    parseHookName(hook, c);
-    feeds[`keep.${hook}`] = new ort.Tensor('float32', e.keep, e.shape);
-    feeds[`add.${hook}`] = new ort.Tensor('float32', e.add, e.shape);
-  }
+  for (const hook of req.edits?.keys() ?? []) parseHookName(hook, c);
+  addEditFeeds(feeds, req.edits ?? []);
 
   const options: GradientGraphOptions = {
     wrt,

@@ -75,6 +75,7 @@ export interface ParsedHook {
 /** Every hook this model has, in forward order. */
 export function allHooks(config: ModelConfig): HookName[] {
   const exists = (h: string) => info(h)!.exists?.(config) ?? true;
+  // Forward order: the embeddings, every block, then the final norm.
   const out: HookName[] = GLOBAL_HOOKS.filter((h) => h.startsWith('hook_') && exists(h));
   for (let l = 0; l < config.nLayers; l++) {
     for (const h of LAYER_HOOKS) if (exists(h)) out.push(`blocks.${l}.${h}`);

@@ -19,6 +19,7 @@ import { buildForwardGraph, forwardOptionsKey } from './onnx/forwardGraph';
 import type { ForwardOptions } from './onnx/forwardGraph';
 import type { GraphSession, SessionSettings } from './onnx/session';
 import { SessionCache } from './onnx/sessionCache';
+import { addEditFeeds, tokenFeed } from './onnx/feeds';
 import type { HookName } from './hooks';
 import type { Intervention } from '../shared/interventions';
 import type { ModelInfo, TokenizedPrompt } from '../shared/modelInfo';
@@ -186,7 +187,7 @@ export class Model {
       this.checkTokens(req.tokens, offset);
       B = req.tokens.length;
       n = req.tokens[0]!.length;
-      feeds.input_ids = new ort.Tensor('int64', BigInt64Array.from(req.tokens.flat().map((t) => BigInt(t))), [B, n]);
+      feeds.input_ids = tokenFeed(req.tokens);
     } else {
       [B, n] = req.resid.shape as [number, number];
       feeds.resid = new ort.Tensor('float32', req.resid.data, req.resid.shape);
@@ -219,10 +220,7 @@ export class Model {
       for (const t of req.summary.targets) if (!Number.isInteger(t) || t < 0 || t >= this.config.dVocab) throw new UserError(`Target token ${t} is outside the vocabulary.`);
       feeds.targets = new ort.Tensor('int64', BigInt64Array.from(req.summary.targets.map(BigInt)), [req.summary.targets.length]);
     }
-    for (const [hook, e] of edits) {
-      feeds[`keep.${hook}`] = new ort.Tensor('float32', e.keep, e.shape);
-      feeds[`add.${hook}`] = new ort.Tensor('float32', e.add, e.shape);
-    }
+    addEditFeeds(feeds, edits);
     if (useMain) {
       // Unused intervention points are fed the identity (x * 1 + 0), broadcast from one element.
       for (const hook of this.mainInterventions) {

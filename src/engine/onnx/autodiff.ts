@@ -35,7 +35,7 @@ const BIG = 2 ** 62;
 export function appendBackward(g: GraphBuilder, spec: BackwardSpec): void {
   const nodes = [...g.nodeList];
   const frozen = spec.frozen ?? new Set<string>();
-  const ranks = inferRanks(g, nodes);
+  const shapes = inferShapes(g, nodes);
   const linksTo = new Map<string, Array<{ from: string; weight: string }>>();
   for (const l of spec.links ?? []) linksTo.set(l.to, [...(linksTo.get(l.to) ?? []), l]);
 
@@ -53,10 +53,11 @@ export function appendBackward(g: GraphBuilder, spec: BackwardSpec): void {
   }
 
   const bs = g.op1('Slice', [g.op1('Shape', [spec.batchRef]), g.constI64([0]), g.constI64([1])]);
-  const shapes = new Map<string, string>();
+  const shapeNodes = new Map<string, string>();
+  /** v's run-time shape (a Shape node, one per value). */
   const shapeOf = (v: string): string => {
-    let s = shapes.get(v);
-    if (!s) shapes.set(v, (s = g.op1('Shape', [v])));
+    let s = shapeNodes.get(v);
+    if (!s) shapeNodes.set(v, (s = g.op1('Shape', [v])));
     return s;
   };
   const targets = new Map<string, string>();
@@ -66,27 +67,51 @@ export function appendBackward(g: GraphBuilder, spec: BackwardSpec): void {
     if (!t) targets.set(v, (t = g.op1('Concat', [bs, g.op1('Slice', [shapeOf(v), g.constI64([1]), g.constI64([BIG])])], { axis: 0 })));
     return t;
   };
-  /** Sums a gradient over the axes where v was broadcast (v's dim 1 against a larger one). */
-  const sumToShape = (grad: string, v: string): string => {
+  /**
+   * Sums the gradient of `out` (an op's output) over the axes where its input v was broadcast (v's dim 1
+   * against a larger one). Decided when the graph is built where the static shapes tell (the common
+   * case: nothing to sum, no copy made); otherwise at run time from the actual shapes. Axis 0 (the
+   * batch) is never summed.
+   */
+  const sumToShape = (grad: string, v: string, out: string): string => {
+    const vd = shapes.get(v)?.slice(1);
+    const od = shapes.get(out)?.slice(1);
+    if (vd && od && vd.length === od.length) {
+      const axes: number[] = [];
+      let known = true;
+      for (let i = 0; i < vd.length; i++) {
+        const [a, b] = [vd[i]!, od[i]!];
+        if (a !== null && a !== 1) continue; // v's own dim: the output's equals it
+        if (a === 1 && b === 1) continue;
+        if (a === 1 && b !== null) axes.push(i + 1);
+        else known = false;
+      }
+      if (known) return axes.length ? g.op1('ReduceSum', [grad, g.constI64(axes)], { keepdims: 1 }) : grad;
+    }
     const differs = g.op1('Not', [g.op1('Equal', [target(v), g.op1('Shape', [grad])])]);
     const axes = g.op1('Reshape', [g.op1('NonZero', [differs]), g.constI64([-1])]);
     return g.op1('ReduceSum', [grad, axes], { keepdims: 1, noop_with_empty_axes: 1 });
   };
   const rankOf = (v: string): number => {
-    const r = ranks.get(v);
+    const r = shapes.get(v)?.length;
     if (r === undefined) throw new Error(`internal: autodiff needs the rank of ${v}`);
     return r;
   };
 
-  const contributions = new Map<string, string[]>();
-  const add = (v: string, grad: string) => contributions.set(v, [...(contributions.get(v) ?? []), grad]);
+  // A value's gradient is the sum of its contributions. Most have the gradient's full shape; a
+  // reduction's VJP contributes its keepdims-shaped gradient (`partial`), which the sum broadcasts, so
+  // no full-size Expand is made unless nothing else reaches the value.
+  const contributions = new Map<string, Array<{ grad: string; partial: boolean }>>();
+  const add = (v: string, grad: string, partial = false) => contributions.set(v, [...(contributions.get(v) ?? []), { grad, partial }]);
   const totals = new Map<string, string>();
   const total = (v: string): string | undefined => {
     const done = totals.get(v);
     if (done) return done;
     const parts = contributions.get(v);
     if (!parts?.length) return undefined;
-    const t = parts.length === 1 ? parts[0]! : g.op1('Sum', parts);
+    const grads = parts.map((p) => p.grad);
+    let t = grads.length === 1 ? grads[0]! : g.op1('Sum', grads);
+    if (parts.every((p) => p.partial)) t = g.op1('Expand', [t, target(v)]);
     totals.set(v, t);
     return t;
   };
@@ -115,9 +140,9 @@ export function appendBackward(g: GraphBuilder, spec: BackwardSpec): void {
     // weight, a constant, an intervention's keep), so the gradient already has the live input's shape;
     // with both live they may differ (a norm's [B, T, 1] scale against [B, T, d]) and are reduced.
     const bothLive = wants[0] && wants[1] && inputs[0] !== inputs[1];
-    const reduced = (grad: string, v: string) => (bothLive ? sumToShape(grad, v) : grad);
-    const give = (i: number, grad: () => string) => {
-      if (wants[i]) add(inputs[i]!, grad());
+    const reduced = (grad: string, v: string) => (bothLive ? sumToShape(grad, v, y) : grad);
+    const give = (i: number, grad: () => string, partial = false) => {
+      if (wants[i]) add(inputs[i]!, grad(), partial);
     };
     const attrs = readAttributes(n);
     switch (n.opType) {
@@ -130,7 +155,7 @@ export function appendBackward(g: GraphBuilder, spec: BackwardSpec): void {
         break;
       case 'Sub':
         give(0, () => reduced(dy, inputs[0]!));
-        give(1, () => reduced(g.op1('Neg', [dy]), inputs[1]!));
+        give(1, () => g.op1('Neg', [reduced(dy, inputs[1]!)])); // reduce first: Neg on the smaller tensor
         break;
       case 'Mul':
         if (inputs[0] === inputs[1]) {
@@ -207,7 +232,7 @@ export function appendBackward(g: GraphBuilder, spec: BackwardSpec): void {
       }
       case 'Expand':
         if (rankOf(x) !== rankOf(y)) throw new Error('internal: autodiff supports Expand without new axes');
-        give(0, () => sumToShape(dy, x));
+        give(0, () => sumToShape(dy, x, y));
         break;
       case 'ReduceSum':
       case 'ReduceMean':
@@ -218,15 +243,12 @@ export function appendBackward(g: GraphBuilder, spec: BackwardSpec): void {
         const axes = g.constI64(axesValues.map((a) => (a < 0 ? a + r : a)));
         const keep = numberAttr(attrs, 'keepdims', 1) === 1;
         const dyk = keep ? dy : g.op1('Unsqueeze', [dy, axes]);
-        give(0, () => {
-          if (n.opType === 'ReduceSum') return g.op1('Expand', [dyk, target(x)]);
-          if (n.opType === 'ReduceMean') {
-            const count = g.op1('Cast', [g.op1('ReduceProd', [g.op1('Gather', [shapeOf(x), axes], { axis: 0 })], { keepdims: 0 })], { to: 1 });
-            return g.op1('Expand', [g.op1('Div', [dyk, count]), target(x)]);
-          }
-          const yk = keep ? y : g.op1('Unsqueeze', [y, axes]);
-          return g.op1('Mul', [dyk, g.op1('Exp', [g.op1('Sub', [x, yk])])]);
-        });
+        if (n.opType === 'ReduceSum') give(0, () => dyk, true);
+        else if (n.opType === 'ReduceMean') {
+          give(0, () => g.op1('Div', [dyk, g.op1('Cast', [g.op1('ReduceProd', [g.op1('Gather', [shapeOf(x), axes], { axis: 0 })], { keepdims: 0 })], { to: 1 })]), true);
+        } else {
+          give(0, () => g.op1('Mul', [dyk, g.op1('Exp', [g.op1('Sub', [x, keep ? y : g.op1('Unsqueeze', [y, axes])])])]));
+        }
         break;
       }
       case 'Slice':
@@ -332,88 +354,149 @@ function numberAttr(attrs: Map<string, Attr>, name: string, fallback: number): n
   return typeof v === 'number' ? v : fallback;
 }
 
-/** Static ranks of the graph's values (every op the forward builder emits has a rank rule). */
-function inferRanks(g: GraphBuilder, nodes: readonly onnx.INodeProto[]): Map<string, number> {
-  const rank = new Map<string, number>();
-  /** Lengths of 1-D integer tensors (shapes), where known. */
-  const length = new Map<string, number>();
-  const known = (v: string): number | undefined => {
-    if (!rank.has(v)) {
-      const dims = g.dimsOf(v);
-      if (dims) {
-        rank.set(v, dims.length);
-        if (dims.length === 1 && typeof dims[0] === 'number') length.set(v, dims[0]);
-      }
+/**
+ * A dim known at graph-build time: a number, a symbol shared by equal dims (a graph input's named dim,
+ * e.g. 'seq'), or null when unknown.
+ */
+type Dim = number | string | null;
+
+/**
+ * Static shapes of the graph's values, as far as they can be known without running it: enough to give
+ * every value's rank and to decide most broadcast reductions when the graph is built.
+ */
+function inferShapes(g: GraphBuilder, nodes: readonly onnx.INodeProto[]): Map<string, Dim[]> {
+  const shapes = new Map<string, Dim[]>();
+  const dimsOf = (v: string): Dim[] | undefined => {
+    if (!shapes.has(v)) {
+      const d = g.dimsOf(v);
+      if (d) shapes.set(v, [...d]);
     }
-    return rank.get(v);
+    return shapes.get(v);
   };
+  const broadcast = (all: Dim[][]): Dim[] => {
+    const r = Math.max(...all.map((d) => d.length));
+    return Array.from({ length: r }, (_, i) => {
+      // Aligned from the right; a missing leading axis counts as 1 (not `?? 1`: null means unknown).
+      const ds = all.map((d) => (d.length - r + i < 0 ? 1 : d[d.length - r + i]!)).filter((x) => x !== 1);
+      if (ds.length === 0) return 1;
+      // In a valid graph every dim that is not 1 is the result's: an unknown one is 1 or equals the known ones.
+      const known = ds.filter((x) => x !== null);
+      if (known.length === 0) return null;
+      return known.every((x) => x === known[0]) ? known[0]! : (known.find((x) => typeof x === 'number') ?? null);
+    });
+  };
+  const consts = (v: string | undefined) => (v ? g.constValues(v) : undefined);
   for (const n of nodes) {
-    const ins = n.input!.map((i) => (i ? known(i) : undefined));
-    const r0 = ins[0];
+    const ins = n.input!.map((i) => (i ? dimsOf(i) : undefined));
+    const x = ins[0];
     const attrs = readAttributes(n);
-    const axesCount = () => (n.input![1] ? (g.constValues(n.input![1]) ?? []).length : 0);
-    let r: number | undefined;
+    let out: Dim[] | undefined;
+    const all = ins.filter((d): d is Dim[] => d !== undefined);
     switch (n.opType) {
       case 'Shape':
-        r = 1;
-        if (r0 !== undefined) length.set(n.output![0]!, r0);
+        out = x ? [x.length] : undefined;
         break;
       case 'Range':
+        out = [null];
+        break;
       case 'NonZero':
-        r = n.opType === 'Range' ? 1 : 2;
+        out = x ? [x.length, null] : undefined;
         break;
       case 'Reshape': {
-        const l = length.get(n.input![1]!);
-        r = l;
+        const target = consts(n.input![1]);
+        if (target && x) out = target.map((t, i) => (t === 0 ? x[i]! : t === -1 ? null : t));
+        else {
+          const len = ins[1]?.[0];
+          out = typeof len === 'number' ? new Array<Dim>(len).fill(null) : undefined;
+        }
         break;
       }
       case 'Expand': {
-        const l = length.get(n.input![1]!);
-        r = l !== undefined && r0 !== undefined ? Math.max(l, r0) : undefined;
+        const target = consts(n.input![1]);
+        const len = ins[1]?.[0];
+        if (x && target) out = broadcast([x, target]);
+        else if (x && typeof len === 'number') out = broadcast([x, new Array<Dim>(len).fill(null)]);
         break;
       }
-      case 'Concat':
-        r = r0;
-        if (r0 === 1) {
-          const ls = n.input!.map((i) => length.get(i));
-          if (ls.every((l) => l !== undefined)) length.set(n.output![0]!, ls.reduce((a, b) => a! + b!, 0)!);
-        }
+      case 'Transpose': {
+        const perm = attrs.get('perm') as number[] | undefined;
+        out = x && perm ? perm.map((p) => x[p]!) : x?.slice().reverse();
         break;
-      case 'Slice':
-        r = r0;
-        if (r0 === 1) {
-          const s = g.constValues(n.input![1]!);
-          const e = g.constValues(n.input![2]!);
-          const l = length.get(n.input![0]!);
-          if (s && e && l !== undefined && s.length === 1) {
-            const clamp = (v: number) => (v < 0 ? Math.max(v + l, 0) : Math.min(v, l));
-            length.set(n.output![0]!, Math.max(0, clamp(e[0]!) - clamp(s[0]!)));
+      }
+      case 'Slice': {
+        const starts = consts(n.input![1]);
+        const ends = consts(n.input![2]);
+        const axes = consts(n.input![3]) ?? starts?.map((_, i) => i);
+        if (x && starts && ends && axes) {
+          out = x.slice();
+          for (const [i, axis0] of axes.entries()) {
+            const axis = axis0 < 0 ? axis0 + x.length : axis0;
+            const dim = x[axis]!;
+            const [st, en] = [starts[i]!, ends[i]!];
+            if (typeof dim === 'number') {
+              const clamp = (v: number) => (v < 0 ? Math.max(v + dim, 0) : Math.min(v, dim));
+              out[axis] = Math.max(0, clamp(en) - clamp(st));
+            } else if (st < 0 && en >= BIG) out[axis] = -st; // the last -st entries (the dim holds at least that many)
+            else if (st >= 0 && en < BIG && en >= 0) out[axis] = Math.max(0, en - st);
+            else out[axis] = null;
           }
         }
         break;
-      case 'Gather':
-        r = r0 !== undefined && ins[1] !== undefined ? r0 - 1 + ins[1] : undefined;
-        if (r === 1) {
-          const idx = g.constValues(n.input![1]!);
-          if (idx) length.set(n.output![0]!, idx.length);
+      }
+      case 'Concat': {
+        const axis0 = numberAttr(attrs, 'axis', 0);
+        if (all.length === ins.length && x) {
+          const axis = axis0 < 0 ? axis0 + x.length : axis0;
+          out = x.slice();
+          const parts = all.map((d) => d[axis]);
+          out[axis] = parts.every((p) => typeof p === 'number') ? (parts as number[]).reduce((a, b) => a + b, 0) : null;
         }
         break;
-      case 'Squeeze':
-        r = r0 !== undefined ? r0 - axesCount() : undefined;
+      }
+      case 'Gather': {
+        const axis = numberAttr(attrs, 'axis', 0);
+        if (x && ins[1]) out = [...x.slice(0, axis), ...ins[1], ...x.slice(axis + 1)];
         break;
-      case 'Unsqueeze':
-        r = r0 !== undefined ? r0 + axesCount() : undefined;
+      }
+      case 'Squeeze': {
+        const axes = consts(n.input![1]);
+        if (x && axes) out = x.filter((_, i) => !axes.some((a) => (a < 0 ? a + x.length : a) === i));
         break;
+      }
+      case 'Unsqueeze': {
+        const axes = consts(n.input![1]);
+        if (x && axes) {
+          const r = x.length + axes.length;
+          const at = new Set(axes.map((a) => (a < 0 ? a + r : a)));
+          const rest = x.slice();
+          out = Array.from({ length: r }, (_, i) => (at.has(i) ? 1 : rest.shift()!));
+        }
+        break;
+      }
       case 'ReduceSum':
       case 'ReduceMean':
       case 'ReduceLogSumExp':
-      case 'ReduceProd':
-        r = numberAttr(attrs, 'keepdims', 1) === 1 ? r0 : r0 !== undefined ? r0 - axesCount() : undefined;
+      case 'ReduceProd': {
+        const axes = consts(n.input![1]);
+        if (x && axes) {
+          const at = new Set(axes.map((a) => (a < 0 ? a + x.length : a)));
+          out = numberAttr(attrs, 'keepdims', 1) === 1 ? x.map((d, i) => (at.has(i) ? 1 : d)) : x.filter((_, i) => !at.has(i));
+        } else if (x && numberAttr(attrs, 'keepdims', 1) === 1) out = x.map(() => null);
         break;
-      case 'Gemm':
-        r = 2;
+      }
+      case 'Gemm': {
+        const [a, b] = [x, ins[1]];
+        if (a && b) out = [numberAttr(attrs, 'transA', 0) ? a[1]! : a[0]!, numberAttr(attrs, 'transB', 0) ? b[0]! : b[1]!];
         break;
-      case 'MatMul':
+      }
+      case 'MatMul': {
+        const [a, b] = [x, ins[1]];
+        if (a && b && a.length >= 2 && b.length >= 2) out = [...broadcast([a.slice(0, -2), b.slice(0, -2)]), a.at(-2)!, b.at(-1)!];
+        break;
+      }
+      case 'TopK':
+        out = x ? [...x.slice(0, -1), null] : undefined;
+        break;
       case 'Add':
       case 'Sub':
       case 'Mul':
@@ -427,12 +510,12 @@ function inferRanks(g: GraphBuilder, nodes: readonly onnx.INodeProto[]): Map<str
       case 'Max':
       case 'Min':
       case 'Sum':
-        r = ins.every((x) => x !== undefined) ? Math.max(...(ins as number[])) : undefined;
+        out = all.length === ins.length ? broadcast(all) : undefined;
         break;
       default:
-        r = r0; // elementwise: Identity, Cast, Gelu, Relu, Sigmoid, Tanh, Sqrt, Softmax, Cos, Sin, TopK, ...
+        out = x?.slice(); // elementwise: Identity, Cast, Gelu, Relu, Sigmoid, Tanh, Sqrt, Softmax, Cos, Sin, ...
     }
-    if (r !== undefined) for (const o of n.output!) rank.set(o, r);
+    if (out) for (const o of n.output!) shapes.set(o, out);
   }
-  return rank;
+  return shapes;
 }
