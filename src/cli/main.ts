@@ -8,6 +8,7 @@ import { Model } from '../engine/model';
 import { validateCheckpoint } from '../engine/checkpoint/load';
 import { UserError } from '../engine/errors';
 import { runAnalysis } from '../engine/analysis/registry';
+import { parseGraphFile, summarizeGraph } from '../engine/attribution/graphFile';
 import { validateIntervention } from '../shared/interventions';
 import type { Intervention } from '../shared/interventions';
 import { LENS_STREAMS, SALIENCY_METHODS } from '../shared/analyses';
@@ -31,6 +32,9 @@ Usage:
                     residual-stream patching sweep (layers x positions), normalised logit difference
   mechlens grad     --model DIR (--prompt TEXT | --tokens ...) --target TOKEN [--baseline TOKEN] --hooks NAME[,NAME...] [--json]
                     gradient of logit(target) [- logit(baseline)] at the last position with respect to the hooks
+  mechlens graph-info FILE [--json]
+                    an attribution graph file (circuit-tracer / Neuronpedia JSON): prompt, node counts by type,
+                    links, replacement and completeness scores recomputed from its links
   mechlens saliency --model DIR (--prompt TEXT | --tokens ...) --target TOKEN [--baseline TOKEN]
                     --method grad_x_input|integrated_gradients [--steps N] [--json]
                     per-token input saliency at hook_embed (integrated gradients from a zero embedding, N steps, default 32)
@@ -76,6 +80,26 @@ async function main(argv: string[]): Promise<number> {
   if (opts.help || !command) {
     process.stdout.write(USAGE);
     return command || opts.help ? 0 : 2;
+  }
+  if (command === 'graph-info') {
+    const file = required(positionals[1], 'the graph FILE (mechlens graph-info FILE)');
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new UserError(`Cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const summary = summarizeGraph(parseGraphFile(text, file));
+    if (opts.json) print(summary);
+    else {
+      const n = summary.nodes;
+      process.stdout.write(
+        `prompt: ${JSON.stringify(summary.prompt)}\n` +
+          `nodes: ${n.feature} features, ${n.error} errors, ${n.embedding} embeddings, ${n.logit} logits; ${summary.links} links\n` +
+          `replacement score ${summary.replacement_score.toFixed(4)}, completeness score ${summary.completeness_score.toFixed(4)} (from the file's links)\n`,
+      );
+    }
+    return 0;
   }
   const modelDir = required(opts.model, '--model DIR');
   const threads = opts.threads ? integer(opts.threads, '--threads') : undefined;

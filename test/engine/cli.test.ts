@@ -63,4 +63,19 @@ describe('mechlens CLI', function () {
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /is not a folder/);
   });
+
+  it('graph-info --json reads a real Neuronpedia graph: {prompt, nodes by type, links, scores}', async function () {
+    const file = join(__dirname, '..', '..', '..', 'shared', 'reference', 'graphs', 'gemma-2-2b_clt-2.5M_meow.json');
+    const r = await cli('graph-info', file, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { prompt: string; nodes: Record<string, number>; links: number; replacement_score: number; completeness_score: number };
+    assert.equal(out.prompt, '<bos>If dog is to bark, then cat is to');
+    assert.deepEqual(out.nodes, { feature: 44, error: 11, embedding: 11, logit: 10 });
+    assert.equal(out.links, 374);
+    assert.ok(out.replacement_score > 0 && out.replacement_score < 1 && out.completeness_score > 0 && out.completeness_score < 1);
+    const missing = await cli('graph-info', join(fixture('gpt2'), 'no-graph.json'));
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /Cannot read .*no-graph\.json/);
+  });
 });
+

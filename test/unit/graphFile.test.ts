@@ -1,0 +1,87 @@
+// Attribution-graph files (circuit-tracer / Neuronpedia JSON): the three real graphs in
+// ../shared/reference/graphs read correctly (node kinds, feature ids of both schemas), their scores equal an
+// independent torch computation (tools/reference/graph_scores.py -> test/fixtures/graphs/scores.json), a
+// hand-computed graph gives the textbook scores, and malformed files are refused with the file's name.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cantorPair, parseGraphFile, summarizeGraph } from '../../src/engine/attribution/graphFile';
+import { graphScores, nodeInfluence } from '../../src/engine/attribution/scores';
+
+const GRAPHS = join(__dirname, '..', '..', '..', 'shared', 'reference', 'graphs');
+const EXPECTED = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'graphs', 'scores.json'), 'utf8')) as Record<
+  string,
+  { replacement_score: number; completeness_score: number; nodes: Record<string, number>; links: number }
+>;
+
+describe('attribution graph files', function () {
+  for (const [file, want] of Object.entries(EXPECTED)) {
+    it(`${file}: node kinds, feature ids and scores (against the torch reference)`, function () {
+      const text = readFileSync(join(GRAPHS, file), 'utf8');
+      const graph = parseGraphFile(text, file);
+      const summary = summarizeGraph(graph);
+      assert.deepEqual(summary.nodes, want.nodes);
+      assert.equal(summary.links, want.links);
+      assert.ok(Math.abs(summary.replacement_score - want.replacement_score) < 1e-9, `replacement ${summary.replacement_score} vs ${want.replacement_score}`);
+      assert.ok(Math.abs(summary.completeness_score - want.completeness_score) < 1e-9, `completeness ${summary.completeness_score} vs ${want.completeness_score}`);
+      // Feature ids: Cantor pairs in schema 1, layer * 100000 + index in legacy files.
+      const raw = JSON.parse(text) as { metadata: { schema_version?: number }; nodes: Array<{ node_id: string; feature: number }> };
+      const rawById = new Map(raw.nodes.map((n) => [n.node_id, n.feature]));
+      for (const n of graph.nodes.filter((x) => x.kind === 'feature')) {
+        const encoded = raw.metadata.schema_version === 1 ? cantorPair(n.layer!, n.featureIndex!) : n.layer! * 100000 + n.featureIndex!;
+        assert.equal(encoded, rawById.get(n.id), n.id);
+      }
+      assert.ok(graph.nodes.filter((n) => n.kind === 'embedding').every((n) => n.layer === null && Number.isInteger(n.tokenId)));
+      assert.ok(graph.nodes.filter((n) => n.kind === 'logit').every((n) => n.tokenProb > 0 && Number.isInteger(n.tokenId)));
+    });
+  }
+
+  it('reads both error-id forms (0_{layer}_{pos} and {layer}_-1_{pos}); layer and position come from the fields', function () {
+    const graph = parseGraphFile(JSON.stringify(tiny({ errorIds: ['0_1_0', '1_-1_1'] })), 'tiny.json');
+    const errors = graph.nodes.filter((n) => n.kind === 'error');
+    assert.deepEqual(errors.map((n) => [n.id, n.layer, n.position]), [['0_1_0', 1, 0], ['1_-1_1', 1, 1]]);
+  });
+
+  it('scores by hand: half of a feature\'s input from an error', function () {
+    // emb -> feat (1), err -> feat (1), feat -> logit (2), p(logit) = 1.
+    const kinds = ['embedding', 'error', 'feature', 'logit'] as const;
+    const g = { kinds, logitWeights: [0, 0, 0, 1], links: [{ target: 2, source: 0, weight: 1 }, { target: 2, source: 1, weight: -1 }, { target: 3, source: 2, weight: 2 }] };
+    assert.deepEqual(Array.from(nodeInfluence(g)), [0.5, 0.5, 1, 0]);
+    const s = graphScores(g);
+    assert.ok(Math.abs(s.replacement - 0.5) < 1e-12);
+    assert.ok(Math.abs(s.completeness - 2.5 / 3) < 1e-12);
+    const noErrors = graphScores({ kinds, logitWeights: [0, 0, 0, 1], links: [{ target: 2, source: 0, weight: 1 }, { target: 3, source: 2, weight: 2 }] });
+    assert.deepEqual(noErrors, { replacement: 1, completeness: 1 });
+  });
+
+  it('refuses malformed files with a message naming the file and the problem', function () {
+    const cases: Array<[string, RegExp]> = [
+      ['{not json', /bad\.json is not JSON/],
+      [JSON.stringify({ metadata: {}, nodes: [], links: [] }), /bad\.json is not an attribution graph file: metadata\.slug is missing/],
+      [JSON.stringify({ ...tiny(), links: [{ source: 'E_5_0', target: 'nowhere', weight: 1 }] }), /links\[0\] goes to "nowhere", which is not a node/],
+      [JSON.stringify({ ...tiny(), links: [{ source: 'E_5_0', target: '2_7_1', weight: 'big' }] }), /has weight "big"/],
+      [JSON.stringify({ ...tiny(), nodes: [...tiny().nodes, tiny().nodes[0]] }), /node id E_5_0 appears twice/],
+    ];
+    for (const [text, message] of cases) assert.throws(() => parseGraphFile(text, 'bad.json'), message);
+  });
+});
+
+/** A minimal graph: one embedding, errors, one feature, one logit. */
+function tiny(o: { errorIds?: string[] } = {}) {
+  const node = (node_id: string, feature_type: string, layer: string, ctx_idx: number, extra: Record<string, unknown> = {}) => ({ node_id, feature: 0, layer, ctx_idx, feature_type, jsNodeId: node_id, clerp: '', token_prob: 0, ...extra });
+  const errorIds = o.errorIds ?? [];
+  return {
+    metadata: { slug: 'tiny', scan: 'test', prompt: 'a b', prompt_tokens: ['a', ' b'], schema_version: 1 },
+    qParams: {},
+    nodes: [
+      node('E_5_0', 'embedding', 'E', 0),
+      ...errorIds.map((id, i) => node(id, 'mlp reconstruction error', '1', i, { feature: -1 })),
+      node('2_7_1', 'cross layer transcoder', '2', 1, { feature: cantorPair(2, 7) }),
+      node('4_9_1', 'logit', '4', 1, { feature: 9, token_prob: 0.5 }),
+    ],
+    links: [
+      { source: 'E_5_0', target: '2_7_1', weight: 1 },
+      { source: '2_7_1', target: '4_9_1', weight: 1 },
+    ],
+  };
+}
