@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cantorPair, parseGraphFile, summarizeGraph } from '../../src/engine/attribution/graphFile';
-import { graphScores, nodeInfluence } from '../../src/engine/attribution/scores';
+import { edgeList, graphScores, nodeInfluence, pruneGraph } from '../../src/engine/attribution/scores';
+import type { GraphNodeKind } from '../../src/engine/attribution/graphFile';
 
 const GRAPHS = join(__dirname, '..', '..', '..', 'shared', 'reference', 'graphs');
 const EXPECTED = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'graphs', 'scores.json'), 'utf8')) as Record<
@@ -45,12 +46,12 @@ describe('attribution graph files', function () {
   it('scores by hand: half of a feature\'s input from an error', function () {
     // emb -> feat (1), err -> feat (1), feat -> logit (2), p(logit) = 1.
     const kinds = ['embedding', 'error', 'feature', 'logit'] as const;
-    const g = { kinds, logitWeights: [0, 0, 0, 1], links: [{ target: 2, source: 0, weight: 1 }, { target: 2, source: 1, weight: -1 }, { target: 3, source: 2, weight: 2 }] };
+    const g = { kinds, logitWeights: [0, 0, 0, 1], edges: edgeList([{ target: 2, source: 0, weight: 1 }, { target: 2, source: 1, weight: -1 }, { target: 3, source: 2, weight: 2 }]) };
     assert.deepEqual(Array.from(nodeInfluence(g)), [0.5, 0.5, 1, 0]);
     const s = graphScores(g);
     assert.ok(Math.abs(s.replacement - 0.5) < 1e-12);
     assert.ok(Math.abs(s.completeness - 2.5 / 3) < 1e-12);
-    const noErrors = graphScores({ kinds, logitWeights: [0, 0, 0, 1], links: [{ target: 2, source: 0, weight: 1 }, { target: 3, source: 2, weight: 2 }] });
+    const noErrors = graphScores({ kinds, logitWeights: [0, 0, 0, 1], edges: edgeList([{ target: 2, source: 0, weight: 1 }, { target: 3, source: 2, weight: 2 }]) });
     assert.deepEqual(noErrors, { replacement: 1, completeness: 1 });
   });
 
@@ -85,3 +86,31 @@ function tiny(o: { errorIds?: string[] } = {}) {
     ],
   };
 }
+
+describe('attribution graph pruning (circuit-tracer prune_graph)', function () {
+  interface Case {
+    kinds: GraphNodeKind[];
+    logit_weights: number[];
+    target: number[];
+    source: number[];
+    weight: number[];
+    prunes: Array<{ node_threshold: number; edge_threshold: number; node_mask: number[]; edge_mask: number[]; cumulative_influence: number[] }>;
+  }
+  const cases = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'graphs', 'prune.json'), 'utf8')) as Case[];
+  cases.forEach((c, k) => {
+    it(`random graph ${k + 1} (${c.kinds.length} nodes, ${c.target.length} edges): node and edge masks and influence equal the dense torch reference`, function () {
+      const g = { kinds: c.kinds, logitWeights: c.logit_weights, edges: { target: Int32Array.from(c.target), source: Int32Array.from(c.source), weight: Float64Array.from(c.weight) } };
+      for (const p of c.prunes) {
+        const r = pruneGraph(g, p.node_threshold, p.edge_threshold);
+        const what = `thresholds ${p.node_threshold} / ${p.edge_threshold}`;
+        assert.deepEqual(Array.from(r.nodeMask), p.node_mask, `${what}: nodes`);
+        assert.deepEqual(Array.from(r.edgeMask), p.edge_mask, `${what}: edges`);
+        r.cumulativeInfluence.forEach((v, i) => assert.ok(Math.abs(v - p.cumulative_influence[i]!) < 1e-9, `${what}: influence of node ${i}`));
+        // Tokens and logits are always kept; a kept feature has an edge in and out.
+        c.kinds.forEach((kind, i) => {
+          if (kind === 'embedding' || kind === 'logit') assert.equal(r.nodeMask[i], 1);
+        });
+      }
+    });
+  });
+});

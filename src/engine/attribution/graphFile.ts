@@ -7,7 +7,7 @@
 // - error nodes may use either id form (`0_{layer}_{pos}` before circuit-tracer PR #100, `{layer}_-1_{pos}` after);
 // - a link to a node the file does not have, a non-finite weight, a missing required field: refused, naming the file.
 import { UserError } from '../errors';
-import { graphScores } from './scores';
+import { edgeList, graphScores } from './scores';
 
 export type GraphNodeKind = 'feature' | 'error' | 'embedding' | 'logit' | 'other';
 
@@ -169,7 +169,7 @@ export function summarizeGraph(file: AttributionGraphFile): GraphSummary {
   const scores = graphScores({
     kinds: file.nodes.map((n) => n.kind),
     logitWeights: file.nodes.map((n) => (n.kind === 'logit' ? n.tokenProb : 0)),
-    links: file.links.map((l) => ({ target: index.get(l.target)!, source: index.get(l.source)!, weight: l.weight })),
+    edges: edgeList(file.links.map((l) => ({ target: index.get(l.target)!, source: index.get(l.source)!, weight: l.weight }))),
   });
   const nodes = { feature: 0, error: 0, embedding: 0, logit: 0 };
   for (const n of file.nodes) if (n.kind !== 'other') nodes[n.kind]++;

@@ -1,21 +1,26 @@
-// Influence and the graph scores of circuit-tracer (`compute_influence`, `compute_graph_scores` in
-// circuit_tracer/graph.py; ../shared/design/attribution-graphs.md §1b), on a graph given as nodes and
-// links (A[target, source] = link weight). As Neuronpedia does in the browser, they can be computed from
-// a pruned graph file; on the full graph they are circuit-tracer's own.
+// Influence, pruning and the graph scores of circuit-tracer (`compute_influence`, `prune_graph`,
+// `compute_graph_scores` in circuit_tracer/graph.py; ../shared/design/attribution-graphs.md §1b), on a
+// graph given as nodes and an edge list (A[target, source] = weight). As Neuronpedia does in the browser,
+// scores can be computed from a pruned graph file; on the full graph they are circuit-tracer's own.
 //   Â        = |A| with each row (a target's incoming edges) divided by its sum (the sum at least 1e-10)
 //   influence = w Â + w Â² + …, w = the logit nodes' probabilities (0 elsewhere); the graph is acyclic, so
 //               the series ends (capped at 1000 terms); logits themselves get 0
 //   replacement  = token influence / (token influence + error influence)
 //   completeness = Σ_n (1 − error share of n's normalised input) (influence_n + w_n) / Σ_n (influence_n + w_n)
-// Links are kept sparse: a graph of ~10k nodes would not fit as a dense matrix.
+// Edges are kept sparse (typed arrays): a graph of thousands of nodes would not fit as a dense matrix.
 import type { GraphNodeKind } from './graphFile';
+
+export interface EdgeList {
+  target: Int32Array;
+  source: Int32Array;
+  weight: Float32Array | Float64Array;
+}
 
 export interface ScoreGraph {
   kinds: readonly GraphNodeKind[];
   /** Logit nodes' probabilities (0 for other nodes). */
   logitWeights: ArrayLike<number>;
-  /** Edges by node index: target <- source with the raw weight. */
-  links: ReadonlyArray<{ target: number; source: number; weight: number }>;
+  edges: EdgeList;
 }
 
 export interface GraphScores {
@@ -23,26 +28,36 @@ export interface GraphScores {
   completeness: number;
 }
 
-/** |A| normalised by row: one weight per link, in the links' order. */
-export function normalisedWeights(g: ScoreGraph): Float64Array {
-  const rowSum = new Float64Array(g.kinds.length);
-  for (const l of g.links) rowSum[l.target]! += Math.abs(l.weight);
-  return Float64Array.from(g.links, (l) => Math.abs(l.weight) / Math.max(rowSum[l.target]!, 1e-10));
+/** Builds an edge list from {target, source, weight} objects. */
+export function edgeList(links: ReadonlyArray<{ target: number; source: number; weight: number }>): EdgeList {
+  return {
+    target: Int32Array.from(links, (l) => l.target),
+    source: Int32Array.from(links, (l) => l.source),
+    weight: Float64Array.from(links, (l) => l.weight),
+  };
+}
+
+/** |A| normalised by row, one value per edge; edges where `keep` is false count as absent. */
+export function normalisedWeights(n: number, e: EdgeList, keep?: Uint8Array): Float64Array {
+  const rowSum = new Float64Array(n);
+  const m = e.target.length;
+  for (let i = 0; i < m; i++) if (!keep || keep[i]) rowSum[e.target[i]!]! += Math.abs(e.weight[i]!);
+  const out = new Float64Array(m);
+  for (let i = 0; i < m; i++) if (!keep || keep[i]) out[i] = Math.abs(e.weight[i]!) / Math.max(rowSum[e.target[i]!]!, 1e-10);
+  return out;
 }
 
 /** Each node's influence on the logits, weighted by their probabilities (w Â + w Â² + …). */
-export function nodeInfluence(g: ScoreGraph, normalised = normalisedWeights(g)): Float64Array {
-  const n = g.kinds.length;
+export function influenceOf(n: number, e: EdgeList, normalised: Float64Array, logitWeights: ArrayLike<number>): Float64Array {
   const influence = new Float64Array(n);
-  let current = Float64Array.from(g.logitWeights);
+  let current = Float64Array.from(logitWeights);
   for (let step = 0; step < 1000; step++) {
     const next = new Float64Array(n);
     let any = false;
-    for (let i = 0; i < g.links.length; i++) {
-      const l = g.links[i]!;
-      const v = current[l.target]!;
+    for (let i = 0; i < e.target.length; i++) {
+      const v = current[e.target[i]!]! * normalised[i]!;
       if (v !== 0) {
-        next[l.source]! += v * normalised[i]!;
+        next[e.source[i]!]! += v;
         any = true;
       }
     }
@@ -53,25 +68,110 @@ export function nodeInfluence(g: ScoreGraph, normalised = normalisedWeights(g)):
   return influence;
 }
 
+export function nodeInfluence(g: ScoreGraph): Float64Array {
+  const n = g.kinds.length;
+  return influenceOf(n, g.edges, normalisedWeights(n, g.edges), g.logitWeights);
+}
+
 export function graphScores(g: ScoreGraph): GraphScores {
-  const normalised = normalisedWeights(g);
-  const influence = nodeInfluence(g, normalised);
+  const n = g.kinds.length;
+  const normalised = normalisedWeights(n, g.edges);
+  const influence = influenceOf(n, g.edges, normalised, g.logitWeights);
   let tokens = 0;
   let errors = 0;
   g.kinds.forEach((k, i) => {
     if (k === 'embedding') tokens += influence[i]!;
     else if (k === 'error') errors += influence[i]!;
   });
-  const errorShare = new Float64Array(g.kinds.length);
-  g.links.forEach((l, i) => {
-    if (g.kinds[l.source] === 'error') errorShare[l.target]! += normalised[i]!;
-  });
+  const errorShare = new Float64Array(n);
+  for (let i = 0; i < g.edges.target.length; i++) if (g.kinds[g.edges.source[i]!] === 'error') errorShare[g.edges.target[i]!]! += normalised[i]!;
   let complete = 0;
   let total = 0;
-  for (let i = 0; i < g.kinds.length; i++) {
+  for (let i = 0; i < n; i++) {
     const out = influence[i]! + g.logitWeights[i]!;
     complete += (1 - errorShare[i]!) * out;
     total += out;
   }
   return { replacement: tokens / (tokens + errors), completeness: complete / total };
+}
+
+/**
+ * circuit-tracer's `find_threshold`: the score at which the scores, largest first, reach `fraction` of their
+ * total; keeping every score ≥ it keeps ties. `extraZeros` counts entries of score 0 not listed (absent edges).
+ */
+export function findThreshold(scores: Float64Array, fraction: number, extraZeros = 0): number {
+  const sorted = Float64Array.from(scores).sort().reverse();
+  let total = 0;
+  for (const s of sorted) total += s;
+  let cumulative = 0;
+  for (const s of sorted) {
+    cumulative += s;
+    if (cumulative / total >= fraction) return s;
+  }
+  // Not reached (rounding): the last entry, which may be one of the unlisted zeros.
+  return extraZeros > 0 ? 0 : sorted[sorted.length - 1]!;
+}
+
+export interface PruneResult {
+  nodeMask: Uint8Array;
+  edgeMask: Uint8Array;
+  /** Per node: the cumulative fraction of total (unpruned) influence at its rank; smaller is more important. */
+  cumulativeInfluence: Float64Array;
+}
+
+/**
+ * circuit-tracer's `prune_graph`: keep the nodes carrying `nodeThreshold` of the logits' influence (tokens and
+ * logits always), then the edges carrying `edgeThreshold` of the pruned graph's edge influence, then drop
+ * features and errors left with no outgoing edge and features with no incoming edge, until stable.
+ */
+export function pruneGraph(g: ScoreGraph, nodeThreshold = 0.8, edgeThreshold = 0.98): PruneResult {
+  const n = g.kinds.length;
+  const e = g.edges;
+  const m = e.target.length;
+  const influence = nodeInfluence(g);
+  const nodeMask = new Uint8Array(n);
+  const cut = findThreshold(influence, nodeThreshold);
+  for (let i = 0; i < n; i++) nodeMask[i] = influence[i]! >= cut || g.kinds[i] === 'embedding' || g.kinds[i] === 'logit' ? 1 : 0;
+
+  // Edge influence on the graph of kept nodes: Â_pruned[t, s] (influence_pruned[t] + w[t]).
+  const live = Uint8Array.from({ length: m }, (_, i) => nodeMask[e.target[i]!]! & nodeMask[e.source[i]!]!);
+  const normalised = normalisedWeights(n, e, live);
+  const pruned = influenceOf(n, e, normalised, g.logitWeights);
+  const edgeScores = Float64Array.from({ length: m }, (_, i) => normalised[i]! * (pruned[e.target[i]!]! + g.logitWeights[e.target[i]!]!));
+  // circuit-tracer thresholds over every entry of the n x n matrix; the absent ones score 0.
+  const edgeCut = findThreshold(edgeScores, edgeThreshold, n * n - m);
+  const edgeMask = Uint8Array.from(edgeScores, (s, i) => (s >= edgeCut && live[i] ? 1 : 0));
+
+  const prunable = (k: GraphNodeKind) => k === 'feature' || k === 'error' || k === 'other';
+  for (;;) {
+    const hasOut = new Uint8Array(n);
+    const hasIn = new Uint8Array(n);
+    for (let i = 0; i < m; i++) {
+      if (!edgeMask[i]) continue;
+      hasOut[e.source[i]!] = 1;
+      hasIn[e.target[i]!] = 1;
+    }
+    let changed = false;
+    for (let j = 0; j < n; j++) {
+      if (!nodeMask[j]) continue;
+      const k = g.kinds[j]!;
+      if ((prunable(k) && !hasOut[j]) || (k === 'feature' && !hasIn[j])) {
+        nodeMask[j] = 0;
+        changed = true;
+      }
+    }
+    if (!changed) break;
+    for (let i = 0; i < m; i++) if (edgeMask[i] && !(nodeMask[e.target[i]!] && nodeMask[e.source[i]!])) edgeMask[i] = 0;
+  }
+
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => influence[b]! - influence[a]!);
+  let total = 0;
+  for (const v of influence) total += v;
+  const cumulativeInfluence = new Float64Array(n);
+  let running = 0;
+  for (const j of order) {
+    running += influence[j]!;
+    cumulativeInfluence[j] = running / total;
+  }
+  return { nodeMask, edgeMask, cumulativeInfluence };
 }
