@@ -5,9 +5,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cantorPair, parseGraphFile, summarizeGraph } from '../../src/engine/attribution/graphFile';
+import Ajv from 'ajv';
+import { cantorPair, parseGraphFile, summarizeGraph, writeGraphFile } from '../../src/engine/attribution/graphFile';
 import { edgeList, graphScores, nodeInfluence, pruneGraph } from '../../src/engine/attribution/scores';
-import type { GraphNodeKind } from '../../src/engine/attribution/graphFile';
+import type { GraphNode, GraphNodeKind } from '../../src/engine/attribution/graphFile';
 
 const GRAPHS = join(__dirname, '..', '..', '..', 'shared', 'reference', 'graphs');
 const EXPECTED = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'graphs', 'scores.json'), 'utf8')) as Record<
@@ -113,4 +114,32 @@ describe('attribution graph pruning (circuit-tracer prune_graph)', function () {
       }
     });
   });
+});
+
+describe('writing attribution graph files', function () {
+  const schema = JSON.parse(readFileSync(join(GRAPHS, 'neuronpedia-graph-schema.json'), 'utf8')) as object;
+  const validate = new Ajv({ strict: false, allErrors: true }).compile(schema);
+
+  for (const file of Object.keys(EXPECTED)) {
+    it(`${file}: written again, it is valid against Neuronpedia's schema and reads back to the same graph`, function () {
+      const original = JSON.parse(readFileSync(join(GRAPHS, file), 'utf8')) as unknown;
+      assert.ok(validate(original), `the original: ${JSON.stringify(validate.errors)}`);
+      const graph = parseGraphFile(JSON.stringify(original), file);
+      const index = new Map(graph.nodes.map((n, i) => [n.id, i]));
+      const written = writeGraphFile({
+        metadata: graph.metadata,
+        qParams: graph.qParams,
+        nodes: graph.nodes,
+        links: graph.links.map((l) => ({ source: index.get(l.source)!, target: index.get(l.target)!, weight: l.weight })),
+      });
+      const json = JSON.parse(written) as { metadata: { schema_version: number }; nodes: Array<{ node_id: string; feature_type: string }> };
+      assert.ok(validate(json), JSON.stringify(validate.errors));
+      assert.equal(json.metadata.schema_version, 1);
+      assert.ok(json.nodes.filter((n) => n.feature_type === 'mlp reconstruction error').every((n) => /^\d+_-1_\d+$/.test(n.node_id)));
+      const again = parseGraphFile(written, 'written.json');
+      const strip = (n: GraphNode) => ({ ...n, id: '' });
+      assert.deepEqual(again.nodes.map(strip), graph.nodes.map(strip));
+      assert.deepEqual(summarizeGraph(again), summarizeGraph(graph));
+    });
+  }
 });
