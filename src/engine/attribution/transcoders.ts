@@ -7,7 +7,7 @@
 // error term; this module is their building block.
 import type { LayerHook } from '../hooks';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { parse as parseYaml } from 'yaml';
@@ -18,23 +18,41 @@ import type { GraphSession } from '../onnx/session';
 import type { SessionCache } from '../onnx/sessionCache';
 import type { ModelConfig } from '../architectures/spec';
 
+/** How pre-activations become activations: ReLU, JumpReLU (x · (x > θ), θ per feature), or TopK per position. */
+export type TranscoderActivation = { kind: 'relu' } | { kind: 'jumprelu' } | { kind: 'topk'; k: number };
+
 export interface TranscoderLayer {
   layer: number;
   dTranscoder: number;
-  W_enc: Float32Array; // [d_tc, d_model]
+  activation: TranscoderActivation;
+  W_enc: Float32Array; // [d_tc, d_model], resident
   b_enc: Float32Array;
-  W_dec: Float32Array; // [d_tc, d_model]
+  /** Decoder bias of output layer `layer`. */
   b_dec: Float32Array;
+  /** JumpReLU thresholds (raw, not log). */
   threshold?: Float32Array;
+  /** Linear skip path, [d_model, d_model], applied as x @ W_skipᵀ and added to the reconstruction. */
+  W_skip?: Float32Array;
+  /** The full decoder when it is resident ([d_tc, d_model]); absent when rows are read on demand. */
+  W_dec?: Float32Array;
 }
 
 export interface TranscoderSet {
   dir: string;
+  /** Per-layer transcoders, or cross-layer ones (a feature at layer L writes to every layer ≥ L). */
+  kind: 'per_layer' | 'cross_layer';
   /** Hook (within a block) the transcoders read, e.g. `mlp.hook_in`. */
   inputHook: LayerHook;
   /** Hook they reconstruct, e.g. `hook_mlp_out`. */
   outputHook: LayerHook;
+  /** Scan id for graph files (config.yaml `scan`, else the folder name). */
+  scan: string;
   layers: TranscoderLayer[];
+  /**
+   * Decoder rows of the given features of source layer `layer`: [features.length, nOut, d_model], nOut = 1
+   * for per-layer sets and nLayers − layer for cross-layer ones (entry j writes into layer + j).
+   */
+  decoderRows(layer: number, features: readonly number[]): Float32Array;
 }
 
 // mlp.hook_in: the MLP's input after the norm's weight and bias (circuit-tracer's transcoders);
@@ -78,12 +96,19 @@ export function loadTranscoders(dir: string, config: ModelConfig): TranscoderSet
       dTranscoder: dTc,
       W_enc: enc.data,
       b_enc: get('b_enc', [dTc]).data,
+      activation: h.tensors.has('activation_function.threshold') ? { kind: 'jumprelu' } : { kind: 'relu' },
       W_dec: get('W_dec', [dTc, d]).data,
       b_dec: get('b_dec', [d]).data,
       threshold: h.tensors.has('activation_function.threshold') ? get('activation_function.threshold', [dTc]).data : undefined,
     });
   }
-  return { dir, inputHook, outputHook, layers };
+  const decoderRows = (layer: number, features: readonly number[]): Float32Array => {
+    const W = layers[layer]!.W_dec!;
+    const out = new Float32Array(features.length * d);
+    features.forEach((f, i) => out.set(W.subarray(f * d, (f + 1) * d), i * d));
+    return out;
+  };
+  return { dir, kind: 'per_layer', inputHook, outputHook, scan: typeof cfg.scan === 'string' ? cfg.scan : basename(dir), layers, decoderRows };
 }
 
 /**
@@ -113,7 +138,7 @@ export class TranscoderRunner {
       } else {
         acts = g.op1('Relu', [pre], {}, 'acts');
       }
-      g.op1('Gemm', [acts, w('W_dec', layer.W_dec, [layer.dTranscoder, dModel]), w('b_dec', layer.b_dec, [dModel])], {}, 'recon');
+      g.op1('Gemm', [acts, w('W_dec', layer.W_dec!, [layer.dTranscoder, dModel]), w('b_dec', layer.b_dec, [dModel])], {}, 'recon');
       g.output('acts');
       g.output('recon');
       return { bytes: g.build(`transcoder_${layer.layer}`), weightInputs: g.weightInputs };
