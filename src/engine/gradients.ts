@@ -9,7 +9,7 @@ import { hookDims, parseHookName } from './hooks';
 import type { HookEdit } from './interventions';
 import type { Model } from './model';
 import { addEditFeeds, tokenFeed } from './onnx/feeds';
-import { buildGradientGraph, gradientOptionsKey } from './onnx/gradientGraph';
+import { UNEMBED_INPUT, buildGradientGraph, gradientOptionsKey } from './onnx/gradientGraph';
 import type { Freeze, GradientGraphOptions } from './onnx/gradientGraph';
 import type { NamedTensor } from '../shared/tensor';
 
@@ -21,7 +21,10 @@ export interface LogitMetric {
   logProb?: boolean;
 }
 
-/** A vector placed at a hook and position: the gradient of its dot product with the hook's activation. */
+/**
+ * A vector placed at a hook and position: the gradient of its dot product with the hook's activation.
+ * The hook may also be UNEMBED_INPUT, the final norm's output that the unembedding reads.
+ */
 export interface HookSeed {
   hook: string;
   position: number;
@@ -37,6 +40,8 @@ export interface GradientRequest {
   metrics?: readonly LogitMetric[];
   /** one hook seed per seed row. */
   seeds?: readonly HookSeed[];
+  /** Hooks given seed inputs even when no row of this request seeds them (one graph for many requests). */
+  seedHooks?: readonly string[];
   /** Quantities held at their values on this forward (all false: the full gradient). */
   freeze?: Partial<Freeze> & {
     /** With the MLPs frozen, live linear paths from a hook to a layer's MLP output: weight [D, d_model]. */
@@ -46,6 +51,11 @@ export interface GradientRequest {
   edits?: ReadonlyMap<string, HookEdit>;
   /** Hooks whose forward activations are returned too. */
   activations?: readonly string[];
+  /**
+   * Gradients contracted in the graph instead of returned: per rank-3 hook, N vectors per position,
+   * [T, D, N] (position-major, the vectors as columns); the result's `edges` holds [T, rows, N].
+   */
+  contract?: ReadonlyMap<string, { vectors: Float32Array; n: number }>;
   signal?: AbortSignal;
 }
 
@@ -57,6 +67,8 @@ export interface GradientResult {
   /** Per hook: [rows, ...the hook's dims after batch]. */
   grads: Map<string, NamedTensor>;
   activations: Map<string, NamedTensor>;
+  /** Per contracted hook: [T, rows, N]. */
+  edges: Map<string, Float32Array>;
 }
 
 export async function computeGradients(model: Model, req: GradientRequest): Promise<GradientResult> {
@@ -69,7 +81,8 @@ export async function computeGradients(model: Model, req: GradientRequest): Prom
   const rows = hasMetrics ? req.metrics!.length : req.seeds!.length;
   if (req.tokens.length !== 1 && req.tokens.length !== rows) throw new Error(`internal: ${req.tokens.length} forward rows for ${rows} seed rows`);
   const wrt = [...new Set(req.wrt)];
-  if (wrt.length === 0) throw new UserError('Name at least one hook to take gradients with respect to.');
+  const contract = [...(req.contract?.keys() ?? [])];
+  if (wrt.length === 0 && contract.length === 0) throw new UserError('Name at least one hook to take gradients with respect to.');
   const parsedWrt = wrt.map((h) => parseHookName(h, c));
   const activations = new Set(req.activations ?? []);
   for (const h of activations) parseHookName(h, c);
@@ -95,17 +108,16 @@ export async function computeGradients(model: Model, req: GradientRequest): Prom
     feeds['metric.weights'] = new ort.Tensor('float32', weights, [rows, V]);
     feeds['metric.logsumexp'] = new ort.Tensor('float32', lse, [rows]);
   } else {
-    const byHook = new Map<string, number[]>();
+    const byHook = new Map<string, number[]>((req.seedHooks ?? []).map((h) => [h, []]));
     for (const [r, s] of req.seeds!.entries()) {
-      const p = parseHookName(s.hook, c);
-      const { shape } = hookDims(c, p.local, 1, T);
+      const shape = s.hook === UNEMBED_INPUT ? [1, T, c.dModel] : hookDims(c, parseHookName(s.hook, c).local, 1, T).shape;
       if (shape.length !== 3) throw new UserError(`Seeds go on hooks shaped [batch, pos, d]; ${s.hook} is not.`);
       if (!Number.isInteger(s.position) || s.position < 0 || s.position >= T) throw new UserError(`Seed position ${s.position} is outside the prompt (0..${T - 1}).`);
       if (s.vector.length !== shape[2]) throw new UserError(`The seed vector for ${s.hook} has ${s.vector.length} entries; the hook has ${shape[2]}.`);
       byHook.set(s.hook, [...(byHook.get(s.hook) ?? []), r]);
     }
     for (const [hook, rowsHere] of byHook) {
-      const D = req.seeds![rowsHere[0]!]!.vector.length;
+      const D = hook === UNEMBED_INPUT ? c.dModel : hookDims(c, parseHookName(hook, c).local, 1, T).shape[2]!;
       const vector = new Float32Array(rows * D);
       const at = new Float32Array(rows * T);
       for (const r of rowsHere) {
@@ -133,6 +145,12 @@ export async function computeGradients(model: Model, req: GradientRequest): Prom
   }
   for (const hook of req.edits?.keys() ?? []) parseHookName(hook, c);
   addEditFeeds(feeds, req.edits ?? []);
+  for (const [hook, { vectors, n }] of req.contract ?? []) {
+    const shape = hookDims(c, parseHookName(hook, c).local, 1, T).shape;
+    if (shape.length !== 3) throw new Error(`internal: contracted gradients need a hook shaped [batch, pos, d], not ${hook}`);
+    if (vectors.length !== T * shape[2]! * n) throw new Error(`internal: ${vectors.length} contraction entries for ${hook}, expected ${T} x ${shape[2]} x ${n}`);
+    feeds[`contract.${hook}`] = new ort.Tensor('float32', vectors, [T, shape[2]!, n]);
+  }
 
   const options: GradientGraphOptions = {
     wrt,
@@ -142,15 +160,17 @@ export async function computeGradients(model: Model, req: GradientRequest): Prom
     skips,
     interventions: new Set(req.edits?.keys() ?? []),
     activations,
+    contract,
   };
   throwIfAborted(req.signal);
   const session = await model.graphs.get(gradientOptionsKey(options), () => buildGradientGraph(model.spec, options));
   throwIfAborted(req.signal);
-  const fetches = [...wrt.map((h) => `grad.${h}`), ...activations];
+  const fetches = [...wrt.map((h) => `grad.${h}`), ...activations, ...contract.map((h) => `edges.${h}`)];
   if (hasMetrics) fetches.push('metric');
   const out = await session.run(feeds, fetches);
 
-  const result: GradientResult = { rows, grads: new Map(), activations: new Map() };
+  const result: GradientResult = { rows, grads: new Map(), activations: new Map(), edges: new Map() };
+  for (const h of contract) result.edges.set(h, out[`edges.${h}`]!.data as Float32Array);
   for (const p of parsedWrt) {
     const t = out[`grad.${p.name}`]!;
     result.grads.set(p.name, { shape: t.dims.slice(), dims: hookDims(c, p.local, rows, T).dims, data: t.data as Float32Array });

@@ -19,8 +19,8 @@ import type { GraphBuilder } from './graphBuilder';
 export interface BackwardSpec {
   /** Values seeded with a cotangent (a value of shape [Bs, ...]); several seeds on one value add. */
   seeds: Array<{ value: string; cotangent: string }>;
-  /** Values whose gradients are wanted, each exposed as a graph output named `output`. */
-  wrt: Array<{ value: string; output: string }>;
+  /** Values whose gradients are wanted, each named `output` and exposed as a graph output unless `internal`. */
+  wrt: Array<{ value: string; output: string; internal?: boolean }>;
   frozen?: ReadonlySet<string>;
   links?: Array<{ from: string; to: string; weight: string }>;
   /** A value whose dim 0 is the seeds' batch Bs. */
@@ -274,7 +274,7 @@ export function appendBackward(g: GraphBuilder, spec: BackwardSpec): void {
   for (const w of spec.wrt) {
     const grad = total(w.value) ?? g.op1('Expand', [g.constF([0], []), target(w.value)]);
     g.op1('Identity', [grad], {}, w.output);
-    g.output(w.output);
+    if (!w.internal) g.output(w.output);
   }
 }
 

@@ -42,6 +42,15 @@ export interface ForwardOptions {
   /** Build the final norm even without logits (a graph extending the forward reads it). */
   finalNorm?: boolean;
   weightsAsInputs: boolean;
+  /**
+   * The linearised model attribution graphs are about (circuit-tracer's constrained, fully frozen
+   * model), as a forward: 'capture' exposes every quantity it freezes (`frozen.scale.<k>` for the k-th
+   * norm in forward order, `frozen.pattern.<l>`, `frozen.mlp.<l>` the MLP module's raw output);
+   * 'frozen' takes them as inputs of the same names instead of computing them, so the model is linear
+   * in the residual stream. A frozen MLP may keep a live linear skip path from a hook of its layer:
+   * `frozen.mlp.<l>` + (x − `frozen.skip_in.<l>`) @ `skip.<l>` [D, d_model], x the hook's value.
+   */
+  freezing?: { mode: 'capture' } | { mode: 'frozen'; skips: ReadonlyArray<{ layer: number; input: string; dIn: number }> };
 }
 
 export interface BuiltGraph {
@@ -58,14 +67,14 @@ export interface ForwardValues {
   hooks: Map<string, string>;
   /** Every norm's scale sqrt(mean(x²) + eps), including Gemma-2's post-norms (which have no hooks). */
   normScales: string[];
-  /** By layer (from the start layer on): the MLP module's output, mlp.hook_out's value. */
+  /** By layer (from the start layer on): the MLP module's raw output, before mlp.hook_out's edits. */
   mlpOut: string[];
   /** The final norm's output after its weight and bias (what the unembedding reads), when built. */
   finalNormOut: string | null;
 }
 
 export function forwardOptionsKey(o: ForwardOptions): string {
-  return JSON.stringify([o.startLayer, o.residInput, o.summary?.topK ?? 0, [...o.outputs].sort(), [...o.interventions].sort(), o.logits, o.past, o.weightsAsInputs, o.finalNorm ?? false]);
+  return JSON.stringify([o.startLayer, o.residInput, o.summary?.topK ?? 0, [...o.outputs].sort(), [...o.interventions].sort(), o.logits, o.past, o.weightsAsInputs, o.finalNorm ?? false, o.freezing ?? null]);
 }
 
 export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGraph {
@@ -101,6 +110,16 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
     return y;
   };
 
+  // Frozen quantities (see ForwardOptions.freezing): exposed, or read from inputs instead of computed.
+  const frozenMode = o.freezing?.mode;
+  const freezePoint = (name: string, x: string, dims: Array<number | string>): string => {
+    if (frozenMode === 'capture') {
+      g.op1('Identity', [x], {}, name);
+      g.output(name);
+    }
+    return frozenMode === 'frozen' ? g.input(name, F, dims) : x;
+  };
+
   const axesLast = g.constI64([-1]);
   // TransformerLens' norm hooks: hook_scale = sqrt(mean(centred²) + eps), hook_normalized = centred /
   // scale, before the weight and bias (what transcoders trained through TransformerLens read).
@@ -112,7 +131,7 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
       centered = g.op1('Sub', [x, mean]);
     }
     const meanSq = g.op1('ReduceMean', [g.op1('Mul', [centered, centered]), axesLast], { keepdims: 1 });
-    let scale = g.op1('Sqrt', [g.op1('Add', [meanSq, eps])]);
+    let scale = freezePoint(`frozen.scale.${values.normScales.length}`, g.op1('Sqrt', [g.op1('Add', [meanSq, eps])]), ['frozen_batch', 'seq', 1]);
     if (hookPrefix) scale = hook(`${hookPrefix}.hook_scale`, scale);
     values.normScales.push(scale);
     let normalized = g.op1('Div', [centered, scale]);
@@ -270,7 +289,7 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
     }
     const mask = c.slidingLayers[l] && sliding ? sliding : causal;
     scores = hook(`${p}.attn.hook_attn_scores`, g.op1('Where', [mask, scores, negInf]));
-    const pattern = hook(`${p}.attn.hook_pattern`, g.op1('Softmax', [scores], { axis: -1 }));
+    const pattern = hook(`${p}.attn.hook_pattern`, freezePoint(`frozen.pattern.${l}`, g.op1('Softmax', [scores], { axis: -1 }), ['frozen_batch', H, 'seq', 'key_pos']));
     const zT = g.op1('MatMul', [pattern, vT]); // [B, H, n, dh]
     const z = hook(`${p}.attn.hook_z`, g.op1('Transpose', [zT], perm)); // [B, n, H, dh]
     let attnOut: string;
@@ -309,8 +328,16 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
       post = activation(pre);
     }
     post = hook(`${p}.mlp.hook_post`, post);
-    let mlpOut = hook(`${p}.mlp.hook_out`, linear(post, lw.W_out, [c.dMlp, d], `${p}.W_out`, lw.b_out));
-    values.mlpOut[l] = mlpOut;
+    let rawOut = freezePoint(`frozen.mlp.${l}`, linear(post, lw.W_out, [c.dMlp, d], `${p}.W_out`, lw.b_out), ['frozen_batch', 'seq', d]);
+    const skip = o.freezing?.mode === 'frozen' ? o.freezing.skips.find((s) => s.layer === l) : undefined;
+    if (skip) {
+      const x = values.hooks.get(skip.input);
+      if (!x) throw new Error(`internal: the skip path of layer ${l} reads ${skip.input}, which comes after the MLP`);
+      const delta = g.op1('Sub', [x, g.input(`frozen.skip_in.${l}`, F, ['frozen_batch', 'seq', skip.dIn])]);
+      rawOut = g.op1('Add', [rawOut, g.op1('MatMul', [delta, g.input(`skip.${l}`, F, [skip.dIn, d])])]);
+    }
+    values.mlpOut[l] = rawOut;
+    let mlpOut = hook(`${p}.mlp.hook_out`, rawOut);
     if (lw.ln2Post) mlpOut = norm(mlpOut, lw.ln2Post, `${p}.ln2_post`, null);
     mlpOut = hook(`${p}.hook_mlp_out`, mlpOut);
     resid = c.parallelResidual ? g.op1('Add', [g.op1('Add', [mlpOut, attnOut]), resid]) : g.op1('Add', [resid, mlpOut]);

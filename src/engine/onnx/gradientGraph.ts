@@ -7,8 +7,15 @@
 //   a logit difference: +1 / −1; a log-probability: one-hot with λ = 1); the graph outputs `metric`;
 // - or a vector at a hook and position: `seed.<hook>.vector` [rows, D] and `seed.<hook>.at` [rows, T]
 //   (1 at the row's position, 0 elsewhere, and 0 everywhere on rows that seed another hook).
+// - or a vector at the unembedding's input (UNEMBED_INPUT: the final norm's output after its weight),
+//   what circuit-tracer's logit targets read: the logit softcap is not part of them.
 // The forward's batch is 1 (shared by every row) or `rows`. Gradients come out as `grad.<hook>`
 // [rows, ...the hook's dims after batch].
+//
+// Contractions (attribution graphs' edges): for a hook in `contract`, the gradient [rows, T, D] is not
+// an output; instead `edges.<hook>` [T, rows, N] = (gradient at each position) @ `contract.<hook>`
+// [T, D, N], N vectors per position (the decoder rows and error vectors written there) — one batched
+// MatMul in the graph instead of shipping every gradient out.
 //
 // Freezing (what attribution graphs linearise around): attention patterns, every norm's scale and the
 // MLP outputs become constants taken from this same forward (torch's detach at the same points); a
@@ -21,6 +28,9 @@ import type { BuiltGraph } from './forwardGraph';
 import { GraphBuilder } from './graphBuilder';
 
 const F = onnx.TensorProto.DataType.FLOAT;
+
+/** Seed name for the unembedding's input (the final norm's output, after its weight and bias). */
+export const UNEMBED_INPUT = 'unembed.input';
 
 export interface Freeze {
   attention: boolean;
@@ -42,10 +52,12 @@ export interface GradientGraphOptions {
   interventions: ReadonlySet<string>;
   /** Hooks also returned from the forward. */
   activations: ReadonlySet<string>;
+  /** Rank-3 hooks whose gradients are contracted in the graph (`contract.<hook>` → `edges.<hook>`). */
+  contract?: readonly string[];
 }
 
 export function gradientOptionsKey(o: GradientGraphOptions): string {
-  return JSON.stringify(['grad', [...o.wrt].sort(), o.metric, [...o.seedHooks].sort(), o.freeze, o.skips, [...o.interventions].sort(), [...o.activations].sort()]);
+  return JSON.stringify(['grad', [...o.wrt].sort(), o.metric, [...o.seedHooks].sort(), o.freeze, o.skips, [...o.interventions].sort(), [...o.activations].sort(), [...(o.contract ?? [])].sort()]);
 }
 
 export function buildGradientGraph(spec: ModelSpec, o: GradientGraphOptions): BuiltGraph {
@@ -63,7 +75,7 @@ export function buildGradientGraph(spec: ModelSpec, o: GradientGraphOptions): Bu
     finalNorm: true,
   });
   const valueOf = (hook: string): string => {
-    const v = fwd.hooks.get(hook);
+    const v = hook === UNEMBED_INPUT ? fwd.finalNormOut : fwd.hooks.get(hook);
     if (!v) throw new Error(`internal: the forward graph has no value for ${hook}`);
     return v;
   };
@@ -112,12 +124,18 @@ export function buildGradientGraph(spec: ModelSpec, o: GradientGraphOptions): Bu
     weight: g.input(`skip.${s.layer}`, F, [s.dIn, c.dModel]),
   }));
 
+  const contract = new Set(o.contract ?? []);
   appendBackward(g, {
     seeds,
-    wrt: o.wrt.map((h) => ({ value: valueOf(h), output: `grad.${h}` })),
+    wrt: [...new Set([...o.wrt, ...contract])].map((h) => ({ value: valueOf(h), output: `grad.${h}`, internal: !o.wrt.includes(h) })),
     frozen,
     links,
     batchRef,
   });
+  for (const h of contract) {
+    const vectors = g.input(`contract.${h}`, F, ['seq', `contract_${h}_d`, `contract_${h}_n`]);
+    g.op1('MatMul', [g.op1('Transpose', [`grad.${h}`], { perm: [1, 0, 2] }), vectors], {}, `edges.${h}`);
+    g.output(`edges.${h}`);
+  }
   return { bytes: g.build('mechlens_gradient'), weightInputs: g.weightInputs };
 }

@@ -1,0 +1,428 @@
+// Attribution graphs (Ameisen et al. 2025; circuit-tracer's `attribute`, see
+// ../shared/design/attribution-graphs.md §1a): the direct effects between the active transcoder
+// features, error nodes, token embeddings and logit targets of one prompt, through the model with its
+// attention patterns, norm scales and MLP outputs frozen (linear in the residual stream).
+//
+// How it is computed here:
+// - Setup: one forward caches each layer's transcoder input and output and the embeddings; the
+//   transcoders encode the inputs (sparse: the active features), each output position's reconstruction
+//   is the sum of the active decoder rows (scaled by the activations) + b_dec (+ the skip path), and the
+//   error node holds what the reconstruction misses, so the replacement model is exact.
+// - Rows: one backward per batch of targets (computeGradients, the forward shared by every row), seeded
+//   with a logit target's demeaned unembedding vector at the unembedding's input or a feature's encoder
+//   row at its input hook. The edges to every source are contracted inside the graph: per layer and
+//   position, the gradient at the output hook times each source's vector written there (decoder rows ·
+//   activation, error vectors; the embeddings at hook_embed).
+// - Order: logit rows first, then feature rows by estimated influence, re-ranked every `updateInterval`
+//   batches, up to `maxFeatureNodes`. The estimate is circuit-tracer's partial influence, computed
+//   here in one pass over the rows in layer order (the graph is layered, so that pass sums every path).
+import { UserError, throwIfAborted } from '../errors';
+import { computeGradients } from '../gradients';
+import type { HookSeed } from '../gradients';
+import type { Model } from '../model';
+import { UNEMBED_INPUT } from '../onnx/gradientGraph';
+import { softmax } from '../prompt';
+import { TranscoderRunner } from './transcoders';
+import type { TranscoderSet } from './transcoders';
+
+export type AttributionTarget =
+  | { kind: 'token'; token: number }
+  | { kind: 'diff'; token: number; baseline: number }
+  | { kind: 'direction'; label: string; vector: Float32Array; weight?: number };
+
+export interface AttributionProgress {
+  phase: 'setup' | 'logits' | 'features';
+  done: number;
+  total: number;
+}
+
+export interface AttributionOptions {
+  /** Feature rows computed (and feature nodes kept), by estimated influence; default: every active feature. */
+  maxFeatureNodes?: number;
+  /** Salient logit targets: at most this many top logits (default 10) … */
+  maxNLogits?: number;
+  /** … the fewest whose cumulative probability reaches this (default 0.95). */
+  desiredLogitProb?: number;
+  /** Instead of salient logits: these targets. */
+  targets?: readonly AttributionTarget[];
+  /** Rows per backward run (default 64). */
+  batchSize?: number;
+  /** Batches between re-rankings of the pending features (default 4). */
+  updateInterval?: number;
+  /** Leading positions with no feature nodes and zero error (a BOS; circuit-tracer's zero_positions). */
+  zeroPositions?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: AttributionProgress) => void;
+}
+
+export interface LogitTarget {
+  /** Vocabulary id; d_vocab + i for the i-th custom target (circuit-tracer's virtual ids). */
+  tokenId: number;
+  label: string;
+  /** The model's probability of the token (custom targets: their weight). */
+  prob: number;
+  /** The direction attributed at the unembedding's input. */
+  vector: Float32Array;
+}
+
+export interface Attribution {
+  tokens: number[];
+  nLayers: number;
+  nPos: number;
+  zeroPositions: number;
+  /** Every active feature: (layer, position, feature index) triples, in (layer, position, index) order. */
+  activeFeatures: Int32Array;
+  /** Post-activation values of the active features. */
+  activations: Float32Array;
+  /** Indices into the active features of the feature nodes (the ones whose rows were computed), ascending. */
+  selected: Int32Array;
+  logitTargets: LogitTarget[];
+  /** error[layer][pos * d + i]: output − reconstruction (zero at zero positions). */
+  errorVectors: Float32Array[];
+  /** The embeddings at hook_embed, [T, d]. */
+  tokenVectors: Float32Array;
+  /**
+   * The graph's nodes in circuit-tracer's order: selected features, errors (layer-major, layer * T + pos),
+   * tokens, logits; `adjacency` is dense [nNodes, nNodes], A[target, source].
+   */
+  nNodes: number;
+  adjacency: Float32Array;
+  stats: { activeFeatures: number; backwardRuns: number; rows: number; ms: { setup: number; rows: number; total: number } };
+}
+
+interface Write {
+  column: number; // source column (an active feature, or an error)
+  vector: Float32Array; // what it writes (scaled decoder row or error vector), length d
+}
+
+export async function attribute(model: Model, transcoders: TranscoderSet, tokens: number[], opts: AttributionOptions = {}): Promise<Attribution> {
+  const t0 = performance.now();
+  const c = model.config;
+  const L = c.nLayers;
+  const T = tokens.length;
+  const d = c.dModel;
+  const zeroPositions = opts.zeroPositions ?? 0;
+  const batchSize = opts.batchSize ?? 64;
+  const updateInterval = opts.updateInterval ?? 4;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`The batch size must be a positive integer (got ${batchSize}).`);
+  if (!Number.isInteger(updateInterval) || updateInterval < 1) throw new UserError(`The update interval must be a positive integer (got ${updateInterval}).`);
+  if (T <= zeroPositions) throw new UserError('The prompt has no tokens after its BOS: add some text.');
+  if (transcoders.layers.length !== L) throw new UserError(`The transcoders have ${transcoders.layers.length} layers; the model has ${L}.`);
+  model.checkTokens([tokens]);
+  const inputHook = (l: number) => `blocks.${l}.${transcoders.inputHook}`;
+  const outputHook = (l: number) => `blocks.${l}.${transcoders.outputHook}`;
+  const progress = (phase: AttributionProgress['phase'], done: number, total: number) => opts.onProgress?.({ phase, done, total });
+  const hasSkip = transcoders.layers.some((t) => t.W_skip);
+  if (hasSkip && c.postNorms && transcoders.outputHook === 'hook_mlp_out') {
+    throw new UserError('Skip transcoders writing hook_mlp_out after a post-MLP norm are not supported: their skip path would pass through the frozen norm. Use a set that writes mlp.hook_out.');
+  }
+
+  // ---- setup: activations, active features, reconstructions, errors
+  progress('setup', 0, 1);
+  const hooks = [...Array.from({ length: L }, (_, l) => inputHook(l)), ...Array.from({ length: L }, (_, l) => outputHook(l)), 'hook_embed'];
+  const fwd = await model.forward({ tokens: [tokens], hooks: hooks as never, logits: 'last' });
+  throwIfAborted(opts.signal);
+  const inputs = Array.from({ length: L }, (_, l) => fwd.hooks.get(inputHook(l))!.data);
+  const tokenVectors = fwd.hooks.get('hook_embed')!.data.slice();
+  const lastLogits = fwd.logits!.data.subarray(fwd.logits!.data.length - c.dVocab);
+
+  const active: number[] = [];
+  const activationList: number[] = [];
+  for (let l = 0; l < L; l++) {
+    const layer = transcoders.layers[l]!;
+    const runner = await TranscoderRunner.create(model.graphs, transcoders, layer, d);
+    const acts = (await runner.run(inputs[l]!)).acts; // [T, d_tc]
+    const n = layer.dTranscoder;
+    for (let p = zeroPositions; p < T; p++) {
+      for (let f = 0; f < n; f++) {
+        const a = acts[p * n + f]!;
+        if (a !== 0) {
+          active.push(l, p, f);
+          activationList.push(a);
+        }
+      }
+    }
+  }
+  const activeFeatures = Int32Array.from(active);
+  const activations = Float32Array.from(activationList);
+  const nActive = activations.length;
+
+  // What is written at each (output layer, position): scaled decoder rows, then the error.
+  const writes: Write[][] = Array.from({ length: L * T }, () => []);
+  const recon = Array.from({ length: L }, (_, l) => {
+    const r = new Float32Array(T * d);
+    const b = transcoders.layers[l]!.b_dec;
+    for (let p = 0; p < T; p++) r.set(b, p * d);
+    return r;
+  });
+  for (let l = 0, start = 0; l < L; l++) {
+    let end = start;
+    while (end < nActive && activeFeatures[end * 3] === l) end++;
+    const ids = Array.from({ length: end - start }, (_, i) => activeFeatures[(start + i) * 3 + 2]!);
+    const rows = transcoders.decoderRows(l, ids);
+    const nOut = transcoders.kind === 'cross_layer' ? L - l : 1;
+    for (let i = 0; i < ids.length; i++) {
+      const col = start + i;
+      const p = activeFeatures[col * 3 + 1]!;
+      const a = activations[col]!;
+      for (let j = 0; j < nOut; j++) {
+        const v = rows.slice((i * nOut + j) * d, (i * nOut + j + 1) * d);
+        for (let k = 0; k < d; k++) v[k]! *= a;
+        const out = l + j;
+        writes[out * T + p]!.push({ column: col, vector: v });
+        const r = recon[out]!;
+        for (let k = 0; k < d; k++) r[p * d + k]! += v[k]!;
+      }
+    }
+    start = end;
+  }
+  const errorVectors: Float32Array[] = [];
+  const skips: Array<{ layer: number; input: string; weight: Float32Array }> = [];
+  for (let l = 0; l < L; l++) {
+    const skip = transcoders.layers[l]!.W_skip;
+    const r = recon[l]!;
+    if (skip) {
+      const x = inputs[l]!;
+      for (let p = 0; p < T; p++) {
+        for (let i = 0; i < d; i++) {
+          let s = 0;
+          for (let k = 0; k < d; k++) s += x[p * d + k]! * skip[i * d + k]!;
+          r[p * d + i]! += s;
+        }
+      }
+      skips.push({ layer: l, input: inputHook(l), weight: transpose(skip, d, d) });
+    }
+    const out = fwd.hooks.get(outputHook(l))!.data;
+    const err = new Float32Array(T * d);
+    for (let i = zeroPositions * d; i < T * d; i++) err[i] = out[i]! - r[i]!;
+    errorVectors.push(err);
+  }
+  const errorColumn = (l: number, p: number) => nActive + l * T + p;
+  const tokenColumn = (p: number) => nActive + L * T + p;
+  const nCols = nActive + L * T + T;
+
+  // Contraction matrices, built once: per output layer [T, d, N] with N the most writes at a position + 1.
+  const contract = new Map<string, { vectors: Float32Array; n: number }>();
+  const columnOf: Int32Array[] = [];
+  for (let l = 0; l < L; l++) {
+    let n = 1;
+    for (let p = 0; p < T; p++) n = Math.max(n, writes[l * T + p]!.length + 1);
+    const vectors = new Float32Array(T * d * n);
+    const cols = new Int32Array(T * n).fill(-1);
+    for (let p = 0; p < T; p++) {
+      const list = [...writes[l * T + p]!, { column: errorColumn(l, p), vector: errorVectors[l]!.subarray(p * d, (p + 1) * d) }];
+      list.forEach((w, j) => {
+        cols[p * n + j] = w.column;
+        for (let k = 0; k < d; k++) vectors[(p * d + k) * n + j] = w.vector[k]!;
+      });
+    }
+    contract.set(outputHook(l), { vectors, n });
+    columnOf.push(cols);
+  }
+  contract.set('hook_embed', { vectors: tokenVectors, n: 1 });
+  columnOf.push(Int32Array.from({ length: T }, (_, p) => tokenColumn(p)));
+  const contractHooks = [...contract.keys()];
+  progress('setup', 1, 1);
+  const tSetup = performance.now();
+
+  // ---- targets
+  const logitTargets = chooseTargets(model, lastLogits, opts);
+  const targetNodes = logitTargets.length;
+
+  // ---- rows
+  const rowData: Float32Array[] = []; // in computation order
+  const rowNode: number[] = []; // -1 - i for logit target i, else the active feature's index
+  let backwardRuns = 0;
+  const seedHooks = [UNEMBED_INPUT, ...Array.from({ length: L }, (_, l) => inputHook(l))];
+  const runBatch = async (seeds: HookSeed[], nodes: number[]) => {
+    throwIfAborted(opts.signal);
+    const r = await computeGradients(model, {
+      tokens: [tokens],
+      wrt: [],
+      seeds,
+      seedHooks,
+      freeze: { attention: true, norms: true, mlp: true, skips },
+      contract,
+      signal: opts.signal,
+    });
+    backwardRuns++;
+    const B = seeds.length;
+    const rows = nodes.map(() => new Float32Array(nCols));
+    contractHooks.forEach((h, hi) => {
+      const e = r.edges.get(h)!; // [T, B, N]
+      const { n } = contract.get(h)!;
+      const cols = columnOf[hi]!;
+      for (let p = 0; p < T; p++) {
+        for (let b = 0; b < B; b++) {
+          const row = rows[b]!;
+          const base = (p * B + b) * n;
+          for (let j = 0; j < n; j++) {
+            const col = cols[p * n + j]!;
+            if (col >= 0) row[col]! += e[base + j]!;
+          }
+        }
+      }
+    });
+    rows.forEach((row, i) => {
+      rowData.push(row);
+      rowNode.push(nodes[i]!);
+    });
+  };
+
+  for (let i = 0; i < targetNodes; i += batchSize) {
+    const idx = Array.from({ length: Math.min(batchSize, targetNodes - i) }, (_, k) => i + k);
+    await runBatch(idx.map((t) => ({ hook: UNEMBED_INPUT, position: T - 1, vector: logitTargets[t]!.vector })), idx.map((t) => -1 - t));
+    progress('logits', Math.min(i + batchSize, targetNodes), targetNodes);
+  }
+
+  const maxFeatures = Math.min(opts.maxFeatureNodes ?? nActive, nActive);
+  const visited = new Uint8Array(nActive);
+  let nVisited = 0;
+  const featureBatch = async (ids: number[]) => {
+    const layerOf = (f: number) => activeFeatures[f * 3]!;
+    const seeds = ids.map((f) => {
+      const l = layerOf(f);
+      const idx = activeFeatures[f * 3 + 2]!;
+      return { hook: inputHook(l), position: activeFeatures[f * 3 + 1]!, vector: transcoders.layers[l]!.W_enc.subarray(idx * d, (idx + 1) * d) };
+    });
+    await runBatch(seeds, ids);
+    for (const f of ids) visited[f] = 1;
+    nVisited += ids.length;
+    progress('features', nVisited, maxFeatures);
+  };
+  if (maxFeatures === nActive) {
+    for (let i = 0; i < nActive; i += batchSize) {
+      await featureBatch(Array.from({ length: Math.min(batchSize, nActive - i) }, (_, k) => i + k));
+    }
+  } else {
+    while (nVisited < maxFeatures) {
+      const influence = partialInfluence(rowData, rowNode, logitTargets, activeFeatures, nActive, L);
+      const pending: number[] = [];
+      for (let f = 0; f < nActive; f++) if (!visited[f]) pending.push(f);
+      pending.sort((a, b) => influence[b]! - influence[a]! || a - b);
+      const queue = pending.slice(0, Math.min(updateInterval * batchSize, maxFeatures - nVisited));
+      for (let i = 0; i < queue.length; i += batchSize) await featureBatch(queue.slice(i, i + batchSize));
+    }
+  }
+  const tRows = performance.now();
+
+  // ---- the dense adjacency over the graph's nodes
+  const selected = Int32Array.from({ length: nActive }, (_, f) => f).filter((f) => visited[f]);
+  const nSel = selected.length;
+  const nNodes = nSel + L * T + T + targetNodes;
+  const nodeOfColumn = new Int32Array(nCols).fill(-1);
+  selected.forEach((f, i) => (nodeOfColumn[f] = i));
+  for (let k = 0; k < L * T + T; k++) nodeOfColumn[nActive + k] = nSel + k;
+  const selectedIndex = new Int32Array(nActive).fill(-1);
+  selected.forEach((f, i) => (selectedIndex[f] = i));
+  const adjacency = new Float32Array(nNodes * nNodes);
+  rowData.forEach((row, r) => {
+    const node = rowNode[r]!;
+    const target = node < 0 ? nSel + L * T + T + (-1 - node) : selectedIndex[node]!;
+    const base = target * nNodes;
+    for (let col = 0; col < nCols; col++) {
+      const v = row[col]!;
+      const src = nodeOfColumn[col]!;
+      if (v !== 0 && src >= 0) adjacency[base + src] = v;
+    }
+  });
+  const tEnd = performance.now();
+  return {
+    tokens,
+    nLayers: L,
+    nPos: T,
+    zeroPositions,
+    activeFeatures,
+    activations,
+    selected,
+    logitTargets,
+    errorVectors,
+    tokenVectors,
+    nNodes,
+    adjacency,
+    stats: { activeFeatures: nActive, backwardRuns, rows: rowData.length, ms: { setup: tSetup - t0, rows: tRows - tSetup, total: tEnd - t0 } },
+  };
+}
+
+function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(m.length);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = m[i * cols + j]!;
+  return t;
+}
+
+/** The logit targets: salient (top logits to a cumulative probability) or the requested ones. */
+function chooseTargets(model: Model, lastLogits: Float32Array, opts: AttributionOptions): LogitTarget[] {
+  const c = model.config;
+  const V = c.dVocab;
+  const d = c.dModel;
+  const W_U = model.spec.weights.W_U; // [V, d]
+  const probs = softmax(lastLogits);
+  const mean = new Float64Array(d);
+  for (let v = 0; v < V; v++) for (let k = 0; k < d; k++) mean[k]! += W_U[v * d + k]!;
+  for (let k = 0; k < d; k++) mean[k]! /= V;
+  const demeaned = (t: number) => Float32Array.from({ length: d }, (_, k) => W_U[t * d + k]! - mean[k]!);
+  const checkToken = (t: number) => {
+    if (!Number.isInteger(t) || t < 0 || t >= V) throw new UserError(`Target token ${t} is outside the vocabulary (0..${V - 1}).`);
+  };
+  const text = (t: number) => model.tokenText(t);
+  if (opts.targets && opts.targets.length > 0) {
+    return opts.targets.map((t, i) => {
+      switch (t.kind) {
+        case 'token':
+          checkToken(t.token);
+          return { tokenId: t.token, label: text(t.token), prob: probs[t.token]!, vector: demeaned(t.token) };
+        case 'diff': {
+          checkToken(t.token);
+          checkToken(t.baseline);
+          if (t.token === t.baseline) throw new UserError('A logit difference needs two different tokens.');
+          const vector = Float32Array.from({ length: d }, (_, k) => W_U[t.token * d + k]! - W_U[t.baseline * d + k]!);
+          return { tokenId: V + i, label: `${text(t.token)} − ${text(t.baseline)}`, prob: 1, vector };
+        }
+        case 'direction':
+          if (t.vector.length !== d) throw new UserError(`The target direction "${t.label}" has ${t.vector.length} entries; the model's d_model is ${d}.`);
+          return { tokenId: V + i, label: t.label, prob: t.weight ?? 1, vector: t.vector };
+      }
+    });
+  }
+  const maxN = opts.maxNLogits ?? 10;
+  const p = opts.desiredLogitProb ?? 0.95;
+  if (!Number.isInteger(maxN) || maxN < 1) throw new UserError(`The number of logit targets must be a positive integer (got ${maxN}).`);
+  if (!(p > 0 && p <= 1)) throw new UserError(`The logit probability must be in (0, 1] (got ${p}).`);
+  const order = Array.from({ length: V }, (_, i) => i)
+    .sort((a, b) => probs[b]! - probs[a]!)
+    .slice(0, maxN);
+  let cumulative = 0;
+  let n = order.length;
+  for (let i = 0; i < order.length; i++) {
+    cumulative += probs[order[i]!]!;
+    if (cumulative >= p) {
+      n = i + 1;
+      break;
+    }
+  }
+  return order.slice(0, n).map((t) => ({ tokenId: t, label: text(t), prob: probs[t]!, vector: demeaned(t) }));
+}
+
+/**
+ * circuit-tracer's `compute_partial_influences`: influence flowing from the logits (weighted by their
+ * probabilities) through the rows computed so far, each row |A| normalised to sum 1. The series
+ * prod ← prod[rows] · Â summed over iterations is, on a layered graph, one pass over the rows from the
+ * top layer down: a row's influence is final once every row above it has been added.
+ */
+function partialInfluence(rows: Float32Array[], rowNode: number[], targets: LogitTarget[], activeFeatures: Int32Array, nActive: number, nLayers: number): Float64Array {
+  const nCols = rows[0]?.length ?? 0;
+  const influence = new Float64Array(nCols);
+  const layerOfRow = (r: number) => (rowNode[r]! < 0 ? nLayers + 1 : activeFeatures[rowNode[r]! * 3]!);
+  const order = rows.map((_, r) => r).sort((a, b) => layerOfRow(b) - layerOfRow(a));
+  for (const r of order) {
+    const node = rowNode[r]!;
+    const weight = node < 0 ? targets[-1 - node]!.prob : influence[node]!;
+    if (weight === 0) continue;
+    const row = rows[r]!;
+    let sum = 0;
+    for (let i = 0; i < nCols; i++) sum += Math.abs(row[i]!);
+    const scale = weight / Math.max(sum, 1e-8);
+    for (let i = 0; i < nActive; i++) influence[i]! += Math.abs(row[i]!) * scale;
+  }
+  return influence;
+}

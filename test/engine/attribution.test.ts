@@ -1,0 +1,176 @@
+// Attribution graphs against circuit-tracer's exactness test (tests/test_attributions_gemma.py; design
+// note §1f): on the fully frozen model — run here as an ordinary forward graph with the frozen quantities
+// fed in, not through the backward graphs that computed the edges — adding one more copy of a source
+// (an error vector, a token embedding, a feature's scaled decoder row) moves every active feature's
+// pre-activation and every demeaned logit target by that source's adjacency column.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { attribute } from '../../src/engine/attribution/attribute';
+import type { Attribution } from '../../src/engine/attribution/attribute';
+import { captureFrozenState, runFrozen } from '../../src/engine/attribution/frozenModel';
+import { loadTranscoders } from '../../src/engine/attribution/transcoders';
+import type { TranscoderSet } from '../../src/engine/attribution/transcoders';
+import type { HookEdit } from '../../src/engine/interventions';
+import { Model } from '../../src/engine/model';
+import { DEFAULT_MODEL } from '../support/fixtures';
+
+interface Source {
+  label: string;
+  /** Column in the adjacency (node index). */
+  node: number;
+  /** Where the extra copy is added: hook → [position, vector] pairs. */
+  adds: Array<{ hook: string; position: number; vector: Float32Array }>;
+}
+
+interface Tolerance {
+  featureAtol: number;
+  featureRtol: number;
+  logitAtol: number;
+  logitRtol: number;
+}
+const ERRORS_TOKENS: Tolerance = { featureAtol: 1e-3, featureRtol: 1e-3, logitAtol: 1e-5, logitRtol: 1e-3 };
+const FEATURES: Tolerance = { featureAtol: 5e-4, featureRtol: 1e-5, logitAtol: 1e-5, logitRtol: 1e-3 };
+
+/** Deterministic sample of k of n indices. */
+function sample(n: number, k: number, seed: number): number[] {
+  let s = seed >>> 0;
+  const idx = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const j = s % (i + 1);
+    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
+  }
+  return idx.slice(0, Math.min(k, n)).sort((a, b) => a - b);
+}
+
+/**
+ * Runs circuit-tracer's exactness check on `attr` (computed with no feature cap) and returns the worst
+ * violations, as |Δ − A| / (atol + rtol |A|) (≤ 1 passes).
+ */
+export async function exactness(model: Model, set: TranscoderSet, attr: Attribution, nFeatures = 100): Promise<{ features: number; logits: number; checked: number }> {
+  const c = model.config;
+  const d = c.dModel;
+  const L = c.nLayers;
+  const T = attr.nPos;
+  const nAct = attr.activations.length;
+  assert.equal(attr.selected.length, nAct, 'the exactness test needs every active feature as a node');
+  const skips = set.layers.flatMap((t) => (t.W_skip ? [{ layer: t.layer, input: `blocks.${t.layer}.${set.inputHook}`, weight: transposeSquare(t.W_skip, d) }] : []));
+  const state = await captureFrozenState(model, attr.tokens, skips);
+  const inputHooks = Array.from({ length: L }, (_, l) => `blocks.${l}.${set.inputHook}`);
+
+  const sources: Array<Source & { tol: Tolerance }> = [];
+  for (let l = 0; l < L; l++) {
+    for (let p = attr.zeroPositions; p < T; p++) {
+      sources.push({ label: `error ${l}@${p}`, node: attr.selected.length + l * T + p, adds: [{ hook: `blocks.${l}.${set.outputHook}`, position: p, vector: attr.errorVectors[l]!.subarray(p * d, (p + 1) * d) }], tol: ERRORS_TOKENS });
+    }
+  }
+  for (let p = attr.zeroPositions; p < T; p++) {
+    sources.push({ label: `token @${p}`, node: attr.selected.length + L * T + p, adds: [{ hook: 'hook_embed', position: p, vector: attr.tokenVectors.subarray(p * d, (p + 1) * d) }], tol: ERRORS_TOKENS });
+  }
+  for (const f of sample(nAct, nFeatures, 1234)) {
+    const l = attr.activeFeatures[f * 3]!;
+    const p = attr.activeFeatures[f * 3 + 1]!;
+    const idx = attr.activeFeatures[f * 3 + 2]!;
+    const nOut = set.kind === 'cross_layer' ? L - l : 1;
+    const rows = set.decoderRows(l, [idx]);
+    const adds = Array.from({ length: nOut }, (_, j) => ({
+      hook: `blocks.${l + j}.${set.outputHook}`,
+      position: p,
+      vector: rows.slice(j * d, (j + 1) * d).map((v) => v * attr.activations[f]!),
+    }));
+    sources.push({ label: `feature ${l}/${idx}@${p}`, node: f, adds, tol: FEATURES });
+  }
+
+  // Pre-activations without the bias: W_enc · x at each active feature's input.
+  const preActivations = (hooks: Map<string, Float32Array>, row: number): Float64Array => {
+    const out = new Float64Array(nAct);
+    for (let f = 0; f < nAct; f++) {
+      const l = attr.activeFeatures[f * 3]!;
+      const p = attr.activeFeatures[f * 3 + 1]!;
+      const idx = attr.activeFeatures[f * 3 + 2]!;
+      const x = hooks.get(inputHooks[l]!)!;
+      const w = set.layers[l]!.W_enc;
+      let s = 0;
+      for (let k = 0; k < d; k++) s += w[idx * d + k]! * x[(row * T + p) * d + k]!;
+      out[f] = s;
+    }
+    return out;
+  };
+  const logits = (u: Float32Array, row: number): Float64Array =>
+    Float64Array.from(attr.logitTargets, (t) => {
+      let s = 0;
+      for (let k = 0; k < d; k++) s += t.vector[k]! * u[(row * T + T - 1) * d + k]!;
+      return s;
+    });
+
+  const clean = await runFrozen(model, state, 1, new Map(), inputHooks);
+  const cleanPre = preActivations(clean.hooks, 0);
+  const cleanLogits = logits(clean.unembedInput, 0);
+  const nNodes = attr.nNodes;
+  const firstLogitNode = nNodes - attr.logitTargets.length;
+  let worstFeature = 0;
+  let worstLogit = 0;
+  const CHUNK = 32;
+  for (let s0 = 0; s0 < sources.length; s0 += CHUNK) {
+    const chunk = sources.slice(s0, s0 + CHUNK);
+    const B = chunk.length;
+    const edits = new Map<string, HookEdit>();
+    chunk.forEach((src, b) => {
+      for (const a of src.adds) {
+        let e = edits.get(a.hook);
+        if (!e) {
+          e = { shape: [B, T, d], keep: new Float32Array(B * T * d).fill(1), add: new Float32Array(B * T * d) };
+          edits.set(a.hook, e);
+        }
+        const base = (b * T + a.position) * d;
+        for (let k = 0; k < d; k++) e.add[base + k]! += a.vector[k]!;
+      }
+    });
+    const run = await runFrozen(model, state, B, edits, inputHooks);
+    chunk.forEach((src, b) => {
+      const pre = preActivations(run.hooks, b);
+      for (let f = 0; f < nAct; f++) {
+        const target = attr.selected.indexOf(f);
+        const expected = attr.adjacency[target * nNodes + src.node]!;
+        const delta = pre[f]! - cleanPre[f]!;
+        const v = Math.abs(delta - expected) / (src.tol.featureAtol + src.tol.featureRtol * Math.abs(expected));
+        if (v > worstFeature) worstFeature = v;
+      }
+      const lg = logits(run.unembedInput, b);
+      attr.logitTargets.forEach((_, t) => {
+        const expected = attr.adjacency[(firstLogitNode + t) * nNodes + src.node]!;
+        const delta = lg[t]! - cleanLogits[t]!;
+        const v = Math.abs(delta - expected) / (src.tol.logitAtol + src.tol.logitRtol * Math.abs(expected));
+        if (v > worstLogit) worstLogit = v;
+      });
+    });
+  }
+  return { features: worstFeature, logits: worstLogit, checked: sources.length };
+}
+
+function transposeSquare(m: Float32Array, d: number): Float32Array {
+  const t = new Float32Array(d * d);
+  for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) t[j * d + i] = m[i * d + j]!;
+  return t;
+}
+
+describe('attribution graphs: exactness (circuit-tracer test_attributions)', function () {
+  this.timeout(600_000);
+
+  it('bundled model with its ReLU transcoders: every edge equals the frozen model\'s response', async () => {
+    const model = await Model.load(DEFAULT_MODEL);
+    try {
+      const set = loadTranscoders(join(DEFAULT_MODEL, 'transcoders'), model.config);
+      const tokens = model.tokenize('When Mary and John went to the store, John gave a drink to').ids;
+      const attr = await attribute(model, set, tokens, { batchSize: 32 });
+      assert.ok(attr.activations.length > 50, `${attr.activations.length} active features`);
+      assert.ok(attr.logitTargets.length >= 1);
+      const worst = await exactness(model, set, attr);
+      console.log(`      ${attr.activations.length} features, ${worst.checked} sources; worst |Δ−A|/tol: features ${worst.features.toFixed(3)}, logits ${worst.logits.toFixed(3)}; ${attr.stats.ms.total.toFixed(0)} ms`);
+      assert.ok(worst.features <= 1, `feature pre-activations off by ${worst.features}× the tolerance`);
+      assert.ok(worst.logits <= 1, `logits off by ${worst.logits}× the tolerance`);
+    } finally {
+      await model.dispose();
+    }
+  });
+});
