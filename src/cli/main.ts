@@ -2,6 +2,8 @@
 // the JSON output are a public interface (scripts depend on them): change them only additively.
 // Analyses run through the engine's registry (src/engine/analysis/registry.ts), as in the worker; a new
 // analysis gets its command as one entry in COMMANDS below, plus its flags in FLAGS and a USAGE line.
+// First: switches onnxruntime's telemetry off before onnxruntime-node loads (see privacy.ts).
+import '../engine/privacy';
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { Model } from '../engine/model';
@@ -14,7 +16,7 @@ import type { Intervention } from '../shared/interventions';
 import { LENS_STREAMS, SALIENCY_METHODS } from '../shared/analyses';
 import type { LensStream, PromptInput, SaliencyMethod } from '../shared/analyses';
 import { RpcError } from '../shared/rpc';
-import { readFileSync } from 'node:fs';
+import { MiB, readTextFile } from '../engine/files';
 
 const USAGE = `mechlens — mechanistic interpretability on local models
 
@@ -40,6 +42,8 @@ Usage:
                     per-token input saliency at hook_embed (integrated gradients from a zero embedding, N steps, default 32)
 
 TOKEN is a token's text as the tokenizer writes it (e.g. " Mary") or #ID (e.g. #42).
+Wherever --prompt TEXT (--clean, --corrupted) is accepted, --prompt-file FILE (--clean-file, --corrupted-file)
+reads the text from a file instead, or from standard input when FILE is -: for prompts too long for a command line.
 
 Common options:
   --interventions FILE   a JSON list of interventions to apply (run, cache, generate)
@@ -51,6 +55,9 @@ Common options:
 const FLAGS = {
   model: { type: 'string', short: 'm' },
   prompt: { type: 'string', short: 'p' },
+  'prompt-file': { type: 'string' },
+  'clean-file': { type: 'string' },
+  'corrupted-file': { type: 'string' },
   tokens: { type: 'string' },
   hooks: { type: 'string' },
   top: { type: 'string' },
@@ -81,14 +88,11 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command || opts.help ? 0 : 2;
   }
+  checkFlagsApply(command, opts);
+  await readPromptFiles(opts);
   if (command === 'graph-info') {
     const file = required(positionals[1], 'the graph FILE (mechlens graph-info FILE)');
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new UserError(`Cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
-    }
+    const text = readTextFile(file, 'graph file', 1024 * MiB);
     const summary = summarizeGraph(parseGraphFile(text, file));
     if (opts.json) print(summary);
     else {
@@ -147,7 +151,7 @@ const COMMANDS: Record<string, (model: Model, opts: Options) => Promise<void>> =
     }
   },
   cache: async (model, opts) => {
-    const hooks = required(opts.hooks, '--hooks NAME[,NAME...]').split(',').map((h) => h.trim()).filter(Boolean);
+    const hooks = hookList(opts);
     const r = await runAnalysis(model, 'cache', { prompt: promptInput(opts), hooks, interventions: interventionsOf(opts) });
     const entries = Object.entries(r.hooks);
     if (opts.json) print({ tokens: r.tokens.ids, hooks: Object.fromEntries(entries.map(([name, t]) => [name, { shape: t.shape, dims: t.dims, data: Array.from(t.data) }])) });
@@ -217,7 +221,7 @@ const COMMANDS: Record<string, (model: Model, opts: Options) => Promise<void>> =
   grad: async (model, opts) => {
     const target = tokenId(model, required(opts.target, '--target TOKEN'));
     const baseline = opts.baseline ? tokenId(model, opts.baseline) : undefined;
-    const hooks = required(opts.hooks, '--hooks NAME[,NAME...]').split(',').map((h) => h.trim()).filter(Boolean);
+    const hooks = hookList(opts);
     const r = await runAnalysis(model, 'grad', { prompt: promptInput(opts), target, baseline, hooks });
     const entries = Object.entries(r.grads);
     if (opts.json) print({ tokens: r.prompt.ids, metric: r.metric, grads: Object.fromEntries(entries.map(([name, t]) => [name, { shape: t.shape, dims: t.dims, data: Array.from(t.data) }])) });
@@ -290,13 +294,92 @@ function interventionsOf(opts: Options): Intervention[] | undefined {
 
 function readInterventions(file: string): Intervention[] {
   let json: unknown;
+  const text = readTextFile(file, '--interventions', 256 * MiB);
   try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
+    json = JSON.parse(text);
   } catch (e) {
     throw new UserError(`--interventions ${file}: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (!Array.isArray(json)) throw new UserError(`--interventions ${file}: expected a JSON list of interventions.`);
   return json.map((v, i) => validateIntervention(v, `${file}: intervention ${i + 1}`));
+}
+
+/** --hooks NAME[,NAME...]: at least one name (an empty list would silently compute nothing). */
+function hookList(opts: Options): string[] {
+  const hooks = required(opts.hooks, '--hooks NAME[,NAME...]').split(',').map((h) => h.trim()).filter(Boolean);
+  if (hooks.length === 0) throw new UserError('--hooks: give at least one hook name (mechlens hooks --model DIR lists them).');
+  return hooks;
+}
+
+/**
+ * Flags each command reads besides --model, --threads, --json and --help. A flag a command would ignore
+ * (say --interventions to lens) is refused: ignoring it would print a result the user did not ask for.
+ * Commands missing from this table are not checked.
+ */
+const COMMAND_FLAGS: Record<string, ReadonlyArray<keyof Options>> = {
+  info: [],
+  hooks: [],
+  heads: [],
+  'graph-info': [],
+  run: ['prompt', 'prompt-file', 'tokens', 'top', 'interventions'],
+  cache: ['prompt', 'prompt-file', 'tokens', 'hooks', 'interventions'],
+  generate: ['prompt', 'prompt-file', 'tokens', 'max-new-tokens', 'temperature', 'seed', 'interventions'],
+  lens: ['prompt', 'prompt-file', 'tokens', 'stream', 'top', 'full'],
+  attention: ['prompt', 'prompt-file', 'tokens'],
+  dla: ['prompt', 'prompt-file', 'tokens', 'target', 'baseline'],
+  patch: ['clean', 'clean-file', 'corrupted', 'corrupted-file', 'target', 'baseline'],
+  grad: ['prompt', 'prompt-file', 'tokens', 'target', 'baseline', 'hooks'],
+  saliency: ['prompt', 'prompt-file', 'tokens', 'target', 'baseline', 'method', 'steps'],
+};
+const COMMON_FLAGS: ReadonlyArray<keyof Options> = ['model', 'threads', 'json', 'help'];
+
+function checkFlagsApply(command: string, opts: Options): void {
+  const accepted = Object.prototype.hasOwnProperty.call(COMMAND_FLAGS, command) ? COMMAND_FLAGS[command] : undefined;
+  if (!accepted) return;
+  for (const key of Object.keys(opts) as Array<keyof Options>) {
+    if (opts[key] === undefined || COMMON_FLAGS.includes(key) || accepted.includes(key)) continue;
+    throw new UserError(`mechlens ${command} does not use --${key}${accepted.length ? ` (it takes ${accepted.map((f) => `--${f}`).join(', ')})` : ''}.`);
+  }
+}
+
+/** Longest prompt file read (the engine refuses longer prompts anyway: 1,000,000 characters). */
+const MAX_PROMPT_FILE_BYTES = 8 * MiB;
+
+/**
+ * --prompt-file / --clean-file / --corrupted-file: the text from a file or, for "-", standard input
+ * (long prompts do not fit a command line). The text becomes --prompt / --clean / --corrupted.
+ */
+async function readPromptFiles(opts: Options): Promise<void> {
+  const pairs = [
+    ['prompt', 'prompt-file'],
+    ['clean', 'clean-file'],
+    ['corrupted', 'corrupted-file'],
+  ] as const;
+  let stdinUsed = false;
+  for (const [textFlag, fileFlag] of pairs) {
+    const file = opts[fileFlag];
+    if (file === undefined) continue;
+    if (opts[textFlag] !== undefined) throw new UserError(`Give either --${textFlag} or --${fileFlag}, not both.`);
+    if (file === '-') {
+      if (stdinUsed) throw new UserError('Only one of the prompt files can be standard input (-).');
+      stdinUsed = true;
+      opts[textFlag] = await readStdin(`--${fileFlag} -`, MAX_PROMPT_FILE_BYTES);
+    } else {
+      opts[textFlag] = readTextFile(file, `--${fileFlag}`, MAX_PROMPT_FILE_BYTES);
+    }
+  }
+}
+
+async function readStdin(what: string, maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of process.stdin) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    total += b.length;
+    if (total > maxBytes) throw new UserError(`${what}: standard input is longer than ${maxBytes / MiB} MiB.`);
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function required(v: string | undefined, what: string): string {
@@ -325,10 +408,12 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    // UserError from the engine, or bad-input from the registry's params check.
-    const userFacing = (e instanceof Error && 'userFacing' in e) || (e instanceof RpcError && e.code === 'bad-input');
+    // UserError from the engine, bad-input from the registry's params check, or a command line parseArgs
+    // refused (unknown option, missing value): all the user's to fix, exit code 2, one line.
+    const parseError = e instanceof TypeError && String((e as NodeJS.ErrnoException).code ?? '').startsWith('ERR_PARSE_ARGS');
+    const userFacing = (e instanceof Error && 'userFacing' in e) || (e instanceof RpcError && e.code === 'bad-input') || parseError;
     const message = e instanceof Error ? e.message : String(e);
-    process.stderr.write(`mechlens: ${userFacing || (e instanceof TypeError && message.includes('argument')) ? message : `internal error: ${e instanceof Error ? (e.stack ?? message) : message}`}\n`);
+    process.stderr.write(`mechlens: ${userFacing ? message.split('\n')[0] : `internal error: ${e instanceof Error ? (e.stack ?? message) : message}`}\n`);
     process.exitCode = userFacing ? 2 : 1;
   },
 );

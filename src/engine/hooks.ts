@@ -111,7 +111,8 @@ export function localHookName(name: string): string {
 }
 
 export function parseHookName(name: string, config: ModelConfig): ParsedHook {
-  const m = /^blocks\.(\d+)\.(.+)$/.exec(name);
+  // No leading zeros: blocks.01 would be read as layer 1 under a name no result is keyed by.
+  const m = /^blocks\.(0|[1-9]\d*)\.(.+)$/.exec(name);
   if (m) {
     const layer = Number(m[1]);
     const local = m[2] as LayerHook;

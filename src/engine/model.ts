@@ -4,10 +4,12 @@
 // rarer intervention points, gradient graphs) are variants built on demand and cached; they read the
 // same float32 weights as fed inputs, so a new variant costs a graph build (milliseconds), not
 // another copy of the weights.
+import './privacy'; // before onnxruntime-node loads, for library users of Model too
 import * as ort from 'onnxruntime-node';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { UserError, throwIfAborted } from './errors';
+import { MiB, readJsonFile } from './files';
 import { allHooks, hookDims, hookRank, isMainInterventionPoint, localHookName, parseHookName } from './hooks';
 import { compileInterventions } from './interventions';
 import type { HookEdit, SourceActivations } from './interventions';
@@ -117,7 +119,7 @@ export class Model {
       spec,
       info,
       tokenizer,
-      { threads: options.threads ?? 0, executionProvider: options.executionProvider ?? 'cpu' },
+      { threads: clampThreads(options.threads ?? 0), executionProvider: options.executionProvider ?? 'cpu' },
       options.mainWithInitializers ?? false,
     );
     model.headProbe = readHeadProbe(dir, model.config.dVocab);
@@ -413,17 +415,27 @@ export class Model {
   }
 }
 
+/**
+ * Intra-op threads per session: 0 (onnxruntime's choice, its physical cores) or at most this machine's
+ * cores. onnxruntime-node exposes no global thread pool, and every cached session (up to 24) owns a pool,
+ * so an unclamped setting multiplies: 256 threads once gave 6,133 OS threads.
+ */
+export function clampThreads(threads: number, cores = availableParallelism()): number {
+  if (!Number.isFinite(threads) || threads <= 0) return 0;
+  return Math.min(Math.floor(threads), cores);
+}
+
 /** Reads `eval/head_probe.json` (`{"repeated": [[ids...], ...]}`) if the model folder has one. */
 function readHeadProbe(dir: string, dVocab: number): number[][] | undefined {
   const file = join(dir, 'eval', 'head_probe.json');
-  if (!existsSync(file)) return undefined;
   try {
-    const rows = (JSON.parse(readFileSync(file, 'utf8')) as { repeated?: unknown }).repeated;
+    const json = readJsonFile(file, 'eval/head_probe.json', 16 * MiB);
+    const rows = typeof json === 'object' && json !== null ? (json as { repeated?: unknown }).repeated : undefined;
     if (!Array.isArray(rows) || rows.length === 0) return undefined;
     const valid = rows.every((r) => Array.isArray(r) && r.length >= 2 && r.every((t) => Number.isInteger(t) && t >= 0 && t < dVocab));
     return valid ? (rows as number[][]) : undefined;
   } catch {
-    return undefined; // an unreadable probe file only means the default probe is used
+    return undefined; // a missing or unreadable probe file only means the default probe is used
   }
 }
 

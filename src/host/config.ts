@@ -1,5 +1,6 @@
 // Typed access to the `mechlens.*` settings. Defaults live in package.json's contributes.configuration.
 import * as vscode from 'vscode';
+import { availableParallelism } from 'node:os';
 
 export type ExecutionProvider = 'cpu' | 'cuda' | 'coreml' | 'dml';
 
@@ -13,6 +14,7 @@ export interface MechLensConfig {
 }
 
 const SECTION = 'mechlens';
+const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'cuda', 'coreml', 'dml'];
 
 export function readConfig(): MechLensConfig {
   const c = vscode.workspace.getConfiguration(SECTION);
@@ -20,12 +22,19 @@ export function readConfig(): MechLensConfig {
   return {
     modelFolders: Array.isArray(folders) ? folders.filter((f): f is string => typeof f === 'string' && f.length > 0) : [],
     activeModel: c.get<string>('activeModel', ''),
-    threads: Math.max(0, Math.floor(c.get<number>('threads', 0))),
-    maxPromptTokens: Math.max(1, Math.floor(c.get<number>('maxPromptTokens', 256))),
-    executionProvider: c.get<ExecutionProvider>('executionProvider', 'cpu'),
+    // Clamped here and again in the engine: a settings file may hold any number (restricted in untrusted workspaces).
+    threads: clampSetting(c.get<unknown>('threads', 0), 0, availableParallelism(), 0),
+    maxPromptTokens: clampSetting(c.get<unknown>('maxPromptTokens', 256), 1, 32768, 256),
+    executionProvider: EXECUTION_PROVIDERS.find((p) => p === c.get<unknown>('executionProvider', 'cpu')) ?? 'cpu',
   };
 }
 
 export async function updateConfig<K extends keyof MechLensConfig>(key: K, value: MechLensConfig[K]): Promise<void> {
   await vscode.workspace.getConfiguration(SECTION).update(key, value, vscode.ConfigurationTarget.Global);
+}
+
+/** An integer setting within [min, max]; anything that is not a finite number gets the default. */
+export function clampSetting(v: unknown, min: number, max: number, fallback: number): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return fallback;
+  return Math.min(max, Math.max(min, Math.floor(v)));
 }

@@ -9,6 +9,7 @@ import { RpcEndpoint, RpcError } from '../shared/rpc';
 import type { NotificationHandlers } from '../shared/rpc';
 import type { EngineNotifications, EngineProtocol, LoadModelParams, ModelInfo } from '../shared/protocol';
 import { JobSlots } from './jobs';
+import { ORT_PRIVACY_ENV, disableOrtTelemetry } from '../engine/privacy';
 
 export type EngineState = 'stopped' | 'starting' | 'idle' | 'loading' | 'busy' | 'crashed';
 
@@ -157,7 +158,10 @@ export class EngineClient {
     }
     this.setState('starting');
     const started = Date.now();
-    const worker = this.options.createWorker ? this.options.createWorker(path) : new Worker(path);
+    // onnxruntime reads its telemetry switch with getenv(): the worker's process.env is only a copy, so the
+    // variable goes into this process' real environment first, and explicitly to the worker as well.
+    disableOrtTelemetry();
+    const worker = this.options.createWorker ? this.options.createWorker(path) : new Worker(path, { env: { ...process.env, ...ORT_PRIVACY_ENV } });
     this.startCount++;
     const rpc: EngineRpc = new RpcEndpoint((message, transfer) => worker.postMessage(message, transfer ?? []), {});
     rpc.onNotification({ log: ({ level, message }) => this.options.log(level, `[engine] ${message}`) });

@@ -2,6 +2,7 @@
 // untrusted), the engine executes them, and the same objects are saved with results for re-runs.
 // Every intervention names a hook (TransformerLens name) and may restrict itself to positions and,
 // for hooks with a head axis, to heads.
+import { badInput } from './schema';
 
 export interface InterventionTarget {
   hook: string;
@@ -37,34 +38,35 @@ function isFiniteArray(v: unknown): v is number[] {
 
 /**
  * Checks that an untrusted value is a well-formed Intervention (shape only: the engine checks hook
- * names and sizes against the model). Throws an Error with a message naming the problem.
+ * names and sizes against the model). Throws RpcError('bad-input') naming the problem: an intervention is
+ * user input wherever it comes from (a file, a webview), so every client shows the message, never a stack.
  */
 export function validateIntervention(v: unknown, where = 'intervention'): Intervention {
-  if (typeof v !== 'object' || v === null) throw new Error(`${where}: expected an object`);
+  if (typeof v !== 'object' || v === null) badInput(`${where}: expected an object`);
   const r = v as Record<string, unknown>;
   if (typeof r.kind !== 'string' || !(INTERVENTION_KINDS as readonly string[]).includes(r.kind)) {
-    throw new Error(`${where}: kind must be one of ${INTERVENTION_KINDS.join(', ')}`);
+    badInput(`${where}: kind must be one of ${INTERVENTION_KINDS.join(', ')}`);
   }
-  if (typeof r.hook !== 'string' || r.hook.length === 0 || r.hook.length > 200) throw new Error(`${where}: hook must be a hook name`);
+  if (typeof r.hook !== 'string' || r.hook.length === 0 || r.hook.length > 200) badInput(`${where}: hook must be a hook name`);
   for (const key of ['positions', 'heads', 'rows'] as const) {
-    if (r[key] !== undefined && !isIntArray(r[key])) throw new Error(`${where}: ${key} must be a list of non-negative integers`);
+    if (r[key] !== undefined && !isIntArray(r[key])) badInput(`${where}: ${key} must be a list of non-negative integers`);
   }
   const tokenList = (x: unknown) => typeof x === 'object' && x !== null && isIntArray((x as Record<string, unknown>).tokens);
   switch (r.kind) {
     case 'mean':
       if (!Array.isArray(r.reference) || r.reference.length === 0 || !r.reference.every(tokenList)) {
-        throw new Error(`${where}: mean ablation needs reference: [{tokens: [...]}, ...]`);
+        badInput(`${where}: mean ablation needs reference: [{tokens: [...]}, ...]`);
       }
       break;
     case 'patch':
-      if (!tokenList(r.source)) throw new Error(`${where}: patch needs source: {tokens: [...]}`);
+      if (!tokenList(r.source)) badInput(`${where}: patch needs source: {tokens: [...]}`);
       break;
     case 'add':
-      if (!isFiniteArray(r.vector) || r.vector.length === 0) throw new Error(`${where}: add needs a vector of finite numbers`);
-      if (r.scale !== undefined && (typeof r.scale !== 'number' || !Number.isFinite(r.scale))) throw new Error(`${where}: scale must be a finite number`);
+      if (!isFiniteArray(r.vector) || r.vector.length === 0) badInput(`${where}: add needs a vector of finite numbers`);
+      if (r.scale !== undefined && (typeof r.scale !== 'number' || !Number.isFinite(r.scale))) badInput(`${where}: scale must be a finite number`);
       break;
     case 'scale':
-      if (typeof r.factor !== 'number' || !Number.isFinite(r.factor)) throw new Error(`${where}: factor must be a finite number`);
+      if (typeof r.factor !== 'number' || !Number.isFinite(r.factor)) badInput(`${where}: factor must be a finite number`);
       break;
   }
   return v as Intervention;

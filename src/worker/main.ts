@@ -1,6 +1,8 @@
 // The engine worker: a worker_threads thread that owns the model and its onnxruntime sessions and
 // serves EngineProtocol over the shared RPC. onnxruntime's run() blocks the thread it runs on, so it
 // must never run on the extension host's thread.
+// First: switches onnxruntime's telemetry off before onnxruntime-node loads (see privacy.ts).
+import '../engine/privacy';
 import { parentPort } from 'node:worker_threads';
 import { Model } from '../engine/model';
 import { validateCheckpoint } from '../engine/checkpoint/load';
@@ -12,12 +14,16 @@ import { ANALYSIS_NAMES } from '../shared/analyses';
 import type { AnalysisProtocol } from '../shared/analyses';
 import type { EngineNotifications, EngineProtocol } from '../shared/protocol';
 
+function analysisContext(ctx: HandlerContext<EngineNotifications>) {
+  return { signal: ctx.signal, onProgress: (message: string, fraction?: number, steps?: { phase: string; done: number; total: number }) => ctx.notify('progress', { message, fraction, ...steps }) };
+}
+
 /** `analysis/<name>` for every analysis of the registry: params are checked there, not here. */
 function analysisHandlers(requireModel: () => Model): Handlers<AnalysisProtocol, EngineNotifications> {
   const entries = ANALYSIS_NAMES.map((name) => [
     `analysis/${name}`,
     (params: unknown, ctx: HandlerContext<EngineNotifications>) =>
-      runAnalysis(requireModel(), name, params, { signal: ctx.signal, onProgress: (message, fraction) => ctx.notify('progress', { message, fraction }) }),
+      runAnalysis(requireModel(), name, params, analysisContext(ctx)),
   ]);
   // One handler per name, built from the same list the protocol type is mapped from.
   return Object.fromEntries(entries) as Handlers<AnalysisProtocol, EngineNotifications>;
@@ -58,6 +64,7 @@ function main(): void {
     },
     tokenize: ({ text }) => requireModel().tokenize(text),
     ...analysisHandlers(requireModel),
+    'attribution/graph': (params, ctx) => runAnalysis(requireModel(), 'graph', params, analysisContext(ctx)),
     'debug/crash': () => {
       // Crash the thread for real (an uncaught error outside the RPC), as a native fault would.
       setImmediate(() => {

@@ -10,7 +10,7 @@ import { ANALYSIS_PARAMS } from '../../shared/analyses';
 import type { AnalysisName, AnalysisParams, AnalysisResults } from '../../shared/analyses';
 import type { Schema } from '../../shared/schema';
 import type { Model } from '../model';
-import { resolvePrompt, topTokens } from '../prompt';
+import { checkHookList, checkInterventionPositions, checkTokenIds, resolvePrompt, topTokens } from '../prompt';
 import { attentionPatterns, detectHeads } from './attention';
 import { directLogitAttribution } from './dla';
 import { inspectPrompt } from './inspect';
@@ -19,11 +19,12 @@ import { normalisedLogitDiff, patchingSweep } from './patching';
 import { readTunedLens } from './tunedLens';
 import { inputSaliency } from './saliency';
 import { computeGradients } from '../gradients';
+import { attributionGraph } from '../attribution/graph';
 
 export interface AnalysisContext {
   signal?: AbortSignal;
   /** Progress for long analyses (the worker forwards it as `progress` notifications). */
-  onProgress?: (message: string, fraction?: number) => void;
+  onProgress?: (message: string, fraction?: number, steps?: { phase: string; done: number; total: number }) => void;
 }
 
 type Runner<K extends AnalysisName> = (model: Model, params: AnalysisParams<K>, ctx: AnalysisContext) => Promise<AnalysisResults[K]>;
@@ -31,17 +32,21 @@ type Runner<K extends AnalysisName> = (model: Model, params: AnalysisParams<K>, 
 const RUNNERS: { [K in AnalysisName]: Runner<K> } = {
   run: async (model, { prompt, topK, allPositions, interventions }, { signal }) => {
     const tokens = resolvePrompt(model, prompt);
+    checkInterventionPositions(interventions, tokens.ids.length);
     const logits = await model.run(tokens.ids, { interventions, lastOnly: !allPositions, signal });
     const last = logits.data.subarray(logits.data.length - model.config.dVocab);
     return { tokens, logits, top: topTokens(model, last, topK ?? 10) };
   },
   cache: async (model, { prompt, hooks, interventions }, { signal }) => {
+    checkHookList(hooks);
     const tokens = resolvePrompt(model, prompt);
+    checkInterventionPositions(interventions, tokens.ids.length);
     const r = await model.runWithCache(tokens.ids, hooks, { interventions, signal, logits: false });
     return { tokens, hooks: Object.fromEntries(r.hooks) };
   },
   generate: async (model, { prompt, maxNewTokens, temperature, seed, interventions }, { signal, onProgress }) => {
     const tokens = resolvePrompt(model, prompt);
+    checkInterventionPositions(interventions, tokens.ids.length + maxNewTokens);
     const newTokens = await model.generate(tokens.ids, { maxNewTokens, temperature, seed, interventions, signal, onToken: () => onProgress?.('Generating') });
     const all = [...tokens.ids, ...newTokens];
     return { tokens: all, text: model.decode(all), newTokens, newText: model.decode(newTokens) };
@@ -61,10 +66,12 @@ const RUNNERS: { [K in AnalysisName]: Runner<K> } = {
   },
   heads: (model, { samples }, { signal }) => detectHeads(model, { samples, signal }),
   dla: async (model, { prompt, target, baseline, position }, { signal }) => {
+    checkTokenIds(model, { target, baseline });
     const tokens = resolvePrompt(model, prompt);
     return { ...(await directLogitAttribution(model, { tokens: tokens.ids, target, baseline, position, signal })), prompt: tokens };
   },
   patch: async (model, { clean, corrupted, hook, positions, correct, incorrect }, { signal, onProgress }) => {
+    checkTokenIds(model, { correct, incorrect });
     const cleanTokens = resolvePrompt(model, clean);
     const r = await patchingSweep(model, {
       clean: cleanTokens.ids,
@@ -85,15 +92,23 @@ const RUNNERS: { [K in AnalysisName]: Runner<K> } = {
     };
   },
   grad: async (model, { prompt, target, baseline, hooks }, { signal }) => {
+    checkHookList(hooks);
+    checkTokenIds(model, { target, baseline });
     const tokens = resolvePrompt(model, prompt);
     const r = await computeGradients(model, { tokens: [tokens.ids], wrt: hooks, metrics: [{ target, baseline }], signal });
     return { prompt: tokens, metric: r.metric![0]!, grads: Object.fromEntries(r.grads) };
   },
   saliency: async (model, { prompt, target, baseline, method, steps }, { signal, onProgress }) => {
+    checkTokenIds(model, { target, baseline });
     const tokens = resolvePrompt(model, prompt);
     const r = await inputSaliency(model, { tokens: tokens.ids, target, baseline, method, steps, signal, onProgress: (f) => onProgress?.('Integrating gradients', f) });
     return { prompt: tokens, method, ...r };
   },
+  graph: (model, params, { signal, onProgress }) =>
+    attributionGraph(model, params, {
+      signal,
+      onProgress: (p) => onProgress?.(`${p.phase === 'setup' ? 'Encoding the prompt' : p.phase === 'logits' ? 'Logit rows' : 'Feature rows'}: ${p.done} / ${p.total}`, p.total > 0 ? p.done / p.total : undefined, p),
+    }),
 };
 
 const PARAMS: { [K in AnalysisName]: Schema<AnalysisParams<K>> } = ANALYSIS_PARAMS;

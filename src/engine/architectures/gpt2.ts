@@ -1,15 +1,15 @@
 // GPT-2: Conv1D weights stored [in, out] (already x @ W), fused c_attn [d, 3d] split into Q, K, V,
 // learned positions, LayerNorm, gelu_new, lm_head tied to wte. Hub checkpoints name tensors
 // without the `transformer.` prefix; save_pretrained adds it: both are accepted.
-import { num } from './spec';
+import { SIZE_LIMITS as LIM, positive, size } from './spec';
 import type { ConfigJson, ModelConfig, ModelSpec, TensorSource, Activation } from './spec';
 
 const ACTIVATIONS: Record<string, Activation> = { gelu_new: 'gelu_new', gelu: 'gelu', gelu_pytorch_tanh: 'gelu_tanh', relu: 'relu' };
 
 export function gpt2Config(cfg: ConfigJson): ModelConfig {
-  const d = num(cfg, 'n_embd');
-  const nHeads = num(cfg, 'n_head');
-  const nLayers = num(cfg, 'n_layer');
+  const d = size(cfg, 'n_embd', LIM.width);
+  const nHeads = size(cfg, 'n_head', LIM.heads);
+  const nLayers = size(cfg, 'n_layer', LIM.layers);
   const act = String(cfg.activation_function ?? 'gelu_new');
   const activation = ACTIVATIONS[act];
   if (!activation) throw new Error(`unsupported activation_function "${act}" (supported: ${Object.keys(ACTIVATIONS).join(', ')})`);
@@ -21,11 +21,11 @@ export function gpt2Config(cfg: ConfigJson): ModelConfig {
     nHeads,
     nKvHeads: nHeads,
     dHead: d / nHeads,
-    dMlp: typeof cfg.n_inner === 'number' ? cfg.n_inner : 4 * d,
-    dVocab: num(cfg, 'vocab_size'),
-    nCtx: num(cfg, 'n_positions', num(cfg, 'n_ctx', 1024)),
+    dMlp: size(cfg, 'n_inner', LIM.dMlp, 4 * d),
+    dVocab: size(cfg, 'vocab_size', LIM.vocab),
+    nCtx: size(cfg, 'n_positions', LIM.context, size(cfg, 'n_ctx', LIM.context, 1024)),
     norm: 'layernorm',
-    normEps: num(cfg, 'layer_norm_epsilon', 1e-5),
+    normEps: positive(cfg, 'layer_norm_epsilon', 1e-5),
     normWeightOffset: 0,
     positional: 'learned',
     rotaryDim: 0,

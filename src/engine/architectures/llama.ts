@@ -1,38 +1,39 @@
 // Llama family (Llama, Mistral, SmolLM, Qwen2): RMSNorm, SwiGLU, grouped-query attention,
 // rotate-half RoPE over head_dim with rope_theta; Qwen2 adds q/k/v biases. Gemma-2 reuses the
 // tensor layout with its own config (gemma2.ts).
-import { linear, num, optional } from './spec';
+import { SIZE_LIMITS as LIM, linear, optional, positive, size } from './spec';
 import type { ConfigJson, ModelConfig, ModelSpec, TensorSource, Activation } from './spec';
 import type { Architecture } from '../../shared/modelInfo';
 
 export function llamaConfig(cfg: ConfigJson, architecture: Architecture): ModelConfig {
-  const d = num(cfg, 'hidden_size');
-  const nHeads = num(cfg, 'num_attention_heads');
-  const nLayers = num(cfg, 'num_hidden_layers');
-  const dHead = num(cfg, 'head_dim', d / nHeads);
+  const d = size(cfg, 'hidden_size', LIM.width);
+  const nHeads = size(cfg, 'num_attention_heads', LIM.heads);
+  const nLayers = size(cfg, 'num_hidden_layers', LIM.layers);
+  // Without head_dim the width must split evenly into heads (checked with the other sizes in load.ts).
+  const dHead = cfg.head_dim === undefined || cfg.head_dim === null ? d / nHeads : size(cfg, 'head_dim', LIM.dHead);
   const act = String(cfg.hidden_act ?? 'silu');
   if (act !== 'silu') throw new Error(`unsupported hidden_act "${act}" (supported: silu)`);
   const rs = cfg.rope_scaling as { type?: string; rope_type?: string } | null | undefined;
   const ropeType = rs?.rope_type ?? rs?.type;
   if (rs && ropeType !== 'default') throw new Error(`rope_scaling "${String(ropeType)}" is not supported yet (supported: none)`);
-  const window = typeof cfg.sliding_window === 'number' && cfg.use_sliding_window === true ? cfg.sliding_window : null;
+  const window = cfg.use_sliding_window === true ? size(cfg, 'sliding_window', LIM.context) : null;
   return {
     architecture,
     modelType: String(cfg.model_type),
     nLayers,
     dModel: d,
     nHeads,
-    nKvHeads: num(cfg, 'num_key_value_heads', nHeads),
+    nKvHeads: size(cfg, 'num_key_value_heads', LIM.heads, nHeads),
     dHead,
-    dMlp: num(cfg, 'intermediate_size'),
-    dVocab: num(cfg, 'vocab_size'),
-    nCtx: num(cfg, 'max_position_embeddings', 2048),
+    dMlp: size(cfg, 'intermediate_size', LIM.dMlp),
+    dVocab: size(cfg, 'vocab_size', LIM.vocab),
+    nCtx: size(cfg, 'max_position_embeddings', LIM.context, 2048),
     norm: 'rmsnorm',
-    normEps: num(cfg, 'rms_norm_eps', 1e-6),
+    normEps: positive(cfg, 'rms_norm_eps', 1e-6),
     normWeightOffset: 0,
     positional: 'rotary',
     rotaryDim: dHead,
-    rotaryBase: num(cfg, 'rope_theta', 10000),
+    rotaryBase: positive(cfg, 'rope_theta', 10000),
     parallelResidual: false,
     activation: 'silu' as Activation,
     gatedMlp: true,

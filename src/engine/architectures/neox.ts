@@ -1,13 +1,13 @@
 // GPT-NeoX (Pythia): fused query_key_value [3d, d] interleaved per head ([heads][q,k,v][d_head]),
 // partial rotary (rotary_pct of each head, rotate-half), optional parallel residual, LayerNorm,
 // exact-erf gelu, untied embed_out.
-import { linear, num, optional, transpose } from './spec';
+import { SIZE_LIMITS as LIM, linear, optional, positive, size, transpose } from './spec';
 import type { ConfigJson, ModelConfig, ModelSpec, TensorSource } from './spec';
 
 export function neoxConfig(cfg: ConfigJson): ModelConfig {
-  const d = num(cfg, 'hidden_size');
-  const nHeads = num(cfg, 'num_attention_heads');
-  const nLayers = num(cfg, 'num_hidden_layers');
+  const d = size(cfg, 'hidden_size', LIM.width);
+  const nHeads = size(cfg, 'num_attention_heads', LIM.heads);
+  const nLayers = size(cfg, 'num_hidden_layers', LIM.layers);
   const dHead = d / nHeads;
   const act = String(cfg.hidden_act ?? 'gelu');
   if (act !== 'gelu' && act !== 'gelu_new' && act !== 'gelu_fast') throw new Error(`unsupported hidden_act "${act}" (supported: gelu, gelu_new)`);
@@ -19,15 +19,15 @@ export function neoxConfig(cfg: ConfigJson): ModelConfig {
     nHeads,
     nKvHeads: nHeads,
     dHead,
-    dMlp: num(cfg, 'intermediate_size', 4 * d),
-    dVocab: num(cfg, 'vocab_size'),
-    nCtx: num(cfg, 'max_position_embeddings', 2048),
+    dMlp: size(cfg, 'intermediate_size', LIM.dMlp, 4 * d),
+    dVocab: size(cfg, 'vocab_size', LIM.vocab),
+    nCtx: size(cfg, 'max_position_embeddings', LIM.context, 2048),
     norm: 'layernorm',
-    normEps: num(cfg, 'layer_norm_eps', 1e-5),
+    normEps: positive(cfg, 'layer_norm_eps', 1e-5),
     normWeightOffset: 0,
     positional: 'rotary',
-    rotaryDim: Math.floor(dHead * num(cfg, 'rotary_pct', 1)),
-    rotaryBase: num(cfg, 'rotary_emb_base', num(cfg, 'rope_theta', 10000)),
+    rotaryDim: Math.floor(dHead * positive(cfg, 'rotary_pct', 1)),
+    rotaryBase: positive(cfg, 'rotary_emb_base', positive(cfg, 'rope_theta', 10000)),
     parallelResidual: cfg.use_parallel_residual !== false,
     activation: act === 'gelu' ? 'gelu' : 'gelu_new',
     gatedMlp: false,

@@ -109,8 +109,46 @@ export function num(cfg: ConfigJson, key: string, fallback?: number): number {
   throw new ConfigError(key);
 }
 
+/**
+ * Upper bounds for sizes read from config.json, far above any released model: a config is untrusted text,
+ * and a size is used to allocate (per-layer tables, graph shapes) before any tensor is read.
+ */
+export const SIZE_LIMITS = {
+  layers: 1024,
+  width: 1 << 16, // d_model, d_head * heads
+  heads: 1024,
+  dHead: 4096,
+  dMlp: 1 << 20,
+  vocab: 1 << 22,
+  context: 1 << 20,
+} as const;
+
+/** A size: a positive integer up to `max` (the fallback is used only when the key is absent or null). */
+export function size(cfg: ConfigJson, key: string, max: number, fallback?: number): number {
+  const v = cfg[key];
+  if (v === undefined || v === null) {
+    if (fallback !== undefined) return size({ [key]: fallback }, key, max);
+    throw new ConfigError(key);
+  }
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
+    throw new ConfigError(key, `"${key}" must be a positive integer of at most ${max} (got ${JSON.stringify(v)})`);
+  }
+  return v;
+}
+
+/** A finite number > 0 (norm epsilons, rotary bases, soft caps); absent or null takes the fallback. */
+export function positive(cfg: ConfigJson, key: string, fallback?: number): number {
+  const v = cfg[key];
+  if ((v === undefined || v === null) && fallback !== undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ConfigError(key, `"${key}" must be a finite number > 0 (got ${JSON.stringify(v)})`);
+  return v;
+}
+
 export class ConfigError extends Error {
-  constructor(readonly key: string) {
-    super(`missing or invalid "${key}"`);
+  constructor(
+    readonly key: string,
+    message = `missing or invalid "${key}"`,
+  ) {
+    super(message);
   }
 }

@@ -2,15 +2,16 @@
 // safetensors (single or sharded via model.safetensors.index.json) -> float32 weights, optional
 // tokenizer.json. Refuses pickle checkpoints, unsupported model types, and checkpoints too large
 // for free memory, each with a message naming the file and what to do.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { freemem } from 'node:os';
 import { basename, join } from 'node:path';
 import { UserError } from '../errors';
+import { MiB, fileErrorReason, isJsonObject, readJsonFile } from '../files';
 import { gemma2Config } from '../architectures/gemma2';
 import { gpt2Config, gpt2Weights } from '../architectures/gpt2';
 import { llamaConfig, llamaWeights } from '../architectures/llama';
 import { neoxConfig, neoxWeights } from '../architectures/neox';
-import { ConfigError } from '../architectures/spec';
+import { SIZE_LIMITS } from '../architectures/spec';
 import type { ConfigJson, ModelConfig, ModelSpec, TensorSource } from '../architectures/spec';
 import { readSafetensorsHeader, readTensorF32 } from './safetensors';
 import type { TensorEntry } from './safetensors';
@@ -33,6 +34,9 @@ export const ARCHITECTURES: Record<string, ArchitectureAdapter & { architecture:
 };
 
 const PICKLE_EXTENSIONS = ['.bin', '.pt', '.pth', '.ckpt', '.pkl'];
+/** Largest JSON files read from a model folder (a config is kilobytes; the largest tokenizers tens of MiB). */
+const MAX_CONFIG_BYTES = 16 * MiB;
+const MAX_INDEX_BYTES = 64 * MiB;
 
 export interface CheckpointFiles {
   dir: string;
@@ -59,18 +63,21 @@ export interface LoadedCheckpoint {
 
 /** Reads config.json and the safetensors headers, without reading weights. */
 export function inspectCheckpoint(dir: string): CheckpointFiles {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`${dir} is not a folder. Choose a checkpoint folder holding config.json and *.safetensors.`);
-  const files = readdirSync(dir);
+  let files: string[];
+  try {
+    if (!statSync(dir).isDirectory()) throw new UserError(`${dir} is not a folder. Choose a checkpoint folder holding config.json and *.safetensors.`);
+    files = readdirSync(dir);
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`${dir} is not a folder (${fileErrorReason(e)}). Choose a checkpoint folder holding config.json and *.safetensors.`);
+  }
   const configPath = join(dir, 'config.json');
   if (!files.includes('config.json')) {
     throw new UserError(`${dir} has no config.json. A Hugging Face checkpoint folder holds config.json, model.safetensors (or shards with model.safetensors.index.json) and usually tokenizer.json.`);
   }
-  let configJson: ConfigJson;
-  try {
-    configJson = JSON.parse(readFileSync(configPath, 'utf8')) as ConfigJson;
-  } catch (e) {
-    throw new UserError(`config.json in ${dir} is not valid JSON (${e instanceof Error ? e.message : String(e)}).`);
-  }
+  const parsed = readJsonFile(configPath, `config.json in ${dir}`, MAX_CONFIG_BYTES);
+  if (!isJsonObject(parsed)) throw new UserError(`config.json in ${dir} must be a JSON object (got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'a list' : typeof parsed}).`);
+  const configJson: ConfigJson = parsed;
   const modelType = String(configJson.model_type ?? '');
   const adapter = ARCHITECTURES[modelType];
   if (!adapter) {
@@ -79,15 +86,21 @@ export function inspectCheckpoint(dir: string): CheckpointFiles {
   let config: ModelConfig;
   try {
     config = adapter.config(configJson);
+    checkConfig(config);
   } catch (e) {
-    const what = e instanceof ConfigError ? `missing or invalid "${e.key}"` : e instanceof Error ? e.message : String(e);
+    const what = e instanceof Error ? e.message : String(e);
     throw new UserError(`config.json (${modelType}): ${what}.`);
   }
 
   const shardFiles = safetensorFiles(dir, files);
   const entries = new Map<string, TensorEntry>();
   for (const f of shardFiles) {
-    for (const [name, entry] of readSafetensorsHeader(join(dir, f)).tensors) entries.set(name, entry);
+    for (const [name, entry] of readSafetensorsHeader(join(dir, f)).tensors) {
+      // Which copy would win is an accident of file order: a tensor in two shards is refused.
+      const other = entries.get(name);
+      if (other) throw new UserError(`Tensor ${name} is in two weight files (${basename(other.file)} and ${f}): the checkpoint is inconsistent.`);
+      entries.set(name, entry);
+    }
   }
   return {
     dir,
@@ -102,13 +115,12 @@ export function inspectCheckpoint(dir: string): CheckpointFiles {
 
 function safetensorFiles(dir: string, files: string[]): string[] {
   if (files.includes('model.safetensors.index.json')) {
-    let index: { weight_map?: Record<string, string> };
-    try {
-      index = JSON.parse(readFileSync(join(dir, 'model.safetensors.index.json'), 'utf8')) as typeof index;
-    } catch {
-      throw new UserError('model.safetensors.index.json is not valid JSON.');
-    }
-    const shards = [...new Set(Object.values(index.weight_map ?? {}))];
+    const index = readJsonFile(join(dir, 'model.safetensors.index.json'), 'model.safetensors.index.json', MAX_INDEX_BYTES);
+    const weightMap = isJsonObject(index) ? index.weight_map : undefined;
+    if (!isJsonObject(weightMap)) throw new UserError('model.safetensors.index.json must be a JSON object with a "weight_map" object.');
+    const values = Object.values(weightMap);
+    if (!values.every((v): v is string => typeof v === 'string')) throw new UserError('model.safetensors.index.json: every weight_map value must be a shard file name.');
+    const shards = [...new Set(values)];
     if (shards.length === 0) throw new UserError('model.safetensors.index.json has an empty weight_map.');
     for (const s of shards) {
       if (s.includes('/') || s.includes('\\') || !files.includes(s)) throw new UserError(`model.safetensors.index.json names shard ${s}, which is not in the folder.`);
@@ -146,11 +158,46 @@ function tensorSource(files: CheckpointFiles, dry: boolean, used?: Set<string>):
   };
 }
 
+/**
+ * Sizes the adapters do not check one by one: relations between them (heads that split the width,
+ * key/value heads that divide the query heads, a rotary part within a head). A config is untrusted: a
+ * wrong relation would build a graph that computes something else, or fail deep inside onnxruntime.
+ */
+function checkConfig(c: ModelConfig): void {
+  if (!Number.isInteger(c.dHead) || c.dHead < 1 || c.dHead > SIZE_LIMITS.dHead) {
+    throw new Error(`${c.nHeads} heads do not divide the width ${c.dModel} (d_head would be ${c.dHead}); set head_dim or fix the head count`);
+  }
+  if (c.nKvHeads > c.nHeads || c.nHeads % c.nKvHeads !== 0) throw new Error(`${c.nKvHeads} key/value heads do not divide ${c.nHeads} attention heads`);
+  if (c.nHeads * c.dHead > SIZE_LIMITS.width) throw new Error(`${c.nHeads} heads of ${c.dHead} exceed the largest supported attention width ${SIZE_LIMITS.width}`);
+  if (c.positional === 'rotary' && (c.rotaryDim < 2 || c.rotaryDim % 2 !== 0 || c.rotaryDim > c.dHead)) {
+    throw new Error(`the rotary part of each head (${c.rotaryDim} dims) must be an even number from 2 to d_head ${c.dHead}`);
+  }
+  if (!(c.normEps > 0 && c.normEps < 1)) throw new Error(`the norm epsilon ${c.normEps} must be between 0 and 1`);
+  if (!Number.isFinite(c.attnScale) || c.attnScale <= 0) throw new Error(`the attention scale ${c.attnScale} must be a finite number > 0`);
+}
+
 /** Checks names and shapes without reading data; returns the tensors the architecture uses. */
 function dryRun(files: CheckpointFiles): Set<string> {
   const used = new Set<string>();
   files.adapter.weights(files.config, tensorSource(files, true, used));
+  checkLayerCount(files, used);
   return used;
+}
+
+/**
+ * A config that declares fewer layers than the checkpoint holds would run part of the model and give
+ * plausible but wrong answers: refuse when an unused tensor belongs to a layer at or past n_layers.
+ */
+function checkLayerCount(files: CheckpointFiles, used: Set<string>): void {
+  let last = -1;
+  for (const name of files.entries.keys()) {
+    if (used.has(name)) continue;
+    const m = /(?:^|\.)(?:h|layers|layer|blocks)\.(\d+)\./.exec(name);
+    if (m) last = Math.max(last, Number(m[1]));
+  }
+  if (last >= files.config.nLayers) {
+    throw new UserError(`config.json says ${files.config.nLayers} layers but the checkpoint in ${files.dir} has weights for layer ${last} (${last + 1} or more layers). Fix the layer count in config.json.`);
+  }
 }
 
 function makeInfo(files: CheckpointFiles, used: Set<string>, warnings: string[]): ModelInfo {
@@ -201,38 +248,34 @@ export function loadCheckpoint(dir: string, options: LoadOptions = {}): LoadedCh
   options.onProgress?.('Reading weights', 0);
   const spec = files.adapter.weights(files.config, tensorSource(files, false));
   const warnings: string[] = [];
+  // One NaN anywhere (a bias, a norm weight) spreads to every logit: refused rather than run.
   const bad = nonFiniteTensors(spec);
-  if (bad.length > 0) warnings.push(`Weights contain NaN or Inf values in: ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ` and ${bad.length - 5} more` : ''}. Results will be meaningless.`);
+  if (bad.length > 0) {
+    throw new UserError(`${info.name}: weights contain NaN or Inf values in: ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ` and ${bad.length - 5} more` : ''}. Every result would be meaningless; the checkpoint is corrupt.`);
+  }
   let tokenizer: PromptTokenizer | undefined;
   if (files.tokenizerPath) tokenizer = PromptTokenizer.fromFiles(files.tokenizerPath, files.tokenizerConfigPath);
   else warnings.push('No tokenizer.json: prompts must be given as token ids.');
   return { spec, tokenizer, info: { ...info, warnings } };
 }
 
+/** Names of the weights holding NaN or Inf: every Float32Array in the spec, found by walking it (so a bias or norm added later is never skipped). */
 function nonFiniteTensors(spec: ModelSpec): string[] {
   const bad: string[] = [];
-  const check = (name: string, a: Float32Array | undefined) => {
-    if (!a) return;
-    for (let i = 0; i < a.length; i++) {
-      if (!Number.isFinite(a[i]!)) {
-        bad.push(name);
-        return;
+  const seen = new Set<Float32Array>();
+  const walk = (name: string, v: unknown): void => {
+    if (v instanceof Float32Array) {
+      if (seen.has(v)) return; // tied embeddings: W_U is W_E
+      seen.add(v);
+      for (let i = 0; i < v.length; i++) {
+        if (!Number.isFinite(v[i]!)) {
+          bad.push(name);
+          return;
+        }
       }
-    }
+    } else if (Array.isArray(v)) v.forEach((x, i) => walk(name === 'layers' ? `blocks.${i}` : `${name}.${i}`, x));
+    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(name ? `${name}.${k}` : k, x);
   };
-  const w = spec.weights;
-  check('W_E', w.W_E);
-  check('W_pos', w.W_pos);
-  w.layers.forEach((layer, l) => {
-    for (const [k, v] of Object.entries(layer)) {
-      if (v instanceof Float32Array) check(`blocks.${l}.${k}`, v);
-      else if (v && typeof v === 'object') {
-        check(`blocks.${l}.${k}.w`, (v as { w?: Float32Array }).w);
-        check(`blocks.${l}.${k}.b`, (v as { b?: Float32Array }).b);
-      }
-    }
-  });
-  check('ln_final.w', w.lnFinal.w);
-  if (w.W_U !== w.W_E) check('W_U', w.W_U);
+  walk('', spec.weights);
   return bad;
 }

@@ -2,9 +2,10 @@
 // {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?: {...}}, then the raw data.
 // Tensors are returned as float32 (F16 and BF16 are widened exactly). Every inconsistency is a
 // UserError naming the file and the tensor.
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { UserError } from '../errors';
+import { openRegularFile, readExactly } from '../files';
 
 export type StoredDtype = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -32,19 +33,19 @@ export interface SafetensorsHeader {
 
 export function readSafetensorsHeader(file: string): SafetensorsHeader {
   const name = basename(file);
-  const fd = openSync(file, 'r');
+  // A weights path may be a folder, a FIFO, a device or a symlink loop: refused by name, never a raw errno.
+  const { fd, size: fileSize } = openRegularFile(file, name, Number.MAX_SAFE_INTEGER);
   try {
-    const fileSize = fstatSync(fd).size;
     if (fileSize < 8) throw new UserError(`${name}: file is truncated (${fileSize} bytes; a safetensors file starts with an 8-byte header length).`);
     const lenBuf = Buffer.alloc(8);
-    readSync(fd, lenBuf, 0, 8, 0);
+    readExactly(fd, lenBuf, 0, name);
     const headerLen = Number(lenBuf.readBigUInt64LE(0));
     if (headerLen > fileSize - 8) {
       throw new UserError(`${name}: header length ${headerLen} is beyond the end of the file (${fileSize} bytes): the file is truncated or not safetensors.`);
     }
     if (headerLen > MAX_HEADER_BYTES) throw new UserError(`${name}: header of ${headerLen} bytes is implausibly large.`);
     const headerBuf = Buffer.alloc(headerLen);
-    readSync(fd, headerBuf, 0, headerLen, 8);
+    readExactly(fd, headerBuf, 8, name);
     let json: unknown;
     try {
       json = JSON.parse(headerBuf.toString('utf8'));
@@ -78,37 +79,45 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
       }
       tensors.set(key, { name: key, dtype, shape, offset: dataStart + begin, byteLength: end - begin, file });
     }
+    checkNoOverlap(name, tensors);
     return { file, fileSize, tensors, metadata };
   } finally {
     closeSync(fd);
   }
 }
 
+/**
+ * Two tensors sharing bytes would make one weight silently alias another (an edited or hostile file);
+ * the safetensors format forbids it, so it is refused naming both tensors.
+ */
+function checkNoOverlap(file: string, tensors: Map<string, TensorEntry>): void {
+  const byOffset = [...tensors.values()].filter((t) => t.byteLength > 0).sort((a, b) => a.offset - b.offset);
+  for (let i = 1; i < byOffset.length; i++) {
+    const prev = byOffset[i - 1]!;
+    const cur = byOffset[i]!;
+    if (cur.offset < prev.offset + prev.byteLength) {
+      throw new UserError(`${file}: tensors ${prev.name} and ${cur.name} overlap in the file (bytes ${prev.offset}-${prev.offset + prev.byteLength} and ${cur.offset}-${cur.offset + cur.byteLength}): the file is corrupt.`);
+    }
+  }
+}
+
 /** Reads one tensor's data widened to float32. */
 export function readTensorF32(entry: TensorEntry): Float32Array {
   if (!FLOAT_DTYPES.has(entry.dtype)) throw new UserError(`${basename(entry.file)}: tensor ${entry.name} has dtype ${entry.dtype}; weights must be F32, F16 or BF16.`);
-  const fd = openSync(entry.file, 'r');
+  const what = `${basename(entry.file)}: tensor ${entry.name}`;
+  const { fd } = openRegularFile(entry.file, basename(entry.file), Number.MAX_SAFE_INTEGER);
   try {
     const n = entry.byteLength / DTYPE_BYTES[entry.dtype];
     if (entry.dtype === 'F32') {
       const out = new Float32Array(n);
-      readFully(fd, new Uint8Array(out.buffer), entry.offset);
+      readExactly(fd, new Uint8Array(out.buffer), entry.offset, what);
       return out;
     }
     const raw = new Uint16Array(n);
-    readFully(fd, new Uint8Array(raw.buffer), entry.offset);
+    readExactly(fd, new Uint8Array(raw.buffer), entry.offset, what);
     return entry.dtype === 'F16' ? f16ToF32(raw) : bf16ToF32(raw);
   } finally {
     closeSync(fd);
-  }
-}
-
-function readFully(fd: number, target: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < target.byteLength) {
-    const n = readSync(fd, target, done, Math.min(target.byteLength - done, 1 << 30), position + done);
-    if (n === 0) throw new UserError('Unexpected end of file while reading tensor data.');
-    done += n;
   }
 }
 
