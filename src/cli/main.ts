@@ -4,6 +4,8 @@
 // analysis gets its command as one entry in COMMANDS below, plus its flags in FLAGS and a USAGE line.
 // First: switches onnxruntime's telemetry off before onnxruntime-node loads (see privacy.ts).
 import '../engine/privacy';
+import { writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { Model } from '../engine/model';
@@ -34,6 +36,11 @@ Usage:
                     residual-stream patching sweep (layers x positions), normalised logit difference
   mechlens grad     --model DIR (--prompt TEXT | --tokens ...) --target TOKEN [--baseline TOKEN] --hooks NAME[,NAME...] [--json]
                     gradient of logit(target) [- logit(baseline)] at the last position with respect to the hooks
+  mechlens graph    --model DIR (--prompt TEXT | --tokens ...) --out FILE [--transcoders DIR] [--max-feature-nodes N]
+                    [--max-logits N] [--logit-prob P] [--node-threshold X] [--edge-threshold Y] [--batch-size N]
+                    [--target TOKEN] [--target-diff TOKEN,TOKEN] [--json]
+                    an attribution graph over transcoder features (circuit-tracer's algorithm), pruned, written as
+                    Neuronpedia graph JSON; transcoders default to the model folder's transcoders/; progress on stderr
   mechlens graph-info FILE [--json]
                     an attribution graph file (circuit-tracer / Neuronpedia JSON): prompt, node counts by type,
                     links, replacement and completeness scores recomputed from its links
@@ -74,6 +81,15 @@ const FLAGS = {
   method: { type: 'string' },
   steps: { type: 'string' },
   threads: { type: 'string' },
+  transcoders: { type: 'string' },
+  'max-feature-nodes': { type: 'string' },
+  'max-logits': { type: 'string' },
+  'logit-prob': { type: 'string' },
+  'node-threshold': { type: 'string' },
+  'edge-threshold': { type: 'string' },
+  'batch-size': { type: 'string' },
+  'target-diff': { type: 'string' },
+  out: { type: 'string', short: 'o' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
@@ -252,6 +268,67 @@ const COMMANDS: Record<string, (model: Model, opts: Options) => Promise<void>> =
       r.prompt.texts.forEach((t, i) => process.stdout.write(`${String(i).padStart(4)}  ${JSON.stringify(t).padEnd(16)} ${r.scores[i]!.toFixed(4).padStart(10)}\n`));
     }
   },
+  graph: async (model, opts) => {
+    const out = required(opts.out, '--out FILE');
+    const fraction = (flag: string, v: string | undefined) => {
+      if (v === undefined) return undefined;
+      const x = Number(v);
+      if (!Number.isFinite(x) || x < 0 || x > 1) throw new UserError(`--${flag} must be a number from 0 to 1 (got "${v}").`);
+      return x;
+    };
+    const positive = (flag: string, v: string | undefined) => {
+      if (v === undefined) return undefined;
+      const n = integer(v, `--${flag}`);
+      if (n < 1) throw new UserError(`--${flag} must be at least 1 (got "${v}").`);
+      return n;
+    };
+    let targetDiffs: number[][] | undefined;
+    if (opts['target-diff'] !== undefined) {
+      const parts = opts['target-diff'].split(',');
+      if (parts.length !== 2) throw new UserError(`--target-diff takes TOKEN,TOKEN (got "${opts['target-diff']}"); write a token containing a comma as #ID.`);
+      targetDiffs = [[tokenId(model, parts[0]!), tokenId(model, parts[1]!)]];
+    }
+    const logitProb = fraction('logit-prob', opts['logit-prob']);
+    if (logitProb === 0) throw new UserError('--logit-prob must be above 0.');
+    const started = performance.now();
+    let lastLine = '';
+    const r = await runAnalysis(
+      model,
+      'graph',
+      {
+        prompt: promptInput(opts),
+        transcoders: opts.transcoders,
+        maxFeatureNodes: positive('max-feature-nodes', opts['max-feature-nodes']),
+        maxNLogits: positive('max-logits', opts['max-logits']),
+        desiredLogitProb: logitProb,
+        nodeThreshold: fraction('node-threshold', opts['node-threshold']),
+        edgeThreshold: fraction('edge-threshold', opts['edge-threshold']),
+        batchSize: positive('batch-size', opts['batch-size']),
+        targets: opts.target !== undefined ? [tokenId(model, opts.target)] : undefined,
+        targetDiffs,
+        slug: basename(out).replace(/(\.graph)?\.json$/i, ''),
+      },
+      {
+        onProgress: (message) => {
+          if (message === lastLine) return;
+          lastLine = message;
+          process.stderr.write(`${message}\n`);
+        },
+      },
+    );
+    writeFileSync(out, r.graph);
+    const seconds = (performance.now() - started) / 1000;
+    const summary = { out, prompt: r.prompt.texts.join(''), ...r.summary, stats: { ...r.stats, seconds } };
+    if (opts.json) print(summary);
+    else {
+      const n = r.summary.nodes;
+      process.stdout.write(
+        `wrote ${out}: ${n.feature} features, ${n.error} errors, ${n.embedding} embeddings, ${n.logit} logits; ${r.summary.links} links (pruned from ${r.stats.unprunedLinks})\n` +
+          `${r.stats.activeFeatures} active features, ${r.stats.featureNodes} attributed in ${r.stats.backwardRuns} backward runs, ${seconds.toFixed(2)} s\n` +
+          `replacement score ${r.summary.replacement_score.toFixed(4)}, completeness score ${r.summary.completeness_score.toFixed(4)} (full graph)\n`,
+      );
+    }
+  },
 };
 
 function isSaliencyMethod(s: string): s is SaliencyMethod {
@@ -330,6 +407,7 @@ const COMMAND_FLAGS: Record<string, ReadonlyArray<keyof Options>> = {
   patch: ['clean', 'clean-file', 'corrupted', 'corrupted-file', 'target', 'baseline'],
   grad: ['prompt', 'prompt-file', 'tokens', 'target', 'baseline', 'hooks'],
   saliency: ['prompt', 'prompt-file', 'tokens', 'target', 'baseline', 'method', 'steps'],
+  graph: ['prompt', 'prompt-file', 'tokens', 'out', 'transcoders', 'max-feature-nodes', 'max-logits', 'logit-prob', 'node-threshold', 'edge-threshold', 'batch-size', 'target', 'target-diff'],
 };
 const COMMON_FLAGS: ReadonlyArray<keyof Options> = ['model', 'threads', 'json', 'help'];
 

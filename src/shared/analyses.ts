@@ -15,7 +15,7 @@ import { validateIntervention } from './interventions';
 import type { Intervention } from './interventions';
 import type { AttentionResult, CacheResult, DlaResult, GenerateResult, HeadKind, InspectResult, LensResult, PatchSweepResult, RunResult, TokenizedPrompt } from './protocol';
 import type { NamedTensor } from './tensor';
-import { badInput, boolean, finiteNumber, integer, list, object, oneOf, optional, string } from './schema';
+import { badInput, boolean, finiteNumber, integer, list, object, oneOf, optional, refine, string } from './schema';
 import type { Infer, Schema } from './schema';
 
 /** Large enough for any vocabulary; the engine checks ids against the model's own. */
@@ -89,7 +89,38 @@ export const ANALYSIS_PARAMS = {
   grad: object({ prompt: promptInput, target: tokenId, baseline: optional(tokenId), hooks: list(string(200), 100_000) }),
   /** Per-token input saliency of the same metric, at hook_embed, summed over d_model. */
   saliency: object({ prompt: promptInput, target: tokenId, baseline: optional(tokenId), method: oneOf(SALIENCY_METHODS), steps: optional(integer(1, 4096)) }),
+  /**
+   * An attribution graph over transcoder features (circuit-tracer's algorithm), pruned and written in
+   * Neuronpedia's graph JSON. `transcoders`: a folder (default: the model folder's transcoders/); it comes
+   * from the host's settings or the command line, never from a webview.
+   */
+  graph: object({
+    prompt: promptInput,
+    transcoders: optional(string(4096)),
+    maxFeatureNodes: optional(integer(1, 1_000_000)),
+    maxNLogits: optional(integer(1, 1000)),
+    desiredLogitProb: optional(refine(finiteNumber(0, 1), (v, where) => v > 0 || badInput(`${where} must be above 0`))),
+    nodeThreshold: optional(finiteNumber(0, 1)),
+    edgeThreshold: optional(finiteNumber(0, 1)),
+    batchSize: optional(integer(1, 4096)),
+    /** Logit targets instead of the salient ones: tokens, and logit differences [token, baseline]. */
+    targets: optional(list(tokenId, 1000)),
+    targetDiffs: optional(list(refine(list(tokenId, 2), (v, where) => v.length === 2 || badInput(`${where} must be [token, baseline]`)), 1000)),
+    slug: optional(string(200)),
+  }),
 } satisfies { [K in keyof AnalysisResults]: Schema<object> };
+
+export type GraphParams = Infer<(typeof ANALYSIS_PARAMS)['graph']>;
+
+export interface GraphResult {
+  /** The prompt as attributed (with the BOS circuit-tracer prepends). */
+  prompt: TokenizedPrompt;
+  /** The pruned graph, Neuronpedia's JSON (schema_version 1). */
+  graph: string;
+  /** As `mechlens graph-info` reports a file; the scores are of the full, unpruned graph. */
+  summary: { nodes: { feature: number; error: number; embedding: number; logit: number }; links: number; replacement_score: number; completeness_score: number };
+  stats: { activeFeatures: number; featureNodes: number; logitTargets: number; backwardRuns: number; unprunedLinks: number; ms: number };
+}
 
 /** What each analysis returns. Tensors are typed arrays (transferred, never JSON numbers). */
 export interface AnalysisResults {
@@ -106,6 +137,7 @@ export interface AnalysisResults {
   grad: { prompt: TokenizedPrompt; metric: number; grads: Record<string, NamedTensor> };
   /** `baselineMetric`: integrated gradients' metric with every token embedding zeroed; the scores sum to metric - baselineMetric. */
   saliency: { prompt: TokenizedPrompt; method: SaliencyMethod; scores: number[]; metric: number; baselineMetric?: number };
+  graph: GraphResult;
 }
 
 export type AnalysisName = keyof AnalysisResults;

@@ -113,9 +113,13 @@ export type ModelProtocol = {
   'debug/crash': { params: Record<string, never>; result: null };
 };
 
-export type EngineProtocol = ModelProtocol & AnalysisProtocol;
+/** `attribution/graph`: the `graph` analysis under the name the attribution tooling uses (same params, same code). */
+export type AttributionProtocol = { 'attribution/graph': AnalysisProtocol['analysis/graph'] };
+
+export type EngineProtocol = ModelProtocol & AnalysisProtocol & AttributionProtocol;
 
 export type EngineNotifications = {
-  progress: { message: string; fraction?: number };
+  /** `phase`, `done` and `total` for jobs counted in steps (an attribution graph's rows). */
+  progress: { message: string; fraction?: number; phase?: string; done?: number; total?: number };
   log: { level: 'info' | 'warn' | 'error'; message: string };
 };

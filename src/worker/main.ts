@@ -6,7 +6,7 @@ import '../engine/privacy';
 import { parentPort } from 'node:worker_threads';
 import { Model } from '../engine/model';
 import { validateCheckpoint } from '../engine/checkpoint/load';
-import { UserError } from '../engine/errors';
+import { UserError, throwIfAborted } from '../engine/errors';
 import { runAnalysis } from '../engine/analysis/registry';
 import { RpcEndpoint } from '../shared/rpc';
 import type { HandlerContext, Handlers, RpcMessage } from '../shared/rpc';
@@ -18,12 +18,24 @@ function analysisContext(ctx: HandlerContext<EngineNotifications>) {
   return { signal: ctx.signal, onProgress: (message: string, fraction?: number, steps?: { phase: string; done: number; total: number }) => ctx.notify('progress', { message, fraction, ...steps }) };
 }
 
+/**
+ * Lets the messages already queued behind this request arrive before it starts, and refuses it if one of
+ * them cancelled it: while the user types, each keystroke's inspection supersedes the last, and a request
+ * that was cancelled while it waited must never run (tokenizing alone can hold the thread for a while).
+ */
+async function superseded(signal: AbortSignal): Promise<void> {
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  throwIfAborted(signal);
+}
+
 /** `analysis/<name>` for every analysis of the registry: params are checked there, not here. */
 function analysisHandlers(requireModel: () => Model): Handlers<AnalysisProtocol, EngineNotifications> {
   const entries = ANALYSIS_NAMES.map((name) => [
     `analysis/${name}`,
-    (params: unknown, ctx: HandlerContext<EngineNotifications>) =>
-      runAnalysis(requireModel(), name, params, analysisContext(ctx)),
+    async (params: unknown, ctx: HandlerContext<EngineNotifications>) => {
+      await superseded(ctx.signal);
+      return runAnalysis(requireModel(), name, params, analysisContext(ctx));
+    },
   ]);
   // One handler per name, built from the same list the protocol type is mapped from.
   return Object.fromEntries(entries) as Handlers<AnalysisProtocol, EngineNotifications>;

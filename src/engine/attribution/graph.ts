@@ -1,0 +1,106 @@
+// One entry point from a prompt to a graph file, shared by the worker (`analysis/graph`,
+// `attribution/graph`) and the CLI (`mechlens graph`): the prompt's BOS rule, the transcoder set (the
+// model folder's `transcoders/` by default, loaded once per model), attribution, pruning and the file.
+import { existsSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { UserError } from '../errors';
+import type { Model } from '../model';
+import { resolvePrompt } from '../prompt';
+import type { GraphParams, GraphResult } from '../../shared/analyses';
+import type { TokenizedPrompt } from '../../shared/modelInfo';
+import { attribute } from './attribute';
+import type { AttributionProgress, AttributionTarget } from './attribute';
+import { exportGraph, writeGraphFile } from './graphExport';
+import { loadTranscoders } from './transcoders';
+import type { TranscoderSet } from './transcoders';
+
+const loaded = new WeakMap<Model, Map<string, TranscoderSet>>();
+
+/** The model's transcoder set in `dir` (default: the model folder's `transcoders/`), loaded once per model. */
+export function transcodersFor(model: Model, dir?: string): TranscoderSet {
+  const path = resolve(dir ?? join(model.info.dir, 'transcoders'));
+  if (!existsSync(path) || !statSync(path).isDirectory()) {
+    throw new UserError(dir ? `Transcoders: ${path} is not a folder.` : `${model.info.name} has no transcoders/ folder: give a transcoder set (--transcoders DIR).`);
+  }
+  let byDir = loaded.get(model);
+  if (!byDir) loaded.set(model, (byDir = new Map()));
+  let set = byDir.get(path);
+  if (!set) byDir.set(path, (set = loadTranscoders(path, model.config)));
+  return set;
+}
+
+/**
+ * circuit-tracer's BOS rule: a prompt that does not start with a special token gets the tokenizer's BOS
+ * (else its pad, eos or any special token) prepended; position 0 then holds no feature nodes.
+ */
+export function attributionPrompt(model: Model, prompt: GraphParams['prompt']): { tokens: TokenizedPrompt; zeroPositions: number } {
+  let tokens = resolvePrompt(model, prompt);
+  const special = model.tokenizer?.specialTokens() ?? [];
+  const specialIds = new Set(special.map((s) => s.id));
+  if (tokens.ids.length > 0 && specialIds.has(tokens.ids[0]!)) return { tokens, zeroPositions: 1 };
+  const bos = model.tokenizer?.bosCandidate();
+  if (bos === undefined) return { tokens, zeroPositions: 0 };
+  tokens = {
+    ids: [bos, ...tokens.ids],
+    texts: [model.tokenText(bos), ...tokens.texts],
+    ...(tokens.spans ? { spans: [[0, 0] as [number, number], ...tokens.spans] } : {}),
+  };
+  if (tokens.ids.length > model.config.nCtx) throw new UserError(`The prompt with its BOS has ${tokens.ids.length} tokens; the model's context is ${model.config.nCtx}. Shorten the prompt.`);
+  return { tokens, zeroPositions: 1 };
+}
+
+export interface GraphContext {
+  signal?: AbortSignal;
+  onProgress?: (p: AttributionProgress) => void;
+}
+
+export async function attributionGraph(model: Model, params: GraphParams, ctx: GraphContext = {}): Promise<GraphResult> {
+  const set = transcodersFor(model, params.transcoders);
+  const { tokens, zeroPositions } = attributionPrompt(model, params.prompt);
+  const targets: AttributionTarget[] = [
+    ...(params.targets ?? []).map((token): AttributionTarget => ({ kind: 'token', token })),
+    ...(params.targetDiffs ?? []).map(([token, baseline]): AttributionTarget => ({ kind: 'diff', token: token!, baseline: baseline! })),
+  ];
+  const maxNLogits = params.maxNLogits ?? 10;
+  const desiredLogitProb = params.desiredLogitProb ?? 0.95;
+  const batchSize = params.batchSize ?? 64;
+  const attr = await attribute(model, set, tokens.ids, {
+    maxFeatureNodes: params.maxFeatureNodes,
+    maxNLogits,
+    desiredLogitProb,
+    batchSize,
+    targets,
+    zeroPositions,
+    signal: ctx.signal,
+    onProgress: ctx.onProgress,
+  });
+  const exported = exportGraph(attr, {
+    slug: params.slug ?? 'mechlens-graph',
+    scan: set.scan,
+    tokenTexts: tokens.texts,
+    nodeThreshold: params.nodeThreshold,
+    edgeThreshold: params.edgeThreshold,
+    generationSettings: { max_n_logits: maxNLogits, desired_logit_prob: desiredLogitProb, batch_size: batchSize, max_feature_nodes: params.maxFeatureNodes ?? attr.activations.length },
+    generator: { name: 'MechLens', version: '0.1.0', url: 'https://github.com/mechlens/mechlens' },
+    description: `${model.info.name} with the transcoders in ${basename(set.dir)}`,
+  });
+  const count = (kind: string) => exported.file.nodes.filter((n) => n.kind === kind).length;
+  return {
+    prompt: tokens,
+    graph: writeGraphFile(exported.file),
+    summary: {
+      nodes: { feature: count('feature'), error: count('error'), embedding: count('embedding'), logit: count('logit') },
+      links: exported.file.links.length,
+      replacement_score: exported.scores.replacement,
+      completeness_score: exported.scores.completeness,
+    },
+    stats: {
+      activeFeatures: attr.stats.activeFeatures,
+      featureNodes: attr.selected.length,
+      logitTargets: attr.logitTargets.length,
+      backwardRuns: attr.stats.backwardRuns,
+      unprunedLinks: exported.counts.links,
+      ms: attr.stats.ms.total,
+    },
+  };
+}
