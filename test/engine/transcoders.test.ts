@@ -15,6 +15,7 @@ import { TranscoderRunner, loadTranscoders } from '../../src/engine/attribution/
 import type { LoadTranscoderOptions, TranscoderSet } from '../../src/engine/attribution/transcoders';
 import { SaeRunner, loadSae, saeFeatureActivations, saeFeatureDirection } from '../../src/engine/attribution/sae';
 import type { HookName } from '../../src/engine/hooks';
+import { saeFeatures } from '../../src/cli/saeCommand';
 import { DEFAULT_MODEL, fixture, maxAbsDiff } from '../support/fixtures';
 import {
   rng,
@@ -513,6 +514,23 @@ describe('transcoder and SAE loaders', function () {
       const sae = loadSae(w.dir, config);
       const r = await saeFeatureActivations(model, sae, [3, 4, 5]);
       assert.equal(r.acts.length, 3 * 64);
+    });
+
+    it('the sae-features command prints the features per position (JSON)', async function () {
+      const w = writeSaeLens(fresh('sae-cli'), config.dModel, 34, { hook: 'blocks.0.hook_resid_post', architecture: 'topk', k: 3 });
+      const chunks: string[] = [];
+      const write = process.stdout.write;
+      process.stdout.write = ((c: string) => chunks.push(c) > 0) as typeof process.stdout.write;
+      try {
+        await saeFeatures(model, { tokens: [4, 8, 15] }, { sae: w.dir, top: '2', json: true });
+      } finally {
+        process.stdout.write = write;
+      }
+      const out = JSON.parse(chunks.join('')) as { hook: string; tokens: number[]; positions: Array<{ features: number[]; active: number }> };
+      assert.equal(out.hook, 'blocks.0.hook_resid_post');
+      assert.deepEqual(out.tokens, [4, 8, 15]);
+      assert.deepEqual(out.positions.map((p) => p.features.length), [2, 2, 2]);
+      await assert.rejects(saeFeatures(model, { tokens: [1] }, {}), /Missing --sae/);
     });
 
     it('refusals: a hook the model does not have, d_in, TopK without k, normalised activations, gated, pickles', function () {
