@@ -1,0 +1,378 @@
+// Issue #15's corpus of bad input, table-driven through the built CLI: every case must end with exit code 2
+// and one line on stderr that names the problem: never a stack trace ("internal error"), never a hang,
+// never a silent answer. Each case breaks a copy of a good fixture (or a flag) in a temporary folder.
+// Also here: no telemetry file under $HOME, prompts longer than a command line through --prompt-file and
+// standard input, and the same rules through the worker (bad input arrives as `bad-input`).
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { readSafetensorsHeader, readTensorF32 } from '../../src/engine/checkpoint/safetensors';
+import { writeSafetensors } from '../../src/engine/checkpoint/safetensorsWriter';
+import type { TensorToWrite } from '../../src/engine/checkpoint/safetensorsWriter';
+import { RpcEndpoint, RpcError } from '../../src/shared/rpc';
+import type { RpcMessage } from '../../src/shared/rpc';
+import type { EngineNotifications, EngineProtocol } from '../../src/shared/protocol';
+import { cli, cliWith } from '../support/cli';
+import { DEFAULT_MODEL, fixture } from '../support/fixtures';
+
+let work: string;
+
+/** A copy of a fixture (or of the bundled model's loadable files) to break. */
+function copyOf(name: string): string {
+  const dir = mkdtempSync(join(work, `${name}-`));
+  if (name === 'tiny') {
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) cpSync(join(DEFAULT_MODEL, f), join(dir, f));
+  } else cpSync(fixture(name), dir, { recursive: true });
+  return dir;
+}
+
+function editConfig(dir: string, edit: (c: Record<string, unknown>) => void): void {
+  const file = join(dir, 'config.json');
+  const c = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  edit(c);
+  writeFileSync(file, JSON.stringify(c));
+}
+
+/** Rewrites a safetensors file through `edit` on its tensors (float32). */
+function rewriteTensors(file: string, edit: (t: Record<string, TensorToWrite>) => void): void {
+  const tensors: Record<string, TensorToWrite> = {};
+  for (const [name, e] of readSafetensorsHeader(file).tensors) tensors[name] = { dtype: 'F32', shape: e.shape, data: readTensorF32(e) };
+  edit(tensors);
+  writeSafetensors(file, tensors);
+}
+
+/** Rewrites model.safetensors' JSON header in place (same length), keeping the data. */
+type Header = Record<string, { dtype: string; shape: number[]; data_offsets: number[] }>;
+function editHeader(dir: string, edit: (h: Header) => void): void {
+  const file = join(dir, 'model.safetensors');
+  const buf = readFileSync(file);
+  const len = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + len).toString()) as Header;
+  edit(header);
+  const json = JSON.stringify(header).padEnd(len, ' ');
+  assert.equal(json.length, len, 'the edited header keeps its length');
+  writeFileSync(file, Buffer.concat([buf.subarray(0, 8), Buffer.from(json), buf.subarray(8 + len)]));
+}
+
+function mkfifo(path: string): void {
+  rmSync(path, { force: true });
+  execFileSync('mkfifo', [path]);
+}
+
+function loop(path: string): void {
+  rmSync(path, { force: true, recursive: true });
+  symlinkSync(`${path}.loop`, path);
+  symlinkSync(path, `${path}.loop`);
+}
+
+interface Case {
+  name: string;
+  /** Prepares files in a fresh work folder and returns the CLI arguments. */
+  args: () => string[];
+  expect: RegExp;
+  stdin?: string;
+}
+
+const info = (dir: string) => ['info', '--model', dir];
+const run = (dir: string, ...more: string[]) => ['run', '--model', dir, '--tokens', '1,2,3', ...more];
+const config = (name: string, edit: (c: Record<string, unknown>) => void) => () => {
+  const dir = copyOf(name);
+  editConfig(dir, edit);
+  return info(dir);
+};
+/** A file in the work folder with `text`. */
+const file = (name: string, text: string) => {
+  const p = join(mkdtempSync(join(work, 'f-')), name);
+  writeFileSync(p, text);
+  return p;
+};
+const tiny = DEFAULT_MODEL;
+const gpt2 = fixture('gpt2');
+
+const CASES: Case[] = [
+  // config.json sizes: positive integers within bounds, before anything is allocated
+  { name: 'n_layer 1e9 (allocation bomb)', args: config('gpt2', (c) => (c.n_layer = 1e9)), expect: /"n_layer" must be a positive integer of at most 1024/ },
+  { name: 'n_layer 1.5', args: config('gpt2', (c) => (c.n_layer = 1.5)), expect: /"n_layer" must be a positive integer/ },
+  { name: 'n_layer -2', args: config('gpt2', (c) => (c.n_layer = -2)), expect: /"n_layer" must be a positive integer/ },
+  { name: 'n_layer as a string', args: config('gpt2', (c) => (c.n_layer = '2')), expect: /"n_layer" must be a positive integer/ },
+  { name: 'n_layer smaller than the checkpoint', args: config('gpt2', (c) => (c.n_layer = 1)), expect: /says 1 layers but the checkpoint .* has weights for layer 1/ },
+  { name: 'llama num_hidden_layers smaller than the checkpoint', args: config('llama', (c) => (c.num_hidden_layers = 1)), expect: /says 1 layers but the checkpoint/ },
+  { name: 'n_embd 0', args: config('gpt2', (c) => (c.n_embd = 0)), expect: /"n_embd" must be a positive integer/ },
+  { name: 'n_head that does not divide the width', args: config('gpt2', (c) => (c.n_head = 5)), expect: /5 heads do not divide the width 32/ },
+  { name: 'n_head 1e6', args: config('gpt2', (c) => (c.n_head = 1e6)), expect: /"n_head" must be a positive integer of at most 1024/ },
+  { name: 'vocab_size 1e12', args: config('gpt2', (c) => (c.vocab_size = 1e12)), expect: /"vocab_size" must be a positive integer/ },
+  { name: 'vocab_size null', args: config('gpt2', (c) => (c.vocab_size = null)), expect: /missing or invalid "vocab_size"/ },
+  { name: 'n_positions 0', args: config('gpt2', (c) => (c.n_positions = 0)), expect: /"n_positions" must be a positive integer/ },
+  { name: 'n_inner 1e9', args: config('gpt2', (c) => (c.n_inner = 1e9)), expect: /"n_inner" must be a positive integer/ },
+  { name: 'negative layer_norm_epsilon', args: config('gpt2', (c) => (c.layer_norm_epsilon = -1e-5)), expect: /"layer_norm_epsilon" must be a finite number > 0/ },
+  { name: 'zero rms_norm_eps', args: config('llama', (c) => (c.rms_norm_eps = 0)), expect: /"rms_norm_eps" must be a finite number > 0/ },
+  { name: 'key/value heads that do not divide the heads', args: config('llama', (c) => (c.num_key_value_heads = 3)), expect: /3 key\/value heads do not divide 4 attention heads/ },
+  { name: 'head_dim 0', args: config('llama', (c) => (c.head_dim = 0)), expect: /"head_dim" must be a positive integer/ },
+  { name: 'rope_theta 0', args: config('llama', (c) => (c.rope_theta = 0)), expect: /"rope_theta" must be a finite number > 0/ },
+  { name: 'negative rotary_pct', args: config('neox', (c) => (c.rotary_pct = -0.25)), expect: /"rotary_pct" must be a finite number > 0/ },
+  { name: 'rotary_pct above 1', args: config('neox', (c) => (c.rotary_pct = 4)), expect: /rotary part of each head .* must be an even number/ },
+  { name: 'negative soft cap', args: config('gemma2', (c) => (c.final_logit_softcapping = -3)), expect: /"final_logit_softcapping" must be a finite number > 0/ },
+  { name: 'sliding_window 0', args: config('gemma2', (c) => (c.sliding_window = 0)), expect: /"sliding_window" must be a positive integer/ },
+  // config.json as a value and as a file
+  { name: 'config.json is null', args: () => { const d = copyOf('gpt2'); writeFileSync(join(d, 'config.json'), 'null'); return info(d); }, expect: /config\.json .* must be a JSON object \(got null\)/ },
+  { name: 'config.json is a list', args: () => { const d = copyOf('gpt2'); writeFileSync(join(d, 'config.json'), '[]'); return info(d); }, expect: /must be a JSON object \(got a list\)/ },
+  { name: 'config.json is not JSON', args: () => { const d = copyOf('gpt2'); writeFileSync(join(d, 'config.json'), '{"model_type": gpt2'); return info(d); }, expect: /config\.json .* is not valid JSON/ },
+  { name: 'config.json is a folder', args: () => { const d = copyOf('gpt2'); rmSync(join(d, 'config.json')); mkdirSync(join(d, 'config.json')); return info(d); }, expect: /is a folder; expected a regular file/ },
+  { name: 'config.json is a FIFO (must not block)', args: () => { const d = copyOf('gpt2'); mkfifo(join(d, 'config.json')); return info(d); }, expect: /is a named pipe \(FIFO\); expected a regular file/ },
+  { name: 'config.json is a symlink loop', args: () => { const d = copyOf('gpt2'); loop(join(d, 'config.json')); return info(d); }, expect: /cannot open .*config\.json: it is a symbolic link loop/ },
+  { name: 'config.json points at a device', args: () => { const d = copyOf('gpt2'); rmSync(join(d, 'config.json')); symlinkSync('/dev/zero', join(d, 'config.json')); return info(d); }, expect: /is a device; expected a regular file/ },
+  { name: 'config.json is huge', args: () => { const d = copyOf('gpt2'); truncateSync(join(d, 'config.json'), 64 * 2 ** 20); return info(d); }, expect: /is 64\.0 MiB; at most 16 MiB is read/ },
+  { name: 'model folder is a file', args: () => info(file('not-a-folder', 'x')), expect: /is not a folder/ },
+  // weights files
+  { name: 'model.safetensors is a folder', args: () => { const d = copyOf('gpt2'); rmSync(join(d, 'model.safetensors')); mkdirSync(join(d, 'model.safetensors')); return info(d); }, expect: /model\.safetensors: .* is a folder; expected a regular file/ },
+  { name: 'model.safetensors is a symlink loop', args: () => { const d = copyOf('gpt2'); loop(join(d, 'model.safetensors')); return info(d); }, expect: /model\.safetensors: cannot open .* symbolic link loop/ },
+  { name: 'model.safetensors is a FIFO', args: () => { const d = copyOf('gpt2'); mkfifo(join(d, 'model.safetensors')); return info(d); }, expect: /named pipe \(FIFO\)/ },
+  {
+    name: 'overlapping byte ranges in safetensors',
+    args: () => {
+      const d = copyOf('gpt2');
+      editHeader(d, (h) => {
+        h['transformer.h.0.ln_1.bias']!.data_offsets = [...h['transformer.h.0.ln_1.weight']!.data_offsets];
+      });
+      return info(d);
+    },
+    expect: /tensors transformer\.h\.0\.ln_1\.(weight|bias) and transformer\.h\.0\.ln_1\.(weight|bias) overlap/,
+  },
+  {
+    name: 'NaN in the final norm bias (once skipped by the scan)',
+    args: () => {
+      const d = copyOf('gpt2');
+      rewriteTensors(join(d, 'model.safetensors'), (t) => (t['transformer.ln_f.bias']!.data[0] = NaN));
+      return run(d);
+    },
+    expect: /NaN or Inf values in: lnFinal\.b/,
+  },
+  {
+    name: 'Inf in an attention bias',
+    args: () => {
+      const d = copyOf('gpt2');
+      rewriteTensors(join(d, 'model.safetensors'), (t) => (t['transformer.h.1.attn.c_attn.bias']!.data[5] = Infinity));
+      return run(d);
+    },
+    expect: /NaN or Inf values in: blocks\.1\.b_Q/,
+  },
+  // sharded checkpoints
+  { name: 'index is null', args: () => { const d = copyOf('llama'); writeFileSync(join(d, 'model.safetensors.index.json'), 'null'); return info(d); }, expect: /index\.json must be a JSON object with a "weight_map" object/ },
+  { name: 'index weight_map is a list', args: () => { const d = copyOf('llama'); writeFileSync(join(d, 'model.safetensors.index.json'), '{"weight_map": []}'); return info(d); }, expect: /"weight_map" object/ },
+  { name: 'index names a shard by number', args: () => { const d = copyOf('llama'); writeFileSync(join(d, 'model.safetensors.index.json'), '{"weight_map": {"a": 1}}'); return info(d); }, expect: /every weight_map value must be a shard file name/ },
+  {
+    name: 'a tensor present in two shards',
+    args: () => {
+      const d = copyOf('llama');
+      const first = join(d, 'model-00001-of-00002.safetensors');
+      const name = [...readSafetensorsHeader(first).tensors.keys()][0]!;
+      const e = readSafetensorsHeader(first).tensors.get(name)!;
+      rewriteTensors(join(d, 'model-00002-of-00002.safetensors'), (t) => (t[name] = { dtype: 'F32', shape: e.shape, data: readTensorF32(e) }));
+      return info(d);
+    },
+    expect: /Tensor .* is in two weight files \(model-00001-of-00002\.safetensors and model-00002-of-00002\.safetensors\)/,
+  },
+  // tokenizer files
+  { name: 'tokenizer.json is a FIFO', args: () => { const d = copyOf('tiny'); mkfifo(join(d, 'tokenizer.json')); return ['run', '--model', d, '--prompt', 'hi']; }, expect: /tokenizer\.json: .* named pipe/ },
+  { name: 'tokenizer.json is null', args: () => { const d = copyOf('tiny'); writeFileSync(join(d, 'tokenizer.json'), 'null'); return ['run', '--model', d, '--prompt', 'hi']; }, expect: /tokenizer\.json: must be a JSON object/ },
+  // interventions
+  { name: 'intervention of the wrong shape (empty vector)', args: () => run(gpt2, '--interventions', file('iv.json', '[{"kind":"add","hook":"blocks.0.hook_resid_pre","vector":[]}]')), expect: /intervention 1: add needs a vector of finite numbers/ },
+  { name: 'intervention kind unknown', args: () => run(gpt2, '--interventions', file('iv.json', '[{"kind":"explode","hook":"x"}]')), expect: /kind must be one of/ },
+  { name: 'intervention list is null', args: () => run(gpt2, '--interventions', file('iv.json', 'null')), expect: /expected a JSON list of interventions/ },
+  { name: 'intervention vector of the wrong length', args: () => run(gpt2, '--interventions', file('iv.json', '[{"kind":"add","hook":"blocks.0.hook_resid_pre","vector":[1,2]}]')), expect: /the vector has 2 entries but .* has 32/ },
+  { name: 'intervention position beyond the prompt', args: () => run(gpt2, '--interventions', file('iv.json', '[{"kind":"zero","hook":"blocks.0.hook_resid_pre","positions":[5]}]')), expect: /position 5 is beyond the prompt \(positions 0\.\.2\)/ },
+  { name: 'intervention head out of range', args: () => run(gpt2, '--interventions', file('iv.json', '[{"kind":"zero","hook":"blocks.0.attn.hook_z","heads":[9]}]')), expect: /head 9 is out of range/ },
+  { name: 'interventions file is a folder', args: () => run(gpt2, '--interventions', work), expect: /--interventions: .* is a folder/ },
+  { name: '--interventions given to lens (which ignores them)', args: () => ['lens', '--model', gpt2, '--tokens', '1,2', '--interventions', file('iv.json', '[]')], expect: /mechlens lens does not use --interventions/ },
+  { name: '--interventions given to patch', args: () => ['patch', '--model', gpt2, '--clean', 'a', '--corrupted', 'b', '--target', '#1', '--baseline', '#2', '--interventions', file('iv.json', '[]')], expect: /does not use --interventions/ },
+  { name: '--top given to dla', args: () => ['dla', '--model', gpt2, '--tokens', '1,2', '--target', '#1', '--top', '3'], expect: /mechlens dla does not use --top/ },
+  // tokens and hooks
+  { name: 'out-of-vocabulary target in patch', args: () => ['patch', '--model', tiny, '--clean', 'a b', '--corrupted', 'a c', '--target', '#100000', '--baseline', '#1'], expect: /correct: token 100000 is outside the vocabulary/ },
+  { name: 'out-of-vocabulary target in dla', args: () => ['dla', '--model', gpt2, '--tokens', '1,2', '--target', '#101'], expect: /target: token 101 is outside the vocabulary \(0\.\.100\)/ },
+  { name: 'out-of-vocabulary baseline in grad', args: () => ['grad', '--model', gpt2, '--tokens', '1,2', '--target', '#1', '--baseline', '#5000', '--hooks', 'hook_embed'], expect: /baseline: token 5000 is outside the vocabulary/ },
+  { name: 'empty hook list', args: () => ['cache', '--model', gpt2, '--tokens', '1,2', '--hooks', ' , '], expect: /--hooks: give at least one hook name/ },
+  { name: 'hook name with a leading zero', args: () => ['cache', '--model', gpt2, '--tokens', '1,2', '--hooks', 'blocks.01.hook_resid_pre'], expect: /Unknown hook "blocks\.01\.hook_resid_pre"/ },
+  { name: 'token id beyond the vocabulary', args: () => ['run', '--model', gpt2, '--tokens', '1,101'], expect: /Token id 101 is outside the vocabulary/ },
+  { name: 'negative token id', args: () => ['run', '--model', gpt2, '--tokens', '1,-3'], expect: /--tokens: "-3" is not a non-negative integer/ },
+  // flags
+  { name: 'unknown option', args: () => ['run', '--model', gpt2, '--tokens', '1', '--bogus'], expect: /Unknown option '--bogus'/ },
+  { name: '--prompt and --prompt-file together', args: () => ['run', '--model', tiny, '--prompt', 'a', '--prompt-file', file('p.txt', 'b')], expect: /either --prompt or --prompt-file, not both/ },
+  { name: '--prompt-file that does not exist', args: () => ['run', '--model', tiny, '--prompt-file', join(work, 'nope.txt')], expect: /--prompt-file: cannot open .*nope\.txt: it does not exist/ },
+  { name: '--prompt-file that is a FIFO', args: () => { const p = join(mkdtempSync(join(work, 'fifo-')), 'p'); mkfifo(p); return ['run', '--model', tiny, '--prompt-file', p]; }, expect: /--prompt-file: .* named pipe/ },
+  { name: 'empty --prompt-file', args: () => ['run', '--model', tiny, '--prompt-file', file('p.txt', '')], expect: /The prompt is empty/ },
+  { name: 'empty standard input', args: () => ['run', '--model', tiny, '--prompt-file', '-'], stdin: '', expect: /The prompt is empty/ },
+  { name: '--threads not a number', args: () => ['run', '--model', gpt2, '--tokens', '1', '--threads', 'many'], expect: /--threads: "many" is not a non-negative integer/ },
+  { name: 'negative temperature', args: () => ['generate', '--model', gpt2, '--tokens', '1', '--max-new-tokens', '2', '--temperature=-1'], expect: /--temperature must be a number >= 0/ },
+  { name: '--steps 0', args: () => ['saliency', '--model', gpt2, '--tokens', '1,2', '--target', '#1', '--method', 'integrated_gradients', '--steps', '0'], expect: /--steps must be an integer from 1 to 4096/ },
+  { name: 'generation past the context', args: () => ['generate', '--model', gpt2, '--tokens', '1,2', '--max-new-tokens', '40'], expect: /exceeds the context of 32/ },
+];
+
+describe('hardening (issue #15): bad input through the CLI', function () {
+  this.timeout(60_000);
+  before(() => {
+    work = mkdtempSync(join(tmpdir(), 'mechlens-hardening-'));
+  });
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  it(`the corpus has more than 40 cases (${CASES.length})`, function () {
+    assert.ok(CASES.length > 40);
+  });
+
+  for (const c of CASES) {
+    it(`${c.name}: exit 2, one line`, async function () {
+      const r = await cliWith({ input: c.stdin, timeoutMs: 30_000 }, ...c.args());
+      const lines = r.stderr.split('\n').filter((l) => l.length > 0 && !l.startsWith('warning: '));
+      assert.equal(r.signal, null, `killed by ${r.signal} (a hang or a crash): ${r.stderr}`);
+      assert.equal(r.code, 2, `exit code ${r.code}: ${r.stderr}`);
+      assert.equal(r.stdout, '', 'no answer on stdout');
+      assert.equal(lines.length, 1, `one line: ${r.stderr}`);
+      assert.doesNotMatch(lines[0]!, /internal error/);
+      assert.match(lines[0]!, /^mechlens: /);
+      assert.match(lines[0]!, c.expect);
+    });
+  }
+});
+
+describe('hardening (issue #15): privacy and long prompts', function () {
+  this.timeout(60_000);
+  let home: string;
+  before(() => {
+    work = mkdtempSync(join(tmpdir(), 'mechlens-hardening-'));
+    home = mkdtempSync(join(tmpdir(), 'mechlens-home-'));
+  });
+  after(() => {
+    rmSync(work, { recursive: true, force: true });
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  /** Every file under `dir`, relative. */
+  function filesUnder(dir: string): string[] {
+    return readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((e) => !e.isDirectory())
+      .map((e) => join(e.parentPath, e.name).slice(dir.length + 1));
+  }
+
+  it('the CLI writes nothing under $HOME (onnxruntime telemetry is off)', async function () {
+    const env = { ...process.env, HOME: home, XDG_CACHE_HOME: join(home, '.cache') };
+    delete env.ORT_DISABLE_TELEMETRY;
+    const r = await cliWith({ env }, 'run', '--model', DEFAULT_MODEL, '--prompt', 'Once upon a time', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(filesUnder(home), []);
+  });
+
+  it('the extension host\'s engine worker writes nothing under $HOME', async function () {
+    // EngineClient (host code, no vscode) in a child process with an empty HOME: it must switch telemetry
+    // off in its real environment before the worker loads onnxruntime.
+    const script = join(work, 'host.ts');
+    writeFileSync(
+      script,
+      `import { EngineClient } from ${JSON.stringify(join(__dirname, '..', '..', 'src', 'host', 'engineClient'))};\n` +
+        `const c = new EngineClient({ workerPath: ${JSON.stringify(join(__dirname, '..', '..', 'dist', 'worker.js'))}, log: () => undefined });\n` +
+        `c.setModel({ dir: ${JSON.stringify(DEFAULT_MODEL)} });\n` +
+        `c.call('analysis/run', { prompt: { text: 'Once upon a time' } }).then(async (r) => { console.log(r.top.length); await c.dispose(); });\n`,
+    );
+    const env = { ...process.env, HOME: home, XDG_CACHE_HOME: join(home, '.cache') };
+    delete env.ORT_DISABLE_TELEMETRY;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', script], { env, encoding: 'utf8' });
+    assert.match(out, /^10\n?$/);
+    assert.deepEqual(filesUnder(home), []);
+  });
+
+  const long = 'Once upon a time there was a little dragon who loved books. '.repeat(600); // 36 KB
+  const limitMessage = new RegExp(`The prompt has ${long.length} characters, more than 128 tokens can hold`);
+
+  it(`a ${(long.length / 1024).toFixed(1)} KB prompt reaches the engine whole through --prompt, --prompt-file and stdin (no crash)`, async function () {
+    assert.ok(long.length > 29 * 1024);
+    const p = join(work, 'long.txt');
+    writeFileSync(p, long);
+    for (const [how, args, input] of [
+      ['--prompt', ['--prompt', long], undefined],
+      ['--prompt-file', ['--prompt-file', p], undefined],
+      ['--prompt-file -', ['--prompt-file', '-'], long],
+    ] as const) {
+      const r = await cliWith({ input }, 'run', '--model', DEFAULT_MODEL, ...args);
+      assert.equal(r.signal, null, `${how}: killed by ${r.signal}`);
+      assert.equal(r.code, 2, `${how}: ${r.stderr}`);
+      assert.match(r.stderr, limitMessage, how);
+    }
+  });
+
+  it('--prompt-file and stdin give the same answer as --prompt', async function () {
+    const text = 'The little dragon opened the book and';
+    const want = await cli('run', '--model', DEFAULT_MODEL, '--prompt', text, '--json');
+    assert.equal(want.code, 0, want.stderr);
+    const fromFile = await cli('run', '--model', DEFAULT_MODEL, '--prompt-file', file('p.txt', text), '--json');
+    const fromStdin = await cliWith({ input: text }, 'run', '--model', DEFAULT_MODEL, '--prompt-file', '-', '--json');
+    assert.equal(fromFile.stdout, want.stdout);
+    assert.equal(fromStdin.stdout, want.stdout);
+    const patch = await cliWith({ input: 'When Mary and John went to the store, John gave a drink to' }, 'patch', '--model', DEFAULT_MODEL, '--clean-file', '-', '--corrupted', 'When Mary and John went to the store, Mary gave a drink to', '--target', ' Mary', '--baseline', ' John', '--json');
+    assert.equal(patch.code, 0, patch.stderr);
+  });
+});
+
+describe('hardening (issue #15): bad input through the worker is bad-input', function () {
+  this.timeout(60_000);
+  let worker: Worker;
+  let rpc: RpcEndpoint<Record<string, never>, EngineProtocol, Record<string, never>, EngineNotifications>;
+  before(async () => {
+    worker = new Worker(join(__dirname, '..', '..', 'dist', 'worker.js'));
+    rpc = new RpcEndpoint((m: RpcMessage, transfer?: ArrayBuffer[]) => worker.postMessage(m, transfer ?? []), {});
+    worker.on('message', (m: unknown) => rpc.handle(m));
+    await rpc.call('model/load', { dir: DEFAULT_MODEL });
+  });
+  after(() => worker.terminate());
+
+  const badInput = (pattern: RegExp) => (e: unknown) => {
+    assert.ok(e instanceof RpcError, String(e));
+    assert.equal(e.code, 'bad-input', `${e.code}: ${e.message}`);
+    assert.match(e.message, pattern);
+    return true;
+  };
+
+  const cases: Array<[string, () => Promise<unknown>, RegExp]> = [
+    ['an intervention of the wrong shape', () => rpc.call('analysis/run', { prompt: { tokens: [1, 2] }, interventions: [{ kind: 'scale', hook: 'blocks.0.hook_resid_pre' } as never] }), /factor must be a finite number/],
+    ['an intervention vector of the wrong length', () => rpc.call('analysis/run', { prompt: { tokens: [1, 2] }, interventions: [{ kind: 'add', hook: 'blocks.0.hook_resid_pre', vector: [1] }] }), /the vector has 1 entries/],
+    ['an intervention position beyond the prompt', () => rpc.call('analysis/cache', { prompt: { tokens: [1, 2] }, hooks: ['hook_embed'], interventions: [{ kind: 'zero', hook: 'hook_embed', positions: [2] }] }), /position 2 is beyond the prompt/],
+    ['an out-of-vocabulary patch target', () => rpc.call('analysis/patch', { clean: { tokens: [1, 2] }, corrupted: { tokens: [1, 3] }, correct: 5000, incorrect: 1 }), /correct: token 5000 is outside the vocabulary/],
+    ['an empty hook list', () => rpc.call('analysis/cache', { prompt: { tokens: [1, 2] }, hooks: [] }), /at least one hook/],
+    ['a hook name with a leading zero', () => rpc.call('analysis/grad', { prompt: { tokens: [1, 2] }, target: 1, hooks: ['blocks.00.hook_resid_pre'] }), /Unknown hook "blocks\.00\.hook_resid_pre"/],
+    ['a model folder that is a FIFO-backed config', () => {
+      const d = copyOf('gpt2');
+      mkfifo(join(d, 'config.json'));
+      return rpc.call('model/validate', { dir: d });
+    }, /named pipe/],
+    ['a text too long for the context, refused before tokenizing', () => rpc.call('analysis/inspect', { prompt: { text: '東'.repeat(200_000) }, maxTokens: 64 }), /more than 64 tokens can hold/],
+  ];
+  before(() => {
+    work = mkdtempSync(join(tmpdir(), 'mechlens-hardening-'));
+  });
+  after(() => rmSync(work, { recursive: true, force: true }));
+  for (const [name, call, pattern] of cases) {
+    it(name, async function () {
+      await assert.rejects(call(), badInput(pattern));
+    });
+  }
+
+  it('a request cancelled while it waits never runs', async function () {
+    // A long request, then one cancelled before the worker reaches it, then a short one: the second must
+    // be refused as cancelled without running (the third's answer comes right after the first's).
+    const first = rpc.call('analysis/run', { prompt: { tokens: [1, 2, 3] } });
+    const controller = new AbortController();
+    const second = rpc.call('analysis/heads', { samples: 2000 }, { signal: controller.signal });
+    controller.abort();
+    const outcome = second.then(
+      () => 'ran',
+      (e: unknown) => (e instanceof RpcError ? e.code : String(e)),
+    );
+    const started = performance.now();
+    await first;
+    assert.equal(await outcome, 'cancelled');
+    const third = await rpc.call('analysis/run', { prompt: { tokens: [4, 5] } });
+    const ms = performance.now() - started;
+    assert.equal(third.tokens.ids.length, 2);
+    assert.ok(ms < 1000, `the cancelled heads sweep must not have run (${ms.toFixed(0)} ms)`);
+  });
+});
