@@ -376,3 +376,14 @@ describe('hardening (issue #15): bad input through the worker is bad-input', fun
     assert.ok(ms < 1000, `the cancelled heads sweep must not have run (${ms.toFixed(0)} ms)`);
   });
 });
+
+describe('hardening (issue #15): thread clamp', function () {
+  it('threads are 0 (onnxruntime default) or at most the cores', async function () {
+    const { clampThreads } = await import('../../src/engine/model');
+    assert.equal(clampThreads(0, 8), 0);
+    assert.equal(clampThreads(-5, 8), 0);
+    assert.equal(clampThreads(Number.NaN, 8), 0);
+    assert.equal(clampThreads(3.7, 8), 3);
+    assert.equal(clampThreads(256, 8), 8);
+  });
+});

@@ -76,6 +76,13 @@ describe('host manifest', () => {
     assert.equal(props['mechlens.executionProvider']?.default, 'cpu');
   });
 
+  it('ignores engine and file-pattern settings from untrusted workspaces (issue #15)', () => {
+    const restricted = (pkg.capabilities.untrustedWorkspaces as { restrictedConfigurations?: string[] }).restrictedConfigurations ?? [];
+    for (const key of ['modelFolders', 'activeModel', 'threads', 'executionProvider', 'maxPromptTokens', 'inlineInspection.filePatterns']) {
+      assert.ok(restricted.includes(`mechlens.${key}`), key);
+    }
+  });
+
   it('points only at files that exist', () => {
     const files = [
       ...pkg.contributes.viewsContainers.activitybar.map((a) => a.icon),
