@@ -12,7 +12,11 @@ import { loadTranscoders } from '../../src/engine/attribution/transcoders';
 import type { TranscoderSet } from '../../src/engine/attribution/transcoders';
 import type { HookEdit } from '../../src/engine/interventions';
 import { Model } from '../../src/engine/model';
-import { DEFAULT_MODEL } from '../support/fixtures';
+import { DEFAULT_MODEL, fixture, readGolden } from '../support/fixtures';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { writeCrossLayerTranscoders, writeJumpReluTranscoders, writeTopKSkipTranscoders } from '../support/transcoderFixtures';
+import type { WrittenSet } from '../support/transcoderFixtures';
 
 interface Source {
   label: string;
@@ -173,4 +177,65 @@ describe('attribution graphs: exactness (circuit-tracer test_attributions)', fun
       await model.dispose();
     }
   });
+
+  const cases: Array<{ name: string; fixture: string; write: (dir: string, m: Model) => WrittenSet }> = [
+    { name: 'Gemma-2 with JumpReLU transcoders', fixture: 'gemma2', write: (dir, m) => writeJumpReluTranscoders(dir, m.config, 7) },
+    { name: 'Llama with TopK skip transcoders', fixture: 'llama', write: (dir, m) => writeTopKSkipTranscoders(dir, m.config, 8, 6) },
+    { name: 'GPT-2 with a cross-layer transcoder', fixture: 'gpt2', write: (dir, m) => writeCrossLayerTranscoders(dir, m.config, 9) },
+  ];
+  for (const k of cases) {
+    it(`${k.name}: exact edges, and the replacement model with its error nodes reproduces the logits`, async () => {
+      const model = await Model.load(fixture(k.fixture));
+      const dir = mkdtempSync(join(tmpdir(), 'mechlens-tc-'));
+      try {
+        const written = k.write(dir, model);
+        const set = loadTranscoders(dir, model.config);
+        const tokens = readGolden(fixture(k.fixture)).inputIds[0]!;
+        const attr = await attribute(model, set, tokens, { batchSize: 16 });
+        assert.ok(attr.activations.length >= 20, `${attr.activations.length} active features`);
+        const worst = await exactness(model, set, attr);
+        console.log(`      ${attr.activations.length} features, ${worst.checked} sources; worst |Δ−A|/tol: features ${worst.features.toFixed(3)}, logits ${worst.logits.toFixed(3)}`);
+        assert.ok(worst.features <= 1, `feature pre-activations off by ${worst.features}× the tolerance`);
+        assert.ok(worst.logits <= 1, `logits off by ${worst.logits}× the tolerance`);
+
+        // Replacement: every output hook set to (Σ activation · decoder row + b_dec + skip) + error, all
+        // from the written arrays, gives the model's own logits.
+        const d = model.config.dModel;
+        const L = model.config.nLayers;
+        const T = tokens.length;
+        const inputs = await model.forward({ tokens: [tokens], hooks: Array.from({ length: L }, (_, l) => `blocks.${l}.${set.inputHook}`) as never, logits: 'all' });
+        const edits = new Map<string, HookEdit>();
+        for (let l = 0; l < L; l++) {
+          const add = Float32Array.from(attr.errorVectors[l]!);
+          const w = written.layers[l]!;
+          for (let p = 0; p < T; p++) for (let i = 0; i < d; i++) add[p * d + i]! += w.b_dec[i]!;
+          if (w.W_skip) {
+            const x = inputs.hooks.get(`blocks.${l}.${set.inputHook}`)!.data;
+            for (let p = 0; p < T; p++) for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) add[p * d + i]! += x[p * d + j]! * w.W_skip[i * d + j]!;
+          }
+          edits.set(`blocks.${l}.${set.outputHook}`, { shape: [1, T, d], keep: new Float32Array(T * d), add });
+        }
+        for (let f = 0; f < attr.activations.length; f++) {
+          const [l, p, idx] = [attr.activeFeatures[f * 3]!, attr.activeFeatures[f * 3 + 1]!, attr.activeFeatures[f * 3 + 2]!];
+          const w = written.layers[l]!;
+          for (let j = 0; j < w.nOut; j++) {
+            const add = edits.get(`blocks.${l + j}.${set.outputHook}`)!.add;
+            for (let i = 0; i < d; i++) add[p * d + i]! += attr.activations[f]! * w.W_dec[(idx * w.nOut + j) * d + i]!;
+          }
+        }
+        const replaced = await model.forward({ tokens: [tokens], edits, logits: 'all' });
+        const clean = inputs.logits!.data;
+        let worstLogit = 0;
+        let scale = 0;
+        for (let i = 0; i < clean.length; i++) {
+          worstLogit = Math.max(worstLogit, Math.abs(replaced.logits!.data[i]! - clean[i]!));
+          scale = Math.max(scale, Math.abs(clean[i]!));
+        }
+        assert.ok(worstLogit <= 1e-4 * Math.max(1, scale), `replacement logits differ by ${worstLogit}`);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+        await model.dispose();
+      }
+    });
+  }
 });

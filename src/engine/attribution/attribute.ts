@@ -131,7 +131,7 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
   for (let l = 0; l < L; l++) {
     const layer = transcoders.layers[l]!;
     const runner = await TranscoderRunner.create(model.graphs, transcoders, layer, d);
-    const acts = (await runner.run(inputs[l]!)).acts; // [T, d_tc]
+    const acts = await runner.encode(inputs[l]!); // [T, d_tc]
     const n = layer.dTranscoder;
     for (let p = zeroPositions; p < T; p++) {
       for (let f = 0; f < n; f++) {

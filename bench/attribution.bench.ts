@@ -1,0 +1,178 @@
+// Attribution-graph benchmark (issue: attribution graphs, "Speed and memory"). Prints figures side by
+// side in one run; asserts nothing.
+//   1. the bundled model, a 16-token prompt, every active feature (goal < 1 s);
+//   2. the GPT-2-small-shaped checkpoint of bench/engine.bench.ts with random 6144-wide JumpReLU
+//      transcoders at mlp.hook_in / mlp.hook_out (generated on first use, L0 ≈ 40 per position), T = 16
+//      and T = 64, 5000 feature nodes, batch 64: time and peak RSS, beside the same algorithm in PyTorch
+//      autograd (bench/torch_attribution.py) on the same weights, prompt, batch size and threads.
+// Each configuration runs in its own process (peak RSS is per process).
+//
+//   npm run bench:attribution   (or: node --import tsx bench/attribution.bench.ts [--threads N] [--no-torch] [--seq 16,64])
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { attribute } from '../src/engine/attribution/attribute';
+import { attributionPrompt, transcodersFor } from '../src/engine/attribution/graph';
+import { GPT2_SMALL_SHAPE, randomGpt2Checkpoint } from '../src/engine/checkpoint/synthetic';
+import { writeSafetensors } from '../src/engine/checkpoint/safetensorsWriter';
+import { Model } from '../src/engine/model';
+
+const { values } = parseArgs({
+  options: {
+    threads: { type: 'string', default: '2' },
+    seq: { type: 'string', default: '16,64' },
+    'max-feature-nodes': { type: 'string', default: '5000' },
+    'batch-size': { type: 'string', default: '64' },
+    'no-torch': { type: 'boolean', default: false },
+    // internal: run one configuration in this process and print its JSON
+    child: { type: 'string' },
+  },
+});
+const THREADS = Number(values.threads);
+const MAX_NODES = Number(values['max-feature-nodes']);
+const BATCH = Number(values['batch-size']);
+const OUT = join(__dirname, 'out');
+const MODEL_DIR = join(OUT, 'gpt2-small-shaped');
+const TC_DIR = join(OUT, 'gpt2-small-transcoders-6144');
+const BUNDLED = join(__dirname, '..', 'models', 'mechlens-tiny');
+const D_TC = 6144;
+
+/** Seeded standard normals (mulberry32 + Box-Muller): the same transcoders every run. */
+function normals(seed: number) {
+  let s = seed >>> 0;
+  const uniform = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return (n: number, std: number) => {
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i += 2) {
+      const r = Math.sqrt(-2 * Math.log(1 - uniform()));
+      const th = 2 * Math.PI * uniform();
+      out[i] = std * r * Math.cos(th);
+      if (i + 1 < n) out[i + 1] = std * r * Math.sin(th);
+    }
+    return out;
+  };
+}
+
+/** Random JumpReLU transcoders: encoder rows of norm ~1 on inputs of RMS ~1, thresholds near 2.5σ (L0 ≈ 40). */
+function writeTranscoders(dir: string, nLayers: number, d: number): void {
+  mkdirSync(dir, { recursive: true });
+  const normal = normals(42);
+  for (let l = 0; l < nLayers; l++) {
+    writeSafetensors(join(dir, `layer_${l}.safetensors`), {
+      W_enc: { dtype: 'F32', shape: [D_TC, d], data: normal(D_TC * d, 1 / Math.sqrt(d)) },
+      b_enc: { dtype: 'F32', shape: [D_TC], data: new Float32Array(D_TC) },
+      W_dec: { dtype: 'F32', shape: [D_TC, d], data: normal(D_TC * d, 1 / Math.sqrt(D_TC)) },
+      b_dec: { dtype: 'F32', shape: [d], data: normal(d, 0.05) },
+      'activation_function.threshold': { dtype: 'F32', shape: [D_TC], data: Float32Array.from(normal(D_TC, 0.1), (v) => 2.5 + v) },
+    });
+  }
+  writeFileSync(join(dir, 'config.yaml'), `model_kind: transcoder_set\nfeature_input_hook: mlp.hook_in\nfeature_output_hook: mlp.hook_out\nscan: bench-gpt2-small-jumprelu-6144\n`);
+}
+
+function lcg(seed: number): () => number {
+  let s = seed;
+  return () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+}
+
+interface Figures {
+  ms: number;
+  setupMs: number;
+  rowsMs: number;
+  activeFeatures: number;
+  featureNodes: number;
+  backwardRuns: number;
+  peakRssMiB: number;
+  tokens?: number[];
+}
+
+async function child(config: string): Promise<Figures> {
+  if (config === 'bundled') {
+    const model = await Model.load(BUNDLED, { threads: THREADS });
+    const set = transcodersFor(model);
+    const { tokens, zeroPositions } = attributionPrompt(model, { text: 'When Mary and John went to the store, John gave a drink to' });
+    const ids = tokens.ids.slice(0, 16);
+    await attribute(model, set, ids, { zeroPositions }); // warm-up: sessions built
+    const attr = await attribute(model, set, ids, { zeroPositions });
+    return figures(attr, ids);
+  }
+  const T = Number(config);
+  const model = await Model.load(MODEL_DIR, { threads: THREADS });
+  const set = transcodersFor(model, TC_DIR);
+  const rand = lcg(T);
+  const ids = Array.from({ length: T }, () => Math.floor(rand() * model.config.dVocab));
+  const attr = await attribute(model, set, ids, { maxFeatureNodes: MAX_NODES, batchSize: BATCH });
+  return figures(attr, ids);
+}
+
+function figures(attr: Awaited<ReturnType<typeof attribute>>, tokens: number[]): Figures {
+  return {
+    ms: attr.stats.ms.total,
+    setupMs: attr.stats.ms.setup,
+    rowsMs: attr.stats.ms.rows,
+    activeFeatures: attr.stats.activeFeatures,
+    featureNodes: attr.selected.length,
+    backwardRuns: attr.stats.backwardRuns,
+    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    tokens,
+  };
+}
+
+function runChild(config: string): Figures {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', __filename, '--child', config, '--threads', String(THREADS), '--max-feature-nodes', String(MAX_NODES), '--batch-size', String(BATCH)], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 26,
+  });
+  return JSON.parse(out.trim().split('\n').pop()!) as Figures;
+}
+
+function runTorch(tokens: number[]): Record<string, number> | null {
+  try {
+    const out = execFileSync('/usr/bin/python3', [join(__dirname, 'torch_attribution.py'), '--model', MODEL_DIR, '--transcoders', TC_DIR, '--tokens', tokens.join(','), '--max-feature-nodes', String(MAX_NODES), '--batch-size', String(BATCH), '--threads', String(THREADS)], {
+      encoding: 'utf8',
+      env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    return JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>;
+  } catch (e) {
+    process.stderr.write(`PyTorch baseline unavailable: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}\n`);
+    return null;
+  }
+}
+
+async function main(): Promise<void> {
+  if (values.child) {
+    process.stdout.write(`${JSON.stringify(await child(values.child))}\n`);
+    return;
+  }
+  mkdirSync(OUT, { recursive: true });
+  if (!existsSync(join(MODEL_DIR, 'model.safetensors'))) {
+    process.stderr.write(`generating ${MODEL_DIR} ...\n`);
+    randomGpt2Checkpoint(MODEL_DIR, GPT2_SMALL_SHAPE, 0);
+  }
+  if (!existsSync(join(TC_DIR, 'config.yaml'))) {
+    process.stderr.write(`generating ${TC_DIR} ...\n`);
+    writeTranscoders(TC_DIR, GPT2_SMALL_SHAPE.nLayers, GPT2_SMALL_SHAPE.dModel);
+  }
+  const results: Record<string, unknown> = { threads: THREADS, batchSize: BATCH, maxFeatureNodes: MAX_NODES };
+  const bundled = runChild('bundled');
+  results.bundled = bundled;
+  console.log(`bundled model (mechlens-tiny), ${bundled.tokens!.length} tokens, all ${bundled.activeFeatures} features: ${(bundled.ms / 1000).toFixed(2)} s (${bundled.backwardRuns} backward runs), peak RSS ${bundled.peakRssMiB.toFixed(0)} MiB`);
+  for (const T of values.seq!.split(',').map(Number)) {
+    const ours = runChild(String(T));
+    const torch = values['no-torch'] ? null : runTorch(ours.tokens!);
+    results[`gpt2_T${T}`] = { mechlens: { ...ours, tokens: undefined }, torch };
+    const line = `GPT-2-small shape, 6144-wide JumpReLU transcoders, T = ${T}, ${ours.featureNodes} of ${ours.activeFeatures} features: MechLens ${(ours.ms / 1000).toFixed(1)} s (setup ${(ours.setupMs / 1000).toFixed(1)} s), peak RSS ${ours.peakRssMiB.toFixed(0)} MiB`;
+    console.log(torch ? `${line}; PyTorch ${torch.attribution_s!.toFixed(1)} s, peak RSS ${torch.peak_rss_mib!.toFixed(0)} MiB; ${(torch.attribution_s! / (ours.ms / 1000)).toFixed(2)}x` : line);
+  }
+  writeFileSync(join(OUT, 'attribution.json'), JSON.stringify(results, null, 2));
+}
+
+void main();
