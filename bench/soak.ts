@@ -1,5 +1,7 @@
 // Soak: every analysis of the registry run many times on the bundled model in one process, as the worker
-// runs them; RSS is sampled after a warm-up and at the end, and growth over 5% fails (issue #15).
+// runs them; RSS is sampled after a warm-up and after RUNS more runs, and growth over 5% fails (issue #15).
+// The warm-up is long because RSS first grows for some hundreds of runs and then stays flat (onnxruntime's
+// arena and malloc settling: inspect went 133 -> 159 MiB over 1,000 runs, then 157-159 MiB up to 4,000).
 // Not part of `npm test` (minutes): `npm run soak` or `node --import tsx bench/soak.ts [--runs N]`.
 import '../src/engine/privacy';
 import { join } from 'node:path';
@@ -9,7 +11,7 @@ import type { AnalysisName } from '../src/shared/analyses';
 
 const runsArg = process.argv.indexOf('--runs');
 const RUNS = runsArg >= 0 ? Number(process.argv[runsArg + 1]) : 1000;
-const WARMUP = Math.min(100, Math.floor(RUNS / 10));
+const WARMUP = 500;
 const MODEL = join(__dirname, '..', 'models', 'mechlens-tiny');
 const prompt = { text: 'When Mary and John went to the store, John gave a drink to' };
 
@@ -32,11 +34,11 @@ async function main(): Promise<number> {
   const model = await Model.load(MODEL);
   let failed = false;
   try {
-    console.log(`soak: ${RUNS} runs per analysis on mechlens-tiny (RSS after ${WARMUP} warm-up runs vs after all)`);
+    console.log(`soak: ${RUNS} runs per analysis on mechlens-tiny after ${WARMUP} warm-up runs (RSS before vs after)`);
     for (const [name, params] of Object.entries(PARAMS) as Array<[AnalysisName, unknown]>) {
       let before = 0;
       const started = performance.now();
-      for (let i = 0; i < RUNS; i++) {
+      for (let i = 0; i < WARMUP + RUNS; i++) {
         if (i === WARMUP) {
           global.gc?.();
           before = rssMiB();
@@ -47,7 +49,7 @@ async function main(): Promise<number> {
       const after = rssMiB();
       const growth = (after - before) / before;
       failed ||= growth > 0.05;
-      console.log(`  ${name.padEnd(10)} ${((performance.now() - started) / RUNS).toFixed(1).padStart(6)} ms/run  RSS ${before.toFixed(0)} -> ${after.toFixed(0)} MiB (${(growth * 100).toFixed(1)}%)`);
+      console.log(`  ${name.padEnd(10)} ${((performance.now() - started) / (WARMUP + RUNS)).toFixed(1).padStart(6)} ms/run  RSS ${before.toFixed(0)} -> ${after.toFixed(0)} MiB (${(growth * 100).toFixed(1)}%)`);
     }
   } finally {
     await model.dispose();

@@ -108,7 +108,7 @@ async function main(argv: string[]): Promise<number> {
   await readPromptFiles(opts);
   if (command === 'graph-info') {
     const file = required(positionals[1], 'the graph FILE (mechlens graph-info FILE)');
-    const text = readTextFile(file, 'graph file', 1024 * MiB);
+    const text = readTextFile(file, 'Cannot read the graph file', 1024 * MiB);
     const summary = summarizeGraph(parseGraphFile(text, file));
     if (opts.json) print(summary);
     else {

@@ -43,7 +43,7 @@ export function topTokens(model: Model, logits: Float32Array, k: number): TopTok
 export function checkTokenIds(model: Model, ids: Record<string, number | undefined>): void {
   const V = model.config.dVocab;
   for (const [what, id] of Object.entries(ids)) {
-    if (id !== undefined && (!Number.isInteger(id) || id < 0 || id >= V)) throw new UserError(`${what}: token ${id} is outside the vocabulary (0..${V - 1}).`);
+    if (id !== undefined && (!Number.isInteger(id) || id < 0 || id >= V)) throw new UserError(`Token ${id} is outside the vocabulary (0..${V - 1}): check the ${what}.`);
   }
 }
 

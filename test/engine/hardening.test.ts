@@ -190,9 +190,9 @@ const CASES: Case[] = [
   { name: '--interventions given to patch', args: () => ['patch', '--model', gpt2, '--clean', 'a', '--corrupted', 'b', '--target', '#1', '--baseline', '#2', '--interventions', file('iv.json', '[]')], expect: /does not use --interventions/ },
   { name: '--top given to dla', args: () => ['dla', '--model', gpt2, '--tokens', '1,2', '--target', '#1', '--top', '3'], expect: /mechlens dla does not use --top/ },
   // tokens and hooks
-  { name: 'out-of-vocabulary target in patch', args: () => ['patch', '--model', tiny, '--clean', 'a b', '--corrupted', 'a c', '--target', '#100000', '--baseline', '#1'], expect: /correct: token 100000 is outside the vocabulary/ },
-  { name: 'out-of-vocabulary target in dla', args: () => ['dla', '--model', gpt2, '--tokens', '1,2', '--target', '#101'], expect: /target: token 101 is outside the vocabulary \(0\.\.100\)/ },
-  { name: 'out-of-vocabulary baseline in grad', args: () => ['grad', '--model', gpt2, '--tokens', '1,2', '--target', '#1', '--baseline', '#5000', '--hooks', 'hook_embed'], expect: /baseline: token 5000 is outside the vocabulary/ },
+  { name: 'out-of-vocabulary target in patch', args: () => ['patch', '--model', tiny, '--clean', 'a b', '--corrupted', 'a c', '--target', '#100000', '--baseline', '#1'], expect: /Token 100000 is outside the vocabulary .*: check the correct/ },
+  { name: 'out-of-vocabulary target in dla', args: () => ['dla', '--model', gpt2, '--tokens', '1,2', '--target', '#101'], expect: /Token 101 is outside the vocabulary \(0\.\.100\): check the target/ },
+  { name: 'out-of-vocabulary baseline in grad', args: () => ['grad', '--model', gpt2, '--tokens', '1,2', '--target', '#1', '--baseline', '#5000', '--hooks', 'hook_embed'], expect: /Token 5000 is outside the vocabulary .*: check the baseline/ },
   { name: 'empty hook list', args: () => ['cache', '--model', gpt2, '--tokens', '1,2', '--hooks', ' , '], expect: /--hooks: give at least one hook name/ },
   { name: 'hook name with a leading zero', args: () => ['cache', '--model', gpt2, '--tokens', '1,2', '--hooks', 'blocks.01.hook_resid_pre'], expect: /Unknown hook "blocks\.01\.hook_resid_pre"/ },
   { name: 'token id beyond the vocabulary', args: () => ['run', '--model', gpt2, '--tokens', '1,101'], expect: /Token id 101 is outside the vocabulary/ },
@@ -256,7 +256,7 @@ describe('hardening (issue #15): privacy and long prompts', function () {
   }
 
   it('the CLI writes nothing under $HOME (onnxruntime telemetry is off)', async function () {
-    const env = { ...process.env, HOME: home, XDG_CACHE_HOME: join(home, '.cache') };
+    const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, XDG_CACHE_HOME: join(home, '.cache') };
     delete env.ORT_DISABLE_TELEMETRY;
     const r = await cliWith({ env }, 'run', '--model', DEFAULT_MODEL, '--prompt', 'Once upon a time', '--json');
     assert.equal(r.code, 0, r.stderr);
@@ -274,7 +274,7 @@ describe('hardening (issue #15): privacy and long prompts', function () {
         `c.setModel({ dir: ${JSON.stringify(DEFAULT_MODEL)} });\n` +
         `c.call('analysis/run', { prompt: { text: 'Once upon a time' } }).then(async (r) => { console.log(r.top.length); await c.dispose(); });\n`,
     );
-    const env = { ...process.env, HOME: home, XDG_CACHE_HOME: join(home, '.cache') };
+    const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, XDG_CACHE_HOME: join(home, '.cache') };
     delete env.ORT_DISABLE_TELEMETRY;
     const out = execFileSync(process.execPath, ['--import', 'tsx', script], { env, encoding: 'utf8' });
     assert.match(out, /^10\n?$/);
@@ -336,7 +336,7 @@ describe('hardening (issue #15): bad input through the worker is bad-input', fun
     ['an intervention of the wrong shape', () => rpc.call('analysis/run', { prompt: { tokens: [1, 2] }, interventions: [{ kind: 'scale', hook: 'blocks.0.hook_resid_pre' } as never] }), /factor must be a finite number/],
     ['an intervention vector of the wrong length', () => rpc.call('analysis/run', { prompt: { tokens: [1, 2] }, interventions: [{ kind: 'add', hook: 'blocks.0.hook_resid_pre', vector: [1] }] }), /the vector has 1 entries/],
     ['an intervention position beyond the prompt', () => rpc.call('analysis/cache', { prompt: { tokens: [1, 2] }, hooks: ['hook_embed'], interventions: [{ kind: 'zero', hook: 'hook_embed', positions: [2] }] }), /position 2 is beyond the prompt/],
-    ['an out-of-vocabulary patch target', () => rpc.call('analysis/patch', { clean: { tokens: [1, 2] }, corrupted: { tokens: [1, 3] }, correct: 5000, incorrect: 1 }), /correct: token 5000 is outside the vocabulary/],
+    ['an out-of-vocabulary patch target', () => rpc.call('analysis/patch', { clean: { tokens: [1, 2] }, corrupted: { tokens: [1, 3] }, correct: 5000, incorrect: 1 }), /Token 5000 is outside the vocabulary .*: check the correct/],
     ['an empty hook list', () => rpc.call('analysis/cache', { prompt: { tokens: [1, 2] }, hooks: [] }), /at least one hook/],
     ['a hook name with a leading zero', () => rpc.call('analysis/grad', { prompt: { tokens: [1, 2] }, target: 1, hooks: ['blocks.00.hook_resid_pre'] }), /Unknown hook "blocks\.00\.hook_resid_pre"/],
     ['a model folder that is a FIFO-backed config', () => {
