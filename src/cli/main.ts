@@ -19,6 +19,7 @@ import { LENS_STREAMS, SALIENCY_METHODS } from '../shared/analyses';
 import type { LensStream, PromptInput, SaliencyMethod } from '../shared/analyses';
 import { RpcError } from '../shared/rpc';
 import { MiB, readTextFile } from '../engine/files';
+import { SAE_FEATURES_USAGE, saeFeatures } from './saeCommand';
 
 const USAGE = `mechlens — mechanistic interpretability on local models
 
@@ -41,6 +42,7 @@ Usage:
                     [--target TOKEN] [--target-diff TOKEN,TOKEN] [--json]
                     an attribution graph over transcoder features (circuit-tracer's algorithm), pruned, written as
                     Neuronpedia graph JSON; transcoders default to the model folder's transcoders/; progress on stderr
+${SAE_FEATURES_USAGE.trimEnd()}
   mechlens graph-info FILE [--json]
                     an attribution graph file (circuit-tracer / Neuronpedia JSON): prompt, node counts by type,
                     links, replacement and completeness scores recomputed from its links
@@ -82,6 +84,7 @@ const FLAGS = {
   steps: { type: 'string' },
   threads: { type: 'string' },
   transcoders: { type: 'string' },
+  sae: { type: 'string' },
   'max-feature-nodes': { type: 'string' },
   'max-logits': { type: 'string' },
   'logit-prob': { type: 'string' },
@@ -268,6 +271,7 @@ const COMMANDS: Record<string, (model: Model, opts: Options) => Promise<void>> =
       r.prompt.texts.forEach((t, i) => process.stdout.write(`${String(i).padStart(4)}  ${JSON.stringify(t).padEnd(16)} ${r.scores[i]!.toFixed(4).padStart(10)}\n`));
     }
   },
+  'sae-features': (model, opts) => saeFeatures(model, promptInput(opts), opts),
   graph: async (model, opts) => {
     const out = required(opts.out, '--out FILE');
     const fraction = (flag: string, v: string | undefined) => {
@@ -407,6 +411,7 @@ const COMMAND_FLAGS: Record<string, ReadonlyArray<keyof Options>> = {
   patch: ['clean', 'clean-file', 'corrupted', 'corrupted-file', 'target', 'baseline'],
   grad: ['prompt', 'prompt-file', 'tokens', 'target', 'baseline', 'hooks'],
   saliency: ['prompt', 'prompt-file', 'tokens', 'target', 'baseline', 'method', 'steps'],
+  'sae-features': ['prompt', 'prompt-file', 'tokens', 'sae', 'top'],
   graph: ['prompt', 'prompt-file', 'tokens', 'out', 'transcoders', 'max-feature-nodes', 'max-logits', 'logit-prob', 'node-threshold', 'edge-threshold', 'batch-size', 'target', 'target-diff'],
 };
 const COMMON_FLAGS: ReadonlyArray<keyof Options> = ['model', 'threads', 'json', 'help'];

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import Ajv from 'ajv';
 import { cli } from '../support/cli';
 import { DEFAULT_MODEL } from '../support/fixtures';
+import { writeSaeLens } from '../support/transcoderFixtures';
 
 const IOI = 'When Mary and John went to the store, John gave a drink to';
 const SCHEMA = join(__dirname, '..', '..', '..', 'shared', 'reference', 'graphs', 'neuronpedia-graph-schema.json');
@@ -113,4 +114,21 @@ describe('mechlens graph', function () {
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
     });
   }
+
+  it('sae-features: an SAELens SAE\'s active features per position, largest first', async () => {
+    const sae = join(dir, 'sae');
+    writeSaeLens(sae, 128, 3, { hook: 'blocks.1.hook_resid_pre', architecture: 'topk', k: 4 });
+    const r = await cli('sae-features', '--model', DEFAULT_MODEL, '--sae', sae, '--prompt', IOI, '--top', '3', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { hook: string; tokens: number[]; positions: Array<{ features: number[]; values: number[] }> };
+    assert.equal(out.hook, 'blocks.1.hook_resid_pre');
+    assert.equal(out.positions.length, out.tokens.length);
+    for (const p of out.positions) {
+      assert.ok(p.features.length <= 3);
+      for (let i = 1; i < p.values.length; i++) assert.ok(p.values[i - 1]! >= p.values[i]!);
+    }
+    const missing = await cli('sae-features', '--model', DEFAULT_MODEL, '--prompt', IOI);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--sae DIR/);
+  });
 });

@@ -202,26 +202,27 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
   const nCols = nActive + L * T + T;
 
   // Contraction matrices, built once: per output layer [T, d, N] with N the most writes at a position + 1.
-  const contract = new Map<string, { vectors: Float32Array; n: number }>();
-  const columnOf: Int32Array[] = [];
+  const contractAll = new Map<string, { vectors: Float32Array; n: number; columns: Int32Array }>();
   for (let l = 0; l < L; l++) {
     let n = 1;
     for (let p = 0; p < T; p++) n = Math.max(n, writes[l * T + p]!.length + 1);
     const vectors = new Float32Array(T * d * n);
-    const cols = new Int32Array(T * n).fill(-1);
+    const columns = new Int32Array(T * n).fill(-1);
     for (let p = 0; p < T; p++) {
       const list = [...writes[l * T + p]!, { column: errorColumn(l, p), vector: errorVectors[l]!.subarray(p * d, (p + 1) * d) }];
       list.forEach((w, j) => {
-        cols[p * n + j] = w.column;
+        columns[p * n + j] = w.column;
         for (let k = 0; k < d; k++) vectors[(p * d + k) * n + j] = w.vector[k]!;
       });
     }
-    contract.set(outputHook(l), { vectors, n });
-    columnOf.push(cols);
+    contractAll.set(outputHook(l), { vectors, n, columns });
   }
-  contract.set('hook_embed', { vectors: tokenVectors, n: 1 });
-  columnOf.push(Int32Array.from({ length: T }, (_, p) => tokenColumn(p)));
-  const contractHooks = [...contract.keys()];
+  contractAll.set('hook_embed', { vectors: tokenVectors, n: 1, columns: Int32Array.from({ length: T }, (_, p) => tokenColumn(p)) });
+  // A batch whose targets read at layers ≤ m needs the backward from layer m down only, and sources
+  // below layer m only (circuit-tracer runs each backward from the batch's highest layer). One graph
+  // per m, m = L for logit rows.
+  const contractBelow = (m: number) => new Map([...contractAll].filter(([h]) => h === 'hook_embed' || Number(h.split('.')[1]) < m));
+  const seedHooksUpTo = (m: number) => [...(m === L ? [UNEMBED_INPUT] : []), ...Array.from({ length: Math.min(m + 1, L) }, (_, l) => inputHook(l))];
   progress('setup', 1, 1);
   const tSetup = performance.now();
 
@@ -233,36 +234,34 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
   const rowData: Float32Array[] = []; // in computation order
   const rowNode: number[] = []; // -1 - i for logit target i, else the active feature's index
   let backwardRuns = 0;
-  const seedHooks = [UNEMBED_INPUT, ...Array.from({ length: L }, (_, l) => inputHook(l))];
-  const runBatch = async (seeds: HookSeed[], nodes: number[]) => {
+  const runBatch = async (seeds: HookSeed[], nodes: number[], maxLayer: number) => {
     throwIfAborted(opts.signal);
+    const contract = contractBelow(maxLayer);
     const r = await computeGradients(model, {
       tokens: [tokens],
       wrt: [],
       seeds,
-      seedHooks,
-      freeze: { attention: true, norms: true, mlp: true, skips },
+      seedHooks: seedHooksUpTo(maxLayer),
+      freeze: { attention: true, norms: true, mlp: true, skips: skips.filter((s) => s.layer < maxLayer) },
       contract,
       signal: opts.signal,
     });
     backwardRuns++;
     const B = seeds.length;
     const rows = nodes.map(() => new Float32Array(nCols));
-    contractHooks.forEach((h, hi) => {
+    for (const [h, { n, columns }] of contract) {
       const e = r.edges.get(h)!; // [T, B, N]
-      const { n } = contract.get(h)!;
-      const cols = columnOf[hi]!;
       for (let p = 0; p < T; p++) {
         for (let b = 0; b < B; b++) {
           const row = rows[b]!;
           const base = (p * B + b) * n;
           for (let j = 0; j < n; j++) {
-            const col = cols[p * n + j]!;
+            const col = columns[p * n + j]!;
             if (col >= 0) row[col]! += e[base + j]!;
           }
         }
       }
-    });
+    }
     rows.forEach((row, i) => {
       rowData.push(row);
       rowNode.push(nodes[i]!);
@@ -271,37 +270,39 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
 
   for (let i = 0; i < targetNodes; i += batchSize) {
     const idx = Array.from({ length: Math.min(batchSize, targetNodes - i) }, (_, k) => i + k);
-    await runBatch(idx.map((t) => ({ hook: UNEMBED_INPUT, position: T - 1, vector: logitTargets[t]!.vector })), idx.map((t) => -1 - t));
+    await runBatch(idx.map((t) => ({ hook: UNEMBED_INPUT, position: T - 1, vector: logitTargets[t]!.vector })), idx.map((t) => -1 - t), L);
     progress('logits', Math.min(i + batchSize, targetNodes), targetNodes);
   }
 
   const maxFeatures = Math.min(opts.maxFeatureNodes ?? nActive, nActive);
   const visited = new Uint8Array(nActive);
   let nVisited = 0;
-  const featureBatch = async (ids: number[]) => {
-    const layerOf = (f: number) => activeFeatures[f * 3]!;
-    const seeds = ids.map((f) => {
-      const l = layerOf(f);
-      const idx = activeFeatures[f * 3 + 2]!;
-      return { hook: inputHook(l), position: activeFeatures[f * 3 + 1]!, vector: transcoders.layers[l]!.W_enc.subarray(idx * d, (idx + 1) * d) };
-    });
-    await runBatch(seeds, ids);
-    for (const f of ids) visited[f] = 1;
-    nVisited += ids.length;
-    progress('features', nVisited, maxFeatures);
+  const layerOf = (f: number) => activeFeatures[f * 3]!;
+  /** Feature rows for `queue`, in batches of features sorted by layer (each batch's backward as short as it can be). */
+  const featureRows = async (queue: number[]) => {
+    const sorted = [...queue].sort((a, b) => layerOf(b) - layerOf(a) || a - b);
+    for (let i = 0; i < sorted.length; i += batchSize) {
+      const ids = sorted.slice(i, i + batchSize);
+      const seeds = ids.map((f) => {
+        const l = layerOf(f);
+        const idx = activeFeatures[f * 3 + 2]!;
+        return { hook: inputHook(l), position: activeFeatures[f * 3 + 1]!, vector: transcoders.layers[l]!.W_enc.subarray(idx * d, (idx + 1) * d) };
+      });
+      await runBatch(seeds, ids, Math.max(...ids.map(layerOf)));
+      for (const f of ids) visited[f] = 1;
+      nVisited += ids.length;
+      progress('features', nVisited, maxFeatures);
+    }
   };
   if (maxFeatures === nActive) {
-    for (let i = 0; i < nActive; i += batchSize) {
-      await featureBatch(Array.from({ length: Math.min(batchSize, nActive - i) }, (_, k) => i + k));
-    }
+    await featureRows(Array.from({ length: nActive }, (_, f) => f));
   } else {
     while (nVisited < maxFeatures) {
       const influence = partialInfluence(rowData, rowNode, logitTargets, activeFeatures, nActive, L);
       const pending: number[] = [];
       for (let f = 0; f < nActive; f++) if (!visited[f]) pending.push(f);
       pending.sort((a, b) => influence[b]! - influence[a]! || a - b);
-      const queue = pending.slice(0, Math.min(updateInterval * batchSize, maxFeatures - nVisited));
-      for (let i = 0; i < queue.length; i += batchSize) await featureBatch(queue.slice(i, i + batchSize));
+      await featureRows(pending.slice(0, Math.min(updateInterval * batchSize, maxFeatures - nVisited)));
     }
   }
   const tRows = performance.now();
