@@ -5,16 +5,19 @@
 //      transcoders at mlp.hook_in / mlp.hook_out (generated on first use, L0 ≈ 40 per position), T = 16
 //      and T = 64, 5000 feature nodes, batch 64: time and peak RSS, beside the same algorithm in PyTorch
 //      autograd (bench/torch_attribution.py) on the same weights, prompt, batch size and threads.
+//   3. with --gemma: the Gemma-2-2B shape (26 layers, d 2304, 8 heads of 256, vocab 256000; bf16 storage) with
+//      random 16384-wide JumpReLU transcoders (bf16), T = 16, 5000 feature nodes: time and peak RSS (no PyTorch
+//      run: it would need the same 10 GB of float32 weights a second time on this machine).
 // Each configuration runs in its own process (peak RSS is per process).
 //
-//   npm run bench:attribution   (or: node --import tsx bench/attribution.bench.ts [--threads N] [--no-torch] [--seq 16,64])
+//   npm run bench:attribution   (or: node --import tsx bench/attribution.bench.ts [--threads N] [--no-torch] [--seq 16,64] [--gemma])
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { attribute } from '../src/engine/attribution/attribute';
 import { attributionPrompt, transcodersFor } from '../src/engine/attribution/graph';
-import { GPT2_SMALL_SHAPE, randomGpt2Checkpoint } from '../src/engine/checkpoint/synthetic';
+import { GEMMA2_2B_SHAPE, GPT2_SMALL_SHAPE, randomGemma2Checkpoint, randomGpt2Checkpoint } from '../src/engine/checkpoint/synthetic';
 import { writeSafetensors } from '../src/engine/checkpoint/safetensorsWriter';
 import { Model } from '../src/engine/model';
 
@@ -25,6 +28,7 @@ const { values } = parseArgs({
     'max-feature-nodes': { type: 'string', default: '5000' },
     'batch-size': { type: 'string', default: '64' },
     'no-torch': { type: 'boolean', default: false },
+    gemma: { type: 'boolean', default: false },
     // internal: run one configuration in this process and print its JSON
     child: { type: 'string' },
   },
@@ -36,7 +40,8 @@ const OUT = join(__dirname, 'out');
 const MODEL_DIR = join(OUT, 'gpt2-small-shaped');
 const TC_DIR = join(OUT, 'gpt2-small-transcoders-6144');
 const BUNDLED = join(__dirname, '..', 'models', 'mechlens-tiny');
-const D_TC = 6144;
+const GEMMA_DIR = join(OUT, 'gemma2-2b-shaped');
+const GEMMA_TC_DIR = join(OUT, 'gemma2-2b-transcoders-16k');
 
 /** Seeded standard normals (mulberry32 + Box-Muller): the same transcoders every run. */
 function normals(seed: number) {
@@ -60,20 +65,20 @@ function normals(seed: number) {
   };
 }
 
-/** Random JumpReLU transcoders: encoder rows of norm ~1 on inputs of RMS ~1, thresholds near 2.5σ (L0 ≈ 40). */
-function writeTranscoders(dir: string, nLayers: number, d: number): void {
+/** Random JumpReLU transcoders: encoder rows of norm ~1 on inputs of RMS ~1, thresholds near 2.5σ (0.6% active). */
+function writeTranscoders(dir: string, nLayers: number, d: number, dTc: number, dtype: 'F32' | 'BF16', scan: string): void {
   mkdirSync(dir, { recursive: true });
   const normal = normals(42);
   for (let l = 0; l < nLayers; l++) {
     writeSafetensors(join(dir, `layer_${l}.safetensors`), {
-      W_enc: { dtype: 'F32', shape: [D_TC, d], data: normal(D_TC * d, 1 / Math.sqrt(d)) },
-      b_enc: { dtype: 'F32', shape: [D_TC], data: new Float32Array(D_TC) },
-      W_dec: { dtype: 'F32', shape: [D_TC, d], data: normal(D_TC * d, 1 / Math.sqrt(D_TC)) },
-      b_dec: { dtype: 'F32', shape: [d], data: normal(d, 0.05) },
-      'activation_function.threshold': { dtype: 'F32', shape: [D_TC], data: Float32Array.from(normal(D_TC, 0.1), (v) => 2.5 + v) },
+      W_enc: { dtype, shape: [dTc, d], data: normal(dTc * d, 1 / Math.sqrt(d)) },
+      b_enc: { dtype, shape: [dTc], data: new Float32Array(dTc) },
+      W_dec: { dtype, shape: [dTc, d], data: normal(dTc * d, 1 / Math.sqrt(dTc)) },
+      b_dec: { dtype, shape: [d], data: normal(d, 0.05) },
+      'activation_function.threshold': { dtype, shape: [dTc], data: Float32Array.from(normal(dTc, 0.1), (v) => 2.5 + v) },
     });
   }
-  writeFileSync(join(dir, 'config.yaml'), `model_kind: transcoder_set\nfeature_input_hook: mlp.hook_in\nfeature_output_hook: mlp.hook_out\nscan: bench-gpt2-small-jumprelu-6144\n`);
+  writeFileSync(join(dir, 'config.yaml'), `model_kind: transcoder_set\nfeature_input_hook: mlp.hook_in\nfeature_output_hook: mlp.hook_out\nscan: ${scan}\n`);
 }
 
 function lcg(seed: number): () => number {
@@ -102,9 +107,10 @@ async function child(config: string): Promise<Figures> {
     const attr = await attribute(model, set, ids, { zeroPositions });
     return figures(attr, ids);
   }
-  const T = Number(config);
-  const model = await Model.load(MODEL_DIR, { threads: THREADS });
-  const set = transcodersFor(model, TC_DIR);
+  const gemma = config === 'gemma';
+  const T = gemma ? 16 : Number(config);
+  const model = await Model.load(gemma ? GEMMA_DIR : MODEL_DIR, { threads: THREADS });
+  const set = transcodersFor(model, gemma ? GEMMA_TC_DIR : TC_DIR);
   const rand = lcg(T);
   const ids = Array.from({ length: T }, () => Math.floor(rand() * model.config.dVocab));
   const attr = await attribute(model, set, ids, { maxFeatureNodes: MAX_NODES, batchSize: BATCH });
@@ -159,18 +165,34 @@ async function main(): Promise<void> {
   }
   if (!existsSync(join(TC_DIR, 'config.yaml'))) {
     process.stderr.write(`generating ${TC_DIR} ...\n`);
-    writeTranscoders(TC_DIR, GPT2_SMALL_SHAPE.nLayers, GPT2_SMALL_SHAPE.dModel);
+    writeTranscoders(TC_DIR, GPT2_SMALL_SHAPE.nLayers, GPT2_SMALL_SHAPE.dModel, 6144, 'F32', 'bench-gpt2-small-jumprelu-6144');
+  }
+  if (values.gemma) {
+    if (!existsSync(join(GEMMA_DIR, 'config.json'))) {
+      process.stderr.write(`generating ${GEMMA_DIR} (bf16, about 5 GB) ...\n`);
+      randomGemma2Checkpoint(GEMMA_DIR, GEMMA2_2B_SHAPE, 0);
+    }
+    if (!existsSync(join(GEMMA_TC_DIR, 'config.yaml'))) {
+      process.stderr.write(`generating ${GEMMA_TC_DIR} (bf16, about 3.9 GB) ...\n`);
+      writeTranscoders(GEMMA_TC_DIR, GEMMA2_2B_SHAPE.nLayers, GEMMA2_2B_SHAPE.dModel, 16384, 'BF16', 'bench-gemma2-2b-jumprelu-16k');
+    }
   }
   const results: Record<string, unknown> = { threads: THREADS, batchSize: BATCH, maxFeatureNodes: MAX_NODES };
   const bundled = runChild('bundled');
   results.bundled = bundled;
   console.log(`bundled model (mechlens-tiny), ${bundled.tokens!.length} tokens, all ${bundled.activeFeatures} features: ${(bundled.ms / 1000).toFixed(2)} s (${bundled.backwardRuns} backward runs), peak RSS ${bundled.peakRssMiB.toFixed(0)} MiB`);
-  for (const T of values.seq!.split(',').map(Number)) {
+  for (const T of values.seq!.split(',').filter(Boolean).map(Number)) {
     const ours = runChild(String(T));
     const torch = values['no-torch'] ? null : runTorch(ours.tokens!);
     results[`gpt2_T${T}`] = { mechlens: { ...ours, tokens: undefined }, torch };
     const line = `GPT-2-small shape, 6144-wide JumpReLU transcoders, T = ${T}, ${ours.featureNodes} of ${ours.activeFeatures} features: MechLens ${(ours.ms / 1000).toFixed(1)} s (setup ${(ours.setupMs / 1000).toFixed(1)} s), peak RSS ${ours.peakRssMiB.toFixed(0)} MiB`;
     console.log(torch ? `${line}; PyTorch ${torch.attribution_s!.toFixed(1)} s, peak RSS ${torch.peak_rss_mib!.toFixed(0)} MiB; ${(torch.attribution_s! / (ours.ms / 1000)).toFixed(2)}x` : line);
+  }
+  if (values.gemma) {
+    const g = runChild('gemma');
+    results.gemma2_2b_T16 = { ...g, tokens: undefined };
+    const floatGiB = (GEMMA2_2B_SHAPE.nLayers * (2 * 16384 * GEMMA2_2B_SHAPE.dModel) + 2614341888) * 4 / 2 ** 30;
+    console.log(`Gemma-2-2B shape, 16384-wide JumpReLU transcoders (bf16 files), T = 16, ${g.featureNodes} of ${g.activeFeatures} features: ${(g.ms / 1000).toFixed(0)} s (setup ${(g.setupMs / 1000).toFixed(0)} s), peak RSS ${(g.peakRssMiB / 1024).toFixed(1)} GiB (${((g.peakRssMiB / 1024) / floatGiB).toFixed(2)}x the float32 bytes of model and transcoders, ${floatGiB.toFixed(1)} GiB)`);
   }
   writeFileSync(join(OUT, 'attribution.json'), JSON.stringify(results, null, 2));
 }

@@ -1,5 +1,6 @@
-// Generates random GPT-2 checkpoints in Hugging Face format (config.json + model.safetensors),
-// seeded. The benchmarks use it for the GPT-2-small-shaped model; tests use it for edge cases.
+// Generates random checkpoints in Hugging Face format, seeded: GPT-2 (config.json + model.safetensors)
+// and Gemma-2 (sharded, one shard per layer, so a 2B-parameter model never sits in memory whole). The
+// benchmarks use them for the GPT-2-small- and Gemma-2-2B-shaped models; tests use them for edge cases.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSafetensors } from './safetensorsWriter';
@@ -68,6 +69,86 @@ export function randomGpt2Checkpoint(dir: string, shape: Gpt2Shape, seed = 0, st
     ),
   );
   writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
+}
+
+export interface Gemma2Shape {
+  nLayers: number;
+  dModel: number;
+  nHeads: number;
+  nKvHeads: number;
+  dHead: number;
+  dMlp: number;
+  dVocab: number;
+  nCtx: number;
+}
+
+export const GEMMA2_2B_SHAPE: Gemma2Shape = { nLayers: 26, dModel: 2304, nHeads: 8, nKvHeads: 4, dHead: 256, dMlp: 9216, dVocab: 256000, nCtx: 8192 };
+
+/** A random Gemma-2 checkpoint, one safetensors shard per layer (plus one for the embeddings), `dtype` storage. */
+export function randomGemma2Checkpoint(dir: string, shape: Gemma2Shape, seed = 0, dtype: TensorToWrite['dtype'] = 'BF16', std = 0.02): void {
+  const { nLayers, dModel: d, nHeads: H, nKvHeads: Hkv, dHead: dh, dMlp, dVocab, nCtx } = shape;
+  const rand = normal(seed);
+  const t = (dims: number[], s = std): TensorToWrite => {
+    const n = dims.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = s * rand();
+    return { dtype, shape: dims, data };
+  };
+  mkdirSync(dir, { recursive: true });
+  const weightMap: Record<string, string> = {};
+  const shard = (file: string, tensors: Record<string, TensorToWrite>) => {
+    writeSafetensors(join(dir, file), tensors, { format: 'pt' });
+    for (const name of Object.keys(tensors)) weightMap[name] = file;
+  };
+  const total = nLayers + 1;
+  const name = (i: number) => `model-${String(i + 1).padStart(5, '0')}-of-${String(total).padStart(5, '0')}.safetensors`;
+  // Gemma stores its norm weights as offsets from 1.
+  shard(name(0), { 'model.embed_tokens.weight': t([dVocab, d]), 'model.norm.weight': t([d], 0.1) });
+  for (let l = 0; l < nLayers; l++) {
+    const p = `model.layers.${l}.`;
+    shard(name(l + 1), {
+      [`${p}input_layernorm.weight`]: t([d], 0.1),
+      [`${p}post_attention_layernorm.weight`]: t([d], 0.1),
+      [`${p}pre_feedforward_layernorm.weight`]: t([d], 0.1),
+      [`${p}post_feedforward_layernorm.weight`]: t([d], 0.1),
+      [`${p}self_attn.q_proj.weight`]: t([H * dh, d]),
+      [`${p}self_attn.k_proj.weight`]: t([Hkv * dh, d]),
+      [`${p}self_attn.v_proj.weight`]: t([Hkv * dh, d]),
+      [`${p}self_attn.o_proj.weight`]: t([d, H * dh]),
+      [`${p}mlp.gate_proj.weight`]: t([dMlp, d]),
+      [`${p}mlp.up_proj.weight`]: t([dMlp, d]),
+      [`${p}mlp.down_proj.weight`]: t([d, dMlp]),
+    });
+  }
+  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }, null, 2));
+  writeFileSync(
+    join(dir, 'config.json'),
+    JSON.stringify(
+      {
+        architectures: ['Gemma2ForCausalLM'],
+        model_type: 'gemma2',
+        hidden_size: d,
+        intermediate_size: dMlp,
+        num_hidden_layers: nLayers,
+        num_attention_heads: H,
+        num_key_value_heads: Hkv,
+        head_dim: dh,
+        vocab_size: dVocab,
+        max_position_embeddings: nCtx,
+        query_pre_attn_scalar: dh,
+        attn_logit_softcapping: 50.0,
+        final_logit_softcapping: 30.0,
+        sliding_window: 4096,
+        rms_norm_eps: 1e-6,
+        rope_theta: 10000.0,
+        hidden_activation: 'gelu_pytorch_tanh',
+        tie_word_embeddings: true,
+        torch_dtype: dtype === 'BF16' ? 'bfloat16' : dtype === 'F16' ? 'float16' : 'float32',
+      },
+      null,
+      2,
+    ),
+  );
 }
 
 /** Standard normal samples from a seeded generator (Box-Muller over mulberry32). */
