@@ -178,10 +178,11 @@ describe('attribution graphs: exactness (circuit-tracer test_attributions)', fun
     }
   });
 
-  const cases: Array<{ name: string; fixture: string; write: (dir: string, m: Model) => WrittenSet }> = [
-    { name: 'Gemma-2 with JumpReLU transcoders', fixture: 'gemma2', write: (dir, m) => writeJumpReluTranscoders(dir, m.config, 7) },
-    { name: 'Llama with TopK skip transcoders', fixture: 'llama', write: (dir, m) => writeTopKSkipTranscoders(dir, m.config, 8, 6) },
-    { name: 'GPT-2 with a cross-layer transcoder', fixture: 'gpt2', write: (dir, m) => writeCrossLayerTranscoders(dir, m.config, 9) },
+  // groupByLayer: each batch's backward from its highest layer (what big models use), on two of them.
+  const cases: Array<{ name: string; fixture: string; groupByLayer: boolean; write: (dir: string, m: Model) => WrittenSet }> = [
+    { name: 'Gemma-2 with JumpReLU transcoders', fixture: 'gemma2', groupByLayer: false, write: (dir, m) => writeJumpReluTranscoders(dir, m.config, 7) },
+    { name: 'Llama with TopK skip transcoders, rows grouped by layer', fixture: 'llama', groupByLayer: true, write: (dir, m) => writeTopKSkipTranscoders(dir, m.config, 8, 6) },
+    { name: 'GPT-2 with a cross-layer transcoder, rows grouped by layer', fixture: 'gpt2', groupByLayer: true, write: (dir, m) => writeCrossLayerTranscoders(dir, m.config, 9) },
   ];
   for (const k of cases) {
     it(`${k.name}: exact edges, and the replacement model with its error nodes reproduces the logits`, async () => {
@@ -191,7 +192,7 @@ describe('attribution graphs: exactness (circuit-tracer test_attributions)', fun
         const written = k.write(dir, model);
         const set = loadTranscoders(dir, model.config);
         const tokens = readGolden(fixture(k.fixture)).inputIds[0]!;
-        const attr = await attribute(model, set, tokens, { batchSize: 16 });
+        const attr = await attribute(model, set, tokens, { batchSize: 16, groupByLayer: k.groupByLayer });
         assert.ok(attr.activations.length >= 20, `${attr.activations.length} active features`);
         const worst = await exactness(model, set, attr);
         console.log(`      ${attr.activations.length} features, ${worst.checked} sources; worst |Δ−A|/tol: features ${worst.features.toFixed(3)}, logits ${worst.logits.toFixed(3)}`);

@@ -49,6 +49,8 @@ export interface AttributionOptions {
   batchSize?: number;
   /** Batches between re-rankings of the pending features (default 4). */
   updateInterval?: number;
+  /** One backward graph per batch's highest layer (default: when the model is big enough to gain from it). */
+  groupByLayer?: boolean;
   /** Leading positions with no feature nodes and zero error (a BOS; circuit-tracer's zero_positions). */
   zeroPositions?: number;
   signal?: AbortSignal;
@@ -219,8 +221,12 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
   }
   contractAll.set('hook_embed', { vectors: tokenVectors, n: 1, columns: Int32Array.from({ length: T }, (_, p) => tokenColumn(p)) });
   // A batch whose targets read at layers ≤ m needs the backward from layer m down only, and sources
-  // below layer m only (circuit-tracer runs each backward from the batch's highest layer). One graph
-  // per m, m = L for logit rows.
+  // below layer m only (circuit-tracer runs each backward from the batch's highest layer). That takes one
+  // graph per m (m = L for logit rows), each built once: worth it only when the rows' compute (about
+  // L · T · d_model² multiply-adds each) dwarfs building L more graphs, not on a small model.
+  const rowsEstimate = targetCount(opts) + Math.min(opts.maxFeatureNodes ?? Infinity, activations.length);
+  const byLayer = opts.groupByLayer ?? L * T * d * d * rowsEstimate > 2e10;
+  const graphLayer = (m: number) => (byLayer ? m : L);
   const contractBelow = (m: number) => new Map([...contractAll].filter(([h]) => h === 'hook_embed' || Number(h.split('.')[1]) < m));
   const seedHooksUpTo = (m: number) => [...(m === L ? [UNEMBED_INPUT] : []), ...Array.from({ length: Math.min(m + 1, L) }, (_, l) => inputHook(l))];
   progress('setup', 1, 1);
@@ -236,13 +242,13 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
   let backwardRuns = 0;
   const runBatch = async (seeds: HookSeed[], nodes: number[], maxLayer: number) => {
     throwIfAborted(opts.signal);
-    const contract = contractBelow(maxLayer);
+    const contract = contractBelow(graphLayer(maxLayer));
     const r = await computeGradients(model, {
       tokens: [tokens],
       wrt: [],
       seeds,
-      seedHooks: seedHooksUpTo(maxLayer),
-      freeze: { attention: true, norms: true, mlp: true, skips: skips.filter((s) => s.layer < maxLayer) },
+      seedHooks: seedHooksUpTo(graphLayer(maxLayer)),
+      freeze: { attention: true, norms: true, mlp: true, skips: skips.filter((s) => s.layer < graphLayer(maxLayer)) },
       contract,
       signal: opts.signal,
     });
@@ -343,6 +349,11 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
     adjacency,
     stats: { activeFeatures: nActive, backwardRuns, rows: rowData.length, ms: { setup: tSetup - t0, rows: tRows - tSetup, total: tEnd - t0 } },
   };
+}
+
+/** Logit rows to come (an upper bound for salient targets). */
+function targetCount(opts: AttributionOptions): number {
+  return opts.targets && opts.targets.length > 0 ? opts.targets.length : (opts.maxNLogits ?? 10);
 }
 
 function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
