@@ -20,6 +20,8 @@ import type { LensStream, PromptInput, SaliencyMethod } from '../shared/analyses
 import { RpcError } from '../shared/rpc';
 import { MiB, readTextFile } from '../engine/files';
 import { SAE_FEATURES_USAGE, saeFeatures } from './saeCommand';
+import { HUB_USAGE, downloadCommand, modelsCommand } from './hubCommands';
+import { resolveModelRef } from '../engine/hub/cache';
 
 const USAGE = `mechlens — mechanistic interpretability on local models
 
@@ -43,6 +45,7 @@ Usage:
                     an attribution graph over transcoder features (circuit-tracer's algorithm), pruned, written as
                     Neuronpedia graph JSON; transcoders default to the model folder's transcoders/; progress on stderr
 ${SAE_FEATURES_USAGE.trimEnd()}
+${HUB_USAGE.trimEnd()}
   mechlens graph-info FILE [--json]
                     an attribution graph file (circuit-tracer / Neuronpedia JSON): prompt, node counts by type,
                     links, replacement and completeness scores recomputed from its links
@@ -51,6 +54,7 @@ ${SAE_FEATURES_USAGE.trimEnd()}
                     per-token input saliency at hook_embed (integrated gradients from a zero embedding, N steps, default 32)
 
 TOKEN is a token's text as the tokenizer writes it (e.g. " Mary") or #ID (e.g. #42).
+Wherever --model DIR is accepted, a Hugging Face repo id ORG/NAME[@REV] names that model in the local hub cache.
 Wherever --prompt TEXT (--clean, --corrupted) is accepted, --prompt-file FILE (--clean-file, --corrupted-file)
 reads the text from a file instead, or from standard input when FILE is -: for prompts too long for a command line.
 
@@ -93,6 +97,8 @@ const FLAGS = {
   'batch-size': { type: 'string' },
   'target-diff': { type: 'string' },
   out: { type: 'string', short: 'o' },
+  include: { type: 'string', multiple: true },
+  yes: { type: 'boolean', short: 'y' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
@@ -124,7 +130,13 @@ async function main(argv: string[]): Promise<number> {
     }
     return 0;
   }
-  const modelDir = required(opts.model, '--model DIR');
+  if (Object.prototype.hasOwnProperty.call(HUB_COMMANDS, command)) {
+    await HUB_COMMANDS[command]!(positionals.slice(1), opts);
+    return 0;
+  }
+  // A repo id (ORG/NAME[@REV]) names a snapshot in the Hugging Face cache; a path stays a path.
+  const modelDir = resolveModelRef(required(opts.model, '--model DIR'));
+  if (opts.transcoders !== undefined) opts.transcoders = resolveModelRef(opts.transcoders);
   const threads = opts.threads ? integer(opts.threads, '--threads') : undefined;
 
   if (command === 'info') {
@@ -152,6 +164,12 @@ async function main(argv: string[]): Promise<number> {
     await model.dispose();
   }
 }
+
+/** Commands that need no model: the hub cache and downloads (src/cli/hubCommands.ts). */
+const HUB_COMMANDS: Record<string, (args: string[], opts: Options) => void | Promise<void>> = {
+  models: modelsCommand,
+  download: downloadCommand,
+};
 
 /**
  * The commands that need a loaded model. An analysis command turns flags into the analysis' params, runs
@@ -402,6 +420,8 @@ const COMMAND_FLAGS: Record<string, ReadonlyArray<keyof Options>> = {
   hooks: [],
   heads: [],
   'graph-info': [],
+  models: [],
+  download: ['include', 'yes'],
   run: ['prompt', 'prompt-file', 'tokens', 'top', 'interventions'],
   cache: ['prompt', 'prompt-file', 'tokens', 'hooks', 'interventions'],
   generate: ['prompt', 'prompt-file', 'tokens', 'max-new-tokens', 'temperature', 'seed', 'interventions'],

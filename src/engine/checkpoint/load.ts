@@ -16,6 +16,7 @@ import type { ConfigJson, ModelConfig, ModelSpec, TensorSource } from '../archit
 import { readSafetensorsHeader, readTensorF32 } from './safetensors';
 import type { TensorEntry } from './safetensors';
 import { PromptTokenizer } from './tokenizer';
+import { modelNameForDir } from '../hub/repoId';
 import type { Architecture, ModelInfo } from '../../shared/modelInfo';
 
 interface ArchitectureAdapter {
@@ -208,7 +209,7 @@ function makeInfo(files: CheckpointFiles, used: Set<string>, warnings: string[])
   const { architecture, modelType, nLayers, dModel, nHeads, nKvHeads, dHead, dMlp, dVocab, nCtx } = c;
   return {
     dir: files.dir,
-    name: basename(files.dir),
+    name: modelNameForDir(files.dir),
     architecture,
     modelType,
     nLayers,

@@ -1,0 +1,113 @@
+// `mechlens models` and `mechlens download`: the Hugging Face cache and the Hub from a shell. Registered in
+// main.ts's HUB_COMMANDS (commands that need no --model), with the flags `include` and `yes` in FLAGS.
+// `download` never fetches weights without --yes: without it, it prints what would come and exits 0.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from '../engine/errors';
+import { listModels } from '../engine/hub/cache';
+import type { ExtraFolder } from '../engine/hub/cache';
+import { describePlan, downloadPlan, planDownload } from '../engine/hub/download';
+import { connectionFromEnv } from '../engine/hub/http';
+
+export const HUB_USAGE = `  mechlens models   [--json]            models in the Hugging Face cache (HF_HUB_CACHE, else HF_HOME/hub, else
+                    ~/.cache/huggingface/hub) and the bundled model, whether each is supported and why not, and the
+                    transcoder sets found there with the models they fit
+  mechlens download ORG/NAME[@REV] [--include GLOB]... [--yes] [--json]
+                    lists the files and total size to fetch from the Hub (HF_ENDPOINT) into the cache; downloads only
+                    with --yes (safetensors and configs; pickle files never); HF_TOKEN or the token file for gated repos
+`;
+
+export interface HubCommandOptions {
+  include?: string[];
+  yes?: boolean;
+  json?: boolean;
+}
+
+/** The bundled model beside the built CLI (dist/cli.js → models/), or beside src/cli when run from source. */
+function bundledModel(): ExtraFolder[] {
+  for (const dir of [join(__dirname, '..', 'models', 'mechlens-tiny'), join(__dirname, '..', '..', 'models', 'mechlens-tiny')]) {
+    if (existsSync(join(dir, 'config.json'))) return [{ path: dir, source: 'bundled' }];
+  }
+  return [];
+}
+
+function size(n: number): string {
+  return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`;
+}
+
+export function modelsCommand(args: string[], opts: HubCommandOptions): void {
+  if (args.length > 0) throw new UserError(`mechlens models takes no arguments (got "${args[0]}").`);
+  const listing = listModels({ extra: bundledModel() });
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(listing)}\n`);
+    return;
+  }
+  const out: string[] = [`Hugging Face cache: ${listing.cache_dir}`];
+  if (!listing.models.some((m) => m.source === 'hub-cache')) out.push('  (no models)');
+  for (const m of listing.models) {
+    const where = m.source === 'hub-cache' ? `${m.id}${m.refs.length ? `@${m.refs.join(',')}` : ''} (${(m.revision ?? '').slice(0, 12)})` : `${m.id} (${m.source})`;
+    const status = m.supported ? `${m.architecture}` : `not supported: ${(m.reason ?? '').split('\n')[0]}`;
+    out.push(`  ${where}  ${m.model_type ?? '?'}  ${size(m.size_bytes)}  ${status}`);
+  }
+  if (listing.transcoders.length) out.push('Transcoder sets:');
+  for (const t of listing.transcoders) {
+    const fits = t.fits.length ? `fits ${t.fits.join(', ')}` : 'no listed model fits';
+    const remote = t.remote_files ? `; ${t.remote_files} files are on the Hub, not local` : '';
+    out.push(`  ${t.id}  for ${t.model_name ?? '?'} (${t.feature_input_hook ?? '?'} → ${t.feature_output_hook ?? '?'}); ${fits}${remote}`);
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+export async function downloadCommand(args: string[], opts: HubCommandOptions): Promise<void> {
+  const ref = args[0];
+  if (!ref) throw new UserError('Missing the repo id: mechlens download ORG/NAME[@REVISION].');
+  if (args.length > 1) throw new UserError(`mechlens download takes one repo id (got also "${args[1]}").`);
+  const conn = connectionFromEnv();
+  const controller = new AbortController();
+  // Ctrl-C cancels: the partial file stays in the cache and the next run resumes it.
+  const onSignal = () => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const plan = await planDownload(ref, conn, { include: opts.include, signal: controller.signal });
+    const { headline, lines } = describePlan(plan);
+    const planJson = {
+      id: plan.id,
+      revision: plan.revision,
+      commit: plan.commit,
+      files: plan.files.map((f) => ({ path: f.path, size: f.size, cached: f.cached })),
+      skipped: plan.skipped,
+      download_bytes: plan.downloadBytes,
+      total_bytes: plan.totalBytes,
+      snapshot: plan.snapshotDir,
+    };
+    if (!opts.yes) {
+      if (opts.json) process.stdout.write(`${JSON.stringify({ ...planJson, downloaded: false })}\n`);
+      else process.stdout.write(`${headline}\n${lines.join('\n')}\nNothing was downloaded: run again with --yes to download.\n`);
+      return;
+    }
+    process.stderr.write(`${headline}\n`);
+    let lastReport = 0;
+    let lastFile = '';
+    const result = await downloadPlan(plan, conn, {
+      signal: controller.signal,
+      onEvent: (m) => process.stderr.write(`${m}\n`),
+      onProgress: (p) => {
+        const now = Date.now();
+        if (p.file === lastFile && now - lastReport < 1000 && p.fileBytes < p.fileSize) return;
+        lastReport = now;
+        lastFile = p.file;
+        const pct = p.totalBytes ? ((100 * p.doneBytes) / p.totalBytes).toFixed(1) : '100.0';
+        process.stderr.write(`${pct.padStart(5)}%  ${p.file} ${size(p.fileBytes)} / ${size(p.fileSize)}\n`);
+      },
+    });
+    if (opts.json) process.stdout.write(`${JSON.stringify({ ...planJson, downloaded: true, downloaded_bytes: result.downloadedBytes })}\n`);
+    else process.stdout.write(`${result.snapshotDir}\nDownloaded ${plan.id}@${plan.revision} (${size(result.downloadedBytes)} fetched). Use it with --model ${plan.id}${plan.revision === 'main' ? '' : `@${plan.revision}`}.\n`);
+  } catch (e) {
+    if (controller.signal.aborted) throw new UserError('Download cancelled; partial files are kept in the cache and the next run resumes them.');
+    throw e;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
