@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { RpcEndpoint, RpcError } from '../../src/shared/rpc';
 import type { RpcMessage } from '../../src/shared/rpc';
 import type { EngineNotifications, EngineProtocol } from '../../src/shared/protocol';
-import { fixture } from '../support/fixtures';
+import { DEFAULT_MODEL, fixture } from '../support/fixtures';
 
 const WORKER = join(__dirname, '..', '..', 'dist', 'worker.js');
 
@@ -70,5 +70,46 @@ describe('engine worker', function () {
     await rpc.call('debug/crash', {});
     await assert.rejects(pending.then(() => rpc.call('analysis/run', { prompt: { tokens: [1] } })), (e: unknown) => e instanceof RpcError && e.code === 'worker-crashed');
     assert.notEqual(await exited, 0);
+  });
+
+  it('attribution/graph: the graph with progress by phase and rows; a cancel stops it between batches', async function () {
+    this.timeout(120_000);
+    const { worker, rpc } = start();
+    try {
+      await rpc.call('model/load', { dir: DEFAULT_MODEL });
+      const prompt = { text: 'When Mary and John went to the store, John gave a drink to' };
+      const steps: Array<{ phase?: string; done?: number; total?: number }> = [];
+      const r = await rpc.call('attribution/graph', { prompt, maxNLogits: 2 }, { notifications: { progress: (p) => steps.push(p) } });
+      const file = JSON.parse(r.graph) as { metadata: { schema_version: number }; nodes: unknown[] };
+      assert.equal(file.metadata.schema_version, 1);
+      assert.equal(file.nodes.length, r.summary.nodes.feature + r.summary.nodes.error + r.summary.nodes.embedding + r.summary.nodes.logit);
+      const features = steps.filter((s) => s.phase === 'features');
+      assert.ok(features.length > 1, 'progress per batch of feature rows');
+      assert.deepEqual([...new Set(steps.map((s) => s.phase))], ['setup', 'logits', 'features']);
+      for (let i = 1; i < features.length; i++) assert.ok(features[i]!.done! > features[i - 1]!.done!);
+      assert.equal(features.at(-1)!.done, features.at(-1)!.total);
+
+      // Cancel after a few batches: the call rejects, and the worker is free again within a batch or two.
+      const controller = new AbortController();
+      let cancelledAt = 0;
+      const pending = rpc.call('attribution/graph', { prompt, batchSize: 8 }, {
+        signal: controller.signal,
+        notifications: {
+          progress: (p) => {
+            if (p.phase === 'features' && p.done! >= 32 && !controller.signal.aborted) {
+              cancelledAt = performance.now();
+              controller.abort();
+            }
+          },
+        },
+      });
+      await assert.rejects(pending, (e: unknown) => e instanceof RpcError && e.code === 'cancelled');
+      await rpc.call('analysis/run', { prompt: { tokens: [4, 5] } });
+      const freeAfter = performance.now() - cancelledAt;
+      console.log(`      worker free ${freeAfter.toFixed(0)} ms after the cancel`);
+      assert.ok(freeAfter < 2000, `the worker kept computing for ${freeAfter} ms after the cancel`);
+    } finally {
+      await worker.terminate();
+    }
   });
 });
