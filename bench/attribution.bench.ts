@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { attribute } from '../src/engine/attribution/attribute';
 import { attributionPrompt, transcodersFor } from '../src/engine/attribution/graph';
-import { GEMMA2_2B_SHAPE, GPT2_SMALL_SHAPE, randomGemma2Checkpoint, randomGpt2Checkpoint } from '../src/engine/checkpoint/synthetic';
+import { GEMMA2_2B_SHAPE, GPT2_SMALL_SHAPE, randomGemma2Checkpoint, randomGpt2Checkpoint, seededRandom } from '../src/engine/checkpoint/synthetic';
 import { writeSafetensors } from '../src/engine/checkpoint/safetensorsWriter';
 import { Model } from '../src/engine/model';
 
@@ -43,26 +43,10 @@ const BUNDLED = join(__dirname, '..', 'models', 'mechlens-tiny');
 const GEMMA_DIR = join(OUT, 'gemma2-2b-shaped');
 const GEMMA_TC_DIR = join(OUT, 'gemma2-2b-transcoders-16k');
 
-/** Seeded standard normals (mulberry32 + Box-Muller): the same transcoders every run. */
+/** Seeded normal samples: the same transcoders every run. */
 function normals(seed: number) {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return (n: number, std: number) => {
-    const out = new Float32Array(n);
-    for (let i = 0; i < n; i += 2) {
-      const r = Math.sqrt(-2 * Math.log(1 - uniform()));
-      const th = 2 * Math.PI * uniform();
-      out[i] = std * r * Math.cos(th);
-      if (i + 1 < n) out[i + 1] = std * r * Math.sin(th);
-    }
-    return out;
-  };
+  const random = seededRandom(seed);
+  return (n: number, std: number) => Float32Array.from({ length: n }, () => std * random.normal());
 }
 
 /** Random JumpReLU transcoders: encoder rows of norm ~1 on inputs of RMS ~1, thresholds near 2.5σ (0.6% active). */

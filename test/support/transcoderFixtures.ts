@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { zipSync } from 'fflate';
 import type { ModelConfig } from '../../src/engine/architectures/spec';
 import { writeSafetensors } from '../../src/engine/checkpoint/safetensorsWriter';
+import { seededRandom } from '../../src/engine/checkpoint/synthetic';
 import type { TensorToWrite } from '../../src/engine/checkpoint/safetensorsWriter';
 import type { LayerHook } from '../../src/engine/hooks';
 
@@ -45,18 +46,8 @@ export interface WrittenSet {
   layers: WrittenLayer[];
 }
 
-/** Seeded uniform [0, 1) (mulberry32) and standard normal (Box-Muller) samples. */
-export function rng(seed: number): { uniform: () => number; normal: () => number } {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { uniform, normal: () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform()) };
-}
+/** Seeded uniform (0, 1) and standard normal samples: the checkpoint generator's. */
+export const rng = seededRandom;
 
 /** Rounds to the nearest value the dtype holds, so what a test computes with is exactly what is stored. */
 export function quantize(v: number, dtype: StoredDtype): number {

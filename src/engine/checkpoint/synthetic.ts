@@ -18,7 +18,7 @@ export const GPT2_SMALL_SHAPE: Gpt2Shape = { nLayers: 12, dModel: 768, nHeads: 1
 
 export function randomGpt2Checkpoint(dir: string, shape: Gpt2Shape, seed = 0, std = 0.02): void {
   const { nLayers, dModel: d, dVocab, nCtx, nHeads } = shape;
-  const rand = normal(seed);
+  const rand = seededRandom(seed).normal;
   const t = (dims: number[], s = std, mean = 0): TensorToWrite => {
     const n = dims.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
@@ -87,7 +87,7 @@ export const GEMMA2_2B_SHAPE: Gemma2Shape = { nLayers: 26, dModel: 2304, nHeads:
 /** A random Gemma-2 checkpoint, one safetensors shard per layer (plus one for the embeddings), `dtype` storage. */
 export function randomGemma2Checkpoint(dir: string, shape: Gemma2Shape, seed = 0, dtype: TensorToWrite['dtype'] = 'BF16', std = 0.02): void {
   const { nLayers, dModel: d, nHeads: H, nKvHeads: Hkv, dHead: dh, dMlp, dVocab, nCtx } = shape;
-  const rand = normal(seed);
+  const rand = seededRandom(seed).normal;
   const t = (dims: number[], s = std): TensorToWrite => {
     const n = dims.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
@@ -151,8 +151,8 @@ export function randomGemma2Checkpoint(dir: string, shape: Gemma2Shape, seed = 0
   );
 }
 
-/** Standard normal samples from a seeded generator (Box-Muller over mulberry32). */
-function normal(seed: number): () => number {
+/** Seeded uniform samples in (0, 1) (mulberry32) and standard normal ones (Box-Muller over them). */
+export function seededRandom(seed: number): { uniform: () => number; normal: () => number } {
   let s = seed >>> 0;
   const uniform = () => {
     s = (s + 0x6d2b79f5) >>> 0;
@@ -161,5 +161,5 @@ function normal(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297;
   };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+  return { uniform, normal: () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform()) };
 }
