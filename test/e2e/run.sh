@@ -54,19 +54,34 @@ trap stop EXIT
 export HOME="$RUN/home"                      # chromium's profile and crash folders stay in the run dir
 mkdir -p "$HOME"
 
+# E2E_ONLY=graph,views (suite names: ext, ui, views, graph, vsix) runs a subset while working on one view.
+want() { [ -z "${E2E_ONLY:-}" ] || [[ ",$E2E_ONLY," == *",$1,"* ]]; }
+skip() { echo '{"passed":0,"failed":0}' > "$RUN/$1.json"; }
 set +e
+RC1=0; RC2=0; RC4=0; RC5=0
+if want ext; then
 start ext && E2E_RESULT_FILE="$RUN/ext.json" node --import tsx test/e2e/runExtTests.ts "$PORT" "$EXT" "$ROOT/out/e2e/suite/index" "$WS"; RC1=$?
 stop
 lap "extension-host suite rc=$RC1"
+else skip ext; fi
+if want ui; then
 start ui && E2E_RESULT_FILE="$RUN/ui.json" node --import tsx test/e2e/ui.ts "$PORT" "$EXT" "$WS" "$OUT"; RC2=$?
 stop
 lap "UI suite rc=$RC2 (screenshots in $OUT)"
+else skip ui; fi
+if want views; then
 start views && E2E_RESULT_FILE="$RUN/views.json" node --import tsx test/e2e/uiViews.ts "$PORT" "$EXT" "$WS" "$OUT"; RC4=$?
 stop
 lap "views UI suite rc=$RC4 (screenshots views-*.png in $OUT)"
+else skip views; fi
+if want graph; then
+start graph && E2E_RESULT_FILE="$RUN/graph.json" node --import tsx test/e2e/uiGraph.ts "$PORT" "$EXT" "$WS" "$OUT"; RC5=$?
+stop
+lap "graph UI suite rc=$RC5 (screenshots graph-*.png, latency in graph-perf.json, in $OUT)"
+else skip graph; fi
 # The packaged VSIX installed into a fresh code-server (skipped when testing another extension folder).
 RC3=0
-if [ -z "${E2E_EXT_PATH:-}" ] && [ -z "${E2E_SKIP_VSIX:-}" ]; then
+if [ -z "${E2E_EXT_PATH:-}" ] && [ -z "${E2E_SKIP_VSIX:-}" ] && want vsix; then
   npm run --silent package >"$RUN/package.log" 2>&1 && lap "packaged $(ls -s --block-size=K mechlens-linux-x64.vsix)" \
     && bash test/e2e/startCodeServer.sh "$RUN/vsix" 0 --install-extension "$ROOT/mechlens-linux-x64.vsix" >"$RUN/vsix-install.log" 2>&1 \
     && start vsix && E2E_RESULT_FILE="$RUN/vsix.json" node --import tsx test/e2e/vsix.ts "$PORT" "$WS" "$OUT"; RC3=$?
@@ -79,8 +94,8 @@ fi
 set -e
 trap - EXIT
 count() { node -e "try{const r=require('$1');console.log(r.$2)}catch{console.log('$3')}"; }
-P=$(( $(count "$RUN/ext.json" passed 0) + $(count "$RUN/ui.json" passed 0) + $(count "$RUN/vsix.json" passed 0) + $(count "$RUN/views.json" passed 0) ))
-F=$(( $(count "$RUN/ext.json" failed 1) + $(count "$RUN/ui.json" failed 1) + $(count "$RUN/vsix.json" failed 1) + $(count "$RUN/views.json" failed 1) ))
-[ "$RC1" -eq 0 ] && [ "$RC2" -eq 0 ] && [ "$RC3" -eq 0 ] && [ "$RC4" -eq 0 ] || [ "$F" -gt 0 ] || F=1
+P=$(( $(count "$RUN/ext.json" passed 0) + $(count "$RUN/ui.json" passed 0) + $(count "$RUN/vsix.json" passed 0) + $(count "$RUN/views.json" passed 0) + $(count "$RUN/graph.json" passed 0) ))
+F=$(( $(count "$RUN/ext.json" failed 1) + $(count "$RUN/ui.json" failed 1) + $(count "$RUN/vsix.json" failed 1) + $(count "$RUN/views.json" failed 1) + $(count "$RUN/graph.json" failed 1) ))
+[ "$RC1" -eq 0 ] && [ "$RC2" -eq 0 ] && [ "$RC3" -eq 0 ] && [ "$RC4" -eq 0 ] && [ "$RC5" -eq 0 ] || [ "$F" -gt 0 ] || F=1
 echo "e2e: $P passed, $F failed"
 [ "$F" -eq 0 ]

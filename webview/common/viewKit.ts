@@ -1,26 +1,14 @@
 // DOM plumbing shared by the analysis views (logit lens, attention, DLA): their stylesheet, a status
 // line, selects, a token strip whose chips focus a position, and export buttons (image through plotly,
-// data as text). Token text always goes in through textContent. The page scaffold is analysisPage.ts.
+// data as text). Token text always goes in through textContent. The page scaffold is analysisPage.ts; the
+// plain controls (no plotly) are in controls.ts, re-exported here.
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import Plotly from 'plotly.js-strict-dist-min';
-import '@vscode-elements/elements/dist/vscode-single-select/index.js';
-import '@vscode-elements/elements/dist/vscode-option/index.js';
 import type { ExportFormat } from '../../src/shared/analysisProtocol';
 import { el } from './dom';
+export { labelled, select, setStatus } from './controls';
+export type { ValueElement } from './controls';
 import { displayToken } from '../../src/shared/tokenText';
-
-/** A text field or select of @vscode-elements: an element with a string value. */
-export interface ValueElement extends HTMLElement {
-  value: string;
-}
-
-/** A vscode-single-select with `options` ([value, label]); `onChange` gets the chosen value. */
-export function select(id: string, title: string, options: ReadonlyArray<readonly [string, string]>, onChange: (value: string) => void): ValueElement {
-  const s = el('vscode-single-select', { id, title }) as ValueElement;
-  for (const [v, label] of options) s.append(el('vscode-option', { value: v }, label));
-  s.addEventListener('change', () => onChange(s.value));
-  return s;
-}
 
 const CSS = `
 .views-toolbar { display: flex; flex-wrap: wrap; align-items: center; gap: 8px 12px; padding: 10px 0 6px; }
@@ -46,18 +34,6 @@ export function injectStyles(): void {
   const style = document.createElement('style');
   style.textContent = CSS;
   document.head.append(style);
-}
-
-/** A caption and its control, kept together when the toolbar wraps. */
-export function labelled(caption: string, control: HTMLElement): HTMLElement {
-  const label = el('label', {}, caption);
-  label.append(control);
-  return label;
-}
-
-export function setStatus(node: HTMLElement, text: string, error = false): void {
-  node.textContent = text;
-  node.classList.toggle('error', error);
 }
 
 /** Token chips; a click calls `onFocus(position)`. */

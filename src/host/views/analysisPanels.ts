@@ -179,7 +179,7 @@ class AnalysisPanel implements vscode.Disposable {
   }
 }
 
-async function saveExport(format: ExportFormat, name: string, data: string): Promise<{ path: string | null }> {
+export async function saveExport(format: ExportFormat, name: string, data: string): Promise<{ path: string | null }> {
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
   const file = `${name.replace(/\.[a-z]+$/i, '')}.${format}`;
   const target = await vscode.window.showSaveDialog({

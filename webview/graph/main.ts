@@ -1,0 +1,575 @@
+// The attribution-graph view (a custom editor over a Neuronpedia-format graph file): the graph on canvas
+// (positions along x, layers along y), hover for a node's links and a card, click to select it (details:
+// activation, influence, strongest upstream and downstream nodes, its label), Ctrl/Shift+click or "Pin" to
+// pin it into the subgraph, supernodes, node and edge thresholds, exports, and the replacement and
+// completeness scores of the graph and of the pinned subgraph. The view state lives in the file's qParams:
+// every change is sent to the host, which edits the document (undo, save and reopen work as for any file).
+// Hover and click latencies are recorded as performance measures ("graph-hover", "graph-click", and
+// "-frame" variants up to the next animation frame), which the end-to-end test reads.
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-textfield/index.js';
+import type { ExportFormat } from '../../src/shared/analysisProtocol';
+import type { GraphDocumentView, GraphHostProtocol, GraphNotifications, GraphViewState, LinkType } from '../../src/shared/graphProtocol';
+import type { GraphScores } from '../../src/shared/graphScores';
+import type { RpcEndpoint } from '../../src/shared/rpc';
+import { byId, el } from '../common/dom';
+import { connectToHost } from '../common/rpc';
+import { onThemeChange } from '../common/theme';
+import type { ValueElement } from '../common/controls';
+import { labelled, select, setStatus } from '../common/controls';
+import type { GraphModel, Layout } from './model';
+import { buildModel, buildSubgraph, linkColor, neighbours, nodeLabel, nodePlace, stateFromFile, subgraphScores, visibleLinks, visibleNodes, layoutGraph } from './model';
+import { GraphCanvas, graphColors } from './render';
+import { drawSubgraph } from './subgraph';
+
+type Rpc = RpcEndpoint<Record<string, never>, GraphHostProtocol, Record<string, never>, GraphNotifications>;
+const rpc: Rpc = connectToHost<GraphHostProtocol, GraphNotifications>();
+
+let doc: GraphDocumentView | null = null;
+let model: GraphModel | null = null;
+let state: GraphViewState = { pinnedIds: [], supernodes: [], clickedId: '', linkType: 'both', pruningThreshold: 0.8, edgeThreshold: 0 };
+let shown: Uint8Array = new Uint8Array(0);
+let links: Uint8Array = new Uint8Array(0);
+let layout: Layout | null = null;
+let hovered = -1;
+/** Pinned nodes ticked in the subgraph list, to group into a supernode. */
+const ticked = new Set<string>();
+let canvas: GraphCanvas;
+
+const CSS = `
+body { padding: 0 12px; }
+.graph-toolbar { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 14px; padding: 8px 0 4px; }
+.graph-toolbar h1 { font-size: 1.15em; margin: 0; }
+.graph-toolbar label { color: var(--vscode-descriptionForeground); display: inline-flex; align-items: center; gap: 6px; }
+.graph-toolbar input[type=range] { width: 96px; accent-color: var(--vscode-focusBorder); }
+.graph-toolbar .value { font-variant-numeric: tabular-nums; min-width: 3.2em; color: var(--vscode-foreground); }
+.graph-toolbar vscode-single-select { width: 100px; }
+.graph-toolbar .spacer { flex: 1; }
+#source { max-width: 26em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.muted { color: var(--vscode-descriptionForeground); }
+#status.error { color: var(--vscode-errorForeground); }
+#scores { font-variant-numeric: tabular-nums; margin: 2px 0 6px; }
+#scores b { font-weight: 600; }
+.graph-main { display: flex; gap: 12px; align-items: stretch; }
+#graph { position: relative; flex: 1 1 auto; min-width: 300px; height: 62vh; min-height: 340px; border: 1px solid var(--vscode-panel-border, var(--vscode-editorWidget-border, transparent)); border-radius: 4px; overflow: hidden; cursor: default; touch-action: none; }
+#graph canvas { position: absolute; left: 0; top: 0; }
+#graph.hovering { cursor: pointer; }
+#graph.panning { cursor: grabbing; }
+#card { position: absolute; pointer-events: none; max-width: 320px; padding: 6px 8px; border-radius: 4px; font-size: 12px;
+  background: var(--vscode-editorHoverWidget-background, var(--vscode-editor-background)); color: var(--vscode-editorHoverWidget-foreground, var(--vscode-foreground));
+  border: 1px solid var(--vscode-editorHoverWidget-border, var(--vscode-widget-border, #8884)); box-shadow: 0 2px 8px var(--vscode-widget-shadow, #0004); z-index: 2; }
+#card .title { font-weight: 600; margin-bottom: 2px; white-space: pre-wrap; overflow-wrap: anywhere; }
+#details { flex: 0 0 300px; max-height: calc(62vh + 2px); min-height: 340px; overflow: auto; border: 1px solid var(--vscode-panel-border, var(--vscode-editorWidget-border, transparent)); border-radius: 4px; padding: 8px 10px; box-sizing: border-box; }
+#details h2, #subgraph h2 { font-size: 1.05em; margin: 0 0 4px; overflow-wrap: anywhere; white-space: pre-wrap; }
+#details h3 { font-size: 0.95em; margin: 10px 0 4px; color: var(--vscode-descriptionForeground); font-weight: 600; }
+#details dl { display: grid; grid-template-columns: auto 1fr; gap: 2px 10px; margin: 6px 0; font-variant-numeric: tabular-nums; }
+#details dt { color: var(--vscode-descriptionForeground); }
+#details dd { margin: 0; }
+#details vscode-textfield { width: 100%; }
+.nb { display: grid; grid-template-columns: 4.6em 1fr; gap: 1px 8px; font-variant-numeric: tabular-nums; }
+.nb button { all: unset; cursor: pointer; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.nb button:hover, .nb button:focus-visible { text-decoration: underline; color: var(--vscode-textLink-foreground); }
+.nb .w { text-align: right; font-weight: 600; }
+.row-buttons { display: flex; gap: 6px; flex-wrap: wrap; margin: 6px 0; }
+#subgraph { margin: 12px 0 20px; }
+#subgraph .sg-bar { display: flex; flex-wrap: wrap; gap: 6px 10px; align-items: center; margin: 4px 0 6px; }
+#subgraph vscode-textfield { width: 200px; }
+#sg-svg { width: 100%; height: 280px; border: 1px solid var(--vscode-panel-border, var(--vscode-editorWidget-border, transparent)); border-radius: 4px; display: block; }
+#sg-svg text { font-family: var(--vscode-font-family); font-size: 11px; fill: var(--vscode-foreground); }
+#sg-svg .group { cursor: pointer; }
+#pinned { display: flex; flex-wrap: wrap; gap: 4px 10px; margin: 6px 0; padding: 0; list-style: none; }
+#pinned li { display: inline-flex; align-items: center; gap: 4px; }
+#pinned li.super { font-weight: 600; }
+`;
+
+function layoutPage(): void {
+  const style = document.createElement('style');
+  style.textContent = CSS;
+  document.head.append(style);
+  const bar = el('header', { class: 'graph-toolbar' });
+  const slider = (id: string, min: number, max: number, step: number, title: string, apply: (v: number) => void) => {
+    const input = el('input', { id, type: 'range', min: String(min), max: String(max), step: String(step), title });
+    const value = el('span', { class: 'value', id: `${id}-value` });
+    input.addEventListener('input', () => {
+      value.textContent = Number(input.value).toFixed(2);
+      apply(Number(input.value));
+    });
+    const label = labelled(title.split(':')[0]!, input);
+    label.append(value);
+    return label;
+  };
+  const linkType = select('link-type', 'Which links of the hovered or clicked node to show', [['both', 'both'], ['input', 'inputs'], ['output', 'outputs']], (v) => {
+    state.linkType = v as LinkType;
+    canvas.drawOverlay(hovered >= 0 ? hovered : clickedIndex(), clickedIndex(), state.linkType);
+    saveState();
+  });
+  const button = (id: string, label: string, title: string, onClick: () => void) => {
+    const b = el('vscode-button', { id, secondary: '', title }, label);
+    b.addEventListener('click', onClick);
+    return b;
+  };
+  bar.append(
+    el('h1', {}, 'Attribution graph'),
+    el('span', { id: 'source', class: 'muted' }),
+    slider('node-threshold', 0, 1, 0.01, 'Nodes: show features up to this cumulative influence', (v) => {
+      state.pruningThreshold = v;
+      refilter();
+    }),
+    slider('edge-threshold', 0, 0.5, 0.01, 'Links: hide links carrying less than this share of their target’s input', (v) => {
+      state.edgeThreshold = v;
+      refilter();
+    }),
+    labelled('Links', linkType),
+    el('span', { class: 'spacer' }),
+    button('fit', 'Fit', 'Reset zoom and pan (or double-click the graph)', () => {
+      canvas.transform = { k: 1, tx: 0, ty: 0 };
+      redraw();
+    }),
+    button('export-png', 'PNG', 'Export the graph as PNG', () => void exportImage('png')),
+    button('export-svg', 'SVG', 'Export the graph as SVG', () => void exportImage('svg')),
+    button('export-json', 'JSON', 'Export the graph file with its saved state (qParams) and labels', () => void exportJson()),
+  );
+  const main = el('div', { class: 'graph-main' });
+  const graph = el('div', { id: 'graph', role: 'img', 'aria-label': 'Attribution graph: prompt positions along x, layers along y. Hover a node for its links, click to select it.' });
+  const card = el('div', { id: 'card', role: 'tooltip' });
+  card.hidden = true;
+  graph.append(card);
+  main.append(graph, el('aside', { id: 'details', 'aria-label': 'Selected node' }));
+  const sub = el('section', { id: 'subgraph', 'aria-label': 'Pinned subgraph' });
+  const groupName = el('vscode-textfield', { id: 'group-name', placeholder: 'supernode label' }) as ValueElement;
+  const sgBar = el('div', { class: 'sg-bar' });
+  sgBar.append(
+    groupName,
+    button('group', 'Group ticked', 'Group the ticked pinned nodes into a labelled supernode', () => groupTicked(groupName)),
+    button('clear-pins', 'Clear pins', 'Unpin every node and remove the supernodes', () => {
+      state.pinnedIds = [];
+      state.supernodes = [];
+      ticked.clear();
+      refilter();
+      saveState();
+    }),
+    el('span', { id: 'sg-scores', class: 'muted' }),
+  );
+  sub.append(el('h2', {}, 'Pinned subgraph'), sgBar, el('ul', { id: 'pinned' }), document.createElementNS('http://www.w3.org/2000/svg', 'svg'));
+  sub.lastElementChild!.id = 'sg-svg';
+  byId('app').append(bar, el('p', { id: 'status', role: 'status', class: 'muted' }), el('div', { id: 'scores' }), main, sub);
+  canvas = new GraphCanvas(graph);
+  wirePointer(graph, card);
+}
+
+function clickedIndex(): number {
+  return model?.index.get(state.clickedId) ?? -1;
+}
+
+function status(text: string, error = false): void {
+  setStatus(byId('status'), text, error);
+}
+
+/** Shows a (new) document: model, state from its qParams, every part of the page. */
+function show(view: GraphDocumentView): void {
+  doc = view;
+  model = buildModel(view.file);
+  scoreCache = undefined;
+  state = stateFromFile(model);
+  hovered = -1;
+  ticked.clear();
+  const md = view.file.metadata;
+  byId('source').textContent = `${view.name} · ${md.scan}`;
+  const setSlider = (id: string, v: number) => {
+    (byId<HTMLInputElement>(id)).value = String(v);
+    byId(`${id}-value`).textContent = v.toFixed(2);
+  };
+  setSlider('node-threshold', state.pruningThreshold ?? 0.8);
+  setSlider('edge-threshold', state.edgeThreshold ?? 0);
+  (byId<ValueElement>('link-type')).value = state.linkType;
+  const counts = { feature: 0, error: 0, embedding: 0, logit: 0, other: 0 };
+  for (const n of model.nodes) counts[n.kind]++;
+  // A graph made by MechLens names its transcoder set after the model (e.g. mechlens-tiny-transcoders-…).
+  const sameModel = view.modelName !== undefined && (md.scan === view.modelName || md.scan.startsWith(`${view.modelName}-`));
+  const modelNote = sameModel ? '' : ` Feature details and interventions need the graph’s model (${md.scan})${view.modelName ? `; the loaded model is ${view.modelName}` : ''}.`;
+  status(`“${md.prompt}” · ${counts.feature} features, ${counts.error} errors, ${counts.embedding} tokens, ${counts.logit} logits, ${model.file.links.length} links. Hover a node for its links; click to select; Ctrl/Shift+click pins; wheel zooms, drag pans.${modelNote}`);
+  canvas.transform = { k: 1, tx: 0, ty: 0 };
+  refilter();
+  byId('app').dataset.ready = String(Date.now());
+  byId('app').dataset.nodes = String(model.nodes.length);
+  byId('app').dataset.links = String(model.file.links.length);
+}
+
+/** Thresholds, pins or the clicked node changed: which nodes and links show, the layout, every drawing. */
+function refilter(): void {
+  if (!model) return;
+  shown = visibleNodes(model, state);
+  links = visibleLinks(model, shown, state.edgeThreshold ?? 0);
+  layout = layoutGraph(model, shown);
+  redraw();
+  renderDetails();
+  renderSubgraph();
+  renderScores();
+  let nShown = 0;
+  for (const v of shown) nShown += v;
+  let nLinks = 0;
+  for (const v of links) nLinks += v;
+  byId('app').dataset.shownNodes = String(nShown);
+  byId('app').dataset.shownLinks = String(nLinks);
+}
+
+function pinnedSet(): Set<number> {
+  const s = new Set<number>();
+  for (const id of state.pinnedIds) {
+    const i = model?.index.get(id);
+    if (i !== undefined) s.add(i);
+  }
+  return s;
+}
+
+function redraw(): void {
+  if (!model || !layout) return;
+  canvas.resize();
+  canvas.setData(model, layout, links, pinnedSet());
+  canvas.drawBase(graphColors());
+  canvas.drawOverlay(hovered, clickedIndex(), state.linkType);
+}
+
+function renderScores(): void {
+  if (!model) return;
+  const s = byId('scores');
+  const part = (label: string, sc: GraphScores) => [document.createTextNode(`${label}: replacement `), el('b', {}, score(sc.replacement)), document.createTextNode(' · completeness '), el('b', {}, score(sc.completeness))];
+  const sub = pinnedScores();
+  s.replaceChildren(...part('Graph', model.scores), document.createTextNode('   |   '), ...(sub ? part('Pinned subgraph', sub) : [document.createTextNode('Pinned subgraph: pin features to score it')]));
+  s.dataset.replacement = String(model.scores.replacement);
+  s.dataset.completeness = String(model.scores.completeness);
+  s.dataset.subReplacement = sub ? String(sub.replacement) : '';
+  s.dataset.subCompleteness = sub ? String(sub.completeness) : '';
+}
+
+/** A score, or "–" where it is undefined (no influence reaches a logit through the pinned nodes). */
+function score(v: number): string {
+  return Number.isFinite(v) ? v.toFixed(3) : '–';
+}
+
+let scoreCache: { key: string; scores: GraphScores | null } | undefined;
+/** The pinned subgraph's scores, recomputed only when the pins change. */
+function pinnedScores(): GraphScores | null {
+  const key = state.pinnedIds.join('\n');
+  if (scoreCache?.key !== key) scoreCache = { key, scores: subgraphScores(model!, state.pinnedIds) };
+  return scoreCache.scores;
+}
+
+let saveTimer: ReturnType<typeof setTimeout> | undefined;
+/** Sends the state to the host (debounced: a burst of clicks is one edit). */
+function saveState(): void {
+  clearTimeout(saveTimer);
+  saveTimer = setTimeout(() => {
+    rpc.call('graph/state', { ...state }).then(
+      () => (byId('app').dataset.saved = String(Date.now())),
+      (err: unknown) => status(`The state was not saved: ${errorText(err)}`, true),
+    );
+  }, 250);
+}
+
+function togglePin(i: number): void {
+  const id = model!.nodes[i]!.id;
+  if (state.pinnedIds.includes(id)) {
+    state.pinnedIds = state.pinnedIds.filter((x) => x !== id);
+    state.supernodes = state.supernodes.map((s) => s.filter((x, k) => k === 0 || x !== id)).filter((s) => s.length > 1);
+    ticked.delete(id);
+  } else {
+    state.pinnedIds = [...state.pinnedIds, id];
+  }
+  refilter();
+  saveState();
+}
+
+function select_(i: number): void {
+  state.clickedId = i >= 0 ? model!.nodes[i]!.id : '';
+  // A node selected from the details panel may be hidden by the threshold: clicked nodes always show.
+  if (i >= 0 && !shown[i]) refilter();
+  else {
+    canvas.drawOverlay(hovered, i, state.linkType);
+    renderDetails();
+  }
+  saveState();
+}
+
+function wirePointer(graph: HTMLElement, card: HTMLElement): void {
+  let drag: { x: number; y: number; moved: boolean } | null = null;
+  const local = (e: PointerEvent | WheelEvent | MouseEvent) => {
+    const r = graph.getBoundingClientRect();
+    return [e.clientX - r.left, e.clientY - r.top] as const;
+  };
+  graph.addEventListener('pointerdown', (e) => {
+    drag = { x: e.clientX, y: e.clientY, moved: false };
+    graph.setPointerCapture(e.pointerId);
+  });
+  graph.addEventListener('pointermove', (e) => {
+    const start = e.timeStamp;
+    if (drag && (drag.moved || Math.hypot(e.clientX - drag.x, e.clientY - drag.y) > 4)) {
+      canvas.pan(e.clientX - drag.x, e.clientY - drag.y);
+      drag = { x: e.clientX, y: e.clientY, moved: true };
+      graph.classList.add('panning');
+      card.hidden = true;
+      redraw();
+      return;
+    }
+    if (!model) return;
+    const [x, y] = local(e);
+    const i = canvas.nodeAt(x, y);
+    if (i === hovered) {
+      if (i >= 0) placeCard(card, x, y);
+      return;
+    }
+    hovered = i;
+    graph.classList.toggle('hovering', i >= 0);
+    canvas.drawOverlay(i >= 0 ? i : clickedIndex(), clickedIndex(), state.linkType);
+    if (i >= 0) {
+      fillCard(card, i);
+      placeCard(card, x, y);
+    } else {
+      card.hidden = true;
+    }
+    measure('graph-hover', start);
+  });
+  graph.addEventListener('pointerup', (e) => {
+    const start = e.timeStamp;
+    graph.classList.remove('panning');
+    const wasDrag = drag?.moved ?? false;
+    drag = null;
+    if (wasDrag || !model) return;
+    const [x, y] = local(e);
+    const i = canvas.nodeAt(x, y);
+    if (i >= 0 && (e.ctrlKey || e.metaKey || e.shiftKey)) togglePin(i);
+    else select_(i);
+    measure('graph-click', start);
+  });
+  graph.addEventListener('pointerleave', () => {
+    if (drag) return;
+    hovered = -1;
+    card.hidden = true;
+    canvas.drawOverlay(clickedIndex(), clickedIndex(), state.linkType);
+  });
+  graph.addEventListener(
+    'wheel',
+    (e) => {
+      e.preventDefault();
+      const [x, y] = local(e);
+      canvas.zoomAt(x, y, Math.exp(-e.deltaY * 0.0015));
+      redraw();
+    },
+    { passive: false },
+  );
+  graph.addEventListener('dblclick', () => {
+    canvas.transform = { k: 1, tx: 0, ty: 0 };
+    redraw();
+  });
+}
+
+/** Records a latency from an input event to now, and to the next animation frame. */
+function measure(name: string, start: number): void {
+  performance.measure(name, { start, end: performance.now() });
+  requestAnimationFrame(() => performance.measure(`${name}-frame`, { start, end: performance.now() }));
+}
+
+function fillCard(card: HTMLElement, i: number): void {
+  const m = model!;
+  const node = m.nodes[i]!;
+  const lines: string[] = [nodePlace(m, i)];
+  if (node.activation !== null) lines.push(`activation ${node.activation.toFixed(3)}`);
+  if (node.influence !== null) lines.push(`influence ${node.influence.toFixed(3)} (cumulative)`);
+  lines.push(`${m.inStart[i + 1]! - m.inStart[i]!} inputs · ${m.outStart[i + 1]! - m.outStart[i]!} outputs${m.errorShare[i]! > 0 ? ` · ${(m.errorShare[i]! * 100).toFixed(0)}% of input from errors` : ''}`);
+  card.replaceChildren(el('div', { class: 'title' }, nodeLabel(m, i)), ...lines.map((l) => el('div', { class: 'muted' }, l)));
+  card.hidden = false;
+}
+
+function placeCard(card: HTMLElement, x: number, y: number): void {
+  const w = card.offsetWidth;
+  const h = card.offsetHeight;
+  const W = canvas.width;
+  const H = canvas.height;
+  card.style.left = `${Math.min(W - w - 4, x + 14)}px`;
+  card.style.top = `${y + 14 + h > H ? Math.max(4, y - h - 10) : y + 14}px`;
+}
+
+/** The selected node: where it is, its numbers, its label field, its strongest inputs and outputs. */
+function renderDetails(): void {
+  const box = byId('details');
+  const m = model;
+  const i = clickedIndex();
+  if (!m || i < 0) {
+    box.replaceChildren(el('h2', {}, 'No node selected'), el('p', { class: 'muted' }, 'Click a node to see its activation, its strongest upstream and downstream nodes and its label. Ctrl/Shift+click pins a node into the subgraph.'));
+    box.dataset.node = '';
+    return;
+  }
+  const node = m.nodes[i]!;
+  const dl = el('dl');
+  const row = (k: string, v: string) => dl.append(el('dt', {}, k), el('dd', {}, v));
+  row('place', nodePlace(m, i));
+  row('activation', node.activation === null ? '–' : node.activation.toFixed(4));
+  row('influence', node.influence === null ? '–' : node.influence.toFixed(4));
+  row('input |Σ|', m.inputAbsSum[i]!.toFixed(3));
+  row('from errors', `${(m.errorShare[i]! * 100).toFixed(1)}%`);
+  row('id', node.id);
+  const pinned = state.pinnedIds.includes(node.id);
+  const pin = el('vscode-button', { id: 'pin', secondary: '' }, pinned ? 'Unpin' : 'Pin to subgraph');
+  pin.addEventListener('click', () => togglePin(i));
+  const label = el('vscode-textfield', { id: 'label', placeholder: 'label (clerp)', title: 'The node’s label, saved in the file (clerp)' }) as ValueElement;
+  label.value = node.clerp;
+  const saveLabel = el('vscode-button', { id: 'save-label' }, 'Set label');
+  const apply = () => {
+    const clerp = label.value;
+    rpc.call('graph/label', { nodeId: node.id, clerp }).then(
+      () => {
+        node.clerp = clerp;
+        byId('app').dataset.labelled = node.id;
+        renderDetails();
+        renderSubgraph();
+      },
+      (err: unknown) => status(`The label was not set: ${errorText(err)}`, true),
+    );
+  };
+  saveLabel.addEventListener('click', apply);
+  label.addEventListener('keydown', (e) => {
+    if ((e as KeyboardEvent).key === 'Enter') apply();
+  });
+  const buttons = el('div', { class: 'row-buttons' });
+  buttons.append(pin);
+  const labelRow = el('div', { class: 'row-buttons' });
+  labelRow.append(saveLabel);
+  box.replaceChildren(el('h2', {}, nodeLabel(m, i)), dl, buttons, el('h3', {}, 'Label'), label, labelRow, neighbourList('Upstream (strongest inputs)', 'up', i), neighbourList('Downstream (strongest outputs)', 'down', i));
+  box.dataset.node = node.id;
+}
+
+function neighbourList(title: string, direction: 'up' | 'down', i: number): HTMLElement {
+  const m = model!;
+  const wrap = el('div', { 'data-direction': direction });
+  const list = neighbours(m, i, direction, 12);
+  wrap.append(el('h3', {}, `${title}${list.length ? '' : ': none'}`));
+  const grid = el('div', { class: 'nb' });
+  const dark = graphColors().dark;
+  for (const nb of list) {
+    const w = el('span', { class: 'w', title: `weight ${nb.weight.toPrecision(4)} · ${(nb.pct * 100).toFixed(1)}% of the target’s input` }, nb.weight.toPrecision(3));
+    w.style.color = linkColor(nb.pct, dark);
+    const b = el('button', { 'data-node': m.nodes[nb.node]!.id, title: nodePlace(m, nb.node) }, nodeLabel(m, nb.node));
+    b.addEventListener('click', () => select_(nb.node));
+    grid.append(w, b);
+  }
+  wrap.append(grid);
+  return wrap;
+}
+
+function groupTicked(nameField: ValueElement): void {
+  const ids = state.pinnedIds.filter((id) => ticked.has(id));
+  if (ids.length === 0) {
+    status('Tick pinned nodes in the subgraph list to group them.', true);
+    return;
+  }
+  const name = nameField.value.trim() || `group ${state.supernodes.length + 1}`;
+  // A node belongs to one supernode at most: grouping it again moves it.
+  state.supernodes = [...state.supernodes.map((s) => s.filter((x, k) => k === 0 || !ids.includes(x))).filter((s) => s.length > 1), [name, ...ids]];
+  ticked.clear();
+  nameField.value = '';
+  renderSubgraph();
+  renderScores();
+  saveState();
+}
+
+function renderSubgraph(): void {
+  const m = model;
+  if (!m) return;
+  const list = byId('pinned');
+  const items: HTMLElement[] = [];
+  const inSuper = new Set<string>();
+  state.supernodes.forEach((s, k) => {
+    const [name, ...ids] = s;
+    ids.forEach((id) => inSuper.add(id));
+    const li = el('li', { class: 'super', 'data-supernode': name ?? '' });
+    const ungroup = el('vscode-button', { secondary: '', title: 'Ungroup', 'data-ungroup': String(k) }, '✕');
+    ungroup.addEventListener('click', () => {
+      state.supernodes = state.supernodes.filter((_, j) => j !== k);
+      renderSubgraph();
+      renderScores();
+      saveState();
+    });
+    li.append(document.createTextNode(`${name ?? ''} (${ids.length})`), ungroup);
+    items.push(li);
+  });
+  for (const id of state.pinnedIds) {
+    const i = m.index.get(id);
+    if (i === undefined || inSuper.has(id)) continue;
+    const box = el('input', { type: 'checkbox', 'data-tick': id, title: 'Tick to group' });
+    box.checked = ticked.has(id);
+    box.addEventListener('change', () => (box.checked ? ticked.add(id) : ticked.delete(id)));
+    const li = el('li', { 'data-pinned': id });
+    const name = el('span', {}, nodeLabel(m, i));
+    li.append(box, name);
+    items.push(li);
+  }
+  if (items.length === 0) items.push(el('li', { class: 'muted' }, 'No pinned nodes: Ctrl/Shift+click a node, or select it and press “Pin to subgraph”.'));
+  list.replaceChildren(...items);
+  const sub = buildSubgraph(m, state);
+  const svg = document.getElementById('sg-svg') as unknown as SVGSVGElement;
+  drawSubgraph(svg, m, sub, graphColors(), (i) => select_(i));
+  const sc = pinnedScores();
+  byId('sg-scores').textContent = sc ? `replacement ${score(sc.replacement)} · completeness ${score(sc.completeness)}` : '';
+}
+
+async function exportImage(format: 'png' | 'svg'): Promise<void> {
+  if (!doc) return;
+  const data = format === 'png' ? canvas.composite(2).toDataURL('image/png') : canvas.toSvg();
+  await save(format, exportName(), data);
+}
+
+async function save(format: ExportFormat, name: string, data: string): Promise<void> {
+  try {
+    const r = await rpc.call('export/save', { format, name, data });
+    if (r.path) status(`Saved ${r.path}`);
+  } catch (err) {
+    status(`Export failed: ${errorText(err)}`, true);
+  }
+}
+
+async function exportJson(): Promise<void> {
+  try {
+    const r = await rpc.call('graph/exportJson', { name: exportName() });
+    if (r.path) status(`Saved ${r.path}`);
+  } catch (err) {
+    status(`Export failed: ${errorText(err)}`, true);
+  }
+}
+
+function exportName(): string {
+  const base = (doc?.name ?? 'graph').replace(/\.json$/i, '').replace(/\.graph$/i, '');
+  return (base.replace(/[^\w .-]/g, '_').slice(0, 60) || 'graph') + '-graph';
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+async function start(): Promise<void> {
+  layoutPage();
+  rpc.onNotification({
+    'graph/update': (view) => show(view),
+    'graph/error': ({ message }) => status(message, true),
+  });
+  onThemeChange(() => {
+    redraw();
+    renderSubgraph();
+  });
+  let resizeTimer: ReturnType<typeof setTimeout> | undefined;
+  window.addEventListener('resize', () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(redraw, 60);
+  });
+  try {
+    show(await rpc.call('graph/get', {}));
+  } catch (err) {
+    status(errorText(err), true);
+  }
+}
+
+// The end-to-end test reads node positions from here to point at nodes (screen pixels inside #graph).
+(window as unknown as { mechlensGraph: unknown }).mechlensGraph = {
+  positions: () => (model ? model.nodes.map((n, i) => ({ id: n.id, kind: n.kind, x: canvas.sx[i]!, y: canvas.sy[i]! })).filter((p) => Number.isFinite(p.x)) : []),
+};
+
+void start();
