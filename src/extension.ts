@@ -20,6 +20,8 @@ import { AnalysisPanels } from './host/views/analysisPanels';
 import type { AnalysisViewKind } from './shared/analysisProtocol';
 import type { InlineStats } from './host/editor/inlineInspection';
 import type { InspectResult } from './shared/protocol';
+import { GraphEditorProvider, registerGraphEditor } from './host/graphEditor';
+import { registerGraphCommands } from './host/graphCommands';
 
 export interface MechLensApi {
   readonly activationMs: number;
@@ -36,6 +38,8 @@ export interface MechLensApi {
     inlineStats(): InlineStats;
     inspection(uri: string): { text: string; base: number; result: InspectResult } | undefined;
     openPanels(): Array<{ kind: AnalysisViewKind; text: string; results: number }>;
+    /** Open attribution-graph editors. */
+    openGraphs(): Array<{ uri: string; dirty: boolean }>;
   };
 }
 
@@ -80,6 +84,12 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
   const inline = new InlineInspector(engine, log);
   const analysisPanels = new AnalysisPanels({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive() });
   context.subscriptions.push(inline, analysisPanels, ...registerViewCommands(analysisPanels, inline, log));
+  const graphEditors = new GraphEditorProvider({ extensionUri: context.extensionUri, engine, log });
+  context.subscriptions.push(
+    graphEditors,
+    registerGraphEditor(graphEditors),
+    ...registerGraphCommands({ engine, log, storageUri: context.globalStorageUri, ensureModel: () => models.loadActive(), isPromptDocument: (doc) => inline.isPromptDocument(doc) }),
+  );
 
   const activationMs = performance.now() - started;
   log.info(`MechLens ${String(context.extension.packageJSON.version)} activated in ${activationMs.toFixed(1)} ms (${vscode.env.uiKind === vscode.UIKind.Web ? 'web' : 'desktop'} UI${vscode.env.remoteName ? `, remote ${vscode.env.remoteName}` : ''}).`);
@@ -97,6 +107,7 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
       inlineStats: () => ({ ...inline.stats }),
       inspection: (uri) => inline.inspection(uri),
       openPanels: () => analysisPanels.openPanels(),
+      openGraphs: () => graphEditors.open(),
     },
   };
 }
