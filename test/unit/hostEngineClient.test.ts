@@ -4,12 +4,12 @@
 import * as assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { EngineClient } from '../../src/host/engineClient';
-import type { EngineState } from '../../src/host/engineClient';
+import type { EngineClientOptions, EngineState } from '../../src/host/engineClient';
 import type { EngineProtocol } from '../../src/shared/protocol';
 import { RpcError } from '../../src/shared/rpc';
 
 const FAKE_WORKER = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, threadId } = require('node:worker_threads');
 let loaded = null;
 const info = (dir) => ({ dir, name: dir.split('/').pop(), architecture: 'gpt2', modelType: 'gpt2', nLayers: 1, dModel: 4,
   nHeads: 1, nKvHeads: 1, dHead: 4, dMlp: 16, dVocab: 8, nCtx: 16, parameterCount: 100, weightBytes: 400, storedDtypes: ['F32'],
@@ -32,6 +32,15 @@ parentPort.on('message', (m) => {
       if (!loaded) { parentPort.postMessage({ kind: 'error', id: m.id, error: { code: 'bad-input', message: 'no model' } }); return; }
       if (m.params.slow) { timers.set(m.id, setTimeout(() => { timers.delete(m.id); reply({ model: loaded }); }, 5000)); return; }
       reply({ model: loaded, tokens: m.params.prompt.tokens }); return;
+    case 'analysis/inspect':
+      reply({ thread: threadId, model: loaded }); return;
+    case 'analysis/patch': {
+      // Holds the thread as one onnxruntime run does: nothing else in this worker runs meanwhile.
+      if (m.params.crash) { setImmediate(() => { throw new Error('long job crashed'); }); return; }
+      const until = Date.now() + m.params.holdMs;
+      while (Date.now() < until) {}
+      reply({ thread: threadId, model: loaded }); return;
+    }
     case 'debug/crash':
       setImmediate(() => { throw new Error('asked to crash'); }); reply(null); return;
     default:
@@ -39,9 +48,10 @@ parentPort.on('message', (m) => {
   }
 });`;
 
-function makeClient() {
+function makeClient(more: Partial<EngineClientOptions> = {}) {
   const events = { crashes: [] as string[], logs: [] as string[], states: [] as EngineState[], workers: 0 };
   const client = new EngineClient({
+    ...more,
     workerPath: 'fake',
     log: (_l, m) => events.logs.push(m),
     onCrash: (m) => events.crashes.push(m),
@@ -146,5 +156,116 @@ describe('host EngineClient', () => {
     await assert.rejects(client.call('tokenize', { text: 'x' }), (e: unknown) => e instanceof RpcError && e.code === 'bad-input');
     assert.equal(events.workers, 0);
     await client.dispose();
+  });
+
+  describe('long jobs in a second worker', () => {
+    type Where = { thread: number; model: string };
+    const patch = (client: EngineClient, holdMs: number) => client.call('analysis/patch', { holdMs } as never) as unknown as Promise<Where>;
+    const inspect = (client: EngineClient) => client.call('analysis/inspect', { prompt: { tokens: [1] } }) as unknown as Promise<Where>;
+    /** Starts a long job, waits until its worker holds the thread, then times an inspect request. */
+    async function inspectDuringLongJob(client: EngineClient): Promise<{ ms: number; job: Where; inspected: Where }> {
+      await client.load();
+      const job = patch(client, 1500);
+      await new Promise((r) => setTimeout(r, 300));
+      const t0 = performance.now();
+      const inspected = await inspect(client);
+      const ms = performance.now() - t0;
+      return { ms, job: await job, inspected };
+    }
+
+    it('an inspect request returns at once while a long job holds the long-job worker', async () => {
+      const { client, events } = makeClient();
+      try {
+        client.setModel({ dir: '/models/a' });
+        const { ms, job, inspected } = await inspectDuringLongJob(client);
+        assert.ok(ms < 500, `inspect took ${ms.toFixed(0)} ms during the long job`);
+        assert.notEqual(job.thread, inspected.thread, 'the long job ran in its own worker');
+        assert.equal(job.model, '/models/a', 'the long-job worker loaded the chosen model');
+        assert.equal(events.workers, 2);
+        assert.equal(client.longJobWorkerRunning, true);
+      } finally {
+        await client.dispose();
+      }
+    });
+
+    it('with one worker (longJobWorker: false) the same inspect request waits for the long job', async () => {
+      const { client } = makeClient({ longJobWorker: false });
+      try {
+        client.setModel({ dir: '/models/a' });
+        const { ms, job, inspected } = await inspectDuringLongJob(client);
+        assert.ok(ms > 800, `inspect took ${ms.toFixed(0)} ms: it queued behind the job`);
+        assert.equal(job.thread, inspected.thread);
+      } finally {
+        await client.dispose();
+      }
+    });
+
+    it('the long-job worker is released when idle and started again (and the model reloaded) for the next long job', async () => {
+      const { client, events } = makeClient({ longJobIdleMs: 50 });
+      try {
+        client.setModel({ dir: '/models/a' });
+        await patch(client, 10);
+        assert.equal(client.longJobWorkerRunning, true);
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(client.longJobWorkerRunning, false, 'released after 50 ms idle');
+        assert.ok(events.logs.some((l) => /idle: released/.test(l)));
+        assert.equal(client.state, 'stopped', 'no worker is running');
+        client.setModel({ dir: '/models/b' });
+        const r = await patch(client, 10);
+        assert.equal(r.model, '/models/b');
+        assert.equal(events.workers, 2);
+        assert.deepEqual(events.crashes, []);
+      } finally {
+        await client.dispose();
+      }
+    });
+
+    it('runs long jobs in the main worker when free memory does not hold a second copy of the model twice', async () => {
+      // The fake model's weights are 400 bytes: 700 bytes free does not hold 2 x 400.
+      const { client, events } = makeClient({ freeMemory: () => 700 });
+      try {
+        client.setModel({ dir: '/models/a' });
+        const { job, inspected } = await inspectDuringLongJob(client);
+        assert.equal(job.thread, inspected.thread);
+        assert.equal(events.workers, 1);
+        assert.equal(events.logs.filter((l) => /Long jobs share the main engine worker/.test(l)).length, 1);
+      } finally {
+        await client.dispose();
+      }
+    });
+
+    it('a crash of the long-job worker fails its job with worker-crashed; the main worker keeps serving', async () => {
+      const { client, events } = makeClient();
+      try {
+        client.setModel({ dir: '/models/a' });
+        const first = await inspect(client);
+        await assert.rejects(client.call('analysis/patch', { crash: true } as never), (e: unknown) => e instanceof RpcError && e.code === 'worker-crashed' && /long-job worker/.test(e.message));
+        assert.equal(events.crashes.length, 1);
+        const again = await inspect(client);
+        assert.equal(again.thread, first.thread, 'the same main worker, its model still loaded');
+        assert.notEqual(client.state, 'crashed');
+        const r = await patch(client, 10);
+        assert.equal(r.model, '/models/a', 'a new long-job worker loaded the model');
+        assert.equal(events.workers, 3);
+      } finally {
+        await client.dispose();
+      }
+    });
+
+    it('a restart cancels a running long job', async () => {
+      const { client } = makeClient();
+      try {
+        client.setModel({ dir: '/models/a' });
+        const job = patch(client, 1000);
+        await new Promise((r) => setTimeout(r, 300));
+        const refused = assert.rejects(job, (e: unknown) => e instanceof RpcError && e.code === 'cancelled');
+        await client.restart();
+        await refused;
+        assert.equal(client.longJobWorkerRunning, false);
+        assert.equal(client.state, 'stopped');
+      } finally {
+        await client.dispose();
+      }
+    });
   });
 });
