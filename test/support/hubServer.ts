@@ -21,7 +21,7 @@ export interface FakeRepo {
   corrupt?: string[];
   /** File → bytes after which the next `times` responses drop the connection. */
   dropAfter?: Record<string, { bytes: number; times: number }>;
-  /** File → bytes after which the response pauses until `release()` is called (for cancellation). */
+  /** File → bytes after which a fresh (not resumed) response pauses until `release()` (cancel, stalls). */
   pauseAfter?: Record<string, number>;
 }
 
@@ -50,11 +50,11 @@ const gitBlobId = (b: Buffer) => createHash('sha1').update(`blob ${b.length}\0`)
 export async function startFakeHub(repos: FakeRepo[]): Promise<FakeHub> {
   const requests: RequestLog[] = [];
   const paused: Array<() => void> = [];
-  let released = false;
   const drops = new Map<string, number>();
   const byId = new Map(repos.map((r) => [r.id, r]));
+  // Keyed by repo and hash: repos made from one fixture share blobs but not their faults.
   const byHash = new Map<string, { repo: FakeRepo; path: string }>();
-  for (const r of repos) for (const [p, b] of Object.entries(r.files)) if (isLfs(p)) byHash.set(sha256(b), { repo: r, path: p });
+  for (const r of repos) for (const [p, b] of Object.entries(r.files)) if (isLfs(p)) byHash.set(`${r.id}/${sha256(b)}`, { repo: r, path: p });
 
   const log = (server: 'hub' | 'cdn', req: http.IncomingMessage) =>
     requests.push({ server, method: req.method ?? '', url: req.url ?? '', range: req.headers.range, authorization: req.headers.authorization });
@@ -64,7 +64,7 @@ export async function startFakeHub(repos: FakeRepo[]): Promise<FakeHub> {
     let data = repo.files[path]!;
     if (repo.corrupt?.includes(path)) {
       data = Buffer.from(data);
-      data[data.length >> 1] ^= 0xff;
+      data[data.length >> 1] = data[data.length >> 1]! ^ 0xff;
     }
     let start = 0;
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
@@ -85,7 +85,7 @@ export async function startFakeHub(repos: FakeRepo[]): Promise<FakeHub> {
       return;
     }
     const pause = repo.pauseAfter?.[path];
-    if (pause !== undefined && !released && body.length > pause) {
+    if (pause !== undefined && !m && body.length > pause) {
       res.write(body.subarray(0, pause));
       paused.push(() => res.end(body.subarray(pause)));
       return;
@@ -112,8 +112,9 @@ export async function startFakeHub(repos: FakeRepo[]): Promise<FakeHub> {
 
   const cdn = http.createServer((req, res) => {
     log('cdn', req);
-    const hash = /^\/blobs\/([0-9a-f]{64})/.exec(req.url ?? '')?.[1];
-    const hit = hash ? byHash.get(hash) : undefined;
+    const m = /^\/blobs\/([^/]+\/[^/]+)\/([0-9a-f]{64})/.exec(req.url ?? '');
+    const hash = m?.[2];
+    const hit = m ? byHash.get(`${m[1]}/${hash}`) : undefined;
     if (!hit) {
       res.writeHead(404).end();
       return;
@@ -157,7 +158,7 @@ export async function startFakeHub(repos: FakeRepo[]): Promise<FakeHub> {
         return;
       }
       if (isLfs(path)) {
-        res.writeHead(302, { location: `${cdnUrl}/blobs/${sha256(data)}?signature=abc`, 'x-repo-commit': commit, 'x-linked-etag': `"${sha256(data)}"`, 'x-linked-size': String(data.length) });
+        res.writeHead(302, { location: `${cdnUrl}/blobs/${repo!.id}/${sha256(data)}?signature=abc`, 'x-repo-commit': commit, 'x-linked-etag': `"${sha256(data)}"`, 'x-linked-size': String(data.length) });
         res.end();
         return;
       }
@@ -173,7 +174,6 @@ export async function startFakeHub(repos: FakeRepo[]): Promise<FakeHub> {
     url: hubUrl,
     requests,
     release() {
-      released = true;
       for (const p of paused.splice(0)) p();
     },
     async close() {

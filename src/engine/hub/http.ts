@@ -172,10 +172,16 @@ function send(conn: HubConnection, u: URL, method: string, headers: Record<strin
       req = (isHttps ? https : http).request({ ...base, host: u.hostname, port: u.port || (isHttps ? 443 : 80), path: `${u.pathname}${u.search}` });
     }
     const idle = conn.idleTimeoutMs ?? 60_000;
-    req.setTimeout(idle, () => req.destroy(Object.assign(new Error(`no data from ${u.host} for ${idle / 1000} s`), { code: 'ETIMEDOUT' })));
+    // The socket's idle limit holds until the response body ends: a stalled download fails instead of hanging.
+    let response: http.IncomingMessage | undefined;
+    req.setTimeout(idle, () => {
+      const e = Object.assign(new Error(`no data from ${u.host} for ${idle / 1000} s`), { code: 'ETIMEDOUT' });
+      // Once the body streams, its reader must see why it ended (destroying the request alone says "aborted").
+      if (response) response.destroy(e);
+      req.destroy(e);
+    });
     req.on('response', (res) => {
-      // The same idle limit while the body streams: a stalled download fails instead of hanging.
-      res.socket?.setTimeout(idle, () => res.destroy(Object.assign(new Error(`no data from ${u.host} for ${idle / 1000} s`), { code: 'ETIMEDOUT' })));
+      response = res;
       resolveResponse(res);
     });
     req.on('error', reject);
