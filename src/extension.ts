@@ -7,6 +7,7 @@ import { Log } from './host/log';
 import { ModelManager } from './host/models/modelManager';
 import { ModelsTreeProvider } from './host/models/modelsTree';
 import { registerModelCommands } from './host/commands/modelCommands';
+import { registerDownloadCommand } from './host/commands/downloadCommand';
 import { registerPromptCommands } from './host/commands/promptCommands';
 import { PromptSession } from './host/promptSession';
 import { EngineStatusBar } from './host/statusBar';
@@ -79,6 +80,7 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
     vscode.window.createTreeView('mechlens.models', { treeDataProvider: tree, showCollapseAll: false }),
     vscode.window.registerWebviewViewProvider(INSPECTOR_VIEW_ID, inspector),
     ...registerModelCommands(models, engine, log),
+    ...registerDownloadCommand(models, log),
     ...registerPromptCommands({ models, session, panel, log }),
   );
   const inline = new InlineInspector(engine, log);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { resolveModelRef } from '../../src/engine/hub/cache';
 import { downloadPlan, globToRegExp, planDownload } from '../../src/engine/hub/download';
 import type { DownloadPlan } from '../../src/engine/hub/download';
+import { connectionFromSettings } from '../../src/engine/hub/http';
 import type { HubConnection } from '../../src/engine/hub/http';
 import { validateCheckpoint } from '../../src/engine/checkpoint/load';
 import { cliWith } from '../support/cli';
@@ -244,6 +245,16 @@ describe('hub downloads (loopback Hub)', function () {
       proxy.closeAllConnections();
       await new Promise((r) => proxy.close(r));
     }
+  });
+
+  it('the extension takes VS Code proxy settings over the environment, and HF_ENDPOINT / HF_TOKEN from the environment', function () {
+    const env = { HF_ENDPOINT: 'http://127.0.0.1:1', HF_TOKEN: 'hf_x', HTTPS_PROXY: 'http://env-proxy:3128', NO_PROXY: 'internal' };
+    assert.deepEqual(connectionFromSettings({}, env).proxy, { url: 'http://env-proxy:3128', noProxy: ['internal'] });
+    const c = connectionFromSettings({ proxy: 'http://vscode-proxy:8080', proxyAuthorization: 'Basic abc', proxyStrictSSL: false }, env);
+    assert.equal(c.endpoint, 'http://127.0.0.1:1');
+    assert.equal(c.token, 'hf_x');
+    assert.equal(c.strictSSL, false);
+    assert.deepEqual(c.proxy, { url: 'http://vscode-proxy:8080', noProxy: ['internal'], authorization: 'Basic abc' });
   });
 
   it('mechlens download prints the plan and downloads nothing without --yes; with --yes it downloads', async function () {

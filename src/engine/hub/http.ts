@@ -80,6 +80,29 @@ export function connectionFromEnv(env: Env = process.env): HubConnection {
   return { endpoint: hubEndpoint(env), token: hubToken(env), proxy: proxyFromEnv(env) };
 }
 
+/** VS Code's proxy settings (http.proxy, http.noProxy, http.proxyAuthorization, http.proxyStrictSSL). */
+export interface EditorProxySettings {
+  proxy?: string;
+  noProxy?: string[];
+  proxyAuthorization?: string | null;
+  proxyStrictSSL?: boolean;
+}
+
+/**
+ * The extension's connection: endpoint and token from the environment as the CLI reads them, the proxy
+ * from VS Code's settings when one is set there (else HTTPS_PROXY; VS Code itself also routes the extension
+ * host's requests through the system proxy when http.proxySupport is on).
+ */
+export function connectionFromSettings(settings: EditorProxySettings, env: Env = process.env): HubConnection {
+  const base = connectionFromEnv(env);
+  if (!settings.proxy) return { ...base, strictSSL: settings.proxyStrictSSL ?? true };
+  return {
+    ...base,
+    strictSSL: settings.proxyStrictSSL ?? true,
+    proxy: { url: settings.proxy, noProxy: settings.noProxy ?? base.proxy?.noProxy, authorization: settings.proxyAuthorization ?? undefined },
+  };
+}
+
 function bypassesProxy(host: string, noProxy: string[] | undefined): boolean {
   const h = host.toLowerCase().replace(/^\[|\]$/g, '');
   // Loopback never goes through a proxy (curl and requests behave the same with the usual NO_PROXY).

@@ -1,10 +1,14 @@
-// The models a user can pick: the bundled default (models/mechlens-tiny inside the extension) and the
-// folders added with "Add Model Folder…" (stored in `mechlens.modelFolders`). Knows which one is active
+// The models a user can pick: the bundled default (models/mechlens-tiny inside the extension), the
+// folders added with "Add Model Folder…" (stored in `mechlens.modelFolders`) and the models in the local
+// Hugging Face cache. A setting may name a repo id (ORG/NAME[@REV]) instead of a folder: it resolves
+// through the cache with the CLI's resolver (engine/hub/cache.ts). Knows which one is active
 // (`mechlens.activeModel`, empty = the default), checks folders through the engine's `model/validate`
 // and loads the active model with progress and cancellation.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ModelInfo } from '../../shared/modelInfo';
+import { listModels, resolveModelRef } from '../../engine/hub/cache';
+import type { ModelListing } from '../../engine/hub/cache';
 import type { LoadModelParams } from '../../shared/protocol';
 import type { EngineClient } from '../engineClient';
 import { readConfig, updateConfig } from '../config';
@@ -26,6 +30,7 @@ export type AddFolderResult = { added: true; info: ModelInfo } | { added: false;
 
 export class ModelManager implements vscode.Disposable {
   private readonly validated = new Map<string, { info?: ModelInfo; error?: string }>();
+  private hubListing: ModelListing | undefined;
   private readonly pending = new Map<string, Promise<void>>();
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChange = this.changed.event;
@@ -50,25 +55,43 @@ export class ModelManager implements vscode.Disposable {
   /** The active model's folder (the bundled default when none was chosen or the chosen one was removed). */
   get activeDir(): string {
     const { activeModel } = readConfig();
-    return activeModel ? path.resolve(activeModel) : this.defaultModelDir;
+    return activeModel ? resolveSetting(activeModel).dir : this.defaultModelDir;
+  }
+
+  /**
+   * The models in the Hugging Face cache (and the transcoder sets there), read on first use and kept until
+   * a refresh or a download: listing checks each snapshot's headers, which is file I/O worth not repeating.
+   */
+  hubModels(): ModelListing {
+    this.hubListing ??= listModels();
+    return this.hubListing;
+  }
+
+  /** Forgets the cache listing (after a download or on Refresh) and redraws. */
+  refreshHub(): void {
+    this.hubListing = undefined;
+    this.changed.fire();
   }
 
   entries(): ModelEntry[] {
     const active = this.activeDir;
-    const dirs = [this.defaultModelDir, ...readConfig().modelFolders.map((d) => path.resolve(d))];
+    const settings = [...readConfig().modelFolders, readConfig().activeModel].filter(Boolean).map(resolveSetting);
+    const unresolved = new Map(settings.filter((r) => r.error).map((r) => [r.dir, r.error]));
+    const dirs = [this.defaultModelDir, ...settings.map((r) => r.dir)];
     const unique = [...new Set(dirs)];
     if (!unique.includes(active)) unique.push(active);
     return unique.map((dir) => {
       const v = this.validated.get(dir);
-      return { dir, bundled: dir === this.defaultModelDir, active: dir === active, info: v?.info, error: v?.error };
+      return { dir, bundled: dir === this.defaultModelDir, active: dir === active, info: v?.info, error: unresolved.get(dir) ?? v?.error };
     });
   }
 
   /** Asks the engine about every listed folder not yet checked; fires onDidChange as answers come. */
   refreshInfo(force = false): void {
     if (force) this.validated.clear();
+    if (force) this.hubListing = undefined;
     for (const e of this.entries()) {
-      if (this.validated.has(e.dir) || this.pending.has(e.dir)) continue;
+      if (this.validated.has(e.dir) || this.pending.has(e.dir) || e.error) continue;
       const p = this.validate(e.dir)
         .then(
           (info) => {
@@ -134,8 +157,10 @@ export class ModelManager implements vscode.Disposable {
   async removeFolder(dir: string): Promise<void> {
     const abs = path.resolve(dir);
     const { modelFolders, activeModel } = readConfig();
-    await updateConfig('modelFolders', modelFolders.filter((f) => path.resolve(f) !== abs));
-    if (activeModel && path.resolve(activeModel) === abs) await updateConfig('activeModel', '');
+    // A setting may be a repo id: compare what it resolves to (or the id itself when it no longer does).
+    const names = (f: string) => resolveSetting(f).dir === abs || f === dir;
+    await updateConfig('modelFolders', modelFolders.filter((f) => !names(f)));
+    if (activeModel && names(activeModel)) await updateConfig('activeModel', '');
     this.validated.delete(abs);
     this.changed.fire();
   }
@@ -152,6 +177,15 @@ export class ModelManager implements vscode.Disposable {
   /** Loads the active model, showing progress; undefined when the user cancelled. Errors are shown and rethrown. */
   async loadActive(): Promise<ModelInfo | undefined> {
     const dir = this.activeDir;
+    const { activeModel } = readConfig();
+    const unresolved = activeModel ? resolveSetting(activeModel).error : undefined;
+    if (unresolved) {
+      // A repo id that is not in the cache: say so (and how to get it) rather than "not a folder".
+      void vscode.window.showErrorMessage(`MechLens: ${unresolved}`, 'Download Model…').then((a) => {
+        if (a) void vscode.commands.executeCommand('mechlens.downloadModel', activeModel);
+      });
+      throw new Error(unresolved);
+    }
     this.engine.setModel(this.loadParams());
     if (this.engine.modelReady && this.engine.loadedModel) return this.engine.loadedModel;
     try {
@@ -193,5 +227,14 @@ export class ModelManager implements vscode.Disposable {
 
   dispose(): void {
     for (const d of this.disposables) d.dispose();
+  }
+}
+
+/** A setting's folder: a path, or a repo id resolved through the Hugging Face cache; the reason when it does not resolve. */
+function resolveSetting(ref: string): { dir: string; error?: string } {
+  try {
+    return { dir: path.resolve(resolveModelRef(ref)) };
+  } catch (e) {
+    return { dir: ref, error: errorMessage(e) };
   }
 }

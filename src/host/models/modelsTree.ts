@@ -1,12 +1,17 @@
 // The Models tree view: the bundled default model and the user's folders, the active one marked,
-// architecture and size in the description, full details in the tooltip.
+// architecture and size in the description, full details in the tooltip; then a "Hugging Face cache" group
+// with the models found there (hubTree.ts), unsupported ones with the reason.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { describeModel, modelDetails } from './format';
 import type { ModelEntry, ModelManager } from './modelManager';
+import { HUB_GROUP, hubChildren, hubTreeItem } from './hubTree';
+import type { HubNode } from './hubTree';
 
-export class ModelsTreeProvider implements vscode.TreeDataProvider<ModelEntry>, vscode.Disposable {
-  private readonly changed = new vscode.EventEmitter<ModelEntry | undefined>();
+type Node = ModelEntry | HubNode;
+
+export class ModelsTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<Node | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly sub: vscode.Disposable;
 
@@ -14,14 +19,18 @@ export class ModelsTreeProvider implements vscode.TreeDataProvider<ModelEntry>, 
     this.sub = models.onDidChange(() => this.changed.fire(undefined));
   }
 
-  getChildren(element?: ModelEntry): ModelEntry[] {
-    if (element) return [];
+  getChildren(element?: Node): Node[] {
+    if (element) return 'kind' in element ? hubChildren(element, this.models) : [];
     // Filling descriptions needs the engine (model/validate): the worker starts when this view is shown.
     this.models.refreshInfo();
-    return this.models.entries();
+    return [...this.models.entries(), HUB_GROUP];
   }
 
-  getTreeItem(e: ModelEntry): vscode.TreeItem {
+  getTreeItem(e: Node): vscode.TreeItem {
+    return 'kind' in e ? hubTreeItem(e, this.models) : this.entryItem(e);
+  }
+
+  private entryItem(e: ModelEntry): vscode.TreeItem {
     const name = e.info?.name ?? path.basename(e.dir);
     const item = new vscode.TreeItem(e.bundled ? `${name} (bundled)` : name, vscode.TreeItemCollapsibleState.None);
     item.id = e.dir;
