@@ -447,7 +447,8 @@ function neighbourList(title: string, direction: 'up' | 'down', i: number): HTML
   const dark = graphColors().dark;
   for (const nb of list) {
     const w = el('span', { class: 'w', title: `weight ${nb.weight.toPrecision(4)} · ${(nb.pct * 100).toFixed(1)}% of the target’s input` }, nb.weight.toPrecision(3));
-    w.style.color = linkColor(nb.pct, dark);
+    // The sign's full colour: weak links' pale colours would not be readable as text on a light theme.
+    w.style.color = linkColor(Math.sign(nb.pct) * 0.4, dark);
     const b = el('button', { 'data-node': m.nodes[nb.node]!.id, title: nodePlace(m, nb.node) }, nodeLabel(m, nb.node));
     b.addEventListener('click', () => select_(nb.node));
     grid.append(w, b);
