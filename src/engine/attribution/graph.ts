@@ -78,6 +78,7 @@ export async function attributionGraph(model: Model, params: GraphParams, ctx: G
     slug: params.slug ?? 'mechlens-graph',
     scan: set.scan,
     tokenTexts: tokens.texts,
+    prompt: model.tokenizer ? model.decode(tokens.ids) : undefined,
     nodeThreshold: params.nodeThreshold,
     edgeThreshold: params.edgeThreshold,
     generationSettings: { max_n_logits: maxNLogits, desired_logit_prob: desiredLogitProb, batch_size: batchSize, max_feature_nodes: params.maxFeatureNodes ?? attr.activations.length },

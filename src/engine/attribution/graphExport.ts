@@ -12,6 +12,8 @@ export interface GraphExportOptions {
   scan: string;
   /** Each prompt token decoded on its own. */
   tokenTexts: readonly string[];
+  /** The prompt decoded whole (default: the token texts joined). */
+  prompt?: string;
   nodeThreshold?: number;
   edgeThreshold?: number;
   generationSettings: { max_n_logits: number; desired_logit_prob: number; batch_size: number; max_feature_nodes: number };
@@ -112,7 +114,7 @@ export function exportGraph(attr: Attribution, o: GraphExportOptions): ExportedG
       scan: o.scan,
       transcoder_list: [],
       prompt_tokens: [...o.tokenTexts],
-      prompt: o.tokenTexts.join(''),
+      prompt: o.prompt ?? o.tokenTexts.join(''),
       node_threshold: nodeThreshold,
       schema_version: 1,
       info: {
