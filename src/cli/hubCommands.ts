@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { UserError } from '../engine/errors';
 import { listModels } from '../engine/hub/cache';
 import type { ExtraFolder } from '../engine/hub/cache';
-import { describePlan, downloadPlan, planDownload } from '../engine/hub/download';
+import { describePlan, downloadPlan, formatSize, planDownload } from '../engine/hub/download';
 import { connectionFromEnv } from '../engine/hub/http';
 
 export const HUB_USAGE = `  mechlens models   [--json]            models in the Hugging Face cache (HF_HUB_CACHE, else HF_HOME/hub, else
@@ -31,10 +31,6 @@ function bundledModel(): ExtraFolder[] {
   return [];
 }
 
-function size(n: number): string {
-  return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`;
-}
-
 export function modelsCommand(args: string[], opts: HubCommandOptions): void {
   if (args.length > 0) throw new UserError(`mechlens models takes no arguments (got "${args[0]}").`);
   const listing = listModels({ extra: bundledModel() });
@@ -47,7 +43,7 @@ export function modelsCommand(args: string[], opts: HubCommandOptions): void {
   for (const m of listing.models) {
     const where = m.source === 'hub-cache' ? `${m.id}${m.refs.length ? `@${m.refs.join(',')}` : ''} (${(m.revision ?? '').slice(0, 12)})` : `${m.id} (${m.source})`;
     const status = m.supported ? `${m.architecture}` : `not supported: ${(m.reason ?? '').split('\n')[0]}`;
-    out.push(`  ${where}  ${m.model_type ?? '?'}  ${size(m.size_bytes)}  ${status}`);
+    out.push(`  ${where}  ${m.model_type ?? '?'}  ${formatSize(m.size_bytes)}  ${status}`);
   }
   if (listing.transcoders.length) out.push('Transcoder sets:');
   for (const t of listing.transcoders) {
@@ -98,11 +94,11 @@ export async function downloadCommand(args: string[], opts: HubCommandOptions): 
         lastReport = now;
         lastFile = p.file;
         const pct = p.totalBytes ? ((100 * p.doneBytes) / p.totalBytes).toFixed(1) : '100.0';
-        process.stderr.write(`${pct.padStart(5)}%  ${p.file} ${size(p.fileBytes)} / ${size(p.fileSize)}\n`);
+        process.stderr.write(`${pct.padStart(5)}%  ${p.file} ${formatSize(p.fileBytes)} / ${formatSize(p.fileSize)}\n`);
       },
     });
     if (opts.json) process.stdout.write(`${JSON.stringify({ ...planJson, downloaded: true, downloaded_bytes: result.downloadedBytes })}\n`);
-    else process.stdout.write(`${result.snapshotDir}\nDownloaded ${plan.id}@${plan.revision} (${size(result.downloadedBytes)} fetched). Use it with --model ${plan.id}${plan.revision === 'main' ? '' : `@${plan.revision}`}.\n`);
+    else process.stdout.write(`${result.snapshotDir}\nDownloaded ${plan.id}@${plan.revision} (${formatSize(result.downloadedBytes)} fetched). Use it with --model ${plan.id}${plan.revision === 'main' ? '' : `@${plan.revision}`}.\n`);
   } catch (e) {
     if (controller.signal.aborted) throw new UserError('Download cancelled; partial files are kept in the cache and the next run resumes them.');
     throw e;

@@ -369,7 +369,8 @@ function linkIntoSnapshot(snapshotDir: string, path: string, blobPath: string): 
   }
 }
 
-function mib(n: number): string {
+/** Bytes in words for plans and progress (the CLI and the extension's dialog). */
+export function formatSize(n: number): string {
   return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`;
 }
 
@@ -377,10 +378,10 @@ function mib(n: number): string {
 export function describePlan(plan: DownloadPlan): { headline: string; lines: string[] } {
   const cached = plan.files.filter((f) => f.cached).length;
   const headline =
-    `${plan.id}@${plan.revision} (commit ${plan.commit.slice(0, 12)}): ${plan.files.length} files, ${mib(plan.downloadBytes)} to download` +
+    `${plan.id}@${plan.revision} (commit ${plan.commit.slice(0, 12)}): ${plan.files.length} files, ${formatSize(plan.downloadBytes)} to download` +
     `${cached ? ` (${cached} already in the cache)` : ''}${plan.gated ? '; gated repo' : ''}`;
   const lines = [
-    ...plan.files.map((f) => `  ${f.cached ? 'cached ' : '       '}${mib(f.size).padStart(10)}  ${f.path}`),
+    ...plan.files.map((f) => `  ${f.cached ? 'cached ' : '       '}${formatSize(f.size).padStart(10)}  ${f.path}`),
     ...plan.skipped.map((s) => `  skipped ${s.path}: ${s.reason}`),
     `into ${plan.snapshotDir}`,
   ];
