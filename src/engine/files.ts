@@ -3,7 +3,8 @@
 // read forever (and then worker.terminate() never returns), a device or a huge file would grow memory
 // without limit, a directory or a symlink loop throws a raw errno. So each read opens without blocking,
 // checks on the open descriptor that it is a regular file of bounded size, then reads exactly that.
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Stats } from 'node:fs';
 import { UserError } from './errors';
 
@@ -78,9 +79,15 @@ export function readExactly(fd: number, target: Uint8Array, position: number, wh
   }
 }
 
-/** A regular file's text (UTF-8), at most `maxBytes`. */
+/**
+ * The longest text read whole: V8 cannot make a string longer than about 512 MiB (0x1fffffe8
+ * characters), and a file past that would fail inside toString() with a raw RangeError.
+ */
+export const MAX_TEXT_BYTES = 500 * MiB;
+
+/** A regular file's text (UTF-8), at most `maxBytes` (and MAX_TEXT_BYTES). */
 export function readTextFile(path: string, what: string, maxBytes: number): string {
-  const { fd, size } = openRegularFile(path, what, maxBytes);
+  const { fd, size } = openRegularFile(path, what, Math.min(maxBytes, MAX_TEXT_BYTES));
   try {
     const buf = Buffer.alloc(size);
     readExactly(fd, buf, 0, what);
@@ -97,6 +104,37 @@ export function readJsonFile(path: string, what: string, maxBytes: number): unkn
     return JSON.parse(text) as unknown;
   } catch (e) {
     throw new UserError(`${what} is not valid JSON (${e instanceof Error ? e.message : String(e)}).`);
+  }
+}
+
+/**
+ * Checks, before a long job starts, that its result can be written to `path`: the folder exists and the
+ * path is not a folder or a special file (a FIFO would block the write). A UserError names the flag.
+ */
+export function checkOutputPath(path: string, what: string): void {
+  const folder = dirname(path);
+  let st: Stats;
+  try {
+    st = statSync(folder);
+  } catch (e) {
+    throw new UserError(`${what} ${path}: the folder ${folder} cannot be used: ${fileErrorReason(e)}.`);
+  }
+  if (!st.isDirectory()) throw new UserError(`${what} ${path}: ${folder} is not a folder.`);
+  let target: Stats | undefined;
+  try {
+    target = statSync(path);
+  } catch {
+    target = undefined; // a new file
+  }
+  if (target && !target.isFile()) throw new UserError(`${what} ${path} is ${kindOf(target)}; expected a file to write.`);
+}
+
+/** Writes `text` to `path`; an errno (permission, a full disk) is a UserError naming the flag. */
+export function writeTextFile(path: string, what: string, text: string): void {
+  try {
+    writeFileSync(path, text);
+  } catch (e) {
+    throw new UserError(`${what} ${path}: cannot write: ${fileErrorReason(e)}.`);
   }
 }
 

@@ -16,6 +16,7 @@ import { RpcEndpoint, RpcError } from '../../src/shared/rpc';
 import type { RpcMessage } from '../../src/shared/rpc';
 import type { EngineNotifications, EngineProtocol } from '../../src/shared/protocol';
 import { cli, cliWith } from '../support/cli';
+import { writeSaeLens } from '../support/transcoderFixtures';
 import { DEFAULT_MODEL, fixture } from '../support/fixtures';
 
 let work: string;
@@ -207,8 +208,126 @@ const CASES: Case[] = [
   { name: '--threads not a number', args: () => ['run', '--model', gpt2, '--tokens', '1', '--threads', 'many'], expect: /--threads: "many" is not a non-negative integer/ },
   { name: 'negative temperature', args: () => ['generate', '--model', gpt2, '--tokens', '1', '--max-new-tokens', '2', '--temperature=-1'], expect: /--temperature must be a number >= 0/ },
   { name: '--steps 0', args: () => ['saliency', '--model', gpt2, '--tokens', '1,2', '--target', '#1', '--method', 'integrated_gradients', '--steps', '0'], expect: /--steps must be an integer from 1 to 4096/ },
-  { name: 'generation past the context', args: () => ['generate', '--model', gpt2, '--tokens', '1,2', '--max-new-tokens', '40'], expect: /exceeds the context of 32/ },
+  { name: 'generation past the context', args: () => ['generate', '--model', gpt2, '--tokens', '1,2', '--max-new-tokens', '40'], expect: /exceeds the context of 32/ },  // --tokens-file (wherever --tokens is)
+  { name: '--tokens-file that does not exist', args: () => ['run', '--model', gpt2, '--tokens-file', join(work, 'nope.txt')], expect: /--tokens-file: cannot open .*nope\.txt: it does not exist/ },
+  { name: '--tokens-file that is a FIFO', args: () => { const p = join(mkdtempSync(join(work, 'fifo-')), 't'); mkfifo(p); return ['run', '--model', gpt2, '--tokens-file', p]; }, expect: /--tokens-file: .* named pipe/ },
+  { name: '--tokens-file with a word in it', args: () => ['run', '--model', gpt2, '--tokens-file', file('t.txt', '1 2\nthree')], expect: /--tokens-file .*t\.txt: "three" is not a non-negative integer/ },
+  { name: '--tokens and --tokens-file together', args: () => ['run', '--model', gpt2, '--tokens', '1', '--tokens-file', file('t.txt', '2')], expect: /either --tokens or --tokens-file, not both/ },
+  { name: '--tokens-file to patch (which takes no ids)', args: () => ['patch', '--model', gpt2, '--clean', 'a', '--corrupted', 'b', '--target', '#1', '--baseline', '#2', '--tokens-file', file('t.txt', '1')], expect: /mechlens patch does not use --tokens-file/ },
+  { name: 'empty --tokens-file from standard input', args: () => ['lens', '--model', gpt2, '--tokens-file', '-'], stdin: ' \n', expect: /empty|at least one token/i },
+  // transcoder folders (mechlens graph --transcoders)
+  { name: 'transcoder folder that does not exist', args: () => graph('--transcoders', join(work, 'no-transcoders')), expect: /Transcoders: .*no-transcoders is not a folder/ },
+  { name: 'transcoder folder without config.yaml', args: () => graph('--transcoders', transcoders((d) => rmSync(join(d, 'config.yaml')))), expect: /has no config\.yaml/ },
+  { name: 'transcoder config.yaml is a FIFO (must not block)', args: () => graph('--transcoders', transcoders((d) => mkfifo(join(d, 'config.yaml')))), expect: /config\.yaml in .*: .* named pipe \(FIFO\)/ },
+  { name: 'transcoder config.yaml is huge', args: () => graph('--transcoders', transcoders((d) => truncateSync(join(d, 'config.yaml'), 64 * 2 ** 20))), expect: /config\.yaml in .* is 64\.0 MiB; at most 1 MiB/ },
+  { name: 'transcoder config.yaml points at a device', args: () => graph('--transcoders', transcoders((d) => { rmSync(join(d, 'config.yaml')); symlinkSync('/dev/zero', join(d, 'config.yaml')); })), expect: /config\.yaml in .* is a device/ },
+  { name: 'transcoder config.yaml is not YAML', args: () => graph('--transcoders', transcoders((d) => writeFileSync(join(d, 'config.yaml'), 'a: [1, 2\nb: {'))), expect: /config\.yaml in .* is not valid YAML/ },
+  { name: 'transcoder config.yaml alias bomb', args: () => graph('--transcoders', transcoders((d) => writeFileSync(join(d, 'config.yaml'), yamlBomb()))), expect: /config\.yaml in .* is not valid YAML/ },
+  { name: 'transcoder config.yaml with the wrong d_model', args: () => graph('--transcoders', transcoders((d) => editYaml(d, (t) => t.replace('d_model: 128', 'd_model: 64')))), expect: /config\.yaml says d_model 64 but the model's d_model is 128/ },
+  { name: 'transcoder config.yaml with an unknown hook', args: () => graph('--transcoders', transcoders((d) => editYaml(d, (t) => t.replace('mlp.hook_in', 'mlp.hook_nope')))), expect: /feature_input_hook "mlp\.hook_nope" is not supported/ },
+  { name: 'a transcoder layer file missing', args: () => graph('--transcoders', transcoders((d) => rmSync(join(d, 'layer_2.safetensors')))), expect: /layer_2\.safetensors.* is missing/ },
+  { name: 'a transcoder layer file is a FIFO', args: () => graph('--transcoders', transcoders((d) => mkfifo(join(d, 'layer_1.safetensors')))), expect: /layer_1\.safetensors.*named pipe \(FIFO\)/ },
+  { name: 'a transcoder layer file is a pickle', args: () => graph('--transcoders', transcoders((d) => { rmSync(join(d, 'layer_0.safetensors')); writeFileSync(join(d, 'layer_0.pt'), 'x'); editYaml(d, (t) => t.replace('- layer_0.safetensors', '- layer_0.pt')); })), expect: /layer_0\.pt is a pickle file .* never reads it/ },
+  { name: 'a transcoder encoder of the wrong width', args: () => graph('--transcoders', transcoders((d) => rewriteTensors(join(d, 'layer_1.safetensors'), (t) => (t.W_enc = { dtype: 'F32', shape: [1024, 64], data: new Float32Array(1024 * 64) })))), expect: /layer_1\.safetensors.*W_enc/ },
+  { name: 'a transcoder decoder with fewer features than the encoder', args: () => graph('--transcoders', transcoders((d) => rewriteTensors(join(d, 'layer_3.safetensors'), (t) => (t.W_dec = { dtype: 'F32', shape: [512, 128], data: new Float32Array(512 * 128) })))), expect: /layer_3\.safetensors.*W_dec/ },
+  { name: 'NaN in a transcoder encoder bias', args: () => graph('--transcoders', transcoders((d) => rewriteTensors(join(d, 'layer_0.safetensors'), (t) => (t.b_enc!.data[7] = NaN)))), expect: /layer_0\.safetensors.*b_enc.*(NaN|non-finite)/i },
+  { name: 'Inf in a transcoder decoder', args: () => graph('--transcoders', transcoders((d) => rewriteTensors(join(d, 'layer_2.safetensors'), (t) => (t.W_dec!.data[99] = Infinity)))), expect: /layer_2\.safetensors.*W_dec.*(NaN|Inf|non-finite)/i },
+  { name: 'a truncated transcoder file', args: () => graph('--transcoders', transcoders((d) => truncateSync(join(d, 'layer_1.safetensors'), 4000))), expect: /layer_1\.safetensors.*truncated/ },
+  // mechlens graph options
+  { name: 'graph --max-feature-nodes 0', args: () => graph('--max-feature-nodes', '0'), expect: /max-feature-nodes/ },
+  { name: 'graph --logit-prob 0', args: () => graph('--logit-prob', '0'), expect: /logit-prob|desiredLogitProb/ },
+  { name: 'graph --logit-prob 2', args: () => graph('--logit-prob', '2'), expect: /logit-prob|desiredLogitProb/ },
+  { name: 'graph --node-threshold 1.5', args: () => graph('--node-threshold', '1.5'), expect: /node-threshold|nodeThreshold/ },
+  { name: 'graph --edge-threshold NaN', args: () => graph('--edge-threshold', 'NaN'), expect: /edge-threshold|edgeThreshold/ },
+  { name: 'graph --batch-size 0', args: () => graph('--batch-size', '0'), expect: /batch-size|batchSize/ },
+  { name: 'graph --target-diff without a baseline', args: () => graph('--target-diff', ' Mary'), expect: /target-diff/ },
+  { name: 'graph --target out of the vocabulary', args: () => graph('--target', '#100000'), expect: /100000 is outside the vocabulary/ },
+  { name: 'graph --out in a folder that does not exist', args: () => ['graph', '--model', tiny, '--prompt', 'Once upon a time', '--out', join(work, 'no-such-dir', 'g.json')], expect: /--out .*g\.json: the folder .*no-such-dir cannot be used: it does not exist/ },
+  { name: 'graph --out is a folder', args: () => ['graph', '--model', tiny, '--prompt', 'Once upon a time', '--out', work], expect: /--out .* is a folder; expected a file to write/ },
+  { name: 'graph without --out', args: () => ['graph', '--model', tiny, '--prompt', 'Once upon a time'], expect: /Missing --out FILE/ },
+  // graph files (mechlens graph-info)
+  { name: 'graph file that is not JSON', args: () => ['graph-info', file('g.json', '{"metadata": ')], expect: /g\.json/ },
+  { name: 'graph file that is null', args: () => ['graph-info', file('g.json', 'null')], expect: /g\.json/ },
+  { name: 'graph file without metadata', args: () => ['graph-info', file('g.json', '{"nodes": [], "links": []}')], expect: /is not an attribution graph file: it has no "metadata"/ },
+  { name: 'graph file without nodes', args: () => ['graph-info', graphFile({ nodes: undefined })], expect: /is not an attribution graph file: .*nodes/ },
+  { name: 'graph file whose nodes are not a list', args: () => ['graph-info', graphFile({ nodes: {} })], expect: /is not an attribution graph file: .*nodes/ },
+  { name: 'graph file whose links are a number', args: () => ['graph-info', graphFile({ links: 5 })], expect: /is not an attribution graph file: .*links/ },
+  { name: 'graph file with a link to an unknown node', args: () => ['graph-info', graphFile()], expect: /link|node/ },
+  { name: 'graph file that is a FIFO', args: () => { const p = join(mkdtempSync(join(work, 'fifo-')), 'g.json'); mkfifo(p); return ['graph-info', p]; }, expect: /named pipe \(FIFO\)/ },
+  { name: 'graph file that is a folder', args: () => ['graph-info', work], expect: /is a folder; expected a regular file/ },
+  { name: 'graph file too large to read as text', args: () => { const p = join(mkdtempSync(join(work, 'big-')), 'g.json'); writeFileSync(p, ''); truncateSync(p, 600 * 2 ** 20); return ['graph-info', p]; }, expect: /is 600\.0 MiB; at most 500 MiB is read/ },
+  { name: 'graph-info without a file', args: () => ['graph-info'], expect: /Missing the graph FILE/ },
+  // SAE folders (mechlens sae-features --sae)
+  { name: 'SAE folder without cfg.json', args: () => saeFeatures(sae((d) => rmSync(join(d, 'cfg.json')))), expect: /has no cfg\.json/ },
+  { name: 'SAE cfg.json is a FIFO (must not block)', args: () => saeFeatures(sae((d) => mkfifo(join(d, 'cfg.json')))), expect: /cfg\.json in .*: .* named pipe \(FIFO\)/ },
+  { name: 'SAE cfg.json is huge', args: () => saeFeatures(sae((d) => truncateSync(join(d, 'cfg.json'), 32 * 2 ** 20))), expect: /cfg\.json in .* is 32\.0 MiB; at most 1 MiB/ },
+  { name: 'SAE cfg.json is null', args: () => saeFeatures(sae((d) => writeFileSync(join(d, 'cfg.json'), 'null'))), expect: /cfg\.json in .* is not a JSON object/ },
+  { name: 'SAE cfg.json is not JSON', args: () => saeFeatures(sae((d) => writeFileSync(join(d, 'cfg.json'), '{"hook_name": '))), expect: /cfg\.json in .* is not valid JSON/ },
+  { name: 'SAE on a hook the model does not have', args: () => saeFeatures(sae((d) => editJson(join(d, 'cfg.json'), (c) => (c.hook_name = 'blocks.9.hook_resid_post')))), expect: /does not fit the model/ },
+  { name: 'SAE whose d_in does not match the hook', args: () => saeFeatures(sae(() => undefined, { dIn: 64 })), expect: /d_in is 64 but .* has 128/ },
+  { name: 'SAE weights as a pickle', args: () => saeFeatures(sae((d) => { rmSync(join(d, 'sae_weights.safetensors')); writeFileSync(join(d, 'sae_weights.pt'), 'x'); })), expect: /sae_weights\.pt is a pickle file/ },
+  { name: 'SAE weights file missing', args: () => saeFeatures(sae((d) => rmSync(join(d, 'sae_weights.safetensors')))), expect: /has no sae_weights\.safetensors/ },
+  { name: 'SAE weights file is a FIFO', args: () => saeFeatures(sae((d) => mkfifo(join(d, 'sae_weights.safetensors')))), expect: /sae_weights\.safetensors.*named pipe \(FIFO\)/ },
+  { name: 'NaN in an SAE encoder', args: () => saeFeatures(sae((d) => rewriteTensors(join(d, 'sae_weights.safetensors'), (t) => (t.W_enc!.data[3] = NaN)))), expect: /W_enc.*(NaN|Inf|non-finite)/i },
+  { name: 'SAE architecture not supported', args: () => saeFeatures(sae((d) => editJson(join(d, 'cfg.json'), (c) => (c.architecture = 'gated')))), expect: /architecture "gated" is not supported/ },
 ];
+
+/** mechlens graph on the bundled model, with `more` flags. */
+function graph(...more: string[]): string[] {
+  return ['graph', '--model', tiny, '--prompt', 'Once upon a time', '--out', join(mkdtempSync(join(work, 'g-')), 'g.json'), ...more];
+}
+
+/** A copy of the bundled model's transcoders, broken by `edit`. */
+function transcoders(edit: (dir: string) => void): string {
+  const dir = join(mkdtempSync(join(work, 'tc-')), 'transcoders');
+  cpSync(join(tiny, 'transcoders'), dir, { recursive: true });
+  edit(dir);
+  return dir;
+}
+
+function editYaml(dir: string, edit: (text: string) => string): void {
+  const p = join(dir, 'config.yaml');
+  writeFileSync(p, edit(readFileSync(p, 'utf8')));
+}
+
+function editJson(path: string, edit: (c: Record<string, unknown>) => void): void {
+  const c = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  edit(c);
+  writeFileSync(path, JSON.stringify(c));
+}
+
+/** "Billion laughs" in YAML: aliases that expand exponentially. */
+function yamlBomb(): string {
+  const lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]'];
+  for (let i = 1; i < 10; i++) lines.push(`a${i}: &a${i} [${Array.from({ length: 9 }, () => `*a${i - 1}`).join(', ')}]`);
+  return `${lines.join('\n')}\nfeature_input_hook: mlp.hook_in\nfeature_output_hook: hook_mlp_out\n`;
+}
+
+/** A graph file: one embedding node and a link from it to a node that is not in the file, with `change` applied. */
+function graphFile(change: Record<string, unknown> = {}): string {
+  return file(
+    'g.json',
+    JSON.stringify({
+      metadata: { slug: 'x', scan: 'x', prompt_tokens: ['a'], prompt: 'a', schema_version: 1 },
+      qParams: {},
+      nodes: [{ node_id: 'E_0_0', feature: null, layer: 'E', ctx_idx: 0, feature_type: 'embedding', jsNodeId: 'E_0-0', clerp: '', influence: null, activation: null, is_target_logit: false, token_prob: 0 }],
+      links: [{ source: 'E_0_0', target: '27_5_0', weight: 1 }],
+      ...change,
+    }),
+  );
+}
+
+/** An SAELens SAE at blocks.1.hook_resid_post of the bundled model, broken by `edit`. */
+function sae(edit: (dir: string) => void, options: { dIn?: number } = {}): string {
+  const dir = mkdtempSync(join(work, 'sae-'));
+  writeSaeLens(dir, options.dIn ?? 128, 5, { hook: 'blocks.1.hook_resid_post', architecture: 'standard', dSae: 256 });
+  edit(dir);
+  return dir;
+}
+
+const saeFeatures = (dir: string) => ['sae-features', '--model', tiny, '--prompt', 'Once upon a time', '--sae', dir];
+
+const PROGRESS_LINE = /^\s*(\d+% )?(Encoding the prompt|Logit rows|Feature rows): \d+ \/ \d+$/;
 
 describe('hardening (issue #15): bad input through the CLI', function () {
   this.timeout(60_000);
@@ -224,7 +343,8 @@ describe('hardening (issue #15): bad input through the CLI', function () {
   for (const c of CASES) {
     it(`${c.name}: exit 2, one line`, async function () {
       const r = await cliWith({ input: c.stdin, timeoutMs: 30_000 }, ...c.args());
-      const lines = r.stderr.split('\n').filter((l) => l.length > 0 && !l.startsWith('warning: '));
+      // mechlens graph reports progress on stderr as it goes ("Encoding the prompt: 1 / 1"): not error lines.
+      const lines = r.stderr.split('\n').filter((l) => l.length > 0 && !l.startsWith('warning: ') && !PROGRESS_LINE.test(l));
       assert.equal(r.signal, null, `killed by ${r.signal} (a hang or a crash): ${r.stderr}`);
       assert.equal(r.code, 2, `exit code ${r.code}: ${r.stderr}`);
       assert.equal(r.stdout, '', 'no answer on stdout');

@@ -7,7 +7,7 @@
 //   (Sundararajan et al. 2017), from a zero embedding. Completeness: the scores sum to
 //   metric(input) − metric(zero embedding) as the steps grow (tested at 64 steps within 1%).
 import { UserError, throwIfAborted } from '../errors';
-import { computeGradients } from '../gradients';
+import { BACKWARD_BUDGET, backwardRows, computeGradients } from '../gradients';
 import type { Model } from '../model';
 import type { SaliencyMethod } from '../../shared/analyses';
 
@@ -31,8 +31,14 @@ export interface SaliencyResult {
   baselineMetric?: number;
 }
 
-/** Rows per backward run for integrated gradients: bounds memory on large models. */
+/**
+ * Rows per backward run for integrated gradients: at most 16 (memory), fewer where a run would hold the
+ * thread long (a big model, a long prompt), so that a cancel is honoured between runs. Each row is a full
+ * forward and backward of the unfrozen model, some three forwards, where an attribution row (what
+ * BACKWARD_BUDGET is sized for) is a frozen, linear backward: a quarter of that budget per run.
+ */
 const ROWS_PER_RUN = 16;
+const RUN_BUDGET = BACKWARD_BUDGET / 4;
 
 export async function inputSaliency(model: Model, req: SaliencyRequest): Promise<SaliencyResult> {
   const { tokens, target, baseline } = req;
@@ -57,14 +63,17 @@ export async function inputSaliency(model: Model, req: SaliencyRequest): Promise
     edits: scaleEmbedding([1, 0]),
     signal: req.signal,
   });
-  for (let start = 0; start < steps; start += ROWS_PER_RUN) {
+  const perRun = Math.min(ROWS_PER_RUN, backwardRows(model.config, T, model.config.nLayers, RUN_BUDGET));
+  for (let start = 0; start < steps; start += perRun) {
     throwIfAborted(req.signal);
-    const alphas = Array.from({ length: Math.min(ROWS_PER_RUN, steps - start) }, (_, k) => (start + k + 0.5) / steps);
+    const alphas = Array.from({ length: Math.min(perRun, steps - start) }, (_, k) => (start + k + 0.5) / steps);
     const r = await computeGradients(model, {
       tokens: alphas.map(() => tokens),
       wrt: ['hook_embed'],
       metrics: alphas.map(() => metric),
-      activations: embed ? [] : ['hook_embed'],
+      // The same graph as the end points' run (one session, built once): a second graph's build is a
+      // step that cannot be interrupted, and the activation fetched is small.
+      activations: ['hook_embed'],
       edits: scaleEmbedding(alphas),
       signal: req.signal,
     });
@@ -72,6 +81,7 @@ export async function inputSaliency(model: Model, req: SaliencyRequest): Promise
     embed ??= ends.activations.get('hook_embed')!.data.subarray(0, T * d);
     const grad = r.grads.get('hook_embed')!.data;
     for (let k = 0; k < alphas.length; k++) for (let i = 0; i < T * d; i++) meanGrad[i]! += grad[k * T * d + i]! / steps;
+    throwIfAborted(req.signal); // no progress after a cancel
     req.onProgress?.(Math.min(1, (start + alphas.length) / steps));
   }
   return { scores: sumOverModel(meanGrad, embed!, T, d), metric: ends.metric![0]!, baselineMetric: ends.metric![1]! };

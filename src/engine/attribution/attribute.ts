@@ -16,8 +16,12 @@
 // - Order: logit rows first, then feature rows by estimated influence, re-ranked every `updateInterval`
 //   batches, up to `maxFeatureNodes`. The estimate is circuit-tracer's partial influence, computed
 //   here in one pass over the rows in layer order (the graph is layered, so that pass sums every path).
+// - Cancellation: one onnxruntime run cannot be interrupted, so a batch whose backward would take long
+//   (a big model, a long prompt) runs as several runs of bounded work (backwardRows) and the signal is
+//   checked between them; a cancel is honoured within about one such run. The rows do not depend on
+//   how they are grouped into runs.
 import { UserError, throwIfAborted } from '../errors';
-import { computeGradients } from '../gradients';
+import { backwardRows, computeGradients } from '../gradients';
 import type { HookSeed } from '../gradients';
 import type { Model } from '../model';
 import { UNEMBED_INPUT } from '../onnx/gradientGraph';
@@ -45,8 +49,10 @@ export interface AttributionOptions {
   desiredLogitProb?: number;
   /** Instead of salient logits: these targets. */
   targets?: readonly AttributionTarget[];
-  /** Rows per backward run (default 64). */
+  /** Rows per batch (default 64): the unit of re-ranking; a batch may run as several bounded backward runs. */
   batchSize?: number;
+  /** Work per backward run (default BACKWARD_BUDGET; see backwardRows). */
+  runBudget?: number;
   /** Batches between re-rankings of the pending features (default 4). */
   updateInterval?: number;
   /** One backward graph per batch's highest layer (default: when the model is big enough to gain from it). */
@@ -241,6 +247,11 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
   const rowNode: number[] = []; // -1 - i for logit target i, else the active feature's index
   let backwardRuns = 0;
   const runBatch = async (seeds: HookSeed[], nodes: number[], maxLayer: number) => {
+    const perRun = backwardRows(c, T, graphLayer(maxLayer), opts.runBudget);
+    for (let i = 0; i < seeds.length; i += perRun) await runRows(seeds.slice(i, i + perRun), nodes.slice(i, i + perRun), maxLayer);
+    throwIfAborted(opts.signal); // no progress after a cancel
+  };
+  const runRows = async (seeds: HookSeed[], nodes: number[], maxLayer: number) => {
     throwIfAborted(opts.signal);
     const contract = contractBelow(graphLayer(maxLayer));
     const r = await computeGradients(model, {

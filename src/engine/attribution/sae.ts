@@ -6,11 +6,12 @@
 //   f = act((x − b_dec · apply_b_dec_to_input) @ W_enc + b_enc),   x̂ = f @ W_dec + b_dec
 // SAELens' TopK keeps the k largest pre-activations and applies a ReLU to them (circuit-tracer's TopK
 // transcoders do not).
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { UserError } from '../errors';
+import { MiB, readJsonFile } from '../files';
 import { hookDims, localHookName, parseHookName } from '../hooks';
 import type { HookName } from '../hooks';
 import type { ModelConfig } from '../architectures/spec';
@@ -49,12 +50,8 @@ const SUPPORTED_ARCHITECTURES = ['standard', 'jumprelu', 'topk'];
 export function loadSae(dir: string, config: ModelConfig): Sae {
   const cfgPath = join(dir, 'cfg.json');
   if (!existsSync(cfgPath)) throw new UserError(`${dir} has no cfg.json: an SAELens SAE folder holds cfg.json and sae_weights.safetensors.`);
-  let cfg: Record<string, unknown>;
-  try {
-    cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new UserError(`cfg.json in ${dir} is not valid JSON (${e instanceof Error ? e.message : String(e)}).`);
-  }
+  // Bounded and non-blocking: a FIFO, a device or a huge file named cfg.json gets a message, not a hang.
+  const cfg = readJsonFile(cfgPath, `cfg.json in ${dir}`, MiB) as Record<string, unknown>;
   if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) throw new UserError(`cfg.json in ${dir} is not a JSON object.`);
   const hookText = cfg.hook_name ?? cfg.hook_point;
   if (typeof hookText !== 'string') throw new UserError(`cfg.json in ${dir} has no hook_name.`);

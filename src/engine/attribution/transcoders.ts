@@ -7,12 +7,13 @@
 // rows of big sets are read from the file on demand, so a set does not sit in memory twice. Encoding
 // and decoding run as small onnxruntime graphs in the model's SessionCache.
 import type { LayerHook } from '../hooks';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../errors';
+import { MiB, readTextFile } from '../files';
 import { parseHookName } from '../hooks';
 import { GraphBuilder } from '../onnx/graphBuilder';
 import type { GraphSession } from '../onnx/session';
@@ -99,9 +100,11 @@ export function loadTranscoders(dir: string, config: ModelConfig, options: LoadT
   const cfgPath = join(dir, 'config.yaml');
   if (!existsSync(dir)) throw new UserError(`Transcoder folder ${dir} does not exist.`);
   if (!existsSync(cfgPath)) throw new UserError(`${dir} has no config.yaml naming feature_input_hook and feature_output_hook.`);
+  // Bounded and non-blocking (a FIFO or a device named config.yaml must not hang or fill memory).
+  const text = readTextFile(cfgPath, `config.yaml in ${dir}`, MiB);
   let cfg: Record<string, unknown>;
   try {
-    const parsed: unknown = parseYaml(readFileSync(cfgPath, 'utf8'));
+    const parsed: unknown = parseYaml(text);
     if (parsed !== null && parsed !== undefined && (typeof parsed !== 'object' || Array.isArray(parsed))) throw new Error('the top level is not a mapping of keys to values');
     cfg = (parsed ?? {}) as Record<string, unknown>;
   } catch (e) {

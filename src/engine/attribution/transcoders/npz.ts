@@ -4,10 +4,11 @@
 // read here: no npm zip library reads synchronously and says where an entry's data starts, which is what
 // positioned row reads need. numpy writes entries with zip64 local headers (force_zip64), so sizes come
 // from the central directory and zip64 extra fields.
-import { closeSync, fstatSync, openSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { basename } from 'node:path';
 import { constants as zlibConstants, crc32, inflateRawSync } from 'node:zlib';
 import { UserError } from '../../errors';
+import { openRegularFile } from '../../files';
 import { readFully, widen } from './storedArray';
 import type { FloatDtype, StoredArray } from './storedArray';
 
@@ -32,9 +33,9 @@ const MAX_NPY_HEADER = 1 << 20;
 export function readNpz(file: string): Map<string, StoredArray> {
   const name = basename(file);
   const bad = (why: string) => new UserError(`${name}: not a valid .npz file (${why}).`);
-  const fd = openSync(file, 'r');
+  // Checked as a regular file without blocking (a FIFO named .npz must not hang); any size.
+  const { fd, size } = openRegularFile(file, name, Number.MAX_SAFE_INTEGER);
   try {
-    const size = fstatSync(fd).size;
     const read = (pos: number, len: number): Buffer => {
       if (pos < 0 || pos + len > size) throw bad(`a record at byte ${pos} runs past the end of the file: it is truncated`);
       const b = Buffer.alloc(len);
