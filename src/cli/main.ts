@@ -4,7 +4,6 @@
 // analysis gets its command as one entry in COMMANDS below, plus its flags in FLAGS and a USAGE line.
 // First: switches onnxruntime's telemetry off before onnxruntime-node loads (see privacy.ts).
 import '../engine/privacy';
-import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
@@ -18,7 +17,7 @@ import type { Intervention } from '../shared/interventions';
 import { LENS_STREAMS, SALIENCY_METHODS } from '../shared/analyses';
 import type { LensStream, PromptInput, SaliencyMethod } from '../shared/analyses';
 import { RpcError } from '../shared/rpc';
-import { MiB, readTextFile } from '../engine/files';
+import { MiB, checkOutputPath, readTextFile, writeTextFile } from '../engine/files';
 import { SAE_FEATURES_USAGE, saeFeatures } from './saeCommand';
 import { HUB_USAGE, downloadCommand, modelsCommand } from './hubCommands';
 import { resolveModelRef } from '../engine/hub/cache';
@@ -57,6 +56,8 @@ TOKEN is a token's text as the tokenizer writes it (e.g. " Mary") or #ID (e.g. #
 Wherever --model DIR is accepted, a Hugging Face repo id ORG/NAME[@REV] names that model in the local hub cache.
 Wherever --prompt TEXT (--clean, --corrupted) is accepted, --prompt-file FILE (--clean-file, --corrupted-file)
 reads the text from a file instead, or from standard input when FILE is -: for prompts too long for a command line.
+Likewise wherever --tokens is accepted, --tokens-file FILE|- reads the ids (separated by commas or white space,
+or a JSON list).
 
 Common options:
   --interventions FILE   a JSON list of interventions to apply (run, cache, generate)
@@ -72,6 +73,7 @@ const FLAGS = {
   'clean-file': { type: 'string' },
   'corrupted-file': { type: 'string' },
   tokens: { type: 'string' },
+  'tokens-file': { type: 'string' },
   hooks: { type: 'string' },
   top: { type: 'string' },
   'max-new-tokens': { type: 'string' },
@@ -292,6 +294,7 @@ const COMMANDS: Record<string, (model: Model, opts: Options) => Promise<void>> =
   'sae-features': (model, opts) => saeFeatures(model, promptInput(opts), opts),
   graph: async (model, opts) => {
     const out = required(opts.out, '--out FILE');
+    checkOutputPath(out, '--out'); // before the job, not after minutes of it
     const fraction = (flag: string, v: string | undefined) => {
       if (v === undefined) return undefined;
       const x = Number(v);
@@ -338,7 +341,7 @@ const COMMANDS: Record<string, (model: Model, opts: Options) => Promise<void>> =
         },
       },
     );
-    writeFileSync(out, r.graph);
+    writeTextFile(out, '--out', r.graph);
     const seconds = (performance.now() - started) / 1000;
     const summary = { out, prompt: r.prompt.texts.join(''), ...r.summary, stats: { ...r.stats, seconds } };
     if (opts.json) print(summary);
@@ -380,7 +383,9 @@ function promptInput(opts: Options): PromptInput {
   if (opts.prompt !== undefined && opts.tokens !== undefined) throw new UserError('Give either --prompt or --tokens, not both.');
   if (opts.prompt !== undefined) return { text: opts.prompt };
   if (opts.tokens !== undefined) {
-    const ids = opts.tokens.split(',').map((s) => s.trim()).filter(Boolean).map((s) => integer(s, '--tokens'));
+    const flag = opts['tokens-file'] !== undefined ? `--tokens-file ${opts['tokens-file']}` : '--tokens';
+    // Commas or white space between ids, optionally in a JSON list: what a file of ids usually holds.
+    const ids = opts.tokens.replace(/^\s*\[|\]\s*$/g, '').split(/[\s,]+/).filter(Boolean).map((s) => integer(s, flag));
     return { tokens: ids };
   }
   throw new UserError('Give the prompt with --prompt TEXT or --tokens 1,2,3.');
@@ -441,22 +446,25 @@ function checkFlagsApply(command: string, opts: Options): void {
   if (!accepted) return;
   for (const key of Object.keys(opts) as Array<keyof Options>) {
     if (opts[key] === undefined || COMMON_FLAGS.includes(key) || accepted.includes(key)) continue;
+    if (key === 'tokens-file' && accepted.includes('tokens')) continue; // wherever --tokens is
     throw new UserError(`mechlens ${command} does not use --${key}${accepted.length ? ` (it takes ${accepted.map((f) => `--${f}`).join(', ')})` : ''}.`);
   }
 }
 
-/** Longest prompt file read (the engine refuses longer prompts anyway: 1,000,000 characters). */
+/** Longest prompt file read (the engine refuses longer prompts anyway: 1,000,000 characters or ids). */
 const MAX_PROMPT_FILE_BYTES = 8 * MiB;
 
 /**
- * --prompt-file / --clean-file / --corrupted-file: the text from a file or, for "-", standard input
- * (long prompts do not fit a command line). The text becomes --prompt / --clean / --corrupted.
+ * --prompt-file / --clean-file / --corrupted-file / --tokens-file: the text from a file or, for "-",
+ * standard input (long prompts do not fit a command line). The text becomes --prompt / --clean /
+ * --corrupted / --tokens.
  */
 async function readPromptFiles(opts: Options): Promise<void> {
   const pairs = [
     ['prompt', 'prompt-file'],
     ['clean', 'clean-file'],
     ['corrupted', 'corrupted-file'],
+    ['tokens', 'tokens-file'],
   ] as const;
   let stdinUsed = false;
   for (const [textFlag, fileFlag] of pairs) {

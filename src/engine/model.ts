@@ -324,6 +324,7 @@ export class Model {
       const r = useCache
         ? await this.forward({ tokens: [pending], past: cache, returnCache: true, logits: 'last', interventions, signal: options.signal })
         : await this.forward({ tokens: [seq], logits: 'last', interventions, signal: options.signal });
+      throwIfAborted(options.signal); // a cancel during the forward: no token, no progress after it
       cache = r.cache;
       const logits = r.logits!.data;
       const next = temperature > 0 ? sample(logits, temperature, rand) : argmax(logits);
