@@ -19,6 +19,7 @@ import type { LensStream, PromptInput, SaliencyMethod } from '../shared/analyses
 import { RpcError } from '../shared/rpc';
 import { MiB, checkOutputPath, readTextFile, writeTextFile } from '../engine/files';
 import { SAE_FEATURES_USAGE, saeFeatures } from './saeCommand';
+import { FEATURE_COMMAND_FLAGS, FEATURE_USAGE, featureCommands } from './featureCommands';
 import { HUB_USAGE, downloadCommand, modelsCommand } from './hubCommands';
 import { resolveModelRef } from '../engine/hub/cache';
 
@@ -44,6 +45,7 @@ Usage:
                     an attribution graph over transcoder features (circuit-tracer's algorithm), pruned, written as
                     Neuronpedia graph JSON; transcoders default to the model folder's transcoders/; progress on stderr
 ${SAE_FEATURES_USAGE.trimEnd()}
+${FEATURE_USAGE.trimEnd()}
 ${HUB_USAGE.trimEnd()}
   mechlens graph-info FILE [--json]
                     an attribution graph file (circuit-tracer / Neuronpedia JSON): prompt, node counts by type,
@@ -99,6 +101,22 @@ const FLAGS = {
   'batch-size': { type: 'string' },
   'target-diff': { type: 'string' },
   out: { type: 'string', short: 'o' },
+  corpus: { type: 'string' },
+  'max-tokens': { type: 'string' },
+  layer: { type: 'string' },
+  index: { type: 'string' },
+  dashboards: { type: 'string' },
+  token: { type: 'string' },
+  label: { type: 'string' },
+  positions: { type: 'string' },
+  position: { type: 'string' },
+  generated: { type: 'boolean' },
+  value: { type: 'string' },
+  scale: { type: 'string' },
+  ablate: { type: 'boolean' },
+  features: { type: 'string' },
+  'freeze-attention': { type: 'boolean' },
+  pack: { type: 'boolean' },
   include: { type: 'string', multiple: true },
   yes: { type: 'boolean', short: 'y' },
   json: { type: 'boolean' },
@@ -292,6 +310,7 @@ const COMMANDS: Record<string, (model: Model, opts: Options) => Promise<void>> =
     }
   },
   'sae-features': (model, opts) => saeFeatures(model, promptInput(opts), opts),
+  ...featureCommands({ promptInput, tokenId }),
   graph: async (model, opts) => {
     const out = required(opts.out, '--out FILE');
     checkOutputPath(out, '--out'); // before the job, not after minutes of it
@@ -425,6 +444,7 @@ const COMMAND_FLAGS: Record<string, ReadonlyArray<keyof Options>> = {
   hooks: [],
   heads: [],
   'graph-info': [],
+  ...FEATURE_COMMAND_FLAGS,
   models: [],
   download: ['include', 'yes'],
   run: ['prompt', 'prompt-file', 'tokens', 'top', 'interventions'],

@@ -450,7 +450,7 @@ export function argmax(a: Float32Array, start = 0, end = a.length): number {
   return best - start;
 }
 
-function sample(logits: Float32Array, temperature: number, rand: () => number): number {
+export function sample(logits: Float32Array, temperature: number, rand: () => number): number {
   let max = -Infinity;
   for (const v of logits) if (v > max) max = v;
   const p = new Float64Array(logits.length);
@@ -465,7 +465,7 @@ function sample(logits: Float32Array, temperature: number, rand: () => number): 
 }
 
 /** A small seeded PRNG so sampled generation is reproducible. */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
     s = (s + 0x6d2b79f5) >>> 0;

@@ -17,6 +17,8 @@ import type { AttentionResult, CacheResult, DlaResult, GenerateResult, HeadKind,
 import type { NamedTensor } from './tensor';
 import { badInput, boolean, finiteNumber, integer, list, object, oneOf, optional, refine, string } from './schema';
 import type { Infer, Schema } from './schema';
+import { featureParams } from './features';
+import type { FeatureResults } from './features';
 
 /** Large enough for any vocabulary; the engine checks ids against the model's own. */
 export const tokenId = integer(0, 10_000_000, 'a token id (a non-negative integer)');
@@ -108,6 +110,8 @@ export const ANALYSIS_PARAMS = {
     targetDiffs: optional(list(refine(list(tokenId, 2), (v, where) => v.length === 2 || badInput(`${where} must be [token, baseline]`)), 1000)),
     slug: optional(string(200)),
   }),
+  /** Transcoder feature dashboards, search, steering, inputs and outputs (src/shared/features.ts). */
+  ...featureParams(promptInput),
 } satisfies { [K in keyof AnalysisResults]: Schema<object> };
 
 export type GraphParams = Infer<(typeof ANALYSIS_PARAMS)['graph']>;
@@ -123,7 +127,7 @@ export interface GraphResult {
 }
 
 /** What each analysis returns. Tensors are typed arrays (transferred, never JSON numbers). */
-export interface AnalysisResults {
+export interface AnalysisResults extends FeatureResults {
   run: RunResult;
   cache: CacheResult;
   generate: GenerateResult;

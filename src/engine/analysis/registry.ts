@@ -19,7 +19,11 @@ import { normalisedLogitDiff, patchingSweep } from './patching';
 import { readTunedLens } from './tunedLens';
 import { inputSaliency } from './saliency';
 import { computeGradients } from '../gradients';
-import { attributionGraph } from '../attribution/graph';
+import { attributionGraph, transcodersFor } from '../attribution/graph';
+import { buildDashboards, dashboardsDir, featureDetailsFromCorpus, readCorpus, readFeatureDetails } from '../attribution/dashboards';
+import { featureInputs, featureOutputs, steerFeatures } from '../attribution/featureInterventions';
+import { searchFeatures } from '../attribution/featureSearch';
+import { UserError } from '../errors';
 
 export interface AnalysisContext {
   signal?: AbortSignal;
@@ -109,6 +113,41 @@ const RUNNERS: { [K in AnalysisName]: Runner<K> } = {
       signal,
       onProgress: (p) => onProgress?.(`${p.phase === 'setup' ? 'Encoding the prompt' : p.phase === 'logits' ? 'Logit rows' : 'Feature rows'}: ${p.done} / ${p.total}`, p.total > 0 ? p.done / p.total : undefined, p),
     }),
+  featureDashboards: async (model, { corpus, out, transcoders, maxTokens, window, pack }, { signal, onProgress }) => {
+    const set = transcodersFor(model, transcoders);
+    const c = readCorpus(model, corpus, { maxTokens, window });
+    const r = await buildDashboards(model, set, c, out, {
+      pack,
+      signal,
+      onProgress: (p) => onProgress?.(`Feature dashboards, layer${p.layers.length > 1 ? 's' : ''} ${p.layers.join(', ')}: ${p.done} / ${p.total} tokens`, p.fraction, { phase: 'tokens', done: p.done, total: p.total }),
+    });
+    return { ...r, nTokens: c.tokens.length };
+  },
+  featureDetails: async (model, { layer, index, transcoders, dashboards, corpus, maxTokens }, { signal }) => {
+    if (corpus !== undefined && dashboards !== undefined) throw new UserError('Give a dashboards folder or a corpus, not both.');
+    if (corpus !== undefined) {
+      const details = await featureDetailsFromCorpus(model, transcodersFor(model, transcoders), readCorpus(model, corpus, { maxTokens }), layer, index, { signal });
+      return { ...details };
+    }
+    const dir = dashboardsDir(model, dashboards);
+    if (!dir) throw new UserError(`${model.info.name} has no features/index.json: give a dashboards folder or a corpus.`);
+    return { ...readFeatureDetails(dir, layer, index) };
+  },
+  featureSearch: async (model, { token, label, transcoders, dashboards, top }) => {
+    // Token search uses the decoders when the model has transcoders; a label search needs none.
+    const set = token !== undefined ? transcodersFor(model, transcoders) : undefined;
+    return searchFeatures(model, set, { token, label, dashboards: dashboardsDir(model, dashboards), top });
+  },
+  steer: async (model, { prompt, features, freezeAttention, maxNewTokens, temperature, seed, topK, transcoders }, { signal }) => {
+    const tokens = resolvePrompt(model, prompt);
+    const r = await steerFeatures(model, transcodersFor(model, transcoders), tokens.ids, { features, freezeAttention, maxNewTokens, temperature, seed, topK, signal });
+    return { prompt: tokens, ...r };
+  },
+  featureInputs: async (model, { prompt, layer, index, position, top, transcoders }, { signal }) => {
+    const tokens = resolvePrompt(model, prompt);
+    return { prompt: tokens, ...(await featureInputs(model, transcodersFor(model, transcoders), tokens.ids, { layer, index, position, top, signal })) };
+  },
+  featureOutputs: (model, { layer, index, top, transcoders }) => featureOutputs(model, transcodersFor(model, transcoders), { layer, index, top }),
 };
 
 const PARAMS: { [K in AnalysisName]: Schema<AnalysisParams<K>> } = ANALYSIS_PARAMS;
