@@ -4,6 +4,7 @@
 import * as assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
+import { UNTRUSTED_STATUS, autoInspection } from '../../src/host/editor/inspectModel';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -81,6 +82,29 @@ describe('host manifest', () => {
     for (const key of ['modelFolders', 'activeModel', 'threads', 'executionProvider', 'maxPromptTokens', 'inlineInspection.filePatterns']) {
       assert.ok(restricted.includes(`mechlens.${key}`), key);
     }
+  });
+
+  it('says that inline inspection is off in untrusted workspaces until they are trusted (issue #15)', () => {
+    const untrusted = pkg.capabilities.untrustedWorkspaces as { supported: boolean | string; description?: string };
+    assert.equal(untrusted.supported, 'limited');
+    assert.match(untrusted.description ?? '', /inline inspection is off until the workspace is trusted/);
+    const enabled = pkg.contributes.configuration.properties['mechlens.inlineInspection.enabled'] as { markdownDescription?: string } | undefined;
+    assert.match(enabled?.markdownDescription ?? '', /Off in untrusted workspaces until they are trusted/);
+  });
+
+  it('inline inspection policy: nothing is inspected as it opens in an untrusted workspace, even with the default patterns', () => {
+    let asked = 0;
+    const matches = (m: boolean) => () => (asked++, m);
+    const base = { enabled: true, trusted: true, promptLanguage: false };
+    assert.equal(autoInspection({ ...base, matches: matches(true) }), 'inspect');
+    assert.equal(autoInspection({ ...base, trusted: false, matches: matches(true) }), 'untrusted', 'a *.prompt file of a cloned repository');
+    assert.equal(autoInspection({ ...base, trusted: false, promptLanguage: true, matches: matches(false) }), 'untrusted', 'a MechLens prompt file too');
+    assert.equal(autoInspection({ ...base, trusted: false, matches: matches(false) }), 'no-match', 'other files: no message');
+    asked = 0;
+    assert.equal(autoInspection({ ...base, enabled: false, matches: matches(true) }), 'disabled');
+    assert.equal(asked, 0, 'patterns are not matched when inspection is off');
+    assert.equal(UNTRUSTED_STATUS.command, 'workbench.trust.manage');
+    assert.match(UNTRUSTED_STATUS.tooltip, /Inspect Selection/);
   });
 
   it('points only at files that exist', () => {

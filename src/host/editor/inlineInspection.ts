@@ -10,7 +10,8 @@ import type { EngineClient } from '../engineClient';
 import { readConfig } from '../config';
 import { errorMessage } from '../log';
 import type { Log } from '../log';
-import { SURPRISAL_BUCKETS, hoverMarkdown, latencyText, surprisalBucket, tokenAt } from './inspectModel';
+import { SURPRISAL_BUCKETS, UNTRUSTED_STATUS, autoInspection, hoverMarkdown, latencyText, surprisalBucket, tokenAt } from './inspectModel';
+import type { AutoInspection } from './inspectModel';
 
 export const DEBOUNCE_MS = 150;
 /** Longer documents are not inspected on typing (use "Inspect Selection"). */
@@ -80,6 +81,12 @@ export class InlineInspector implements vscode.Disposable {
         }
         if (e.affectsConfiguration('mechlens.activeModel')) this.refreshVisible(true);
       }),
+      // Trusting the workspace turns automatic inspection on (see autoInspection).
+      vscode.workspace.onDidGrantWorkspaceTrust(() => {
+        this.status.hide();
+        this.codeLensChanged.fire();
+        this.refreshVisible(true);
+      }),
       vscode.languages.registerHoverProvider('*', { provideHover: (doc, pos) => this.hover(doc, pos) }),
       vscode.languages.registerCodeLensProvider('*', { onDidChangeCodeLenses: this.codeLensChanged.event, provideCodeLenses: (doc) => this.codeLenses(doc) }),
     );
@@ -88,12 +95,20 @@ export class InlineInspector implements vscode.Disposable {
 
   /** True when the document gets inline inspection as the user types. */
   isPromptDocument(doc: vscode.TextDocument): boolean {
+    return this.autoInspection(doc) === 'inspect';
+  }
+
+  private autoInspection(doc: vscode.TextDocument): AutoInspection {
     const cfg = vscode.workspace.getConfiguration('mechlens.inlineInspection');
-    if (!cfg.get<boolean>('enabled', true)) return false;
-    if (doc.languageId === 'mechlens-prompt') return true;
-    const patterns = cfg.get<unknown>('filePatterns', []);
-    if (!Array.isArray(patterns)) return false;
-    return patterns.some((p) => typeof p === 'string' && p.length > 0 && vscode.languages.match({ pattern: p }, doc) > 0);
+    return autoInspection({
+      enabled: cfg.get<boolean>('enabled', true),
+      trusted: vscode.workspace.isTrusted,
+      promptLanguage: doc.languageId === 'mechlens-prompt',
+      matches: () => {
+        const patterns = cfg.get<unknown>('filePatterns', []);
+        return Array.isArray(patterns) && patterns.some((p) => typeof p === 'string' && p.length > 0 && vscode.languages.match({ pattern: p }, doc) > 0);
+      },
+    });
   }
 
   /** The inspection shown in a document (tests, panels). */
@@ -114,8 +129,21 @@ export class InlineInspector implements vscode.Disposable {
       const uri = editor.document.uri.toString();
       const ins = this.inspections.get(uri);
       if (ins && !force) this.decorate(editor, ins);
-      else if (this.isPromptDocument(editor.document)) this.schedule(editor.document, 0);
+      else {
+        const decision = this.autoInspection(editor.document);
+        if (decision === 'inspect') this.schedule(editor.document, 0);
+        else if (decision === 'untrusted') this.showUntrusted();
+      }
     }
+  }
+
+  /** Says why a prompt file is not inspected, with the way to trust the workspace. */
+  private showUntrusted(): void {
+    this.status.text = UNTRUSTED_STATUS.text;
+    this.status.tooltip = UNTRUSTED_STATUS.tooltip;
+    this.status.command = UNTRUSTED_STATUS.command;
+    this.status.backgroundColor = undefined;
+    this.status.show();
   }
 
   private onChange(e: vscode.TextDocumentChangeEvent): void {
@@ -167,6 +195,7 @@ export class InlineInspector implements vscode.Disposable {
       this.stats.lastLatencyMs = ms;
       this.stats.lastTokens = result.prompt.ids.length;
       this.stats.lastError = undefined;
+      this.status.command = 'mechlens.showLogitLens';
       this.status.text = latencyText(ms, result.prompt.ids.length);
       this.status.tooltip = `MechLens inline inspection: the last update took ${ms.toFixed(0)} ms for ${result.prompt.ids.length} tokens (after a ${DEBOUNCE_MS} ms pause in typing). Click for the logit lens.`;
       this.status.backgroundColor = undefined;

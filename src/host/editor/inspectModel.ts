@@ -82,3 +82,27 @@ export function hoverMarkdown(r: Pick<InspectResult, 'prompt' | 'surprisal' | 'a
 export function latencyText(ms: number, tokens: number): string {
   return `$(pulse) ${Math.round(ms)} ms · ${tokens} tok`;
 }
+
+/** Why a document is (not) inspected as the user types. */
+export type AutoInspection = 'inspect' | 'disabled' | 'no-match' | 'untrusted';
+
+/**
+ * Whether a document gets inline inspection as the user types. In an untrusted workspace nothing is
+ * inspected on its own: the repository decides which files match the default patterns and what they
+ * hold, and every match would go to the engine as it is opened. There only an explicit **Inspect
+ * Selection** runs, until the workspace is trusted. `matches` is asked only when it matters.
+ */
+export function autoInspection(o: { enabled: boolean; trusted: boolean; promptLanguage: boolean; matches: () => boolean }): AutoInspection {
+  if (!o.enabled) return 'disabled';
+  if (!o.promptLanguage && !o.matches()) return 'no-match';
+  return o.trusted ? 'inspect' : 'untrusted';
+}
+
+/** The status bar's words while inline inspection waits for the workspace to be trusted. */
+export const UNTRUSTED_STATUS = {
+  text: '$(shield) MechLens: inline off',
+  tooltip:
+    'MechLens inline inspection is off in this untrusted workspace: its files would go to the model as they open. ' +
+    'Trust the workspace (click) to turn it on, or use "MechLens: Inspect Selection" on a file.',
+  command: 'workbench.trust.manage',
+};
