@@ -401,6 +401,24 @@ describe('hardening (issue #15): privacy and long prompts', function () {
     assert.deepEqual(filesUnder(home), []);
   });
 
+  it('--tokens-file (a file, a JSON list, standard input) gives what --tokens gives', async function () {
+    const want = await cli('run', '--model', DEFAULT_MODEL, '--tokens', '5,17,42', '--json');
+    assert.equal(want.code, 0, want.stderr);
+    const f = join(work, 'ids.txt');
+    const j = join(work, 'ids.json');
+    writeFileSync(f, '5 17\n42\n');
+    writeFileSync(j, '[5, 17, 42]');
+    for (const [how, args, input] of [
+      ['file', ['--tokens-file', f], undefined],
+      ['JSON list', ['--tokens-file', j], undefined],
+      ['stdin', ['--tokens-file', '-'], '5,17,42'],
+    ] as const) {
+      const r = await cliWith({ input }, 'run', '--model', DEFAULT_MODEL, ...args, '--json');
+      assert.equal(r.code, 0, `${how}: ${r.stderr}`);
+      assert.equal(r.stdout, want.stdout, how);
+    }
+  });
+
   const long = 'Once upon a time there was a little dragon who loved books. '.repeat(600); // 36 KB
   const limitMessage = new RegExp(`The prompt has ${long.length} characters, more than 128 tokens can hold`);
 
