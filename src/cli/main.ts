@@ -21,6 +21,7 @@ import { MiB, checkOutputPath, readTextFile, writeTextFile } from '../engine/fil
 import { SAE_FEATURES_USAGE, saeFeatures } from './saeCommand';
 import { FEATURE_COMMAND_FLAGS, FEATURE_USAGE, featureCommands } from './featureCommands';
 import { HUB_USAGE, downloadCommand, modelsCommand } from './hubCommands';
+import { PATCH_USAGE, patchSweepCommand } from './patchCommand';
 import { resolveModelRef } from '../engine/hub/cache';
 
 const USAGE = `mechlens — mechanistic interpretability on local models
@@ -35,8 +36,7 @@ Usage:
   mechlens attention --model DIR (--prompt TEXT | --tokens ...) [--json]
   mechlens heads    --model DIR [--json]    head-detector scores on repeated random sequences
   mechlens dla      --model DIR (--prompt TEXT | --tokens ...) --target TOKEN [--baseline TOKEN] [--json]
-  mechlens patch    --model DIR --clean TEXT --corrupted TEXT --target TOKEN --baseline TOKEN [--json]
-                    residual-stream patching sweep (layers x positions), normalised logit difference
+${PATCH_USAGE.trimEnd()}
   mechlens grad     --model DIR (--prompt TEXT | --tokens ...) --target TOKEN [--baseline TOKEN] --hooks NAME[,NAME...] [--json]
                     gradient of logit(target) [- logit(baseline)] at the last position with respect to the hooks
   mechlens graph    --model DIR (--prompt TEXT | --tokens ...) --out FILE [--transcoders DIR] [--max-feature-nodes N]
@@ -117,6 +117,9 @@ const FLAGS = {
   features: { type: 'string' },
   'freeze-attention': { type: 'boolean' },
   pack: { type: 'boolean' },
+  sweep: { type: 'string' },
+  direction: { type: 'string' },
+  metric: { type: 'string' },
   include: { type: 'string', multiple: true },
   yes: { type: 'boolean', short: 'y' },
   json: { type: 'boolean' },
@@ -267,6 +270,10 @@ const COMMANDS: Record<string, (model: Model, opts: Options) => Promise<void>> =
     const clean = { text: required(opts.clean, '--clean TEXT') };
     const corrupted = { text: required(opts.corrupted, '--corrupted TEXT') };
     const correct = tokenId(model, required(opts.target, '--target TOKEN'));
+    if (opts.sweep !== undefined || opts.direction !== undefined || opts.metric !== undefined || opts.method !== undefined) {
+      await patchSweepCommand(model, opts, clean, corrupted, correct, tokenId);
+      return;
+    }
     const incorrect = tokenId(model, required(opts.baseline, '--baseline TOKEN'));
     const r = await runAnalysis(model, 'patch', { clean, corrupted, correct, incorrect });
     if (opts.json) print({ tokens: r.prompt.ids, token_strings: r.prompt.texts, layers: r.layers, positions: r.positions, metric: r.metric });
@@ -453,7 +460,7 @@ const COMMAND_FLAGS: Record<string, ReadonlyArray<keyof Options>> = {
   lens: ['prompt', 'prompt-file', 'tokens', 'stream', 'top', 'full'],
   attention: ['prompt', 'prompt-file', 'tokens'],
   dla: ['prompt', 'prompt-file', 'tokens', 'target', 'baseline'],
-  patch: ['clean', 'clean-file', 'corrupted', 'corrupted-file', 'target', 'baseline'],
+  patch: ['clean', 'clean-file', 'corrupted', 'corrupted-file', 'target', 'baseline', 'sweep', 'direction', 'metric', 'method'],
   grad: ['prompt', 'prompt-file', 'tokens', 'target', 'baseline', 'hooks'],
   saliency: ['prompt', 'prompt-file', 'tokens', 'target', 'baseline', 'method', 'steps'],
   'sae-features': ['prompt', 'prompt-file', 'tokens', 'sae', 'top'],

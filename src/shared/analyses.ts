@@ -19,6 +19,8 @@ import { badInput, boolean, finiteNumber, integer, list, object, oneOf, optional
 import type { Infer, Schema } from './schema';
 import { featureParams } from './features';
 import type { FeatureResults } from './features';
+import { patchSweepParams } from './patching';
+import type { PatchSweepOutput } from './patching';
 
 /** Large enough for any vocabulary; the engine checks ids against the model's own. */
 export const tokenId = integer(0, 10_000_000, 'a token id (a non-negative integer)');
@@ -112,6 +114,8 @@ export const ANALYSIS_PARAMS = {
   }),
   /** Transcoder feature dashboards, search, steering, inputs and outputs (src/shared/features.ts). */
   ...featureParams(promptInput),
+  /** Patching sweeps of every kind (residual, attention and MLP outputs, heads), exact or by attribution patching (src/shared/patching.ts). */
+  patchSweep: patchSweepParams(promptInput),
 } satisfies { [K in keyof AnalysisResults]: Schema<object> };
 
 export type GraphParams = Infer<(typeof ANALYSIS_PARAMS)['graph']>;
@@ -142,6 +146,7 @@ export interface AnalysisResults extends FeatureResults {
   /** `baselineMetric`: integrated gradients' metric with every token embedding zeroed; the scores sum to metric - baselineMetric. */
   saliency: { prompt: TokenizedPrompt; method: SaliencyMethod; scores: number[]; metric: number; baselineMetric?: number };
   graph: GraphResult;
+  patchSweep: PatchSweepOutput;
 }
 
 export type AnalysisName = keyof AnalysisResults;

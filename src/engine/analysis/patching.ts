@@ -1,21 +1,538 @@
-// Activation patching sweeps over the residual stream (TransformerLens `patching.py`:
-// get_act_patch_resid_pre / resid_post), computed the fast way.
+// Activation patching sweeps with TransformerLens' coverage (`patching.py`: get_act_patch_resid_pre /
+// resid_mid / resid_post, attn_out, mlp_out, attn_head_out_all_pos / by_pos, attn_head_q / k / v /
+// pattern_all_pos), exact and by attribution patching, computed the fast way.
 //
-// A patch of the residual stream at layer l cannot change anything computed below layer l, so each
-// patched run starts at layer l from the corrupted run's cached residual stream instead of from the
-// tokens (Heimersheim & Nanda 2024, "How to use and interpret activation patching"). Steps:
-//   1. one clean and one corrupted forward, caching hook_resid_pre of every layer;
-//   2. for each layer l: a batch with one row per patched position, each the corrupted residual
-//      stream with that position replaced by the clean one, run from layer l to the logits;
-//   3. only the last position's logits are unembedded (the metric reads the final prediction).
+// Exact sweeps. A patch at layer l cannot change anything computed below layer l, so each patched run
+// starts at layer l from the base run's cached residual stream instead of from the tokens (Heimersheim &
+// Nanda 2024, "How to use and interpret activation patching"). Steps:
+//   1. one clean and one corrupted forward, caching the swept hook and hook_resid_pre of every layer;
+//   2. for each layer l: a batch with one row per cell (a position, a head, a head at a position), each
+//      the base run (corrupted for denoising, clean for noising) with that cell of the hook replaced by the
+//      source run's activation: residual sweeps edit the residual input itself, the others pass per-row
+//      edits (x * keep + add) of the hook to a graph that starts at layer l;
+//   3. only the last position's logits are unembedded; each row's metric is taken at once (a sweep's
+//      logits would not fit in memory: 2,304 rows x 50,257 for GPT-2-small's heads x positions).
 // A batch is split into chunks of bounded cost (CHUNK_BUDGET): one onnxruntime run cannot be interrupted,
 // so the sweep checks for cancellation between chunks and stops within about one chunk's time.
-// `patchingSweepByFullForwards` does the same with one full forward per (layer, position), the way a
-// loop of hooked forwards does it; tests check both agree and the benchmark compares their speed.
-import type { HookName } from '../hooks';
+//
+// Attribution patching (Nanda 2023, "Attribution patching"; Syed et al. 2023): the first-order estimate
+// metric(patched) ~ metric(base) + (source - base activation) . d metric / d activation, the gradient taken
+// on the base run. One gradient run (its forward returns the base activations too) and the source run's
+// forward give the whole sweep, whatever its size. Every metric's gradient is that of a linear function of
+// the last logits at the base point: logit differences directly, p(target) as p x d log p, KL(clean || .)
+// as a vector (softmax(base) - p_clean) seeded at the unembedding's input. For noising with the KL metric
+// the base is the clean run, where the KL is at its minimum: its gradient, and so every estimate, is 0.
+//
+// `patchSweepByLoop` does an exact sweep with one full forward and a patch intervention per cell, the way a
+// loop of hooked forwards does it; tests check it agrees and the benchmark compares their speed.
+import { hookDims } from '../hooks';
+import type { HookName, LayerHook } from '../hooks';
 import { throwIfAborted, UserError } from '../errors';
+import { computeGradients } from '../gradients';
+import type { HookSeed, LogitMetric } from '../gradients';
+import type { HookEdit } from '../interventions';
 import type { Model } from '../model';
+import { UNEMBED_INPUT } from '../onnx/gradientGraph';
+import { checkTokenIds, resolvePrompt } from '../prompt';
+import type { AnalysisParams } from '../../shared/analyses';
+import type { PatchDirection, PatchMethod, PatchMetric, PatchSweepKind, PatchSweepOutput } from '../../shared/patching';
 import type { NamedTensor } from '../../shared/tensor';
+
+// ---------------------------------------------------------------------------------------------------
+// Layouts: what each sweep patches, its cells and its result's axes.
+
+const SWEEP_HOOKS: Record<PatchSweepKind, LayerHook> = {
+  resid_pre: 'hook_resid_pre',
+  resid_mid: 'hook_resid_mid',
+  resid_post: 'hook_resid_post',
+  attn_out: 'hook_attn_out',
+  mlp_out: 'hook_mlp_out',
+  z: 'attn.hook_z',
+  z_by_pos: 'attn.hook_z',
+  q: 'attn.hook_q',
+  k: 'attn.hook_k',
+  v: 'attn.hook_v',
+  pattern: 'attn.hook_pattern',
+};
+
+/** One cell of a layer: the position and / or head of the hook's activation it replaces (null: all). */
+interface Cell {
+  pos: number | null;
+  head: number | null;
+}
+
+export interface SweepLayout {
+  sweep: PatchSweepKind;
+  local: LayerHook;
+  /** The result's axes after 'layer'. */
+  cellDims: string[];
+  cellShape: number[];
+  cells: Cell[];
+  /** Residual sweeps patch the residual input of the run starting at startLayer (no edits needed). */
+  viaResid: boolean;
+  startLayer(l: number): number;
+  /** The hook's activation for one row: shape and axes without batch, and where positions and heads are. */
+  rowShape: number[];
+  posAxis: number;
+  headAxis: number;
+}
+
+export function sweepLayout(model: Model, sweep: PatchSweepKind, T: number): SweepLayout {
+  const c = model.config;
+  const local = SWEEP_HOOKS[sweep];
+  if (local === 'hook_resid_mid' && c.parallelResidual) {
+    throw new UserError(`${model.info.name} computes attention and MLP in parallel: it has no hook_resid_mid to patch. Sweep resid_pre, attn_out or mlp_out instead.`);
+  }
+  const { dims, shape } = hookDims(c, local, 1, T);
+  const rowDims = dims.slice(1);
+  const rowShape = shape.slice(1);
+  const posAxis = rowDims.indexOf('pos') >= 0 ? rowDims.indexOf('pos') : rowDims.indexOf('query_pos');
+  const headAxis = rowDims.indexOf('head') >= 0 ? rowDims.indexOf('head') : rowDims.indexOf('kv_head');
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+  const headName = headAxis >= 0 ? rowDims[headAxis]! : 'head';
+  const nHeads = headAxis >= 0 ? rowShape[headAxis]! : 0;
+  let cellDims: string[];
+  let cells: Cell[];
+  if (sweep === 'z_by_pos') {
+    cellDims = ['head', 'pos'];
+    cells = range(nHeads).flatMap((head) => range(T).map((pos) => ({ head, pos })));
+  } else if (headAxis >= 0) {
+    cellDims = [headName];
+    cells = range(nHeads).map((head) => ({ head, pos: null }));
+  } else {
+    cellDims = ['pos'];
+    cells = range(T).map((pos) => ({ pos, head: null }));
+  }
+  const viaResid = sweep === 'resid_pre' || sweep === 'resid_post';
+  return {
+    sweep,
+    local,
+    cellDims,
+    cellShape: sweep === 'z_by_pos' ? [nHeads, T] : [cells.length],
+    cells,
+    viaResid,
+    startLayer: (l) => (sweep === 'resid_post' ? l + 1 : l),
+    rowShape,
+    posAxis,
+    headAxis,
+  };
+}
+
+/**
+ * Start offsets of the contiguous runs (of the last axis' length) a cell selects in one row of the hook's
+ * activation. The position and head axes are never the last, so a cell is a set of whole last-axis runs.
+ */
+function cellRuns(lay: SweepLayout, cell: Cell): number[] {
+  const shape = lay.rowShape;
+  const last = shape[shape.length - 1]!;
+  const outer = shape.slice(0, -1);
+  const runs: number[] = [];
+  const idx = new Array<number>(outer.length).fill(0);
+  const n = outer.reduce((a, b) => a * b, 1);
+  for (let i = 0; i < n; i++) {
+    if ((cell.pos === null || idx[lay.posAxis] === cell.pos) && (cell.head === null || idx[lay.headAxis] === cell.head)) runs.push(i * last);
+    for (let a = outer.length - 1; a >= 0; a--) {
+      idx[a]!++;
+      if (idx[a]! < outer[a]!) break;
+      idx[a] = 0;
+    }
+  }
+  return runs;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Metrics of the last position's logits.
+
+export interface SweepMetric {
+  kind: PatchMetric;
+  target: number;
+  baseline?: number;
+  cleanLogits: Float32Array;
+  corruptedLogits: Float32Array;
+}
+
+function logSoftmax(logits: Float32Array): Float64Array {
+  let max = -Infinity;
+  for (const v of logits) if (v > max) max = v;
+  let sum = 0;
+  for (const v of logits) sum += Math.exp(v - max);
+  const lse = max + Math.log(sum);
+  return Float64Array.from(logits, (v) => v - lse);
+}
+
+/** The metric as a function of one row of last-position logits. */
+export function metricFunction(m: SweepMetric): (logits: Float32Array) => number {
+  const needsBaseline = m.kind === 'logit_diff' || m.kind === 'logit_diff_norm';
+  if (needsBaseline && m.baseline === undefined) throw new UserError(`The ${m.kind} metric needs a baseline token (--baseline TOKEN).`);
+  const diff = (l: Float32Array) => l[m.target]! - l[m.baseline!]!;
+  switch (m.kind) {
+    case 'logit_diff':
+      return diff;
+    case 'logit_diff_norm': {
+      const clean = diff(m.cleanLogits);
+      const corrupted = diff(m.corruptedLogits);
+      const denom = clean - corrupted;
+      // Equal clean and corrupted behaviour leaves nothing to recover: 0, as TransformerLens' users define it.
+      return (l) => (denom === 0 ? 0 : (diff(l) - corrupted) / denom);
+    }
+    case 'prob':
+      return (l) => Math.exp(logSoftmax(l)[m.target]!);
+    case 'kl': {
+      const pc = logSoftmax(m.cleanLogits);
+      return (l) => {
+        const q = logSoftmax(l);
+        let kl = 0;
+        for (let i = 0; i < pc.length; i++) {
+          const p = Math.exp(pc[i]!);
+          if (p > 0) kl += p * (pc[i]! - q[i]!);
+        }
+        return Math.max(0, kl);
+      };
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The cores: a sweep of one base run against given source activations.
+
+/** Activations a sweep reads: the swept hook of every swept layer (batch 1, flat) and the base run's residual streams. */
+export interface SweepInputs {
+  lay: SweepLayout;
+  layers: number[];
+  /** Base run's tokens (corrupted for denoising). */
+  base: number[];
+  /** The source run's activation of the swept hook per layer (what each cell patches in). */
+  source: Map<number, Float32Array>;
+  /** The base run's hook_resid_pre per layer (hook_resid_post for resid_post sweeps): where patched runs start. */
+  baseResid: Map<number, Float32Array>;
+  signal?: AbortSignal;
+}
+
+/**
+ * Work per onnxruntime run, in rows x positions x remaining layers x (d_model^2 + positions x d_model),
+ * about the multiply-adds over 12. GPT-2-small runs about 8.5e9 of these per second on two cores (one
+ * 64-row batch of 64 tokens took 3.4 s), so 2^28 is some 30 ms: a cancel is honoured well within 200 ms,
+ * and small models (the bundled one: 400 rows of 10 tokens) still run a layer's whole batch at once.
+ */
+const CHUNK_BUDGET = 2 ** 28;
+
+/** Rows per run for a batch of sequences of length T starting at `startLayer`. */
+export function chunkRows(model: Model, T: number, startLayer: number, budget = CHUNK_BUDGET): number {
+  const { dModel: d, nLayers: L } = model.config;
+  const perRow = T * Math.max(1, L - startLayer) * (d * d + T * d);
+  return Math.max(1, Math.floor(budget / perRow));
+}
+
+/**
+ * Exact sweep: for each layer and cell, one patched run (rows of chunked batches); `onRow` gets each row's
+ * last-position logits (a view, valid during the call).
+ */
+export async function exactSweepRows(
+  model: Model,
+  inp: SweepInputs,
+  onRow: (layerIndex: number, cell: number, logits: Float32Array) => void,
+  options: { cells?: number[]; onProgress?: (fraction: number) => void } = {},
+): Promise<void> {
+  const { lay, layers, base } = inp;
+  const { dModel: d, dVocab: V } = model.config;
+  const T = base.length;
+  const cellIds = options.cells ?? lay.cells.map((_, i) => i);
+  const runs = cellIds.map((c) => cellRuns(lay, lay.cells[c]!));
+  const last = lay.rowShape[lay.rowShape.length - 1]!;
+  const perRow = lay.rowShape.reduce((a, b) => a * b, 1);
+  const total = layers.length * cellIds.length;
+  let done = 0;
+  for (const [li, l] of layers.entries()) {
+    const src = inp.source.get(l)!;
+    const resid = inp.baseResid.get(l)!;
+    const start = lay.startLayer(l);
+    const rowsPerRun = chunkRows(model, T, start);
+    for (let first = 0; first < cellIds.length; first += rowsPerRun) {
+      throwIfAborted(inp.signal);
+      const chunk = cellIds.slice(first, first + rowsPerRun);
+      const B = chunk.length;
+      const batch = new Float32Array(B * T * d);
+      for (let row = 0; row < B; row++) batch.set(resid, row * T * d);
+      let edits: Map<string, HookEdit> | undefined;
+      if (lay.viaResid) {
+        chunk.forEach((_, row) => {
+          for (const off of runs[first + row]!) batch.set(src.subarray(off, off + last), row * T * d + off);
+        });
+      } else {
+        const keep = new Float32Array(B * perRow).fill(1);
+        const add = new Float32Array(B * perRow);
+        chunk.forEach((_, row) => {
+          for (const off of runs[first + row]!) {
+            keep.fill(0, row * perRow + off, row * perRow + off + last);
+            add.set(src.subarray(off, off + last), row * perRow + off);
+          }
+        });
+        edits = new Map([[`blocks.${l}.${lay.local}`, { shape: [B, ...lay.rowShape], keep, add }]]);
+      }
+      const r = await model.forward({
+        resid: { shape: [B, T, d], dims: ['batch', 'pos', 'd_model'], data: batch },
+        startLayer: start,
+        edits,
+        logits: 'last',
+        signal: inp.signal,
+      });
+      const logits = r.logits!.data;
+      chunk.forEach((c, row) => onRow(li, c, logits.subarray(row * V, (row + 1) * V)));
+      done += B;
+      throwIfAborted(inp.signal); // no progress after a cancel
+      options.onProgress?.(done / total);
+    }
+  }
+}
+
+/**
+ * Attribution patching: per layer and cell, (source - base activation) . d metric / d activation on the
+ * base run, in the metric's units (add the base run's metric for the estimated patched metric).
+ * `baseLogits` (the base run's last logits) is needed for the KL metric only.
+ */
+export async function attributionSweepDeltas(model: Model, inp: SweepInputs, metric: SweepMetric, baseLogits?: Float32Array): Promise<Float64Array> {
+  const { lay, layers, base } = inp;
+  const T = base.length;
+  const hooks = layers.map((l) => `blocks.${l}.${lay.local}`);
+  let metrics: LogitMetric[] | undefined;
+  let seeds: HookSeed[] | undefined;
+  let factor: (value: number) => number = () => 1;
+  switch (metric.kind) {
+    case 'logit_diff':
+    case 'logit_diff_norm': {
+      if (metric.baseline === undefined) throw new UserError(`The ${metric.kind} metric needs a baseline token (--baseline TOKEN).`);
+      metrics = [{ target: metric.target, baseline: metric.baseline }];
+      if (metric.kind === 'logit_diff_norm') {
+        const diff = (l: Float32Array) => l[metric.target]! - l[metric.baseline!]!;
+        const denom = diff(metric.cleanLogits) - diff(metric.corruptedLogits);
+        factor = () => (denom === 0 ? 0 : 1 / denom);
+      }
+      break;
+    }
+    case 'prob':
+      // d p = p d log p, with p = exp(the run's log p) read from the metric the gradient run returns.
+      metrics = [{ target: metric.target, logProb: true }];
+      factor = (logP) => Math.exp(logP);
+      break;
+    case 'kl':
+      if (!baseLogits) throw new Error('internal: the KL metric needs the base logits');
+      seeds = [{ hook: UNEMBED_INPUT, position: T - 1, vector: klSeed(model, metric.cleanLogits, baseLogits) }];
+      break;
+  }
+  throwIfAborted(inp.signal);
+  const g = await computeGradients(model, { tokens: [base], wrt: hooks, activations: hooks, metrics, seeds, signal: inp.signal });
+  const scale = factor(g.metric?.[0] ?? 0);
+  const out = new Float64Array(layers.length * lay.cells.length);
+  const last = lay.rowShape[lay.rowShape.length - 1]!;
+  const runs = lay.cells.map((cell) => cellRuns(lay, cell));
+  for (const [li, l] of layers.entries()) {
+    const hook = hooks[li]!;
+    const grad = g.grads.get(hook)!.data;
+    const act = g.activations.get(hook)!.data;
+    const src = inp.source.get(l)!;
+    for (const [ci, cellRunsHere] of runs.entries()) {
+      let s = 0;
+      for (const off of cellRunsHere) for (let j = off; j < off + last; j++) s += (src[j]! - act[j]!) * grad[j]!;
+      out[li * lay.cells.length + ci] = s * scale;
+    }
+  }
+  return out;
+}
+
+/**
+ * d KL(p_clean || softmax(logits)) / d (unembedding input) = W_U^T (softmax(logits) - p_clean), with the
+ * final soft cap's derivative (1 - (logit / cap)^2) where the model has one.
+ */
+function klSeed(model: Model, cleanLogits: Float32Array, baseLogits: Float32Array): Float32Array {
+  const { dModel: d, dVocab: V, finalSoftcap } = model.config;
+  const pc = logSoftmax(cleanLogits);
+  const q = logSoftmax(baseLogits);
+  const W = model.spec.weights.W_U;
+  const out = new Float64Array(d);
+  for (let v = 0; v < V; v++) {
+    let w = Math.exp(q[v]!) - Math.exp(pc[v]!);
+    if (finalSoftcap !== null) w *= 1 - (baseLogits[v]! / finalSoftcap) ** 2;
+    if (w === 0) continue;
+    for (let i = 0; i < d; i++) out[i]! += w * W[v * d + i]!;
+  }
+  return Float32Array.from(out);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The public sweep: clean and corrupted prompts in, a metric per cell out.
+
+export interface PatchSweepRequest {
+  clean: number[];
+  corrupted: number[];
+  sweep: PatchSweepKind;
+  direction?: PatchDirection;
+  metric?: PatchMetric;
+  method?: PatchMethod;
+  target: number;
+  baseline?: number;
+  layers?: number[];
+  signal?: AbortSignal;
+  onProgress?: (fraction: number) => void;
+}
+
+export interface PatchSweepValues {
+  lay: SweepLayout;
+  layers: number[];
+  /** ['layer', ...the layout's cell dims] and their sizes. */
+  dims: string[];
+  shape: number[];
+  exact?: Float32Array;
+  attribution?: Float32Array;
+  correlation?: number;
+  cleanMetric: number;
+  corruptedMetric: number;
+  cleanLogits: Float32Array;
+  corruptedLogits: Float32Array;
+}
+
+/**
+ * Patching needs activations of equal shape in both runs, so equal token lengths; the message names where
+ * the tokenisations part, which is usually the fix (a name that is two tokens in one prompt).
+ */
+export function checkEqualLengths(model: Model, clean: number[], corrupted: number[]): void {
+  if (clean.length === corrupted.length) return;
+  let i = 0;
+  while (i < clean.length && i < corrupted.length && clean[i] === corrupted[i]) i++;
+  const show = (ids: number[]) =>
+    ids
+      .slice(i, i + 4)
+      .map((id) => JSON.stringify(model.tokenText(id)))
+      .join(' ') + (ids.length > i + 4 ? ' ...' : '');
+  throw new UserError(
+    `Clean and corrupted prompts must have equal token lengths to patch position by position (clean ${clean.length} tokens, corrupted ${corrupted.length}). ` +
+      `They part at position ${i}: clean ${show(clean) || '(end)'} vs corrupted ${show(corrupted) || '(end)'}.`,
+  );
+}
+
+function checkLayers(model: Model, layers: number[] | undefined): number[] {
+  const L = model.config.nLayers;
+  const out = layers ?? Array.from({ length: L }, (_, i) => i);
+  for (const l of out) if (!Number.isInteger(l) || l < 0 || l >= L) throw new UserError(`Layer ${l} is outside the model (0..${L - 1}).`);
+  if (out.length === 0) throw new UserError('Give at least one layer to sweep.');
+  return out;
+}
+
+/** The source and base runs' activations a sweep needs, from two forwards (batch 1 each). */
+async function sweepRuns(model: Model, lay: SweepLayout, layers: number[], base: number[], source: number[], signal?: AbortSignal) {
+  const swept = layers.map((l): HookName => `blocks.${l}.${lay.local}`);
+  const starts = layers.map((l): HookName => (lay.sweep === 'resid_post' ? `blocks.${l}.hook_resid_post` : `blocks.${l}.hook_resid_pre`));
+  const src = await model.forward({ tokens: [source], hooks: swept, logits: 'last', signal });
+  const bas = await model.forward({ tokens: [base], hooks: starts, logits: 'last', signal });
+  return {
+    source: new Map(layers.map((l, i) => [l, src.hooks.get(swept[i]!)!.data])),
+    baseResid: new Map(layers.map((l, i) => [l, bas.hooks.get(starts[i]!)!.data])),
+    sourceLogits: src.logits!.data,
+    baseLogits: bas.logits!.data,
+  };
+}
+
+export async function patchSweep(model: Model, req: PatchSweepRequest): Promise<PatchSweepValues> {
+  checkEqualLengths(model, req.clean, req.corrupted);
+  model.checkTokens([req.clean, req.corrupted]);
+  checkTokenIds(model, { target: req.target, baseline: req.baseline });
+  const direction = req.direction ?? 'denoise';
+  const method = req.method ?? 'exact';
+  const T = req.clean.length;
+  const lay = sweepLayout(model, req.sweep, T);
+  const layers = checkLayers(model, req.layers);
+  const [base, source] = direction === 'denoise' ? [req.corrupted, req.clean] : [req.clean, req.corrupted];
+  const runs = await sweepRuns(model, lay, layers, base, source, req.signal);
+  const [cleanLogits, corruptedLogits] = direction === 'denoise' ? [runs.sourceLogits, runs.baseLogits] : [runs.baseLogits, runs.sourceLogits];
+  const metric: SweepMetric = { kind: req.metric ?? 'logit_diff_norm', target: req.target, baseline: req.baseline, cleanLogits, corruptedLogits };
+  const f = metricFunction(metric);
+  const inp: SweepInputs = { lay, layers, base, source: runs.source, baseResid: runs.baseResid, signal: req.signal };
+  const nCells = lay.cells.length;
+  const out: PatchSweepValues = {
+    lay,
+    layers,
+    dims: ['layer', ...lay.cellDims],
+    shape: [layers.length, ...lay.cellShape],
+    cleanMetric: f(cleanLogits),
+    corruptedMetric: f(corruptedLogits),
+    cleanLogits,
+    corruptedLogits,
+  };
+  if (method !== 'exact') {
+    const deltas = await attributionSweepDeltas(model, inp, metric, runs.baseLogits);
+    const baseMetric = f(runs.baseLogits);
+    out.attribution = Float32Array.from(deltas, (x) => baseMetric + x);
+    if (method === 'attribution') req.onProgress?.(1);
+  }
+  if (method !== 'attribution') {
+    const exact = new Float32Array(layers.length * nCells);
+    await exactSweepRows(model, inp, (li, c, logits) => (exact[li * nCells + c] = f(logits)), { onProgress: req.onProgress });
+    out.exact = exact;
+  }
+  if (out.exact && out.attribution) out.correlation = pearson(out.exact, out.attribution);
+  return out;
+}
+
+/** Pearson correlation; 0 when either side is constant (nothing to correlate). */
+export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = a.length;
+  let ma = 0;
+  let mb = 0;
+  for (let i = 0; i < n; i++) {
+    ma += a[i]!;
+    mb += b[i]!;
+  }
+  ma /= n;
+  mb /= n;
+  let sab = 0;
+  let saa = 0;
+  let sbb = 0;
+  for (let i = 0; i < n; i++) {
+    const x = a[i]! - ma;
+    const y = b[i]! - mb;
+    sab += x * y;
+    saa += x * x;
+    sbb += y * y;
+  }
+  return saa === 0 || sbb === 0 ? 0 : sab / Math.sqrt(saa * sbb);
+}
+
+/** The same exact sweep as a loop of full forwards with a patch intervention each (reference and baseline). */
+export async function patchSweepByLoop(model: Model, req: PatchSweepRequest): Promise<Float32Array> {
+  checkEqualLengths(model, req.clean, req.corrupted);
+  const direction = req.direction ?? 'denoise';
+  const lay = sweepLayout(model, req.sweep, req.clean.length);
+  const layers = checkLayers(model, req.layers);
+  const [base, source] = direction === 'denoise' ? [req.corrupted, req.clean] : [req.clean, req.corrupted];
+  const V = model.config.dVocab;
+  const lastOf = (t: NamedTensor) => t.data.slice(t.data.length - V);
+  const cleanLogits = lastOf(await model.run(req.clean, { lastOnly: true, signal: req.signal }));
+  const corruptedLogits = lastOf(await model.run(req.corrupted, { lastOnly: true, signal: req.signal }));
+  const f = metricFunction({ kind: req.metric ?? 'logit_diff_norm', target: req.target, baseline: req.baseline, cleanLogits, corruptedLogits });
+  const out = new Float32Array(layers.length * lay.cells.length);
+  for (const [li, l] of layers.entries()) {
+    for (const [ci, cell] of lay.cells.entries()) {
+      throwIfAborted(req.signal);
+      const logits = await model.run(base, {
+        lastOnly: true,
+        interventions: [
+          {
+            kind: 'patch',
+            hook: `blocks.${l}.${lay.local}`,
+            ...(cell.pos !== null ? { positions: [cell.pos] } : {}),
+            ...(cell.head !== null ? { heads: [cell.head] } : {}),
+            source: { tokens: source },
+          },
+        ],
+        signal: req.signal,
+      });
+      out[li * lay.cells.length + ci] = f(lastOf(logits));
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The residual sweep of `mechlens patch` without --sweep (its output fields are a public interface).
 
 export type ResidHook = 'hook_resid_pre' | 'hook_resid_post';
 
@@ -45,78 +562,32 @@ function checkRequest(model: Model, req: SweepRequest): { layers: number[]; posi
     throw new UserError(`Clean and corrupted prompts must have equal token lengths (got ${req.clean.length} and ${req.corrupted.length}).`);
   }
   const T = req.clean.length;
-  const L = model.config.nLayers;
   const positions = req.positions ?? Array.from({ length: T }, (_, i) => i);
-  const layers = req.layers ?? Array.from({ length: L }, (_, i) => i);
   for (const p of positions) if (!Number.isInteger(p) || p < 0 || p >= T) throw new UserError(`Position ${p} is outside the prompt (0..${T - 1}).`);
-  for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= L) throw new UserError(`Layer ${l} is outside the model (0..${L - 1}).`);
-  return { layers, positions, hook: req.hook ?? 'hook_resid_pre' };
+  return { layers: checkLayers(model, req.layers), positions, hook: req.hook ?? 'hook_resid_pre' };
 }
 
-/**
- * Work per onnxruntime run, in rows x positions x remaining layers x (d_model^2 + positions x d_model),
- * about the multiply-adds over 12. GPT-2-small runs about 8.5e9 of these per second on two cores (one
- * 64-row batch of 64 tokens took 3.4 s), so 2^28 is some 30 ms: a cancel is honoured well within 200 ms,
- * and small models (the bundled one: 400 rows of 10 tokens) still run a layer's whole batch at once.
- */
-const CHUNK_BUDGET = 2 ** 28;
-
-/** Rows per run for a batch of sequences of length T starting at `startLayer`. */
-export function chunkRows(model: Model, T: number, startLayer: number, budget = CHUNK_BUDGET): number {
-  const { dModel: d, nLayers: L } = model.config;
-  const perRow = T * Math.max(1, L - startLayer) * (d * d + T * d);
-  return Math.max(1, Math.floor(budget / perRow));
-}
-
-function lastRow(logits: NamedTensor, V: number): Float32Array {
-  return logits.data.slice(logits.data.length - V);
-}
-
+/** Denoising residual sweep (clean into corrupted), every patched run's last logits kept. */
 export async function patchingSweep(model: Model, req: SweepRequest): Promise<SweepResult> {
   const { layers, positions, hook } = checkRequest(model, req);
-  const { dModel: d, dVocab: V } = model.config;
-  const T = req.clean.length;
-  // resid_post of layer l is resid_pre of layer l + 1 (or the final residual stream when l = L - 1).
-  const startOf = (l: number) => (hook === 'hook_resid_pre' ? l : l + 1);
-  const cacheHooks = layers.map((l): HookName => `blocks.${l}.${hook}`);
-  const clean = await model.forward({ tokens: [req.clean], hooks: cacheHooks, logits: 'last', signal: req.signal });
-  const corrupted = await model.forward({ tokens: [req.corrupted], hooks: cacheHooks, logits: 'last', signal: req.signal });
-  const out: Float32Array[][] = [];
-  const total = layers.length * positions.length;
-  let done = 0;
-  for (const l of layers) {
-    const cleanResid = clean.hooks.get(`blocks.${l}.${hook}`)!.data;
-    const corruptResid = corrupted.hooks.get(`blocks.${l}.${hook}`)!.data;
-    const rowsPerRun = chunkRows(model, T, startOf(l));
-    const layerOut: Float32Array[] = [];
-    for (let first = 0; first < positions.length; first += rowsPerRun) {
-      throwIfAborted(req.signal);
-      const chunk = positions.slice(first, first + rowsPerRun);
-      const batch = new Float32Array(chunk.length * T * d);
-      chunk.forEach((p, row) => {
-        batch.set(corruptResid, row * T * d);
-        batch.set(cleanResid.subarray(p * d, (p + 1) * d), (row * T + p) * d);
-      });
-      const r = await model.forward({
-        resid: { shape: [chunk.length, T, d], dims: ['batch', 'pos', 'd_model'], data: batch },
-        startLayer: startOf(l),
-        logits: 'last',
-        signal: req.signal,
-      });
-      for (let row = 0; row < chunk.length; row++) layerOut.push(r.logits!.data.slice(row * V, (row + 1) * V));
-      done += chunk.length;
-      throwIfAborted(req.signal); // no progress after a cancel
-      req.onProgress?.(done / total);
-    }
-    out.push(layerOut);
-  }
-  return { layers, positions, logits: out, cleanLogits: lastRow(clean.logits!, V), corruptedLogits: lastRow(corrupted.logits!, V) };
+  const lay = sweepLayout(model, hook === 'hook_resid_pre' ? 'resid_pre' : 'resid_post', req.clean.length);
+  const runs = await sweepRuns(model, lay, layers, req.corrupted, req.clean, req.signal);
+  const at = new Map(positions.map((p, i) => [p, i]));
+  const logits: Float32Array[][] = layers.map(() => new Array<Float32Array>(positions.length));
+  await exactSweepRows(
+    model,
+    { lay, layers, base: req.corrupted, source: runs.source, baseResid: runs.baseResid, signal: req.signal },
+    (li, cell, row) => (logits[li]![at.get(cell)!] = row.slice()),
+    { cells: positions, onProgress: req.onProgress },
+  );
+  return { layers, positions, logits, cleanLogits: runs.sourceLogits, corruptedLogits: runs.baseLogits };
 }
 
 /** The same sweep as a loop of full forwards with a patch intervention each (reference and baseline). */
 export async function patchingSweepByFullForwards(model: Model, req: SweepRequest): Promise<SweepResult> {
   const { layers, positions, hook } = checkRequest(model, req);
   const V = model.config.dVocab;
+  const lastRow = (t: NamedTensor) => t.data.slice(t.data.length - V);
   const clean = await model.run(req.clean, { signal: req.signal });
   const corrupted = await model.run(req.corrupted, { signal: req.signal });
   const out: Float32Array[][] = [];
@@ -128,11 +599,11 @@ export async function patchingSweepByFullForwards(model: Model, req: SweepReques
         interventions: [{ kind: 'patch', hook: `blocks.${l}.${hook}`, positions: [p], source: { tokens: req.clean } }],
         signal: req.signal,
       });
-      row.push(lastRow(logits, V));
+      row.push(lastRow(logits));
     }
     out.push(row);
   }
-  return { layers, positions, logits: out, cleanLogits: lastRow(clean, V), corruptedLogits: lastRow(corrupted, V) };
+  return { layers, positions, logits: out, cleanLogits: lastRow(clean), corruptedLogits: lastRow(corrupted) };
 }
 
 /**
@@ -140,9 +611,42 @@ export async function patchingSweepByFullForwards(model: Model, req: SweepReques
  * (the usual patching metric).
  */
 export function normalisedLogitDiff(result: SweepResult, correct: number, incorrect: number): number[][] {
-  const diff = (l: Float32Array) => l[correct]! - l[incorrect]!;
-  const c = diff(result.cleanLogits);
-  const k = diff(result.corruptedLogits);
-  const denom = c - k;
-  return result.logits.map((row) => row.map((l) => (denom === 0 ? 0 : (diff(l) - k) / denom)));
+  const f = metricFunction({ kind: 'logit_diff_norm', target: correct, baseline: incorrect, cleanLogits: result.cleanLogits, corruptedLogits: result.corruptedLogits });
+  return result.logits.map((row) => row.map((l) => f(l)));
+}
+
+/** The `patchSweep` analysis (registry entry): prompts resolved, the sweep run, its result shaped for clients. */
+export async function patchSweepAnalysis(model: Model, p: AnalysisParams<'patchSweep'>, ctx: { signal?: AbortSignal; onProgress?: (message: string, fraction?: number) => void }): Promise<PatchSweepOutput> {
+  const clean = resolvePrompt(model, p.clean);
+  const corrupted = resolvePrompt(model, p.corrupted);
+  const direction = p.direction ?? 'denoise';
+  const metric = p.metric ?? 'logit_diff_norm';
+  const method = p.method ?? 'exact';
+  const r = await patchSweep(model, {
+    ...p,
+    clean: clean.ids,
+    corrupted: corrupted.ids,
+    direction,
+    metric,
+    method,
+    signal: ctx.signal,
+    onProgress: (f) => ctx.onProgress?.(method === 'attribution' ? 'Attribution patching' : 'Patching', f),
+  });
+  return {
+    sweep: p.sweep,
+    direction,
+    metric,
+    method,
+    hook: `blocks.{l}.${r.lay.local}`,
+    dims: r.dims,
+    shape: r.shape,
+    layers: r.layers,
+    ...(r.exact ? { exact: r.exact } : {}),
+    ...(r.attribution ? { attribution: r.attribution } : {}),
+    ...(r.correlation !== undefined ? { correlation: r.correlation } : {}),
+    cleanMetric: r.cleanMetric,
+    corruptedMetric: r.corruptedMetric,
+    prompt: clean,
+    corruptedPrompt: corrupted,
+  };
 }

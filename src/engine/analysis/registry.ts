@@ -15,7 +15,7 @@ import { attentionPatterns, detectHeads } from './attention';
 import { directLogitAttribution } from './dla';
 import { inspectPrompt } from './inspect';
 import { logitLens } from './logitLens';
-import { normalisedLogitDiff, patchingSweep } from './patching';
+import { normalisedLogitDiff, patchSweepAnalysis, patchingSweep } from './patching';
 import { readTunedLens } from './tunedLens';
 import { inputSaliency } from './saliency';
 import { computeGradients } from '../gradients';
@@ -148,6 +148,7 @@ const RUNNERS: { [K in AnalysisName]: Runner<K> } = {
     return { prompt: tokens, ...(await featureInputs(model, transcodersFor(model, transcoders), tokens.ids, { layer, index, position, top, signal })) };
   },
   featureOutputs: (model, { layer, index, top, transcoders }) => featureOutputs(model, transcodersFor(model, transcoders), { layer, index, top }),
+  patchSweep: (model, params, ctx) => patchSweepAnalysis(model, params, ctx),
 };
 
 const PARAMS: { [K in AnalysisName]: Schema<AnalysisParams<K>> } = ANALYSIS_PARAMS;

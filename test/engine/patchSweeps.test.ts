@@ -1,0 +1,207 @@
+// Patching sweeps of every kind (src/engine/analysis/patching.ts): the batched exact sweep equals a loop of
+// patched full forwards; patching a run with its own activations changes nothing; attribution patching is
+// the exact sweep's first-order term; and on the bundled model the IOI sweeps find the heads its model card
+// names (models/mechlens-tiny/README.md).
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Model } from '../../src/engine/model';
+import type { HookName } from '../../src/engine/hooks';
+import { attributionSweepDeltas, exactSweepRows, metricFunction, patchSweep, patchSweepByLoop, sweepLayout } from '../../src/engine/analysis/patching';
+import type { SweepInputs, SweepMetric } from '../../src/engine/analysis/patching';
+import { PATCH_SWEEPS } from '../../src/shared/patching';
+import type { PatchMetric, PatchSweepKind } from '../../src/shared/patching';
+import { DEFAULT_MODEL, fixture } from '../support/fixtures';
+import { cli } from '../support/cli';
+
+const CLEAN = [3, 9, 27, 4, 12, 40, 7, 2];
+const CORRUPTED = [3, 9, 27, 5, 12, 41, 7, 2];
+
+/** Sweeps a model has (parallel-residual models have no resid_mid). */
+const sweepsOf = (model: Model) => PATCH_SWEEPS.filter((s) => s !== 'resid_mid' || !model.config.parallelResidual);
+
+/** The inputs of a sweep of `base` against explicit source activations (what patchSweep builds from a prompt). */
+async function inputsFor(model: Model, sweep: PatchSweepKind, base: number[], source: (l: number, baseAct: Float32Array) => Float32Array): Promise<SweepInputs> {
+  const lay = sweepLayout(model, sweep, base.length);
+  const layers = Array.from({ length: model.config.nLayers }, (_, i) => i);
+  const swept = layers.map((l): HookName => `blocks.${l}.${lay.local}`);
+  const starts = layers.map((l): HookName => (sweep === 'resid_post' ? `blocks.${l}.hook_resid_post` : `blocks.${l}.hook_resid_pre`));
+  const r = await model.forward({ tokens: [base], hooks: [...swept, ...starts], logits: 'none' });
+  return {
+    lay,
+    layers,
+    base,
+    source: new Map(layers.map((l, i) => [l, source(l, r.hooks.get(swept[i]!)!.data)])),
+    baseResid: new Map(layers.map((l, i) => [l, r.hooks.get(starts[i]!)!.data])),
+  };
+}
+
+async function lastLogits(model: Model, tokens: number[]): Promise<Float32Array> {
+  return (await model.forward({ tokens: [tokens], logits: 'last' })).logits!.data;
+}
+
+describe('patching sweeps', function () {
+  for (const name of ['gpt2', 'llama', 'neox']) {
+    it(`${name}: every batched sweep equals the loop of patched full forwards, both directions`, async function () {
+      const model = await Model.load(fixture(name));
+      try {
+        for (const sweep of sweepsOf(model)) {
+          for (const direction of ['denoise', 'noise'] as const) {
+            const req = { clean: CLEAN, corrupted: CORRUPTED, sweep, direction, metric: 'logit_diff' as const, target: 1, baseline: 2 };
+            const fast = await patchSweep(model, req);
+            const loop = await patchSweepByLoop(model, req);
+            assert.equal(fast.exact!.length, loop.length);
+            assert.equal(fast.shape.reduce((a, b) => a * b, 1), loop.length);
+            let worst = 0;
+            for (let i = 0; i < loop.length; i++) worst = Math.max(worst, Math.abs(fast.exact![i]! - loop[i]!));
+            assert.ok(worst < 1e-4, `${sweep} ${direction}: sweeps differ by ${worst}`);
+            // A sweep that changed nothing would pass the comparison: some cell must move the metric.
+            const moved = Math.max(...Array.from(loop, (v) => Math.abs(v - (direction === 'denoise' ? fast.corruptedMetric : fast.cleanMetric))));
+            if (sweep !== 'q' && sweep !== 'k' && sweep !== 'pattern') assert.ok(moved > 1e-3, `${sweep} ${direction}: no cell changed the metric`);
+          }
+        }
+        if (model.config.parallelResidual) {
+          await assert.rejects(patchSweep(model, { clean: CLEAN, corrupted: CORRUPTED, sweep: 'resid_mid', target: 1, baseline: 2 }), /no hook_resid_mid/);
+        }
+      } finally {
+        await model.dispose();
+      }
+    });
+  }
+
+  it('dims: layer x position, layer x head, layer x head x position, kv heads for k and v', async function () {
+    const model = await Model.load(fixture('llama')); // 4 query heads, 2 key/value heads
+    try {
+      const dims = async (sweep: PatchSweepKind) => {
+        const r = await patchSweep(model, { clean: CLEAN, corrupted: CORRUPTED, sweep, target: 1, baseline: 2 });
+        return [r.dims, r.shape];
+      };
+      assert.deepEqual(await dims('attn_out'), [['layer', 'pos'], [2, 8]]);
+      assert.deepEqual(await dims('z'), [['layer', 'head'], [2, 4]]);
+      assert.deepEqual(await dims('z_by_pos'), [['layer', 'head', 'pos'], [2, 4, 8]]);
+      assert.deepEqual(await dims('k'), [['layer', 'kv_head'], [2, 2]]);
+      assert.deepEqual(await dims('pattern'), [['layer', 'head'], [2, 4]]);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  describe('on the bundled model (IOI)', function () {
+    let model: Model;
+    let clean: number[];
+    let corrupted: number[];
+    let io: number;
+    let s: number;
+    before(async function () {
+      model = await Model.load(DEFAULT_MODEL);
+      clean = model.tokenize('When Mary and John went to the store, John gave a drink to').ids;
+      corrupted = model.tokenize('When Mary and John went to the store, Mary gave a drink to').ids;
+      [io, s] = [model.tokenize(' Mary').ids[0]!, model.tokenize(' John').ids[0]!];
+    });
+    after(async function () {
+      await model.dispose();
+    });
+
+    it('patching the clean run with its own activations gives 1 everywhere (normalised logit difference), every sweep', async function () {
+      const metric: SweepMetric = { kind: 'logit_diff_norm', target: io, baseline: s, cleanLogits: await lastLogits(model, clean), corruptedLogits: await lastLogits(model, corrupted) };
+      const f = metricFunction(metric);
+      for (const sweep of PATCH_SWEEPS) {
+        const inp = await inputsFor(model, sweep, clean, (_, own) => own);
+        let worst = 0;
+        await exactSweepRows(model, inp, (_l, _c, logits) => (worst = Math.max(worst, Math.abs(f(logits) - 1))));
+        assert.ok(worst < 1e-4, `${sweep}: clean into clean is off 1 by ${worst}`);
+        const deltas = await attributionSweepDeltas(model, inp, metric);
+        assert.ok(Math.max(...deltas.map(Math.abs)) < 1e-5, `${sweep}: attribution of a zero change must be 0`);
+      }
+    });
+
+    it('attribution patching equals the exact sweep to first order (a small step from the corrupted towards the clean activations)', async function () {
+      const cleanLogits = await lastLogits(model, clean);
+      const corruptedLogits = await lastLogits(model, corrupted);
+      const eps = 0.001;
+      for (const kind of ['logit_diff', 'prob', 'kl'] as PatchMetric[]) {
+        const metric: SweepMetric = { kind, target: io, baseline: s, cleanLogits, corruptedLogits };
+        const f = metricFunction(metric);
+        const baseMetric = f(corruptedLogits);
+        for (const sweep of ['resid_pre', 'resid_mid', 'attn_out', 'mlp_out', 'z', 'z_by_pos', 'q', 'k', 'v', 'pattern'] as PatchSweepKind[]) {
+          const lay = sweepLayout(model, sweep, clean.length);
+          const cleanActs = await model.forward({ tokens: [clean], hooks: Array.from({ length: model.config.nLayers }, (_, l): HookName => `blocks.${l}.${lay.local}`), logits: 'none' });
+          const inp = await inputsFor(model, sweep, corrupted, (l, own) => {
+            const c = cleanActs.hooks.get(`blocks.${l}.${lay.local}`)!.data;
+            return Float32Array.from(own, (x, i) => x + eps * (c[i]! - x));
+          });
+          const n = lay.cells.length;
+          const exact = new Float64Array(inp.layers.length * n);
+          await exactSweepRows(model, inp, (li, c, logits) => (exact[li * n + c] = f(logits) - baseMetric));
+          const attr = await attributionSweepDeltas(model, inp, metric, corruptedLogits);
+          const scale = Math.max(...exact.map(Math.abs));
+          assert.ok(scale > 0, `${kind} ${sweep}: the step changed nothing`);
+          let worst = 0;
+          for (let i = 0; i < exact.length; i++) worst = Math.max(worst, Math.abs(exact[i]! - attr[i]!));
+          // Second-order terms are O(eps^2) against first-order O(eps): a few % of the largest change.
+          assert.ok(worst < 0.05 * scale, `${kind} ${sweep}: exact and attribution differ by ${worst} (largest change ${scale})`);
+        }
+      }
+    });
+
+    it('IOI: L3H0 writes the answer; L3H1 and L2H0 carry the names (the heads the model card names)', async function () {
+      // Corruptions over 16 held-out IOI prompts (the card's evaluation set): "flip" puts the IO name at S2
+      // (the answer flips), "abc" renames both names (the IOI paper's ABC distribution).
+      const rows = readFileSync(join(DEFAULT_MODEL, 'eval', 'ioi.jsonl'), 'utf8').trim().split('\n').slice(0, 16).map((l) => JSON.parse(l) as { prompt: string; target: string });
+      const others = [' Alice', ' Lucy', ' Tom', ' Anna', ' Paul', ' Emma', ' Sam'];
+      const H = model.config.nHeads;
+      const totals = { flip: new Float64Array(16), abc: new Float64Array(16) };
+      for (const [i, r] of rows.entries()) {
+        const m = /(\w+) and (\w+)/.exec(r.prompt)!;
+        const ioName = r.target;
+        const sName = ` ${m[1]}` === ioName ? ` ${m[2]}` : ` ${m[1]}`;
+        const spare = others.filter((x) => x !== ioName && x !== sName);
+        const at = r.prompt.lastIndexOf(sName);
+        const variants = {
+          flip: r.prompt.slice(0, at) + ioName + r.prompt.slice(at + sName.length),
+          abc: r.prompt.split(ioName).join('\u0000').split(sName).join(spare[(i + 3) % spare.length]!).split('\u0000').join(spare[i % spare.length]!),
+        };
+        for (const kind of ['flip', 'abc'] as const) {
+          const c = model.tokenize(r.prompt).ids;
+          const k = model.tokenize(variants[kind]).ids;
+          assert.equal(c.length, k.length, `${kind}: ${variants[kind]}`);
+          // flip: denoising finds what writes the answer; abc: noising finds what the answer depends on.
+          const direction = kind === 'flip' ? 'denoise' : 'noise';
+          const sw = await patchSweep(model, { clean: c, corrupted: k, sweep: 'z', direction, metric: 'logit_diff', target: model.tokenize(ioName).ids[0]!, baseline: model.tokenize(sName).ids[0]! });
+          for (let j = 0; j < 16; j++) totals[kind][j]! += Math.abs(sw.exact![j]! - (direction === 'denoise' ? sw.corruptedMetric : sw.cleanMetric));
+        }
+      }
+      const ranked = (t: Float64Array) => Array.from(t.keys()).sort((a, b) => t[b]! - t[a]!).map((j) => `L${Math.floor(j / H)}H${j % H}`);
+      const flip = ranked(totals.flip);
+      const abc = ranked(totals.abc);
+      assert.equal(flip[0], 'L3H0', `flip denoising ranks ${flip.join(', ')}`);
+      assert.ok(totals.flip[12]! > 10 * totals.flip[Number(/L(\d)H(\d)/.exec(flip[1]!)![1]) * H + Number(/L(\d)H(\d)/.exec(flip[1]!)![2])]!, 'L3H0 dominates');
+      assert.deepEqual(new Set(abc.slice(0, 3)), new Set(['L3H1', 'L3H0', 'L2H0']), `abc noising ranks ${abc.join(', ')}`);
+    });
+
+    it('unequal token lengths: refused, naming where the prompts part', async function () {
+      const longer = model.tokenize('When Mary and Johnathan went to the store, Mary gave a drink to').ids;
+      await assert.rejects(patchSweep(model, { clean, corrupted: longer, sweep: 'z', target: io, baseline: s }), /equal token lengths .*clean 14 tokens, corrupted \d+.*part at position 4: clean " went"/);
+    });
+
+    it('mechlens patch --sweep --json: the documented fields; without --sweep the original output', async function () {
+      const args = ['patch', '--model', DEFAULT_MODEL, '--clean', 'When Mary and John went to the store, John gave a drink to', '--corrupted', 'When Mary and John went to the store, Mary gave a drink to', '--target', ' Mary', '--baseline', ' John'];
+      const r = await cli(...args, '--sweep', 'z_by_pos', '--method', 'both', '--json');
+      assert.equal(r.code, 0, r.stderr);
+      const j = JSON.parse(r.stdout) as { sweep: string; dims: string[]; metric: number[][][]; clean_metric: number; corrupted_metric: number; attribution: number[][][]; correlation: number };
+      assert.equal(j.sweep, 'z_by_pos');
+      assert.deepEqual(j.dims, ['layer', 'head', 'pos']);
+      assert.deepEqual([j.metric.length, j.metric[0]!.length, j.metric[0]![0]!.length], [4, 4, 14]);
+      assert.equal(j.clean_metric, 1);
+      assert.equal(j.corrupted_metric, 0);
+      assert.ok(j.metric[3]![0]![13]! > 0.9, 'L3H0 at the last position restores the answer');
+      assert.ok(j.correlation > 0.5 && j.correlation <= 1, `correlation ${j.correlation}`);
+      const legacy = await cli(...args, '--json');
+      assert.equal(legacy.code, 0, legacy.stderr);
+      assert.deepEqual(Object.keys(JSON.parse(legacy.stdout) as object), ['tokens', 'token_strings', 'layers', 'positions', 'metric']);
+      const bad = await cli(...args, '--sweep', 'heads');
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--sweep must be one of resid_pre, /);
+    });
+  });
+});
