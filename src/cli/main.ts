@@ -23,6 +23,7 @@ import { FEATURE_COMMAND_FLAGS, FEATURE_USAGE, featureCommands } from './feature
 import { HUB_USAGE, downloadCommand, modelsCommand } from './hubCommands';
 import { PATCH_USAGE, patchSweepCommand } from './patchCommand';
 import { resolveModelRef } from '../engine/hub/cache';
+import { randomInitModel } from '../engine/randomInit';
 
 const USAGE = `mechlens — mechanistic interpretability on local models
 
@@ -64,6 +65,8 @@ or a JSON list).
 Common options:
   --interventions FILE   a JSON list of interventions to apply (run, cache, generate)
   --threads N            onnxruntime threads (default: onnxruntime's choice)
+  --random-init SEED     run on the same architecture with re-initialised weights (seeded, the family's own
+                         initialisation): the control for any analysis
   --json                 machine-readable output on stdout
 `;
 
@@ -120,6 +123,7 @@ const FLAGS = {
   sweep: { type: 'string' },
   direction: { type: 'string' },
   metric: { type: 'string' },
+  'random-init': { type: 'string' },
   include: { type: 'string', multiple: true },
   yes: { type: 'boolean', short: 'y' },
   json: { type: 'boolean' },
@@ -137,6 +141,7 @@ async function main(argv: string[]): Promise<number> {
     return command || opts.help ? 0 : 2;
   }
   checkFlagsApply(command, opts);
+  if (opts['random-init'] !== undefined && ['info', 'graph-info', 'models', 'download'].includes(command)) throw new UserError(`mechlens ${command} runs no model: --random-init applies to the analysis commands.`);
   await readPromptFiles(opts);
   if (command === 'graph-info') {
     const file = required(positionals[1], 'the graph FILE (mechlens graph-info FILE)');
@@ -176,8 +181,15 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const model = await Model.load(modelDir, { threads });
+  let model = await Model.load(modelDir, { threads });
   for (const w of model.info.warnings) process.stderr.write(`warning: ${w}\n`);
+  if (opts['random-init'] !== undefined) {
+    // The control: the same architecture, weights re-initialised (src/engine/randomInit.ts).
+    const random = await randomInitModel(model, integer(opts['random-init'], '--random-init'), { threads });
+    await model.dispose();
+    model = random;
+    process.stderr.write(`note: ${model.info.name}: every weight re-initialised, not the checkpoint's\n`);
+  }
   try {
     const run = Object.prototype.hasOwnProperty.call(COMMANDS, command) ? COMMANDS[command] : undefined;
     if (!run) throw new UserError(`Unknown command "${command}". Commands: info, ${Object.keys(COMMANDS).join(', ')}.`);
@@ -466,7 +478,7 @@ const COMMAND_FLAGS: Record<string, ReadonlyArray<keyof Options>> = {
   'sae-features': ['prompt', 'prompt-file', 'tokens', 'sae', 'top'],
   graph: ['prompt', 'prompt-file', 'tokens', 'out', 'transcoders', 'max-feature-nodes', 'max-logits', 'logit-prob', 'node-threshold', 'edge-threshold', 'batch-size', 'target', 'target-diff'],
 };
-const COMMON_FLAGS: ReadonlyArray<keyof Options> = ['model', 'threads', 'json', 'help'];
+const COMMON_FLAGS: ReadonlyArray<keyof Options> = ['model', 'threads', 'json', 'help', 'random-init'];
 
 function checkFlagsApply(command: string, opts: Options): void {
   const accepted = Object.prototype.hasOwnProperty.call(COMMAND_FLAGS, command) ? COMMAND_FLAGS[command] : undefined;

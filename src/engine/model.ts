@@ -128,6 +128,13 @@ export class Model {
     return model;
   }
 
+  /** A model from a spec in memory, with no folder (the random-init control, src/engine/randomInit.ts). */
+  static async fromSpec(spec: ModelSpec, info: ModelInfo, tokenizer: PromptTokenizer | undefined, options: Partial<SessionSettings> = {}): Promise<Model> {
+    const model = new Model(spec, info, tokenizer, { threads: clampThreads(options.threads ?? 0), executionProvider: options.executionProvider ?? 'cpu' }, false);
+    await model.session(model.mainOptions());
+    return model;
+  }
+
   /** Every hook this model exposes, in forward order. */
   hookNames(): HookName[] {
     return allHooks(this.config);
