@@ -1,4 +1,4 @@
-// Turns a Hugging Face checkpoint folder into a ModelSpec: config.json -> architecture adapter,
+// Turns a Hugging Face checkpoint folder (or a llama.cpp .gguf file, read by gguf.ts) into a ModelSpec: config.json -> architecture adapter,
 // safetensors (single or sharded via model.safetensors.index.json) -> float32 weights, optional
 // tokenizer.json. Refuses pickle checkpoints, unsupported model types, and checkpoints too large
 // for free memory, each with a message naming the file and what to do.
@@ -14,7 +14,7 @@ import { neoxConfig, neoxWeights } from '../architectures/neox';
 import { SIZE_LIMITS } from '../architectures/spec';
 import type { ConfigJson, ModelConfig, ModelSpec, TensorSource } from '../architectures/spec';
 import { readSafetensorsHeader, readTensorF32 } from './safetensors';
-import type { TensorEntry } from './safetensors';
+import { isGgufPath, openGgufCheckpoint } from './gguf';
 import { PromptTokenizer } from './tokenizer';
 import { modelNameForDir } from '../hub/repoId';
 import type { Architecture, ModelInfo } from '../../shared/modelInfo';
@@ -39,14 +39,30 @@ const PICKLE_EXTENSIONS = ['.bin', '.pt', '.pth', '.ckpt', '.pkl'];
 const MAX_CONFIG_BYTES = 16 * MiB;
 const MAX_INDEX_BYTES = 64 * MiB;
 
+/** A stored tensor under its Hugging Face name (safetensors, or GGUF mapped by gguf.ts). */
+export interface CheckpointTensor {
+  name: string;
+  /** As stored: F32, F16, BF16, or a GGUF quantisation such as Q8_0. */
+  dtype: string;
+  shape: number[];
+  file: string;
+  /** The data widened or dequantised to float32 in Hugging Face's layout. */
+  read(): Float32Array;
+}
+
 export interface CheckpointFiles {
+  /** The checkpoint folder, or the .gguf file. */
   dir: string;
   configJson: ConfigJson;
   adapter: ArchitectureAdapter & { architecture: Architecture };
   config: ModelConfig;
-  entries: Map<string, TensorEntry>;
+  entries: Map<string, CheckpointTensor>;
   tokenizerPath?: string;
   tokenizerConfigPath?: string;
+  /** A tokenizer.json built in memory (GGUF metadata), used when there is no tokenizerPath. */
+  tokenizerJson?: { json: Record<string, unknown>; config: Record<string, unknown> };
+  /** Said when the model loads (GGUF: dequantised weights, unused tensors). */
+  notes?: string[];
 }
 
 export interface LoadOptions {
@@ -64,6 +80,7 @@ export interface LoadedCheckpoint {
 
 /** Reads config.json and the safetensors headers, without reading weights. */
 export function inspectCheckpoint(dir: string): CheckpointFiles {
+  if (isGgufPath(dir)) return inspectGguf(dir);
   let files: string[];
   try {
     if (!statSync(dir).isDirectory()) throw new UserError(`${dir} is not a folder. Choose a checkpoint folder holding config.json and *.safetensors.`);
@@ -79,28 +96,16 @@ export function inspectCheckpoint(dir: string): CheckpointFiles {
   const parsed = readJsonFile(configPath, `config.json in ${dir}`, MAX_CONFIG_BYTES);
   if (!isJsonObject(parsed)) throw new UserError(`config.json in ${dir} must be a JSON object (got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'a list' : typeof parsed}).`);
   const configJson: ConfigJson = parsed;
-  const modelType = String(configJson.model_type ?? '');
-  const adapter = ARCHITECTURES[modelType];
-  if (!adapter) {
-    throw new UserError(`config.json: model_type "${modelType}" is not supported. Supported model types: ${Object.keys(ARCHITECTURES).join(', ')}.`);
-  }
-  let config: ModelConfig;
-  try {
-    config = adapter.config(configJson);
-    checkConfig(config);
-  } catch (e) {
-    const what = e instanceof Error ? e.message : String(e);
-    throw new UserError(`config.json (${modelType}): ${what}.`);
-  }
+  const { adapter, config } = adapterFor(configJson, 'config.json');
 
   const shardFiles = safetensorFiles(dir, files);
-  const entries = new Map<string, TensorEntry>();
+  const entries = new Map<string, CheckpointTensor>();
   for (const f of shardFiles) {
     for (const [name, entry] of readSafetensorsHeader(join(dir, f)).tensors) {
       // Which copy would win is an accident of file order: a tensor in two shards is refused.
       const other = entries.get(name);
       if (other) throw new UserError(`Tensor ${name} is in two weight files (${basename(other.file)} and ${f}): the checkpoint is inconsistent.`);
-      entries.set(name, entry);
+      entries.set(name, { ...entry, read: () => readTensorF32(entry) });
     }
   }
   return {
@@ -112,6 +117,33 @@ export function inspectCheckpoint(dir: string): CheckpointFiles {
     tokenizerPath: files.includes('tokenizer.json') ? join(dir, 'tokenizer.json') : undefined,
     tokenizerConfigPath: files.includes('tokenizer_config.json') ? join(dir, 'tokenizer_config.json') : undefined,
   };
+}
+
+function adapterFor(configJson: ConfigJson, what: string, overrides: Partial<ModelConfig> = {}): { adapter: CheckpointFiles['adapter']; config: ModelConfig } {
+  const modelType = String(configJson.model_type ?? '');
+  const adapter = ARCHITECTURES[modelType];
+  if (!adapter) {
+    throw new UserError(`${what}: model_type "${modelType}" is not supported. Supported model types: ${Object.keys(ARCHITECTURES).join(', ')}.`);
+  }
+  let config: ModelConfig;
+  try {
+    config = { ...adapter.config(configJson), ...overrides };
+    checkConfig(config);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new UserError(`${what} (${modelType}): ${msg}.`);
+  }
+  return { adapter, config };
+}
+
+/** A llama.cpp GGUF file: its metadata stands in for config.json, its tensors are renamed (gguf.ts). */
+function inspectGguf(file: string): CheckpointFiles {
+  const g = openGgufCheckpoint(file);
+  const { adapter, config } = adapterFor(g.configJson, `${basename(file)} (GGUF metadata)`, g.configOverrides);
+  const entries = new Map<string, CheckpointTensor>();
+  for (const [name, t] of g.tensors) entries.set(name, { name, dtype: t.info.type, shape: t.info.shape, file, read: t.read });
+  const tokenizerJson = g.tokenizerJson ? { json: g.tokenizerJson, config: g.tokenizerConfig ?? {} } : undefined;
+  return { dir: file, configJson: g.configJson, adapter, config, entries, tokenizerJson, notes: g.warnings };
 }
 
 function safetensorFiles(dir: string, files: string[]): string[] {
@@ -154,7 +186,7 @@ function tensorSource(files: CheckpointFiles, dry: boolean, used?: Set<string>):
         throw new UserError(`${basename(e.file)}: tensor ${name} has shape [${e.shape.join(', ')}] but config.json implies [${shape.join(', ')}].`);
       }
       used?.add(name);
-      return dry ? new Float32Array(0) : readTensorF32(e);
+      return dry ? new Float32Array(0) : e.read();
     },
   };
 }
@@ -223,7 +255,7 @@ function makeInfo(files: CheckpointFiles, used: Set<string>, warnings: string[])
     parameterCount: params,
     weightBytes: params * 4,
     storedDtypes: [...new Set([...used].map((n) => files.entries.get(n)!.dtype))],
-    hasTokenizer: files.tokenizerPath !== undefined,
+    hasTokenizer: files.tokenizerPath !== undefined || files.tokenizerJson !== undefined,
     warnings,
   };
 }
@@ -231,7 +263,8 @@ function makeInfo(files: CheckpointFiles, used: Set<string>, warnings: string[])
 /** Validates a folder as fully as possible without reading weights (headers, names, shapes). */
 export function validateCheckpoint(dir: string): ModelInfo {
   const files = inspectCheckpoint(dir);
-  const warnings = files.tokenizerPath ? [] : ['No tokenizer.json: prompts must be given as token ids.'];
+  const warnings = [...(files.notes ?? [])];
+  if (!files.tokenizerPath && !files.tokenizerJson && !files.notes) warnings.push('No tokenizer.json: prompts must be given as token ids.');
   return makeInfo(files, dryRun(files), warnings);
 }
 
@@ -248,7 +281,7 @@ export function loadCheckpoint(dir: string, options: LoadOptions = {}): LoadedCh
   }
   options.onProgress?.('Reading weights', 0);
   const spec = files.adapter.weights(files.config, tensorSource(files, false));
-  const warnings: string[] = [];
+  const warnings: string[] = [...(files.notes ?? [])];
   // One NaN anywhere (a bias, a norm weight) spreads to every logit: refused rather than run.
   const bad = nonFiniteTensors(spec);
   if (bad.length > 0) {
@@ -256,7 +289,8 @@ export function loadCheckpoint(dir: string, options: LoadOptions = {}): LoadedCh
   }
   let tokenizer: PromptTokenizer | undefined;
   if (files.tokenizerPath) tokenizer = PromptTokenizer.fromFiles(files.tokenizerPath, files.tokenizerConfigPath);
-  else warnings.push('No tokenizer.json: prompts must be given as token ids.');
+  else if (files.tokenizerJson) tokenizer = PromptTokenizer.fromJson(files.tokenizerJson.json, files.tokenizerJson.config, `${basename(files.dir)} (GGUF tokenizer)`);
+  else if (!files.notes) warnings.push('No tokenizer.json: prompts must be given as token ids.');
   return { spec, tokenizer, info: { ...info, warnings } };
 }
 

@@ -34,12 +34,12 @@ function encode(t: TensorToWrite): Uint8Array {
   return new Uint8Array(out.buffer);
 }
 
-function bf16Round(b: number): number {
+export function bf16Round(b: number): number {
   // round to nearest even on the dropped 16 bits
   return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
-function f32ToF16(v: number): number {
+export function f32ToF16(v: number): number {
   const f = new Float32Array([v]);
   const x = new Uint32Array(f.buffer)[0]!;
   const sign = (x >>> 16) & 0x8000;

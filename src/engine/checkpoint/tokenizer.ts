@@ -60,10 +60,15 @@ export class PromptTokenizer {
         config = {}; // optional: an unreadable tokenizer_config.json only loses its extra settings
       }
     }
+    return PromptTokenizer.fromJson(json, config as Record<string, unknown>, basename(tokenizerJson));
+  }
+
+  /** From a tokenizer.json already parsed or built in memory (GGUF metadata); `what` names it in messages. */
+  static fromJson(json: Record<string, unknown>, config: Record<string, unknown>, what: string): PromptTokenizer {
     try {
-      return new PromptTokenizer(new Tokenizer(json, config), json, config as Record<string, unknown>);
+      return new PromptTokenizer(new Tokenizer(json, config), json, config);
     } catch (e) {
-      throw new UserError(`${basename(tokenizerJson)}: unsupported tokenizer (${e instanceof Error ? e.message : String(e)}).`);
+      throw new UserError(`${what}: unsupported tokenizer (${e instanceof Error ? e.message : String(e)}).`);
     }
   }
 
