@@ -22,6 +22,7 @@ import { SAE_FEATURES_USAGE, saeFeatures } from './saeCommand';
 import { FEATURE_COMMAND_FLAGS, FEATURE_USAGE, featureCommands } from './featureCommands';
 import { HUB_USAGE, downloadCommand, modelsCommand } from './hubCommands';
 import { PATCH_USAGE, patchSweepCommand } from './patchCommand';
+import { EXPERIMENT_USAGE, experimentCommand } from './experimentCommand';
 import { resolveModelRef } from '../engine/hub/cache';
 import { randomInitModel } from '../engine/randomInit';
 
@@ -38,6 +39,7 @@ Usage:
   mechlens heads    --model DIR [--json]    head-detector scores on repeated random sequences
   mechlens dla      --model DIR (--prompt TEXT | --tokens ...) --target TOKEN [--baseline TOKEN] [--json]
 ${PATCH_USAGE.trimEnd()}
+${EXPERIMENT_USAGE.trimEnd()}
   mechlens grad     --model DIR (--prompt TEXT | --tokens ...) --target TOKEN [--baseline TOKEN] --hooks NAME[,NAME...] [--json]
                     gradient of logit(target) [- logit(baseline)] at the last position with respect to the hooks
   mechlens graph    --model DIR (--prompt TEXT | --tokens ...) --out FILE [--transcoders DIR] [--max-feature-nodes N]
@@ -124,6 +126,7 @@ const FLAGS = {
   direction: { type: 'string' },
   metric: { type: 'string' },
   'random-init': { type: 'string' },
+  update: { type: 'boolean' },
   include: { type: 'string', multiple: true },
   yes: { type: 'boolean', short: 'y' },
   json: { type: 'boolean' },
@@ -141,7 +144,9 @@ async function main(argv: string[]): Promise<number> {
     return command || opts.help ? 0 : 2;
   }
   checkFlagsApply(command, opts);
-  if (opts['random-init'] !== undefined && ['info', 'graph-info', 'models', 'download'].includes(command)) throw new UserError(`mechlens ${command} runs no model: --random-init applies to the analysis commands.`);
+  if (opts['random-init'] !== undefined && ['info', 'graph-info', 'models', 'download', 'experiment'].includes(command)) {
+    throw new UserError(command === 'experiment' ? 'An experiment file says itself whether it runs re-initialised ("random_init"): remove --random-init.' : `mechlens ${command} runs no model: --random-init applies to the analysis commands.`);
+  }
   await readPromptFiles(opts);
   if (command === 'graph-info') {
     const file = required(positionals[1], 'the graph FILE (mechlens graph-info FILE)');
@@ -156,6 +161,10 @@ async function main(argv: string[]): Promise<number> {
           `replacement score ${summary.replacement_score.toFixed(4)}, completeness score ${summary.completeness_score.toFixed(4)} (from the file's links)\n`,
       );
     }
+    return 0;
+  }
+  if (command === 'experiment') {
+    await experimentCommand(required(positionals[1], 'the experiment FILE (mechlens experiment FILE)'), { json: opts.json, update: opts.update, threads: opts.threads ? integer(opts.threads, '--threads') : undefined });
     return 0;
   }
   if (Object.prototype.hasOwnProperty.call(HUB_COMMANDS, command)) {
@@ -463,6 +472,7 @@ const COMMAND_FLAGS: Record<string, ReadonlyArray<keyof Options>> = {
   hooks: [],
   heads: [],
   'graph-info': [],
+  experiment: ['update'],
   ...FEATURE_COMMAND_FLAGS,
   models: [],
   download: ['include', 'yes'],

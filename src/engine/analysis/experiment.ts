@@ -1,0 +1,122 @@
+// Running saved experiments (`*.mlexp.json`, format in src/shared/experiment.ts): the model folder's
+// content hash, making an experiment from a finished analysis, and re-running one. A re-run whose model
+// hash differs from the file's still runs (the user may have re-downloaded the same weights under another
+// layout, or be checking a fine-tune) but says so: its results are not the saved ones' to compare with.
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { UserError } from '../errors';
+import { MiB, readTextFile } from '../files';
+import { Model } from '../model';
+import { randomInitModel } from '../randomInit';
+import { resolveModelRef } from '../hub/cache';
+import { runAnalysis } from './registry';
+import type { AnalysisContext } from './registry';
+import type { AnalysisName, AnalysisParams, AnalysisResults } from '../../shared/analyses';
+import { EXPERIMENT_VERSION, parseExperiment, toJsonData } from '../../shared/experiment';
+import type { Experiment } from '../../shared/experiment';
+
+/** What identifies a model's behaviour: its config, tokenizer and weights (not its README or eval files). */
+function hashedFiles(dir: string): string[] {
+  const names = readdirSync(dir).filter((n) => n === 'config.json' || n === 'tokenizer.json' || n === 'tokenizer_config.json' || n.endsWith('.safetensors') || n.endsWith('.safetensors.index.json'));
+  if (!names.includes('config.json')) throw new UserError(`${dir} is not a model folder (no config.json).`);
+  return names.sort();
+}
+
+/** sha256 over the model folder's config, tokenizer and weight files (names, sizes and bytes, in name order). */
+export function modelHash(dir: string): string {
+  const h = createHash('sha256');
+  const buf = Buffer.allocUnsafe(8 * MiB);
+  for (const name of hashedFiles(dir)) {
+    const path = join(dir, name);
+    h.update(`${name}\0${statSync(path).size}\0`);
+    const fd = openSync(path, 'r');
+    try {
+      for (let n = readSync(fd, buf, 0, buf.length, null); n > 0; n = readSync(fd, buf, 0, buf.length, null)) h.update(buf.subarray(0, n));
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return h.digest('hex');
+}
+
+/** An experiment of a finished analysis, its model folder written relative to the file's folder when it lies below it. */
+export function makeExperiment<K extends AnalysisName>(model: Model, analysis: K, params: AnalysisParams<K>, results: AnalysisResults[K] | undefined, options: { file: string; randomInit?: number; note?: string }): Experiment {
+  const dir = resolve(model.info.dir);
+  const rel = relative(dirname(resolve(options.file)), dir);
+  return {
+    mechlens_experiment: EXPERIMENT_VERSION,
+    model: { dir: rel.startsWith('..') || isAbsolute(rel) ? dir : rel.split(sep).join('/') || '.', sha256: modelHash(dir), name: model.info.name.replace(/ \(random init, seed \d+\)$/, '') },
+    analysis,
+    params: toJsonData(params) as Record<string, unknown>,
+    ...(options.randomInit !== undefined ? { random_init: options.randomInit } : {}),
+    ...(results !== undefined ? { results: toJsonData(results) } : {}),
+    ...(options.note !== undefined ? { note: options.note } : {}),
+  };
+}
+
+export interface ExperimentRun {
+  experiment: Experiment;
+  /** The model folder as resolved. */
+  modelDir: string;
+  /** The folder's hash now; differs from experiment.model.sha256 when the model changed. */
+  sha256: string;
+  modelChanged: boolean;
+  /** The new results as JSON data (the form a file stores). */
+  results: unknown;
+  /** Whether they differ from the file's saved results (undefined when it has none). */
+  resultsChanged?: boolean;
+  /** Largest absolute difference between numbers of the saved and new results. */
+  maxAbsDiff?: number;
+}
+
+export function readExperiment(file: string): Experiment {
+  return parseExperiment(readTextFile(file, `Experiment file ${file}`, 1024 * MiB), file);
+}
+
+/** Re-runs an experiment file: its model (re-initialised when the file says so), its analysis and params. */
+export async function runExperiment(file: string, options: { threads?: number } & AnalysisContext = {}): Promise<ExperimentRun> {
+  const experiment = readExperiment(file);
+  const ref = experiment.model.dir;
+  const local = isAbsolute(ref) ? ref : join(dirname(resolve(file)), ref);
+  const modelDir = existsSync(local) ? local : resolveModelRef(ref);
+  if (!existsSync(modelDir)) throw new UserError(`${file}: the model folder ${ref} does not exist (looked for ${local}). Edit "model.dir" in the file.`);
+  const sha256 = modelHash(modelDir);
+  let model = await Model.load(modelDir, { threads: options.threads });
+  try {
+    if (experiment.random_init !== undefined) {
+      const random = await randomInitModel(model, experiment.random_init, { threads: options.threads });
+      await model.dispose();
+      model = random;
+    }
+    const r = await runAnalysis(model, experiment.analysis, experiment.params, options);
+    const results = toJsonData(r);
+    const run: ExperimentRun = { experiment, modelDir, sha256, modelChanged: sha256 !== experiment.model.sha256, results };
+    if (experiment.results !== undefined) {
+      const d = compare(experiment.results, results);
+      run.maxAbsDiff = d.maxAbsDiff;
+      run.resultsChanged = !d.sameShape || d.maxAbsDiff > 0;
+    }
+    return run;
+  } finally {
+    await model.dispose();
+  }
+}
+
+/** Structure equal and the largest difference between corresponding numbers. */
+function compare(a: unknown, b: unknown): { sameShape: boolean; maxAbsDiff: number } {
+  let same = true;
+  let worst = 0;
+  const walk = (x: unknown, y: unknown) => {
+    if (typeof x === 'number' && typeof y === 'number') worst = Math.max(worst, Number.isNaN(x) && Number.isNaN(y) ? 0 : Math.abs(x - y));
+    else if (Array.isArray(x) && Array.isArray(y) && x.length === y.length) x.forEach((v, i) => walk(v, y[i]));
+    else if (x && y && typeof x === 'object' && typeof y === 'object' && !Array.isArray(x) && !Array.isArray(y)) {
+      const kx = Object.keys(x).sort();
+      const ky = Object.keys(y).sort();
+      if (kx.join('\0') !== ky.join('\0')) same = false;
+      for (const k of kx) walk((x as Record<string, unknown>)[k], (y as Record<string, unknown>)[k]);
+    } else if (x !== y) same = false;
+  };
+  walk(a, b);
+  return { sameShape: same, maxAbsDiff: worst };
+}
