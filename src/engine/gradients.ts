@@ -47,6 +47,12 @@ export interface GradientRequest {
     /** With the MLPs frozen, live linear paths from a hook to a layer's MLP output: weight [D, d_model]. */
     skips?: ReadonlyArray<{ layer: number; input: string; weight: Float32Array }>;
   };
+  /**
+   * The frozen model with its frozen quantities fed (captureFrozenState's feeds: `frozen.*`, skip inputs
+   * and weights) instead of recomputed and stop-gradiented: far less work per run (GradientGraphOptions.
+   * frozenInputs). Every freeze flag must be set; the skip paths are these, not `freeze.skips`.
+   */
+  frozenInputs?: { feeds: Readonly<Record<string, ort.Tensor>>; skips: ReadonlyArray<{ layer: number; input: string; dIn: number }> };
   /** Edits (x * keep + add) applied in the forward, as in ForwardRequest. */
   edits?: ReadonlyMap<string, HookEdit>;
   /** Hooks whose forward activations are returned too. */
@@ -158,6 +164,11 @@ export async function computeGradients(model: Model, req: GradientRequest): Prom
     skips.push({ layer: s.layer, input: s.input, dIn });
     feeds[`skip.${s.layer}`] = new ort.Tensor('float32', s.weight, [dIn, c.dModel]);
   }
+  if (req.frozenInputs) {
+    if (skips.length > 0) throw new Error('internal: with frozen inputs, skip paths come with them');
+    if (!(freeze.attention && freeze.norms && freeze.mlp)) throw new Error('internal: frozen inputs need every freeze flag');
+    skips.push(...req.frozenInputs.skips);
+  }
   for (const hook of req.edits?.keys() ?? []) parseHookName(hook, c);
   addEditFeeds(feeds, req.edits ?? []);
   for (const [hook, { vectors, n }] of req.contract ?? []) {
@@ -176,9 +187,13 @@ export async function computeGradients(model: Model, req: GradientRequest): Prom
     interventions: new Set(req.edits?.keys() ?? []),
     activations,
     contract,
+    frozenInputs: req.frozenInputs !== undefined,
   };
   throwIfAborted(req.signal);
   const session = await model.graphs.get(gradientOptionsKey(options), () => buildGradientGraph(model.spec, options));
+  // The frozen state covers every layer's skip path; a graph has those of the skips it was given.
+  const inputs = new Set(session.inputNames);
+  for (const [name, t] of Object.entries(req.frozenInputs?.feeds ?? {})) if (inputs.has(name)) feeds[name] = t;
   throwIfAborted(req.signal);
   const fetches = [...wrt.map((h) => `grad.${h}`), ...activations, ...contract.map((h) => `edges.${h}`)];
   if (hasMetrics) fetches.push('metric');

@@ -12,6 +12,7 @@ import { loadTranscoders } from '../../src/engine/attribution/transcoders';
 import type { TranscoderSet } from '../../src/engine/attribution/transcoders';
 import type { HookEdit } from '../../src/engine/interventions';
 import { Model } from '../../src/engine/model';
+import { computeGradients } from '../../src/engine/gradients';
 import { DEFAULT_MODEL, fixture, readGolden } from '../support/fixtures';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -198,6 +199,32 @@ describe('attribution graphs: exactness (circuit-tracer test_attributions)', fun
         console.log(`      ${attr.activations.length} features, ${worst.checked} sources; worst |Δ−A|/tol: features ${worst.features.toFixed(3)}, logits ${worst.logits.toFixed(3)}`);
         assert.ok(worst.features <= 1, `feature pre-activations off by ${worst.features}× the tolerance`);
         assert.ok(worst.logits <= 1, `logits off by ${worst.logits}× the tolerance`);
+
+        // The rows came from backward graphs over the frozen quantities fed as inputs; the stop-gradient
+        // route (a full forward with detach at the same points, checked against torch autograd in
+        // gradients.test.ts) must give the same edges.
+        const dd = model.config.dModel;
+        const outHooks = Array.from({ length: model.config.nLayers }, (_, l) => `blocks.${l}.${set.outputHook}`);
+        const skipPaths = set.layers.flatMap((t) => (t.W_skip ? [{ layer: t.layer, input: `blocks.${t.layer}.${set.inputHook}`, weight: transposeSquare(t.W_skip, dd) }] : []));
+        for (const f of sample(attr.selected.length, 5, 99).map((i) => attr.selected[i]!)) {
+          const [fl, fp, fi] = [attr.activeFeatures[f * 3]!, attr.activeFeatures[f * 3 + 1]!, attr.activeFeatures[f * 3 + 2]!];
+          const g = await computeGradients(model, {
+            tokens: [tokens],
+            wrt: outHooks,
+            seeds: [{ hook: `blocks.${fl}.${set.inputHook}`, position: fp, vector: set.layers[fl]!.W_enc.subarray(fi * dd, (fi + 1) * dd) }],
+            freeze: { attention: true, norms: true, mlp: true, skips: skipPaths },
+          });
+          const row = attr.selected.indexOf(f);
+          for (let l = 0; l < model.config.nLayers; l++) {
+            const grad = g.grads.get(outHooks[l]!)!.data;
+            for (let p = 0; p < tokens.length; p++) {
+              let e = 0;
+              for (let k = 0; k < dd; k++) e += grad[p * dd + k]! * attr.errorVectors[l]![p * dd + k]!;
+              const got = attr.adjacency[row * attr.nNodes + attr.selected.length + l * tokens.length + p]!;
+              assert.ok(Math.abs(got - e) <= 1e-4 + 1e-3 * Math.abs(e), `error ${l}@${p} -> feature ${fl}/${fi}@${fp}: ${got} vs ${e}`);
+            }
+          }
+        }
 
         // Replacement: every output hook set to (Σ activation · decoder row + b_dec + skip) + error, all
         // from the written arrays, gives the model's own logits.

@@ -131,7 +131,7 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
       centered = g.op1('Sub', [x, mean]);
     }
     const meanSq = g.op1('ReduceMean', [g.op1('Mul', [centered, centered]), axesLast], { keepdims: 1 });
-    let scale = freezePoint(`frozen.scale.${values.normScales.length}`, g.op1('Sqrt', [g.op1('Add', [meanSq, eps])]), ['frozen_batch', 'seq', 1]);
+    let scale = freezePoint(`frozen.scale.${values.normScales.length}`, g.op1('Sqrt', [g.op1('Add', [meanSq, eps])]), [1, 'seq', 1]);
     if (hookPrefix) scale = hook(`${hookPrefix}.hook_scale`, scale);
     values.normScales.push(scale);
     let normalized = g.op1('Div', [centered, scale]);
@@ -289,7 +289,7 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
     }
     const mask = c.slidingLayers[l] && sliding ? sliding : causal;
     scores = hook(`${p}.attn.hook_attn_scores`, g.op1('Where', [mask, scores, negInf]));
-    const pattern = hook(`${p}.attn.hook_pattern`, freezePoint(`frozen.pattern.${l}`, g.op1('Softmax', [scores], { axis: -1 }), ['frozen_batch', H, 'seq', 'key_pos']));
+    const pattern = hook(`${p}.attn.hook_pattern`, freezePoint(`frozen.pattern.${l}`, g.op1('Softmax', [scores], { axis: -1 }), [1, H, 'seq', 'seq']));
     const zT = g.op1('MatMul', [pattern, vT]); // [B, H, n, dh]
     const z = hook(`${p}.attn.hook_z`, g.op1('Transpose', [zT], perm)); // [B, n, H, dh]
     let attnOut: string;
@@ -328,12 +328,12 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
       post = activation(pre);
     }
     post = hook(`${p}.mlp.hook_post`, post);
-    let rawOut = freezePoint(`frozen.mlp.${l}`, linear(post, lw.W_out, [c.dMlp, d], `${p}.W_out`, lw.b_out), ['frozen_batch', 'seq', d]);
+    let rawOut = freezePoint(`frozen.mlp.${l}`, linear(post, lw.W_out, [c.dMlp, d], `${p}.W_out`, lw.b_out), [1, 'seq', d]);
     const skip = o.freezing?.mode === 'frozen' ? o.freezing.skips.find((s) => s.layer === l) : undefined;
     if (skip) {
       const x = values.hooks.get(skip.input);
       if (!x) throw new Error(`internal: the skip path of layer ${l} reads ${skip.input}, which comes after the MLP`);
-      const delta = g.op1('Sub', [x, g.input(`frozen.skip_in.${l}`, F, ['frozen_batch', 'seq', skip.dIn])]);
+      const delta = g.op1('Sub', [x, g.input(`frozen.skip_in.${l}`, F, [1, 'seq', skip.dIn])]);
       rawOut = g.op1('Add', [rawOut, g.op1('MatMul', [delta, g.input(`skip.${l}`, F, [skip.dIn, d])])]);
     }
     values.mlpOut[l] = rawOut;

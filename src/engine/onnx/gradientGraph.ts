@@ -54,10 +54,17 @@ export interface GradientGraphOptions {
   activations: ReadonlySet<string>;
   /** Rank-3 hooks whose gradients are contracted in the graph (`contract.<hook>` → `edges.<hook>`). */
   contract?: readonly string[];
+  /**
+   * The frozen quantities are inputs (`frozen.*`, from captureFrozenState) instead of stop-gradients on a
+   * full forward: the graph then never computes the MLPs, the attention scores or the norms' statistics,
+   * so a run's fixed cost is about one row's; skip paths are ordinary ops of that forward (no links).
+   * Needs every freeze flag.
+   */
+  frozenInputs?: boolean;
 }
 
 export function gradientOptionsKey(o: GradientGraphOptions): string {
-  return JSON.stringify(['grad', [...o.wrt].sort(), o.metric, [...o.seedHooks].sort(), o.freeze, o.skips, [...o.interventions].sort(), [...o.activations].sort(), [...(o.contract ?? [])].sort()]);
+  return JSON.stringify(['grad', [...o.wrt].sort(), o.metric, [...o.seedHooks].sort(), o.freeze, o.skips, [...o.interventions].sort(), [...o.activations].sort(), [...(o.contract ?? [])].sort(), o.frozenInputs ?? false]);
 }
 
 export function buildGradientGraph(spec: ModelSpec, o: GradientGraphOptions): BuiltGraph {
@@ -73,7 +80,9 @@ export function buildGradientGraph(spec: ModelSpec, o: GradientGraphOptions): Bu
     weightsAsInputs: true,
     // The final norm: what the metric reads, and its hooks may be seeded or differentiated.
     finalNorm: true,
+    freezing: o.frozenInputs ? { mode: 'frozen', skips: o.skips } : undefined,
   });
+  if (o.frozenInputs && !(o.freeze.attention && o.freeze.norms && o.freeze.mlp)) throw new Error('internal: frozen inputs need every freeze flag');
   const valueOf = (hook: string): string => {
     const v = hook === UNEMBED_INPUT ? fwd.finalNormOut : fwd.hooks.get(hook);
     if (!v) throw new Error(`internal: the forward graph has no value for ${hook}`);
@@ -113,12 +122,12 @@ export function buildGradientGraph(spec: ModelSpec, o: GradientGraphOptions): Bu
   if (!batchRef) throw new Error('internal: a gradient graph needs a seed');
 
   const frozen = new Set<string>();
-  for (let l = 0; l < c.nLayers; l++) {
+  for (let l = 0; l < c.nLayers && !o.frozenInputs; l++) {
     if (o.freeze.attention) frozen.add(valueOf(`blocks.${l}.attn.hook_pattern`));
     if (o.freeze.mlp) frozen.add(fwd.mlpOut[l]!);
   }
-  if (o.freeze.norms) for (const s of fwd.normScales) frozen.add(s);
-  const links = o.skips.map((s) => ({
+  if (o.freeze.norms && !o.frozenInputs) for (const s of fwd.normScales) frozen.add(s);
+  const links = (o.frozenInputs ? [] : o.skips).map((s) => ({
     from: valueOf(s.input),
     to: fwd.mlpOut[s.layer]!,
     weight: g.input(`skip.${s.layer}`, F, [s.dIn, c.dModel]),

@@ -99,6 +99,10 @@ export class GraphBuilder {
     return this.staticDims.get(name);
   }
 
+  private liveNodes(): onnx.INodeProto[] {
+    return liveNodesOf(this.nodes, this.outputs);
+  }
+
   /** The nodes so far, in the order added (a topological order). */
   get nodeList(): readonly onnx.INodeProto[] {
     return this.nodes;
@@ -146,7 +150,7 @@ export class GraphBuilder {
       opsetImport: [{ domain: '', version: OPSET }],
       graph: {
         name: graphName,
-        node: this.nodes,
+        node: this.liveNodes(),
         input: this.inputs,
         output: this.outputs,
         initializer: this.initializers,
@@ -154,6 +158,23 @@ export class GraphBuilder {
     });
     return onnx.ModelProto.encode(model).finish();
   }
+}
+
+/**
+ * The nodes some graph output depends on, in order. Builders emit whole forward passes and then read
+ * only part of them (a frozen model reads its MLP outputs and attention patterns from inputs, a backward
+ * graph stops at its seeds); onnxruntime would still run the rest on every call.
+ */
+function liveNodesOf(nodes: readonly onnx.INodeProto[], outputs: readonly onnx.IValueInfoProto[]): onnx.INodeProto[] {
+  const needed = new Set(outputs.map((o) => o.name!));
+  const live = new Array<boolean>(nodes.length).fill(false);
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const n = nodes[i]!;
+    if (!n.output!.some((o) => needed.has(o))) continue;
+    live[i] = true;
+    for (const x of n.input ?? []) if (x) needed.add(x);
+  }
+  return nodes.filter((_, i) => live[i]);
 }
 
 function valueInfo(name: string, elemType: onnx.TensorProto.DataType, dims: Array<number | string> | undefined): onnx.IValueInfoProto {
