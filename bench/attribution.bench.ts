@@ -97,7 +97,16 @@ async function child(config: string): Promise<Figures> {
   const set = transcodersFor(model, gemma ? GEMMA_TC_DIR : TC_DIR);
   const rand = lcg(T);
   const ids = Array.from({ length: T }, () => Math.floor(rand() * model.config.dVocab));
-  const attr = await attribute(model, set, ids, { maxFeatureNodes: MAX_NODES, batchSize: BATCH });
+  const started = performance.now();
+  let last = 0;
+  // Progress on stderr (about every 10 s): a run that does not finish still tells its rate.
+  const onProgress = (p: { phase: string; done: number; total: number }) => {
+    const now = performance.now();
+    if (now - last < 10_000 && p.done !== p.total) return;
+    last = now;
+    process.stderr.write(`  ${config}: ${p.phase} ${p.done}/${p.total} after ${((now - started) / 1000).toFixed(0)} s, RSS ${(process.memoryUsage().rss / 2 ** 30).toFixed(1)} GiB\n`);
+  };
+  const attr = await attribute(model, set, ids, { maxFeatureNodes: MAX_NODES, batchSize: BATCH, onProgress });
   return figures(attr, ids);
 }
 
