@@ -33,7 +33,8 @@ export function hubTreeItem(node: HubNode, models: ModelManager): vscode.TreeIte
   const ref = m.refs.length ? `@${m.refs.join(', ')}` : `@${(m.revision ?? '').slice(0, 7)}`;
   const item = new vscode.TreeItem(m.id, vscode.TreeItemCollapsibleState.None);
   item.id = `hub:${m.path}`;
-  item.description = [ref, m.supported ? m.architecture : 'not supported', formatBytes(m.size_bytes), active ? 'active' : undefined].filter(Boolean).join(' · ');
+  // Architecture and size first, as for the folders above: the sidebar is narrow and cuts the end off.
+  item.description = [m.supported ? m.architecture : 'not supported', formatBytes(m.size_bytes), ref, active ? 'active' : undefined].filter(Boolean).join(' · ');
   const fits = models.hubModels().transcoders.filter((t) => t.fits.includes(m.id));
   const tip = new vscode.MarkdownString();
   tip.appendMarkdown(`**${m.id}**${active ? ' — active' : ''}\n\n`);

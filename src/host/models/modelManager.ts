@@ -4,6 +4,7 @@
 // through the cache with the CLI's resolver (engine/hub/cache.ts). Knows which one is active
 // (`mechlens.activeModel`, empty = the default), checks folders through the engine's `model/validate`
 // and loads the active model with progress and cancellation.
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ModelInfo } from '../../shared/modelInfo';
@@ -121,11 +122,16 @@ export class ModelManager implements vscode.Disposable {
         canSelectFiles: false,
         canSelectMany: false,
         openLabel: 'Add Model Folder',
-        title: 'MechLens: choose a folder with config.json, *.safetensors and tokenizer.json',
+        title: 'MechLens: choose a folder with config.json, *.safetensors and tokenizer.json (or one holding a .gguf file)',
       });
       const uri = picked?.[0];
       if (!uri) return { added: false, cancelled: true };
       dir = uri.fsPath;
+      // Linux and Windows dialogs pick a folder or a file, never either: a llama.cpp GGUF file is chosen
+      // by picking its folder (one without config.json), then the file when there are several.
+      const gguf = await pickGgufIn(dir);
+      if (gguf === null) return { added: false, cancelled: true };
+      if (gguf !== undefined) dir = gguf;
     }
     const abs = path.resolve(dir);
     let info: ModelInfo;
@@ -228,6 +234,21 @@ export class ModelManager implements vscode.Disposable {
   dispose(): void {
     for (const d of this.disposables) d.dispose();
   }
+}
+
+/** The .gguf file to add from a folder without config.json (undefined: not such a folder; null: the pick was cancelled). */
+async function pickGgufIn(dir: string): Promise<string | undefined | null> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    return undefined; // validation reports what is wrong with the folder
+  }
+  const ggufs = names.filter((n) => n.toLowerCase().endsWith('.gguf')).sort();
+  if (names.includes('config.json') || ggufs.length === 0) return undefined;
+  if (ggufs.length === 1) return path.join(dir, ggufs[0]!);
+  const picked = await vscode.window.showQuickPick(ggufs, { title: 'MechLens: choose a GGUF file', placeHolder: path.basename(dir) });
+  return picked === undefined ? null : path.join(dir, picked);
 }
 
 /** A setting's folder: a path, or a repo id resolved through the Hugging Face cache; the reason when it does not resolve. */
