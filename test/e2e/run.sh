@@ -54,7 +54,7 @@ trap stop EXIT
 export HOME="$RUN/home"                      # chromium's profile and crash folders stay in the run dir
 mkdir -p "$HOME"
 
-# E2E_ONLY=graph,views (suite names: ext, ui, views, graph, vsix) runs a subset while working on one view.
+# E2E_ONLY=graph,views (suite names: ext, ui, views, graph, hub, vsix) runs a subset while working on one view.
 want() { [ -z "${E2E_ONLY:-}" ] || [[ ",$E2E_ONLY," == *",$1,"* ]]; }
 skip() { echo '{"passed":0,"failed":0}' > "$RUN/$1.json"; }
 set +e
@@ -79,6 +79,16 @@ start graph && E2E_RESULT_FILE="$RUN/graph.json" node --import tsx test/e2e/uiGr
 stop
 lap "graph UI suite rc=$RC5 (screenshots graph-*.png, latency in graph-perf.json, in $OUT)"
 else skip graph; fi
+RC6=0
+if want hub; then
+# A Hugging Face cache in the run folder and a loopback fake Hub on a port fixed now, so the extension host
+# started next sees HF_HUB_CACHE and HF_ENDPOINT; uiHub.ts fills the cache and serves the Hub.
+HUB_CACHE="$RUN/hub/hf-cache"; HUB_PORT=$(free_port); mkdir -p "$HUB_CACHE"
+HF_HUB_CACHE="$HUB_CACHE" HF_ENDPOINT="http://127.0.0.1:$HUB_PORT" start hub \
+  && E2E_RESULT_FILE="$RUN/hub.json" node --import tsx test/e2e/uiHub.ts "$PORT" "$EXT" "$WS" "$OUT" "$HUB_CACHE" "$HUB_PORT"; RC6=$?
+stop
+lap "hub UI suite rc=$RC6 (screenshots hub-*.png in $OUT)"
+else skip hub; fi
 # The packaged VSIX installed into a fresh code-server (skipped when testing another extension folder).
 RC3=0
 if [ -z "${E2E_EXT_PATH:-}" ] && [ -z "${E2E_SKIP_VSIX:-}" ] && want vsix; then
@@ -94,8 +104,8 @@ fi
 set -e
 trap - EXIT
 count() { node -e "try{const r=require('$1');console.log(r.$2)}catch{console.log('$3')}"; }
-P=$(( $(count "$RUN/ext.json" passed 0) + $(count "$RUN/ui.json" passed 0) + $(count "$RUN/vsix.json" passed 0) + $(count "$RUN/views.json" passed 0) + $(count "$RUN/graph.json" passed 0) ))
-F=$(( $(count "$RUN/ext.json" failed 1) + $(count "$RUN/ui.json" failed 1) + $(count "$RUN/vsix.json" failed 1) + $(count "$RUN/views.json" failed 1) + $(count "$RUN/graph.json" failed 1) ))
-[ "$RC1" -eq 0 ] && [ "$RC2" -eq 0 ] && [ "$RC3" -eq 0 ] && [ "$RC4" -eq 0 ] && [ "$RC5" -eq 0 ] || [ "$F" -gt 0 ] || F=1
+P=$(( $(count "$RUN/ext.json" passed 0) + $(count "$RUN/ui.json" passed 0) + $(count "$RUN/vsix.json" passed 0) + $(count "$RUN/views.json" passed 0) + $(count "$RUN/graph.json" passed 0) + $(count "$RUN/hub.json" passed 0) ))
+F=$(( $(count "$RUN/ext.json" failed 1) + $(count "$RUN/ui.json" failed 1) + $(count "$RUN/vsix.json" failed 1) + $(count "$RUN/views.json" failed 1) + $(count "$RUN/graph.json" failed 1) + $(count "$RUN/hub.json" failed 1) ))
+[ "$RC1" -eq 0 ] && [ "$RC2" -eq 0 ] && [ "$RC3" -eq 0 ] && [ "$RC4" -eq 0 ] && [ "$RC5" -eq 0 ] && [ "$RC6" -eq 0 ] || [ "$F" -gt 0 ] || F=1
 echo "e2e: $P passed, $F failed"
 [ "$F" -eq 0 ]

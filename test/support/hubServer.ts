@@ -47,7 +47,8 @@ const isLfs = (path: string) => path.endsWith('.safetensors') || path.endsWith('
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const gitBlobId = (b: Buffer) => createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex');
 
-export async function startFakeHub(repos: FakeRepo[]): Promise<FakeHub> {
+/** `port`: where the Hub listens (0: any free port); the e2e suite fixes it so HF_ENDPOINT is known before VS Code starts. */
+export async function startFakeHub(repos: FakeRepo[], port = 0): Promise<FakeHub> {
   const requests: RequestLog[] = [];
   const paused: Array<() => void> = [];
   const drops = new Map<string, number>();
@@ -167,7 +168,7 @@ export async function startFakeHub(repos: FakeRepo[]): Promise<FakeHub> {
     }
     res.writeHead(404).end();
   });
-  await new Promise<void>((r) => hub.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => hub.listen(port, '127.0.0.1', r));
   const hubUrl = `http://127.0.0.1:${(hub.address() as AddressInfo).port}`;
 
   return {
