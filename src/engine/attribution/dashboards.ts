@@ -27,7 +27,7 @@ import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants, g
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { UserError, throwIfAborted } from '../errors';
-import { MiB } from '../files';
+import { MiB, readJsonFile } from '../files';
 import type { HookName } from '../hooks';
 import type { HookEdit } from '../interventions';
 import { mulberry32 } from '../model';
@@ -592,12 +592,7 @@ export function decodeRecord(bytes: Buffer, where: string): FeatureDetails {
 export function readDashboardIndex(dir: string): DashboardIndex | undefined {
   const file = join(dir, 'index.json');
   if (!existsSync(file)) return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new UserError(`${file} is not valid JSON (${e instanceof Error ? e.message : String(e)}).`);
-  }
+  const json = readJsonFile(file, 'dashboards index', 64 * MiB);
   const idx = json as DashboardIndex;
   if (typeof json !== 'object' || json === null || idx.format !== DASHBOARD_FORMAT || !Array.isArray(idx.layers)) {
     throw new UserError(`${file} is not a MechLens dashboards index (format ${DASHBOARD_FORMAT}).`);

@@ -6,9 +6,10 @@
 //   norm's weight, · W_U[token] (the direct-path logit weight the dashboards' top logits rank), largest first;
 // - by label: `labels.json` in the dashboards folder ({"labels": [{"layer", "index", "label"}]}, written by
 //   whoever labels features), case-insensitive substring.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors';
+import { MiB, readJsonFile } from '../files';
 import type { Model } from '../model';
 import type { FeatureSearchResult } from '../../shared/features';
 import { foldFinalNorm, logitWeightsOfToken, readDashboardIndex, readLayerDetails, totalDecoderRows } from './dashboards';
@@ -46,12 +47,7 @@ function firingByToken(dir: string, idx: DashboardIndex): Map<number, Array<[num
 export function readFeatureLabels(dir: string): Array<{ layer: number; index: number; label: string }> | undefined {
   const file = join(dir, 'labels.json');
   if (!existsSync(file)) return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new UserError(`${file} is not valid JSON (${e instanceof Error ? e.message : String(e)}).`);
-  }
+  const json = readJsonFile(file, 'feature labels', 64 * MiB);
   const labels = (json as { labels?: unknown }).labels;
   if (!Array.isArray(labels)) throw new UserError(`${file} must be {"labels": [{"layer", "index", "label"}, ...]}.`);
   return labels.filter((x): x is { layer: number; index: number; label: string } => typeof x === 'object' && x !== null && Number.isInteger(x.layer) && Number.isInteger(x.index) && typeof x.label === 'string');
