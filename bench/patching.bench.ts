@@ -68,6 +68,8 @@ async function main(): Promise<void> {
   results.attributionForwardEquivalents = (results.attributionMs as number) / (results.forwardMs as number);
   results.exactVsAttributionCorrelation = pearson(exact!, attribution!);
   await model.dispose();
+  // Printed now too: the PyTorch loop that follows takes as long again.
+  process.stderr.write(`${JSON.stringify(results)}\n`);
 
   if (!values['no-torch']) {
     const out = execFileSync(

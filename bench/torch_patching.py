@@ -88,8 +88,13 @@ def main():
             acts[name] = x
             return None
 
+        def leaf(x, name):
+            # The weights need no gradient: the embedding becomes the leaf, so every activation after it
+            # is on the graph (detaching each hook_z instead would cut the paths through later heads).
+            return x.detach().requires_grad_(True)
+
         names = [f"blocks.{l}.attn.hook_z" for l in range(L)]
-        logits = model.forward(corrupted, hooks={n: keep for n in names})
+        logits = model.forward(corrupted, hooks={"hook_embed": leaf, **{n: keep for n in names}})
         metric = logits[0, -1, t] - logits[0, -1, b]
         metric.backward()
         c = ld(logits_c)
