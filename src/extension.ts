@@ -23,6 +23,8 @@ import type { InlineStats } from './host/editor/inlineInspection';
 import type { InspectResult } from './shared/protocol';
 import { GraphEditorProvider, registerGraphEditor } from './host/graphEditor';
 import { registerGraphCommands } from './host/graphCommands';
+import { registerFeatureCommands } from './host/featureCommands';
+import { FeatureStore } from './host/featureStore';
 
 export interface MechLensApi {
   readonly activationMs: number;
@@ -86,10 +88,12 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
   const inline = new InlineInspector(engine, log);
   const analysisPanels = new AnalysisPanels({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive() });
   context.subscriptions.push(inline, analysisPanels, ...registerViewCommands(analysisPanels, inline, log));
-  const graphEditors = new GraphEditorProvider({ extensionUri: context.extensionUri, engine, log });
+  const features = new FeatureStore(context.globalStorageUri.fsPath);
+  const graphEditors = new GraphEditorProvider({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive(), features });
   context.subscriptions.push(
     graphEditors,
     registerGraphEditor(graphEditors),
+    ...registerFeatureCommands({ engine, log, store: features, ensureModel: () => models.loadActive(), onBuilt: (source) => graphEditors.dashboardsChanged(source) }),
     ...registerGraphCommands({ engine, log, storageUri: context.globalStorageUri, ensureModel: () => models.loadActive(), isPromptDocument: (doc) => inline.isPromptDocument(doc) }),
   );
 

@@ -4,15 +4,23 @@
 // file's `qParams`) and label edits (`clerp`) are ordinary document edits: undo, redo, save, hot exit and
 // reopen behave as for any file. The webview is untrusted: its messages are checked against
 // src/shared/graphProtocol.ts, every node id it names must be a node of the graph, and it never names a path.
+// The feature panel's requests (details, search, steering, top inputs and outputs) run the engine's feature
+// analyses on the graph's own prompt with the dashboards the host picks (FeatureStore), and only when the
+// loaded model is the graph's: otherwise the reply says which model they need.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { PromptInput } from '../shared/analyses';
 import { parseGraphFile } from '../shared/graphFile';
 import type { AttributionGraphFile } from '../shared/graphFile';
-import { validateGraphParams } from '../shared/graphProtocol';
-import type { GraphDocumentView, GraphHostProtocol, GraphNotifications, GraphViewState } from '../shared/graphProtocol';
+import { graphNeedsOtherModel, validateGraphParams } from '../shared/graphProtocol';
+import type { FeatureDashboardView, GraphDocumentView, GraphHostProtocol, GraphNotifications, GraphViewState } from '../shared/graphProtocol';
+import type { ModelInfo } from '../shared/modelInfo';
+import { RpcError } from '../shared/rpc';
 import type { Handlers, RpcEndpoint } from '../shared/rpc';
 import { badInput } from '../shared/schema';
 import type { EngineClient } from './engineClient';
+import { BUILD_DASHBOARDS_COMMAND } from './featureCommands';
+import type { FeatureStore } from './featureStore';
 import { errorMessage } from './log';
 import type { Log } from './log';
 import { saveExport } from './views/analysisPanels';
@@ -24,6 +32,9 @@ export interface GraphEditorDeps {
   extensionUri: vscode.Uri;
   engine: EngineClient;
   log: Log;
+  /** Loads the active model (with progress); undefined when the user cancelled. */
+  ensureModel: () => Promise<ModelInfo | undefined>;
+  features: FeatureStore;
 }
 
 type Rpc = RpcEndpoint<GraphHostProtocol, Record<string, never>, GraphNotifications, Record<string, never>>;
@@ -132,7 +143,78 @@ class GraphEditor implements vscode.Disposable {
         }),
       'graph/exportJson': async ({ name }) => saveExport('json', name, this.document.getText()),
       'export/save': ({ format, name, data }) => saveExport(format, name, data),
+      'feature/details': async ({ layer, index }) => {
+        const info = await this.featureModel('Feature details');
+        const choice = await this.deps.features.choose(info.dir, info.name);
+        if (!choice.exists) return { details: null, source: choice.source };
+        const details = await this.deps.engine.call('analysis/featureDetails', { layer, index, ...(choice.dir ? { dashboards: choice.dir } : {}) });
+        return { details: details as unknown as FeatureDashboardView, source: choice.source };
+      },
+      'feature/search': async ({ by, query }) => {
+        const info = await this.featureModel('Feature search');
+        const choice = await this.deps.features.choose(info.dir, info.name);
+        const dashboards = choice.dir ? { dashboards: choice.dir } : {};
+        if (by === 'label') {
+          if (query.trim() === '') badInput('feature/search: type some label text');
+          const r = await this.deps.engine.call('analysis/featureSearch', { label: query.trim(), top: 20, ...dashboards });
+          return { ...r, searched: `label containing “${query.trim()}”` };
+        }
+        const tokens = await this.deps.engine.call('tokenize', { text: query });
+        if (tokens.ids.length === 0) badInput(`feature/search: “${query}” is no token of ${info.name}`);
+        // A word can be several tokens: search its last one (the one whose features predict what follows).
+        const k = tokens.ids.length - 1;
+        const r = await this.deps.engine.call('analysis/featureSearch', { token: tokens.ids[k]!, top: 20, ...dashboards });
+        const note = tokens.ids.length > 1 ? ` (the last of its ${tokens.ids.length} tokens)` : '';
+        return { ...r, searched: `token ${JSON.stringify(tokens.texts[k] ?? '')} (id ${tokens.ids[k]})${note}` };
+      },
+      'feature/steer': async (params) => {
+        await this.featureModel('Steering');
+        const job = this.deps.engine.jobs.start(`steer:${this.document.uri.toString()}`);
+        try {
+          return await this.deps.engine.call('analysis/steer', { prompt: this.graphPrompt(), topK: 10, ...params }, { signal: job.signal });
+        } finally {
+          job.done();
+        }
+      },
+      'feature/inputs': async ({ layer, index, position }) => {
+        await this.featureModel('Top inputs');
+        return this.deps.engine.call('analysis/featureInputs', { prompt: this.graphPrompt(), layer, index, top: 20, ...(position !== undefined ? { position } : {}) });
+      },
+      'feature/outputs': async ({ layer, index }) => {
+        await this.featureModel('Top outputs');
+        return this.deps.engine.call('analysis/featureOutputs', { layer, index, top: 20 });
+      },
+      'feature/buildDashboards': () => {
+        // The command asks for the corpus in VS Code's own dialogs; the view learns of the result by notification.
+        void vscode.commands.executeCommand(BUILD_DASHBOARDS_COMMAND);
+        return null;
+      },
     };
+  }
+
+  /** The active model, loaded; refused (naming both) when it is not the model the graph was made with. */
+  private async featureModel(what: string): Promise<ModelInfo> {
+    const scan = this.parse().file.metadata.scan;
+    const info = await this.deps.ensureModel();
+    if (!info) throw new RpcError('cancelled', `${what} needs a model; none was loaded.`);
+    if (graphNeedsOtherModel(scan, info.name)) badInput(`${what} needs the graph’s model (${scan}); the loaded model is ${info.name}. Choose it with “MechLens: Select Model”.`);
+    return info;
+  }
+
+  /**
+   * The graph's prompt as token ids (its embedding nodes, one per position, BOS included), so that steering
+   * positions are the graph's positions; the prompt text when the file lacks a token at some position.
+   */
+  private graphPrompt(): PromptInput {
+    const f = this.parse().file;
+    const ids: number[] = new Array<number>(f.metadata.prompt_tokens.length).fill(-1);
+    for (const n of f.nodes) if (n.kind === 'embedding' && n.tokenId !== null && n.position < ids.length) ids[n.position] = n.tokenId;
+    return ids.length > 0 && ids.every((id) => id >= 0) ? { tokens: ids } : { text: f.metadata.prompt };
+  }
+
+  /** New dashboards: the view reads the open feature again. */
+  dashboardsChanged(source: string): void {
+    this.rpc?.notify('feature/dashboardsChanged', { source });
   }
 
   dispose(): void {
@@ -159,6 +241,11 @@ export class GraphEditorProvider implements vscode.CustomTextEditorProvider, vsc
     const editor = new GraphEditor(document, panel, this.deps, () => this.editors.delete(editor));
     this.editors.add(editor);
     this.deps.log.info(`Graph editor opened on ${document.uri.fsPath || document.uri.toString()}`);
+  }
+
+  /** Dashboards were built: every open view reads its feature again. */
+  dashboardsChanged(source: string): void {
+    for (const e of this.editors) e.dashboardsChanged(source);
   }
 
   /** Open graph editors (tests). */

@@ -4,8 +4,10 @@
 // so undo, save and reopen work as for any file. What the webview sends is checked here before any handler
 // runs; the host also checks that every node id it names is a node of the graph.
 import { ANALYSIS_PANEL_PARAMS } from './analysisProtocol';
+import { featureSteer } from './features';
+import type { FeatureInputsResult, FeatureOutputsResult, FeatureSearchResult, SteerResult } from './features';
 import type { AttributionGraphFile } from './graphFile';
-import { finiteNumber, list, noParams, object, oneOf, optional, paramsValidator, string } from './schema';
+import { badInput, boolean, finiteNumber, integer, list, noParams, object, oneOf, optional, paramsValidator, refine, string } from './schema';
 import type { Infer, Schema } from './schema';
 
 export const LINK_TYPES = ['both', 'input', 'output'] as const;
@@ -29,6 +31,12 @@ export const graphViewState = object({
 });
 export type GraphViewState = Infer<typeof graphViewState>;
 
+const layer = integer(0, 10_000, 'a layer (a non-negative integer)');
+const index = integer(0, 100_000_000, 'a feature index (a non-negative integer)');
+
+/** Most tokens one steering run generates from the view (each is a forward pass before and after). */
+export const MAX_STEER_TOKENS = 64;
+
 export const GRAPH_VIEW_PARAMS = {
   /** The graph the editor shows. */
   'graph/get': noParams,
@@ -40,6 +48,28 @@ export const GRAPH_VIEW_PARAMS = {
   'graph/exportJson': object({ name: string(80, /^[\w .-]{1,80}$/, 'a plain file name') }),
   /** PNG / SVG of the view, through a save dialog (same checks as the analysis panels' exports). */
   'export/save': ANALYSIS_PANEL_PARAMS['export/save'],
+  /**
+   * One feature's dashboard (engine `featureDetails`). The host picks the dashboards folder (a build in the
+   * extension's storage for this model and transcoder set, else the model's shipped features/): no path
+   * comes from the view.
+   */
+  'feature/details': object({ layer, index }),
+  /** Features by a token (the text is tokenized by the host) or by label text. */
+  'feature/search': object({ by: oneOf(['token', 'label'] as const), query: string(200) }),
+  /** Steering on the graph's own prompt (the host takes the prompt from the file, not from the view). */
+  'feature/steer': object({
+    features: refine(list(featureSteer, 64), (v, where) => v.length > 0 || badInput(`${where}: give at least one feature`)),
+    freezeAttention: boolean,
+    maxNewTokens: integer(1, MAX_STEER_TOKENS),
+    seed: optional(integer(0, 2 ** 31 - 1)),
+    temperature: optional(finiteNumber(0, 10)),
+  }),
+  /** A feature's top inputs at one position of the graph's prompt (the last when absent). */
+  'feature/inputs': object({ layer, index, position: optional(integer(0, 1_000_000)) }),
+  /** A feature's top outputs (virtual weights to later features, logits). */
+  'feature/outputs': object({ layer, index }),
+  /** Runs "MechLens: Build Feature Dashboards" (the corpus is picked in VS Code's own dialogs). */
+  'feature/buildDashboards': noParams,
 } satisfies Record<string, Schema<object>>;
 
 export const validateGraphParams = paramsValidator(GRAPH_VIEW_PARAMS);
@@ -53,6 +83,50 @@ export interface GraphDocumentView {
   modelName?: string;
 }
 
+/** A graph made by MechLens names its transcoder set after the model (e.g. mechlens-tiny-transcoders-…). */
+export function graphNeedsOtherModel(scan: string, modelName: string | undefined): boolean {
+  return modelName === undefined || !(scan === modelName || scan.startsWith(`${modelName}-`));
+}
+
+/** One example of a feature dashboard (the engine's FeatureExample, Neuronpedia's layout). */
+export interface FeatureExampleView {
+  tokens: string[];
+  tokens_acts_list: number[];
+  train_token_ind: number;
+  is_repeated_datapoint?: boolean;
+}
+
+/** The fields of a feature-details record the view reads (the engine's FeatureDetails). */
+export interface FeatureDashboardView {
+  index: number;
+  layer: number;
+  examples_quantiles: Array<{ quantile_name: string; examples: FeatureExampleView[] }>;
+  top_logits: string[];
+  bottom_logits: string[];
+  top_logits_values: number[];
+  bottom_logits_values: number[];
+  act_min: number;
+  act_max: number;
+  act_mean: number;
+  activation_frequency: number;
+  n_tokens: number;
+  histogram: { bin_edges: number[]; counts: number[] };
+}
+
+export interface FeatureDetailsReply {
+  /** Null when no dashboards exist for the model (the view offers to build them). */
+  details: FeatureDashboardView | null;
+  /** Where the dashboards come from, in words (corpus, shipped or built). */
+  source: string;
+  /** The label from the dashboards' labels.json, when one is there. */
+  label?: string;
+}
+
+export interface FeatureSearchReply extends FeatureSearchResult {
+  /** What was searched, in words (the token and its id, or the label text). */
+  searched: string;
+}
+
 type Params<K extends keyof typeof GRAPH_VIEW_PARAMS> = Infer<(typeof GRAPH_VIEW_PARAMS)[K]>;
 
 export type GraphHostProtocol = {
@@ -61,6 +135,12 @@ export type GraphHostProtocol = {
   'graph/label': { params: Params<'graph/label'>; result: null };
   'graph/exportJson': { params: Params<'graph/exportJson'>; result: { path: string | null } };
   'export/save': { params: Params<'export/save'>; result: { path: string | null } };
+  'feature/details': { params: Params<'feature/details'>; result: FeatureDetailsReply };
+  'feature/search': { params: Params<'feature/search'>; result: FeatureSearchReply };
+  'feature/steer': { params: Params<'feature/steer'>; result: SteerResult };
+  'feature/inputs': { params: Params<'feature/inputs'>; result: FeatureInputsResult };
+  'feature/outputs': { params: Params<'feature/outputs'>; result: FeatureOutputsResult };
+  'feature/buildDashboards': { params: Params<'feature/buildDashboards'>; result: null };
 };
 
 export type GraphNotifications = {
@@ -68,4 +148,6 @@ export type GraphNotifications = {
   'graph/update': GraphDocumentView;
   /** The document is no longer a graph file the view can show (e.g. a broken edit). */
   'graph/error': { message: string };
+  /** Dashboards were built (or the model changed): the view fetches the open feature's details again. */
+  'feature/dashboardsChanged': { source: string };
 };

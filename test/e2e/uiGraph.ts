@@ -4,9 +4,11 @@
 // measures (p95 ≤ 100 ms; figures in <outDir>/graph-perf.json); pin, group into a supernode, filter,
 // relabel (markup stays text), undo, save and reopen with the state restored from qParams; a graph of the
 // bundled model built from a prompt file's CodeLens, exported as PNG, SVG and JSON; a malformed file gets a
-// message; light and dark screenshots (<outDir>/graph-*.png).
+// message; the feature panel of the built graph (dashboard contexts, search, top inputs and outputs), steering
+// a feature until the continuation changes, "Build Feature Dashboards" on a small corpus cancelled and then
+// resumed, read by the panel; light and dark screenshots (<outDir>/graph-*.png).
 // Usage: node --import tsx test/e2e/uiGraph.ts <port> <extensionPath> <workspaceFolder> <outDir>
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FrameLocator, Page } from 'playwright-core';
 import { devPayload, findWebview, launchChromium, palette, workbenchUrl } from './browser';
@@ -101,6 +103,11 @@ async function main(): Promise<number> {
   copyFileSync(join(GRAPHS, 'gemma-2-2b_clt-2.5M_meow.json'), join(folder, 'meow.json'));
   writeFileSync(join(folder, 'broken.graph.json'), '{"metadata": {"slug": "x"}, "nodes": []}');
   writeFileSync(join(folder, 'names.mlprompt'), 'When Mary and John went to the store, John gave a drink to');
+  // A small corpus for "Build Feature Dashboards": the project's own docs, twice (tens of thousands of tokens).
+  mkdirSync(join(folder, 'corpus'), { recursive: true });
+  const docs = [join(extPath, 'README.md'), ...readdirSync(join(extPath, 'docs')).filter((n) => n.endsWith('.md')).map((n) => join(extPath, 'docs', n))].map((f) => readFileSync(f, 'utf8')).join('\n\n');
+  writeFileSync(join(folder, 'corpus', 'docs-a.txt'), docs);
+  writeFileSync(join(folder, 'corpus', 'docs-b.txt'), docs.split('\n').reverse().join('\n'));
   const browser = await launchChromium();
   const page = await (await browser.newContext({ viewport: { width: 1440, height: 1000 } })).newPage();
   const alerts: string[] = [];
@@ -212,6 +219,9 @@ async function main(): Promise<number> {
       check(shownFew < shownAll, `node threshold 0.4 shows ${shownFew} of ${shownAll} nodes`);
       // Select a node and label it with markup: shown as text, no element made from it.
       const target = picks[2]!;
+      // The page below the graph (feature panel, subgraph) is taller than the editor: bring the graph back.
+      await view.locator('#graph').evaluate((e) => e.scrollIntoView({ block: 'center' }));
+      await page.waitForTimeout(200);
       const at = await nodePoint(view, (await positions(view)).find((p) => p.id === target.id)!);
       await page.mouse.click(at.x, at.y);
       await view.locator(`#details[data-node="${target.id}"]`).waitFor({ timeout: 5_000 });
@@ -293,6 +303,107 @@ async function main(): Promise<number> {
       check((JSON.parse(json.toString('utf8')) as { nodes: unknown[] }).nodes.length > 10, 'JSON written');
     });
 
+    /** Clicks feature nodes of the built graph until one's dashboard shows contexts; that node. */
+    const openFeatureWithContexts = async (view: FrameLocator): Promise<NodePos> => {
+      const feats = (await positions(view)).filter((p) => p.kind === 'feature');
+      check(feats.length > 0, 'the built graph has feature nodes');
+      for (const p of feats.slice(0, 8)) {
+        const at = await nodePoint(view, p);
+        await page.mouse.click(at.x, at.y);
+        await view.locator(`#details[data-node="${p.id}"]`).waitFor({ timeout: 5_000 });
+        await view.locator('#feature[data-details]').waitFor({ timeout: 60_000 });
+        if ((await view.locator('#feature-contexts .ctx').count()) > 0) return p;
+      }
+      throw new Error('no feature of the graph shows top activating contexts');
+    };
+
+    await test('feature panel of the built graph: dashboard contexts shaded, search, top inputs and outputs', async () => {
+      const view = await graphView(page, 'names.graph.json');
+      const p = await openFeatureWithContexts(view);
+      const source = (await view.locator('#feature').getAttribute('data-source')) ?? '';
+      check(source.startsWith('shipped with mechlens-tiny'), `the shipped dashboards are read (${source})`);
+      check((await view.locator('#feature-contexts .tok.centre').count()) > 0, 'the chosen tokens are marked');
+      check((await view.locator('#feature-contexts .tok[style*="background"]').count()) > 0, 'tokens are shaded by activation');
+      check((await view.locator('#feature svg.hist rect').count()) > 0, 'the histogram is drawn');
+      check((await view.locator('#feature .logits.pos li').count()) > 0, 'top logits listed');
+      await view.locator('#feature-inputs').click();
+      await view.locator('#inputs-list button').first().waitFor({ timeout: 60_000 });
+      await view.locator('#feature-outputs').click();
+      await view.locator('#outputs-list button').first().waitFor({ timeout: 60_000 });
+      await view.locator('#feature').scrollIntoViewIfNeeded();
+      await page.waitForTimeout(400);
+      await page.screenshot({ path: `${outDir}/graph-09-feature-dark.png` });
+      // Search by token: features that fire on " John" or promote it; a result opens in the panel.
+      await view.locator('#feature-search input').fill(' John');
+      await view.locator('#feature-search-go').click();
+      await view.locator('#feature-search-results[data-count]').waitFor({ timeout: 60_000 });
+      check(Number(await view.locator('#feature-search-results').getAttribute('data-count')) > 0, 'the search finds features');
+      const chip = view.locator('#feature-search-results .chip[data-feature]').first();
+      const wanted = (await chip.getAttribute('data-feature'))!;
+      await chip.click();
+      await view.locator(`#feature[data-details="${wanted}"]`).waitFor({ timeout: 60_000 });
+      log(`feature ${p.id}: ${source}; search " John" opened ${wanted}`);
+    });
+
+    await test('steer a feature from the panel: the continuation changes', async () => {
+      const view = await graphView(page, 'names.graph.json');
+      await openFeatureWithContexts(view);
+      await view.locator('#steer-value input').fill('40');
+      await view.locator('#feature-steer-add').click();
+      await view.locator('#steer-list li[data-steer]').waitFor({ timeout: 5_000 });
+      await view.locator('#steer-run').click();
+      const result = view.locator('#steer-result[data-changed]');
+      await result.waitFor({ timeout: 120_000 });
+      const [before, after, changed] = [await result.getAttribute('data-before'), await result.getAttribute('data-after'), await result.getAttribute('data-changed')];
+      log(`steering: before ${JSON.stringify(before)} after ${JSON.stringify(after)}`);
+      check(changed === 'true' && before !== after, 'the steered continuation differs');
+      await view.locator('#steer').scrollIntoViewIfNeeded();
+      await page.waitForTimeout(400);
+      await page.screenshot({ path: `${outDir}/graph-10-steer-dark.png` });
+    });
+
+    await test('Build Feature Dashboards on a small corpus: cancel, resume, and the panel reads them', async () => {
+      const view = await graphView(page, 'names.graph.json');
+      const pickCorpus = async () => {
+        // Focus may be in the webview, where the palette key can be swallowed: retry from the workbench.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await page.locator('.tabs-container .tab.active').first().click();
+            await page.keyboard.press('Escape');
+            await page.keyboard.press('F1');
+            const box = page.locator('.quick-input-widget input').filter({ visible: true });
+            await box.waitFor({ timeout: 5_000 });
+            await box.fill('>MechLens: Build Feature Dashboards', { timeout: 5_000 });
+            await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Build Feature Dashboards' }).first().waitFor({ timeout: 10_000 });
+            await page.keyboard.press('Enter');
+            break;
+          } catch (err) {
+            if (attempt >= 2) throw err;
+          }
+        }
+        await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Text files or a folder' }).first().click({ timeout: 15_000 });
+        const input = page.locator('.quick-input-widget input').filter({ visible: true });
+        await input.waitFor({ timeout: 15_000 });
+        await page.waitForTimeout(500);
+        await input.fill(join(folder, 'corpus'));
+        await page.waitForTimeout(300);
+        await page.keyboard.press('Enter');
+      };
+      const toast = page.locator('.notifications-toasts .notification-list-item', { hasText: 'feature dashboards of' });
+      await pickCorpus();
+      await toast.filter({ hasText: '%' }).first().waitFor({ timeout: 90_000 });
+      await page.screenshot({ path: `${outDir}/graph-11-dashboards-progress-dark.png` });
+      await toast.first().locator('.monaco-button', { hasText: 'Cancel' }).click();
+      await page.locator('.notifications-toasts .notification-list-item', { hasText: 'build was cancelled' }).waitFor({ timeout: 30_000 });
+      await pickCorpus();
+      await page.locator('.notifications-toasts .notification-list-item', { hasText: 'built on corpus' }).waitFor({ timeout: 300_000 });
+      await view.locator('#feature[data-source^="built on corpus"][data-details]').waitFor({ timeout: 60_000 });
+      check((await view.locator('#feature-contexts .ctx, #feature-contexts p').count()) > 0, 'the panel shows the new dashboard');
+      await view.locator('#feature').scrollIntoViewIfNeeded();
+      await page.waitForTimeout(400);
+      await page.screenshot({ path: `${outDir}/graph-12-built-dashboards-dark.png` });
+    });
+
     await test('light theme: the graph and the subgraph follow it', async () => {
       await setTheme(page, 'light');
       await openFile(page, 'addition.graph.json');
@@ -304,6 +415,11 @@ async function main(): Promise<number> {
       await findWebview(page, 'body.vscode-light[data-view="graph"] #source:has-text("dallas.graph.json")');
       await page.waitForTimeout(800);
       await page.screenshot({ path: `${outDir}/graph-08-dallas-light.png` });
+      await openFile(page, 'names.graph.json');
+      const names = await findWebview(page, 'body.vscode-light[data-view="graph"] #source:has-text("names.graph.json")');
+      await names.locator('#feature').scrollIntoViewIfNeeded();
+      await page.waitForTimeout(800);
+      await page.screenshot({ path: `${outDir}/graph-13-feature-light.png` });
       await setTheme(page, 'dark');
     });
 

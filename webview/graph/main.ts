@@ -4,11 +4,14 @@
 // pin it into the subgraph, supernodes, node and edge thresholds, exports, and the replacement and
 // completeness scores of the graph and of the pinned subgraph. The view state lives in the file's qParams:
 // every change is sent to the host, which edits the document (undo, save and reopen work as for any file).
+// Below the graph, the feature panel (features.ts): a selected or searched feature's dashboard, its top
+// inputs and outputs, and steering.
 // Hover and click latencies are recorded as performance measures ("graph-hover", "graph-click", and
 // "-frame" variants up to the next animation frame), which the end-to-end test reads.
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import type { ExportFormat } from '../../src/shared/analysisProtocol';
+import { graphNeedsOtherModel } from '../../src/shared/graphProtocol';
 import type { GraphDocumentView, GraphHostProtocol, GraphNotifications, GraphViewState, LinkType } from '../../src/shared/graphProtocol';
 import type { GraphScores } from '../../src/shared/graphScores';
 import type { RpcEndpoint } from '../../src/shared/rpc';
@@ -19,6 +22,7 @@ import type { ValueElement } from '../common/controls';
 import { labelled, select, setStatus } from '../common/controls';
 import type { GraphModel, Layout } from './model';
 import { buildModel, buildSubgraph, linkColor, neighbours, nodeLabel, nodePlace, stateFromFile, subgraphScores, visibleLinks, visibleNodes, layoutGraph } from './model';
+import { FeaturePanel } from './features';
 import { GraphCanvas, graphColors } from './render';
 import { drawSubgraph } from './subgraph';
 
@@ -35,6 +39,9 @@ let hovered = -1;
 /** Pinned nodes ticked in the subgraph list, to group into a supernode. */
 const ticked = new Set<string>();
 let canvas: GraphCanvas;
+let features: FeaturePanel;
+/** The graph node the feature panel shows ('' for none, or a feature found by search). */
+let featureNodeId = '';
 
 const CSS = `
 body { padding: 0 12px; }
@@ -80,6 +87,59 @@ body { padding: 0 12px; }
 #pinned { display: flex; flex-wrap: wrap; gap: 4px 10px; margin: 6px 0; padding: 0; list-style: none; }
 #pinned li { display: inline-flex; align-items: center; gap: 4px; }
 #pinned li.super { font-weight: 600; }
+#feature { margin: 12px 0; border: 1px solid var(--vscode-panel-border, var(--vscode-editorWidget-border, transparent)); border-radius: 4px; padding: 8px 10px; }
+#feature h2 { font-size: 1.05em; margin: 0; }
+#feature h3 { font-size: 1em; margin: 4px 0; overflow-wrap: anywhere; white-space: pre-wrap; }
+#feature h4 { font-size: 0.92em; margin: 8px 0 4px; color: var(--vscode-descriptionForeground); font-weight: 600; }
+#feature .feature-bar { display: flex; flex-wrap: wrap; gap: 6px 10px; align-items: center; }
+#feature .feature-bar .spacer { flex: 1; }
+#feature-search { width: 300px; }
+#feature .feature-bar vscode-single-select { width: 110px; }
+#feature .warn { color: var(--vscode-editorWarning-foreground, var(--vscode-descriptionForeground)); }
+#feature .error { color: var(--vscode-errorForeground); }
+.search-results { margin: 6px 0; }
+.search-row { display: flex; flex-wrap: wrap; gap: 4px 6px; align-items: center; margin: 3px 0; }
+.chip { all: unset; cursor: pointer; padding: 1px 6px; border-radius: 9px; font-size: 12px; background: var(--vscode-badge-background); color: var(--vscode-badge-foreground); white-space: pre; }
+.chip:hover, .chip:focus-visible { outline: 1px solid var(--vscode-focusBorder); }
+.feature-grid { display: grid; grid-template-columns: minmax(240px, 300px) minmax(0, 1fr); gap: 8px 18px; }
+.feature-stats dl { display: grid; grid-template-columns: auto 1fr; gap: 2px 10px; margin: 4px 0; font-variant-numeric: tabular-nums; }
+.feature-stats dt { color: var(--vscode-descriptionForeground); }
+.feature-stats dd { margin: 0; }
+svg.hist { width: 100%; max-width: 300px; height: auto; display: block; }
+svg.hist rect { fill: var(--vscode-charts-orange, #d18616); }
+svg.hist text { font-size: 9px; fill: var(--vscode-descriptionForeground); font-family: var(--vscode-font-family); }
+.logit-cols { display: grid; grid-template-columns: 1fr 1fr; gap: 0 12px; }
+.logit-cols ol, .top-next { margin: 0; padding-left: 1.6em; font-variant-numeric: tabular-nums; }
+.logit-cols li, .top-next li { display: list-item; }
+.logit-cols .num, .top-next .num { float: right; color: var(--vscode-descriptionForeground); margin-left: 6px; }
+.logits.pos h4 { color: var(--vscode-charts-green, #388a34); }
+.logits.neg h4 { color: var(--vscode-charts-purple, #8a3ca5); }
+.tokchip { font-family: var(--vscode-editor-font-family, monospace); white-space: pre; background: var(--vscode-textCodeBlock-background, #8882); padding: 0 3px; border-radius: 3px; }
+.ctx-list { display: flex; flex-direction: column; gap: 2px; }
+.ctx { display: flex; gap: 8px; align-items: baseline; font-family: var(--vscode-editor-font-family, monospace); font-size: 12px; line-height: 1.6; }
+.ctx-act { flex: 0 0 3.4em; text-align: right; color: var(--vscode-descriptionForeground); font-variant-numeric: tabular-nums; }
+.ctx-text { overflow-wrap: anywhere; }
+.tok { white-space: pre; border-radius: 2px; }
+.tok.centre { text-decoration: underline; text-decoration-thickness: 2px; font-weight: 600; }
+details.quantile { margin: 4px 0; }
+details.quantile summary { cursor: pointer; color: var(--vscode-descriptionForeground); }
+#feature-io { margin: 6px 0; }
+#feature-io .nb { grid-template-columns: 4.6em 1fr; }
+.w.pos { color: var(--vscode-charts-green, #388a34); }
+.w.neg { color: var(--vscode-charts-purple, #8a3ca5); }
+.steer { border-top: 1px solid var(--vscode-panel-border, #8884); margin-top: 10px; padding-top: 6px; }
+.steer-form { display: flex; flex-wrap: wrap; gap: 6px 12px; align-items: center; margin: 4px 0; }
+.steer-form vscode-single-select { width: 100px; }
+#steer-value { width: 90px; }
+#steer-positions { width: 180px; }
+.steer-form input[type=number] { width: 4.5em; background: var(--vscode-input-background); color: var(--vscode-input-foreground); border: 1px solid var(--vscode-input-border, #8884); border-radius: 2px; }
+label.inline { display: inline-flex; align-items: center; gap: 4px; color: var(--vscode-descriptionForeground); }
+#steer-list { margin: 4px 0; padding-left: 1.2em; }
+.steer-grid { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; }
+.steer-side { border: 1px solid var(--vscode-panel-border, #8884); border-radius: 4px; padding: 6px 8px; }
+.steer-side.after { border-color: var(--vscode-charts-orange, #d18616); }
+.continuation { font-family: var(--vscode-editor-font-family, monospace); white-space: pre-wrap; overflow-wrap: anywhere; margin: 2px 0 6px; }
+.continuation .new { background: var(--vscode-editor-findMatchHighlightBackground, #ea5c0055); }
 `;
 
 function layoutPage(): void {
@@ -152,8 +212,24 @@ function layoutPage(): void {
   );
   sub.append(el('h2', {}, 'Pinned subgraph'), sgBar, el('ul', { id: 'pinned' }), document.createElementNS('http://www.w3.org/2000/svg', 'svg'));
   sub.lastElementChild!.id = 'sg-svg';
-  byId('app').append(bar, el('p', { id: 'status', role: 'status', class: 'muted' }), el('div', { id: 'scores' }), main, sub);
+  const featureSection = el('section', { id: 'feature', 'aria-label': 'Feature panel' });
+  byId('app').append(bar, el('p', { id: 'status', role: 'status', class: 'muted' }), el('div', { id: 'scores' }), main, featureSection, sub);
   canvas = new GraphCanvas(graph);
+  features = new FeaturePanel(featureSection, {
+    rpc,
+    promptTokens: () => doc?.file.metadata.prompt_tokens ?? [],
+    modelNote,
+    selectFeature: (layer, index) => {
+      // The graph's node of that feature with the largest activation (a feature can fire at several positions).
+      let best = -1;
+      model?.nodes.forEach((n, i) => {
+        if (n.kind === 'feature' && n.layer === layer && n.featureIndex === index && (best < 0 || (n.activation ?? 0) > (model!.nodes[best]!.activation ?? 0))) best = i;
+      });
+      if (best < 0) return false;
+      select_(best);
+      return true;
+    },
+  });
   wirePointer(graph, card);
 }
 
@@ -185,11 +261,11 @@ function show(view: GraphDocumentView): void {
   const counts = { feature: 0, error: 0, embedding: 0, logit: 0, other: 0 };
   for (const n of model.nodes) counts[n.kind]++;
   // A graph made by MechLens names its transcoder set after the model (e.g. mechlens-tiny-transcoders-…).
-  const sameModel = view.modelName !== undefined && (md.scan === view.modelName || md.scan.startsWith(`${view.modelName}-`));
-  const modelNote = sameModel ? '' : ` Feature details and interventions need the graph’s model (${md.scan})${view.modelName ? `; the loaded model is ${view.modelName}` : ''}.`;
-  status(`“${md.prompt}” · ${counts.feature} features, ${counts.error} errors, ${counts.embedding} tokens, ${counts.logit} logits, ${model.file.links.length} links. Hover a node for its links; click to select; Ctrl/Shift+click pins; wheel zooms, drag pans.${modelNote}`);
+  const note = modelNote();
+  status(`“${md.prompt}” · ${counts.feature} features, ${counts.error} errors, ${counts.embedding} tokens, ${counts.logit} logits, ${model.file.links.length} links. Hover a node for its links; click to select; Ctrl/Shift+click pins; wheel zooms, drag pans.${note ? ` ${note}` : ''}`);
   canvas.transform = { k: 1, tx: 0, ty: 0 };
   refilter();
+  syncFeature(true);
   byId('app').dataset.ready = String(Date.now());
   byId('app').dataset.nodes = String(model.nodes.length);
   byId('app').dataset.links = String(model.file.links.length);
@@ -288,7 +364,32 @@ function select_(i: number): void {
     canvas.drawOverlay(hovered, i, state.linkType);
     renderDetails();
   }
+  syncFeature(false);
   saveState();
+}
+
+/** What feature requests need that this view lacks (the graph's model loaded), or null. */
+function modelNote(): string | null {
+  if (!doc) return null;
+  const scan = doc.file.metadata.scan;
+  if (!graphNeedsOtherModel(scan, doc.modelName)) return null;
+  return `Feature details, search, steering and top inputs/outputs need the graph’s model (${scan}); ${doc.modelName ? `the loaded model is ${doc.modelName}` : 'no model is loaded yet'}.`;
+}
+
+/** The feature panel follows the clicked node when it is a feature (other clicks leave it as it is). */
+function syncFeature(force: boolean): void {
+  const i = clickedIndex();
+  const node = i >= 0 ? model!.nodes[i]! : undefined;
+  if (!node || node.kind !== 'feature' || node.layer === null || node.featureIndex === null) {
+    if (force) {
+      featureNodeId = '';
+      features.open(null);
+    }
+    return;
+  }
+  if (!force && node.id === featureNodeId) return;
+  featureNodeId = node.id;
+  features.open({ layer: node.layer, index: node.featureIndex, node: { id: node.id, position: node.position, activation: node.activation, label: node.clerp } });
 }
 
 function wirePointer(graph: HTMLElement, card: HTMLElement): void {
@@ -432,6 +533,11 @@ function renderDetails(): void {
   });
   const buttons = el('div', { class: 'row-buttons' });
   buttons.append(pin);
+  if (node.kind === 'feature') {
+    const more = el('vscode-button', { id: 'to-feature', secondary: '', title: 'Its dashboard, top inputs and outputs, and steering (below the graph)' }, 'Feature panel ↓');
+    more.addEventListener('click', () => byId('feature').scrollIntoView({ behavior: 'smooth', block: 'start' }));
+    buttons.append(more);
+  }
   const labelRow = el('div', { class: 'row-buttons' });
   labelRow.append(saveLabel);
   box.replaceChildren(el('h2', {}, nodeLabel(m, i)), dl, buttons, el('h3', {}, 'Label'), label, labelRow, neighbourList('Upstream (strongest inputs)', 'up', i), neighbourList('Downstream (strongest outputs)', 'down', i));
@@ -551,6 +657,7 @@ async function start(): Promise<void> {
   rpc.onNotification({
     'graph/update': (view) => show(view),
     'graph/error': ({ message }) => status(message, true),
+    'feature/dashboardsChanged': ({ source }) => features.refresh(source),
   });
   onThemeChange(() => {
     redraw();

@@ -262,8 +262,13 @@ export class InlineInspector implements vscode.Disposable {
     if (i < 0) return undefined;
     const span = spans[i]!;
     const md = new vscode.MarkdownString(hoverMarkdown(ins.result, i));
-    md.isTrusted = false;
+    // Trusted for one command only: the link below builds the graph of the inspected prompt (the token
+    // texts in the hover are escaped, and no other command can run from it).
+    md.isTrusted = { enabledCommands: ['mechlens.attributionGraph'] };
     md.supportHtml = false;
+    const graphArg = ins.selection ? { uri: doc.uri.toString(), start: ins.base, end: ins.base + ins.text.length } : { uri: doc.uri.toString() };
+    md.appendMarkdown(`\n\n[$(type-hierarchy) Open attribution graph](command:mechlens.attributionGraph?${encodeURIComponent(JSON.stringify([graphArg]))} "Build the attribution graph of this prompt and open it")`);
+    md.supportThemeIcons = true;
     if (doc.version !== ins.version) md.appendMarkdown('\n\n*(updating…)*');
     return new vscode.Hover(md, new vscode.Range(doc.positionAt(ins.base + span[0]), doc.positionAt(ins.base + span[1])));
   }
