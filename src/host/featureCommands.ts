@@ -32,18 +32,20 @@ function heldOut(info: ModelInfo): string | undefined {
 }
 
 async function pickCorpus(info: ModelInfo): Promise<string | undefined> {
-  type Item = vscode.QuickPickItem & { corpus: 'heldout' | 'files' };
+  type Item = vscode.QuickPickItem & { corpus: 'heldout' | 'file' | 'folder' };
   const items: Item[] = [];
   const held = heldOut(info);
   if (held) items.push({ label: `$(database) Held-out tokens of ${info.name}`, description: 'eval/heldout_tokens.u16', detail: 'The token file the shipped dashboards were built from', corpus: 'heldout' });
-  items.push({ label: '$(files) Text files or a folder…', description: 'a text file, or a folder of text files (binary files are skipped)', corpus: 'files' });
+  // Two entries, not one dialog for both: VS Code's own (remote) dialog opens a folder instead of taking it when files are selectable too.
+  items.push({ label: '$(folder) A folder of text files…', description: 'every text file in it (binary files are skipped)', corpus: 'folder' });
+  items.push({ label: '$(file) A text file…', corpus: 'file' });
   const pick = await vscode.window.showQuickPick(items, { title: `MechLens: feature dashboards of ${info.name}: corpus`, placeHolder: 'What the features are run over' });
   if (!pick) return undefined;
   if (pick.corpus === 'heldout') return held;
   const uris = await vscode.window.showOpenDialog({
     title: 'Corpus for the feature dashboards',
-    canSelectFiles: true,
-    canSelectFolders: true,
+    canSelectFiles: pick.corpus === 'file',
+    canSelectFolders: pick.corpus === 'folder',
     canSelectMany: false,
     openLabel: 'Use as corpus',
     defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri,
@@ -121,6 +123,6 @@ export async function buildFeatureDashboards(deps: FeatureCommandDeps, corpusArg
 export function registerFeatureCommands(deps: FeatureCommandDeps): vscode.Disposable[] {
   return [
     // The argument (a corpus path) is for tests and other extensions; the palette always asks.
-    vscode.commands.registerCommand(BUILD_DASHBOARDS_COMMAND, (arg?: unknown) => buildFeatureDashboards(deps, typeof arg === 'string' && arg.length > 0 ? arg : undefined)),
+    vscode.commands.registerCommand('mechlens.buildFeatureDashboards', (arg?: unknown) => buildFeatureDashboards(deps, typeof arg === 'string' && arg.length > 0 ? arg : undefined)),
   ];
 }

@@ -235,7 +235,8 @@ async function main(): Promise<number> {
       await page.waitForTimeout(600);
       await page.screenshot({ path: `${outDir}/graph-04-subgraph-dark.png` });
       // Undo the label (the document's own undo).
-      // The palette does not open while the webview's text field has focus: move focus to the workbench.
+      // A text field in the webview keeps F1 to itself: blur it, then move focus to the workbench.
+      await view.locator('#app').evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
       await page.locator('.part.statusbar').click({ position: { x: 600, y: 5 } });
       await runCommand(page, 'Undo', 'Undo');
       await view.locator('#details h2', { hasText: EVIL }).waitFor({ state: 'detached', timeout: 10_000 });
@@ -243,6 +244,8 @@ async function main(): Promise<number> {
       await view.locator('#label input').fill(`capital ${EVIL}`);
       await view.locator('#save-label').click();
       await view.locator('#details h2', { hasText: EVIL }).waitFor({ timeout: 10_000 });
+      // A text field in the webview keeps F1 to itself: blur it, then move focus to the workbench.
+      await view.locator('#app').evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
       await page.locator('.part.statusbar').click({ position: { x: 600, y: 5 } });
       await runCommand(page, 'File: Save', 'File: Save');
       // The save writes a megabyte: read the file once it parses and holds the label.
@@ -368,6 +371,7 @@ async function main(): Promise<number> {
         // Focus may be in the webview, where the palette key can be swallowed: retry from the workbench.
         for (let attempt = 0; ; attempt++) {
           try {
+            await view.locator('#app').evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
             await page.locator('.tabs-container .tab.active').first().click();
             await page.keyboard.press('Escape');
             await page.keyboard.press('F1');
@@ -381,13 +385,14 @@ async function main(): Promise<number> {
             if (attempt >= 2) throw err;
           }
         }
-        await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Text files or a folder' }).first().click({ timeout: 15_000 });
+        await page.locator('.quick-input-list .monaco-list-row', { hasText: 'A folder of text files' }).first().click({ timeout: 15_000 });
         const input = page.locator('.quick-input-widget input').filter({ visible: true });
         await input.waitFor({ timeout: 15_000 });
         await page.waitForTimeout(500);
         await input.fill(join(folder, 'corpus'));
         await page.waitForTimeout(300);
-        await page.keyboard.press('Enter');
+        // Enter would open the folder in VS Code's own dialog: the accept button takes it as it is.
+        await page.locator('.quick-input-widget .monaco-button', { hasText: 'Use as corpus' }).click();
       };
       const toast = page.locator('.notifications-toasts .notification-list-item', { hasText: 'feature dashboards of' });
       await pickCorpus();
@@ -402,6 +407,22 @@ async function main(): Promise<number> {
       await view.locator('#feature').scrollIntoViewIfNeeded();
       await page.waitForTimeout(400);
       await page.screenshot({ path: `${outDir}/graph-12-built-dashboards-dark.png` });
+    });
+
+    await test('the inline hover on a prompt token opens the attribution graph of the prompt', async () => {
+      await openFile(page, 'names.mlprompt');
+      await page.locator('.codelens-decoration a', { hasText: 'Attribution graph' }).first().waitFor({ timeout: 60_000 });
+      const word = page.locator('.view-lines span', { hasText: 'store' }).last();
+      await word.waitFor({ timeout: 30_000 });
+      const link = page.locator('.monaco-hover a', { hasText: 'Open attribution graph' });
+      // The inspection may still be running: hover again until its hover (with the link) shows.
+      for (let k = 0; k < 10 && !(await link.isVisible()); k++) {
+        await page.mouse.move(0, 0);
+        await word.hover();
+        await page.waitForTimeout(1500);
+      }
+      await link.click();
+      await graphView(page, 'names-2.graph.json');
     });
 
     await test('light theme: the graph and the subgraph follow it', async () => {
