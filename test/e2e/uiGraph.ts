@@ -23,10 +23,16 @@ function check(cond: unknown, message: string): asserts cond {
   if (!cond) throw new Error(message);
 }
 
-async function runCommand(page: Page, title: string, pick = title): Promise<void> {
+/**
+ * Runs the palette command labelled exactly `title`. Enter would run the first row, and the palette lists
+ * fuzzy matches alphabetically: ">File: Save" lists "File: Compare Active File with Saved" first.
+ */
+async function runCommand(page: Page, title: string): Promise<void> {
   await palette(page, `>${title}`);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: pick }).first().waitFor({ timeout: 15_000 });
-  await page.keyboard.press('Enter');
+  const exact = new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+  const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: exact }) }).first();
+  await row.waitFor({ timeout: 15_000 });
+  await row.click();
 }
 
 async function openFile(page: Page, name: string): Promise<void> {
@@ -44,7 +50,7 @@ async function openFile(page: Page, name: string): Promise<void> {
 async function setTheme(page: Page, kind: 'light' | 'dark'): Promise<void> {
   const selector = kind === 'dark' ? '.monaco-workbench.vs-dark' : '.monaco-workbench.vs';
   if ((await page.locator(selector).count()) === 0) {
-    await runCommand(page, 'Preferences: Toggle between Light/Dark Themes', 'Toggle');
+    await runCommand(page, 'Preferences: Toggle between Light/Dark Themes');
     await page.locator(selector).waitFor({ timeout: 15_000 });
   }
   await page.waitForTimeout(1200);
@@ -140,7 +146,7 @@ async function main(): Promise<number> {
     log('workbench up');
     await setTheme(page, 'dark');
     // The side bar takes room from the graph.
-    await runCommand(page, 'View: Close Primary Side Bar', 'Close Primary Side Bar').catch(() => undefined);
+    await runCommand(page, 'View: Close Primary Side Bar').catch(() => undefined);
 
     await test('the 22,789-link graph opens as *.graph.json; hover and click answer within 100 ms (p95)', async () => {
       await openFile(page, 'addition.graph.json');
@@ -238,7 +244,7 @@ async function main(): Promise<number> {
       // A text field in the webview keeps F1 to itself: blur it, then move focus to the workbench.
       await view.locator('#app').evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
       await page.locator('.part.statusbar').click({ position: { x: 600, y: 5 } });
-      await runCommand(page, 'Undo', 'Undo');
+      await runCommand(page, 'Undo');
       await view.locator('#details h2', { hasText: EVIL }).waitFor({ state: 'detached', timeout: 10_000 });
       // Set it again (the document changed under the view: it shows the undone state, then the new edit).
       await view.locator('#label input').fill(`capital ${EVIL}`);
@@ -247,7 +253,7 @@ async function main(): Promise<number> {
       // A text field in the webview keeps F1 to itself: blur it, then move focus to the workbench.
       await view.locator('#app').evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
       await page.locator('.part.statusbar').click({ position: { x: 600, y: 5 } });
-      await runCommand(page, 'File: Save', 'File: Save');
+      await runCommand(page, 'File: Save');
       // The save writes a megabyte: read the file once it parses and holds the label.
       type Saved = { qParams: Record<string, unknown>; nodes: Array<{ node_id: string; clerp: string }> };
       let saved: Saved | undefined;
@@ -267,7 +273,7 @@ async function main(): Promise<number> {
       check(saved.qParams.clickedId === target.id && saved.qParams.pruningThreshold === 0.4, 'clicked node and threshold saved');
       check(saved.nodes.find((n) => n.node_id === target.id)?.clerp === `capital ${EVIL}`, 'label saved in clerp');
       // Reopen: the state comes back from the file.
-      await runCommand(page, 'View: Close All Editors', 'Close All Editors');
+      await runCommand(page, 'View: Close All Editors');
       await openFile(page, 'dallas.graph.json');
       const again = await graphView(page, 'dallas.graph.json');
       await again.locator('#pinned li[data-supernode="Texas"]').waitFor({ timeout: 10_000 });
@@ -386,22 +392,49 @@ async function main(): Promise<number> {
           }
         }
         await page.locator('.quick-input-list .monaco-list-row', { hasText: 'A folder of text files' }).first().click({ timeout: 15_000 });
-        const input = page.locator('.quick-input-widget input').filter({ visible: true });
+        // VS Code's own (remote) open dialog. A typed folder name without the trailing slash only selects its
+        // row, and the first accept goes into the folder; with the slash the dialog moves into the folder as
+        // it is typed, and an accept with no row active takes the folder the box names.
+        const dialog = page.locator('.quick-input-widget', { hasText: 'Corpus for the feature dashboards' });
+        const input = dialog.locator('input').filter({ visible: true });
         await input.waitFor({ timeout: 15_000 });
         await page.waitForTimeout(500);
-        await input.fill(join(folder, 'corpus'));
-        await page.waitForTimeout(300);
-        // Enter would open the folder in VS Code's own dialog: the accept button takes it as it is.
-        await page.locator('.quick-input-widget .monaco-button', { hasText: 'Use as corpus' }).click();
+        const corpus = `${join(folder, 'corpus')}/`;
+        await input.fill(corpus);
+        // In the folder: its only row is ".." (the dialog lists folders, and it has none).
+        const rows = dialog.locator('.quick-input-list .monaco-list-row');
+        for (const until = Date.now() + 15_000; Date.now() < until; await page.waitForTimeout(250)) {
+          if ((await rows.allTextContents()).map((t) => t.trim()).join('|') === '..') break;
+        }
+        await page.waitForTimeout(500);
+        check((await input.inputValue()) === corpus, `the dialog names the corpus folder (${await input.inputValue()})`);
+        await dialog.locator('.monaco-button', { hasText: 'Use as corpus' }).click();
+        await dialog.waitFor({ state: 'hidden', timeout: 15_000 });
       };
-      const toast = page.locator('.notifications-toasts .notification-list-item', { hasText: 'feature dashboards of' });
+      // Headless and unfocused, the workbench shows no toasts: read the notification center.
+      const center = page.locator('.notifications-center');
+      const notification = async (text: string, timeout: number) => {
+        if (!(await center.isVisible())) {
+          await view.locator('#app').evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+          await page.locator('.tabs-container .tab.active').first().click();
+          await runCommand(page, 'Notifications: Show Notifications');
+        }
+        const row = center.locator('.monaco-list-row', { hasText: text }).first();
+        await row.waitFor({ timeout });
+        return row;
+      };
       await pickCorpus();
-      await toast.filter({ hasText: '%' }).first().waitFor({ timeout: 90_000 });
+      // The progress notification shows the percentage; its Cancel stops the build.
+      const progress = await notification('feature dashboards of', 30_000);
+      await center.locator('.monaco-list-row', { hasText: 'feature dashboards of' }).filter({ hasText: '%' }).first().waitFor({ timeout: 90_000 });
       await page.screenshot({ path: `${outDir}/graph-11-dashboards-progress-dark.png` });
-      await toast.first().locator('.monaco-button', { hasText: 'Cancel' }).click();
-      await page.locator('.notifications-toasts .notification-list-item', { hasText: 'build was cancelled' }).waitFor({ timeout: 30_000 });
+      await progress.locator('.monaco-button', { hasText: 'Cancel' }).click();
+      // The bundled model's four layers are built in one pass: a cancel may keep none of them, and says which.
+      const cancelled = (await (await notification('build was cancelled', 30_000)).textContent()) ?? '';
+      check(/no layer was finished yet|\d of \d layers are finished and kept/.test(cancelled), `the cancel says what was kept: "${cancelled}"`);
       await pickCorpus();
-      await page.locator('.notifications-toasts .notification-list-item', { hasText: 'built on corpus' }).waitFor({ timeout: 300_000 });
+      const built = (await (await notification('built on corpus', 300_000)).textContent()) ?? '';
+      log(`cancelled: "${cancelled.slice(0, 160)}"; then: "${built.slice(0, 160)}"`);
       await view.locator('#feature[data-source^="built on corpus"][data-details]').waitFor({ timeout: 60_000 });
       check((await view.locator('#feature-contexts .ctx, #feature-contexts p').count()) > 0, 'the panel shows the new dashboard');
       await view.locator('#feature').scrollIntoViewIfNeeded();
