@@ -8,7 +8,8 @@
 //   transcoders encode the inputs (sparse: the active features), each output position's reconstruction
 //   is the sum of the active decoder rows (scaled by the activations) + b_dec (+ the skip path), and the
 //   error node holds what the reconstruction misses, so the replacement model is exact.
-// - Rows: one backward per batch of targets (computeGradients, the forward shared by every row), seeded
+// - Rows: one backward per batch of targets (computeGradients over the frozen quantities captured once
+//   for the prompt, fed as inputs: no run recomputes an MLP or an attention score), seeded
 //   with a logit target's demeaned unembedding vector at the unembedding's input or a feature's encoder
 //   row at its input hook. The edges to every source are contracted inside the graph: per layer and
 //   position, the gradient at the output hook times each source's vector written there (decoder rows ·
