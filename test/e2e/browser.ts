@@ -1,4 +1,6 @@
-// Shared playwright-core setup: Debian's chromium, headless, nothing reaching out to the network.
+// Shared playwright-core setup: Debian's chromium, headless, nothing reaching out to the network; the
+// workbench helpers (palette, commands, Quick Open, theme) and the suites' test runner and result file.
+import { writeFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import type { Browser, FrameLocator, Page } from 'playwright-core';
 
@@ -44,8 +46,75 @@ export async function palette(page: Page, text: string): Promise<void> {
   await input.fill(text);
 }
 
+/**
+ * Runs the palette command labelled exactly `title`, by a click on its row. Enter would run the first row,
+ * and the palette lists fuzzy matches alphabetically: ">File: Save" lists "File: Compare Active File with
+ * Saved" first.
+ */
 export async function runCommand(page: Page, title: string): Promise<void> {
   await palette(page, `>${title}`);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 15_000 });
-  await page.keyboard.press('Enter');
+  const exact = new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+  const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: exact }) }).first();
+  await row.waitFor({ timeout: 15_000 });
+  await row.click();
+}
+
+/** Opens a workspace file through Quick Open (with its default editor); waits for its tab to be active. */
+export async function openFile(page: Page, name: string): Promise<void> {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Control+p');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 15_000 });
+  await input.fill(name);
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first();
+  await row.waitFor({ timeout: 15_000 });
+  await row.click();
+  await page.locator('.tabs-container .tab.active', { hasText: name }).first().waitFor({ timeout: 15_000 });
+}
+
+/** Switches the workbench to a light or dark theme (toggling only when needed), then lets webviews repaint. */
+export async function setTheme(page: Page, kind: 'light' | 'dark', settleMs = 1200): Promise<void> {
+  const selector = kind === 'dark' ? '.monaco-workbench.vs-dark' : '.monaco-workbench.vs';
+  if ((await page.locator(selector).count()) === 0) {
+    await runCommand(page, 'Preferences: Toggle between Light/Dark Themes');
+    await page.locator(selector).waitFor({ timeout: 15_000 });
+  }
+  await page.waitForTimeout(settleMs);
+}
+
+export interface TestResult {
+  name: string;
+  ok: boolean;
+  error?: string;
+}
+
+/**
+ * A suite's tests, run one after another: `test(name, fn)` records a pass or a failure (with a screenshot at
+ * `failureShot(n)`, n counting the results so far) and never throws, so the suite goes on.
+ */
+export function suiteRunner(page: Page, log: (...a: unknown[]) => void, failureShot: (n: number) => string) {
+  const results: TestResult[] = [];
+  const test = async (name: string, fn: () => Promise<void>): Promise<void> => {
+    const started = Date.now();
+    try {
+      await fn();
+      results.push({ name, ok: true });
+      log(`PASS ${name} (${Date.now() - started} ms)`);
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      results.push({ name, ok: false, error });
+      log(`FAIL ${name}: ${error}`);
+      await page.screenshot({ path: failureShot(results.length) }).catch(() => undefined);
+    }
+  };
+  return { results, test };
+}
+
+/** Prints the failures and the count, writes them to E2E_RESULT_FILE (read by run.sh); the exit code. */
+export function reportResults(tag: string, results: TestResult[]): number {
+  const failed = results.filter((r) => !r.ok);
+  for (const f of failed) console.log(`  ✗ ${f.name}: ${f.error}`);
+  console.log(`[${tag}] ${results.length - failed.length} passed, ${failed.length} failed`);
+  if (process.env.E2E_RESULT_FILE) writeFileSync(process.env.E2E_RESULT_FILE, JSON.stringify({ passed: results.length - failed.length, failed: failed.length, results }));
+  return failed.length === 0 ? 0 : 1;
 }

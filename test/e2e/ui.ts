@@ -3,8 +3,8 @@
 // on a token inside the webview that round-trips through the extension host to the engine worker.
 // Screenshots go to test-results/e2e/.
 // Usage: node --import tsx test/e2e/ui.ts <port> <extensionPath> <workspaceFolder> <outDir>
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { devPayload, findWebview, launchChromium, palette, runCommand, workbenchUrl } from './browser';
+import { mkdirSync } from 'node:fs';
+import { devPayload, findWebview, launchChromium, palette, reportResults, runCommand, suiteRunner, workbenchUrl } from './browser';
 
 const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
 const t0 = Date.now();
@@ -23,20 +23,7 @@ async function main(): Promise<number> {
     if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text().slice(0, 300));
     if (m.type() === 'error' && /mechlens|webview|Content Security/i.test(m.text())) console.log('  [browser console.error]', m.text().slice(0, 300));
   });
-  const results: Array<{ name: string; ok: boolean; error?: string }> = [];
-  const test = async (name: string, fn: () => Promise<void>) => {
-    const started = Date.now();
-    try {
-      await fn();
-      results.push({ name, ok: true });
-      log(`PASS ${name} (${Date.now() - started} ms)`);
-    } catch (err) {
-      const error = err instanceof Error ? err.message : String(err);
-      results.push({ name, ok: false, error });
-      log(`FAIL ${name}: ${error}`);
-      await page.screenshot({ path: `${outDir}/failure-${results.length}.png` }).catch(() => undefined);
-    }
-  };
+  const { results, test } = suiteRunner(page, log, (n) => `${outDir}/failure-${n}.png`);
 
   try {
     await page.goto(workbenchUrl(port, folder, devPayload(port, extPath)));
@@ -198,11 +185,7 @@ async function main(): Promise<number> {
   } finally {
     await browser.close();
   }
-  const failed = results.filter((r) => !r.ok);
-  for (const f of failed) console.log(`  ✗ ${f.name}: ${f.error}`);
-  console.log(`[ui] ${results.length - failed.length} passed, ${failed.length} failed`);
-  if (process.env.E2E_RESULT_FILE) writeFileSync(process.env.E2E_RESULT_FILE, JSON.stringify({ passed: results.length - failed.length, failed: failed.length }));
-  return failed.length === 0 ? 0 : 1;
+  return reportResults('ui', results);
 }
 
 main().then(

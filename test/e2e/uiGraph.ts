@@ -11,7 +11,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FrameLocator, Page } from 'playwright-core';
-import { devPayload, findWebview, launchChromium, palette, workbenchUrl } from './browser';
+import { devPayload, findWebview, launchChromium, openFile, reportResults, runCommand, setTheme, suiteRunner, workbenchUrl } from './browser';
 
 const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
 const GRAPHS = join(extPath, '..', 'shared', 'reference', 'graphs');
@@ -21,39 +21,6 @@ const EVIL = '<img src=x onerror=alert(1)>';
 
 function check(cond: unknown, message: string): asserts cond {
   if (!cond) throw new Error(message);
-}
-
-/**
- * Runs the palette command labelled exactly `title`. Enter would run the first row, and the palette lists
- * fuzzy matches alphabetically: ">File: Save" lists "File: Compare Active File with Saved" first.
- */
-async function runCommand(page: Page, title: string): Promise<void> {
-  await palette(page, `>${title}`);
-  const exact = new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
-  const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: exact }) }).first();
-  await row.waitFor({ timeout: 15_000 });
-  await row.click();
-}
-
-async function openFile(page: Page, name: string): Promise<void> {
-  await page.keyboard.press('Escape');
-  await page.keyboard.press('Control+p');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible', timeout: 15_000 });
-  await input.fill(name);
-  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first();
-  await row.waitFor({ timeout: 15_000 });
-  await row.click();
-  await page.locator('.tabs-container .tab.active', { hasText: name }).first().waitFor({ timeout: 15_000 });
-}
-
-async function setTheme(page: Page, kind: 'light' | 'dark'): Promise<void> {
-  const selector = kind === 'dark' ? '.monaco-workbench.vs-dark' : '.monaco-workbench.vs';
-  if ((await page.locator(selector).count()) === 0) {
-    await runCommand(page, 'Preferences: Toggle between Light/Dark Themes');
-    await page.locator(selector).waitFor({ timeout: 15_000 });
-  }
-  await page.waitForTimeout(1200);
 }
 
 /** The graph view whose #source names `file`, once drawn. */
@@ -124,20 +91,7 @@ async function main(): Promise<number> {
   page.on('console', (m) => {
     if (m.type() === 'error' && /mechlens|webview|Content Security|graph/i.test(m.text())) console.log('  [browser console.error]', m.text().slice(0, 300));
   });
-  const results: Array<{ name: string; ok: boolean; error?: string }> = [];
-  const test = async (name: string, fn: () => Promise<void>) => {
-    const started = Date.now();
-    try {
-      await fn();
-      results.push({ name, ok: true });
-      log(`PASS ${name} (${Date.now() - started} ms)`);
-    } catch (err) {
-      const error = err instanceof Error ? err.message : String(err);
-      results.push({ name, ok: false, error });
-      log(`FAIL ${name}: ${error}`);
-      await page.screenshot({ path: `${outDir}/graph-failure-${results.length}.png` }).catch(() => undefined);
-    }
-  };
+  const { results, test } = suiteRunner(page, log, (n) => `${outDir}/graph-failure-${n}.png`);
 
   try {
     await page.goto(workbenchUrl(port, folder, devPayload(port, extPath)));
@@ -484,11 +438,7 @@ async function main(): Promise<number> {
   } finally {
     await browser.close();
   }
-  const failed = results.filter((r) => !r.ok);
-  for (const f of failed) console.log(`  ✗ ${f.name}: ${f.error}`);
-  console.log(`[ui-graph] ${results.length - failed.length} passed, ${failed.length} failed`);
-  if (process.env.E2E_RESULT_FILE) writeFileSync(process.env.E2E_RESULT_FILE, JSON.stringify({ passed: results.length - failed.length, failed: failed.length }));
-  return failed.length === 0 ? 0 : 1;
+  return reportResults('ui-graph', results);
 }
 
 main().then(

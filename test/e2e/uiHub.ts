@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import type { Page } from 'playwright-core';
-import { devPayload, launchChromium, palette, workbenchUrl } from './browser';
+import { devPayload, launchChromium, reportResults, runCommand, setTheme, suiteRunner, workbenchUrl } from './browser';
 import { startFakeHub } from '../support/hubServer';
 import { ggufFromFixture } from '../support/ggufWriter';
 
@@ -48,12 +48,6 @@ function addSnapshot(id: string, commit: string, files: Record<string, Buffer>):
   writeFileSync(join(repo, 'refs', 'main'), commit);
 }
 
-async function runCommand(page: Page, title: string): Promise<void> {
-  await palette(page, `>${title}`);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 15_000 });
-  await page.keyboard.press('Enter');
-}
-
 /** Runs Download Model… and answers its input box with `ref` (waiting for that box, not the palette before it). */
 async function askDownload(page: Page, ref: string): Promise<void> {
   await runCommand(page, 'MechLens: Download Model…');
@@ -63,17 +57,6 @@ async function askDownload(page: Page, ref: string): Promise<void> {
   await input.waitFor({ state: 'visible', timeout: 15_000 });
   await input.fill(ref);
   await page.keyboard.press('Enter');
-}
-
-async function setTheme(page: Page, kind: 'light' | 'dark'): Promise<void> {
-  const selector = kind === 'dark' ? '.monaco-workbench.vs-dark' : '.monaco-workbench.vs';
-  if ((await page.locator(selector).count()) === 0) {
-    await palette(page, '>Preferences: Toggle between Light/Dark Themes');
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Toggle' }).first().waitFor({ timeout: 15_000 });
-    await page.keyboard.press('Enter');
-    await page.locator(selector).waitFor({ timeout: 15_000 });
-  }
-  await page.waitForTimeout(1000);
 }
 
 /** The Models view's row whose label is `label` (exact start), and its description once it matches `description`. */
@@ -110,27 +93,14 @@ async function main(): Promise<number> {
 
   const browser = await launchChromium();
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
-  const results: Array<{ name: string; ok: boolean; error?: string }> = [];
-  const test = async (name: string, fn: () => Promise<void>) => {
-    const started = Date.now();
-    try {
-      await fn();
-      results.push({ name, ok: true });
-      log(`PASS ${name} (${Date.now() - started} ms)`);
-    } catch (err) {
-      const error = err instanceof Error ? err.message : String(err);
-      results.push({ name, ok: false, error });
-      log(`FAIL ${name}: ${error}`);
-      await page.screenshot({ path: `${outDir}/hub-failure-${results.length}.png` }).catch(() => undefined);
-    }
-  };
+  const { results, test } = suiteRunner(page, log, (n) => `${outDir}/hub-failure-${n}.png`);
 
   try {
     await page.goto(workbenchUrl(port, folder, devPayload(port, extPath)));
     await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
     const activity = page.locator('.activitybar [aria-label^="MechLens"]').first();
     await activity.waitFor({ timeout: 90_000 });
-    await setTheme(page, 'dark');
+    await setTheme(page, 'dark', 1000);
     await activity.click();
     // A wider sidebar than the default, so the screenshots show the rows' descriptions whole: drag the sash
     // between the sidebar and the editor (at the sidebar's right edge).
@@ -199,7 +169,7 @@ async function main(): Promise<number> {
 
     await test('light theme: a download declined fetches nothing', async () => {
       await page.mouse.move(900, 600);
-      await setTheme(page, 'light');
+      await setTheme(page, 'light', 1000);
       await page.screenshot({ path: `${outDir}/hub-06-models-light.png` });
       await askDownload(page, DECLINED);
       const dialog = page.locator('.monaco-dialog-box');
@@ -218,10 +188,7 @@ async function main(): Promise<number> {
     await browser.close();
     await hub.close();
   }
-  const failed = results.filter((r) => !r.ok).length;
-  log(`${results.length - failed} passed, ${failed} failed`);
-  if (process.env.E2E_RESULT_FILE) writeFileSync(process.env.E2E_RESULT_FILE, JSON.stringify({ passed: results.length - failed, failed, results }));
-  return failed === 0 ? 0 : 1;
+  return reportResults('ui-hub', results);
 }
 
 main().then(
