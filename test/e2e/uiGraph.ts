@@ -327,7 +327,23 @@ async function main(): Promise<number> {
 
     await test('Build Feature Dashboards on a small corpus: cancel, resume, and the panel reads them', async () => {
       const view = await graphView(page, 'names.graph.json');
+      // VS Code's own open dialog sometimes drops a keystroke or re-renders its box under a busy machine:
+      // the whole pick (palette, menu, dialog) is retried from a closed dialog, up to three times.
       const pickCorpus = async () => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await pickCorpusOnce();
+            return;
+          } catch (err) {
+            log(`picking the corpus, attempt ${attempt}: ${String(err).split('\n')[0]}`);
+            if (attempt >= 3) throw err;
+            await page.keyboard.press('Escape');
+            await page.keyboard.press('Escape');
+            await page.waitForTimeout(1000);
+          }
+        }
+      };
+      const pickCorpusOnce = async () => {
         // Focus may be in the webview, where the palette key can be swallowed: retry from the workbench.
         for (let attempt = 0; ; attempt++) {
           try {
@@ -354,7 +370,7 @@ async function main(): Promise<number> {
         await input.waitFor({ timeout: 15_000 });
         await page.waitForTimeout(500);
         const corpus = `${join(folder, 'corpus')}/`;
-        await input.fill(corpus);
+        await input.fill(corpus, { timeout: 15_000 });
         // In the folder: its only row is ".." (the dialog lists folders, and it has none).
         const rows = dialog.locator('.quick-input-list .monaco-list-row');
         for (const until = Date.now() + 15_000; Date.now() < until; await page.waitForTimeout(250)) {
