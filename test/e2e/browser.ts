@@ -39,11 +39,22 @@ export async function findWebview(page: Page, selector: string, timeoutMs = 60_0
 }
 
 export async function palette(page: Page, text: string): Promise<void> {
-  await page.keyboard.press('Escape');
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible', timeout: 15_000 });
-  await input.fill(text);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('F1');
+      const input = page.locator('.quick-input-widget input').filter({ visible: true });
+      await input.waitFor({ state: 'visible', timeout: 15_000 });
+      await input.fill(text, { timeout: 5_000 });
+      return;
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      // A webview holding the focus swallows F1 (or the box closes as it opens): give the focus back to
+      // the workbench through the active editor tab and open the palette again.
+      await page.locator('.tabs-container .tab.active').first().click({ timeout: 5_000 }).catch(() => undefined);
+      await page.waitForTimeout(500);
+    }
+  }
 }
 
 /**
