@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { attribute } from '../../src/engine/attribution/attribute';
+import { attributionPrompt } from '../../src/engine/attribution/graph';
 import type { Attribution } from '../../src/engine/attribution/attribute';
 import { captureFrozenState, runFrozen } from '../../src/engine/attribution/frozenModel';
 import { loadTranscoders } from '../../src/engine/attribution/transcoders';
@@ -266,4 +267,29 @@ describe('attribution graphs: exactness (circuit-tracer test_attributions)', fun
       }
     });
   }
+
+  it('real weights: stories260K (TinyStories Llama, SentencePiece) with JumpReLU transcoders, its own BOS kept', async () => {
+    const dir = join(__dirname, '..', '..', '..', 'shared', 'reference', 'models', 'stories260K');
+    const model = await Model.load(dir);
+    const tcDir = mkdtempSync(join(tmpdir(), 'mechlens-tc-'));
+    try {
+      writeJumpReluTranscoders(tcDir, model.config, 11);
+      const set = loadTranscoders(tcDir, model.config);
+      // Its tokenizer adds <s> itself: circuit-tracer's rule keeps it as the only BOS and zeroes position 0.
+      const { tokens, zeroPositions } = attributionPrompt(model, { text: 'Once upon a time, there was a little girl named Lily.' });
+      assert.equal(tokens.ids[0], 1);
+      assert.notEqual(tokens.ids[1], 1);
+      assert.equal(zeroPositions, 1);
+      const attr = await attribute(model, set, tokens.ids, { zeroPositions, batchSize: 32 });
+      assert.ok(attr.activations.length >= 20, `${attr.activations.length} active features`);
+      for (let f = 0; f < attr.activations.length; f++) assert.ok(attr.activeFeatures[f * 3 + 1]! > 0, 'no feature at the BOS position');
+      const worst = await exactness(model, set, attr);
+      console.log(`      ${attr.activations.length} features, ${worst.checked} sources; worst |Δ−A|/tol: features ${worst.features.toFixed(3)}, logits ${worst.logits.toFixed(3)}`);
+      assert.ok(worst.features <= 1, `feature pre-activations off by ${worst.features}× the tolerance`);
+      assert.ok(worst.logits <= 1, `logits off by ${worst.logits}× the tolerance`);
+    } finally {
+      rmSync(tcDir, { recursive: true, force: true });
+      await model.dispose();
+    }
+  });
 });
