@@ -12,6 +12,23 @@ export function launchChromium(): Promise<Browser> {
   });
 }
 
+/**
+ * A page for a suite: `alerts` records (and dismisses) every alert() a webview runs, which the suites assert
+ * never happens (untrusted text must stay text); console errors matching `echo` are printed.
+ */
+export async function suitePage(browser: Browser, height: number, echo: RegExp): Promise<{ page: Page; alerts: string[] }> {
+  const page = await (await browser.newContext({ viewport: { width: 1440, height } })).newPage();
+  const alerts: string[] = [];
+  page.on('dialog', (d) => {
+    alerts.push(d.message());
+    void d.dismiss();
+  });
+  page.on('console', (m) => {
+    if (m.type() === 'error' && echo.test(m.text())) console.log('  [browser console.error]', m.text().slice(0, 300));
+  });
+  return { page, alerts };
+}
+
 /** The workbench URL; with the smoke-test driver on, `payload` loads MechLens from its source folder. */
 export function workbenchUrl(port: string, folder: string, payload: Array<[string, string]>): string {
   return `http://127.0.0.1:${port}/?folder=${encodeURIComponent(folder)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;

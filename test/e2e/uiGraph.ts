@@ -11,7 +11,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FrameLocator, Page } from 'playwright-core';
-import { devPayload, findWebview, launchChromium, openFile, reportResults, runCommand, setTheme, suiteRunner, workbenchUrl } from './browser';
+import { devPayload, findWebview, launchChromium, openFile, reportResults, runCommand, setTheme, suitePage, suiteRunner, workbenchUrl } from './browser';
 
 const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
 const GRAPHS = join(extPath, '..', 'shared', 'reference', 'graphs');
@@ -82,15 +82,7 @@ async function main(): Promise<number> {
   writeFileSync(join(folder, 'corpus', 'docs-a.txt'), docs);
   writeFileSync(join(folder, 'corpus', 'docs-b.txt'), docs.split('\n').reverse().join('\n'));
   const browser = await launchChromium();
-  const page = await (await browser.newContext({ viewport: { width: 1440, height: 1000 } })).newPage();
-  const alerts: string[] = [];
-  page.on('dialog', (d) => {
-    alerts.push(d.message());
-    void d.dismiss();
-  });
-  page.on('console', (m) => {
-    if (m.type() === 'error' && /mechlens|webview|Content Security|graph/i.test(m.text())) console.log('  [browser console.error]', m.text().slice(0, 300));
-  });
+  const { page, alerts } = await suitePage(browser, 1000, /mechlens|webview|Content Security|graph/i);
   const { results, test } = suiteRunner(page, log, (n) => `${outDir}/graph-failure-${n}.png`);
 
   try {

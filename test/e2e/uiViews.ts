@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FrameLocator, Page } from 'playwright-core';
-import { devPayload, findWebview, launchChromium, openFile, reportResults, runCommand, setTheme, suiteRunner, workbenchUrl } from './browser';
+import { devPayload, findWebview, launchChromium, openFile, reportResults, runCommand, setTheme, suitePage, suiteRunner, workbenchUrl } from './browser';
 
 const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
 const t0 = Date.now();
@@ -58,15 +58,7 @@ async function main(): Promise<number> {
   writeFileSync(join(folder, 'views.prompt'), PROMPT);
   writeFileSync(join(folder, 'notes.txt'), 'The cat sat on the mat.\n');
   const browser = await launchChromium();
-  const page = await (await browser.newContext({ viewport: { width: 1440, height: 900 } })).newPage();
-  const alerts: string[] = [];
-  page.on('dialog', (d) => {
-    alerts.push(d.message());
-    void d.dismiss();
-  });
-  page.on('console', (m) => {
-    if (m.type() === 'error' && /mechlens|webview|Content Security|plotly/i.test(m.text())) console.log('  [browser console.error]', m.text().slice(0, 300));
-  });
+  const { page, alerts } = await suitePage(browser, 900, /mechlens|webview|Content Security|plotly/i);
   const { results, test } = suiteRunner(page, log, (n) => `${outDir}/views-failure-${n}.png`);
 
   try {

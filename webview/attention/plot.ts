@@ -5,7 +5,7 @@ import type { AttentionView, HeadKind } from '../../src/shared/analysisProtocol'
 import { plotToken, plotlyEscape, tokenTicks } from '../common/plotText';
 import type { ThemeColors } from '../common/theme';
 import { chartLayout } from '../common/theme';
-import { layerHeadHeatmap } from '../common/chart';
+import { layerHeadHeatmap, sequential } from '../common/chart';
 import type { Plot } from '../common/chart';
 
 export const HEAD_KIND_LABELS: Record<HeadKind, string> = {
@@ -47,10 +47,7 @@ export function patternHeatmap(v: AttentionView, layer: number, head: number, th
         hovertemplate: '%{customdata}<br>attention %{z:.3f}<extra></extra>',
         zmin: 0,
         zmax: 1,
-        colorscale: [
-          [0, theme.background],
-          [1, theme.accent],
-        ],
+        colorscale: sequential(theme),
         colorbar: { thickness: 10, outlinewidth: 0 },
       },
     ],
@@ -80,10 +77,7 @@ export function headGrid(scores: number[][], kind: HeadKind, theme: ThemeColors,
     {
       zmin: 0,
       zmax: 1,
-      colorscale: [
-        [0, theme.background],
-        [1, theme.accent],
-      ],
+      colorscale: sequential(theme),
       hovertemplate: `L%{y}H%{x}: ${plotlyEscape(HEAD_KIND_LABELS[kind])} score %{z:.3f}<extra></extra>`,
     },
     shapes,

@@ -17,6 +17,14 @@ export type BarChart = Plot;
  * A layers x heads heatmap (layer 0 on top, heads across), each cell labelled with its value: the
  * head-detector grid and the per-head direct logit attribution both draw this.
  */
+/** A sequential colour scale from the theme's background (0) to its accent (1): probabilities, attention. */
+export function sequential(theme: ThemeColors): Array<[number, string]> {
+  return [
+    [0, theme.background],
+    [1, theme.accent],
+  ];
+}
+
 export function layerHeadHeatmap(
   z: number[][],
   theme: ThemeColors,

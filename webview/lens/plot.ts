@@ -8,6 +8,7 @@ import { chartLayout } from '../common/theme';
 import { displayToken, formatProb } from '../../src/shared/tokenText';
 
 export type { Plot } from '../common/chart';
+import { sequential } from '../common/chart';
 import type { Plot } from '../common/chart';
 
 /** What the heatmap colours: the top token's probability, or target `index`'s. */
@@ -85,10 +86,7 @@ export function lensHeatmap(v: LensView, colour: LensColour, theme: ThemeColors,
         hovertemplate: '%{customdata}<extra></extra>',
         zmin: 0,
         zmax: 1,
-        colorscale: [
-          [0, theme.background],
-          [1, theme.accent],
-        ],
+        colorscale: sequential(theme),
         colorbar: { title: { text: target ? `p(${plotToken(target.text)})` : 'p(top)' }, thickness: 10, outlinewidth: 0, tickformat: '.0%' },
         xgap: 1,
         ygap: 1,
