@@ -27,7 +27,9 @@ EXT=${E2E_EXT_PATH:-$ROOT}
 [ -f "$EXT/models/mechlens-tiny/model.safetensors" ] || { echo "[e2e] $EXT/models/mechlens-tiny/model.safetensors is missing: the bundled default model is required"; exit 1; }
 
 # Keep the last 3 runs for debugging. On a clean clone there are none: ls fails, and under pipefail that must not end the run.
-{ ls -dt "$ROOT"/.e2e/run-* 2>/dev/null || true; } | tail -n +4 | xargs -r rm -rf
+# A run whose shell is still alive (its pid ends the folder name) is another e2e run in progress: never removed.
+{ ls -dt "$ROOT"/.e2e/run-* 2>/dev/null || true; } | tail -n +4 | while read -r d; do
+  kill -0 "${d##*-}" 2>/dev/null || rm -rf "$d"; done
 RUN="$ROOT/.e2e/run-$(date +%Y%m%d-%H%M%S)-$$"
 OUT=${E2E_OUT:-$ROOT/test-results/e2e}
 mkdir -p "$OUT"
