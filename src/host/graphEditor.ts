@@ -10,8 +10,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { PromptInput } from '../shared/analyses';
-import { parseGraphFile } from '../shared/graphFile';
-import type { AttributionGraphFile } from '../shared/graphFile';
+import { labelsInGraph, parseGraphFile, type AttributionGraphFile } from '../shared/graphFile';
 import { graphNeedsOtherModel, validateGraphParams } from '../shared/graphProtocol';
 import type { FeatureDashboardView, GraphDocumentView, GraphHostProtocol, GraphNotifications, GraphViewState } from '../shared/graphProtocol';
 import type { ModelInfo } from '../shared/modelInfo';
@@ -157,7 +156,11 @@ class GraphEditor implements vscode.Disposable {
         if (by === 'label') {
           if (query.trim() === '') badInput('feature/search: type some label text');
           const r = await this.deps.engine.call('analysis/featureSearch', { label: query.trim(), top: 20, ...dashboards });
-          return { ...r, searched: `label containing “${query.trim()}”` };
+          // Labels typed in this graph (its nodes' clerps) are found too, first: they are the user's own words.
+          const own = labelsInGraph(this.parse().file, query.trim());
+          const labels = [...own, ...r.labels.filter((x) => !own.some((o) => o.layer === x.layer && o.index === x.index))].slice(0, 20);
+          const notes = own.length > 0 ? r.notes.filter((n) => !n.startsWith('No labels.json')) : r.notes;
+          return { ...r, labels, notes, searched: `label containing “${query.trim()}”` };
         }
         const tokens = await this.deps.engine.call('tokenize', { text: query });
         if (tokens.ids.length === 0) badInput(`feature/search: “${query}” is no token of ${info.name}`);

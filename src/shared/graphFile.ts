@@ -152,3 +152,18 @@ export function cantorPair(layer: number, index: number): number {
 export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+/** Feature nodes of a graph whose label (clerp) contains `query`, case-insensitively; one entry per feature. */
+export function labelsInGraph(file: AttributionGraphFile, query: string): Array<{ layer: number; index: number; label: string }> {
+  const q = query.toLowerCase();
+  const seen = new Set<string>();
+  const out: Array<{ layer: number; index: number; label: string }> = [];
+  for (const n of file.nodes) {
+    if (n.kind !== 'feature' || n.layer === null || n.featureIndex === null || !n.clerp.toLowerCase().includes(q)) continue;
+    const key = `${n.layer}:${n.featureIndex}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ layer: n.layer, index: n.featureIndex, label: n.clerp });
+  }
+  return out;
+}

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Ajv from 'ajv';
 import { cantorPair, parseGraphFile, summarizeGraph, writeGraphFile } from '../../src/engine/attribution/graphFile';
+import { labelsInGraph } from '../../src/shared/graphFile';
 import { edgeList, graphScores, nodeInfluence, pruneGraph } from '../../src/engine/attribution/scores';
 import type { GraphNode, GraphNodeKind } from '../../src/engine/attribution/graphFile';
 
@@ -37,6 +38,22 @@ describe('attribution graph files', function () {
       assert.ok(graph.nodes.filter((n) => n.kind === 'logit').every((n) => n.tokenProb > 0 && Number.isInteger(n.tokenId)));
     });
   }
+
+  it('labels typed in a graph are searchable: a clerp set on a real graph\'s feature node is found, once per feature', function () {
+    const file = Object.keys(EXPECTED)[0]!;
+    const raw = JSON.parse(readFileSync(join(GRAPHS, file), 'utf8')) as { nodes: Array<Record<string, unknown>> };
+    const graph0 = parseGraphFile(JSON.stringify(raw), file);
+    const target = graph0.nodes.find((n) => n.kind === 'feature')!;
+    assert.deepEqual(labelsInGraph(graph0, 'zebra-crossing detector'), [], 'nothing before the label is set');
+    // The same feature at every position it appears gets the label: one search hit for the feature.
+    for (const n of raw.nodes) {
+      const parsed = graph0.nodes.find((g) => g.id === n.node_id)!;
+      if (parsed.kind === 'feature' && parsed.layer === target.layer && parsed.featureIndex === target.featureIndex) n.clerp = 'My Zebra-Crossing detector';
+    }
+    const hits = labelsInGraph(parseGraphFile(JSON.stringify(raw), file), 'zebra-crossing DETECTOR');
+    assert.deepEqual(hits, [{ layer: target.layer, index: target.featureIndex, label: 'My Zebra-Crossing detector' }]);
+    assert.deepEqual(labelsInGraph(parseGraphFile(JSON.stringify(raw), file), 'giraffe'), []);
+  });
 
   it('reads both error-id forms (0_{layer}_{pos} and {layer}_-1_{pos}); layer and position come from the fields', function () {
     const graph = parseGraphFile(JSON.stringify(tiny({ errorIds: ['0_1_0', '1_-1_1'] })), 'tiny.json');
