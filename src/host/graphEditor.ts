@@ -16,7 +16,8 @@ import type { FeatureDashboardView, GraphDocumentView, GraphHostProtocol, GraphN
 import type { ModelInfo } from '../shared/modelInfo';
 import { RpcError } from '../shared/rpc';
 import type { Handlers, RpcEndpoint } from '../shared/rpc';
-import { badInput } from '../shared/schema';
+import { featureSteer } from '../shared/features';
+import { badInput, list } from '../shared/schema';
 import type { EngineClient } from './engineClient';
 import { BUILD_DASHBOARDS_COMMAND } from './featureCommands';
 import type { FeatureStore } from './featureStore';
@@ -45,6 +46,10 @@ interface Parsed {
   raw: Record<string, unknown>;
   ids: Set<string>;
 }
+
+/** A steering file holds at most the view's 64 interventions: a few KiB; anything far larger is not one. */
+const MAX_STEERING_FILE_BYTES = 256 * 1024;
+const STEERING_SET = list(featureSteer, 64);
 
 /** One open graph editor. */
 class GraphEditor implements vscode.Disposable {
@@ -186,6 +191,22 @@ class GraphEditor implements vscode.Disposable {
       'feature/outputs': async ({ layer, index }) => {
         await this.featureModel('Top outputs');
         return this.deps.engine.call('analysis/featureOutputs', { layer, index, top: 20 });
+      },
+      'feature/saveSteering': ({ features }) => saveExport('json', `${this.name.replace(/\.graph\.json$|\.json$/i, '')}.steering`, `${JSON.stringify(features, null, 2)}\n`),
+      'feature/loadSteering': async () => {
+        const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+        const picked = await vscode.window.showOpenDialog({ defaultUri: folder, canSelectMany: false, filters: { 'Steering set': ['json'] }, openLabel: 'Load steering set' });
+        const uri = picked?.[0];
+        if (!uri) return null;
+        const where = path.basename(uri.fsPath);
+        if ((await vscode.workspace.fs.stat(uri)).size > MAX_STEERING_FILE_BYTES) badInput(`${where} is larger than a steering set can be (${MAX_STEERING_FILE_BYTES / 1024} KiB).`);
+        let json: unknown;
+        try {
+          json = JSON.parse(Buffer.from(await vscode.workspace.fs.readFile(uri)).toString('utf8'));
+        } catch (e) {
+          badInput(`${where} is not JSON (${errorMessage(e)}): a steering set is the list “Save…” writes, as \`mechlens steer --features\` reads.`);
+        }
+        return { features: STEERING_SET.parse(json, where), path: uri.fsPath };
       },
       'feature/buildDashboards': () => {
         // The command asks for the corpus in VS Code's own dialogs; the view learns of the result by notification.

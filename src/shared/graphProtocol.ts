@@ -5,7 +5,7 @@
 // runs; the host also checks that every node id it names is a node of the graph.
 import { ANALYSIS_PANEL_PARAMS } from './analysisProtocol';
 import { featureSteer } from './features';
-import type { FeatureInputsResult, FeatureOutputsResult, FeatureSearchResult, SteerResult } from './features';
+import type { FeatureInputsResult, FeatureOutputsResult, FeatureSearchResult, FeatureSteer, SteerResult } from './features';
 import type { AttributionGraphFile } from './graphFile';
 import { badInput, boolean, finiteNumber, integer, list, noParams, object, oneOf, optional, paramsValidator, refine, string } from './schema';
 import type { Infer, Schema } from './schema';
@@ -64,6 +64,13 @@ export const GRAPH_VIEW_PARAMS = {
     seed: optional(integer(0, 2 ** 31 - 1)),
     temperature: optional(finiteNumber(0, 10)),
   }),
+  /**
+   * Saves the steering set through a save dialog, as the JSON `mechlens steer --features FILE` replays
+   * (the same validated intervention objects).
+   */
+  'feature/saveSteering': object({ features: refine(list(featureSteer, 64), (v, where) => v.length > 0 || badInput(`${where}: the steering set is empty`)) }),
+  /** Reads a steering set the user picks in an open dialog (validated by the host; no path comes from the view). */
+  'feature/loadSteering': noParams,
   /** A feature's top inputs at one position of the graph's prompt (the last when absent). */
   'feature/inputs': object({ layer, index, position: optional(integer(0, 1_000_000)) }),
   /** A feature's top outputs (virtual weights to later features, logits). */
@@ -141,6 +148,8 @@ export type GraphHostProtocol = {
   'feature/inputs': { params: Params<'feature/inputs'>; result: FeatureInputsResult };
   'feature/outputs': { params: Params<'feature/outputs'>; result: FeatureOutputsResult };
   'feature/buildDashboards': { params: Params<'feature/buildDashboards'>; result: null };
+  'feature/saveSteering': { params: Params<'feature/saveSteering'>; result: { path: string | null } };
+  'feature/loadSteering': { params: Params<'feature/loadSteering'>; result: { features: FeatureSteer[]; path: string } | null };
 };
 
 export type GraphNotifications = {

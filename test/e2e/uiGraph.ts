@@ -315,6 +315,20 @@ async function main(): Promise<number> {
       await view.locator('#steer').scrollIntoViewIfNeeded();
       await page.waitForTimeout(400);
       await page.screenshot({ path: `${outDir}/graph-10-steer-dark.png` });
+      // Saved as `mechlens steer --features` reads it, cleared, and loaded back through VS Code's open dialog.
+      const file = join(folder, 'names.steering.json');
+      const saved = JSON.parse((await saveThrough(page, view, '#steer-save', file)).toString('utf8')) as Array<Record<string, unknown>>;
+      check(saved.length === 1 && saved[0]!.value === 40 && Number.isInteger(saved[0]!.layer) && Number.isInteger(saved[0]!.index), `saved steering set ${JSON.stringify(saved)}`);
+      await view.locator('#steer-clear').click();
+      check((await view.locator('#steer-list li[data-steer]').count()) === 0, 'the steering set is cleared');
+      await view.locator('#steer-load').click();
+      const input = page.locator('.quick-input-widget input').filter({ visible: true });
+      await input.waitFor({ timeout: 15_000 });
+      await page.waitForTimeout(500);
+      await input.fill(file);
+      await page.keyboard.press('Enter');
+      await view.locator(`#steer-list li[data-steer="${String(saved[0]!.layer)}/${String(saved[0]!.index)}"]`).waitFor({ timeout: 20_000 });
+      log(`steering set saved to and loaded from ${file}`);
     });
 
     await test('Build Feature Dashboards on a small corpus: cancel, resume, and the panel reads them', async () => {

@@ -385,7 +385,12 @@ export class FeaturePanel {
     n.append(document.createTextNode('tokens '), tokens);
     const s = el('label', { class: 'inline' });
     s.append(document.createTextNode('seed '), seed);
-    opts.append(lab(' freeze attention', freeze), n, s, run, clear);
+    // Saved as the list `mechlens steer --features FILE` replays: the same validated intervention objects.
+    const save = el('vscode-button', { id: 'steer-save', secondary: '', title: 'Save the steering set to a JSON file (mechlens steer --features reads it)' }, 'Save…');
+    save.addEventListener('click', () => void this.saveSteering());
+    const load = el('vscode-button', { id: 'steer-load', secondary: '', title: 'Load a saved steering set' }, 'Load…');
+    load.addEventListener('click', () => void this.loadSteering());
+    opts.append(lab(' freeze attention', freeze), n, s, run, clear, save, load);
     sec.append(el('h3', {}, 'Steering'), el('p', { class: 'muted' }, 'Pick how to change a feature, then “Add to steering” on it (several features run together); Steer generates from the graph’s prompt before and after.'), form, el('ul', { id: 'steer-list' }), opts, el('div', { id: 'steer-result' }));
     return sec;
   }
@@ -427,6 +432,31 @@ export class FeaturePanel {
     // One entry per feature: adding it again replaces its settings.
     this.steering = [...this.steering.filter((s) => s.layer !== t.layer || s.index !== t.index), entry];
     this.renderSteering();
+  }
+
+  private async saveSteering(): Promise<void> {
+    if (this.steering.length === 0) {
+      this.steerNote('The steering set is empty: nothing to save.', true);
+      return;
+    }
+    try {
+      const r = await this.host.rpc.call('feature/saveSteering', { features: this.steering });
+      if (r.path) this.steerNote(`Saved ${this.steering.length} intervention${this.steering.length === 1 ? '' : 's'} to ${r.path}.`);
+    } catch (err) {
+      this.steerNote(errorText(err), true);
+    }
+  }
+
+  private async loadSteering(): Promise<void> {
+    try {
+      const r = await this.host.rpc.call('feature/loadSteering', {});
+      if (!r) return;
+      this.steering = r.features;
+      this.renderSteering();
+      this.steerNote(`Loaded ${r.features.length} intervention${r.features.length === 1 ? '' : 's'} from ${r.path}.`);
+    } catch (err) {
+      this.steerNote(errorText(err), true);
+    }
   }
 
   private renderSteering(): void {
