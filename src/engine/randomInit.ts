@@ -4,7 +4,7 @@
 // interpretability claim to have: a result a random network also shows says little about training).
 //   - GPT-2: every matrix and embedding normal(0, initializer_range = 0.02), the residual projections
 //     (attn.c_proj, mlp.c_proj) normal(0, 0.02 / sqrt(2 n_layers)) (GPT-2 paper, HF GPT2PreTrainedModel);
-//   - GPT-NeoX, Llama, Mistral, Qwen2, Gemma-2: every matrix and embedding normal(0, initializer_range);
+//   - GPT-NeoX, Llama, Mistral, Qwen2/3, Gemma-2/3: every matrix and embedding normal(0, initializer_range);
 //   - biases 0, norms at 1 (Gemma's (1 + w) norms: w = 0), a tied unembedding stays tied.
 // The model is built from the spec in memory (no folder); it keeps the tokenizer and the head probe.
 import { join } from 'node:path';
@@ -55,6 +55,8 @@ export function randomInitSpec(spec: ModelSpec, seed: number, std = DEFAULT_INIT
     for (const b of ['b_Q', 'b_K', 'b_V', 'b_O', 'b_in', 'b_out'] as const) if (lw[b]) out[b] = zeros(lw[b]);
     if (lw.W_gate) out.W_gate = gaussian(lw.W_gate.length, std);
     if (lw.ln1Post) out.ln1Post = norm(lw.ln1Post);
+    if (lw.qNorm) out.qNorm = norm(lw.qNorm);
+    if (lw.kNorm) out.kNorm = norm(lw.kNorm);
     if (lw.ln2Post) out.ln2Post = norm(lw.ln2Post);
     return out;
   });

@@ -1,6 +1,6 @@
 // What the engine tells its clients about a loaded (or validated) model and a tokenized prompt.
 
-export type Architecture = 'gpt2' | 'gpt_neox' | 'llama' | 'qwen2' | 'gemma2';
+export type Architecture = 'gpt2' | 'gpt_neox' | 'llama' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3';
 
 /** A model's shape, TransformerLens names; the engine's ModelConfig extends it with conventions. */
 export interface ModelDims {

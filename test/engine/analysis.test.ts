@@ -11,7 +11,7 @@ import { fixture, maxAbsDiff } from '../support/fixtures';
 const TOKENS = [5, 17, 3, 42, 8, 5, 17, 3];
 
 describe('analyses on real models', function () {
-  for (const name of ['gpt2', 'llama', 'neox', 'gemma2']) {
+  for (const name of ['gpt2', 'llama', 'neox', 'gemma2', 'qwen3', 'gemma3']) {
     describe(name, function () {
       let model: Model;
       before(async () => {

@@ -185,6 +185,8 @@ describe('attribution graphs: exactness (circuit-tracer test_attributions)', fun
     { name: 'Gemma-2 with JumpReLU transcoders', fixture: 'gemma2', groupByLayer: false, write: (dir, m) => writeJumpReluTranscoders(dir, m.config, 7) },
     { name: 'Llama with TopK skip transcoders, rows grouped by layer', fixture: 'llama', groupByLayer: true, write: (dir, m) => writeTopKSkipTranscoders(dir, m.config, 8, 6) },
     { name: 'GPT-2 with a cross-layer transcoder, rows grouped by layer', fixture: 'gpt2', groupByLayer: true, write: (dir, m) => writeCrossLayerTranscoders(dir, m.config, 9) },
+    { name: 'Gemma-3 (q/k norms, local and global rotary) with JumpReLU transcoders', fixture: 'gemma3', groupByLayer: false, write: (dir, m) => writeJumpReluTranscoders(dir, m.config, 10) },
+    { name: 'Qwen3 (q/k norms) with TopK skip transcoders, rows grouped by layer', fixture: 'qwen3', groupByLayer: true, write: (dir, m) => writeTopKSkipTranscoders(dir, m.config, 11, 6) },
   ];
   for (const k of cases) {
     it(`${k.name}: exact edges, and the replacement model with its error nodes reproduces the logits`, async () => {

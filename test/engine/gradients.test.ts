@@ -17,7 +17,7 @@ import type { Golden } from '../support/fixtures';
 
 /** Max |engine - torch| relative to the gradient's max magnitude. */
 const RELATIVE_TOLERANCE = 1e-4;
-const CASES = ['gpt2', 'neox', 'neox-seq', 'llama', 'qwen2', 'gemma2'];
+const CASES = ['gpt2', 'neox', 'neox-seq', 'llama', 'qwen2', 'gemma2', 'llama3', 'qwen3', 'gemma3'];
 
 interface Spec {
   metrics: Array<{ target: number; baseline?: number; logprob?: boolean }>;

@@ -117,6 +117,12 @@ const CASES: Case[] = [
   { name: 'rotary_pct above 1', args: config('neox', (c) => (c.rotary_pct = 4)), expect: /rotary part of each head .* must be an even number/ },
   { name: 'negative soft cap', args: config('gemma2', (c) => (c.final_logit_softcapping = -3)), expect: /"final_logit_softcapping" must be a finite number > 0/ },
   { name: 'sliding_window 0', args: config('gemma2', (c) => (c.sliding_window = 0)), expect: /"sliding_window" must be a positive integer/ },
+  { name: 'rope_scaling yarn', args: config('llama', (c) => (c.rope_scaling = { rope_type: 'yarn', factor: 4 })), expect: /rope_scaling type "yarn" is not supported \(supported: default, linear, llama3;/ },
+  { name: 'rope_scaling without a type', args: config('llama', (c) => (c.rope_scaling = { factor: 4 })), expect: /rope_scaling type null is not supported \(supported: default, linear, llama3;/ },
+  { name: 'llama3 rope_scaling without low_freq_factor', args: config('llama3', (c) => delete (c.rope_scaling as Record<string, unknown>).low_freq_factor), expect: /rope_scaling "low_freq_factor" must be a finite number > 0 \(got undefined\)/ },
+  { name: 'linear rope_scaling factor 0', args: config('llama-linear', (c) => ((c.rope_scaling as Record<string, unknown>).factor = 0)), expect: /rope_scaling "factor" must be a finite number > 0 \(got 0\)/ },
+  { name: 'gemma3 layer_types of the wrong length', args: config('gemma3', (c) => (c.layer_types = ['sliding_attention'])), expect: /"layer_types" must list 3 entries, each "sliding_attention" or "full_attention"/ },
+  { name: 'gemma3 sliding_window_pattern 0', args: config('gemma3', (c) => (c.sliding_window_pattern = 0)), expect: /"sliding_window_pattern" must be a positive integer/ },
   // config.json as a value and as a file
   { name: 'config.json is null', args: () => { const d = copyOf('gpt2'); writeFileSync(join(d, 'config.json'), 'null'); return info(d); }, expect: /config\.json .* must be a JSON object \(got null\)/ },
   { name: 'config.json is a list', args: () => { const d = copyOf('gpt2'); writeFileSync(join(d, 'config.json'), '[]'); return info(d); }, expect: /must be a JSON object \(got a list\)/ },

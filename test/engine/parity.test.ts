@@ -6,7 +6,7 @@ import { Model } from '../../src/engine/model';
 import { fixture, maxAbsDiff, readGolden } from '../support/fixtures';
 
 const TOLERANCE = 1e-4;
-const CASES = ['gpt2', 'gpt2-noprefix', 'gpt2-f16', 'gpt2-bf16', 'neox', 'neox-seq', 'llama', 'qwen2', 'gemma2'];
+const CASES = ['gpt2', 'gpt2-noprefix', 'gpt2-f16', 'gpt2-bf16', 'neox', 'neox-seq', 'llama', 'qwen2', 'gemma2', 'llama3', 'llama-linear', 'qwen3', 'gemma3'];
 
 describe('parity with the PyTorch references (goldens)', function () {
   for (const name of CASES) {

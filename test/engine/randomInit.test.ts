@@ -18,7 +18,7 @@ function std(a: Float32Array): number {
 }
 
 describe('random-init control', function () {
-  for (const name of ['gpt2', 'llama', 'neox', 'gemma2']) {
+  for (const name of ['gpt2', 'llama', 'neox', 'gemma2', 'qwen3', 'gemma3']) {
     it(`${name}: same shapes, seeded, biases 0, norms at 1, tied unembedding kept tied`, async function () {
       const model = await Model.load(fixture(name));
       try {

@@ -39,8 +39,36 @@ def _rotate_half(x):
     return torch.cat((-x2, x1), dim=-1)
 
 
-def _rope(T, dim, base):
+def _rope_factors(dim, base, scaling):
+    """Per-frequency divisors of a rope_scaling, one frequency at a time as llama.cpp's converter writes its
+    rope_freqs tensor (convert_hf_to_gguf.py, LlamaModel): 1 (short wavelengths), factor (long), or the
+    smooth blend 1 / ((1 - s) / factor + s) between them."""
+    kind = None if scaling is None else scaling.get("rope_type", scaling.get("type"))
+    n = dim // 2
+    if kind in (None, "default"):
+        return [1.0] * n
+    if kind == "linear":
+        return [float(scaling["factor"])] * n
+    assert kind == "llama3", kind
+    factor, lo, hi = scaling["factor"], scaling["low_freq_factor"], scaling["high_freq_factor"]
+    old = scaling["original_max_position_embeddings"]
+    out = []
+    for i in range(n):
+        freq = 1.0 / (base ** (2 * i / dim))
+        wavelen = 2 * math.pi / freq
+        if wavelen < old / hi:
+            out.append(1.0)
+        elif wavelen > old / lo:
+            out.append(factor)
+        else:
+            smooth = (old / wavelen - lo) / (hi - lo)
+            out.append(1 / ((1 - smooth) / factor + smooth))
+    return out
+
+
+def _rope(T, dim, base, scaling=None):
     inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+    inv_freq = inv_freq / torch.tensor(_rope_factors(dim, base, scaling), dtype=torch.float64).float()
     pos = torch.arange(T).float()
     freqs = torch.outer(pos, inv_freq)
     emb = torch.cat((freqs, freqs), dim=-1)
@@ -116,10 +144,13 @@ def neox_logits(cfg, sd, ids):
 
 
 def llama_like_logits(cfg, sd, ids):
-    """llama / qwen2 / gemma2."""
+    """llama / qwen2 / qwen3 / gemma2 / gemma3_text."""
     g = lambda k: sd[k].float()
     gb = lambda k: sd[k].float() if k in sd else None
-    gemma = cfg["model_type"] == "gemma2"
+    mt = cfg["model_type"]
+    gemma = mt in ("gemma2", "gemma3_text")
+    gemma3 = mt == "gemma3_text"
+    qk_norm = mt in ("qwen3", "gemma3_text")
     d, H = cfg["hidden_size"], cfg["num_attention_heads"]
     Hkv = cfg["num_key_value_heads"]
     dh = cfg.get("head_dim") or d // H
@@ -141,17 +172,30 @@ def llama_like_logits(cfg, sd, ids):
     h = emb[ids]
     if gemma:
         h = h * torch.tensor(d ** 0.5, dtype=h.dtype)
-    cos, sin = _rope(T, dh, cfg["rope_theta"])
-    for i in range(cfg["num_hidden_layers"]):
+    n_layers = cfg["num_hidden_layers"]
+    if gemma3:  # Gemma3TextConfig.layer_types, from the pattern when absent
+        types = cfg.get("layer_types") or ["sliding_attention" if (j + 1) % cfg.get("sliding_window_pattern", 6) else
+                                           "full_attention" for j in range(n_layers)]
+        local = _rope(T, dh, cfg["rope_local_base_freq"])
+        glob = _rope(T, dh, cfg["rope_theta"], cfg.get("rope_scaling"))
+    else:
+        types = ["sliding_attention" if gemma and j % 2 == 0 else "full_attention" for j in range(n_layers)]
+        local = glob = _rope(T, dh, cfg["rope_theta"], cfg.get("rope_scaling"))
+    for i in range(n_layers):
         p = f"model.layers.{i}."
         a = p + "self_attn."
-        window = cfg["sliding_window"] if gemma and i % 2 == 0 else None
+        is_sliding = types[i] == "sliding_attention"
+        window = cfg["sliding_window"] if is_sliding else None
+        cos, sin = local if is_sliding else glob
         mask = _causal_additive(T, h.dtype, window)
         r = h
         x = rms(h, g(p + "input_layernorm.weight"))
         q = F.linear(x, g(a + "q_proj.weight"), gb(a + "q_proj.bias")).view(B, T, H, dh).transpose(1, 2)
         k = F.linear(x, g(a + "k_proj.weight"), gb(a + "k_proj.bias")).view(B, T, Hkv, dh).transpose(1, 2)
         v = F.linear(x, g(a + "v_proj.weight"), gb(a + "v_proj.bias")).view(B, T, Hkv, dh).transpose(1, 2)
+        if qk_norm:  # over d_head, after the head split (q_norm(q_proj(x).view(...)) in HF)
+            q = rms(q, g(a + "q_norm.weight"))
+            k = rms(k, g(a + "k_norm.weight"))
         q = q * cos + _rotate_half(q) * sin
         k = k * cos + _rotate_half(k) * sin
         k, v = repeat_kv(k, H // Hkv), repeat_kv(v, H // Hkv)

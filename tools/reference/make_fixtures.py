@@ -90,6 +90,52 @@ def gemma2_config():
     }
 
 
+def llama3_config():
+    """Llama-3.2-shaped: rope_scaling "llama3" (its three frequency bands all present at d_head 16 with
+    rope_theta 5e5 and original_max_position_embeddings 64), tied embeddings, explicit head_dim."""
+    cfg = llama_config()
+    cfg.update({"head_dim": 16, "max_position_embeddings": 256, "rope_theta": 500000.0, "tie_word_embeddings": True,
+                "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                                 "original_max_position_embeddings": 64, "rope_type": "llama3"},
+                "bos_token_id": 128, "eos_token_id": 129, "vocab_size": 131})
+    return cfg
+
+
+def llama_linear_config():
+    """rope_scaling {"type": "linear"} (the older key spelling), untied."""
+    cfg = llama_config()
+    cfg.update({"rope_scaling": {"type": "linear", "factor": 4.0}, "max_position_embeddings": 256, "vocab_size": 127})
+    return cfg
+
+
+def qwen3_config():
+    return {
+        "architectures": ["Qwen3ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0, "bos_token_id": 0,
+        "eos_token_id": 0, "head_dim": 16, "hidden_act": "silu", "hidden_size": 32, "initializer_range": 0.02,
+        "intermediate_size": 64, "max_position_embeddings": 64, "max_window_layers": 2, "model_type": "qwen3",
+        "num_attention_heads": 4, "num_hidden_layers": 2, "num_key_value_heads": 2, "rms_norm_eps": 1e-06,
+        "rope_scaling": None, "rope_theta": 1000000.0, "sliding_window": None, "tie_word_embeddings": True,
+        "torch_dtype": "float32", "transformers_version": "4.51.0", "use_cache": True, "use_sliding_window": False,
+        "vocab_size": 137,
+    }
+
+
+def gemma3_config():
+    """Gemma3ForCausalLM (gemma3_text): layers 0 and 1 slide (window 4, local base 1e4), layer 2 is global
+    (rope_theta 1e6 with linear scaling 8, as the 4B+ models), no soft-capping."""
+    return {
+        "architectures": ["Gemma3ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+        "attn_logit_softcapping": None, "bos_token_id": 2, "cache_implementation": "hybrid", "eos_token_id": 1,
+        "final_logit_softcapping": None, "head_dim": 16, "hidden_activation": "gelu_pytorch_tanh",
+        "hidden_size": 32, "initializer_range": 0.02, "intermediate_size": 64, "max_position_embeddings": 128,
+        "model_type": "gemma3_text", "num_attention_heads": 4, "num_hidden_layers": 3, "num_key_value_heads": 2,
+        "pad_token_id": 0, "query_pre_attn_scalar": 24, "rms_norm_eps": 1e-06, "rope_local_base_freq": 10000.0,
+        "rope_scaling": {"factor": 8.0, "rope_type": "linear"}, "rope_theta": 1000000.0, "sliding_window": 4,
+        "sliding_window_pattern": 3, "tie_word_embeddings": True, "torch_dtype": "float32",
+        "transformers_version": "4.50.0", "use_cache": True, "vocab_size": 139,
+    }
+
+
 # ----------------------------------------------------------------------------- random weights
 class Rng:
     def __init__(self, seed):
@@ -143,7 +189,7 @@ def neox_weights(cfg, r):
     return sd
 
 
-def llama_like_weights(cfg, r, biases=False, gemma=False):
+def llama_like_weights(cfg, r, biases=False, gemma=False, qk_norm=False):
     d, V, L, dm = cfg["hidden_size"], cfg["vocab_size"], cfg["num_hidden_layers"], cfg["intermediate_size"]
     H, Hkv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
     dh = cfg.get("head_dim") or d // H
@@ -166,6 +212,9 @@ def llama_like_weights(cfg, r, biases=False, gemma=False):
                        a + "v_proj.bias": r.n(Hkv * dh, std=0.1)})
         if gemma:
             sd.update({p + "pre_feedforward_layernorm.weight": nw(), p + "post_feedforward_layernorm.weight": nw()})
+        if qk_norm:  # per-head norms over d_head (Qwen3: x * w, w ~ 1 + noise; Gemma-3: x * (1 + w))
+            hn = (lambda: r.n(dh, std=0.3)) if gemma else (lambda: r.n(dh, std=0.3, mean=1.0))
+            sd.update({a + "q_norm.weight": hn(), a + "k_norm.weight": hn()})
     sd["model.norm.weight"] = nw()
     if not cfg["tie_word_embeddings"]:
         sd["lm_head.weight"] = r.n(V, d, std=0.5)
@@ -331,16 +380,22 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--out", default=os.path.normpath(os.path.join(here, "..", "..", "test", "fixtures")))
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--only", default="", help="comma-separated case names to (re)write; default all")
     args = ap.parse_args()
     torch.set_num_threads(1)
     seed = args.seed
     os.makedirs(args.out, exist_ok=True)
+    only = set(filter(None, args.only.split(",")))
+    if only:
+        global write_case
+        write_all = write_case
+        write_case = lambda root, name, *a, **k: write_all(root, name, *a, **k) if name in only else None
 
     # GPT-2: one set of weights, four storage variants.
     cfg = gpt2_config()
     hub = gpt2_weights(cfg, Rng(seed))
     pref = {"transformer." + k: v for k, v in hub.items()}  # save_pretrained naming (lm_head tied, not saved)
-    hooks = write_case(args.out, "gpt2", cfg, pref, seed)
+    hooks = write_case(args.out, "gpt2", cfg, pref, seed) if not only or "gpt2" in only else None
     # Original hub naming, as in openai-community/gpt2's model.safetensors, including the causal-mask
     # buffers h.{i}.attn.bias [1,1,n_positions,n_positions] (F32 ones/zeros) that loaders must ignore.
     P = cfg["n_positions"]
@@ -363,6 +418,14 @@ def main():
     write_case(args.out, "qwen2", cfg, llama_like_weights(cfg, Rng(seed + 4), biases=True), seed)
     cfg = gemma2_config()
     write_case(args.out, "gemma2", cfg, llama_like_weights(cfg, Rng(seed + 5), gemma=True), seed)
+    cfg = llama3_config()
+    write_case(args.out, "llama3", cfg, llama_like_weights(cfg, Rng(seed + 6)), seed)
+    cfg = llama_linear_config()
+    write_case(args.out, "llama-linear", cfg, llama_like_weights(cfg, Rng(seed + 7)), seed)
+    cfg = qwen3_config()
+    write_case(args.out, "qwen3", cfg, llama_like_weights(cfg, Rng(seed + 8), qk_norm=True), seed)
+    cfg = gemma3_config()
+    write_case(args.out, "gemma3", cfg, llama_like_weights(cfg, Rng(seed + 9), gemma=True, qk_norm=True), seed)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import models  # noqa: E402
 from safetensors_io import load_file, save_file  # noqa: E402
 
-CASES = ["gpt2", "neox", "neox-seq", "llama", "qwen2", "gemma2"]
+CASES = ["gpt2", "neox", "neox-seq", "llama", "qwen2", "gemma2", "llama3", "qwen3", "gemma3"]
 METRICS = [{"target": 3, "baseline": 7}, {"target": 11, "logprob": True}]
 SEEDS = [("blocks.1.hook_resid_post", 11), ("blocks.1.mlp.hook_in", 6), ("blocks.0.hook_attn_out", 9),
          ("ln_final.hook_normalized", 4)]
@@ -87,9 +87,13 @@ def main():
     ap.add_argument("--fixtures", default=os.path.normpath(os.path.join(here, "..", "..", "test", "fixtures")))
     ap.add_argument("--seed", type=int, default=4321)
     ap.add_argument("--real", default=os.path.normpath(os.path.join(here, "..", "..", "..", "shared", "reference", "models", "stories260K")))
+    ap.add_argument("--only", default="", help="comma-separated cases to (re)write; default all (and --real)")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    only = set(filter(None, args.only.split(",")))
     for case in CASES:
+        if only and case not in only:
+            continue
         folder = os.path.join(args.fixtures, case)
         model = models.load_model(folder)
         model.result_in_path = True
@@ -137,7 +141,7 @@ def main():
               f"metric {out['full.metric'].tolist()}, "
               f"|grad resid_pre0| full {out['full.grad.blocks.0.hook_resid_pre'].abs().max():.3g} "
               f"frozen {out['frozen.grad.blocks.0.hook_resid_pre'].abs().max():.3g}")
-    if os.path.isdir(args.real):
+    if os.path.isdir(args.real) and not only:
         real_weights(args.real, os.path.join(args.fixtures, "stories260K"))
 
 

@@ -1,7 +1,8 @@
 """Independent PyTorch reference forward passes for Hugging Face checkpoints.
 
 Written from the Hugging Face `transformers` modeling conventions (modeling_gpt2, modeling_gpt_neox,
-modeling_llama, modeling_qwen2, modeling_gemma2), not from MechLens' TypeScript engine. Each
+modeling_llama, modeling_qwen2, modeling_qwen3, modeling_gemma2, modeling_gemma3, modeling_rope_utils), not
+from MechLens' TypeScript engine. Each
 architecture's HF tensors are mapped onto one generic decoder (`RefModel`) whose forward pass
 returns logits and, on request, TransformerLens-named hook activations (batch dimension first).
 
@@ -16,7 +17,7 @@ import torch.nn.functional as F
 
 from safetensors_io import load_checkpoint
 
-SUPPORTED = ("gpt2", "gpt_neox", "llama", "qwen2", "gemma2")
+SUPPORTED = ("gpt2", "gpt_neox", "llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3_text")
 
 
 # ----------------------------------------------------------------------------- activations
@@ -46,9 +47,34 @@ def rotate_half(x):
     return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
 
-def rope_cos_sin(positions, dim, base):
-    """cos/sin [T, dim] exactly as HF's rotary embeddings compute them (fp32)."""
+def rope_inv_freq(dim, base, scaling=None):
+    """inv_freq [dim/2] as transformers' modeling_rope_utils ROPE_INIT_FUNCTIONS compute it (fp32):
+    default, linear (divided by factor) and llama3 (_compute_llama3_parameters)."""
     inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+    kind = None if scaling is None else scaling.get("rope_type", scaling.get("type"))
+    if kind in (None, "default"):
+        return inv_freq
+    if kind == "linear":
+        return inv_freq / scaling["factor"]
+    if kind == "llama3":
+        factor = scaling["factor"]
+        low_freq_factor = scaling["low_freq_factor"]
+        high_freq_factor = scaling["high_freq_factor"]
+        old_context_len = scaling["original_max_position_embeddings"]
+        low_freq_wavelen = old_context_len / low_freq_factor
+        high_freq_wavelen = old_context_len / high_freq_factor
+        wavelen = 2 * math.pi / inv_freq
+        inv_freq_llama = torch.where(wavelen > low_freq_wavelen, inv_freq / factor, inv_freq)
+        smooth_factor = (old_context_len / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)
+        smoothed_inv_freq = (1 - smooth_factor) * inv_freq_llama / factor + smooth_factor * inv_freq_llama
+        is_medium_freq = ~(wavelen < high_freq_wavelen) * ~(wavelen > low_freq_wavelen)
+        return torch.where(is_medium_freq, smoothed_inv_freq, inv_freq_llama)
+    raise NotImplementedError(f"rope_scaling type {kind!r} is not modelled")
+
+
+def rope_cos_sin(positions, dim, base, scaling=None):
+    """cos/sin [T, dim] exactly as HF's rotary embeddings compute them (fp32)."""
+    inv_freq = rope_inv_freq(dim, base, scaling)
     freqs = positions.float()[:, None] * inv_freq[None, :]
     emb = torch.cat((freqs, freqs), dim=-1)
     return emb.cos(), emb.sin()
@@ -61,7 +87,9 @@ class RefModel:
     spec keys:
       norm: "layernorm" | "rmsnorm";  norm_eps; rms_offset (1.0 for Gemma's (1 + w), else 0.0)
       n_layers, d_model, n_heads, n_kv_heads, d_head, vocab
-      pos: "learned" | "rotary";  rotary_dims, rope_theta
+      pos: "learned" | "rotary";  rotary_dims, rope_theta, rope_scaling (HF dict or None)
+      rope_local_theta (Gemma-3: base of the sliding layers, unscaled; None = rope_theta everywhere)
+      qk_norm (Qwen3 / Gemma-3: RMSNorm over each head of q and k before RoPE, weights q_norm / k_norm)
       parallel_residual (bool), post_norms (bool: Gemma-2 post-attn / post-ff norms)
       attn_scale (multiplier on q.k), attn_softcap (None or float), final_softcap (None or float)
       sliding_window (None or int), sliding_layers (set of layer indices)
@@ -108,6 +136,12 @@ class RefModel:
         y = y * (s["rms_offset"] + p["w"].float())
         return y if p.get("b") is None else y + p["b"]
 
+    def _head_norm(self, x, w):
+        """Qwen3RMSNorm / Gemma3RMSNorm over the last (d_head) dim: x * rsqrt(mean(x^2) + eps) * (offset + w)."""
+        x = x.float()
+        y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.s["norm_eps"])
+        return y * (self.s["rms_offset"] + w.float())
+
     @staticmethod
     def _lin(x, W, b):
         y = x @ W
@@ -121,9 +155,15 @@ class RefModel:
         q = self._h(pre + "hook_q", self._lin(x, lw["W_Q"], lw["b_Q"]).view(B, T, H, dh))
         k = self._h(pre + "hook_k", self._lin(x, lw["W_K"], lw["b_K"]).view(B, T, Hkv, dh))
         v = self._h(pre + "hook_v", self._lin(x, lw["W_V"], lw["b_V"]).view(B, T, Hkv, dh))
+        if s.get("qk_norm"):
+            q = self._head_norm(q, lw["q_norm"])
+            k = self._head_norm(k, lw["k_norm"])
         if s["pos"] == "rotary":
             r = s["rotary_dims"]
-            cos, sin = rope_cos_sin(positions, r, s["rope_theta"])  # [T, r]
+            if s.get("rope_local_theta") is not None and l in s["sliding_layers"]:
+                cos, sin = rope_cos_sin(positions, r, s["rope_local_theta"])  # Gemma-3 rotary_emb_local
+            else:
+                cos, sin = rope_cos_sin(positions, r, s["rope_theta"], s.get("rope_scaling"))  # [T, r]
             cos, sin = cos[None, :, None, :], sin[None, :, None, :]
 
             def rot(t):
@@ -321,7 +361,8 @@ def _load_llama_like(cfg, sd, mt):
     d, H = cfg["hidden_size"], cfg["num_attention_heads"]
     Hkv = cfg.get("num_key_value_heads") or H
     dh = cfg.get("head_dim") or d // H
-    gemma = mt == "gemma2"
+    gemma = mt in ("gemma2", "gemma3_text")
+    qk_norm = mt in ("qwen3", "gemma3_text")
     layers = []
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
@@ -336,6 +377,9 @@ def _load_llama_like(cfg, sd, mt):
             "W_in": _T(sd[m + "up_proj.weight"]), "b_in": _f32(sd.get(m + "up_proj.bias")),
             "W_out": _T(sd[m + "down_proj.weight"]), "b_out": _f32(sd.get(m + "down_proj.bias")),
         }
+        if qk_norm:
+            lw["q_norm"] = _f32(sd[a + "q_norm.weight"])
+            lw["k_norm"] = _f32(sd[a + "k_norm.weight"])
         if gemma:
             lw["ln1_post"] = {"w": _f32(sd[p + "post_attention_layernorm.weight"])}
             lw["ln2"] = {"w": _f32(sd[p + "pre_feedforward_layernorm.weight"])}
@@ -349,6 +393,9 @@ def _load_llama_like(cfg, sd, mt):
         act = ACTIVATIONS[cfg.get("hidden_activation") or cfg.get("hidden_act") or "gelu_pytorch_tanh"]
         if "layer_types" in cfg:
             sliding = {i for i, t in enumerate(cfg["layer_types"]) if t == "sliding_attention"}
+        elif mt == "gemma3_text":  # Gemma3TextConfig: every sliding_window_pattern-th layer is global
+            pattern = cfg.get("sliding_window_pattern", 6)
+            sliding = {i for i in range(cfg["num_hidden_layers"]) if bool((i + 1) % pattern)}
         else:
             sliding = {i for i in range(cfg["num_hidden_layers"]) if i % 2 == 0}
         window = cfg.get("sliding_window")
@@ -356,11 +403,15 @@ def _load_llama_like(cfg, sd, mt):
     else:
         act = ACTIVATIONS[cfg.get("hidden_act", "silu")]
         sliding, window, scale = set(), None, dh ** -0.5
-        if mt == "qwen2" and cfg.get("use_sliding_window"):
-            raise NotImplementedError("qwen2 use_sliding_window=true is not modelled")
+        if mt in ("qwen2", "qwen3") and cfg.get("use_sliding_window"):
+            raise NotImplementedError(f"{mt} use_sliding_window=true is not modelled")
+    gemma3 = mt == "gemma3_text"
     spec = dict(norm="rmsnorm", norm_eps=cfg.get("rms_norm_eps", 1e-6), rms_offset=1.0 if gemma else 0.0,
                 n_layers=cfg["num_hidden_layers"], d_model=d, n_heads=H, n_kv_heads=Hkv, d_head=dh,
-                vocab=cfg["vocab_size"], pos="rotary", rotary_dims=dh, rope_theta=cfg.get("rope_theta", 10000.0),
+                vocab=cfg["vocab_size"], pos="rotary", rotary_dims=dh,
+                rope_theta=cfg.get("rope_theta", 1000000.0 if gemma3 else 10000.0),
+                rope_scaling=cfg.get("rope_scaling"), qk_norm=qk_norm,
+                rope_local_theta=cfg.get("rope_local_base_freq", 10000.0) if gemma3 else None,
                 parallel_residual=False, post_norms=gemma, attn_scale=scale,
                 attn_softcap=cfg.get("attn_logit_softcapping") if gemma else None,
                 final_softcap=cfg.get("final_logit_softcapping") if gemma else None,
@@ -377,9 +428,7 @@ def build(cfg, sd):
         spec, weights = _load_gpt2(cfg, sd)
     elif mt == "gpt_neox":
         spec, weights = _load_neox(cfg, sd)
-    elif mt in ("llama", "qwen2", "gemma2"):
-        if mt == "llama" and cfg.get("rope_scaling"):
-            raise NotImplementedError("rope_scaling is not modelled")
+    elif mt in ("llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3_text"):
         spec, weights = _load_llama_like(cfg, sd, mt)
     else:
         raise ValueError(f"unsupported model_type {mt!r}; supported: {SUPPORTED}")

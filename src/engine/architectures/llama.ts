@@ -1,6 +1,8 @@
-// Llama family (Llama, Mistral, SmolLM, Qwen2): RMSNorm, SwiGLU, grouped-query attention,
-// rotate-half RoPE over head_dim with rope_theta; Qwen2 adds q/k/v biases. Gemma-2 reuses the
-// tensor layout with its own config (gemma2.ts).
+// Llama family (Llama 1-3.x, Mistral, SmolLM, Qwen2, Qwen3): RMSNorm, SwiGLU, grouped-query attention,
+// rotate-half RoPE over head_dim with rope_theta and rope_scaling (linear, llama3; rope.ts); Qwen2 adds
+// q/k/v biases, Qwen3 an RMSNorm over each head of q and k before RoPE (q_norm, k_norm). Gemma-2 and
+// Gemma-3 reuse the tensor layout with their own configs (gemma2.ts, gemma3.ts).
+import { ropeScaling } from './rope';
 import { SIZE_LIMITS as LIM, linear, optional, positive, size } from './spec';
 import type { ConfigJson, ModelConfig, ModelSpec, TensorSource, Activation } from './spec';
 import type { Architecture } from '../../shared/modelInfo';
@@ -13,9 +15,6 @@ export function llamaConfig(cfg: ConfigJson, architecture: Architecture): ModelC
   const dHead = cfg.head_dim === undefined || cfg.head_dim === null ? d / nHeads : size(cfg, 'head_dim', LIM.dHead);
   const act = String(cfg.hidden_act ?? 'silu');
   if (act !== 'silu') throw new Error(`unsupported hidden_act "${act}" (supported: silu)`);
-  const rs = cfg.rope_scaling as { type?: string; rope_type?: string } | null | undefined;
-  const ropeType = rs?.rope_type ?? rs?.type;
-  if (rs && ropeType !== 'default') throw new Error(`rope_scaling "${String(ropeType)}" is not supported yet (supported: none)`);
   const window = cfg.use_sliding_window === true ? size(cfg, 'sliding_window', LIM.context) : null;
   return {
     architecture,
@@ -34,6 +33,7 @@ export function llamaConfig(cfg: ConfigJson, architecture: Architecture): ModelC
     positional: 'rotary',
     rotaryDim: dHead,
     rotaryBase: positive(cfg, 'rope_theta', 10000),
+    ropeScaling: ropeScaling(cfg),
     parallelResidual: false,
     activation: 'silu' as Activation,
     gatedMlp: true,
@@ -46,6 +46,11 @@ export function llamaConfig(cfg: ConfigJson, architecture: Architecture): ModelC
     postNorms: false,
     tiedEmbeddings: cfg.tie_word_embeddings === true,
   };
+}
+
+/** Qwen3: Qwen2's layout without biases (unless attention_bias), plus q_norm / k_norm over each head. */
+export function qwen3Config(cfg: ConfigJson): ModelConfig {
+  return { ...llamaConfig(cfg, 'qwen3'), qkNorm: true };
 }
 
 export function llamaWeights(config: ModelConfig, src: TensorSource): ModelSpec {
@@ -65,6 +70,8 @@ export function llamaWeights(config: ModelConfig, src: TensorSource): ModelSpec 
       b_K: optional(src, `${p}self_attn.k_proj.bias`, [kvd]),
       b_V: optional(src, `${p}self_attn.v_proj.bias`, [kvd]),
       W_O: linear(src, `${p}self_attn.o_proj.weight`, d, qd),
+      qNorm: config.qkNorm ? { w: src.get(`${p}self_attn.q_norm.weight`, [dHead]) } : undefined,
+      kNorm: config.qkNorm ? { w: src.get(`${p}self_attn.k_norm.weight`, [dHead]) } : undefined,
       b_O: optional(src, `${p}self_attn.o_proj.bias`, [d]),
       ln1Post: config.postNorms ? norm('post_attention_layernorm') : undefined,
       ln2: config.postNorms ? norm('pre_feedforward_layernorm') : norm('post_attention_layernorm'),

@@ -16,6 +16,12 @@ export interface ModelConfig extends ModelDims {
   /** Rotary dims per head (d_head for full rotary; NeoX's rotary_pct takes a part). */
   rotaryDim: number;
   rotaryBase: number;
+  /** `rope_scaling` of the layers on `rotaryBase` (Gemma-3: the global layers only); absent = none. */
+  ropeScaling?: RopeScaling | null;
+  /** Gemma-3: rotary base of the sliding-window layers, which are never scaled; absent = rotaryBase everywhere. */
+  rotaryBaseLocal?: number | null;
+  /** Qwen3, Gemma-3: an RMSNorm over each head of q and k (LayerWeights qNorm, kNorm) before the rotary embedding. */
+  qkNorm?: boolean;
   parallelResidual: boolean;
   activation: Activation;
   gatedMlp: boolean;
@@ -33,6 +39,11 @@ export interface ModelConfig extends ModelDims {
   tiedEmbeddings: boolean;
 }
 
+/** Hugging Face `rope_scaling` kinds the engine computes (rope.ts): both change only the rotary frequencies. */
+export type RopeScaling =
+  | { type: 'linear'; factor: number }
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
+
 export interface NormWeights {
   w: Float32Array;
   b?: Float32Array;
@@ -44,6 +55,9 @@ export interface LayerWeights {
   W_K: Float32Array; // [d_model, n_kv_heads*d_head]
   W_V: Float32Array;
   W_O: Float32Array; // [n_heads*d_head, d_model]
+  /** Qwen3 / Gemma-3 per-head norms of q and k, [d_head] (config.qkNorm). */
+  qNorm?: NormWeights;
+  kNorm?: NormWeights;
   b_Q?: Float32Array;
   b_K?: Float32Array;
   b_V?: Float32Array;

@@ -8,8 +8,9 @@ import { basename, join } from 'node:path';
 import { UserError } from '../errors';
 import { MiB, fileErrorReason, isJsonObject, readJsonFile } from '../files';
 import { gemma2Config } from '../architectures/gemma2';
+import { gemma3Config } from '../architectures/gemma3';
 import { gpt2Config, gpt2Weights } from '../architectures/gpt2';
-import { llamaConfig, llamaWeights } from '../architectures/llama';
+import { llamaConfig, llamaWeights, qwen3Config } from '../architectures/llama';
 import { neoxConfig, neoxWeights } from '../architectures/neox';
 import { SIZE_LIMITS } from '../architectures/spec';
 import type { ConfigJson, ModelConfig, ModelSpec, TensorSource } from '../architectures/spec';
@@ -31,7 +32,9 @@ export const ARCHITECTURES: Record<string, ArchitectureAdapter & { architecture:
   llama: { architecture: 'llama', config: (c) => llamaConfig(c, 'llama'), weights: llamaWeights },
   mistral: { architecture: 'llama', config: (c) => llamaConfig(c, 'llama'), weights: llamaWeights },
   qwen2: { architecture: 'qwen2', config: (c) => llamaConfig(c, 'qwen2'), weights: llamaWeights },
+  qwen3: { architecture: 'qwen3', config: qwen3Config, weights: llamaWeights },
   gemma2: { architecture: 'gemma2', config: gemma2Config, weights: llamaWeights },
+  gemma3_text: { architecture: 'gemma3', config: gemma3Config, weights: llamaWeights },
 };
 
 const PICKLE_EXTENSIONS = ['.bin', '.pt', '.pth', '.ckpt', '.pkl'];

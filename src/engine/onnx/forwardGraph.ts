@@ -13,6 +13,7 @@
 // for; otherwise heads are concatenated and multiplied by W_O in one matmul.
 import { onnx } from 'onnx-proto';
 import type { ModelSpec, NormWeights } from '../architectures/spec';
+import { rotaryInvFreq } from '../architectures/rope';
 import { GraphBuilder } from './graphBuilder';
 import { hookRank, localHookName } from '../hooks';
 import type { WeightRef } from './graphBuilder';
@@ -212,20 +213,26 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
   }
   const negInf = g.constF([-Infinity], []);
 
-  // ---- rotary tables [1, n, 1, rotaryDim]
-  let cos: string | null = null;
-  let sin: string | null = null;
-  let rotateHalf: string | null = null;
+  // ---- rotary tables [1, n, 1, rotaryDim]: one per base (Gemma-3's sliding layers have their own, unscaled)
   const r = c.rotaryDim;
-  if (c.positional === 'rotary') {
-    const invFreq: number[] = [];
-    for (let i = 0; i < r; i += 2) invFreq.push(1 / Math.pow(c.rotaryBase, i / r));
+  interface Rotary {
+    cos: string;
+    sin: string;
+  }
+  let rotateHalf: string | null = null;
+  const rotaryTable = (invFreq: number[]): Rotary => {
     const posF = g.op1('Cast', [qPos], { to: F });
     const freqs = g.op1('Mul', [g.op1('Unsqueeze', [posF, g.constI64([1])]), g.constF(invFreq, [1, r / 2])]); // [n, r/2]
     const emb = g.op1('Concat', [freqs, freqs], { axis: 1 }); // [n, r]
     const emb4 = g.op1('Unsqueeze', [emb, g.constI64([0, 2])]); // [1, n, 1, r]
-    cos = g.op1('Cos', [emb4]);
-    sin = g.op1('Sin', [emb4]);
+    return { cos: g.op1('Cos', [emb4]), sin: g.op1('Sin', [emb4]) };
+  };
+  let rotaryGlobal: Rotary | null = null;
+  let rotaryLocal: Rotary | null = null;
+  if (c.positional === 'rotary') {
+    rotaryGlobal = rotaryTable(rotaryInvFreq(c.rotaryBase, r, c.ropeScaling));
+    const local = c.rotaryBaseLocal ?? null;
+    if (local !== null && c.slidingLayers.some((s) => s)) rotaryLocal = rotaryTable(rotaryInvFreq(local, r, null));
     // rotate_half(x) = cat(-x2, x1) as an exact signed permutation matrix: x @ R.
     const R = new Array<number>(r * r).fill(0);
     for (let i = 0; i < r / 2; i++) {
@@ -234,16 +241,24 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
     }
     rotateHalf = g.constF(R, [r, r]);
   }
-  const rope = (x: string): string => {
-    if (!cos || !sin || !rotateHalf) return x;
+  const rope = (x: string, table: Rotary | null): string => {
+    if (!table || !rotateHalf) return x;
     let rot = x;
     let pass: string | null = null;
     if (r < dh) {
       rot = g.op1('Slice', [x, g.constI64([0]), g.constI64([r]), g.constI64([3])]);
       pass = g.op1('Slice', [x, g.constI64([r]), g.constI64([dh]), g.constI64([3])]);
     }
-    const rotated = g.op1('Add', [g.op1('Mul', [rot, cos]), g.op1('Mul', [g.op1('MatMul', [rot, rotateHalf]), sin])]);
+    const rotated = g.op1('Add', [g.op1('Mul', [rot, table.cos]), g.op1('Mul', [g.op1('MatMul', [rot, rotateHalf]), table.sin])]);
     return pass ? g.op1('Concat', [rotated, pass], { axis: 3 }) : rotated;
+  };
+  // Qwen3 / Gemma-3: RMSNorm over each head's d_head values of q or k (no hooks; not frozen, since
+  // attribution freezes the attention pattern that q and k only feed).
+  const headNorm = (x: string, nw: NormWeights, name: string): string => {
+    const meanSq = g.op1('ReduceMean', [g.op1('Mul', [x, x]), axesLast], { keepdims: 1 });
+    const scale = g.op1('Sqrt', [g.op1('Add', [meanSq, g.constF([c.normEps])])]);
+    const weight = c.normWeightOffset !== 0 ? nw.w.map((v) => Math.fround(v + c.normWeightOffset)) : nw.w;
+    return g.op1('Mul', [g.op1('Div', [x, scale]), g.weight(name, weight, [dh])]);
   };
 
   for (let l = o.startLayer; l < c.nLayers; l++) {
@@ -259,9 +274,12 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
     q = hook(`${p}.attn.hook_q`, q);
     k = hook(`${p}.attn.hook_k`, k);
     v = hook(`${p}.attn.hook_v`, v);
+    if (lw.qNorm) q = headNorm(q, lw.qNorm, `${p}.q_norm`);
+    if (lw.kNorm) k = headNorm(k, lw.kNorm, `${p}.k_norm`);
     if (c.positional === 'rotary') {
-      q = hook(`${p}.attn.hook_rot_q`, rope(q));
-      k = hook(`${p}.attn.hook_rot_k`, rope(k));
+      const table = c.slidingLayers[l] && rotaryLocal ? rotaryLocal : rotaryGlobal;
+      q = hook(`${p}.attn.hook_rot_q`, rope(q, table));
+      k = hook(`${p}.attn.hook_rot_k`, rope(k, table));
     }
     const perm = { perm: [0, 2, 1, 3] };
     const qT = g.op1('Transpose', [q], perm); // [B, H, n, dh]
