@@ -25,6 +25,8 @@ import { GraphEditorProvider, registerGraphEditor } from './host/graphEditor';
 import { registerGraphCommands } from './host/graphCommands';
 import { registerFeatureCommands } from './host/featureCommands';
 import { FeatureStore } from './host/featureStore';
+import { InterventionService } from './host/interventions';
+import type { InterventionStateView } from './shared/interventionProtocol';
 
 export interface MechLensApi {
   readonly activationMs: number;
@@ -43,6 +45,8 @@ export interface MechLensApi {
     openPanels(): Array<{ kind: AnalysisViewKind; text: string; results: number }>;
     /** Open attribution-graph editors. */
     openGraphs(): Array<{ uri: string; dirty: boolean }>;
+    /** The intervention state every view shares. */
+    interventions(): InterventionStateView;
   };
 }
 
@@ -69,7 +73,8 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
   const statusBar = new EngineStatusBar(models);
   ui.statusBar = statusBar;
   const session = new PromptSession(engine, log);
-  const panel = new PromptPanel(context.extensionUri, session, log);
+  const interventions = new InterventionService(engine, () => models.loadActive());
+  const panel = new PromptPanel(context.extensionUri, session, log, interventions);
   const tree = new ModelsTreeProvider(models);
   const inspector = new InspectorViewProvider(context.extensionUri, session);
   context.subscriptions.push(
@@ -86,7 +91,7 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
     ...registerPromptCommands({ models, session, panel, log }),
   );
   const inline = new InlineInspector(engine, log);
-  const analysisPanels = new AnalysisPanels({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive() });
+  const analysisPanels = new AnalysisPanels({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive(), interventions });
   context.subscriptions.push(inline, analysisPanels, ...registerViewCommands(analysisPanels, inline, log));
   const features = new FeatureStore(context.globalStorageUri.fsPath);
   const graphEditors = new GraphEditorProvider({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive(), features });
@@ -114,6 +119,7 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
       inspection: (uri) => inline.inspection(uri),
       openPanels: () => analysisPanels.openPanels(),
       openGraphs: () => graphEditors.open(),
+      interventions: () => interventions.store.view(),
     },
   };
 }

@@ -45,6 +45,8 @@ export class PromptSession implements vscode.Disposable {
         tokens: ids.map((id, i) => ({ id, text: texts[i] ?? '' })),
         position: ids.length - 1,
         top: result.top,
+        nLayers: this.engine.loadedModel?.nLayers,
+        nHeads: this.engine.loadedModel?.nHeads,
       };
       this.log.info(`Ran a ${ids.length}-token prompt in ${Date.now() - started} ms; top next token ${JSON.stringify(result.top[0]?.text ?? '')}.`);
       if (job.current) {

@@ -75,11 +75,12 @@ export const ANALYSIS_PARAMS = {
     targets: optional(list(tokenId, 16)),
     full: optional(boolean),
     tunedLensFile: optional(string(4096)),
+    interventions,
   }),
-  attention: object({ prompt: promptInput }),
+  attention: object({ prompt: promptInput, interventions }),
   /** Head-detector scores on repeated random sequences (the standard benchmark). */
   heads: object({ samples: optional(integer(1, 10_000)) }),
-  dla: object({ prompt: promptInput, target: tokenId, baseline: optional(tokenId), position: optional(integer(0, MAX_PROMPT_TOKENS)) }),
+  dla: object({ prompt: promptInput, target: tokenId, baseline: optional(tokenId), position: optional(integer(0, MAX_PROMPT_TOKENS)), interventions }),
   /** Residual-stream patching sweep (layers x positions), normalised logit difference of correct vs incorrect. */
   patch: object({
     clean: promptInput,

@@ -5,6 +5,8 @@ import type { LensStream } from './analyses';
 import { badInput, noParams, object, oneOf, paramsValidator, refine, string } from './schema';
 import type { Infer, Schema } from './schema';
 import type { DlaResult, HeadKind, TopToken } from './protocol';
+import { INTERVENTION_PARAMS } from './interventionProtocol';
+import type { InterventionHostProtocol, InterventionNotifications } from './interventionProtocol';
 
 export type { DlaResult, HeadKind, LensStream, TopToken };
 
@@ -79,7 +81,8 @@ export const ANALYSIS_PANEL_PARAMS = {
 
 type PanelParams<K extends keyof typeof ANALYSIS_PANEL_PARAMS> = Infer<(typeof ANALYSIS_PANEL_PARAMS)[K]>;
 
-export type AnalysisHostProtocol = {
+/** A panel's requests: its analyses, and the shared intervention state's (interventionProtocol.ts). */
+export type AnalysisHostProtocol = InterventionHostProtocol & {
   'subject/get': { params: PanelParams<'subject/get'>; result: Subject | null };
   tokenize: { params: PanelParams<'tokenize'>; result: TokenView[] };
   'lens/run': { params: PanelParams<'lens/run'>; result: LensView };
@@ -89,9 +92,9 @@ export type AnalysisHostProtocol = {
   'export/save': { params: PanelParams<'export/save'>; result: { path: string | null } };
 };
 
-export const validateAnalysisParams = paramsValidator(ANALYSIS_PANEL_PARAMS);
+export const validateAnalysisParams = paramsValidator({ ...ANALYSIS_PANEL_PARAMS, ...INTERVENTION_PARAMS });
 
-export type AnalysisNotifications = {
+export type AnalysisNotifications = InterventionNotifications & {
   'subject/update': Subject;
   'engine/error': { message: string };
 };

@@ -3,6 +3,8 @@
 import type { TopToken } from './protocol';
 import { integer, noParams, object, paramsValidator } from './schema';
 import type { Infer, Schema } from './schema';
+import { INTERVENTION_PARAMS } from './interventionProtocol';
+import type { InterventionHostProtocol, InterventionNotifications } from './interventionProtocol';
 
 export type { TopToken };
 
@@ -20,6 +22,9 @@ export interface PromptView {
   /** Position whose next-token distribution `top` holds (the last one after a run). */
   position: number;
   top: TopToken[];
+  /** The model's layers and heads (the intervention menu's pickers). */
+  nLayers?: number;
+  nHeads?: number;
 }
 
 /** What a prompt panel or the Inspector may send, checked by the host before any handler runs. */
@@ -42,6 +47,11 @@ export type PanelHostProtocol = {
 };
 
 export const validatePanelParams = paramsValidator(PANEL_PARAMS);
+
+/** The prompt panel also serves the shared intervention state (the Inspector does not). */
+export type PromptPanelProtocol = PanelHostProtocol & InterventionHostProtocol;
+export type PromptPanelNotifications = PanelNotifications & InterventionNotifications;
+export const validatePromptPanelParams = paramsValidator({ ...PANEL_PARAMS, ...INTERVENTION_PARAMS });
 
 /** Notifications the host sends to a webview. */
 export type PanelNotifications = {

@@ -9,7 +9,7 @@ import { byId, el } from '../common/dom';
 import { csv } from '../common/plotText';
 import { readTheme } from '../common/theme';
 import type { ValueElement } from '../common/viewKit';
-import { injectStyles, labelled, renderTokenStrip, select } from '../common/viewKit';
+import { injectStyles, labelled, select } from '../common/viewKit';
 import { HEAD_KIND_LABELS, arcLayout, headGrid, patternHeatmap, patternMatrix, rankHeads } from './plot';
 
 const page = new AnalysisPage<AnalysisState & { allHeads?: boolean; scoresOn?: 'benchmark' | 'prompt' }>({
@@ -152,7 +152,7 @@ function draw(): void {
   const layer = state.layer ?? 0;
   const head = state.head ?? 0;
   const pos = state.focus;
-  renderTokenStrip(byId('tokens'), v.tokens, pos, (p) => page.focus(p));
+  page.tokenStrip(byId('tokens'), v.tokens, pos, (p) => page.focus(p));
   byId('pattern-title').textContent = `Pattern of L${layer}H${head} (rows: queries, columns: keys)`;
   const heat = patternHeatmap(v, layer, head, theme, pos);
   const patternRoot = byId('pattern') as PlotlyEventTarget;

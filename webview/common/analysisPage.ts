@@ -8,9 +8,10 @@ import type { AnalysisHostProtocol, AnalysisNotifications, AnalysisState, Export
 import type { RpcEndpoint } from '../../src/shared/rpc';
 import { displayToken } from '../../src/shared/tokenText';
 import { byId } from './dom';
+import { InterventionBar, errorText } from './interventionBar';
 import { connectToHost } from './rpc';
 import { onThemeChange } from './theme';
-import { exportButtons, setStatus } from './viewKit';
+import { exportButtons, renderTokenStrip, setStatus } from './viewKit';
 import { getState, setState } from './vscodeApi';
 
 export type AnalysisRpc = RpcEndpoint<Record<string, never>, AnalysisHostProtocol, Record<string, never>, AnalysisNotifications>;
@@ -32,8 +33,23 @@ export class AnalysisPage<S extends AnalysisState = AnalysisState> {
   readonly state: S = getState<S>() ?? ({} as S);
   subject: Subject | null = null;
   private request = 0;
+  /** Chips of the interventions every view shares, the before/after comparison and the token menu. */
+  readonly interventions: InterventionBar;
 
-  constructor(private readonly options: AnalysisPageOptions) {}
+  constructor(private readonly options: AnalysisPageOptions) {
+    this.interventions = new InterventionBar(this.rpc, {
+      dims: () => (this.subject ? { nLayers: this.subject.nLayers, nHeads: this.subject.nHeads } : null),
+      onChange: () => {
+        if (this.subject) void this.options.run();
+      },
+      onError: (message) => this.status(message, true),
+    });
+  }
+
+  /** The prompt's tokens as chips: a click focuses a position, a right-click opens the intervention menu. */
+  tokenStrip(container: HTMLElement, tokens: ReadonlyArray<{ id: number; text: string }>, focus: number | undefined, onFocus: (pos: number) => void): void {
+    renderTokenStrip(container, tokens, focus, onFocus, (chip, pos, text) => this.interventions.attachToken(chip, pos, text));
+  }
 
   status(text: string, error = false): void {
     setStatus(byId('status'), text, error);
@@ -60,7 +76,10 @@ export class AnalysisPage<S extends AnalysisState = AnalysisState> {
     this.status(busy);
     try {
       await work(isCurrent);
-      if (isCurrent()) byId('app').dataset.ready = String(mine);
+      if (isCurrent()) {
+        byId('app').dataset.ready = String(mine);
+        void this.interventions.refreshComparison();
+      }
     } catch (err) {
       if (isCurrent()) this.status(errorText(err), true);
     }
@@ -91,6 +110,8 @@ export class AnalysisPage<S extends AnalysisState = AnalysisState> {
       'engine/error': ({ message }) => this.status(message, true),
     });
     onThemeChange(() => this.options.redraw());
+    document.getElementById('tokens')?.after(this.interventions.element);
+    await this.interventions.load();
     window.addEventListener('resize', () => {
       for (const id of this.options.plots) {
         const node = document.getElementById(id);
@@ -113,6 +134,4 @@ export class AnalysisPage<S extends AnalysisState = AnalysisState> {
   }
 }
 
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+export { errorText };

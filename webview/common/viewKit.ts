@@ -36,13 +36,20 @@ export function injectStyles(): void {
   document.head.append(style);
 }
 
-/** Token chips; a click calls `onFocus(position)`. */
-export function renderTokenStrip(container: HTMLElement, tokens: ReadonlyArray<{ id: number; text: string }>, focus: number | undefined, onFocus: (pos: number) => void): void {
+/** Token chips; a click calls `onFocus(position)`; `decorate` adds more (e.g. the intervention menu on right-click). */
+export function renderTokenStrip(
+  container: HTMLElement,
+  tokens: ReadonlyArray<{ id: number; text: string }>,
+  focus: number | undefined,
+  onFocus: (pos: number) => void,
+  decorate?: (chip: HTMLElement, pos: number, text: string) => void,
+): void {
   const chips = tokens.map((t, i) => {
     const chip = el('button', { class: 'token', 'data-pos': String(i), title: `position ${i} · id ${t.id}`, 'aria-pressed': String(i === focus) });
     chip.textContent = displayToken(t.text);
     chip.classList.toggle('focused', i === focus);
     chip.addEventListener('click', () => onFocus(i));
+    decorate?.(chip, i, t.text);
     return chip;
   });
   container.replaceChildren(...chips);

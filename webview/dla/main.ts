@@ -11,7 +11,7 @@ import { byId, el } from '../common/dom';
 import { readTheme } from '../common/theme';
 import { parseTargets } from '../common/tokenInput';
 import type { ValueElement } from '../common/viewKit';
-import { injectStyles, labelled, renderTokenStrip } from '../common/viewKit';
+import { injectStyles, labelled } from '../common/viewKit';
 import { dlaCsv, dlaJson, dlaParts, headHeatmap, otherPartsBars, partsSum, targetLabel } from './plot';
 
 const page = new AnalysisPage({
@@ -102,7 +102,7 @@ function draw(): void {
   if (!view) return;
   const v = view;
   const theme = readTheme();
-  renderTokenStrip(byId('tokens'), v.tokens, v.position, (pos) => {
+  page.tokenStrip(byId('tokens'), v.tokens, v.position, (pos) => {
     state.position = pos;
     page.save();
     void run();

@@ -10,7 +10,7 @@ import { byId, el } from '../common/dom';
 import { readTheme } from '../common/theme';
 import { parseTargets } from '../common/tokenInput';
 import type { ValueElement } from '../common/viewKit';
-import { injectStyles, labelled, renderTokenStrip, select } from '../common/viewKit';
+import { injectStyles, labelled, select } from '../common/viewKit';
 import type { LensColour } from './plot';
 import { lensCsv, lensHeatmap, lensJson, trajectoryChart } from './plot';
 
@@ -119,7 +119,7 @@ function draw(): void {
   const theme = readTheme();
   const v = view;
   const pos = Math.min(state.focus ?? v.tokens.length - 1, v.tokens.length - 1);
-  renderTokenStrip(byId('tokens'), v.tokens, pos, (p) => page.focus(p));
+  page.tokenStrip(byId('tokens'), v.tokens, pos, (p) => page.focus(p));
   const root = byId('heatmap') as PlotlyEventTarget;
   // Characters that fit in a cell: the plot area is the width less the axis labels and colour bar.
   const cellChars = Math.floor((root.clientWidth - 170) / Math.max(1, v.tokens.length) / (theme.fontSize * 0.62));

@@ -4,14 +4,22 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import Plotly from 'plotly.js-strict-dist-min';
 import { topTokensChart } from '../common/chart';
 import { byId, el } from '../common/dom';
-import type { PanelHostProtocol, PanelNotifications, PanelState, PromptView, TopToken } from '../../src/shared/panelProtocol';
+import type { PanelState, PromptPanelNotifications, PromptPanelProtocol, PromptView, TopToken } from '../../src/shared/panelProtocol';
+import { InterventionBar } from '../common/interventionBar';
 import { connectToHost } from '../common/rpc';
 import { onThemeChange, readTheme } from '../common/theme';
 import { renderTopList } from '../common/topList';
 import { displayToken } from '../../src/shared/tokenText';
 import { getState, setState } from '../common/vscodeApi';
 
-const rpc = connectToHost<PanelHostProtocol, PanelNotifications>();
+const rpc = connectToHost<PromptPanelProtocol, PromptPanelNotifications>();
+const interventions = new InterventionBar(rpc, {
+  dims: () => (view?.nLayers && view.nHeads ? { nLayers: view.nLayers, nHeads: view.nHeads } : null),
+  onChange: () => {
+    if (view) renderView(view);
+  },
+  onError: (message) => setStatus(message, true),
+});
 let view: PromptView | null = null;
 let shown: { position: number; top: TopToken[] } | null = null;
 let request = 0;
@@ -23,13 +31,13 @@ function layout(): void {
   const rerun = el('vscode-button', { id: 'rerun', secondary: '', title: 'Run the prompt again with the active model' }, 'Re-run');
   rerun.addEventListener('click', () => void rerunPrompt());
   header.append(el('h1', {}, 'Prompt'), model, rerun);
-  const hint = el('p', { class: 'muted hint' }, 'Click a token to see what the model predicts after it.');
+  const hint = el('p', { class: 'muted hint' }, 'Click a token to see what the model predicts after it; right-click it to ablate or patch it.');
   const tokens = el('section', { id: 'tokens', class: 'tokens', 'aria-label': 'Prompt tokens', role: 'listbox' });
   const status = el('p', { id: 'status', role: 'status', class: 'muted' });
   const title = el('h2', { id: 'chart-title' });
   const chart = el('div', { id: 'chart', class: 'chart' });
   const list = el('div', { id: 'top' });
-  app.append(header, hint, tokens, status, title, chart, list);
+  app.append(header, hint, tokens, interventions.element, status, title, chart, list);
 }
 
 function setStatus(text: string, error = false): void {
@@ -58,11 +66,13 @@ function renderView(v: PromptView | null): void {
     });
     chip.textContent = displayToken(t.text);
     chip.addEventListener('click', () => void select(i));
+    interventions.attachToken(chip, i, t.text);
     return chip;
   });
   tokens.replaceChildren(...chips);
   setStatus(`${v.tokens.length} tokens.`);
   showTop(v.position, v.top);
+  void interventions.refreshComparison();
 }
 
 function showTop(position: number, top: TopToken[]): void {
@@ -113,6 +123,7 @@ async function start(): Promise<void> {
     if (shown) showTop(shown.position, shown.top);
   });
   window.addEventListener('resize', () => Plotly.Plots.resize(byId('chart')));
+  await interventions.load();
   const saved = getState<PanelState>();
   try {
     const v = await rpc.call('prompt/get', {});

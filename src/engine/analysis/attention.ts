@@ -8,6 +8,7 @@
 import type { HookName } from '../hooks';
 import type { Model } from '../model';
 import type { AttentionResult, HeadKind } from '../../shared/protocol';
+import type { Intervention } from '../../shared/interventions';
 
 export const HEAD_KINDS: readonly HeadKind[] = ['previous_token', 'duplicate_token', 'induction'];
 
@@ -51,10 +52,11 @@ export function headScores(pattern: Float32Array, H: number, tokens: number[]): 
   return out;
 }
 
-export async function attentionPatterns(model: Model, tokens: number[], signal?: AbortSignal): Promise<AttentionResult> {
+/** Every layer's attention pattern on `tokens`, under `interventions` when given. */
+export async function attentionPatterns(model: Model, tokens: number[], signal?: AbortSignal, interventions?: readonly Intervention[]): Promise<AttentionResult> {
   const { nLayers: L, nHeads: H } = model.config;
   const hooks = Array.from({ length: L }, (_, l): HookName => `blocks.${l}.attn.hook_pattern`);
-  const r = await model.forward({ tokens: [tokens], hooks, logits: 'none', signal });
+  const r = await model.forward({ tokens: [tokens], hooks, interventions, logits: 'none', signal });
   const patterns = hooks.map((h) => r.hooks.get(h)!.data);
   const scores: Record<HeadKind, number[][]> = { previous_token: [], duplicate_token: [], induction: [] };
   for (const p of patterns) {

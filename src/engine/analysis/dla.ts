@@ -11,6 +11,7 @@ import type { HookName } from '../hooks';
 import { UserError } from '../errors';
 import type { Model } from '../model';
 import type { DlaResult } from '../../shared/protocol';
+import type { Intervention } from '../../shared/interventions';
 
 export interface DlaRequest {
   tokens: number[];
@@ -19,6 +20,8 @@ export interface DlaRequest {
   baseline?: number;
   /** Position to explain (default: last). */
   position?: number;
+  /** Run the prompt under these interventions (the parts are then those of the changed run). */
+  interventions?: readonly Intervention[];
   signal?: AbortSignal;
 }
 
@@ -37,7 +40,7 @@ export async function directLogitAttribution(model: Model, req: DlaRequest): Pro
     hooks.push(`blocks.${l}.hook_attn_out`, `blocks.${l}.hook_mlp_out`);
     if (headsAdditive) hooks.push(`blocks.${l}.attn.hook_result`);
   }
-  const r = await model.forward({ tokens: [req.tokens], hooks, logits: 'all', signal: req.signal });
+  const r = await model.forward({ tokens: [req.tokens], hooks, interventions: req.interventions, logits: 'all', signal: req.signal });
   const w = model.spec.weights;
   // Direction in the residual stream: (u_target - u_baseline) scaled by the final norm's weight.
   const u = new Float64Array(d);

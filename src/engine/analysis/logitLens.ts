@@ -7,6 +7,7 @@
 // A tuned lens (Belrose et al. 2023) applies one learned affine map per layer before step 2.
 import type { HookName } from '../hooks';
 import { UserError } from '../errors';
+import type { Intervention } from '../../shared/interventions';
 import type { Model } from '../model';
 import { softmax } from '../prompt';
 import type { LensStream } from '../../shared/analyses';
@@ -26,6 +27,8 @@ export interface LensRequest {
   /** Keep the full [layer][pos][vocab] logits (large). */
   full?: boolean;
   tuned?: TunedLens;
+  /** Run the prompt under these interventions (the lens then reads the changed residual streams). */
+  interventions?: readonly Intervention[];
   signal?: AbortSignal;
 }
 
@@ -47,7 +50,7 @@ export async function logitLens(model: Model, req: LensRequest): Promise<LensRes
   else labels[L - 1] = 'final_post';
   if (req.tuned && req.tuned.layers.length < L) throw new UserError(`The tuned lens has ${req.tuned.layers.length} layers; the model has ${L}.`);
 
-  const cache = await model.forward({ tokens: [req.tokens], hooks, logits: 'none', signal: req.signal });
+  const cache = await model.forward({ tokens: [req.tokens], hooks, interventions: req.interventions, logits: 'none', signal: req.signal });
   const T = req.tokens.length;
   const rows = new Float32Array(hooks.length * T * d);
   hooks.forEach((h, i) => {

@@ -59,20 +59,23 @@ const RUNNERS: { [K in AnalysisName]: Runner<K> } = {
     const tokens = resolvePrompt(model, prompt, maxTokens);
     return { ...(await inspectPrompt(model, tokens.ids, { topK, signal })), prompt: tokens };
   },
-  lens: async (model, { prompt, stream, topK, targets, full, tunedLensFile }, { signal }) => {
+  lens: async (model, { prompt, stream, topK, targets, full, tunedLensFile, interventions }, { signal }) => {
     const tokens = resolvePrompt(model, prompt);
+    checkInterventionPositions(interventions, tokens.ids.length);
     const tuned = tunedLensFile ? readTunedLens(tunedLensFile, model.config.nLayers, model.config.dModel) : undefined;
-    return { ...(await logitLens(model, { tokens: tokens.ids, stream, topK, targets, full, tuned, signal })), prompt: tokens };
+    return { ...(await logitLens(model, { tokens: tokens.ids, stream, topK, targets, full, tuned, interventions, signal })), prompt: tokens };
   },
-  attention: async (model, { prompt }, { signal }) => {
+  attention: async (model, { prompt, interventions }, { signal }) => {
     const tokens = resolvePrompt(model, prompt);
-    return { ...(await attentionPatterns(model, tokens.ids, signal)), prompt: tokens };
+    checkInterventionPositions(interventions, tokens.ids.length);
+    return { ...(await attentionPatterns(model, tokens.ids, signal, interventions)), prompt: tokens };
   },
   heads: (model, { samples }, { signal }) => detectHeads(model, { samples, signal }),
-  dla: async (model, { prompt, target, baseline, position }, { signal }) => {
+  dla: async (model, { prompt, target, baseline, position, interventions }, { signal }) => {
     checkTokenIds(model, { target, baseline });
     const tokens = resolvePrompt(model, prompt);
-    return { ...(await directLogitAttribution(model, { tokens: tokens.ids, target, baseline, position, signal })), prompt: tokens };
+    checkInterventionPositions(interventions, tokens.ids.length);
+    return { ...(await directLogitAttribution(model, { tokens: tokens.ids, target, baseline, position, interventions, signal })), prompt: tokens };
   },
   patch: async (model, { clean, corrupted, hook, positions, correct, incorrect }, { signal, onProgress }) => {
     checkTokenIds(model, { correct, incorrect });

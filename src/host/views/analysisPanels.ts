@@ -21,6 +21,7 @@ import type { ModelInfo } from '../../shared/protocol';
 import { RpcError } from '../../shared/rpc';
 import type { RpcEndpoint } from '../../shared/rpc';
 import type { EngineClient } from '../engineClient';
+import type { InterventionService } from '../interventions';
 import { errorMessage } from '../log';
 import type { Log } from '../log';
 import { validateAnalysisParams } from '../../shared/analysisProtocol';
@@ -48,6 +49,8 @@ export interface AnalysisPanelDeps {
   log: Log;
   /** Loads the active model (with progress); undefined when the user cancelled. */
   ensureModel: () => Promise<ModelInfo | undefined>;
+  /** The intervention state every view shares; each analysis runs under it. */
+  interventions: InterventionService;
 }
 
 type Rpc = RpcEndpoint<AnalysisHostProtocol, Record<string, never>, AnalysisNotifications, Record<string, never>>;
@@ -75,6 +78,7 @@ class AnalysisPanel implements vscode.Disposable {
     this.rpc = connectWebview(panel.webview, this.handlers(), validateAnalysisParams, this.disposables);
     panel.webview.html = renderShell(panel.webview, extensionUri, kind, `MechLens: ${TITLES[kind]}`);
     this.disposables.push(
+      deps.interventions.store.onDidChange((v) => this.rpc?.notify('interventions/update', v)),
       panel.onDidDispose(() => {
         this.rpc = undefined;
         for (const d of this.disposables) d.dispose();
@@ -117,7 +121,9 @@ class AnalysisPanel implements vscode.Disposable {
   private handlers(): Handlers<AnalysisHostProtocol, AnalysisNotifications> {
     const engine = this.deps.engine;
     const tokensOf = (ids: number[], texts: string[]): TokenView[] => ids.map((id, i) => ({ id, text: texts[i] ?? '' }));
+    const under = (signal: AbortSignal) => this.deps.interventions.compile(this.subject.text, signal);
     return {
+      ...this.deps.interventions.handlers(() => (this.subject.text.trim() ? this.subject.text : null)),
       'subject/get': () => this.currentSubject(),
       tokenize: async ({ text }, ctx) => {
         await this.model();
@@ -128,7 +134,7 @@ class AnalysisPanel implements vscode.Disposable {
       'lens/run': ({ stream = 'pre', targets = [] }, ctx) =>
         this.job('lens', ctx.signal, async (signal): Promise<LensView> => {
           await this.model();
-          const r = await engine.call('analysis/lens', { prompt: { text: this.subject.text }, stream, topK: 5, targets: targets.length ? targets : undefined }, { signal });
+          const r = await engine.call('analysis/lens', { prompt: { text: this.subject.text }, stream, topK: 5, targets: targets.length ? targets : undefined, interventions: await under(signal) }, { signal });
           if (this.kind === 'lens') this.results++; // the DLA panel also asks for the lens (its default target)
           return {
             labels: r.labels,
@@ -142,7 +148,7 @@ class AnalysisPanel implements vscode.Disposable {
       'attention/run': (_p, ctx) =>
         this.job('attention', ctx.signal, async (signal): Promise<AttentionView> => {
           const info = await this.model();
-          const r = await engine.call('analysis/attention', { prompt: { text: this.subject.text } }, { signal });
+          const r = await engine.call('analysis/attention', { prompt: { text: this.subject.text }, interventions: await under(signal) }, { signal });
           this.results++;
           return {
             tokens: tokensOf(r.prompt.ids, r.prompt.texts),
@@ -160,7 +166,7 @@ class AnalysisPanel implements vscode.Disposable {
       'dla/run': ({ target, baseline, position }, ctx) =>
         this.job('dla', ctx.signal, async (signal): Promise<DlaView> => {
           await this.model();
-          const r = await engine.call('analysis/dla', { prompt: { text: this.subject.text }, target, baseline, position }, { signal });
+          const r = await engine.call('analysis/dla', { prompt: { text: this.subject.text }, target, baseline, position, interventions: await under(signal) }, { signal });
           this.results++;
           const { prompt, ...rest } = r;
           return {

@@ -2,18 +2,21 @@
 // clicked position (each click is a round trip to the engine). Restored after a reload by a serializer
 // that re-runs the prompt text kept in the webview's state.
 import * as vscode from 'vscode';
-import type { PanelState } from '../../shared/panelProtocol';
+import { validatePromptPanelParams } from '../../shared/panelProtocol';
+import type { PanelState, PromptPanelNotifications, PromptPanelProtocol } from '../../shared/panelProtocol';
+import type { Handlers, RpcEndpoint } from '../../shared/rpc';
+import type { InterventionService } from '../interventions';
 import { errorMessage } from '../log';
 import type { Log } from '../log';
 import type { PromptSession } from '../promptSession';
-import { connectWebview, renderShell, validatePanelParams, webviewOptions } from './webviewHost';
-import type { PanelHandlers, PanelRpc } from './webviewHost';
+import { connectWebview, renderShell, webviewOptions } from './webviewHost';
+import type { WebviewServes } from '../../shared/panelProtocol';
 
 export const PROMPT_PANEL_TYPE = 'mechlens.promptPanel';
 
 export class PromptPanel implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
-  private rpc: PanelRpc | undefined;
+  private rpc: RpcEndpoint<PromptPanelProtocol, WebviewServes, PromptPanelNotifications, Record<string, never>> | undefined;
   private panelDisposables: vscode.Disposable[] = [];
   private readonly disposables: vscode.Disposable[] = [];
 
@@ -21,9 +24,11 @@ export class PromptPanel implements vscode.Disposable {
     private readonly extensionUri: vscode.Uri,
     private readonly session: PromptSession,
     private readonly log: Log,
+    private readonly interventions: InterventionService,
   ) {
     this.disposables.push(
       session.onDidChange((view) => this.rpc?.notify('prompt/update', view)),
+      interventions.store.onDidChange((v) => this.rpc?.notify('interventions/update', v)),
       vscode.window.registerWebviewPanelSerializer(PROMPT_PANEL_TYPE, {
         deserializeWebviewPanel: async (panel, state: unknown) => this.restore(panel, state),
       }),
@@ -62,7 +67,8 @@ export class PromptPanel implements vscode.Disposable {
     this.panel = panel;
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'mechlens.svg');
     panel.webview.options = webviewOptions(this.extensionUri);
-    const handlers: PanelHandlers = {
+    const handlers: Handlers<PromptPanelProtocol, PromptPanelNotifications> = {
+      ...this.interventions.handlers(() => this.session.current?.text ?? null),
       'prompt/get': () => this.session.current,
       'prompt/topAt': ({ position }, ctx) => this.session.topAt(position, ctx.signal),
       'prompt/rerun': async (_p, ctx) => {
@@ -70,7 +76,7 @@ export class PromptPanel implements vscode.Disposable {
         return current ? this.session.run(current.text, ctx.signal) : null;
       },
     };
-    this.rpc = connectWebview(panel.webview, handlers, validatePanelParams, this.panelDisposables);
+    this.rpc = connectWebview(panel.webview, handlers, validatePromptPanelParams, this.panelDisposables);
     panel.webview.html = renderShell(panel.webview, this.extensionUri, 'prompt', 'MechLens: Prompt');
     this.panelDisposables.push(
       panel.onDidDispose(() => {

@@ -1,0 +1,101 @@
+// The one intervention state every view shares: the active interventions (chips), an undo history, and
+// the counterfactual prompt patches read from. Specs arrive from webviews, so each is validated here
+// again (shape by the shared schema; the model and prompt checks happen when it is compiled). Plain data
+// and listeners, no vscode import: unit-tested directly.
+import type { InterventionStateView } from '../shared/interventionProtocol';
+import { uiInterventionSchema } from '../shared/patchUi';
+import type { UiIntervention } from '../shared/patchUi';
+import { badInput } from '../shared/schema';
+
+interface Entry {
+  id: number;
+  spec: UiIntervention;
+  label: string;
+}
+
+interface Snapshot {
+  items: Entry[];
+  counterfactual: string | null;
+}
+
+/** Enough for any experiment someone makes by hand; keeps a runaway page from growing the state. */
+export const MAX_INTERVENTIONS = 64;
+const MAX_HISTORY = 100;
+const MAX_COUNTERFACTUAL_CHARS = 100_000;
+
+export class InterventionStore {
+  private items: Entry[] = [];
+  private counterfactualText: string | null = null;
+  private readonly history: Snapshot[] = [];
+  private nextId = 1;
+  private readonly listeners = new Set<(view: InterventionStateView) => void>();
+
+  /** Calls `listener` after every change; returns its disposer. */
+  onDidChange(listener: (view: InterventionStateView) => void): { dispose(): void } {
+    this.listeners.add(listener);
+    return { dispose: () => this.listeners.delete(listener) };
+  }
+
+  get specs(): UiIntervention[] {
+    return this.items.map((e) => e.spec);
+  }
+
+  get counterfactual(): string | null {
+    return this.counterfactualText;
+  }
+
+  view(): InterventionStateView {
+    return { chips: this.items.map((e) => ({ ...e })), canUndo: this.history.length > 0, counterfactual: this.counterfactualText };
+  }
+
+  /** Adds a validated spec with its chip label; an identical spec already active is not added twice. */
+  add(spec: unknown, label: string): InterventionStateView {
+    const checked = uiInterventionSchema.parse(spec, 'intervention');
+    const key = JSON.stringify(checked);
+    if (this.items.some((e) => JSON.stringify(e.spec) === key)) return this.view();
+    if (this.items.length >= MAX_INTERVENTIONS) badInput(`At most ${MAX_INTERVENTIONS} interventions can be active; remove some first.`);
+    this.change(() => this.items.push({ id: this.nextId++, spec: checked, label: label.slice(0, 300) }));
+    return this.view();
+  }
+
+  remove(id: number): InterventionStateView {
+    if (!this.items.some((e) => e.id === id)) badInput(`No active intervention has id ${id} (it may have been removed already).`);
+    this.change(() => (this.items = this.items.filter((e) => e.id !== id)));
+    return this.view();
+  }
+
+  clear(): InterventionStateView {
+    if (this.items.length) this.change(() => (this.items = []));
+    return this.view();
+  }
+
+  /** Sets (or with null / blank text, removes) the counterfactual prompt. */
+  setCounterfactual(text: string | null): InterventionStateView {
+    const t = text === null || text.trim() === '' ? null : text;
+    if (t !== null && t.length > MAX_COUNTERFACTUAL_CHARS) badInput(`The counterfactual prompt is longer than ${MAX_COUNTERFACTUAL_CHARS} characters.`);
+    if (t !== this.counterfactualText) this.change(() => (this.counterfactualText = t));
+    return this.view();
+  }
+
+  /** Goes back one change (add, remove, clear, counterfactual). */
+  undo(): InterventionStateView {
+    const last = this.history.pop();
+    if (!last) badInput('Nothing to undo.');
+    this.items = last.items;
+    this.counterfactualText = last.counterfactual;
+    this.fire();
+    return this.view();
+  }
+
+  private change(apply: () => void): void {
+    this.history.push({ items: this.items.slice(), counterfactual: this.counterfactualText });
+    if (this.history.length > MAX_HISTORY) this.history.shift();
+    apply();
+    this.fire();
+  }
+
+  private fire(): void {
+    const v = this.view();
+    for (const l of this.listeners) l(v);
+  }
+}

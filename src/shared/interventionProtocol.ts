@@ -1,0 +1,51 @@
+// Messages every view (prompt panel, logit lens, attention, DLA, patching) exchanges with the host about
+// the one intervention state they share: add a chip, remove one, undo, clear, compare the view's prompt
+// before and after. The browser bundles import the types only; the host merges INTERVENTION_PARAMS into
+// each view's params table, so what a webview sends is validated before any handler runs.
+import { integer, noParams, object } from './schema';
+import type { Infer, Schema } from './schema';
+import { uiInterventionSchema } from './patchUi';
+import type { Comparison, UiIntervention } from './patchUi';
+
+export type { Comparison, UiIntervention };
+
+export interface InterventionChip {
+  id: number;
+  /** e.g. "zero · MLP out · L1 · “ Mary”@4" (token text: render with textContent). */
+  label: string;
+  spec: UiIntervention;
+}
+
+/** The shared state as the views show it. */
+export interface InterventionStateView {
+  chips: InterventionChip[];
+  canUndo: boolean;
+  /** The counterfactual prompt patches read from, when one is set. */
+  counterfactual: string | null;
+}
+
+export const INTERVENTION_PARAMS = {
+  'interventions/get': noParams,
+  /** Adds an intervention; `positions` are positions of the sending view's prompt. */
+  'interventions/add': object({ spec: uiInterventionSchema }),
+  'interventions/remove': object({ id: integer(1, Number.MAX_SAFE_INTEGER, 'a chip id') }),
+  'interventions/undo': noParams,
+  'interventions/clear': noParams,
+  /** The view's prompt, last position: clean vs under the interventions (null when none are active). */
+  'interventions/compare': noParams,
+} satisfies Record<string, Schema<object>>;
+
+type P<K extends keyof typeof INTERVENTION_PARAMS> = Infer<(typeof INTERVENTION_PARAMS)[K]>;
+
+export type InterventionHostProtocol = {
+  'interventions/get': { params: P<'interventions/get'>; result: InterventionStateView };
+  'interventions/add': { params: P<'interventions/add'>; result: InterventionStateView };
+  'interventions/remove': { params: P<'interventions/remove'>; result: InterventionStateView };
+  'interventions/undo': { params: P<'interventions/undo'>; result: InterventionStateView };
+  'interventions/clear': { params: P<'interventions/clear'>; result: InterventionStateView };
+  'interventions/compare': { params: P<'interventions/compare'>; result: Comparison | null };
+};
+
+export type InterventionNotifications = {
+  'interventions/update': InterventionStateView;
+};

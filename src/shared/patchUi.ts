@@ -1,0 +1,252 @@
+// Interventions as the views make them: "zero-ablate the MLP output of layers 1-3 at this token",
+// "patch head 2.1 from the counterfactual prompt". A view sends such a spec (UiIntervention) to the host,
+// which validates it (the webview is untrusted), keeps it in the one intervention state all views share,
+// and compiles it, against the prompt each view shows, into the engine's Intervention objects
+// (src/shared/interventions.ts). Also here: the before/after comparison every view shows (Δ logit and
+// Δ probability of the top tokens, KL to the clean run), and the patch a sweep's heatmap cell stands for.
+// Runtime-agnostic and pure: unit-tested without a model.
+import type { Intervention } from './interventions';
+import { badInput, integer, list, object, oneOf, optional, refine } from './schema';
+import type { Infer } from './schema';
+
+/**
+ * What an intervention replaces the activation with: zero; the mean over the reference prompts' positions
+ * (the prompt itself and the counterfactual, when there is one); the activation of another prompt of the
+ * same length (resample ablation: the counterfactual, or a seeded shuffle of the prompt's own tokens);
+ * the counterfactual prompt's activation (activation patching).
+ */
+export const UI_KINDS = ['zero', 'mean', 'resample', 'patch'] as const;
+export type UiKind = (typeof UI_KINDS)[number];
+
+/** Where: residual streams, attention and MLP outputs by layer; a head's output (z), query, key, value or pattern. */
+export const UI_SITES = ['resid_pre', 'resid_mid', 'resid_post', 'attn_out', 'mlp_out', 'z', 'q', 'k', 'v', 'pattern'] as const;
+export type UiSite = (typeof UI_SITES)[number];
+
+export const SITE_LABELS: Record<UiSite, string> = {
+  resid_pre: 'resid pre',
+  resid_mid: 'resid mid',
+  resid_post: 'resid post',
+  attn_out: 'attn out',
+  mlp_out: 'MLP out',
+  z: 'head output',
+  q: 'head query',
+  k: 'head key',
+  v: 'head value',
+  pattern: 'head pattern',
+};
+
+export const KIND_LABELS: Record<UiKind, string> = { zero: 'zero', mean: 'mean', resample: 'resample', patch: 'patch from counterfactual' };
+
+const SITE_HOOKS: Record<UiSite, string> = {
+  resid_pre: 'hook_resid_pre',
+  resid_mid: 'hook_resid_mid',
+  resid_post: 'hook_resid_post',
+  attn_out: 'hook_attn_out',
+  mlp_out: 'hook_mlp_out',
+  z: 'attn.hook_z',
+  q: 'attn.hook_q',
+  k: 'attn.hook_k',
+  v: 'attn.hook_v',
+  pattern: 'attn.hook_pattern',
+};
+
+export function isHeadSite(site: UiSite): boolean {
+  return site === 'z' || site === 'q' || site === 'k' || site === 'v' || site === 'pattern';
+}
+
+const LIMIT = 100_000;
+
+/** A view's intervention: a kind, a site, layers `from`..`to` (inclusive), token positions (all when absent), a head for head sites (all heads when absent). */
+export const uiInterventionSchema = refine(
+  object({
+    kind: oneOf(UI_KINDS),
+    site: oneOf(UI_SITES),
+    from: integer(0, LIMIT, 'a layer index (a non-negative integer)'),
+    to: integer(0, LIMIT, 'a layer index (a non-negative integer)'),
+    positions: optional(list(integer(0, LIMIT, 'a token position (a non-negative integer)'), 4096)),
+    head: optional(integer(0, LIMIT, 'a head index (a non-negative integer)')),
+  }),
+  (v, where) => {
+    if (v.from > v.to) badInput(`${where}: layers run from ${v.from} to ${v.to}; "from" must not exceed "to"`);
+    if (v.head !== undefined && !isHeadSite(v.site)) badInput(`${where}: "head" applies to head sites only (z, q, k, v, pattern), not ${v.site}`);
+    if (v.positions && new Set(v.positions).size !== v.positions.length) badInput(`${where}: positions must not repeat`);
+  },
+);
+export type UiIntervention = Infer<typeof uiInterventionSchema>;
+
+/** What compiling needs to know: the model's shape and the prompts. */
+export interface CompileContext {
+  nLayers: number;
+  nHeads: number;
+  /** Whether the model has a mid-block residual stream (not with a parallel residual). */
+  hasResidMid: boolean;
+  /** The prompt the view runs. */
+  prompt: number[];
+  /** The counterfactual prompt, when the user wrote one. */
+  counterfactual?: number[];
+  /** Seed of resample ablation's shuffle when there is no counterfactual. */
+  seed?: number;
+}
+
+/** Checks a spec against the model (layers, heads, the mid stream) and the prompt (positions); throws bad-input. */
+export function checkAgainstModel(ui: UiIntervention, ctx: CompileContext, where = 'intervention'): void {
+  if (ui.to >= ctx.nLayers) badInput(`${where}: layer ${ui.to} is beyond the model (layers 0..${ctx.nLayers - 1})`);
+  if (ui.head !== undefined && ui.head >= ctx.nHeads) badInput(`${where}: head ${ui.head} is beyond the model (heads 0..${ctx.nHeads - 1})`);
+  if (ui.site === 'resid_mid' && !ctx.hasResidMid) badInput(`${where}: this model has a parallel residual, so no mid-block residual stream; use resid pre or post`);
+  for (const p of ui.positions ?? []) if (p >= ctx.prompt.length) badInput(`${where}: position ${p} is beyond the prompt (positions 0..${ctx.prompt.length - 1})`);
+}
+
+/** A deterministic shuffle (mulberry32) of the prompt's tokens: resample ablation's source without a counterfactual. */
+export function shuffledTokens(tokens: readonly number[], seed = 0): number[] {
+  const out = tokens.slice();
+  let s = seed >>> 0;
+  const rand = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+/** The engine's interventions for one spec on the context's prompt: one per layer of the range. */
+export function compileUiIntervention(ui: UiIntervention, ctx: CompileContext, where = 'intervention'): Intervention[] {
+  checkAgainstModel(ui, ctx, where);
+  const cf = ctx.counterfactual;
+  const positional = ui.kind === 'patch' || ui.kind === 'resample';
+  if (ui.kind === 'patch' && !cf) badInput(`${where}: patching needs a counterfactual prompt; write one in the Patching panel (MechLens: Open Patching) or choose zero, mean or resample`);
+  if (positional && cf && cf.length !== ctx.prompt.length) {
+    badInput(`${where}: the counterfactual has ${cf.length} tokens and the prompt ${ctx.prompt.length}; position-wise ${ui.kind === 'patch' ? 'patching' : 'resampling'} needs equal lengths (the Patching panel highlights where they differ)`);
+  }
+  const target = {
+    ...(ui.positions ? { positions: ui.positions } : {}),
+    ...(ui.head !== undefined ? { heads: [ui.head] } : {}),
+  };
+  const out: Intervention[] = [];
+  for (let l = ui.from; l <= ui.to; l++) {
+    const hook = `blocks.${l}.${SITE_HOOKS[ui.site]}`;
+    switch (ui.kind) {
+      case 'zero':
+        out.push({ kind: 'zero', hook, ...target });
+        break;
+      case 'mean':
+        out.push({ kind: 'mean', hook, ...target, reference: cf ? [{ tokens: ctx.prompt }, { tokens: cf }] : [{ tokens: ctx.prompt }] });
+        break;
+      case 'resample':
+        out.push({ kind: 'patch', hook, ...target, source: { tokens: cf ?? shuffledTokens(ctx.prompt, ctx.seed) } });
+        break;
+      case 'patch':
+        out.push({ kind: 'patch', hook, ...target, source: { tokens: cf! } });
+        break;
+    }
+  }
+  return out;
+}
+
+/** A chip's text, e.g. "zero · MLP out · L1–3 · “ Mary”@4". `tokenText(p)` gives position p's token. */
+export function uiLabel(ui: UiIntervention, tokenText: (pos: number) => string | undefined): string {
+  const layers = ui.from === ui.to ? `L${ui.from}` : `L${ui.from}–${ui.to}`;
+  const site = isHeadSite(ui.site) && ui.head !== undefined ? `${SITE_LABELS[ui.site]} ${layers === `L${ui.from}` ? `${ui.from}.${ui.head}` : `H${ui.head}`}` : SITE_LABELS[ui.site];
+  const where = isHeadSite(ui.site) && ui.head !== undefined && ui.from === ui.to ? '' : ` · ${layers}`;
+  const kind = ui.kind === 'patch' ? 'patch' : ui.kind;
+  const pos = ui.positions?.length ? ui.positions.map((p) => `“${tokenText(p) ?? '?'}”@${p}`).join(', ') : 'all positions';
+  return `${kind} · ${site}${where} · ${pos}`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The before/after comparison.
+
+export interface ComparisonRow {
+  id: number;
+  text: string;
+  cleanLogit: number;
+  patchedLogit: number;
+  cleanProb: number;
+  patchedProb: number;
+}
+
+export interface Comparison {
+  /** Position compared (the prompt's last). */
+  position: number;
+  /** The top tokens of either run (clean's first), with both runs' logits and probabilities. */
+  rows: ComparisonRow[];
+  /** KL(clean || patched) of the next-token distributions, in nats. */
+  kl: number;
+}
+
+function logSoftmax(logits: ArrayLike<number>): Float64Array {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]!);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
+  const lse = max + Math.log(sum);
+  const out = new Float64Array(logits.length);
+  for (let i = 0; i < logits.length; i++) out[i] = logits[i]! - lse;
+  return out;
+}
+
+function topIds(logp: Float64Array, k: number): number[] {
+  return Array.from(logp.keys())
+    .sort((a, b) => logp[b]! - logp[a]!)
+    .slice(0, k);
+}
+
+/**
+ * Compares two next-token logit vectors: the union of each run's top `k` tokens (clean's order first, then
+ * tokens only the patched run ranks high) with logits and probabilities before and after, and KL(clean || patched).
+ */
+export function compareLogits(clean: ArrayLike<number>, patched: ArrayLike<number>, tokenText: (id: number) => string, k = 5, position = 0): Comparison {
+  if (clean.length !== patched.length) throw new Error(`internal: logit vectors of ${clean.length} and ${patched.length}`);
+  const lc = logSoftmax(clean);
+  const lp = logSoftmax(patched);
+  let kl = 0;
+  for (let i = 0; i < lc.length; i++) {
+    const p = Math.exp(lc[i]!);
+    if (p > 0) kl += p * (lc[i]! - lp[i]!);
+  }
+  const ids = topIds(lc, k);
+  for (const id of topIds(lp, k)) if (!ids.includes(id)) ids.push(id);
+  const rows = ids.map((id) => ({ id, text: tokenText(id), cleanLogit: clean[id]!, patchedLogit: patched[id]!, cleanProb: Math.exp(lc[id]!), patchedProb: Math.exp(lp[id]!) }));
+  return { position, rows, kl: Math.max(0, kl) };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// A sweep's cell as a view intervention.
+
+/** What a sweep heatmap needs to map a cell back: its kind, axes and swept layers. */
+export interface SweepAxes {
+  sweep: 'resid_pre' | 'resid_mid' | 'resid_post' | 'attn_out' | 'mlp_out' | 'z' | 'z_by_pos' | 'q' | 'k' | 'v' | 'pattern';
+  dims: string[];
+  layers: number[];
+}
+
+/**
+ * The patch a sweep cell stands for, as a view intervention on the clean prompt: that cell's activation
+ * taken from the counterfactual run (`index` holds one index per axis in `dims` order; 'layer' indexes
+ * `layers`). The views run the clean prompt, so a denoising sweep's cell shows there as its noising twin.
+ */
+export function sweepCellIntervention(axes: SweepAxes, index: number[]): UiIntervention {
+  const at = (dim: string) => {
+    const i = axes.dims.indexOf(dim);
+    return i < 0 ? undefined : index[i];
+  };
+  const li = at('layer');
+  const layer = li === undefined ? undefined : axes.layers[li];
+  if (layer === undefined) badInput('sweep cell: no layer');
+  const pos = at('pos');
+  const head = at('head') ?? at('kv_head');
+  const site: UiSite = axes.sweep === 'z_by_pos' ? 'z' : axes.sweep;
+  return {
+    kind: 'patch',
+    site,
+    from: layer,
+    to: layer,
+    ...(pos !== undefined ? { positions: [pos] } : {}),
+    ...(head !== undefined ? { head } : {}),
+  };
+}
