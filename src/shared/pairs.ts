@@ -26,17 +26,12 @@ export function pairNames(text: string): [string, string] | undefined {
   return distinct.length >= 2 ? [distinct[0]!, distinct[1]!] : undefined;
 }
 
-function replaceWord(text: string, from: string, to: string): string {
-  return text.replace(new RegExp(`\\b${from}\\b`, 'g'), to);
-}
-
 /** Swaps the prompt's two names everywhere ("When Mary and John…, John gave…" → "When John and Mary…, Mary gave…"). */
 export function swapNames(text: string): string | undefined {
   const names = pairNames(text);
   if (!names) return undefined;
   const [a, b] = names;
-  const hold = '\u0000';
-  return replaceWord(replaceWord(replaceWord(text, a, hold), b, a), hold, b);
+  return text.replace(new RegExp(`\\b(${a}|${b})\\b`, 'g'), (m) => (m === a ? b : a));
 }
 
 /**

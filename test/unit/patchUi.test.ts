@@ -1,0 +1,172 @@
+// Click-to-patch without a model: the host's one intervention state (validation of what a webview sends,
+// undo, clear, the counterfactual), what the views' messages may carry, the compilation of a view spec into
+// engine interventions, the before/after comparison against hand-computed values, sweep cells as specs,
+// and the counterfactual-pair helpers.
+import assert from 'node:assert/strict';
+import { InterventionStore, MAX_INTERVENTIONS } from '../../src/host/interventionStore';
+import { validateAnalysisParams } from '../../src/shared/analysisProtocol';
+import { validatePromptPanelParams } from '../../src/shared/panelProtocol';
+import { compareLogits, compileUiIntervention, shuffledTokens, sweepCellIntervention, uiLabel } from '../../src/shared/patchUi';
+import type { UiIntervention } from '../../src/shared/patchUi';
+import { alignPair, changeNumber, moveLastName, pairNames, swapNames } from '../../src/shared/pairs';
+import { RpcError } from '../../src/shared/rpc';
+
+const badInput = (re: RegExp) => (e: unknown) => e instanceof RpcError && e.code === 'bad-input' && re.test(e.message);
+
+describe('intervention state (host)', () => {
+  const zero: UiIntervention = { kind: 'zero', site: 'mlp_out', from: 1, to: 1, positions: [3] };
+
+  it('adds, removes, clears and undoes, notifying listeners each time', () => {
+    const s = new InterventionStore();
+    const seen: number[] = [];
+    s.onDidChange((v) => seen.push(v.chips.length));
+    const a = s.add(zero, 'chip a');
+    assert.equal(a.chips.length, 1);
+    assert.equal(a.chips[0]!.label, 'chip a');
+    assert.equal(a.canUndo, true);
+    s.add({ ...zero, kind: 'mean' }, 'chip b');
+    // The same spec twice is one chip, and no change.
+    s.add(zero, 'again');
+    assert.equal(s.view().chips.length, 2);
+    s.remove(a.chips[0]!.id);
+    assert.deepEqual(s.view().chips.map((c) => c.label), ['chip b']);
+    s.clear();
+    assert.equal(s.view().chips.length, 0);
+    s.undo();
+    assert.deepEqual(s.view().chips.map((c) => c.label), ['chip b']);
+    s.undo();
+    assert.deepEqual(s.view().chips.map((c) => c.label), ['chip a', 'chip b']);
+    assert.deepEqual(seen, [1, 2, 1, 0, 1, 2]);
+    s.undo();
+    s.undo();
+    assert.equal(s.view().canUndo, false);
+    assert.throws(() => s.undo(), badInput(/Nothing to undo/));
+  });
+
+  it('validates what a webview sends (a malformed spec never enters the state)', () => {
+    const s = new InterventionStore();
+    assert.throws(() => s.add({ ...zero, kind: 'explode' }, 'x'), badInput(/kind must be one of zero, mean, resample, patch/));
+    assert.throws(() => s.add({ ...zero, site: 'hook_embed' }, 'x'), badInput(/site must be one of/));
+    assert.throws(() => s.add({ ...zero, from: 3, to: 1 }, 'x'), badInput(/"from" must not exceed "to"/));
+    assert.throws(() => s.add({ ...zero, head: 1 }, 'x'), badInput(/"head" applies to head sites only/));
+    assert.throws(() => s.add({ ...zero, positions: [1, 1] }, 'x'), badInput(/must not repeat/));
+    assert.throws(() => s.add({ ...zero, positions: [-1] }, 'x'), badInput(/positions\[0\] must be a token position/));
+    assert.throws(() => s.add({ ...zero, extra: 1 }, 'x'), badInput(/unknown field "extra"/));
+    assert.throws(() => s.add(null, 'x'), badInput(/must be an object/));
+    assert.equal(s.view().chips.length, 0);
+    assert.equal(s.view().canUndo, false);
+    assert.throws(() => s.remove(99), badInput(/No active intervention has id 99/));
+  });
+
+  it('bounds the state and keeps the counterfactual in the undo history', () => {
+    const s = new InterventionStore();
+    for (let p = 0; p < MAX_INTERVENTIONS; p++) s.add({ ...zero, positions: [p] }, `p${p}`);
+    assert.throws(() => s.add({ ...zero, positions: [999] }, 'one more'), badInput(/At most 64/));
+    s.clear();
+    s.setCounterfactual('When John and Mary went');
+    assert.equal(s.view().counterfactual, 'When John and Mary went');
+    s.setCounterfactual('   ');
+    assert.equal(s.counterfactual, null);
+    s.undo();
+    assert.equal(s.counterfactual, 'When John and Mary went');
+  });
+
+  it('the views\' params tables accept the intervention messages and refuse bad ones', () => {
+    for (const validate of [validateAnalysisParams, validatePromptPanelParams]) {
+      validate('interventions/add', { spec: zero });
+      validate('interventions/remove', { id: 1 });
+      validate('interventions/compare', {});
+      assert.throws(() => validate('interventions/add', { spec: { ...zero, to: 'all' } }), badInput(/interventions\/add: spec: to must be a layer index/));
+      assert.throws(() => validate('interventions/remove', { id: 0 }), badInput(/id must be a chip id/));
+      assert.throws(() => validate('interventions/clear', { all: true }), badInput(/unknown field "all"/));
+    }
+  });
+});
+
+describe('view specs to engine interventions', () => {
+  const ctx = { nLayers: 4, nHeads: 4, hasResidMid: true, prompt: [10, 11, 12, 13], counterfactual: [10, 11, 14, 13] };
+
+  it('one intervention per layer of the range, positions and head carried', () => {
+    assert.deepEqual(compileUiIntervention({ kind: 'zero', site: 'attn_out', from: 1, to: 2, positions: [2] }, ctx), [
+      { kind: 'zero', hook: 'blocks.1.hook_attn_out', positions: [2] },
+      { kind: 'zero', hook: 'blocks.2.hook_attn_out', positions: [2] },
+    ]);
+    assert.deepEqual(compileUiIntervention({ kind: 'patch', site: 'z', from: 3, to: 3, head: 1 }, ctx), [{ kind: 'patch', hook: 'blocks.3.attn.hook_z', heads: [1], source: { tokens: ctx.counterfactual } }]);
+    assert.deepEqual(compileUiIntervention({ kind: 'mean', site: 'resid_post', from: 0, to: 0 }, ctx), [
+      { kind: 'mean', hook: 'blocks.0.hook_resid_post', reference: [{ tokens: ctx.prompt }, { tokens: ctx.counterfactual }] },
+    ]);
+  });
+
+  it('resample reads the counterfactual, else a seeded shuffle of the prompt', () => {
+    const [withCf] = compileUiIntervention({ kind: 'resample', site: 'mlp_out', from: 0, to: 0 }, ctx);
+    assert.deepEqual(withCf, { kind: 'patch', hook: 'blocks.0.hook_mlp_out', source: { tokens: ctx.counterfactual } });
+    const [noCf] = compileUiIntervention({ kind: 'resample', site: 'mlp_out', from: 0, to: 0 }, { ...ctx, counterfactual: undefined, seed: 7 });
+    const src = (noCf as { source: { tokens: number[] } }).source.tokens;
+    assert.deepEqual([...src].sort(), [...ctx.prompt].sort());
+    assert.deepEqual(src, shuffledTokens(ctx.prompt, 7));
+  });
+
+  it('refuses what cannot run, saying why', () => {
+    assert.throws(() => compileUiIntervention({ kind: 'zero', site: 'mlp_out', from: 0, to: 4 }, ctx), badInput(/layer 4 is beyond the model \(layers 0..3\)/));
+    assert.throws(() => compileUiIntervention({ kind: 'zero', site: 'z', from: 0, to: 0, head: 4 }, ctx), badInput(/head 4 is beyond the model/));
+    assert.throws(() => compileUiIntervention({ kind: 'zero', site: 'mlp_out', from: 0, to: 0, positions: [4] }, ctx), badInput(/position 4 is beyond the prompt/));
+    assert.throws(() => compileUiIntervention({ kind: 'patch', site: 'mlp_out', from: 0, to: 0 }, { ...ctx, counterfactual: undefined }), badInput(/patching needs a counterfactual prompt/));
+    assert.throws(() => compileUiIntervention({ kind: 'patch', site: 'mlp_out', from: 0, to: 0 }, { ...ctx, counterfactual: [1, 2, 3] }), badInput(/counterfactual has 3 tokens and the prompt 4; position-wise patching needs equal lengths/));
+    assert.throws(() => compileUiIntervention({ kind: 'zero', site: 'resid_mid', from: 0, to: 0 }, { ...ctx, hasResidMid: false }), badInput(/parallel residual/));
+  });
+
+  it('labels chips with the layer range, head and token', () => {
+    const text = (p: number) => ['a', ' Mary', 'c'][p];
+    assert.equal(uiLabel({ kind: 'zero', site: 'mlp_out', from: 1, to: 3, positions: [1] }, text), 'zero · MLP out · L1–3 · “ Mary”@1');
+    assert.equal(uiLabel({ kind: 'patch', site: 'z', from: 3, to: 3, head: 0 }, text), 'patch · head output 3.0 · all positions');
+  });
+});
+
+describe('before/after comparison', () => {
+  it('Δ logit, Δ p and KL(clean || patched) as computed by hand', () => {
+    const clean = [Math.log(0.5), Math.log(0.3), Math.log(0.2)];
+    const patched = [Math.log(0.2), Math.log(0.3), Math.log(0.5)];
+    const c = compareLogits(clean, patched, (id) => `t${id}`, 2, 7);
+    // Union of each run's top 2: clean's (0, 1), then token 2 (patched's top).
+    assert.deepEqual(c.rows.map((r) => r.id), [0, 1, 2]);
+    assert.ok(Math.abs(c.rows[0]!.cleanProb - 0.5) < 1e-12 && Math.abs(c.rows[0]!.patchedProb - 0.2) < 1e-12);
+    assert.equal(c.rows[2]!.text, 't2');
+    const kl = 0.5 * Math.log(0.5 / 0.2) + 0.3 * Math.log(1) + 0.2 * Math.log(0.2 / 0.5);
+    assert.ok(Math.abs(c.kl - kl) < 1e-12, `${c.kl} vs ${kl}`);
+    assert.equal(c.position, 7);
+    // Logit shifts do not change probabilities or KL.
+    const shifted = compareLogits(clean, patched.map((x) => x + 5), String, 2);
+    assert.ok(Math.abs(shifted.kl - kl) < 1e-12);
+    assert.equal(compareLogits(clean, clean, String).kl, 0);
+  });
+});
+
+describe('sweep cells as view interventions', () => {
+  it('maps each sweep layout back to the patch it stands for', () => {
+    assert.deepEqual(sweepCellIntervention({ sweep: 'resid_pre', dims: ['layer', 'pos'], layers: [0, 1, 2, 3] }, [2, 5]), { kind: 'patch', site: 'resid_pre', from: 2, to: 2, positions: [5] });
+    assert.deepEqual(sweepCellIntervention({ sweep: 'z', dims: ['layer', 'head'], layers: [1, 3] }, [1, 0]), { kind: 'patch', site: 'z', from: 3, to: 3, head: 0 });
+    assert.deepEqual(sweepCellIntervention({ sweep: 'z_by_pos', dims: ['layer', 'head', 'pos'], layers: [0, 1] }, [1, 2, 4]), { kind: 'patch', site: 'z', from: 1, to: 1, positions: [4], head: 2 });
+    assert.deepEqual(sweepCellIntervention({ sweep: 'k', dims: ['layer', 'kv_head'], layers: [0] }, [0, 1]), { kind: 'patch', site: 'k', from: 0, to: 0, head: 1 });
+  });
+});
+
+describe('counterfactual pairs', () => {
+  it('alignment: equal length and the differing positions', () => {
+    const t = (...ids: number[]) => ids.map((id) => ({ id }));
+    assert.deepEqual(alignPair(t(1, 2, 3), t(1, 5, 3)), { sameLength: true, mismatches: [1] });
+    assert.deepEqual(alignPair(t(1, 2, 3), t(1, 2)), { sameLength: false, mismatches: [2] });
+  });
+
+  it('name, IOI and number helpers', () => {
+    const ioi = 'When Mary and John went to the store, John gave a drink to';
+    assert.deepEqual(pairNames(ioi), ['Mary', 'John']);
+    assert.equal(swapNames(ioi), 'When John and Mary went to the store, Mary gave a drink to');
+    assert.equal(moveLastName(ioi), 'When Mary and John went to the store, Mary gave a drink to');
+    assert.deepEqual(pairNames('While Bob met Ann, Bob said'), ['Bob', 'Ann']);
+    assert.equal(swapNames('no names here'), undefined);
+    assert.equal(changeNumber('one two three'), 'one two four');
+    assert.equal(changeNumber('I have 41 cats'), 'I have 42 cats');
+    assert.equal(changeNumber('Twelve'), 'Eleven');
+    assert.equal(changeNumber('nothing'), undefined);
+  });
+});
