@@ -23,6 +23,7 @@ import { FEATURE_COMMAND_FLAGS, FEATURE_USAGE, featureCommands } from './feature
 import { HUB_USAGE, downloadCommand, modelsCommand } from './hubCommands';
 import { PATCH_USAGE, patchSweepCommand } from './patchCommand';
 import { EXPERIMENT_USAGE, experimentCommand } from './experimentCommand';
+import { CAUSAL_COMMAND_FLAGS, CAUSAL_FLAGS, CAUSAL_USAGE, causalCommands } from './causalCommands';
 import { resolveModelRef } from '../engine/hub/cache';
 import { randomInitModel } from '../engine/randomInit';
 
@@ -40,6 +41,7 @@ Usage:
   mechlens dla      --model DIR (--prompt TEXT | --tokens ...) --target TOKEN [--baseline TOKEN] [--json]
 ${PATCH_USAGE.trimEnd()}
 ${EXPERIMENT_USAGE.trimEnd()}
+${CAUSAL_USAGE.trimEnd()}
   mechlens grad     --model DIR (--prompt TEXT | --tokens ...) --target TOKEN [--baseline TOKEN] --hooks NAME[,NAME...] [--json]
                     gradient of logit(target) [- logit(baseline)] at the last position with respect to the hooks
   mechlens graph    --model DIR (--prompt TEXT | --tokens ...) --out FILE [--transcoders DIR] [--max-feature-nodes N]
@@ -131,6 +133,7 @@ const FLAGS = {
   yes: { type: 'boolean', short: 'y' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  ...CAUSAL_FLAGS,
 } as const satisfies ParseArgsConfig['options'];
 
 const parseFlags = (args: string[]) => parseArgs({ args, allowPositionals: true, options: FLAGS });
@@ -339,6 +342,7 @@ const COMMANDS: Record<string, (model: Model, opts: Options) => Promise<void>> =
   },
   'sae-features': (model, opts) => saeFeatures(model, promptInput(opts), opts),
   ...featureCommands({ promptInput, tokenId }),
+  ...causalCommands(),
   graph: async (model, opts) => {
     const out = required(opts.out, '--out FILE');
     checkOutputPath(out, '--out'); // before the job, not after minutes of it
@@ -474,6 +478,7 @@ const COMMAND_FLAGS: Record<string, ReadonlyArray<keyof Options>> = {
   'graph-info': [],
   experiment: ['update'],
   ...FEATURE_COMMAND_FLAGS,
+  ...CAUSAL_COMMAND_FLAGS,
   models: [],
   download: ['include', 'yes'],
   run: ['prompt', 'prompt-file', 'tokens', 'top', 'interventions'],

@@ -21,6 +21,8 @@ import { featureParams } from './features';
 import type { FeatureResults } from './features';
 import { patchSweepParams } from './patching';
 import type { PatchSweepOutput } from './patching';
+import { dasParams, iiaParams, probeParams } from './causal';
+import type { DasResult, IiaResult, ProbeResult } from './causal';
 
 /** Large enough for any vocabulary; the engine checks ids against the model's own. */
 export const tokenId = integer(0, 10_000_000, 'a token id (a non-negative integer)');
@@ -117,6 +119,10 @@ export const ANALYSIS_PARAMS = {
   ...featureParams(promptInput),
   /** Patching sweeps of every kind (residual, attention and MLP outputs, heads), exact or by attribution patching (src/shared/patching.ts). */
   patchSweep: patchSweepParams(promptInput),
+  /** Causal abstraction (src/shared/causal.ts): interchange interventions and IIA, DAS with its controls, probes checked by intervention. */
+  iia: iiaParams,
+  das: dasParams,
+  probe: probeParams,
 } satisfies { [K in keyof AnalysisResults]: Schema<object> };
 
 export type GraphParams = Infer<(typeof ANALYSIS_PARAMS)['graph']>;
@@ -148,6 +154,9 @@ export interface AnalysisResults extends FeatureResults {
   saliency: { prompt: TokenizedPrompt; method: SaliencyMethod; scores: number[]; metric: number; baselineMetric?: number };
   graph: GraphResult;
   patchSweep: PatchSweepOutput;
+  iia: IiaResult;
+  das: DasResult;
+  probe: ProbeResult;
 }
 
 export type AnalysisName = keyof AnalysisResults;

@@ -24,6 +24,9 @@ import { buildDashboards, dashboardsDir, featureDetailsFromCorpus, readCorpus, r
 import { featureInputs, featureOutputs, steerFeatures } from '../attribution/featureInterventions';
 import { searchFeatures } from '../attribution/featureSearch';
 import { UserError } from '../errors';
+import { interchangeAnalysis } from './causal';
+import { dasAnalysis } from './das';
+import { probeAnalysis } from './probe';
 
 export interface AnalysisContext {
   signal?: AbortSignal;
@@ -152,6 +155,9 @@ const RUNNERS: { [K in AnalysisName]: Runner<K> } = {
   },
   featureOutputs: (model, { layer, index, top, transcoders }) => featureOutputs(model, transcodersFor(model, transcoders), { layer, index, top }),
   patchSweep: (model, params, ctx) => patchSweepAnalysis(model, params, ctx),
+  iia: (model, params, ctx) => interchangeAnalysis(model, params, ctx),
+  das: (model, params, ctx) => dasAnalysis(model, params, ctx),
+  probe: (model, params, ctx) => probeAnalysis(model, params, ctx),
 };
 
 const PARAMS: { [K in AnalysisName]: Schema<AnalysisParams<K>> } = ANALYSIS_PARAMS;
