@@ -7,18 +7,67 @@ import json
 import os
 import sys
 
+import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BUILD, MODEL_DIR, batch_last_logits, eval_accuracy, load_evals, load_model, tokenizer  # noqa
+from common import (BUILD, MODEL_DIR, batch_last_logits, copy_accuracy, eval_accuracy, load_copy_evals,  # noqa
+                    load_evals, load_model, tokenizer)
 import corpus  # noqa: E402
 
 
 def probe_pool(tok):
-    """Token ids of every cast word after a space (each is one token): in-distribution 'random text'."""
-    words = (corpus.NAMES + corpus.OBJECTS + corpus.PLACES + corpus.CITIES + corpus.COUNTRIES + corpus.LANGUAGES
-             + corpus.NUMBERS)
-    return torch.tensor([tok.encode(" " + w)[0] for w in words])
+    """Every token id but <|endoftext|>: the head scores are measured on uniformly random token ids."""
+    return torch.tensor([i for i in range(len(tok.vocab)) if i != tok.eot])
+
+
+GREEDY_PROMPTS = [
+    "The quick brown fox jumps over the lazy dog. The quick brown fox jumps over the lazy",
+    "It was the best of times, it was the worst of times. It was the best of",
+    "The President of the United States said that",
+    "In the beginning, God created the heavens and the earth. The earth was",
+    "To install a package with pip, run",
+]
+
+
+def greedy(model, tok, prompt, n=24):
+    ids = tok.encode(prompt)
+    with torch.no_grad():
+        for _ in range(n):
+            nxt = model(torch.tensor([ids[-model.cfg["n_positions"]:]]))[0, -1].argmax().item()
+            if nxt == tok.eot:
+                break
+            ids.append(nxt)
+    return tok.decode(ids[len(tok.encode(prompt)):])
+
+
+def english_loss_vs_bigram():
+    """Mean next-token cross-entropy (nats) on held-out English rows: the model, and an add-alpha bigram model
+    estimated on every English training token (alpha: the best of a small grid on these same rows, which
+    favours the baseline)."""
+    held = torch.from_numpy(np.load(os.path.join(BUILD, "heldout_english.npy")).astype(np.int64))
+    tr = np.load(os.path.join(BUILD, "english_train_tokens.npy")).astype(np.int64)
+    V = int(max(tr.max(), held.max().item())) + 1
+    V = max(V, len(tokenizer().vocab))
+    big = np.zeros((V, V), dtype=np.float64)
+    np.add.at(big, (tr[:-1], tr[1:]), 1.0)
+    x, y = held[:, :-1].reshape(-1).numpy(), held[:, 1:].reshape(-1).numpy()
+    best = None
+    for alpha in (0.003, 0.01, 0.03, 0.1, 0.3, 1.0):
+        p = (big[x, y] + alpha) / (big[x].sum(1) + alpha * V)
+        ce = float(-np.log(p).mean())
+        if best is None or ce < best[0]:
+            best = (ce, alpha)
+    model = load_model()
+    with torch.no_grad():
+        tot = 0.0
+        for i in range(0, len(held), 32):
+            b = held[i:i + 32]
+            lg = model(b[:, :-1])
+            tot += torch.nn.functional.cross_entropy(lg.reshape(-1, lg.shape[-1]), b[:, 1:].reshape(-1),
+                                                     reduction="sum").item()
+    return {"model_loss": tot / y.size, "bigram_loss": best[0], "bigram_alpha": best[1], "tokens": int(y.size),
+            "rows": len(held), "train_english_tokens": int(tr.size)}
 
 
 def head_probe(pool, seed=7, n=32, half=32):
@@ -160,7 +209,8 @@ def main():
         print(f"{f:14s} " + " ".join(f"{k}={x:.3f}" if isinstance(x, float) else f"{k}={x}" for k, x in v.items()))
     half = 32
     rand, rep = head_probe(probe_pool(tok), half=half)
-    json.dump({"seed": 7, "description": "rows of distinct random cast-word tokens (' Mary', ' key', ' Varn', ' five', ...: every one-token cast word, drawn without replacement per row), no BOS; 'random' rows score "
+    json.dump({"seed": 7, "description": "rows of distinct uniformly random token ids (every id but "
+               "<|endoftext|>, drawn without replacement per row), no BOS; 'random' rows score "
                "previous-token attention (query q -> key q-1, q>=1); 'repeated' rows are 32 random tokens "
                "repeated once: induction = query q -> key q-31, duplicate = q -> q-32, for q in 32..63; scores "
                "are means over rows and queries", "half": half,
@@ -176,7 +226,16 @@ def main():
         l, h = int(hname[1:hname.index("H")]), int(hname[hname.index("H") + 1:])
         print(f"{hname:6s} {prev[hname]:.3f}  {ind[hname]:.3f}  {dup[hname]:.3f}  {dla[l, h]:+.3f}  {abl[l, h]:+.3f}")
     print(f"IOI clean logit diff {clean_ld:.3f}")
-    out = {"eval": acc, "head_scores": {h: {"previous_token": prev[h], "induction": ind[h], "duplicate_token": dup[h],
+    c_rand, c_eng = load_copy_evals()
+    with torch.no_grad():
+        copy = copy_accuracy(model, c_rand, c_eng)
+    print("copying:", json.dumps(copy))
+    eng = english_loss_vs_bigram()
+    print("held-out English:", json.dumps(eng))
+    cont = [{"prompt": p, "greedy": greedy(model, tok, p)} for p in GREEDY_PROMPTS]
+    for c in cont:
+        print(f"greedy: {c['prompt']!r} -> {c['greedy']!r}")
+    out = {"eval": acc, "copy": copy, "english": eng, "greedy": cont, "head_scores": {h: {"previous_token": prev[h], "induction": ind[h], "duplicate_token": dup[h],
                                             "ioi_dla": dla[int(h[1:h.index('H')]), int(h[h.index('H') + 1:])].item(),
                                             "ioi_mean_ablation_drop": abl[int(h[1:h.index('H')]),
                                                                           int(h[h.index('H') + 1:])].item()}

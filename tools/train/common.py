@@ -40,7 +40,7 @@ def load_evals(tok, per_family=None):
     out = {}
     d = os.path.join(MODEL_DIR, "eval")
     for fn in sorted(os.listdir(d)):
-        if not fn.endswith(".jsonl"):
+        if not fn.endswith(".jsonl") or fn.startswith("copy_"):
             continue
         rows = [json.loads(l) for l in open(os.path.join(d, fn))]
         if per_family:
@@ -75,3 +75,31 @@ def eval_accuracy(model, evals, hooks=None):
         top1 = (logits.argmax(-1) == tgt).float().mean().item()
         res[fam] = {"n": len(rows), "top1": top1}
     return res
+
+
+def load_copy_evals():
+    """eval/copy_random.json rows and eval/copy_english.jsonl rows (see prepare.copy_evals)."""
+    d = os.path.join(MODEL_DIR, "eval")
+    rand = json.load(open(os.path.join(d, "copy_random.json")))
+    eng = [json.loads(l) for l in open(os.path.join(d, "copy_english.jsonl"))]
+    return rand, eng
+
+
+def copy_accuracy(model, rand, eng, n=None):
+    """Top-1 on the repeated half of random-id rows and on the second copy of repeated English sentences."""
+    half = rand["half"]
+    rows = rand["rows"][:n] if n else rand["rows"]
+    with torch.no_grad():
+        x = torch.tensor(rows)
+        pred = model(x).argmax(-1)
+        q = torch.arange(half, 2 * half - 1)
+        r_acc = (pred[:, q] == x[:, q + 1]).float().mean().item()
+        hit = tot = 0
+        for r in (eng[:n] if n else eng):
+            ids = torch.tensor([r["ids"]])
+            p = model(ids).argmax(-1)[0]
+            k = r["scored_from"]
+            hit += (p[k - 1:-1] == ids[0, k:]).sum().item()
+            tot += len(r["ids"]) - k
+    return {"random_ids": r_acc, "english": hit / tot, "random_positions": len(rows) * (half - 1),
+            "english_positions": tot}

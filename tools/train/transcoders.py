@@ -4,7 +4,6 @@ Training data: the model's activations on training sequences (seeded). Evaluatio
 held-out sequences (build/heldout.npy). L1 penalty weighted by decoder norms; its coefficient is adapted
 during the first 70% of steps towards a per-layer target L0 (config.json tc_target_l0), then frozen (deterministic given the seed).
 """
-import gzip
 import json
 import os
 import sys
@@ -18,10 +17,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import BUILD, CFG, MODEL_DIR, load_model, load_evals, eval_accuracy, tokenizer  # noqa: E402
 from model import save_safetensors  # noqa: E402
 
-N_TRAIN_SEQ = 2000
-N_HELD_SEQ = 1024
-N_SUBSET = 64  # first 64 held-out sequences: quick-check numbers for engine tests
-CTX_BEFORE, CTX_AFTER, N_EXAMPLES = 11, 4, 8
+N_TRAIN_TOKENS = 256_000  # training rows: the last N_TRAIN_TOKENS / n_positions rows of build/train.npy
+N_HELD_TOKENS = 131_072  # held-out rows: the first N_HELD_TOKENS / n_positions rows of build/heldout.npy
+N_SUBSET_TOKENS = 8_192  # the first rows of those: quick-check numbers for engine tests
 
 
 class Transcoder(torch.nn.Module):
@@ -107,8 +105,10 @@ def main():
         p.requires_grad_(False)
     L, D = model.cfg["n_layer"], model.cfg["n_embd"]
     width, steps = CFG["tc_width"], CFG["tc_steps"]
-    train = torch.from_numpy(np.load(os.path.join(BUILD, "train.npy"))[-N_TRAIN_SEQ:].astype(np.int64))
-    held = torch.from_numpy(np.load(os.path.join(BUILD, "heldout.npy"))[:N_HELD_SEQ].astype(np.int64))
+    T = CFG["n_positions"]
+    N_SUBSET = N_SUBSET_TOKENS // T
+    train = torch.from_numpy(np.load(os.path.join(BUILD, "train.npy"))[-(N_TRAIN_TOKENS // T):].astype(np.int64))
+    held = torch.from_numpy(np.load(os.path.join(BUILD, "heldout.npy"))[:N_HELD_TOKENS // T].astype(np.int64))
     # ship the held-out token ids so other implementations can recompute every transcoder number
     held.numpy().astype("<u2").tofile(os.path.join(MODEL_DIR, "eval", "heldout_tokens.u16"))
     xs, ys = collect(model, train)
@@ -116,9 +116,7 @@ def main():
     print(f"collected {xs[0].shape[0]} train / {hx[0].shape[0]} held-out tokens per layer [{time.time()-t0:.0f}s]",
           flush=True)
     out_dir = os.path.join(MODEL_DIR, "transcoders")
-    feat_dir = os.path.join(MODEL_DIR, "features")
     os.makedirs(out_dir, exist_ok=True)
-    os.makedirs(feat_dir, exist_ok=True)
     tcs, stats = [], []
     for l in range(L):
         tl = time.time()
@@ -167,61 +165,11 @@ def main():
                    "subset_top1_agreement": agree_s / (N_SUBSET * held.shape[1]),
                    "eval_top1": {k: v["top1"] for k, v in repl_acc.items()}}
     print("replacement:", json.dumps(replacement), flush=True)
-    json.dump({"transcoders": stats, "replacement": replacement, "seconds": round(time.time() - t0, 1)},
+    json.dump({"transcoders": stats, "replacement": replacement, "seconds": round(time.time() - t0, 1),
+               "held_rows": len(held), "subset_rows": N_SUBSET, "train_rows": len(train)},
               open(os.path.join(BUILD, "transcoders.json"), "w"), indent=1)
-    t1 = time.time()
-    write_features(model, tcs, hx, held, feat_dir)
-    print(f"features written [{time.time()-t1:.0f}s]; total {time.time()-t0:.0f}s", flush=True)
-    st = json.load(open(os.path.join(BUILD, "transcoders.json")))
-    st["feature_seconds"] = round(time.time() - t1, 1)
-    json.dump(st, open(os.path.join(BUILD, "transcoders.json"), "w"), indent=1)
-
-
-def write_features(model, tcs, hx, held, feat_dir):
-    S, T = held.shape
-    W_U = model.wte.weight.detach()
-    for l, tc in enumerate(tcs):
-        with torch.no_grad():
-            f = tc.acts(hx[l]).view(S, T, -1)  # S T F
-        F = f.shape[-1]
-        density = (f > 0).float().mean(dim=(0, 1))
-        maxact = f.amax(dim=(0, 1))
-        active = (f > 0).float().sum(dim=(0, 1))
-        mean_active = torch.where(active > 0, f.sum(dim=(0, 1)) / active.clamp(min=1), torch.zeros_like(active))
-        seqmax, seqpos = f.max(dim=1)  # S F
-        k = min(N_EXAMPLES, S)
-        topv, tops = seqmax.topk(k, dim=0)  # k F
-        logit_eff = tc.W_dec.detach() @ W_U.T  # F V
-        topl = logit_eff.topk(5, dim=1)
-        botl = (-logit_eff).topk(5, dim=1)
-        feats = []
-        for fi in range(F):
-            ex = []
-            for j in range(k):
-                v = topv[j, fi].item()
-                if v <= 0:
-                    break
-                s = tops[j, fi].item()
-                p = seqpos[s, fi].item()
-                a, b = max(0, p - CTX_BEFORE), min(T, p + CTX_AFTER + 1)
-                ex.append({"seq": s, "start": a, "tokens": held[s, a:b].tolist(),
-                           "acts": [round(x, 3) for x in f[s, a:b, fi].tolist()], "max_pos": p - a,
-                           "max_act": round(v, 4)})
-            feats.append({"index": fi, "density": round(density[fi].item(), 6), "max_act": round(maxact[fi].item(), 4),
-                          "mean_act_active": round(mean_active[fi].item(), 4),
-                          "top_logits": [[int(i), round(x, 3)] for i, x in zip(topl.indices[fi].tolist(),
-                                                                            topl.values[fi].tolist())],
-                          "bottom_logits": [[int(i), round(-x, 3)] for i, x in zip(botl.indices[fi].tolist(),
-                                                                               botl.values[fi].tolist())],
-                          "examples": ex})
-        doc = {"format": "mechlens-features/1", "model": CFG["name"], "layer": l,
-               "hook": f"blocks.{l}.transcoder.hook_acts", "d_transcoder": F,
-               "source": "eval/heldout_tokens.u16 (held-out corpus, seed %d)" % CFG["seed_heldout"],
-               "n_sequences": S, "seq_len": T, "n_tokens": S * T,
-               "context_before": CTX_BEFORE, "context_after": CTX_AFTER, "n_examples": N_EXAMPLES,
-               "features": feats}
-        with gzip.GzipFile(os.path.join(feat_dir, f"layer_{l}.json.gz"), "wb", mtime=0) as g:
-            g.write(json.dumps(doc, separators=(",", ":")).encode())
+    # feature dashboards are written by the engine's CLI (run_all.sh, stage `features`)
+    print(f"total {time.time()-t0:.0f}s", flush=True)
 
 
 if __name__ == "__main__":
