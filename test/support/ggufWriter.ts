@@ -1,6 +1,7 @@
 // Writes GGUF files for tests, as llama.cpp's convert_hf_to_gguf.py would from a Hugging Face checkpoint:
-// llama.cpp tensor names, Q/K rows permuted for llama's rotary layout, Gemma-2 norms stored as 1 + w,
-// 1-D tensors kept F32, matrices in the chosen type (Q8_0 quantised as ggml's quantize_row_q8_0 does).
+// llama.cpp tensor names, Q/K rows permuted for llama's rotary layout, Gemma-2/3 norms stored as 1 + w,
+// Llama-3 rope_scaling as a rope_freqs tensor, 1-D tensors kept F32, matrices in the chosen type (Q8_0 and
+// Q4_0 quantised as ggml's quantize_row_q8_0_ref / quantize_row_q4_0_ref do).
 // Written from the GGUF spec (ggml docs/gguf.md), not from the engine's reader, so a test that reads what
 // this writes checks the reader against the format.
 import { readFileSync } from 'node:fs';
@@ -18,8 +19,8 @@ export type MetaValue =
   | { f32s: number[] }
   | { i32s: number[] };
 
-export type WriteType = 'F32' | 'F16' | 'BF16' | 'Q8_0';
-const TYPE_IDS: Record<WriteType, number> = { F32: 0, F16: 1, Q8_0: 8, BF16: 30 };
+export type WriteType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0';
+const TYPE_IDS: Record<WriteType, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, BF16: 30 };
 
 export interface TensorToWrite {
   name: string;
@@ -89,7 +90,71 @@ function encodeTensor(t: TensorToWrite): Buffer {
     for (let i = 0; i < t.data.length; i++) out[i] = t.type === 'F16' ? f32ToF16(t.data[i]!) : bf16Round(bits[i]!);
     return Buffer.from(out.buffer);
   }
-  return quantizeQ8_0(t.data);
+  return t.type === 'Q4_0' ? quantizeQ4_0(t.data) : quantizeQ8_0(t.data);
+}
+
+/**
+ * ggml's quantize_row_q4_0_ref: per block of 32, m = the value of largest magnitude, d = m / -8 (f16),
+ * q = min(15, trunc(x / d + 8.5)); byte j holds q[j] (low nibble) and q[j + 16] (high nibble).
+ */
+export function quantizeQ4_0(x: Float32Array): Buffer {
+  if (x.length % 32 !== 0) throw new Error('Q4_0 needs whole blocks of 32');
+  const out = Buffer.alloc((x.length / 32) * 18);
+  for (let b = 0; b < x.length / 32; b++) {
+    let amax = 0;
+    let max = 0;
+    for (let j = 0; j < 32; j++) {
+      const v = x[b * 32 + j]!;
+      if (amax < Math.abs(v)) {
+        amax = Math.abs(v);
+        max = v;
+      }
+    }
+    const d = Math.fround(max / -8);
+    const id = d !== 0 ? Math.fround(1 / d) : 0;
+    out.writeUInt16LE(f32ToF16(d), b * 18);
+    const q = (v: number) => Math.min(15, Math.trunc(Math.fround(Math.fround(v * id) + 8.5)));
+    for (let j = 0; j < 16; j++) out[b * 18 + 2 + j] = q(x[b * 32 + j]!) | (q(x[b * 32 + j + 16]!) << 4);
+  }
+  return out;
+}
+
+/** What a Q4_0 block decodes to: f16 d times (nibble - 8). */
+export function roundTripQ4_0(x: Float32Array): Float32Array {
+  const q = quantizeQ4_0(x);
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < x.length / 32; b++) {
+    const d = halfToFloat(q.readUInt16LE(b * 18));
+    for (let j = 0; j < 16; j++) {
+      const byte = q[b * 18 + 2 + j]!;
+      out[b * 32 + j] = ((byte & 15) - 8) * d;
+      out[b * 32 + j + 16] = ((byte >> 4) - 8) * d;
+    }
+  }
+  return out;
+}
+
+/**
+ * convert_hf_to_gguf.py's rope_freqs for rope_type "llama3" (LlamaModel.generate_extra_tensors): per
+ * frequency 1 (short wavelengths), factor (long ones) or 1 / ((1 - s) / factor + s) in between.
+ */
+export function llama3RopeFreqs(dim: number, base: number, rs: Record<string, number>): Float32Array {
+  const factor = rs.factor!;
+  const low = rs.low_freq_factor!;
+  const high = rs.high_freq_factor!;
+  const old = rs.original_max_position_embeddings!;
+  const out = new Float32Array(dim / 2);
+  for (let i = 0; i < dim / 2; i++) {
+    const freq = Math.fround(1 / Math.fround(base ** Math.fround((2 * i) / dim)));
+    const wavelen = (2 * Math.PI) / freq;
+    if (wavelen < old / high) out[i] = 1;
+    else if (wavelen > old / low) out[i] = factor;
+    else {
+      const smooth = (old / wavelen - low) / (high - low);
+      out[i] = 1 / ((1 - smooth) / factor + smooth);
+    }
+  }
+  return out;
 }
 
 /** ggml's quantize_row_q8_0_ref: per block of 32, d = max|x| / 127 (stored as f16), q = roundf(x / d). */
@@ -172,18 +237,21 @@ const NAMES: Array<[RegExp, string]> = [
   [/^model\.layers\.(\d+)\.self_attn\.k_proj\.(\w+)$/, 'blk.$1.attn_k.$2'],
   [/^model\.layers\.(\d+)\.self_attn\.v_proj\.(\w+)$/, 'blk.$1.attn_v.$2'],
   [/^model\.layers\.(\d+)\.self_attn\.o_proj\.(\w+)$/, 'blk.$1.attn_output.$2'],
+  [/^model\.layers\.(\d+)\.self_attn\.q_norm\.(\w+)$/, 'blk.$1.attn_q_norm.$2'],
+  [/^model\.layers\.(\d+)\.self_attn\.k_norm\.(\w+)$/, 'blk.$1.attn_k_norm.$2'],
   [/^model\.layers\.(\d+)\.mlp\.gate_proj\.(\w+)$/, 'blk.$1.ffn_gate.$2'],
   [/^model\.layers\.(\d+)\.mlp\.up_proj\.(\w+)$/, 'blk.$1.ffn_up.$2'],
   [/^model\.layers\.(\d+)\.mlp\.down_proj\.(\w+)$/, 'blk.$1.ffn_down.$2'],
 ];
 
 /**
- * A GGUF file from a fixture folder (llama, qwen2 or gemma2): metadata from config.json, names as
- * llama.cpp's converter writes them, matrices in `type`. `extra` metadata is appended (a tokenizer).
+ * A GGUF file from a fixture folder (llama, qwen2, qwen3, gemma2 or gemma3_text): metadata from config.json,
+ * names as llama.cpp's converter writes them, matrices in `type`. `extra` metadata is appended (a tokenizer).
  */
 export function ggufFromFixture(dir: string, type: WriteType, extra: Array<[string, MetaValue]> = []): Buffer {
-  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, number | string | boolean | null>;
-  const arch = String(cfg.model_type);
+  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, number | string | boolean | null | Record<string, number | string>>;
+  const arch = cfg.model_type === 'gemma3_text' ? 'gemma3' : String(cfg.model_type);
+  const gemma = arch === 'gemma2' || arch === 'gemma3';
   const nHeads = Number(cfg.num_attention_heads);
   const nKv = Number(cfg.num_key_value_heads ?? nHeads);
   const headDim = Number(cfg.head_dim ?? Number(cfg.hidden_size) / nHeads);
@@ -201,17 +269,24 @@ export function ggufFromFixture(dir: string, type: WriteType, extra: Array<[stri
     [`${arch}.rope.freq_base`, { f32: Number(cfg.rope_theta ?? 10000) }],
     [`${arch}.attention.layer_norm_rms_epsilon`, { f32: Number(cfg.rms_norm_eps) }],
     [`${arch}.vocab_size`, { u32: Number(cfg.vocab_size) }],
-    ['general.file_type', { u32: { F32: 0, F16: 1, Q8_0: 7, BF16: 32 }[type] }],
+    ['general.file_type', { u32: { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32 }[type] }],
   ];
-  if (arch === 'gemma2') {
+  const rs = cfg.rope_scaling as Record<string, number | string> | null | undefined;
+  const ropeType = rs ? (rs.rope_type ?? rs.type) : undefined;
+  // LlamaModel / Gemma3Model.set_gguf_parameters: linear scaling as keys.
+  if (ropeType === 'linear') md.push([`${arch}.rope.scaling.type`, { str: 'linear' }], [`${arch}.rope.scaling.factor`, { f32: Number(rs!.factor) }]);
+  if (gemma) {
+    const cap = (key: string) => (cfg[key] === null || cfg[key] === undefined ? [] : [[`${arch}.${key}`, { f32: Number(cfg[key]) }] as [string, MetaValue]]);
     md.push(
-      [`${arch}.attn_logit_softcapping`, { f32: Number(cfg.attn_logit_softcapping) }],
-      [`${arch}.final_logit_softcapping`, { f32: Number(cfg.final_logit_softcapping) }],
+      ...cap('attn_logit_softcapping'),
+      ...cap('final_logit_softcapping'),
       [`${arch}.attention.sliding_window`, { u32: Number(cfg.sliding_window) }],
       // The fixture's query_pre_attn_scalar (24) is neither head_dim nor d/heads, llama.cpp's two rules:
       // carried in the standard attention.scale key, which MechLens reads when present.
       [`${arch}.attention.scale`, { f32: 1 / Math.sqrt(Number(cfg.query_pre_attn_scalar)) }],
     );
+    // llama.cpp assumes Gemma-3's pattern of 6; the fixture's 3 is carried in the key a file may hold.
+    if (arch === 'gemma3' && cfg.sliding_window_pattern !== 6) md.push([`${arch}.attention.sliding_window_pattern`, { u32: Number(cfg.sliding_window_pattern) }]);
   }
   md.push(...extra);
   const gemmaNames: Array<[RegExp, string]> = [
@@ -220,8 +295,11 @@ export function ggufFromFixture(dir: string, type: WriteType, extra: Array<[stri
     [/^model\.layers\.(\d+)\.post_feedforward_layernorm\.(\w+)$/, 'blk.$1.post_ffw_norm.$2'],
   ];
   const llamaNames: Array<[RegExp, string]> = [[/^model\.layers\.(\d+)\.post_attention_layernorm\.(\w+)$/, 'blk.$1.ffn_norm.$2']];
-  const names = [...NAMES, ...(arch === 'gemma2' ? gemmaNames : llamaNames)];
+  const names = [...NAMES, ...(gemma ? gemmaNames : llamaNames)];
   const tensors: TensorToWrite[] = [];
+  if (ropeType === 'llama3') {
+    tensors.push({ name: 'rope_freqs.weight', shape: [headDim / 2], data: llama3RopeFreqs(headDim, Number(cfg.rope_theta), rs as Record<string, number>), type: 'F32' });
+  }
   for (const [hf, t] of readFixtureTensors(dir)) {
     const rule = names.find(([re]) => re.test(hf));
     if (!rule) throw new Error(`no GGUF name for ${hf}`);
@@ -230,8 +308,8 @@ export function ggufFromFixture(dir: string, type: WriteType, extra: Array<[stri
       const heads = hf.includes('.q_proj.') ? nHeads : nKv;
       data = permuteRotary(data, heads, t.shape[0]!, t.shape.length > 1 ? t.shape[1]! : 1);
     }
-    // convert_hf_to_gguf.py's Gemma2Model: "gemma2 norm is 1 + w".
-    if (arch === 'gemma2' && hf.endsWith('norm.weight')) data = data.map((v) => v + 1);
+    // convert_hf_to_gguf.py's Gemma2Model / Gemma3Model: norm weights (q/k norms too) stored as 1 + w.
+    if (gemma && hf.endsWith('norm.weight')) data = data.map((v) => v + 1);
     tensors.push({ name: hf.replace(rule[0], rule[1]), shape: t.shape, data, type: t.shape.length === 1 ? 'F32' : type });
   }
   return encodeGguf(md, tensors);

@@ -52,6 +52,10 @@ export function rotaryInvFreq(base: number, dim: number, scaling: RopeScaling | 
   for (let i = 0; i < dim; i += 2) inv.push(1 / Math.pow(base, i / dim));
   if (!scaling) return inv;
   if (scaling.type === 'linear') return inv.map((f) => f / scaling.factor);
+  if (scaling.type === 'divisors') {
+    if (scaling.divisors.length !== inv.length) throw new Error(`${scaling.divisors.length} rotary frequency divisors for ${inv.length} frequencies`);
+    return inv.map((f, i) => f / scaling.divisors[i]!);
+  }
   // transformers' _compute_llama3_parameters: long wavelengths divided by the factor, short ones kept,
   // the band between interpolated smoothly.
   const { factor, lowFreqFactor: low, highFreqFactor: high, originalMaxPositions: old } = scaling;

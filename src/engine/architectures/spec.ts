@@ -39,10 +39,14 @@ export interface ModelConfig extends ModelDims {
   tiedEmbeddings: boolean;
 }
 
-/** Hugging Face `rope_scaling` kinds the engine computes (rope.ts): both change only the rotary frequencies. */
+/**
+ * Rotary scalings the engine computes (rope.ts), all of which change only the rotary frequencies: Hugging
+ * Face's `rope_scaling` kinds linear and llama3, and llama.cpp's rope_freqs tensor (one divisor per frequency).
+ */
 export type RopeScaling =
   | { type: 'linear'; factor: number }
-  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number }
+  | { type: 'divisors'; divisors: number[] };
 
 export interface NormWeights {
   w: Float32Array;

@@ -1,6 +1,6 @@
 // Reads llama.cpp GGUF files (versions 2 and 3) as a checkpoint: the header's metadata becomes a
 // Hugging Face style config.json, tensor names become Hugging Face names, and tensors are read and
-// dequantised to float32 on demand, so the architecture adapters (llama.ts, gemma2.ts) load a GGUF file
+// dequantised to float32 on demand, so the architecture adapters (llama.ts, gemma2.ts, gemma3.ts) load a GGUF file
 // exactly as they load a safetensors folder. Layout (github.com/ggml-org/ggml docs/gguf.md), little-endian:
 //   "GGUF" u32 version, u64 tensor_count, u64 kv_count,
 //   kv_count × (string key, u32 value_type, value)            string = u64 length + UTF-8 bytes
@@ -18,20 +18,23 @@ import { MiB, openRegularFile, readExactly } from '../files';
 import { bf16ToF32, f16ToF32 } from './safetensors';
 import type { ConfigJson, ModelConfig } from '../architectures/spec';
 
-/** ggml_type ids (ggml.h). Only the first four are read; the rest are named in the refusal. */
+/** ggml_type ids (ggml.h). Those in LAYOUT are read; the rest are named in the refusal. */
 const GGML_TYPES: Record<number, string> = {
   0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 8: 'Q8_0', 9: 'Q8_1', 10: 'Q2_K', 11: 'Q3_K',
   12: 'Q4_K', 13: 'Q5_K', 14: 'Q6_K', 15: 'Q8_K', 16: 'IQ2_XXS', 17: 'IQ2_XS', 18: 'IQ3_XXS', 19: 'IQ1_S',
   20: 'IQ4_NL', 21: 'IQ3_S', 22: 'IQ2_S', 23: 'IQ4_XS', 24: 'I8', 25: 'I16', 26: 'I32', 27: 'I64', 28: 'F64',
   29: 'IQ1_M', 30: 'BF16', 34: 'TQ1_0', 35: 'TQ2_0', 39: 'MXFP4',
 };
-export type GgufType = 'F32' | 'F16' | 'BF16' | 'Q8_0';
-/** Bytes per block and values per block of the types read. */
+export type GgufType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_K' | 'Q6_K';
+/** Bytes per block and values per block of the types read (block layouts: ggml-common.h). */
 const LAYOUT: Record<GgufType, { block: number; bytes: number }> = {
   F32: { block: 1, bytes: 4 },
   F16: { block: 1, bytes: 2 },
   BF16: { block: 1, bytes: 2 },
   Q8_0: { block: 32, bytes: 34 }, // f16 scale d, then 32 int8 q; value = d * q
+  Q4_0: { block: 32, bytes: 18 }, // f16 d, 16 bytes of nibbles; value = d * (q - 8)
+  Q4_K: { block: 256, bytes: 144 }, // f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, 128 bytes of nibbles
+  Q6_K: { block: 256, bytes: 210 }, // 128 bytes low nibbles, 64 bytes high 2-bit pairs, 16 int8 scales, f16 d
 };
 export const GGUF_SUPPORTED_TYPES = Object.keys(LAYOUT) as GgufType[];
 
@@ -173,7 +176,97 @@ export function dequantize(type: GgufType, raw: Uint8Array): Float32Array {
       }
       return out;
     }
+    case 'Q4_0':
+      return dequantizeQ4_0(raw);
+    case 'Q4_K':
+      return dequantizeQ4_K(raw);
+    case 'Q6_K':
+      return dequantizeQ6_K(raw);
   }
+}
+
+// The quantised blocks, as ggml-quants.c dequantize_row_* compute them: every product a float32 operation
+// in the C code's order (Math.fround), so the values are llama.cpp's own. Checked against an independent
+// numpy dequantiser on random blocks (tools/reference/ggml_quants.py, test/engine/gguf.test.ts).
+const f32 = Math.fround;
+
+function halfAt(raw: Uint8Array, at: number): number {
+  return f16ToF32(new Uint16Array([raw[at]! | (raw[at + 1]! << 8)]))[0]!;
+}
+
+/** Q4_0: per 32 values, f16 d and 16 bytes; byte j holds value j (low nibble) and j + 16 (high), minus 8. */
+function dequantizeQ4_0(raw: Uint8Array): Float32Array {
+  const nb = raw.byteLength / 18;
+  const out = new Float32Array(nb * 32);
+  for (let b = 0; b < nb; b++) {
+    const base = b * 18;
+    const d = halfAt(raw, base);
+    for (let j = 0; j < 16; j++) {
+      const q = raw[base + 2 + j]!;
+      out[b * 32 + j] = f32(((q & 0x0f) - 8) * d);
+      out[b * 32 + j + 16] = f32(((q >> 4) - 8) * d);
+    }
+  }
+  return out;
+}
+
+/** Q4_K: per 256 values, eight sub-blocks of 32 with 6-bit scale and min each (get_scale_min_k4). */
+function dequantizeQ4_K(raw: Uint8Array): Float32Array {
+  const nb = raw.byteLength / 144;
+  const out = new Float32Array(nb * 256);
+  for (let b = 0; b < nb; b++) {
+    const base = b * 144;
+    const d = halfAt(raw, base);
+    const dmin = halfAt(raw, base + 2);
+    const scales = base + 4;
+    const scaleMin = (j: number): [number, number] =>
+      j < 4
+        ? [raw[scales + j]! & 63, raw[scales + j + 4]! & 63]
+        : [(raw[scales + j + 4]! & 0x0f) | ((raw[scales + j - 4]! >> 6) << 4), (raw[scales + j + 4]! >> 4) | ((raw[scales + j]! >> 6) << 4)];
+    let y = b * 256;
+    for (let g = 0; g < 4; g++) {
+      const q = base + 16 + g * 32;
+      const [sc1, m1] = scaleMin(2 * g);
+      const [sc2, m2] = scaleMin(2 * g + 1);
+      const d1 = f32(d * sc1);
+      const min1 = f32(dmin * m1);
+      const d2 = f32(d * sc2);
+      const min2 = f32(dmin * m2);
+      for (let l = 0; l < 32; l++) out[y++] = f32(f32(d1 * (raw[q + l]! & 0x0f)) - min1);
+      for (let l = 0; l < 32; l++) out[y++] = f32(f32(d2 * (raw[q + l]! >> 4)) - min2);
+    }
+  }
+  return out;
+}
+
+/** Q6_K: per 256 values, two halves of 128: 4 low bits from ql, 2 high bits from qh, minus 32, times d * scale. */
+function dequantizeQ6_K(raw: Uint8Array): Float32Array {
+  const nb = raw.byteLength / 210;
+  const out = new Float32Array(nb * 256);
+  for (let b = 0; b < nb; b++) {
+    const base = b * 210;
+    const d = halfAt(raw, base + 208);
+    for (let n = 0; n < 2; n++) {
+      const ql = base + n * 64;
+      const qh = base + 128 + n * 32;
+      const sc = base + 192 + n * 8;
+      const y = b * 256 + n * 128;
+      const scale = (i: number) => f32(d * ((raw[sc + i]! << 24) >> 24)); // int8
+      for (let l = 0; l < 32; l++) {
+        const is = l >> 4;
+        const h = raw[qh + l]!;
+        const q1 = ((raw[ql + l]! & 0x0f) | ((h & 3) << 4)) - 32;
+        const q2 = ((raw[ql + l + 32]! & 0x0f) | (((h >> 2) & 3) << 4)) - 32;
+        const q3 = ((raw[ql + l]! >> 4) | (((h >> 4) & 3) << 4)) - 32;
+        const q4 = ((raw[ql + l + 32]! >> 4) | (((h >> 6) & 3) << 4)) - 32;
+        out[y + l] = f32(scale(is) * q1);
+        out[y + l + 32] = f32(scale(is + 2) * q2);
+        out[y + l + 64] = f32(scale(is + 4) * q3);
+        out[y + l + 96] = f32(scale(is + 6) * q4);
+      }
+    }
+  }
+  return out;
 }
 
 /** A cursor over the header: reads ahead in chunks, never allocates more than the file still holds. */
@@ -277,7 +370,9 @@ export interface GgufCheckpoint {
 }
 
 /** general.architecture values read, with the model_type their config becomes. */
-const GGUF_ARCHITECTURES = ['llama', 'qwen2', 'gemma2'] as const;
+const GGUF_ARCHITECTURES: Record<string, string> = { llama: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3: 'gemma3_text' };
+/** Rotary scalings read: rope.scaling.type values, and llama.cpp's rope_freqs tensor (Llama 3.1+). */
+const GGUF_ROPE_SCALINGS = ['none', 'linear'];
 
 export function openGgufCheckpoint(file: string): GgufCheckpoint {
   const header = readGgufHeader(file);
@@ -285,8 +380,9 @@ export function openGgufCheckpoint(file: string): GgufCheckpoint {
   const md = header.metadata;
   const arch = md.get('general.architecture');
   if (typeof arch !== 'string') throw new UserError(`${name}: GGUF metadata has no general.architecture.`);
-  if (!(GGUF_ARCHITECTURES as readonly string[]).includes(arch)) {
-    throw new UserError(`${name}: GGUF architecture "${arch}" is not supported (supported: ${GGUF_ARCHITECTURES.join(', ')}).`);
+  const modelType = GGUF_ARCHITECTURES[arch];
+  if (modelType === undefined) {
+    throw new UserError(`${name}: GGUF architecture "${arch}" is not supported (supported: ${Object.keys(GGUF_ARCHITECTURES).join(', ')}).`);
   }
   const num = (key: string): number | undefined => {
     const v = md.get(`${arch}.${key}`);
@@ -300,11 +396,14 @@ export function openGgufCheckpoint(file: string): GgufCheckpoint {
     if (v === undefined) throw new UserError(`${name}: GGUF metadata lacks ${arch}.${key}.`);
     return v;
   };
-  // llama.cpp's Llama-3 rotary scaling is a rope_freqs tensor of per-frequency factors; the others are keys.
-  const scaling = md.get(`${arch}.rope.scaling.type`);
-  if (header.tensors.has('rope_freqs.weight') || (scaling !== undefined && scaling !== 'none')) {
-    throw new UserError(`${name}: rotary scaling (${header.tensors.has('rope_freqs.weight') ? 'rope_freqs, as Llama 3.1+ uses' : String(scaling)}) is not supported yet.`);
+  // Rotary scaling: rope.scaling.type / rope.scaling.factor keys (linear), or for Llama 3.1+ a rope_freqs
+  // tensor of per-frequency divisors, as convert_hf_to_gguf.py writes for rope_type "llama3".
+  const scaling = md.get(`${arch}.rope.scaling.type`) ?? 'none';
+  if (typeof scaling !== 'string' || !GGUF_ROPE_SCALINGS.includes(scaling)) {
+    throw new UserError(`${name}: rotary scaling ${JSON.stringify(scaling)} is not supported (supported: ${GGUF_ROPE_SCALINGS.join(', ')}, and rope_freqs divisors as Llama 3.1+ files carry).`);
   }
+  const ropeFreqs = header.tensors.get('rope_freqs.weight');
+  if (ropeFreqs && arch !== 'llama') throw new UserError(`${name}: a rope_freqs tensor in a ${arch} file is not supported (only llama files carry one).`);
   const dModel = need('embedding_length');
   const nHeads = need('attention.head_count');
   const headDim = num('attention.key_length') ?? dModel / nHeads;
@@ -316,7 +415,7 @@ export function openGgufCheckpoint(file: string): GgufCheckpoint {
   if (!embd) throw new UserError(`${name}: GGUF file has no token_embd.weight.`);
   const tied = !header.tensors.has('output.weight');
   const configJson: ConfigJson = {
-    model_type: arch,
+    model_type: modelType,
     hidden_size: dModel,
     num_hidden_layers: need('block_count'),
     num_attention_heads: nHeads,
@@ -331,25 +430,43 @@ export function openGgufCheckpoint(file: string): GgufCheckpoint {
     hidden_act: 'silu',
   };
   const configOverrides: Partial<ModelConfig> = {};
-  if (arch === 'gemma2') {
+  if (scaling === 'linear') configJson.rope_scaling = { rope_type: 'linear', factor: need('rope.scaling.factor') };
+  if (ropeFreqs) {
+    if (ropeFreqs.shape.length !== 1 || ropeFreqs.shape[0] !== ropeDims / 2) throw new UserError(`${name}: rope_freqs.weight has shape [${ropeFreqs.shape.join(', ')}]; ${ropeDims / 2} divisors (one per rotary frequency) were expected.`);
+    const divisors = [...readGgufTensor(file, ropeFreqs)];
+    if (!divisors.every((v) => Number.isFinite(v) && v > 0)) throw new UserError(`${name}: rope_freqs.weight holds a divisor that is not a finite number > 0.`);
+    configOverrides.ropeScaling = { type: 'divisors', divisors };
+  }
+  if (arch === 'gemma2' || arch === 'gemma3') {
     configJson.hidden_activation = 'gelu_pytorch_tanh';
     configJson.sliding_window = num('attention.sliding_window') ?? null;
     configJson.attn_logit_softcapping = num('attn_logit_softcapping') ?? null;
     configJson.final_logit_softcapping = num('final_logit_softcapping') ?? null;
     // Not stored by llama.cpp's converter: llama.cpp scales queries by 1/sqrt(head_dim), except for the
-    // 27B model (46 layers), where query_pre_attn_scalar is d_model / heads. `gemma2.attention.scale`
-    // (a standard GGUF key other architectures use) wins when a file carries it.
+    // 27B models (Gemma-2: 46 layers, Gemma-3: 62), where query_pre_attn_scalar is d_model / heads.
+    // `<arch>.attention.scale` (a standard GGUF key other architectures use) wins when a file carries it.
     const scale = num('attention.scale');
     const layers = configJson.num_hidden_layers as number;
-    configJson.query_pre_attn_scalar = scale !== undefined ? 1 / (scale * scale) : layers === 46 ? dModel / nHeads : headDim;
-    // The converter stores Gemma's norm weights as 1 + w (llama.cpp multiplies by them directly).
+    const is27b = layers === (arch === 'gemma2' ? 46 : 62);
+    configJson.query_pre_attn_scalar = scale !== undefined ? 1 / (scale * scale) : is27b ? dModel / nHeads : headDim;
+    // The converter stores Gemma's norm weights (q/k norms included) as 1 + w (llama.cpp multiplies by them directly).
     configOverrides.normWeightOffset = 0;
+  }
+  if (arch === 'gemma3') {
+    // llama.cpp's Gemma-3: every 6th layer global, local rotary base 10000 (hparams.set_swa_pattern(6),
+    // rope_freq_base_train_swa); files that carry the pattern or the local base say so in these keys.
+    const pattern = md.get(`${arch}.attention.sliding_window_pattern`);
+    if (Array.isArray(pattern)) configJson.layer_types = pattern.map((s) => (s === true || s === 1 ? 'sliding_attention' : 'full_attention'));
+    else configJson.sliding_window_pattern = num('attention.sliding_window_pattern') ?? 6;
+    configJson.rope_local_base_freq = num('rope.freq_base_swa') ?? 10000;
+    configJson.rope_theta = num('rope.freq_base') ?? 1_000_000;
   }
 
   const nKv = configJson.num_key_value_heads as number;
   const tensors = new Map<string, { info: GgufTensorInfo; read: () => Float32Array }>();
   const unmapped: string[] = [];
   for (const info of header.tensors.values()) {
+    if (info === ropeFreqs) continue; // read above, into the config
     const hf = hfTensorName(info.name, arch);
     if (hf === undefined) {
       unmapped.push(info.name);
@@ -357,7 +474,7 @@ export function openGgufCheckpoint(file: string): GgufCheckpoint {
     }
     let read = () => readGgufTensor(file, info);
     // llama.cpp's LLAMA rotary pairs adjacent dimensions, so its converter permutes the rows of each
-    // Q and K head from Hugging Face's rotate-half order; undo it. Qwen2 and Gemma-2 use the NeoX
+    // Q and K head from Hugging Face's rotate-half order; undo it. Qwen2/3 and Gemma-2/3 use the NeoX
     // (rotate-half) layout in llama.cpp and are stored unpermuted.
     if (arch === 'llama' && /\.self_attn\.[qk]_proj\.(weight|bias)$/.test(hf)) {
       const heads = hf.includes('.q_proj.') ? nHeads : nKv;
@@ -397,8 +514,10 @@ function hfTensorName(name: string, arch: string): string | undefined {
     attn_k: 'self_attn.k_proj',
     attn_v: 'self_attn.v_proj',
     attn_output: 'self_attn.o_proj',
-    // Gemma-2 has four norms per layer; llama.cpp calls the one before the MLP ffn_norm in every family.
-    ffn_norm: arch === 'gemma2' ? 'pre_feedforward_layernorm' : 'post_attention_layernorm',
+    attn_q_norm: 'self_attn.q_norm',
+    attn_k_norm: 'self_attn.k_norm',
+    // Gemma-2/3 have four norms per layer; llama.cpp calls the one before the MLP ffn_norm in every family.
+    ffn_norm: arch === 'gemma2' || arch === 'gemma3' ? 'pre_feedforward_layernorm' : 'post_attention_layernorm',
     post_attention_norm: 'post_attention_layernorm',
     post_ffw_norm: 'post_feedforward_layernorm',
     ffn_gate: 'mlp.gate_proj',
