@@ -25,6 +25,8 @@ import { GraphEditorProvider, registerGraphEditor } from './host/graphEditor';
 import { registerGraphCommands } from './host/graphCommands';
 import { registerFeatureCommands } from './host/featureCommands';
 import { FeatureStore } from './host/featureStore';
+import { bundledModels } from './engine/bundledModels';
+import type { BundledModel } from './engine/bundledModels';
 import { InterventionService } from './host/interventions';
 import type { InterventionStateView } from './shared/interventionProtocol';
 
@@ -34,6 +36,8 @@ export interface MechLensApi {
   engineStarts(): number;
   loadedModel(): ModelInfo | undefined;
   defaultModelDir: string;
+  /** The models shipped in the extension's models/ folder, default first. */
+  bundledModels: BundledModel[];
   currentPrompt(): PromptView | null;
   statusBarText(): string;
   inspectorResolved(): boolean;
@@ -69,7 +73,7 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
   });
   context.subscriptions.push({ dispose: () => void engine.dispose() });
 
-  const models = new ModelManager(vscode.Uri.joinPath(context.extensionUri, 'models', 'mechlens-tiny').fsPath, engine, log);
+  const models = new ModelManager(bundledModels(vscode.Uri.joinPath(context.extensionUri, 'models').fsPath), engine, log);
   const statusBar = new EngineStatusBar(models);
   ui.statusBar = statusBar;
   const session = new PromptSession(engine, log);
@@ -110,6 +114,7 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
     engineStarts: () => engine.startCount,
     loadedModel: () => engine.loadedModel,
     defaultModelDir: models.defaultModelDir,
+    bundledModels: models.bundled,
     currentPrompt: () => session.current,
     statusBarText: () => statusBar.text,
     inspectorResolved: () => inspector.resolved,

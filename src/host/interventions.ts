@@ -6,8 +6,8 @@ import type { EngineClient } from './engineClient';
 import type { InterventionHostProtocol, InterventionNotifications, InterventionStateView } from '../shared/interventionProtocol';
 import type { Intervention } from '../shared/interventions';
 import type { ModelInfo } from '../shared/modelInfo';
-import { compareLogits, compileUiIntervention, checkAgainstModel, uiLabel } from '../shared/patchUi';
-import type { Comparison, CompileContext, UiIntervention } from '../shared/patchUi';
+import { compareLogits, compileUiIntervention, checkAgainstModel, uiInterventionSchema, uiLabel } from '../shared/patchUi';
+import type { Comparison, CompileContext } from '../shared/patchUi';
 import { displayToken } from '../shared/tokenText';
 import type { Handlers } from '../shared/rpc';
 import { RpcError } from '../shared/rpc';
@@ -61,7 +61,8 @@ export class InterventionService {
   }
 
   /** Adds `spec` sent by a view showing `text`: checked against the model and that prompt, labelled with its tokens. */
-  async add(spec: UiIntervention, text: string | null, signal?: AbortSignal): Promise<InterventionStateView> {
+  async add(untrusted: unknown, text: string | null, signal?: AbortSignal): Promise<InterventionStateView> {
+    const spec = uiInterventionSchema.parse(untrusted, 'intervention');
     const info = await this.model();
     const t = text ? await this.tokens(text, signal) : { ids: [], texts: [] };
     if (spec.positions?.length && !text) throw new RpcError('bad-input', 'This view shows no prompt: choose all positions, or open a prompt first.');

@@ -67,3 +67,16 @@ export function changeNumber(text: string): string | undefined {
   }
   return text.slice(0, last.index) + next + text.slice(last.index! + word.length);
 }
+
+/**
+ * IOI answer tokens: the indirect object (the name said once) as the target and the subject (the repeated
+ * name) as the baseline, each with its leading space; undefined when the prompt has no such pair.
+ */
+export function ioiAnswers(text: string): { target: string; baseline: string } | undefined {
+  const names = pairNames(text);
+  if (!names) return undefined;
+  const count = (n: string) => [...text.matchAll(new RegExp(`\\b${n}\\b`, 'g'))].length;
+  const [a, b] = names;
+  if (count(a) === count(b)) return undefined;
+  return count(a) < count(b) ? { target: ` ${a}`, baseline: ` ${b}` } : { target: ` ${b}`, baseline: ` ${a}` };
+}

@@ -1,0 +1,78 @@
+// Messages between the host and the Patching panel: the counterfactual pair written beside the prompt
+// (the clean prompt is the prompt panel's; the counterfactual lives in the shared intervention state),
+// patching sweeps with their answer tokens, and the intervention messages every view shares. The host
+// validates every request against these schemas before a handler runs.
+import { INTERVENTION_PARAMS } from './interventionProtocol';
+import type { InterventionHostProtocol, InterventionNotifications } from './interventionProtocol';
+import type { PairAlignment } from './pairs';
+import { PATCH_DIRECTIONS, PATCH_METHODS, PATCH_METRICS, PATCH_SWEEPS } from './patching';
+import type { PatchSweepOutput } from './patching';
+import { noParams, object, oneOf, optional, paramsValidator, string } from './schema';
+import type { Infer, Schema } from './schema';
+
+export interface PairToken {
+  id: number;
+  text: string;
+}
+
+export interface PairView {
+  modelName: string;
+  nLayers: number;
+  nHeads: number;
+  clean: { text: string; tokens: PairToken[] } | null;
+  counterfactual: { text: string; tokens: PairToken[] } | null;
+  /** Present when both prompts are set. */
+  alignment: PairAlignment | null;
+}
+
+export interface SweepView extends PatchSweepOutput {
+  targetText: string;
+  baselineText?: string;
+}
+
+const PROMPT_CHARS = 100_000;
+/** An answer as typed: the text of one token (with its leading space). */
+const answer = string(200);
+
+export const PATCH_PANEL_PARAMS = {
+  'pair/get': noParams,
+  /** Runs `text` as the prompt (the prompt panel and this panel's clean prompt). */
+  'pair/setClean': object({ text: string(PROMPT_CHARS) }),
+  /** Sets (blank: removes) the counterfactual prompt every view's patches read from. */
+  'pair/setCounterfactual': object({ text: string(PROMPT_CHARS) }),
+  'sweep/run': object({
+    sweep: oneOf(PATCH_SWEEPS),
+    direction: optional(oneOf(PATCH_DIRECTIONS)),
+    metric: optional(oneOf(PATCH_METRICS)),
+    method: optional(oneOf(PATCH_METHODS)),
+    target: answer,
+    baseline: optional(answer),
+  }),
+  ...INTERVENTION_PARAMS,
+} satisfies Record<string, Schema<object>>;
+
+type P<K extends keyof typeof PATCH_PANEL_PARAMS> = Infer<(typeof PATCH_PANEL_PARAMS)[K]>;
+
+export type PatchPanelProtocol = InterventionHostProtocol & {
+  'pair/get': { params: P<'pair/get'>; result: PairView | null };
+  'pair/setClean': { params: P<'pair/setClean'>; result: PairView | null };
+  'pair/setCounterfactual': { params: P<'pair/setCounterfactual'>; result: PairView | null };
+  'sweep/run': { params: P<'sweep/run'>; result: SweepView };
+};
+
+export const validatePatchPanelParams = paramsValidator(PATCH_PANEL_PARAMS);
+
+export type PatchPanelNotifications = InterventionNotifications & {
+  'pair/update': PairView | null;
+  'engine/error': { message: string };
+};
+
+/** UI state kept across reloads. */
+export interface PatchPanelState {
+  target?: string;
+  baseline?: string;
+  sweep?: string;
+  direction?: string;
+  metric?: string;
+  method?: string;
+}
