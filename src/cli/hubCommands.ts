@@ -1,16 +1,16 @@
 // `mechlens models` and `mechlens download`: the Hugging Face cache and the Hub from a shell. Registered in
 // main.ts's HUB_COMMANDS (commands that need no --model), with the flags `include` and `yes` in FLAGS.
 // `download` never fetches weights without --yes: without it, it prints what would come and exits 0.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { UserError } from '../engine/errors';
+import { bundledModels, packageModelsRoot } from '../engine/bundledModels';
+import type { BundledModel } from '../engine/bundledModels';
 import { listModels } from '../engine/hub/cache';
 import type { ExtraFolder } from '../engine/hub/cache';
 import { describePlan, downloadPlan, formatSize, planDownload } from '../engine/hub/download';
 import { connectionFromEnv } from '../engine/hub/http';
 
 export const HUB_USAGE = `  mechlens models   [--json]            models in the Hugging Face cache (HF_HUB_CACHE, else HF_HOME/hub, else
-                    ~/.cache/huggingface/hub) and the bundled model, whether each is supported and why not, and the
+                    ~/.cache/huggingface/hub) and the bundled models, whether each is supported and why not, and the
                     transcoder sets found there with the models they fit
   mechlens download ORG/NAME[@REV] [--include GLOB]... [--yes] [--json]
                     lists the files and total size to fetch from the Hub (HF_ENDPOINT) into the cache; downloads only
@@ -23,17 +23,15 @@ export interface HubCommandOptions {
   json?: boolean;
 }
 
-/** The bundled model beside the built CLI (dist/cli.js → models/), or beside src/cli when run from source. */
-function bundledModel(): ExtraFolder[] {
-  for (const dir of [join(__dirname, '..', 'models', 'mechlens-tiny'), join(__dirname, '..', '..', 'models', 'mechlens-tiny')]) {
-    if (existsSync(join(dir, 'config.json'))) return [{ path: dir, source: 'bundled' }];
-  }
-  return [];
+/** The bundled models beside the built CLI (dist/cli.js → models/), or beside src/cli when run from source. */
+export function cliBundledModels(): BundledModel[] {
+  const root = packageModelsRoot(__dirname);
+  return root ? bundledModels(root) : [];
 }
 
 export function modelsCommand(args: string[], opts: HubCommandOptions): void {
   if (args.length > 0) throw new UserError(`mechlens models takes no arguments (got "${args[0]}").`);
-  const listing = listModels({ extra: bundledModel() });
+  const listing = listModels({ extra: cliBundledModels().map((m): ExtraFolder => ({ path: m.dir, source: 'bundled' })) });
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(listing)}\n`);
     return;

@@ -20,7 +20,8 @@ import { RpcError } from '../shared/rpc';
 import { MiB, checkOutputPath, readTextFile, writeTextFile } from '../engine/files';
 import { SAE_FEATURES_USAGE, saeFeatures } from './saeCommand';
 import { FEATURE_COMMAND_FLAGS, FEATURE_USAGE, featureCommands } from './featureCommands';
-import { HUB_USAGE, downloadCommand, modelsCommand } from './hubCommands';
+import { HUB_USAGE, cliBundledModels, downloadCommand, modelsCommand } from './hubCommands';
+import { resolveModelName } from '../engine/bundledModels';
 import { PATCH_USAGE, patchSweepCommand } from './patchCommand';
 import { EXPERIMENT_USAGE, experimentCommand } from './experimentCommand';
 import { CAUSAL_COMMAND_FLAGS, CAUSAL_FLAGS, CAUSAL_USAGE, causalCommands } from './causalCommands';
@@ -174,8 +175,9 @@ async function main(argv: string[]): Promise<number> {
     await HUB_COMMANDS[command]!(positionals.slice(1), opts);
     return 0;
   }
-  // A repo id (ORG/NAME[@REV]) names a snapshot in the Hugging Face cache; a path stays a path.
-  const modelDir = resolveModelRef(required(opts.model, '--model DIR'));
+  // A path stays a path; a bundled model's name (stories260K) names its folder; a repo id (ORG/NAME[@REV]) a
+  // snapshot in the Hugging Face cache.
+  const modelDir = resolveModelName(required(opts.model, '--model DIR'), cliBundledModels());
   if (opts.transcoders !== undefined) opts.transcoders = resolveModelRef(opts.transcoders);
   const threads = opts.threads ? integer(opts.threads, '--threads') : undefined;
 

@@ -1,14 +1,16 @@
-// The models a user can pick: the bundled default (models/mechlens-tiny inside the extension), the
-// folders added with "Add Model Folder…" (stored in `mechlens.modelFolders`) and the models in the local
-// Hugging Face cache. A setting may name a repo id (ORG/NAME[@REV]) instead of a folder: it resolves
-// through the cache with the CLI's resolver (engine/hub/cache.ts). Knows which one is active
+// The models a user can pick: the bundled ones (models/ inside the extension, engine/bundledModels.ts; the first
+// is the default), the folders added with "Add Model Folder…" (stored in `mechlens.modelFolders`) and the models in the local
+// Hugging Face cache. A setting may name a bundled model (stories260K) or a repo id (ORG/NAME[@REV])
+// instead of a folder: it resolves with the CLI's resolver (engine/bundledModels.ts, engine/hub/cache.ts). Knows which one is active
 // (`mechlens.activeModel`, empty = the default), checks folders through the engine's `model/validate`
 // and loads the active model with progress and cancellation.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ModelInfo } from '../../shared/modelInfo';
-import { listModels, resolveModelRef } from '../../engine/hub/cache';
+import { listModels } from '../../engine/hub/cache';
+import { resolveModelName } from '../../engine/bundledModels';
+import type { BundledModel } from '../../engine/bundledModels';
 import type { ModelListing } from '../../engine/hub/cache';
 import type { LoadModelParams } from '../../shared/protocol';
 import type { EngineClient } from '../engineClient';
@@ -37,11 +39,13 @@ export class ModelManager implements vscode.Disposable {
   readonly onDidChange = this.changed.event;
   private readonly disposables: vscode.Disposable[] = [this.changed];
 
+  /** The bundled models, default first (never empty: the extension ships its models/ folder). */
   constructor(
-    readonly defaultModelDir: string,
+    readonly bundled: BundledModel[],
     private readonly engine: EngineClient,
     private readonly log: Log,
   ) {
+    if (bundled.length === 0) throw new Error('MechLens: no bundled model found in the extension (models/ is missing).');
     this.engine.setModel(this.loadParams());
     this.disposables.push(
       vscode.workspace.onDidChangeConfiguration((e) => {
@@ -53,10 +57,15 @@ export class ModelManager implements vscode.Disposable {
     );
   }
 
+  /** The default model's folder: the first bundled one. */
+  get defaultModelDir(): string {
+    return this.bundled[0]!.dir;
+  }
+
   /** The active model's folder (the bundled default when none was chosen or the chosen one was removed). */
   get activeDir(): string {
     const { activeModel } = readConfig();
-    return activeModel ? resolveSetting(activeModel).dir : this.defaultModelDir;
+    return activeModel ? this.resolveSetting(activeModel).dir : this.defaultModelDir;
   }
 
   /**
@@ -76,14 +85,15 @@ export class ModelManager implements vscode.Disposable {
 
   entries(): ModelEntry[] {
     const active = this.activeDir;
-    const settings = [...readConfig().modelFolders, readConfig().activeModel].filter(Boolean).map(resolveSetting);
+    const settings = [...readConfig().modelFolders, readConfig().activeModel].filter(Boolean).map((s) => this.resolveSetting(s));
     const unresolved = new Map(settings.filter((r) => r.error).map((r) => [r.dir, r.error]));
-    const dirs = [this.defaultModelDir, ...settings.map((r) => r.dir)];
+    const bundled = new Set(this.bundled.map((m) => m.dir));
+    const dirs = [...bundled, ...settings.map((r) => r.dir)];
     const unique = [...new Set(dirs)];
     if (!unique.includes(active)) unique.push(active);
     return unique.map((dir) => {
       const v = this.validated.get(dir);
-      return { dir, bundled: dir === this.defaultModelDir, active: dir === active, info: v?.info, error: unresolved.get(dir) ?? v?.error };
+      return { dir, bundled: bundled.has(dir), active: dir === active, info: v?.info, error: unresolved.get(dir) ?? v?.error };
     });
   }
 
@@ -148,7 +158,7 @@ export class ModelManager implements vscode.Disposable {
     }
     this.validated.set(abs, { info });
     const folders = readConfig().modelFolders;
-    if (!folders.map((f) => path.resolve(f)).includes(abs) && abs !== this.defaultModelDir) {
+    if (!folders.map((f) => path.resolve(f)).includes(abs) && !this.bundledAt(abs)) {
       await updateConfig('modelFolders', [...folders, abs]);
     }
     this.log.info(`Added model folder ${abs} (${info.architecture}, ${info.parameterCount} parameters).`);
@@ -164,7 +174,7 @@ export class ModelManager implements vscode.Disposable {
     const abs = path.resolve(dir);
     const { modelFolders, activeModel } = readConfig();
     // A setting may be a repo id: compare what it resolves to (or the id itself when it no longer does).
-    const names = (f: string) => resolveSetting(f).dir === abs || f === dir;
+    const names = (f: string) => this.resolveSetting(f).dir === abs || f === dir;
     await updateConfig('modelFolders', modelFolders.filter((f) => !names(f)));
     if (activeModel && names(activeModel)) await updateConfig('activeModel', '');
     this.validated.delete(abs);
@@ -174,7 +184,9 @@ export class ModelManager implements vscode.Disposable {
   /** Makes `dir` the active model and loads it (with progress and cancel). */
   async select(dir: string): Promise<ModelInfo | undefined> {
     const abs = path.resolve(dir);
-    await updateConfig('activeModel', abs === this.defaultModelDir ? '' : abs);
+    // A bundled model is stored by name: its folder moves with every extension update.
+    const bundled = this.bundledAt(abs);
+    await updateConfig('activeModel', abs === this.defaultModelDir ? '' : (bundled?.name ?? abs));
     this.engine.setModel(this.loadParams());
     this.changed.fire();
     return this.loadActive();
@@ -184,7 +196,7 @@ export class ModelManager implements vscode.Disposable {
   async loadActive(): Promise<ModelInfo | undefined> {
     const dir = this.activeDir;
     const { activeModel } = readConfig();
-    const unresolved = activeModel ? resolveSetting(activeModel).error : undefined;
+    const unresolved = activeModel ? this.resolveSetting(activeModel).error : undefined;
     if (unresolved) {
       // A repo id that is not in the cache: say so (and how to get it) rather than "not a folder".
       void vscode.window.showErrorMessage(`MechLens: ${unresolved}`, 'Download Model…').then((a) => {
@@ -231,6 +243,20 @@ export class ModelManager implements vscode.Disposable {
     return { dir: this.activeDir, threads, executionProvider };
   }
 
+  /** The bundled model in folder `abs`, if it is one. */
+  private bundledAt(abs: string): BundledModel | undefined {
+    return this.bundled.find((m) => m.dir === abs);
+  }
+
+  /** A setting's folder: a path, a bundled model's name, or a repo id in the Hugging Face cache; the reason when it does not resolve. */
+  private resolveSetting(ref: string): { dir: string; error?: string } {
+    try {
+      return { dir: path.resolve(resolveModelName(ref, this.bundled)) };
+    } catch (e) {
+      return { dir: ref, error: errorMessage(e) };
+    }
+  }
+
   dispose(): void {
     for (const d of this.disposables) d.dispose();
   }
@@ -249,13 +275,4 @@ async function pickGgufIn(dir: string): Promise<string | undefined | null> {
   if (ggufs.length === 1) return path.join(dir, ggufs[0]!);
   const picked = await vscode.window.showQuickPick(ggufs, { title: 'MechLens: choose a GGUF file', placeHolder: path.basename(dir) });
   return picked === undefined ? null : path.join(dir, picked);
-}
-
-/** A setting's folder: a path, or a repo id resolved through the Hugging Face cache; the reason when it does not resolve. */
-function resolveSetting(ref: string): { dir: string; error?: string } {
-  try {
-    return { dir: path.resolve(resolveModelRef(ref)) };
-  } catch (e) {
-    return { dir: ref, error: errorMessage(e) };
-  }
 }
