@@ -18,6 +18,7 @@ import type { PromptView } from './shared/panelProtocol';
 import { InlineInspector } from './host/editor/inlineInspection';
 import { registerViewCommands } from './host/editor/viewCommands';
 import { AnalysisPanels } from './host/views/analysisPanels';
+import { CausalPanels } from './host/views/causalPanel';
 import type { AnalysisViewKind } from './shared/analysisProtocol';
 import type { InlineStats } from './host/editor/inlineInspection';
 import type { InspectResult } from './shared/protocol';
@@ -49,6 +50,8 @@ export interface MechLensApi {
     openPanels(): Array<{ kind: AnalysisViewKind; text: string; results: number }>;
     /** Open attribution-graph editors. */
     openGraphs(): Array<{ uri: string; dirty: boolean }>;
+    /** The causal-abstraction panel: open, results delivered, the last result of each kind (tests). */
+    causal(): ReturnType<CausalPanels['state']>;
     /** The intervention state every view shares. */
     interventions(): InterventionStateView;
   };
@@ -97,6 +100,8 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
   const inline = new InlineInspector(engine, log);
   const analysisPanels = new AnalysisPanels({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive(), interventions });
   context.subscriptions.push(inline, analysisPanels, ...registerViewCommands(analysisPanels, inline, log));
+  const causal = new CausalPanels({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive() });
+  context.subscriptions.push(causal);
   const features = new FeatureStore(context.globalStorageUri.fsPath);
   const graphEditors = new GraphEditorProvider({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive(), features });
   context.subscriptions.push(
@@ -124,6 +129,7 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
       inspection: (uri) => inline.inspection(uri),
       openPanels: () => analysisPanels.openPanels(),
       openGraphs: () => graphEditors.open(),
+      causal: () => causal.state(),
       interventions: () => interventions.store.view(),
     },
   };

@@ -4,8 +4,8 @@
 // and --subspace override the chosen variable's site from the command line.
 import { UserError } from '../engine/errors';
 import { runAnalysis } from '../engine/analysis/registry';
-import { saveSubspace } from '../engine/analysis/das';
-import { modelHash } from '../engine/analysis/experiment';
+import { saveSubspace } from '../engine/analysis/subspaceFile';
+import { modelHash } from '../engine/experimentRecord';
 import { MiB, checkOutputPath, readJsonFile } from '../engine/files';
 import type { Model } from '../engine/model';
 import { PROBE_METHODS, hypothesisSchema } from '../shared/causal';

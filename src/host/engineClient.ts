@@ -44,6 +44,9 @@ const LONG_JOBS: ReadonlySet<string> = new Set([
   'analysis/featureDashboards',
   'analysis/featureDetails',
   'analysis/steer',
+  'analysis/iia',
+  'analysis/das',
+  'analysis/probe',
 ]);
 
 /** True for a request that goes to the long-job worker (integrated gradients is long; grad x input is one backward). */

@@ -18,6 +18,8 @@ import { runAnalysis } from '../../src/engine/analysis/registry';
 import { buildPairs, captureHooks, identityEdit, readSite, resolveSite, writeSite } from '../../src/engine/analysis/causal';
 import { dasLossGradient, randomOrthonormal, siteData } from '../../src/engine/analysis/das';
 import type { Hypothesis } from '../../src/shared/causal';
+import { experimentRecord } from '../../src/engine/experimentRecord';
+import { serializeExperiment } from '../../src/shared/experiment';
 import { DEFAULT_MODEL } from '../support/fixtures';
 import { cli } from '../support/cli';
 
@@ -210,6 +212,24 @@ describe('causal abstraction', function () {
     // its directions there destroys the answer, far more than removing a random subspace of the same rank.
     assert.ok(r.accuracy[0]![0]! >= 0.9, `probe accuracy at the IO token ${r.accuracy[0]![0]}`);
     assert.ok(r.ablationEffect[0]![0]! < -1 && r.ablationEffect[0]![0]! < 10 * Math.min(-0.01, r.randomEffect[0]![0]!), `effects ${r.ablationEffect[0]} vs random ${r.randomEffect[0]}`);
+  });
+
+  it('causal analyses are experiment types: an IIA experiment file re-runs to the same results', async function () {
+    const dir = mkdtempSync(join(tmpdir(), 'mechlens-das-'));
+    try {
+      const params = { hypothesis: ioiHypothesis(model, layer, 30), sweep: { variable: 'IO', hook: 'blocks.{l}.hook_resid_post', layers: [0, layer] } };
+      const result = await runAnalysis(model, 'iia', params);
+      const file = join(dir, 'ioi-iia.mlexp.json');
+      writeFileSync(file, serializeExperiment(experimentRecord(model.info, 'iia', params, result, { file })));
+      const r = await cli('experiment', file, '--json');
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as { analysis: string; results_changed: boolean; model_changed: boolean };
+      assert.equal(out.analysis, 'iia');
+      assert.equal(out.model_changed, false);
+      assert.equal(out.results_changed, false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('bad input: unknown site, prompts of different lengths, rank larger than the site', async function () {

@@ -13,10 +13,6 @@ export interface Plot {
 
 export type BarChart = Plot;
 
-/**
- * A layers x heads heatmap (layer 0 on top, heads across), each cell labelled with its value: the
- * head-detector grid and the per-head direct logit attribution both draw this.
- */
 /** A sequential colour scale from the theme's background (0) to its accent (1): probabilities, attention. */
 export function sequential(theme: ThemeColors): Array<[number, string]> {
   return [
@@ -25,17 +21,23 @@ export function sequential(theme: ThemeColors): Array<[number, string]> {
   ];
 }
 
+/**
+ * A layers x heads heatmap (layer 0 on top, heads across), each cell labelled with its value: the
+ * head-detector grid and the per-head direct logit attribution both draw this; with `columns`, another
+ * axis across (the causal view's layers x positions, labelled by token).
+ */
 export function layerHeadHeatmap(
   z: number[][],
   theme: ThemeColors,
   scale: { zmin: number; zmax: number; colorscale: Array<[number, string]>; hovertemplate: string; digits?: number },
   shapes: Array<Record<string, unknown>> = [],
+  columns?: { labels: string[]; title: string; rows?: number[] },
 ): Plot {
   const base = chartLayout(theme);
   const L = z.length;
   const H = z[0]?.length ?? 0;
   const heads = Array.from({ length: H }, (_, h) => h);
-  const layers = Array.from({ length: L }, (_, l) => l);
+  const layers = columns?.rows ?? Array.from({ length: L }, (_, l) => l);
   return {
     data: [
       {
@@ -56,7 +58,7 @@ export function layerHeadHeatmap(
     ],
     layout: {
       ...base,
-      xaxis: { ...(base.xaxis as object), tickvals: heads, ticktext: heads.map((h) => `H${h}`), title: { text: 'head' }, side: 'top' },
+      xaxis: { ...(base.xaxis as object), tickvals: heads, ticktext: columns?.labels ?? heads.map((h) => `H${h}`), title: { text: columns?.title ?? 'head' }, side: 'top' },
       yaxis: { ...(base.yaxis as object), tickvals: layers, ticktext: layers.map((l) => `L${l}`), title: { text: 'layer' }, autorange: 'reversed' },
       shapes,
       height: Math.max(200, 40 * L + 90),

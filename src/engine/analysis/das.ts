@@ -27,9 +27,7 @@ import { seededRandom } from '../checkpoint/synthetic';
 import { buildPairs, captureHooks, chanceLevel, chunksByLength, identityEdit, permutation, readSite, resolveSite, subspaceInterchange, topTokensWithEdits, writeSite } from './causal';
 import type { Pair, SiteAt } from './causal';
 import type { AnalysisContext } from './registry';
-import type { DasParams, DasResult, DasRun, Hypothesis, SubspaceFile } from '../../shared/causal';
-import { writeFileSync } from 'node:fs';
-import { writeSafetensors } from '../checkpoint/safetensorsWriter';
+import type { DasParams, DasResult, DasRun } from '../../shared/causal';
 
 export const DAS_DEFAULTS = { epochs: 8, batchSize: 32, lr: 0.01, trainFraction: 0.8, seed: 0 } as const;
 
@@ -316,23 +314,3 @@ export function dasVerdict(testIia: number, controls: DasResult['controls'], cha
   return `Not supported: held-out IIA ${testIia.toFixed(2)} is not clearly above the controls (${controls.randomLabels.testIia.toFixed(2)} random labels, ${controls.randomInit.testIia.toFixed(2)} random init).`;
 }
 
-/**
- * Writes a learned subspace: PREFIX.safetensors (`rotation` [dim, rank], F32) and PREFIX.json (site,
- * variable, hypothesis, rank, held-out IIA, model). A site on a residual-width hook also gets
- * PREFIX.steer.json: an `add` intervention along the first direction, scaled by the training pairs' RMS
- * difference there, for `mechlens run|generate --interventions`. Returns the files written.
- */
-export function saveSubspace(prefix: string, r: DasResult, hypothesis: Hypothesis, model: { name: string; sha256?: string; dModel: number }): string[] {
-  const base = prefix.replace(/\.(safetensors|json)$/, '');
-  const files = [`${base}.safetensors`, `${base}.json`];
-  writeSafetensors(files[0]!, { rotation: { dtype: 'F32', shape: [r.site.dim, r.rank], data: r.trained.rotation } }, { format: 'pt', mechlens: 'das-subspace' });
-  const meta: SubspaceFile = { mechlens_subspace: 1, site: r.site, variable: r.variable, hypothesis, rank: r.rank, test_iia: r.trained.testIia, model: { name: model.name, ...(model.sha256 ? { sha256: model.sha256 } : {}) } };
-  writeFileSync(files[1]!, `${JSON.stringify(meta, null, 2)}\n`);
-  if (!r.site.heads && r.site.dim === model.dModel) {
-    const vector = Array.from({ length: r.site.dim }, (_, i) => r.trained.rotation[i * r.rank]!);
-    const steer = [{ kind: 'add', hook: r.site.hook, positions: r.site.positions, vector, scale: r.trained.deltaRms[0]! }];
-    files.push(`${base}.steer.json`);
-    writeFileSync(files[2]!, `${JSON.stringify(steer)}\n`);
-  }
-  return files;
-}

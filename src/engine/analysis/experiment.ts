@@ -2,57 +2,25 @@
 // content hash, making an experiment from a finished analysis, and re-running one. A re-run whose model
 // hash differs from the file's still runs (the user may have re-downloaded the same weights under another
 // layout, or be checking a fine-tune) but says so: its results are not the saved ones' to compare with.
-import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { UserError } from '../errors';
 import { MiB, readTextFile } from '../files';
+import { experimentRecord, modelHash } from '../experimentRecord';
 import { Model } from '../model';
 import { randomInitModel } from '../randomInit';
 import { resolveModelRef } from '../hub/cache';
 import { runAnalysis } from './registry';
 import type { AnalysisContext } from './registry';
 import type { AnalysisName, AnalysisParams, AnalysisResults } from '../../shared/analyses';
-import { EXPERIMENT_VERSION, parseExperiment, toJsonData } from '../../shared/experiment';
+import { parseExperiment, toJsonData } from '../../shared/experiment';
 import type { Experiment } from '../../shared/experiment';
 
-/** What identifies a model's behaviour: its config, tokenizer and weights (not its README or eval files). */
-function hashedFiles(dir: string): string[] {
-  const names = readdirSync(dir).filter((n) => n === 'config.json' || n === 'tokenizer.json' || n === 'tokenizer_config.json' || n.endsWith('.safetensors') || n.endsWith('.safetensors.index.json'));
-  if (!names.includes('config.json')) throw new UserError(`${dir} is not a model folder (no config.json).`);
-  return names.sort();
-}
-
-/** sha256 over the model folder's config, tokenizer and weight files (names, sizes and bytes, in name order). */
-export function modelHash(dir: string): string {
-  const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(8 * MiB);
-  for (const name of hashedFiles(dir)) {
-    const path = join(dir, name);
-    h.update(`${name}\0${statSync(path).size}\0`);
-    const fd = openSync(path, 'r');
-    try {
-      for (let n = readSync(fd, buf, 0, buf.length, null); n > 0; n = readSync(fd, buf, 0, buf.length, null)) h.update(buf.subarray(0, n));
-    } finally {
-      closeSync(fd);
-    }
-  }
-  return h.digest('hex');
-}
+export { modelHash };
 
 /** An experiment of a finished analysis, its model folder written relative to the file's folder when it lies below it. */
 export function makeExperiment<K extends AnalysisName>(model: Model, analysis: K, params: AnalysisParams<K>, results: AnalysisResults[K] | undefined, options: { file: string; randomInit?: number; note?: string }): Experiment {
-  const dir = resolve(model.info.dir);
-  const rel = relative(dirname(resolve(options.file)), dir);
-  return {
-    mechlens_experiment: EXPERIMENT_VERSION,
-    model: { dir: rel.startsWith('..') || isAbsolute(rel) ? dir : rel.split(sep).join('/') || '.', sha256: modelHash(dir), name: model.info.name.replace(/ \(random init, seed \d+\)$/, '') },
-    analysis,
-    params: toJsonData(params) as Record<string, unknown>,
-    ...(options.randomInit !== undefined ? { random_init: options.randomInit } : {}),
-    ...(results !== undefined ? { results: toJsonData(results) } : {}),
-    ...(options.note !== undefined ? { note: options.note } : {}),
-  };
+  return experimentRecord(model.info, analysis, params, results, options);
 }
 
 export interface ExperimentRun {

@@ -1,0 +1,249 @@
+// The causal-abstraction panel (issue #16): one editor panel where a hypothesis (JSON: templates, slots,
+// output, variables with their sites) is edited and tested: interchange interventions and their accuracy
+// (IIA) with a layer x position heatmap, DAS with its controls and loss curves, probes with their causal
+// check. Requests are validated here with the analyses' own schemas and run in the long-job worker with
+// progress and cancellation; the last result of each kind stays in the host, which saves it as an
+// experiment file (*.mlexp.json, the analysis' registry name and params, so `mechlens experiment` re-runs
+// it) or, for DAS, as a subspace (safetensors + JSON + steering interventions). Experiment files of the
+// causal analyses re-open into the panel (MechLens: Open Causal Results).
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { CausalHostProtocol, CausalInit, CausalKind, CausalNotifications, CausalOpened } from '../../shared/causalProtocol';
+import { CAUSAL_KINDS, validateCausalParams } from '../../shared/causalProtocol';
+import type { AnalysisParams, AnalysisResults } from '../../shared/analyses';
+import type { Hypothesis } from '../../shared/causal';
+import { parseExperiment, serializeExperiment } from '../../shared/experiment';
+import type { ModelInfo } from '../../shared/protocol';
+import { RpcError } from '../../shared/rpc';
+import type { Handlers, RpcEndpoint } from '../../shared/rpc';
+import { experimentRecord, modelHash } from '../../engine/experimentRecord';
+import { saveSubspace } from '../../engine/analysis/subspaceFile';
+import type { EngineClient } from '../engineClient';
+import { errorMessage } from '../log';
+import type { Log } from '../log';
+import { connectWebview, renderShell, webviewOptions } from './webviewHost';
+
+export const CAUSAL_PANEL_TYPE = 'mechlens.causalPanel';
+
+export interface CausalPanelDeps {
+  extensionUri: vscode.Uri;
+  engine: EngineClient;
+  log: Log;
+  ensureModel: () => Promise<ModelInfo | undefined>;
+}
+
+/** A starting hypothesis for a model: IOI over common names, the site after the last layer at the last token. */
+export function exampleHypothesis(nLayers: number): Hypothesis {
+  const names = ['Mary', 'John', 'Alice', 'Bob', 'Tom', 'Anna', 'Sarah', 'David', 'James', 'Emma', 'Lucy', 'Mark'];
+  return {
+    name: 'IOI indirect object',
+    templates: ['When {IO} and {S} went to the store, {S} gave the drink to'],
+    slots: { IO: names, S: names },
+    output: ' {IO}',
+    n: 100,
+    seed: 1,
+    variables: [{ name: 'IO', site: { hook: `blocks.${nLayers - 1}.hook_resid_post`, positions: [-1] } }],
+  };
+}
+
+type Rpc = RpcEndpoint<CausalHostProtocol, Record<string, never>, CausalNotifications, Record<string, never>>;
+type Last = { [K in CausalKind]?: { params: AnalysisParams<K>; result: AnalysisResults[K] } };
+
+class CausalPanel {
+  private rpc: Rpc | undefined;
+  private disposables: vscode.Disposable[] = [];
+  readonly last: Last = {};
+  /** Results delivered (tests). */
+  results = 0;
+
+  constructor(
+    readonly panel: vscode.WebviewPanel,
+    private readonly deps: CausalPanelDeps,
+    private opened: CausalOpened | undefined,
+    onDispose: () => void,
+  ) {
+    panel.iconPath = vscode.Uri.joinPath(deps.extensionUri, 'media', 'mechlens.svg');
+    panel.webview.options = webviewOptions(deps.extensionUri);
+    panel.title = 'Causal abstraction';
+    this.rpc = connectWebview(panel.webview, this.handlers(), validateCausalParams, this.disposables);
+    panel.webview.html = renderShell(panel.webview, deps.extensionUri, 'causal', 'MechLens: Causal abstraction');
+    this.disposables.push(
+      panel.onDidDispose(() => {
+        this.rpc = undefined;
+        for (const d of this.disposables) d.dispose();
+        this.disposables = [];
+        onDispose();
+      }),
+    );
+  }
+
+  /** Shows an experiment's results (the panel asks for them in causal/init when it starts). */
+  open(opened: CausalOpened): void {
+    this.opened = opened;
+    this.rememberOpened(opened);
+    this.rpc?.notify('causal/opened', opened);
+  }
+
+  private rememberOpened(o: CausalOpened): void {
+    // A re-opened result can be saved again (e.g. its subspace).
+    if (o.kind === 'das') this.last.das = { params: { hypothesis: o.hypothesis, rank: o.result.rank, variable: o.result.variable }, result: o.result };
+    else if (o.kind === 'iia') this.last.iia = { params: { hypothesis: o.hypothesis }, result: o.result };
+    else this.last.probe = { params: { hypothesis: o.hypothesis }, result: o.result };
+  }
+
+  private async model(): Promise<ModelInfo> {
+    const info = await this.deps.ensureModel();
+    if (!info) throw new RpcError('cancelled', 'No model is loaded.');
+    return info;
+  }
+
+  private run<K extends CausalKind>(kind: K, params: AnalysisParams<K>, ctx: { signal: AbortSignal; notify: (m: 'causal/progress', p: { message: string; fraction?: number }) => void }): Promise<AnalysisResults[K]> {
+    const job = this.deps.engine.jobs.start(`panel:causal:${kind}`, ctx.signal);
+    return (async () => {
+      await this.model();
+      const method = `analysis/${kind}` as const;
+      const result = (await this.deps.engine.call(method, params as never, { signal: job.signal, onProgress: (message, fraction) => ctx.notify('causal/progress', { message, fraction }) })) as AnalysisResults[K];
+      (this.last as Record<string, unknown>)[kind] = { params, result };
+      this.results++;
+      return result;
+    })().finally(() => job.done());
+  }
+
+  private handlers(): Handlers<CausalHostProtocol, CausalNotifications> {
+    return {
+      'causal/init': async (): Promise<CausalInit> => {
+        const info = await this.model();
+        if (this.opened) this.rememberOpened(this.opened);
+        return { modelName: info.name, nLayers: info.nLayers, dModel: info.dModel, example: JSON.stringify(exampleHypothesis(info.nLayers), null, 2), ...(this.opened ? { opened: this.opened } : {}) };
+      },
+      'causal/iia': (params, ctx) => this.run('iia', params, ctx),
+      'causal/das': (params, ctx) => this.run('das', params, ctx),
+      'causal/probe': (params, ctx) => this.run('probe', params, ctx),
+      'causal/saveExperiment': async ({ kind }) => {
+        const last = this.last[kind];
+        if (!last) throw new RpcError('bad-input', `There is no ${kind.toUpperCase()} result to save yet.`);
+        const info = await this.model();
+        const target = await vscode.window.showSaveDialog({ defaultUri: defaultFile(`causal-${kind}.mlexp.json`), filters: { 'MechLens experiment': ['json'] }, saveLabel: 'Save Experiment' });
+        if (!target) return { path: null };
+        const file = target.fsPath.endsWith('.mlexp.json') ? target.fsPath : `${target.fsPath.replace(/\.json$/, '')}.mlexp.json`;
+        const experiment = experimentRecord(info, kind, last.params as never, last.result as never, { file });
+        await vscode.workspace.fs.writeFile(vscode.Uri.file(file), Buffer.from(serializeExperiment(experiment), 'utf8'));
+        this.deps.log.info(`Saved the ${kind} result as ${file}`);
+        return { path: file };
+      },
+      'causal/saveSubspace': async () => {
+        const last = this.last.das;
+        if (!last) throw new RpcError('bad-input', 'There is no DAS result to save yet: train DAS first.');
+        const info = await this.model();
+        const target = await vscode.window.showSaveDialog({ defaultUri: defaultFile(`${last.result.variable}-subspace.safetensors`), filters: { Safetensors: ['safetensors'] }, saveLabel: 'Save Subspace' });
+        if (!target) return { paths: null };
+        let sha256: string | undefined;
+        try {
+          sha256 = modelHash(info.dir);
+        } catch {
+          sha256 = undefined;
+        }
+        const paths = saveSubspace(target.fsPath, last.result, last.params.hypothesis, { name: info.name, sha256, dModel: info.dModel });
+        this.deps.log.info(`Saved the ${last.result.variable} subspace: ${paths.join(', ')}`);
+        return { paths };
+      },
+    };
+  }
+
+  dispose(): void {
+    this.panel.dispose();
+  }
+}
+
+function defaultFile(name: string): vscode.Uri | undefined {
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+  return folder ? vscode.Uri.joinPath(folder, name) : undefined;
+}
+
+/** Reads an experiment file of a causal analysis (iia, das, probe) with saved results. */
+export async function readCausalExperiment(uri: vscode.Uri): Promise<CausalOpened> {
+  const text = Buffer.from(await vscode.workspace.fs.readFile(uri)).toString('utf8');
+  const e = parseExperiment(text, path.basename(uri.fsPath));
+  if (!(CAUSAL_KINDS as readonly string[]).includes(e.analysis)) throw new RpcError('bad-input', `${path.basename(uri.fsPath)} holds a ${e.analysis} analysis, not a causal one (iia, das, probe).`);
+  if (e.results === undefined) throw new RpcError('bad-input', `${path.basename(uri.fsPath)} has no results yet: run it with mechlens experiment --update first.`);
+  const hypothesis = (e.params as { hypothesis?: Hypothesis }).hypothesis!;
+  const results = e.results as Record<string, unknown>;
+  // Lists back to typed arrays where the views expect them.
+  if (e.analysis === 'das') {
+    const fix = (r: unknown) => {
+      const run = r as { rotation?: number[] | Float32Array } | undefined;
+      if (run && Array.isArray(run.rotation)) run.rotation = Float32Array.from(run.rotation);
+    };
+    fix(results.trained);
+    const controls = results.controls as Record<string, unknown> | undefined;
+    if (controls) for (const r of Object.values(controls)) fix(r);
+  }
+  return { file: uri.fsPath, hypothesis, kind: e.analysis as CausalKind, result: results } as unknown as CausalOpened;
+}
+
+/** Opens, reveals and restores the causal panel (one). */
+export class CausalPanels implements vscode.Disposable {
+  private current: CausalPanel | undefined;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(private readonly deps: CausalPanelDeps) {
+    this.disposables.push(
+      vscode.window.registerWebviewPanelSerializer(CAUSAL_PANEL_TYPE, { deserializeWebviewPanel: async (panel) => this.attach(panel, undefined) }),
+      vscode.commands.registerCommand('mechlens.showCausal', () => {
+        this.show();
+        return true;
+      }),
+      vscode.commands.registerCommand('mechlens.openCausalResults', async (arg?: unknown) => {
+        const uri = arg instanceof vscode.Uri ? arg : (activeFile() ?? (await pickExperiment()));
+        if (!uri) return false;
+        try {
+          this.show(await readCausalExperiment(uri));
+          return true;
+        } catch (err) {
+          void vscode.window.showErrorMessage(`MechLens: ${errorMessage(err)}`);
+          return false;
+        }
+      }),
+    );
+  }
+
+  show(opened?: CausalOpened): void {
+    if (this.current) {
+      if (opened) this.current.open(opened);
+      this.current.panel.reveal(undefined, false);
+      return;
+    }
+    const panel = vscode.window.createWebviewPanel(CAUSAL_PANEL_TYPE, 'Causal abstraction', { viewColumn: vscode.ViewColumn.Active, preserveFocus: false }, webviewOptions(this.deps.extensionUri));
+    this.attach(panel, opened);
+  }
+
+  /** Tests: whether the panel is open, the results it delivered, the last result of each kind. */
+  state(): { open: boolean; results: number; last: Last } {
+    return { open: this.current !== undefined, results: this.current?.results ?? 0, last: this.current?.last ?? {} };
+  }
+
+  private attach(panel: vscode.WebviewPanel, opened: CausalOpened | undefined): void {
+    this.current?.dispose();
+    const p = new CausalPanel(panel, this.deps, opened, () => {
+      if (this.current === p) this.current = undefined;
+    });
+    this.current = p;
+  }
+
+  dispose(): void {
+    this.current?.dispose();
+    for (const d of this.disposables) d.dispose();
+  }
+}
+
+/** The active editor tab's file when it is an experiment file (a text or custom editor). */
+function activeFile(): vscode.Uri | undefined {
+  const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+  const uri = input instanceof vscode.TabInputText || input instanceof vscode.TabInputCustom ? input.uri : undefined;
+  return uri && uri.path.endsWith('.mlexp.json') ? uri : undefined;
+}
+
+async function pickExperiment(): Promise<vscode.Uri | undefined> {
+  const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'MechLens experiment': ['json'] }, openLabel: 'Open Causal Results' });
+  return picked?.[0];
+}

@@ -1,0 +1,73 @@
+// Messages between the extension host and the causal-abstraction panel (issue #16): the panel sends a
+// hypothesis (JSON the user edits) and asks for interchange interventions, DAS or probes; the host validates
+// the params with the analyses' own schemas, runs them in the long-job worker with progress and
+// cancellation, keeps the last result of each kind, and saves it (an experiment file, a subspace) through
+// its own dialogs: results never travel back from the webview.
+// Runtime-agnostic: no vscode, node or DOM imports.
+import { ANALYSIS_PARAMS } from './analyses';
+import type { DasResult, Hypothesis, IiaResult, ProbeResult } from './causal';
+import { badInput, noParams, object, oneOf, paramsValidator, refine } from './schema';
+import type { Infer, Schema } from './schema';
+
+export const CAUSAL_KINDS = ['iia', 'das', 'probe'] as const;
+export type CausalKind = (typeof CAUSAL_KINDS)[number];
+
+/** A hypothesis from the webview may not name files (a saved subspace is a host-side choice). */
+function noFiles<T extends { hypothesis?: Hypothesis }>(schema: Schema<T>): Schema<T> {
+  return refine(schema, (p, where) => {
+    for (const v of p.hypothesis?.variables ?? []) if (v.site?.subspace !== undefined) badInput(`${where}: variable ${v.name}: a subspace file cannot be named from the panel; use mechlens iia --subspace`);
+  });
+}
+
+export const CAUSAL_PANEL_PARAMS = {
+  'causal/init': noParams,
+  'causal/iia': noFiles(ANALYSIS_PARAMS.iia.pick('hypothesis', 'variables', 'randomLabels', 'sweep')),
+  'causal/das': noFiles(ANALYSIS_PARAMS.das.pick('hypothesis', 'variable', 'rank', 'epochs', 'batchSize', 'lr', 'seed', 'controls')),
+  'causal/probe': noFiles(ANALYSIS_PARAMS.probe.pick('hypothesis', 'labelSlot', 'hook', 'layers', 'positions', 'method', 'seed')),
+  /** Saves the last result of a kind as an experiment file (*.mlexp.json) through a save dialog. */
+  'causal/saveExperiment': object({ kind: oneOf(CAUSAL_KINDS) }),
+  /** Saves the last DAS subspace (safetensors + JSON, and a steering interventions file) through a save dialog. */
+  'causal/saveSubspace': noParams,
+} satisfies Record<string, Schema<object>>;
+
+type Params<K extends keyof typeof CAUSAL_PANEL_PARAMS> = Infer<(typeof CAUSAL_PANEL_PARAMS)[K]>;
+
+export interface CausalInit {
+  modelName: string;
+  nLayers: number;
+  dModel: number;
+  /** A starting hypothesis for this model (IOI over single-token names), as JSON text. */
+  example: string;
+  /** Results re-opened from an experiment file. */
+  opened?: CausalOpened;
+}
+
+/** An experiment file's causal analysis, as re-opened. */
+export type CausalOpened = { file: string; hypothesis: Hypothesis } & ({ kind: 'iia'; result: IiaResult } | { kind: 'das'; result: DasResult } | { kind: 'probe'; result: ProbeResult });
+
+export type CausalHostProtocol = {
+  'causal/init': { params: Params<'causal/init'>; result: CausalInit };
+  'causal/iia': { params: Params<'causal/iia'>; result: IiaResult };
+  'causal/das': { params: Params<'causal/das'>; result: DasResult };
+  'causal/probe': { params: Params<'causal/probe'>; result: ProbeResult };
+  'causal/saveExperiment': { params: Params<'causal/saveExperiment'>; result: { path: string | null } };
+  'causal/saveSubspace': { params: Params<'causal/saveSubspace'>; result: { paths: string[] | null } };
+};
+
+export const validateCausalParams = paramsValidator(CAUSAL_PANEL_PARAMS);
+
+export type CausalNotifications = {
+  /** Progress of the running request (tied to it). */
+  'causal/progress': { message: string; fraction?: number };
+  /** An experiment file was opened into the panel. */
+  'causal/opened': CausalOpened;
+};
+
+/** The panel's state kept across reloads. */
+export interface CausalState {
+  hypothesis?: string;
+  rank?: string;
+  epochs?: string;
+  sweepHook?: string;
+  labelSlot?: string;
+}
