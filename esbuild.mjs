@@ -1,5 +1,5 @@
 // Builds every runtime's bundle: extension host, engine worker and CLI (node, CommonJS),
-// and the webviews (browser, IIFE). onnxruntime-node stays external: it is a native addon
+// and the webviews (browser ES modules sharing chunks). onnxruntime-node stays external: it is a native addon
 // loaded from node_modules at run time.
 import * as esbuild from 'esbuild';
 import { readdirSync } from 'node:fs';
@@ -24,22 +24,25 @@ const builds = [
   { ...nodeCommon, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } },
   { ...nodeCommon, entryPoints: { extension: 'src/extension.ts' }, outdir: 'dist' },
 ];
-// One browser bundle per view folder under webview/ (webview/common is shared code, not a view).
-for (const view of readdirSync('webview', { withFileTypes: true })) {
-  if (!view.isDirectory() || view.name === 'common') continue;
-  builds.push({
-    bundle: true,
-    platform: 'browser',
-    target: 'es2022',
-    format: 'iife',
-    sourcemap: !production,
-    minify: production,
-    entryPoints: { [view.name]: `webview/${view.name}/main.ts` },
-    outdir: 'dist/webview',
-    loader: { '.css': 'css', '.ttf': 'file' },
-    logLevel: 'warning',
-  });
-}
+// The webviews: one ES-module entry per view folder under webview/ (webview/common is shared code, not a
+// view), built together with code splitting, so what several views import (plotly, the VS Code elements,
+// webview/common) is one shared chunk under dist/webview/chunks/ that VS Code loads and caches once, rather
+// than a copy inside every view's bundle.
+const views = readdirSync('webview', { withFileTypes: true }).filter((d) => d.isDirectory() && d.name !== 'common');
+builds.push({
+  bundle: true,
+  platform: 'browser',
+  target: 'es2022',
+  format: 'esm',
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
+  sourcemap: !production,
+  minify: production,
+  entryPoints: Object.fromEntries(views.map((v) => [v.name, `webview/${v.name}/main.ts`])),
+  outdir: 'dist/webview',
+  loader: { '.css': 'css', '.ttf': 'file' },
+  logLevel: 'warning',
+});
 
 if (watch) {
   const contexts = await Promise.all(builds.map((b) => esbuild.context(b)));

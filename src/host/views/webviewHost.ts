@@ -17,7 +17,11 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
   };
 }
 
-/** The HTML shell for `dist/webview/<view>.js`. Content is built by the script, never by HTML strings. */
+/**
+ * The HTML shell for `dist/webview/<view>.js`. Content is built by the script, never by HTML strings. The
+ * script is an ES module: the chunks it imports (dist/webview/chunks/, shared by every view) are fetched
+ * with its nonce, so the CSP admits nothing else.
+ */
 export function renderShell(webview: vscode.Webview, extensionUri: vscode.Uri, view: string, title: string): string {
   const nonce = randomBytes(16).toString('base64');
   const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', `${view}.js`));
@@ -41,7 +45,7 @@ export function renderShell(webview: vscode.Webview, extensionUri: vscode.Uri, v
 </head>
 <body data-view="${escapeHtml(view)}">
 <div id="app" role="main"></div>
-<script nonce="${nonce}" src="${script.toString()}"></script>
+<script type="module" nonce="${nonce}" src="${script.toString()}"></script>
 </body>
 </html>`;
 }
