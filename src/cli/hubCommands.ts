@@ -7,6 +7,8 @@ import type { BundledModel } from '../engine/bundledModels';
 import { listModels } from '../engine/hub/cache';
 import type { ExtraFolder } from '../engine/hub/cache';
 import { describePlan, downloadPlan, formatSize, planDownload } from '../engine/hub/download';
+import type { DownloadOptions } from '../engine/hub/download';
+import { describeTranscoderPlan, downloadTranscoderPlan, planTranscoderDownload } from '../engine/hub/transcoderFiles';
 import { connectionFromEnv } from '../engine/hub/http';
 
 export const HUB_USAGE = `  mechlens models   [--json]            models in the Hugging Face cache (HF_HUB_CACHE, else HF_HOME/hub, else
@@ -15,12 +17,17 @@ export const HUB_USAGE = `  mechlens models   [--json]            models in the 
   mechlens download ORG/NAME[@REV] [--include GLOB]... [--yes] [--json]
                     lists the files and total size to fetch from the Hub (HF_ENDPOINT) into the cache; downloads only
                     with --yes (safetensors and configs; pickle files never); HF_TOKEN or the token file for gated repos
+  mechlens download --transcoders DIR|ORG/NAME[@REV] [--yes] [--json]
+                    the hf:// files a transcoder set's config.yaml lists, into the cache, the same way (plan first,
+                    --yes to download); the set then loads with --transcoders as usual
 `;
 
 export interface HubCommandOptions {
   include?: string[];
   yes?: boolean;
   json?: boolean;
+  /** `download --transcoders REF`: a transcoder set's hf:// files instead of a repo. */
+  transcoders?: string;
 }
 
 /** The bundled models beside the built CLI (dist/cli.js → models/), or beside src/cli when run from source. */
@@ -53,8 +60,12 @@ export function modelsCommand(args: string[], opts: HubCommandOptions): void {
 }
 
 export async function downloadCommand(args: string[], opts: HubCommandOptions): Promise<void> {
+  if (opts.transcoders !== undefined) {
+    if (args.length > 0 || opts.include) throw new UserError('mechlens download --transcoders REF takes no repo id and no --include: it fetches the files the set\'s config.yaml lists.');
+    return downloadTranscodersCommand(opts.transcoders, opts);
+  }
   const ref = args[0];
-  if (!ref) throw new UserError('Missing the repo id: mechlens download ORG/NAME[@REVISION].');
+  if (!ref) throw new UserError('Missing the repo id: mechlens download ORG/NAME[@REVISION] (or --transcoders DIR for a transcoder set\'s hf:// files).');
   if (args.length > 1) throw new UserError(`mechlens download takes one repo id (got also "${args[1]}").`);
   const conn = connectionFromEnv();
   const controller = new AbortController();
@@ -81,22 +92,60 @@ export async function downloadCommand(args: string[], opts: HubCommandOptions): 
       return;
     }
     process.stderr.write(`${headline}\n`);
-    let lastReport = 0;
-    let lastFile = '';
-    const result = await downloadPlan(plan, conn, {
-      signal: controller.signal,
-      onEvent: (m) => process.stderr.write(`${m}\n`),
-      onProgress: (p) => {
-        const now = Date.now();
-        if (p.file === lastFile && now - lastReport < 1000 && p.fileBytes < p.fileSize) return;
-        lastReport = now;
-        lastFile = p.file;
-        const pct = p.totalBytes ? ((100 * p.doneBytes) / p.totalBytes).toFixed(1) : '100.0';
-        process.stderr.write(`${pct.padStart(5)}%  ${p.file} ${formatSize(p.fileBytes)} / ${formatSize(p.fileSize)}\n`);
-      },
-    });
+    const result = await downloadPlan(plan, conn, { signal: controller.signal, ...stderrProgress() });
     if (opts.json) process.stdout.write(`${JSON.stringify({ ...planJson, downloaded: true, downloaded_bytes: result.downloadedBytes })}\n`);
     else process.stdout.write(`${result.snapshotDir}\nDownloaded ${plan.id}@${plan.revision} (${formatSize(result.downloadedBytes)} fetched). Use it with --model ${plan.id}${plan.revision === 'main' ? '' : `@${plan.revision}`}.\n`);
+  } catch (e) {
+    if (controller.signal.aborted) throw new UserError('Download cancelled; partial files are kept in the cache and the next run resumes them.');
+    throw e;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** Progress and events on stderr, a line per file at most once a second. */
+function stderrProgress(): Pick<DownloadOptions, 'onEvent' | 'onProgress'> {
+  let lastReport = 0;
+  let lastFile = '';
+  return {
+    onEvent: (m) => process.stderr.write(`${m}\n`),
+    onProgress: (p) => {
+      const now = Date.now();
+      if (p.file === lastFile && now - lastReport < 1000 && p.fileBytes < p.fileSize) return;
+      lastReport = now;
+      lastFile = p.file;
+      const pct = p.totalBytes ? ((100 * p.doneBytes) / p.totalBytes).toFixed(1) : '100.0';
+      process.stderr.write(`${pct.padStart(5)}%  ${p.file} ${formatSize(p.fileBytes)} / ${formatSize(p.fileSize)}\n`);
+    },
+  };
+}
+
+/** `mechlens download --transcoders REF`: the set's hf:// files, plan first, --yes to download. */
+async function downloadTranscodersCommand(ref: string, opts: HubCommandOptions): Promise<void> {
+  const conn = connectionFromEnv();
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const plan = await planTranscoderDownload(ref, conn, { signal: controller.signal });
+    const { headline, lines } = describeTranscoderPlan(plan);
+    const planJson = {
+      transcoders: plan.dir,
+      repos: plan.plans.map((p) => ({ id: p.id, revision: p.revision, commit: p.commit, files: p.files.map((f) => ({ path: f.path, size: f.size, cached: f.cached })) })),
+      download_bytes: plan.downloadBytes,
+      total_bytes: plan.totalBytes,
+    };
+    if (!opts.yes) {
+      if (opts.json) process.stdout.write(`${JSON.stringify({ ...planJson, downloaded: false })}\n`);
+      else process.stdout.write(`${headline}\n${lines.join('\n')}\nNothing was downloaded: run again with --yes to download.\n`);
+      return;
+    }
+    process.stderr.write(`${headline}\n`);
+    const result = await downloadTranscoderPlan(plan, conn, { signal: controller.signal, ...stderrProgress() });
+    if (opts.json) process.stdout.write(`${JSON.stringify({ ...planJson, downloaded: true, downloaded_bytes: result.downloadedBytes })}\n`);
+    else process.stdout.write(`Downloaded the set's ${plan.files.length} Hub files (${formatSize(result.downloadedBytes)} fetched). Use it with --transcoders ${ref}.\n`);
   } catch (e) {
     if (controller.signal.aborted) throw new UserError('Download cancelled; partial files are kept in the cache and the next run resumes them.');
     throw e;

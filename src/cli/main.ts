@@ -482,7 +482,7 @@ const COMMAND_FLAGS: Record<string, ReadonlyArray<keyof Options>> = {
   ...FEATURE_COMMAND_FLAGS,
   ...CAUSAL_COMMAND_FLAGS,
   models: [],
-  download: ['include', 'yes'],
+  download: ['include', 'yes', 'transcoders'],
   run: ['prompt', 'prompt-file', 'tokens', 'top', 'interventions'],
   cache: ['prompt', 'prompt-file', 'tokens', 'hooks', 'interventions'],
   generate: ['prompt', 'prompt-file', 'tokens', 'max-new-tokens', 'temperature', 'seed', 'interventions'],

@@ -14,7 +14,7 @@ import { parse as parseYaml } from 'yaml';
 import { UserError } from '../errors';
 import { validateCheckpoint } from '../checkpoint/load';
 import { isJsonObject, readJsonFile, MiB } from '../files';
-import { isCommitHash, parseRepoRef, repoFolderName, repoIdFromFolder } from './repoId';
+import { isCommitHash, isSafeRepoPath, parseRepoRef, repoFolderName, repoIdFromFolder } from './repoId';
 
 export type Env = Record<string, string | undefined>;
 
@@ -62,7 +62,7 @@ export interface CachedTranscoders {
   feature_output_hook: string | null;
   /** Ids of listed models the set fits (same model_name, or the model whose folder holds it). */
   fits: string[];
-  /** Files config.yaml names on the Hub (hf://…) that are not local: MechLens reads local files only. */
+  /** Files config.yaml names on the Hub (hf://…) that are not in the cache yet (`mechlens download --transcoders` fetches them). */
   remote_files: number;
   source: CachedModel['source'];
 }
@@ -163,7 +163,12 @@ function readTranscoderConfig(dir: string, id: string, revision: string | null, 
   const list = Array.isArray(cfg.transcoders) ? cfg.transcoders : [];
   const remote = list.filter((item) => {
     const p = typeof item === 'string' ? item : isJsonObject(item) ? item.filepath : undefined;
-    return typeof p === 'string' && /^[a-z][a-z0-9+.-]*:\/\//i.test(p);
+    if (typeof p !== 'string' || !isRemoteEntry(p)) return false;
+    try {
+      return cachedHubFile(parseHfUri(p)) === undefined;
+    } catch {
+      return true; // not an hf:// file MechLens can fetch: still not local
+    }
   }).length;
   return {
     id,
@@ -269,4 +274,43 @@ export function resolveModelRef(ref: string, options: { env?: Env; cacheDir?: st
 export function looksLikeRepoRef(s: string): boolean {
   const p = parseRepoRef(s);
   return p !== undefined && (p.id.includes('/') || p.revision !== undefined);
+}
+
+/** A file on the Hub named by a transcoder config (hf://ORG/NAME/PATH?revision=REV). */
+export interface HfFile {
+  /** As written in config.yaml. */
+  uri: string;
+  id: string;
+  path: string;
+  revision: string;
+}
+
+const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+/** True for an entry that names a remote file (hf://, https://, s3://…) rather than a local path. */
+export function isRemoteEntry(path: string): boolean {
+  return SCHEME.test(path);
+}
+
+/** `hf://ORG/NAME/PATH[?revision=REV]` → its parts; anything else is refused naming the expected form. */
+export function parseHfUri(uri: string): HfFile {
+  const m = /^hf:\/\/([^/?#]+)\/([^/?#]+)\/([^?#]+)(?:\?revision=([^&#]+))?$/.exec(uri);
+  const revision = m?.[4] ? decodeURIComponent(m[4]) : 'main';
+  const ref = m ? parseRepoRef(`${m[1]}/${m[2]}@${revision}`) : undefined;
+  if (!m || !ref || !isSafeRepoPath(m[3]!)) {
+    throw new UserError(`${uri} is not a Hub file MechLens can fetch: expected hf://ORG/NAME/PATH or hf://ORG/NAME/PATH?revision=REV.`);
+  }
+  return { uri, id: ref.id, path: m[3]!, revision };
+}
+
+/** The cached copy of an hf:// file, or undefined when the cache does not hold it (yet). */
+export function cachedHubFile(f: HfFile, options: { env?: Env; cacheDir?: string } = {}): string | undefined {
+  let snapshot: string;
+  try {
+    snapshot = resolveModelRef(`${f.id}@${f.revision}`, options);
+  } catch {
+    return undefined;
+  }
+  const local = join(snapshot, ...f.path.split('/'));
+  return snapshot !== `${f.id}@${f.revision}` && existsSync(local) ? local : undefined;
 }

@@ -8,10 +8,13 @@
 //      arrive and checked against the plan (a mismatch deletes the file and fails, naming it); then renamed
 //      to blobs/HASH and linked from snapshots/COMMIT/FILE; refs/REV is written once every file is there.
 // A dropped connection resumes from where it stopped (a few times, then the partial file stays for the next
-// run); cancel stops at once and keeps the partial file too.
+// run); cancel stops at once and keeps the partial file too. Two processes downloading the same blob (two
+// `mechlens download` runs, the CLI beside the extension) take turns through a lock file per blob in
+// CACHE/.locks/models--ORG--NAME/ (see withBlobLock): the second waits, then finds the blob complete.
 import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, rmSync, statSync, symlinkSync, copyFileSync, renameSync, truncateSync, writeFileSync, lstatSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, symlinkSync, copyFileSync, renameSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -230,13 +233,20 @@ export async function downloadPlan(plan: DownloadPlan, conn: HubConnection, opti
   mkdirSync(plan.snapshotDir, { recursive: true });
   let done = plan.files.filter((f) => f.cached).reduce((a, f) => a + f.size, 0);
   let downloaded = 0;
+  const complete = (blobPath: string, f: PlannedFile) => existsSync(blobPath) && statSync(blobPath).size === f.size;
   for (const f of plan.files) {
     throwIfAborted(options.signal);
     const blobPath = join(repoDir, 'blobs', f.blob);
-    if (!(existsSync(blobPath) && statSync(blobPath).size === f.size)) {
+    if (!complete(blobPath, f)) {
       const base = done;
-      downloaded += await fetchBlob(plan, f, blobPath, conn, options, (fileBytes) =>
-        options.onProgress?.({ file: f.path, fileBytes, fileSize: f.size, doneBytes: base + fileBytes, totalBytes: plan.totalBytes }),
+      const lock = join(plan.cacheDir, '.locks', repoFolderName(plan.id), `${f.blob}.mechlens.lock`);
+      downloaded += await withBlobLock(lock, f.path, options, async () =>
+        // Another process may have finished it while this one waited for the lock.
+        complete(blobPath, f)
+          ? 0
+          : fetchBlob(plan, f, blobPath, conn, options, (fileBytes) =>
+              options.onProgress?.({ file: f.path, fileBytes, fileSize: f.size, doneBytes: base + fileBytes, totalBytes: plan.totalBytes }),
+            ),
       );
     }
     done += f.size;
@@ -247,7 +257,10 @@ export async function downloadPlan(plan: DownloadPlan, conn: HubConnection, opti
   if (plan.revision !== plan.commit) {
     const refFile = join(repoDir, 'refs', ...plan.revision.split('/'));
     mkdirSync(dirname(refFile), { recursive: true });
-    writeFileSync(refFile, plan.commit);
+    // Written aside and renamed over: a reader never sees half a commit hash.
+    const tmp = `${refFile}.${process.pid}.tmp`;
+    writeFileSync(tmp, plan.commit);
+    renameSync(tmp, refFile);
   }
   return { snapshotDir: plan.snapshotDir, downloadedBytes: downloaded, files: plan.files.length };
 }
@@ -350,23 +363,126 @@ async function fetchOnce(plan: DownloadPlan, f: PlannedFile, partial: string, ha
   return fetched;
 }
 
-/** snapshots/COMMIT/PATH → ../../blobs/BLOB (relative, as huggingface_hub links); a copy where links fail. */
+/**
+ * snapshots/COMMIT/PATH → ../../blobs/BLOB (relative, as huggingface_hub links); a copy where links fail.
+ * Made under a temporary name and renamed over the old entry, so two processes linking the same file at
+ * once both succeed and a reader never finds the path missing.
+ */
 function linkIntoSnapshot(snapshotDir: string, path: string, blobPath: string): void {
   const link = join(snapshotDir, ...path.split('/'));
   mkdirSync(dirname(link), { recursive: true });
+  const tmp = `${link}.${process.pid}.tmp`;
+  rmSync(tmp, { force: true });
   try {
-    lstatSync(link);
-    rmSync(link, { force: true });
-  } catch {
-    // not there yet
-  }
-  try {
-    symlinkSync(relative(dirname(link), blobPath), link);
+    symlinkSync(relative(dirname(link), blobPath), tmp);
   } catch (e) {
     // Windows without developer mode cannot make symlinks; huggingface_hub copies then too.
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
-    copyFileSync(blobPath, link);
+    copyFileSync(blobPath, tmp);
   }
+  renameSync(tmp, link);
+}
+
+/** How often a lock's holder touches it, and how old an untouched lock must be to count as abandoned. */
+export const LOCK_HEARTBEAT_MS = 2_000;
+export const LOCK_STALE_MS = 30_000;
+const LOCK_POLL_MS = 200;
+
+interface LockOwner {
+  pid: number;
+  host: string;
+}
+
+/** A process on this machine that no longer exists (EPERM: it exists, owned by another user). */
+function isDead(owner: LockOwner): boolean {
+  if (owner.host !== hostname()) return false;
+  try {
+    process.kill(owner.pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
+ * Runs `fn` holding the lock file `lock` (created exclusively, holding {pid, host}; touched every
+ * LOCK_HEARTBEAT_MS while held; removed after). A lock whose holder is gone (its process no longer runs on
+ * this machine, or the file untouched for LOCK_STALE_MS, as after a crash or on another machine sharing the
+ * cache) is removed; otherwise this waits, saying so once, until the lock is free or the signal aborts.
+ */
+async function withBlobLock<T>(lock: string, what: string, options: DownloadOptions, fn: () => Promise<T>): Promise<T> {
+  mkdirSync(dirname(lock), { recursive: true });
+  let announced = false;
+  for (;;) {
+    throwIfAborted(options.signal);
+    try {
+      const fd = openSync(lock, 'wx');
+      writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname() }));
+      closeSync(fd);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    let text: string;
+    let age: number;
+    try {
+      text = readFileSync(lock, 'utf8');
+      age = Date.now() - statSync(lock).mtimeMs;
+    } catch {
+      continue; // released between the two calls
+    }
+    let owner: LockOwner | undefined;
+    try {
+      const o = JSON.parse(text) as Partial<LockOwner>;
+      if (typeof o.pid === 'number' && typeof o.host === 'string') owner = { pid: o.pid, host: o.host };
+    } catch {
+      // being written, or not ours: judged by its age alone
+    }
+    if ((owner && isDead(owner)) || age > LOCK_STALE_MS) {
+      // Removed only if it is still the lock judged abandoned (another waiter may have replaced it).
+      try {
+        if (readFileSync(lock, 'utf8') === text) rmSync(lock, { force: true });
+      } catch {
+        // already gone
+      }
+      options.onEvent?.(`${what}: removed an abandoned download lock${owner ? ` (process ${owner.pid} on ${owner.host})` : ''}`);
+      continue;
+    }
+    if (!announced) {
+      options.onEvent?.(`${what}: another download${owner ? ` (process ${owner.pid})` : ''} is fetching this file; waiting for it`);
+      announced = true;
+    }
+    await sleep(LOCK_POLL_MS, options.signal);
+  }
+  const heartbeat = setInterval(() => {
+    try {
+      const now = new Date();
+      utimesSync(lock, now, now);
+    } catch {
+      // removed under us: the download goes on, the hash check still guards the blob
+    }
+  }, LOCK_HEARTBEAT_MS);
+  heartbeat.unref();
+  try {
+    return await fn();
+  } finally {
+    clearInterval(heartbeat);
+    rmSync(lock, { force: true });
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(Object.assign(new Error('Cancelled'), { name: 'AbortError' }));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /** Bytes in words for plans and progress (the CLI and the extension's dialog). */

@@ -2,6 +2,7 @@
 // onto one description: encoder [d_tc, d_model] rows, biases, thresholds, skip [d_model, d_model] applied
 // as x @ W_skipᵀ, and the decoder as a stored array of rows [d_tc, nOut · d_model] that the set reads
 // whole or row by row. Everything that does not fit the model is a UserError naming the file.
+import { cachedHubFile, isRemoteEntry, parseHfUri } from '../../hub/cache';
 import { closeSync, existsSync, openSync, readdirSync } from 'node:fs';
 import { basename, extname, isAbsolute, join } from 'node:path';
 import { UserError } from '../../errors';
@@ -275,8 +276,9 @@ export function readCrossLayerFiles(dir: string, nLayers: number, dModel: number
 }
 
 /**
- * The per-layer files of a set: config.yaml's `transcoders` list (local paths relative to the folder,
- * or `{layer, filepath}` entries as in older configs), else layer_{i}.safetensors. Exactly one per layer.
+ * The per-layer files of a set: config.yaml's `transcoders` list (local paths relative to the folder, hf://
+ * files from the Hugging Face cache, or `{layer, filepath}` entries as in older configs), else
+ * layer_{i}.safetensors. Exactly one per layer.
  */
 export function perLayerFiles(dir: string, list: unknown, nLayers: number): string[] {
   if (list !== undefined && list !== null) {
@@ -284,8 +286,16 @@ export function perLayerFiles(dir: string, list: unknown, nLayers: number): stri
     const files = list.map((item, i) => {
       const path = typeof item === 'string' ? item : typeof item === 'object' && item !== null ? (item as { filepath?: unknown }).filepath : undefined;
       if (typeof path !== 'string') throw new UserError(`config.yaml in ${dir}: transcoders entry ${i} is not a file path.`);
-      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) {
-        throw new UserError(`config.yaml in ${dir} lists ${path}: MechLens reads local files only. Download the files into ${dir} and list their relative paths.`);
+      if (isRemoteEntry(path)) {
+        // hf:// files are read from the Hugging Face cache, where `mechlens download --transcoders` puts them.
+        const hub = path.startsWith('hf://') ? parseHfUri(path) : undefined;
+        const cached = hub ? cachedHubFile(hub) : undefined;
+        if (cached) return cached;
+        throw new UserError(
+          hub
+            ? `config.yaml in ${dir} lists ${path}, which is not in the Hugging Face cache yet. Download the set's files with \`mechlens download --transcoders ${dir}\` or MechLens: Download Transcoder Files….`
+            : `config.yaml in ${dir} lists ${path}: MechLens reads local files and hf:// files in the Hugging Face cache only. Download it into ${dir} and list its relative path.`,
+        );
       }
       return isAbsolute(path) ? path : join(dir, path);
     });
