@@ -229,3 +229,19 @@ export interface SubspaceFile {
   test_iia: number;
   model: { name: string; sha256?: string };
 }
+
+/** Names for the example hypothesis (those the model's tokenizer writes as one token are used). */
+export const EXAMPLE_NAMES = ['Mary', 'John', 'Alice', 'Bob', 'Tom', 'Anna', 'Sarah', 'David', 'James', 'Emma', 'Lucy', 'Mark'];
+
+/** A starting hypothesis for a model: IOI over common names, the site after the last layer at the last token. */
+export function exampleHypothesis(nLayers: number, names = EXAMPLE_NAMES): Hypothesis {
+  return {
+    name: 'IOI indirect object',
+    templates: ['When {IO} and {S} went to the store, {S} gave the drink to'],
+    slots: { IO: names, S: names },
+    output: ' {IO}',
+    n: 100,
+    seed: 1,
+    variables: [{ name: 'IO', site: { hook: `blocks.${nLayers - 1}.hook_resid_post`, positions: [-1] } }],
+  };
+}

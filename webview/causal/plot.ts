@@ -57,7 +57,7 @@ export function lossCurves(r: DasResult, theme: ThemeColors): Plot {
     layout: {
       ...base,
       xaxis: { ...(base.xaxis as object), title: { text: 'training step' } },
-      yaxis: { ...(base.yaxis as object), title: { text: 'cross-entropy of the counterfactual label' }, rangemode: 'tozero' },
+      yaxis: { ...(base.yaxis as object), title: { text: 'loss (cross-entropy)' }, rangemode: 'tozero' },
       legend: { orientation: 'h', y: -0.3 },
       height: 280,
       margin: { l: 8, r: 16, t: 8, b: 8 },

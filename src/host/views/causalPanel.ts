@@ -11,6 +11,7 @@ import * as vscode from 'vscode';
 import type { CausalHostProtocol, CausalInit, CausalKind, CausalNotifications, CausalOpened } from '../../shared/causalProtocol';
 import { CAUSAL_KINDS, validateCausalParams } from '../../shared/causalProtocol';
 import type { AnalysisParams, AnalysisResults } from '../../shared/analyses';
+import { EXAMPLE_NAMES, exampleHypothesis } from '../../shared/causal';
 import type { Hypothesis } from '../../shared/causal';
 import { parseExperiment, serializeExperiment } from '../../shared/experiment';
 import type { ModelInfo } from '../../shared/protocol';
@@ -30,20 +31,6 @@ export interface CausalPanelDeps {
   engine: EngineClient;
   log: Log;
   ensureModel: () => Promise<ModelInfo | undefined>;
-}
-
-/** A starting hypothesis for a model: IOI over common names, the site after the last layer at the last token. */
-export function exampleHypothesis(nLayers: number): Hypothesis {
-  const names = ['Mary', 'John', 'Alice', 'Bob', 'Tom', 'Anna', 'Sarah', 'David', 'James', 'Emma', 'Lucy', 'Mark'];
-  return {
-    name: 'IOI indirect object',
-    templates: ['When {IO} and {S} went to the store, {S} gave the drink to'],
-    slots: { IO: names, S: names },
-    output: ' {IO}',
-    n: 100,
-    seed: 1,
-    variables: [{ name: 'IO', site: { hook: `blocks.${nLayers - 1}.hook_resid_post`, positions: [-1] } }],
-  };
 }
 
 type Rpc = RpcEndpoint<CausalHostProtocol, Record<string, never>, CausalNotifications, Record<string, never>>;
@@ -114,7 +101,11 @@ class CausalPanel {
       'causal/init': async (): Promise<CausalInit> => {
         const info = await this.model();
         if (this.opened) this.rememberOpened(this.opened);
-        return { modelName: info.name, nLayers: info.nLayers, dModel: info.dModel, example: JSON.stringify(exampleHypothesis(info.nLayers), null, 2), ...(this.opened ? { opened: this.opened } : {}) };
+        // Base and source prompts must tokenize to one length: names of one token each (with their leading space).
+        const single: string[] = [];
+        for (const name of EXAMPLE_NAMES) if ((await this.deps.engine.call('tokenize', { text: ` ${name}` })).ids.length === 1) single.push(name);
+        const example = exampleHypothesis(info.nLayers, single.length >= 4 ? single : EXAMPLE_NAMES);
+        return { modelName: info.name, nLayers: info.nLayers, dModel: info.dModel, example: JSON.stringify(example, null, 2), ...(this.opened ? { opened: this.opened } : {}) };
       },
       'causal/iia': (params, ctx) => this.run('iia', params, ctx),
       'causal/das': (params, ctx) => this.run('das', params, ctx),

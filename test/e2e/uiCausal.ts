@@ -1,0 +1,175 @@
+// UI end-to-end test of causal abstraction (issue #16) in a real VS Code workbench (code-server) in headless
+// chromium: MechLens: Causal Abstraction opens with a hypothesis for the bundled model's IOI behaviour;
+// interchange interventions give the IIA and a layer x position heatmap; DAS trains with its controls (the
+// verdict and the table with the rank beside the IIA, loss curves); a probe runs with its causal check; the
+// DAS result is saved as an experiment file and a subspace, the panel is closed, and the experiment file
+// re-opens into it; bad input (an unknown site, a rank larger than the site) gets a message; a long DAS run
+// is cancelled. Screenshots in dark and light themes: <outDir>/causal-*.png.
+// Usage: node --import tsx test/e2e/uiCausal.ts <port> <extensionPath> <workspaceFolder> <outDir>
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FrameLocator, Page } from 'playwright-core';
+import { devPayload, findWebview, launchChromium, openFile, reportResults, runCommand, setTheme, suitePage, suiteRunner, workbenchUrl } from './browser';
+
+const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
+const t0 = Date.now();
+const log = (...a: unknown[]) => console.log(`[ui-causal +${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
+const OPEN = 'MechLens: Causal Abstraction (Interchange Interventions, DAS, Probes)';
+
+function check(cond: unknown, message: string): asserts cond {
+  if (!cond) throw new Error(message);
+}
+
+/** Sets a vscode-textfield's value as a user would: click, select all, type. */
+async function typeInto(page: Page, view: FrameLocator, selector: string, text: string): Promise<void> {
+  await view.locator(selector).click();
+  await page.keyboard.press('Control+a');
+  await page.keyboard.type(text);
+}
+
+/** Accepts code-server's simple save dialog at its default path (Enter until it closes). */
+async function acceptSaveDialog(page: Page): Promise<void> {
+  const input = page.locator('.quick-input-widget input').filter({ visible: true });
+  await input.waitFor({ state: 'visible', timeout: 15_000 });
+  await page.waitForTimeout(800);
+  for (let i = 0; i < 5 && (await input.isVisible()); i++) {
+    await page.keyboard.press('Enter');
+    await page.waitForTimeout(800);
+  }
+  check(!(await input.isVisible()), 'the save dialog closed');
+}
+
+async function main(): Promise<number> {
+  mkdirSync(outDir, { recursive: true });
+  const browser = await launchChromium();
+  const { page, alerts } = await suitePage(browser, 1000, /mechlens|webview|Content Security|plotly/i);
+  const { results, test } = suiteRunner(page, log, (n) => `${outDir}/causal-failure-${n}.png`);
+  let view!: FrameLocator;
+  const status = () => view.locator('#status');
+
+  try {
+    await page.goto(workbenchUrl(port, folder, devPayload(port, extPath)));
+    await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+    await page.locator('.activitybar [aria-label^="MechLens"]').first().waitFor({ timeout: 90_000 });
+    log('workbench up');
+    await setTheme(page, 'dark');
+
+    await test('the panel opens with a hypothesis for the bundled model; interchange interventions give IIA and a layer x position heatmap', async () => {
+      await runCommand(page, OPEN);
+      view = await findWebview(page, 'body[data-view="causal"] #hypothesis', 120_000);
+      await view.locator('#model', { hasText: 'layers' }).waitFor({ timeout: 120_000 });
+      const text = await view.locator('#hypothesis').inputValue();
+      const h = JSON.parse(text) as { templates: string[]; variables: Array<{ name: string }> };
+      check(h.variables[0]!.name === 'IO' && h.templates[0]!.includes('{IO}'), `example hypothesis ${text.slice(0, 200)}`);
+      await view.locator('#run-iia').click();
+      const sum = view.locator('#iia-section .sum', { hasText: 'IIA interchanging IO' });
+      await sum.waitFor({ timeout: 120_000 });
+      const line = (await sum.textContent()) ?? '';
+      const iia = Number(/: ([\d.]+)% \(chance/.exec(line)?.[1]);
+      check(iia >= 90, `IIA line "${line}"`);
+      check((await view.locator('#iia-section td.ok').count()) >= 6, 'the examples show the model giving the counterfactual');
+      await view.locator('#run-sweep').click();
+      await view.locator('#sweep-plot .main-svg').first().waitFor({ timeout: 180_000 });
+      const rows = (await view.locator('#sweep-plot .ytick text').allTextContents()).join(',');
+      check(rows.includes('L0'), `heatmap rows "${rows}"`);
+      const cols = (await view.locator('#sweep-plot .xtick text').allTextContents()).join('|');
+      check(cols.includes('·to') || cols.includes('to'), `heatmap columns "${cols.slice(0, 200)}"`);
+      await page.screenshot({ path: `${outDir}/causal-01-iia-dark.png` });
+    });
+
+    await test('DAS trains with its controls: aligned verdict, rank beside IIA, loss curves', async () => {
+      await view.locator('#run-das').click();
+      const verdict = view.locator('#das-verdict');
+      await verdict.waitFor({ timeout: 300_000 });
+      const v = (await verdict.textContent()) ?? '';
+      check(v.startsWith('Aligned'), `verdict "${v}"`);
+      const summary = (await view.locator('#das-summary').textContent()) ?? '';
+      check(/rank 16 of \d+, held-out IIA [\d.]+%/.test(summary), `summary "${summary}"`);
+      const runs = (await view.locator('#das-section td:first-child').allTextContents()).join('|');
+      check(runs.includes('trained model') && runs.includes('random labels') && runs.includes('random init'), `runs "${runs}"`);
+      await view.locator('#loss-plot .main-svg').first().waitFor({ timeout: 30_000 });
+      check((await view.locator('#loss-plot .scatterlayer .trace').count()) === 3, 'three loss curves');
+      await view.locator('#das-section').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: `${outDir}/causal-02-das-dark.png` });
+    });
+
+    await test('a probe runs with its causal check', async () => {
+      await view.locator('#run-probe').click();
+      await view.locator('#probe-plot .main-svg').first().waitFor({ timeout: 180_000 });
+      const cells = await view.locator('#probe-section tr').count();
+      check(cells >= 2, `probe table rows ${cells}`);
+      await view.locator('#probe-section').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: `${outDir}/causal-03-probe-dark.png` });
+    });
+
+    await test('the DAS result is saved as an experiment file and a subspace', async () => {
+      await view.locator('#save-das').click();
+      await acceptSaveDialog(page);
+      await status().filter({ hasText: 'Saved' }).waitFor({ timeout: 30_000 });
+      const file = join(folder, 'causal-das.mlexp.json');
+      check(existsSync(file), `${file} was written`);
+      const e = JSON.parse(readFileSync(file, 'utf8')) as { analysis: string; results: { trained: { testIia: number } }; params: { rank: number } };
+      check(e.analysis === 'das' && e.params.rank === 16 && e.results.trained.testIia >= 0.8, `experiment ${JSON.stringify({ analysis: e.analysis, rank: e.params.rank })}`);
+      await view.locator('#save-subspace').click();
+      await acceptSaveDialog(page);
+      await status().filter({ hasText: '.safetensors' }).waitFor({ timeout: 30_000 });
+      check(existsSync(join(folder, 'IO-subspace.safetensors')) && existsSync(join(folder, 'IO-subspace.json')), 'subspace files written');
+    });
+
+    await test('after closing the panel, the experiment file re-opens into it (light theme)', async () => {
+      await page.locator('.tabs-container .tab', { hasText: 'Causal abstraction' }).first().click();
+      await runCommand(page, 'View: Close Editor');
+      await page.locator('.tabs-container .tab', { hasText: 'Causal abstraction' }).first().waitFor({ state: 'detached', timeout: 15_000 });
+      await openFile(page, 'causal-das.mlexp.json');
+      await runCommand(page, 'MechLens: Open Causal Results (Experiment File)');
+      view = await findWebview(page, 'body[data-view="causal"] #das-verdict', 120_000);
+      const v = (await view.locator('#das-verdict').textContent()) ?? '';
+      check(v.startsWith('Aligned'), `re-opened verdict "${v}"`);
+      await status().filter({ hasText: 'Opened' }).waitFor({ timeout: 30_000 });
+      await setTheme(page, 'light');
+      await view.locator('#das-section').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: `${outDir}/causal-04-reopened-light.png` });
+    });
+
+    await test('bad input gets a message: an unknown site, a rank larger than the site', async () => {
+      const text = await view.locator('#hypothesis').inputValue();
+      await view.locator('#hypothesis').fill(text.replace(/hook_resid_post/, 'hook_resid_psot'));
+      await view.locator('#run-iia').click();
+      await status().filter({ hasText: 'Unknown hook' }).waitFor({ timeout: 60_000 });
+      check(((await status().textContent()) ?? '').includes('Did you mean'), 'the message suggests hooks');
+      await page.screenshot({ path: `${outDir}/causal-05-bad-site-light.png` });
+      await view.locator('#hypothesis').fill(text);
+      await typeInto(page, view, '#rank', '100000');
+      await view.locator('#run-das').click();
+      await status().filter({ hasText: 'Rank 100000 is larger than the site' }).waitFor({ timeout: 60_000 });
+    });
+
+    await test('a long DAS run is cancelled', async () => {
+      await typeInto(page, view, '#rank', '16');
+      await typeInto(page, view, '#epochs', '500');
+      await view.locator('#run-das').click();
+      await status().filter({ hasText: 'DAS trained model: step' }).waitFor({ timeout: 120_000 });
+      const at = Date.now();
+      await view.locator('#cancel').click();
+      await status().filter({ hasText: 'Cancelled' }).waitFor({ timeout: 30_000 });
+      log(`cancelled in ${Date.now() - at} ms`);
+      await typeInto(page, view, '#epochs', '8');
+    });
+
+    check(alerts.length === 0, `no alert() ran (saw ${alerts.join(', ')})`);
+  } catch (err) {
+    results.push({ name: 'causal suite', ok: false, error: err instanceof Error ? err.message : String(err) });
+    await page.screenshot({ path: `${outDir}/causal-failure-startup.png` }).catch(() => undefined);
+  } finally {
+    await browser.close();
+  }
+  return reportResults('ui-causal', results);
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(2);
+  },
+);
