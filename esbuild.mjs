@@ -2,7 +2,7 @@
 // and the webviews (browser ES modules sharing chunks). onnxruntime-node stays external: it is a native addon
 // loaded from node_modules at run time.
 import * as esbuild from 'esbuild';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
@@ -43,6 +43,10 @@ builds.push({
   loader: { '.css': 'css', '.ttf': 'file' },
   logLevel: 'warning',
 });
+
+// Chunk names carry a content hash: a previous build's chunks (a dev build before `npm run package`) would
+// otherwise stay beside the new ones and be packaged too.
+rmSync('dist/webview/chunks', { recursive: true, force: true });
 
 if (watch) {
   const contexts = await Promise.all(builds.map((b) => esbuild.context(b)));
