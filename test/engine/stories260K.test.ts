@@ -1,0 +1,149 @@
+// The second bundled model, models/stories260K (Karpathy's TinyStories Llama), through the engine, not through
+// Python: its greedy story and head scores are the card's (computed by tools/train/stories260k with torch), its
+// shipped transcoders load and reconstruct the MLP outputs with the card's FVU and L0, the replacement model agrees
+// as the card says, its dashboards are valid Neuronpedia feature details, and the CLI takes it by name.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Ajv from 'ajv';
+import { Model, argmax } from '../../src/engine/model';
+import type { HookName } from '../../src/engine/hooks';
+import type { HookEdit } from '../../src/engine/interventions';
+import { TranscoderRunner, fractionOfVarianceUnexplained, loadTranscoders } from '../../src/engine/attribution/transcoders';
+import type { TranscoderSet } from '../../src/engine/attribution/transcoders';
+import { readDashboardIndex, readLayerDetails } from '../../src/engine/attribution/dashboards';
+import { detectHeads, HEAD_KINDS } from '../../src/engine/analysis/attention';
+import { BUNDLED_MODEL_NAMES, bundledModels, resolveModelName } from '../../src/engine/bundledModels';
+import { cli } from '../support/cli';
+
+const MODELS = join(__dirname, '..', '..', 'models');
+const STORIES = join(MODELS, 'stories260K');
+const SCHEMA = join(__dirname, '..', '..', '..', 'shared', 'reference', 'graphs', 'neuronpedia-feature-details-schema.json');
+const SUBSET_ROWS = 64;
+
+interface Card {
+  samples: { row_len: number; heldout_rows: number };
+  greedy: { tokens: number[]; text: string };
+  transcoders: Array<{ layer: number; subset_fvu: number; subset_l0: number; d_transcoder: number }>;
+  replacement_subset_top1_agreement: number;
+  head_scores: Record<string, Record<string, number>>;
+}
+
+describe('bundled model stories260K', function () {
+  this.timeout(300_000);
+  const card = JSON.parse(readFileSync(join(STORIES, 'card.json'), 'utf8')) as Card;
+  const T = card.samples.row_len;
+  let model: Model;
+  let transcoders: TranscoderSet;
+  let rows: number[][];
+  before(async () => {
+    model = await Model.load(STORIES);
+    transcoders = loadTranscoders(join(STORIES, 'transcoders'), model.config);
+    const raw = readFileSync(join(STORIES, 'eval', 'heldout_tokens.u16'));
+    const ids = new Uint16Array(raw.buffer, raw.byteOffset, raw.byteLength / 2);
+    assert.equal(ids.length, card.samples.heldout_rows * T);
+    rows = Array.from({ length: SUBSET_ROWS }, (_, r) => Array.from(ids.subarray(r * T, (r + 1) * T)));
+  });
+  after(async () => model.dispose());
+
+  it('loads as a Llama with its SentencePiece tokenizer and no warnings', () => {
+    assert.equal(model.info.architecture, 'llama');
+    assert.ok(model.info.hasTokenizer);
+    assert.deepEqual(model.info.warnings, []);
+    assert.equal(model.config.nLayers, 5);
+    assert.deepEqual(model.tokenize('Once upon a time').ids.slice(0, 1), [1], 'its tokenizer prepends <s>');
+  });
+
+  it('greedy decoding from <s> gives the card\'s story (first 48 tokens)', async () => {
+    const ids = [1];
+    while (ids.length < 48) ids.push(argmax((await model.run(ids, { lastOnly: true })).data));
+    assert.deepEqual(ids, card.greedy.tokens.slice(0, 48));
+    assert.match(model.decode(ids.slice(1)), /^Once upon a time, there was a little girl named Lily\./);
+  });
+
+  it('head scores on the shipped probe equal the card\'s (torch)', async () => {
+    const scores = await detectHeads(model);
+    let worst = 0;
+    for (const kind of HEAD_KINDS) {
+      scores[kind].forEach((row, l) => row.forEach((v, h) => (worst = Math.max(worst, Math.abs(v - card.head_scores[`L${l}H${h}`]![kind]!)))));
+    }
+    assert.ok(worst <= 1e-3, `worst head score difference ${worst}`);
+  });
+
+  it('transcoders reconstruct the MLP outputs with the card\'s FVU and L0 (first 64 held-out rows)', async () => {
+    const L = model.config.nLayers;
+    const d = model.config.dModel;
+    assert.equal(transcoders.layers.length, L);
+    const hooks = Array.from({ length: L }, (_, l): HookName[] => [`blocks.${l}.${transcoders.inputHook}`, `blocks.${l}.hook_mlp_out`]).flat();
+    const r = await model.forward({ tokens: rows, hooks, logits: 'none' });
+    for (let l = 0; l < L; l++) {
+      const runner = await TranscoderRunner.create(model.graphs, transcoders, transcoders.layers[l]!, d);
+      const { acts, recon } = await runner.run(r.hooks.get(`blocks.${l}.${transcoders.inputHook}`)!.data);
+      const fvu = fractionOfVarianceUnexplained(r.hooks.get(`blocks.${l}.hook_mlp_out`)!.data, recon, d);
+      let active = 0;
+      for (const a of acts) if (a > 0) active++;
+      const l0 = active / (rows.length * T);
+      const want = card.transcoders[l]!;
+      assert.ok(Math.abs(fvu - want.subset_fvu) <= 2e-3 + 0.01 * want.subset_fvu, `layer ${l} FVU ${fvu} vs card ${want.subset_fvu}`);
+      assert.ok(Math.abs(l0 - want.subset_l0) <= 0.05 + 0.01 * want.subset_l0, `layer ${l} L0 ${l0} vs card ${want.subset_l0}`);
+    }
+  });
+
+  it('the replacement model (every MLP a transcoder, no error terms) agrees with the model as the card says', async () => {
+    const L = model.config.nLayers;
+    const d = model.config.dModel;
+    const V = model.config.dVocab;
+    const runners = await Promise.all(transcoders.layers.map((t) => TranscoderRunner.create(model.graphs, transcoders, t, d)));
+    const shape = [rows.length, T, d];
+    const edits = (recons: Float32Array[]) => new Map<string, HookEdit>(recons.map((recon, l) => [`blocks.${l}.hook_mlp_out`, { shape, keep: new Float32Array(recon.length), add: recon }]));
+    const replaced: Float32Array[] = [];
+    for (let l = 0; l < L; l++) {
+      const r = await model.forward({ tokens: rows, hooks: [`blocks.${l}.${transcoders.inputHook}`], logits: 'none', edits: edits(replaced) });
+      replaced.push((await runners[l]!.run(r.hooks.get(`blocks.${l}.${transcoders.inputHook}`)!.data)).recon);
+    }
+    const clean = await model.forward({ tokens: rows, logits: 'all' });
+    const repl = await model.forward({ tokens: rows, logits: 'all', edits: edits(replaced) });
+    let agree = 0;
+    const n = rows.length * T;
+    for (let i = 0; i < n; i++) if (argmax(clean.logits!.data, i * V, (i + 1) * V) === argmax(repl.logits!.data, i * V, (i + 1) * V)) agree++;
+    assert.ok(Math.abs(agree / n - card.replacement_subset_top1_agreement) <= 0.01, `agreement ${agree / n} vs card ${card.replacement_subset_top1_agreement}`);
+  });
+
+  it('ships dashboards for every feature, valid Neuronpedia feature details over the held-out tokens', () => {
+    const validate = new Ajv({ strict: false, allErrors: true }).compile(JSON.parse(readFileSync(SCHEMA, 'utf8')) as object);
+    const dir = join(STORIES, 'features');
+    const idx = readDashboardIndex(dir)!;
+    assert.equal(idx.layers.length, model.config.nLayers);
+    for (let l = 0; l < model.config.nLayers; l++) {
+      const details = [...readLayerDetails(dir, idx, l)];
+      assert.equal(details.length, card.transcoders[l]!.d_transcoder);
+      for (const d of details) {
+        assert.ok(validate(d), JSON.stringify(validate.errors?.slice(0, 2)));
+        assert.equal(d.layer, l);
+        assert.equal(d.n_tokens, card.samples.heldout_rows * T);
+      }
+    }
+  });
+});
+
+describe('bundled models by name', function () {
+  this.timeout(120_000);
+  it('lists every bundled model, default first, and resolves names case-insensitively; a path wins over a name', () => {
+    assert.deepEqual(bundledModels(MODELS).map((m) => m.name), [...BUNDLED_MODEL_NAMES]);
+    const models = bundledModels(MODELS);
+    assert.equal(resolveModelName('stories260K', models), STORIES);
+    assert.equal(resolveModelName('STORIES260k', models), STORIES);
+    assert.equal(resolveModelName(MODELS, models), MODELS);
+    assert.equal(resolveModelName('no-such-model', models), 'no-such-model', 'an unknown bare word is left for the loader\'s message');
+  });
+
+  it('mechlens --model stories260K; mechlens models lists both bundled models', async () => {
+    const info = await cli('info', '--model', 'stories260K', '--json');
+    assert.equal(info.code, 0, info.stderr);
+    assert.equal((JSON.parse(info.stdout) as { name: string; architecture: string }).architecture, 'llama');
+    const listing = await cli('models', '--json');
+    assert.equal(listing.code, 0, listing.stderr);
+    const bundled = (JSON.parse(listing.stdout) as { models: Array<{ source: string; path: string }> }).models.filter((m) => m.source === 'bundled');
+    assert.deepEqual(bundled.map((m) => m.path), bundledModels(MODELS).map((m) => m.dir));
+  });
+});
