@@ -29,5 +29,6 @@ stage features features
 { echo "{"; first=1; for k in prepare check_tokenizer train analyze transcoders features; do
     [ $first = 1 ] || echo ","; first=0; echo "\"$k\": ${T[$k]}"; done; echo "}"; } > build/times.json
 "$PY" card.py
+stage stories260K bash stories260k/run.sh  # the second bundled model, models/stories260K (stage times in its own card)
 du -sh "$MODEL_DIR"
 echo "done"
