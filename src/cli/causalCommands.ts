@@ -25,6 +25,7 @@ export const CAUSAL_USAGE = `  mechlens iia      --model DIR --hypothesis FILE [
                     [--layers L,...] [--positions P,...] [--method least_squares|logistic] [--seed S] [--json]
                     linear probes per layer x position, held-out accuracy beside the causal effect of projecting the
                     probe's directions out (and of a random subspace of the same rank)
+                    (positions: negative counts from the end; write a list starting with one as --positions=-1,1)
 `;
 
 export const CAUSAL_FLAGS = {
