@@ -73,7 +73,7 @@ describe('transcoder sets from the Hub, and download locks', function () {
 
       const dry = await cliWith({ env }, 'download', '--transcoders', remoteSet);
       assert.equal(dry.code, 0, dry.stderr);
-      assert.match(dry.stdout, /the transcoder set in .*remote-set: 2 files from 2 Hub repos, .* to download/);
+      assert.match(dry.stdout, /the transcoder set remote-set: 2 files from 2 Hub repos, .* to download\nconfig\.yaml in .*remote-set\n/);
       assert.match(dry.stdout, /test-org\/scope-tc@v1 \(commit 89abcdef0123\): 1 files/);
       assert.match(dry.stdout, /Nothing was downloaded: run again with --yes/);
       assert.doesNotMatch(dry.stdout, /unlisted|README/, 'only the listed files are planned');

@@ -13,6 +13,7 @@ import type { Env, HfFile } from './cache';
 import { describePlan, downloadPlan, formatSize, planDownload } from './download';
 import type { DownloadOptions, DownloadPlan } from './download';
 import type { HubConnection } from './http';
+import { modelNameForDir } from './repoId';
 
 /** config.yaml's `transcoders` entries that are Hub files (strings, or {filepath} as older configs). */
 export function hubFilesOfSet(dir: string): HfFile[] {
@@ -84,9 +85,9 @@ export async function planTranscoderDownload(ref: string, conn: HubConnection, o
 export function describeTranscoderPlan(plan: TranscoderDownloadPlan): { headline: string; lines: string[] } {
   const cached = plan.plans.reduce((a, p) => a + p.files.filter((f) => f.cached).length, 0);
   const headline =
-    `the transcoder set in ${plan.dir}: ${plan.files.length} files from ${plan.plans.length} Hub repo${plan.plans.length > 1 ? 's' : ''}, ` +
+    `the transcoder set ${modelNameForDir(plan.dir)}: ${plan.files.length} files from ${plan.plans.length} Hub repo${plan.plans.length > 1 ? 's' : ''}, ` +
     `${formatSize(plan.downloadBytes)} to download${cached ? ` (${cached} already in the cache)` : ''}`;
-  return { headline, lines: plan.plans.flatMap((p) => { const d = describePlan(p); return [d.headline, ...d.lines]; }) };
+  return { headline, lines: [`config.yaml in ${plan.dir}`, ...plan.plans.flatMap((p) => { const d = describePlan(p); return [d.headline, ...d.lines]; })] };
 }
 
 /** Downloads every repo's part of the plan (the user has agreed to it); progress counts the whole set. */
