@@ -100,6 +100,36 @@ describe('causal abstraction', function () {
     assert.equal(r.iia, 1);
   });
 
+  it('multi-source interchange: the IO and S names, each from its own source, at their tokens before layer 0', async function () {
+    const h = ioiHypothesis(model, layer, 60);
+    const names = h.slots!.IO!;
+    const fillT = (io: string, sName: string) => model.tokenize(h.templates![0]!.replace('{IO}', io).replace(/\{S\}/g, sName)).ids;
+    const differ = (a: number[], b: number[]) => a.flatMap((x, i) => (x !== b[i] ? [i] : []));
+    const ioPositions = differ(fillT(names[0]!, names[1]!), fillT(names[2]!, names[1]!));
+    const sPositions = differ(fillT(names[0]!, names[1]!), fillT(names[0]!, names[2]!));
+    assert.equal(ioPositions.length, 1);
+    assert.equal(sPositions.length, 2);
+    const two: Hypothesis = {
+      ...h,
+      variables: [
+        { name: 'IO', site: { hook: 'blocks.0.hook_resid_pre', positions: ioPositions } },
+        { name: 'S', site: { hook: 'blocks.0.hook_resid_pre', positions: sPositions } },
+      ],
+    };
+    // Both names replaced: the run reads the IO source's IO and the S source's S, so its answer is the IO
+    // source's name (the label), except when the two sources drew the same name (about 1 in 20 pairs).
+    const both = await runAnalysis(model, 'iia', { hypothesis: two });
+    assert.deepEqual(both.variables, ['IO', 'S']);
+    assert.ok(both.iia >= 0.8, `IO + S interchanged: IIA ${both.iia}`);
+    // S alone: the hypothesis' answer stays the base's IO, and so does the model's (again up to collisions).
+    const sOnly = await runAnalysis(model, 'iia', { hypothesis: two, variables: ['S'] });
+    assert.ok(sOnly.iia >= 0.8, `S alone: IIA ${sOnly.iia}`);
+    // The labels follow the interchanged variables: IO alone expects the IO source's name, and gets it.
+    const ioOnly = await runAnalysis(model, 'iia', { hypothesis: two, variables: ['IO'] });
+    assert.ok(ioOnly.iia >= 0.8, `IO alone: IIA ${ioOnly.iia}`);
+    assert.notDeepEqual(ioOnly.examples.map((e) => e.label), sOnly.examples.map((e) => e.label));
+  });
+
   it("DAS's gradient with respect to R is the loss's directional derivative", async function () {
     const h = ioiHypothesis(model, layer, 8);
     const { pairs } = buildPairs(model, h);

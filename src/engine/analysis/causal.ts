@@ -66,13 +66,18 @@ export function permutation(n: number, seed: number): number[] {
 
 /**
  * The hypothesis' counterfactual pairs, tokenized. From templates: each pair draws a template, the base's
- * slot values and, per variable, a source's (same template); the label is the output template with that
- * variable's slot taken from its source. A source is redrawn (up to 100 times) until its label differs from
- * the base's output, so a pair always tests the intervention. `randomLabels`: labels shuffled across pairs.
+ * slot values and, per variable, a source's (same template); the label is the output template with the
+ * slots of the interchanged variables (`interchanged`, indices into `variables`; default all) taken from
+ * their sources. A source is redrawn (up to 100 times) until its slot differs from the base's, so a pair
+ * always tests the intervention. `randomLabels`: labels shuffled across pairs.
  */
-export function buildPairs(model: Model, h: Hypothesis, options: { randomLabels?: boolean } = {}): PairSet {
+export function buildPairs(model: Model, h: Hypothesis, options: { randomLabels?: boolean; interchanged?: readonly number[] } = {}): PairSet {
   const name = h.name ?? 'hypothesis';
   const variables = h.variables;
+  const interchanged = new Set(options.interchanged ?? variables.map((_, i) => i));
+  if (h.pairs && interchanged.size !== variables.length) {
+    throw new UserError(`The hypothesis' pairs give the label for interchanging all its variables (${variables.map((v) => v.name).join(', ')}); to interchange fewer, write pairs with only those variables, or use templates.`);
+  }
   const pairs: Pair[] = [];
   const tok = (text: string) => model.tokenize(text).ids;
   if (h.pairs) {
@@ -112,12 +117,12 @@ export function buildPairs(model: Model, h: Hypothesis, options: { randomLabels?
       const base = draw();
       const sources: Array<Record<string, string>> = [];
       const cf = { ...base };
-      for (const v of variables) {
+      for (const [i, v] of variables.entries()) {
         const slot = v.slot ?? v.name;
         let src = draw();
         for (let attempt = 0; attempt < 100 && src[slot] === base[slot]; attempt++) src = draw();
         sources.push(src);
-        cf[slot] = src[slot]!;
+        if (interchanged.has(i)) cf[slot] = src[slot]!;
       }
       const where = `template ${templates.indexOf(template) + 1}`;
       const texts = { base: fill(template, base, where), sources: sources.map((s) => fill(template, s, where)), baseSlots: base };
@@ -147,6 +152,13 @@ export function buildPairs(model: Model, h: Hypothesis, options: { randomLabels?
     pairs.forEach((p, i) => (p.label = labels[perm[i]!]!));
   }
   return { pairs, variables, name };
+}
+
+/** A variable's index by name; an unknown name is refused naming the hypothesis' variables. */
+export function variableIndex(variables: Hypothesis['variables'], name: string): number {
+  const i = variables.findIndex((v) => v.name === name);
+  if (i < 0) throw new UserError(`Unknown variable "${name}" (the hypothesis has ${variables.map((v) => v.name).join(', ')}).`);
+  return i;
 }
 
 export interface SiteAt extends ResolvedSite {
@@ -327,14 +339,11 @@ async function iiaOf(model: Model, pairs: readonly Pair[], list: readonly Interc
 
 /** The `iia` analysis: interchange interventions and their accuracy, optionally swept over layers x positions. */
 export async function interchangeAnalysis(model: Model, params: IiaParams, ctx: AnalysisContext = {}): Promise<IiaResult> {
-  const set = buildPairs(model, params.hypothesis, { randomLabels: params.randomLabels });
-  const { pairs, variables } = set;
-  const index = (name: string) => {
-    const i = variables.findIndex((v) => v.name === name);
-    if (i < 0) throw new UserError(`Unknown variable "${name}" (the hypothesis has ${variables.map((v) => v.name).join(', ')}).`);
-    return i;
-  };
+  const variables = params.hypothesis.variables;
+  const index = (name: string) => variableIndex(variables, name);
   const chosen = params.variables ? params.variables.map(index) : variables.flatMap((v, i) => (v.site ? [i] : []));
+  const set = buildPairs(model, params.hypothesis, { randomLabels: params.randomLabels, interchanged: chosen.length ? chosen : undefined });
+  const { pairs } = set;
   const list: Interchange[] = chosen.map((i) => {
     const site = variables[i]!.site;
     if (!site) throw new UserError(`Variable ${variables[i]!.name} has no site: give it {"site": {"hook": ..., "positions": [...]}}.`);
@@ -365,12 +374,14 @@ export async function interchangeAnalysis(model: Model, params: IiaParams, ctx: 
     const layers = params.sweep.layers ?? Array.from({ length: model.config.nLayers }, (_, l) => l);
     for (const l of layers) if (l >= model.config.nLayers) throw new UserError(`sweep: layer ${l} is outside the model (0..${model.config.nLayers - 1}).`);
     if (new Set(pairs.map((p) => p.base.length)).size > 1) throw new UserError('A layer x position sweep needs every prompt to have the same token length (positions are columns).');
+    // The same prompts (the draw does not depend on what is interchanged), labelled for this variable alone.
+    const own = chosen.length === 1 && chosen[0] === v ? pairs : buildPairs(model, params.hypothesis, { randomLabels: params.randomLabels, interchanged: [v] }).pairs;
     const iia: number[][] = [];
     for (const l of layers) {
       const row: number[] = [];
       for (let pos = 0; pos < T0; pos++) {
         const heads = variables[v]!.site?.heads;
-        const r = await iiaOf(model, pairs, [{ variable: v, site: { hook: params.sweep.hook.replace('{l}', String(l)), positions: [pos], ...(heads ? { heads } : {}) } }], ctx, report);
+        const r = await iiaOf(model, own, [{ variable: v, site: { hook: params.sweep.hook.replace('{l}', String(l)), positions: [pos], ...(heads ? { heads } : {}) } }], ctx, report);
         done += pairs.length;
         row.push(r.iia);
       }

@@ -24,7 +24,7 @@ import { computeGradients } from '../gradients';
 import type { Model } from '../model';
 import { randomInitModel } from '../randomInit';
 import { seededRandom } from '../checkpoint/synthetic';
-import { buildPairs, captureHooks, chanceLevel, chunksByLength, identityEdit, permutation, readSite, resolveSite, subspaceInterchange, topTokensWithEdits, writeSite } from './causal';
+import { buildPairs, captureHooks, chanceLevel, chunksByLength, identityEdit, permutation, readSite, resolveSite, subspaceInterchange, topTokensWithEdits, variableIndex, writeSite } from './causal';
 import type { Pair, SiteAt } from './causal';
 import type { AnalysisContext } from './registry';
 import type { DasParams, DasResult, DasRun } from '../../shared/causal';
@@ -237,11 +237,12 @@ export async function trainDas(model: Model, pairs: readonly Pair[], variable: n
 
 /** The `das` analysis: DAS for one variable at its site, with its controls. */
 export async function dasAnalysis(model: Model, params: DasParams, ctx: AnalysisContext = {}): Promise<DasResult> {
-  const set = buildPairs(model, params.hypothesis);
-  const { pairs, variables } = set;
+  const variables = params.hypothesis.variables;
   const name = params.variable ?? variables[0]!.name;
-  const variable = variables.findIndex((v) => v.name === name);
-  if (variable < 0) throw new UserError(`Unknown variable "${name}" (the hypothesis has ${variables.map((v) => v.name).join(', ')}).`);
+  const variable = variableIndex(variables, name);
+  // Only this variable is interchanged: the labels follow from its slot alone.
+  const set = buildPairs(model, params.hypothesis, { interchanged: [variable] });
+  const { pairs } = set;
   const siteSpec = variables[variable]!.site;
   if (!siteSpec) throw new UserError(`Variable ${name} has no site: give it {"site": {"hook": ..., "positions": [...]}} (DAS learns a subspace there).`);
   if (siteSpec.subspace !== undefined) throw new UserError(`Variable ${name}'s site names a saved subspace; DAS learns one: remove "subspace".`);
@@ -276,7 +277,7 @@ export async function dasAnalysis(model: Model, params: DasParams, ctx: Analysis
   const trained = await trainDas(model, pairs, variable, site, train, test, options('trained model'));
   let result: DasResult['controls'];
   if (controls) {
-    const shuffled = buildPairs(model, params.hypothesis, { randomLabels: true }).pairs;
+    const shuffled = buildPairs(model, params.hypothesis, { randomLabels: true, interchanged: [variable] }).pairs;
     const randomLabels = await trainDas(model, shuffled, variable, site, train, test, options('random labels'));
     const initSeed = seed + 1;
     const random = await randomInitModel(model, initSeed);
