@@ -48,6 +48,8 @@ export const PATCH_PANEL_PARAMS = {
     target: answer,
     baseline: optional(answer),
   }),
+  /** The last sweep this session ran (the panel shows it again after a reload). */
+  'sweep/last': noParams,
   ...INTERVENTION_PARAMS,
 } satisfies Record<string, Schema<object>>;
 
@@ -58,6 +60,7 @@ export type PatchPanelProtocol = InterventionHostProtocol & {
   'pair/setClean': { params: P<'pair/setClean'>; result: PairView | null };
   'pair/setCounterfactual': { params: P<'pair/setCounterfactual'>; result: PairView | null };
   'sweep/run': { params: P<'sweep/run'>; result: SweepView };
+  'sweep/last': { params: P<'sweep/last'>; result: SweepView | null };
 };
 
 export const validatePatchPanelParams = paramsValidator(PATCH_PANEL_PARAMS);

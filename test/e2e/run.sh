@@ -56,7 +56,7 @@ trap stop EXIT
 export HOME="$RUN/home"                      # chromium's profile and crash folders stay in the run dir
 mkdir -p "$HOME"
 
-# E2E_ONLY=graph,views (suite names: ext, ui, views, graph, hub, causal, vsix) runs a subset while working on one view.
+# E2E_ONLY=graph,views (suite names: ext, ui, views, graph, hub, causal, patch, vsix) runs a subset while working on one view.
 want() { [ -z "${E2E_ONLY:-}" ] || [[ ",$E2E_ONLY," == *",$1,"* ]]; }
 skip() { echo '{"passed":0,"failed":0}' > "$RUN/$1.json"; }
 set +e
@@ -97,6 +97,12 @@ start causal && E2E_RESULT_FILE="$RUN/causal.json" node --import tsx test/e2e/ui
 stop
 lap "causal UI suite rc=$RC9 (screenshots causal-*.png in $OUT)"
 else skip causal; fi
+RC8=0
+if want patch; then
+start patch && E2E_RESULT_FILE="$RUN/patch.json" node --import tsx test/e2e/uiPatch.ts "$PORT" "$EXT" "$WS" "$OUT"; RC8=$?
+stop
+lap "click-to-patch UI suite rc=$RC8 (screenshots patch-*.png in $OUT)"
+else skip patch; fi
 # The packaged VSIX installed into a fresh code-server (skipped when testing another extension folder).
 RC3=0
 if [ -z "${E2E_EXT_PATH:-}" ] && [ -z "${E2E_SKIP_VSIX:-}" ] && want vsix; then
@@ -112,8 +118,8 @@ fi
 set -e
 trap - EXIT
 count() { node -e "try{const r=require('$1');console.log(r.$2)}catch{console.log('$3')}"; }
-P=$(( $(count "$RUN/ext.json" passed 0) + $(count "$RUN/ui.json" passed 0) + $(count "$RUN/vsix.json" passed 0) + $(count "$RUN/views.json" passed 0) + $(count "$RUN/graph.json" passed 0) + $(count "$RUN/hub.json" passed 0) + $(count "$RUN/causal.json" passed 0) ))
-F=$(( $(count "$RUN/ext.json" failed 1) + $(count "$RUN/ui.json" failed 1) + $(count "$RUN/vsix.json" failed 1) + $(count "$RUN/views.json" failed 1) + $(count "$RUN/graph.json" failed 1) + $(count "$RUN/hub.json" failed 1) + $(count "$RUN/causal.json" failed 1) ))
-[ "$RC1" -eq 0 ] && [ "$RC2" -eq 0 ] && [ "$RC3" -eq 0 ] && [ "$RC4" -eq 0 ] && [ "$RC5" -eq 0 ] && [ "$RC6" -eq 0 ] && [ "$RC9" -eq 0 ] || [ "$F" -gt 0 ] || F=1
+P=$(( $(count "$RUN/ext.json" passed 0) + $(count "$RUN/ui.json" passed 0) + $(count "$RUN/vsix.json" passed 0) + $(count "$RUN/views.json" passed 0) + $(count "$RUN/graph.json" passed 0) + $(count "$RUN/hub.json" passed 0) + $(count "$RUN/causal.json" passed 0) + $(count "$RUN/patch.json" passed 0) ))
+F=$(( $(count "$RUN/ext.json" failed 1) + $(count "$RUN/ui.json" failed 1) + $(count "$RUN/vsix.json" failed 1) + $(count "$RUN/views.json" failed 1) + $(count "$RUN/graph.json" failed 1) + $(count "$RUN/hub.json" failed 1) + $(count "$RUN/causal.json" failed 1) + $(count "$RUN/patch.json" failed 1) ))
+[ "$RC1" -eq 0 ] && [ "$RC2" -eq 0 ] && [ "$RC3" -eq 0 ] && [ "$RC4" -eq 0 ] && [ "$RC5" -eq 0 ] && [ "$RC6" -eq 0 ] && [ "$RC9" -eq 0 ] && [ "$RC8" -eq 0 ] || [ "$F" -gt 0 ] || F=1
 echo "e2e: $P passed, $F failed"
 [ "$F" -eq 0 ]

@@ -35,11 +35,11 @@ const CSS = `
 .iv-chip { display: inline-flex; align-items: center; gap: 4px; padding: 1px 2px 1px 8px; border-radius: 11px; background: var(--vscode-badge-background); color: var(--vscode-badge-foreground); font-size: 0.92em; white-space: pre; }
 .iv-chip button { border: none; background: transparent; color: inherit; cursor: pointer; padding: 0 6px; border-radius: 9px; font-size: 1.05em; line-height: 1.2; }
 .iv-chip button:hover, .iv-chip button:focus-visible { background: var(--vscode-toolbar-hoverBackground, #8884); outline: none; }
-.iv-compare { margin: 4px 0 8px; }
+.iv-compare { margin: 4px 0 8px; overflow-x: auto; }
 .iv-compare table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 .iv-compare th { text-align: right; font-weight: 600; color: var(--vscode-descriptionForeground); padding: 1px 8px; }
 .iv-compare th:first-child, .iv-compare td:first-child { text-align: left; font-family: var(--vscode-editor-font-family); white-space: pre; }
-.iv-compare td { text-align: right; padding: 1px 8px; }
+.iv-compare td { text-align: right; padding: 1px 8px; white-space: nowrap; }
 .iv-compare .up { color: var(--vscode-charts-green, var(--vscode-testing-iconPassed)); }
 .iv-compare .down { color: var(--vscode-charts-red, var(--vscode-errorForeground)); }
 .iv-compare .kl { margin: 2px 0; }
@@ -84,7 +84,14 @@ export function renderComparison(container: HTMLElement, c: Comparison | null): 
   }
   const table = el('table', { 'aria-label': 'Next-token logits and probabilities, clean and under the interventions' });
   const head = el('tr');
-  for (const h of ['Token', 'logit clean', 'patched', 'Δ logit', 'p clean', 'patched', 'Δ p']) head.append(el('th', {}, h));
+  const columns: Array<[string, string]> = [
+    ['Token', 'The top tokens of the clean and the patched run'],
+    ['logit clean → patched', 'The token\'s logit without and with the interventions'],
+    ['Δ logit', 'patched − clean'],
+    ['p clean → patched', 'The token\'s probability without and with the interventions'],
+    ['Δ p', 'patched − clean'],
+  ];
+  for (const [h, title] of columns) head.append(el('th', { title }, h));
   table.append(head);
   for (const r of c.rows) {
     const dl = r.patchedLogit - r.cleanLogit;
@@ -92,11 +99,9 @@ export function renderComparison(container: HTMLElement, c: Comparison | null): 
     const row = el('tr', { 'data-token-id': String(r.id) });
     row.append(
       el('td', { title: `id ${r.id}` }, displayToken(r.text)),
-      el('td', {}, fmt(r.cleanLogit)),
-      el('td', {}, fmt(r.patchedLogit)),
+      el('td', {}, `${fmt(r.cleanLogit)} → ${fmt(r.patchedLogit)}`),
       el('td', { class: dl > 0 ? 'up' : dl < 0 ? 'down' : '' }, signed(dl)),
-      el('td', {}, formatProb(r.cleanProb)),
-      el('td', {}, formatProb(r.patchedProb)),
+      el('td', {}, `${formatProb(r.cleanProb)} → ${formatProb(r.patchedProb)}`),
       el('td', { class: dp > 0 ? 'up' : dp < 0 ? 'down' : '' }, deltaProb(dp)),
     );
     table.append(row);

@@ -258,6 +258,11 @@ async function start(): Promise<void> {
   await bar.load();
   try {
     renderPair(await rpc.call('pair/get', {}));
+    sweep = await rpc.call('sweep/last', {});
+    if (sweep) {
+      drawSweep();
+      byId('sweeps').dataset.ready = String(++request);
+    }
   } catch (err) {
     status(errorText(err), true);
   }

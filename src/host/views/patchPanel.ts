@@ -36,6 +36,7 @@ export class PatchPanel implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   /** Sweeps answered (tests). */
   sweeps = 0;
+  private lastSweep: SweepView | null = null;
 
   constructor(private readonly deps: PatchPanelDeps) {
     const push = () => {
@@ -106,6 +107,7 @@ export class PatchPanel implements vscode.Disposable {
     return {
       ...interventions.handlers(() => session.current?.text ?? null),
       'pair/get': (_p, ctx) => this.pair(ctx.signal),
+      'sweep/last': () => (this.lastSweep ? { ...this.lastSweep, exact: this.lastSweep.exact?.slice(), attribution: this.lastSweep.attribution?.slice() } : null),
       'pair/setClean': async ({ text }, ctx) => {
         await this.model();
         if (text.trim()) await session.run(text, ctx.signal);
@@ -128,6 +130,8 @@ export class PatchPanel implements vscode.Disposable {
           const r = await engine.call('analysis/patchSweep', { clean: { text: clean }, corrupted: { text: corrupted }, sweep, direction, metric, method, target: targetId, baseline: baselineId }, { signal: job.signal });
           this.sweeps++;
           const view: SweepView = { ...r, targetText: target, baselineText: baseline };
+          // Kept for a reload of the panel; copies, since the reply's typed arrays are transferred away.
+          this.lastSweep = { ...view, exact: view.exact?.slice(), attribution: view.attribution?.slice() };
           return view;
         } finally {
           job.done();

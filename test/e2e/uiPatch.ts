@@ -1,0 +1,295 @@
+// UI end-to-end tests of click-to-patch (issue 11) in a real VS Code workbench (code-server) in headless
+// chromium: a right-click on a prompt token opens the intervention menu; an ablation applied there shows as
+// a chip in every open view (prompt panel, logit lens, attention, DLA, Patching) with the before/after
+// comparison (Δ logit, Δ p, KL) and the views re-run under it; chips are removed, undone and cleared; the
+// Patching panel makes a counterfactual with a helper (alignment checked), runs a sweep and a click on a
+// heatmap cell applies that patch everywhere; the editor's "Ablate or Patch Selected Tokens…" adds one from
+// a selection. No token text or head is hard-coded: positions come from the views themselves, so the suite
+// runs on whichever bundled model ships. Screenshots dark and light go to <outDir>/patch-*.png.
+// Usage: node --import tsx test/e2e/uiPatch.ts <port> <extensionPath> <workspaceFolder> <outDir>
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FrameLocator } from 'playwright-core';
+import { devPayload, findWebview, launchChromium, openFile, reportResults, runCommand, setTheme, suitePage, suiteRunner, workbenchUrl } from './browser';
+
+const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
+const t0 = Date.now();
+const log = (...a: unknown[]) => console.log(`[ui-patch +${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
+
+const PROMPT = 'When Mary and John went to the store, John gave a drink to';
+
+function check(cond: unknown, message: string): asserts cond {
+  if (!cond) throw new Error(message);
+}
+
+/** Sets a @vscode-elements select (or text field) in a webview and fires its change event. */
+async function setValue(view: FrameLocator, selector: string, value: string): Promise<void> {
+  await view.locator(selector).evaluate((e, v) => {
+    (e as HTMLElement & { value: string }).value = v;
+    e.dispatchEvent(new Event('change', { bubbles: true }));
+  }, value);
+}
+
+async function chipCount(view: FrameLocator): Promise<number> {
+  return Number((await view.locator('#iv-chips').getAttribute('data-count')) ?? '-1');
+}
+
+async function waitChips(view: FrameLocator, n: number, where: string): Promise<void> {
+  const until = Date.now() + 30_000;
+  while (Date.now() < until) {
+    if ((await chipCount(view).catch(() => -1)) === n) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${where}: expected ${n} chips, saw ${await chipCount(view).catch(() => -1)}`);
+}
+
+/** The KL shown under the chips once the comparison has arrived. */
+async function shownKl(view: FrameLocator): Promise<number> {
+  const kl = view.locator('#iv-compare .kl[data-kl]');
+  await kl.waitFor({ timeout: 30_000 });
+  return Number(await kl.getAttribute('data-kl'));
+}
+
+/** Right-clicks token `pos` in `view`, picks kind/site/layers in the menu and applies. */
+async function intervene(view: FrameLocator, pos: number, choice: { kind: string; site: string; from: string; to?: string; all?: boolean }): Promise<number> {
+  await view.locator(`#tokens .token[data-pos="${pos}"], #align .token[data-pos="${pos}"]`).first().click({ button: 'right' });
+  await view.locator('#iv-menu').waitFor({ timeout: 10_000 });
+  await view.locator('#iv-menu vscode-single-select#iv-kind').waitFor();
+  await new Promise((r) => setTimeout(r, 150));
+  await setValue(view, '#iv-kind', choice.kind);
+  await setValue(view, '#iv-site', choice.site);
+  await setValue(view, '#iv-from', choice.from);
+  if (choice.to) await setValue(view, '#iv-to', choice.to);
+  if (choice.all) await view.locator('#iv-all').evaluate((e) => ((e as HTMLElement & { checked: boolean }).checked = true));
+  const clicked = Date.now();
+  await view.locator('#iv-apply').click();
+  check((await view.locator('#iv-menu').count()) === 0, 'the menu closes on Apply');
+  return clicked;
+}
+
+/** Waits until the comparison under the chips was recomputed after `since` (its data-ready counter moved past `before`). */
+async function comparisonAfter(view: FrameLocator, before: number): Promise<void> {
+  const until = Date.now() + 30_000;
+  while (Date.now() < until) {
+    if (Number((await view.locator('#iv-compare').getAttribute('data-ready')) ?? 0) > before) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error('the comparison was not recomputed');
+}
+
+async function main(): Promise<number> {
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(folder, 'ioi.prompt'), PROMPT);
+  const browser = await launchChromium();
+  const { page, alerts } = await suitePage(browser, 1000, /mechlens|webview|Content Security|plotly/i);
+  const { results, test } = suiteRunner(page, log, (n) => `${outDir}/patch-failure-${n}.png`);
+  let last = 0;
+
+  const promptView = () => findWebview(page, 'body[data-view="prompt"] #tokens .token');
+  const tab = (title: string) => page.locator('.tabs-container .tab', { hasText: title }).first();
+
+  try {
+    await page.goto(workbenchUrl(port, folder, devPayload(port, extPath)));
+    await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+    await page.locator('.activitybar [aria-label^="MechLens"]').first().waitFor({ timeout: 90_000 });
+    log('workbench up');
+    await setTheme(page, 'dark');
+
+    await test('a right-click on a prompt token ablates it: chip, before/after comparison with a KL, changed top-k', async () => {
+      await openFile(page, 'ioi.prompt');
+      await page.locator('.monaco-editor .view-lines', { hasText: 'Mary' }).first().click();
+      await runCommand(page, 'MechLens: Run Prompt');
+      const view = await promptView();
+      last = (await view.locator('#tokens .token').count()) - 1;
+      check(last > 4, `the prompt has ${last + 1} tokens`);
+      await view.locator('#iv-chips[data-count="0"]').waitFor({ timeout: 30_000 });
+      await intervene(view, last, { kind: 'zero', site: 'attn_out', from: 'all' });
+      await waitChips(view, 1, 'prompt panel');
+      const kl = await shownKl(view);
+      check(kl > 1e-3, `zero-ablating every attention output at the last token changes the prediction (KL ${kl})`);
+      const label = (await view.locator('.iv-chip .iv-label').first().textContent()) ?? '';
+      check(/^zero · attn out · L0–\d+ · “.*”@\d+$/.test(label), `chip label "${label}"`);
+      const rows = await view.locator('#iv-compare tr[data-token-id]').count();
+      check(rows >= 5, `${rows} compared tokens`);
+      const deltas = await view.locator('#iv-compare td.up, #iv-compare td.down').count();
+      check(deltas > 0, 'some top tokens moved');
+      await page.screenshot({ path: `${outDir}/patch-01-prompt-ablated-dark.png` });
+    });
+
+    await test('every view shows the chip and re-runs under it; a chip added in the lens appears in the prompt panel', async () => {
+      await tab('ioi.prompt').click();
+      await runCommand(page, 'MechLens: Show Logit Lens');
+      const lens = await findWebview(page, 'body[data-view="lens"] #heatmap .main-svg', 90_000);
+      await lens.locator('#app[data-ready]').waitFor({ timeout: 60_000 });
+      await waitChips(lens, 1, 'logit lens');
+      check((await shownKl(lens)) > 1e-3, 'the lens shows the comparison');
+      const ready = Number(await lens.locator('#app').getAttribute('data-ready'));
+      await intervene(lens, 1, { kind: 'mean', site: 'mlp_out', from: '0' });
+      await waitChips(lens, 2, 'logit lens');
+      const until = Date.now() + 30_000;
+      while (Number(await lens.locator('#app').getAttribute('data-ready')) <= ready && Date.now() < until) await page.waitForTimeout(100);
+      check(Number(await lens.locator('#app').getAttribute('data-ready')) > ready, 'the lens re-ran under the new intervention');
+      await shownKl(lens);
+      await page.screenshot({ path: `${outDir}/patch-02-lens-dark.png` });
+      for (const [command, kind, selector] of [
+        ['MechLens: Show Attention', 'attention', '#grid .main-svg'],
+        ['MechLens: Show Direct Logit Attribution', 'dla', '#heads .main-svg'],
+      ] as const) {
+        await tab('ioi.prompt').click();
+        await runCommand(page, command);
+        const v = await findWebview(page, `body[data-view="${kind}"] ${selector}`, 90_000);
+        await v.locator('#app[data-ready]').waitFor({ timeout: 60_000 });
+        await waitChips(v, 2, kind);
+        check((await shownKl(v)) > 1e-3, `${kind} shows the comparison`);
+      }
+      await page.screenshot({ path: `${outDir}/patch-03-dla-dark.png` });
+      // A hidden panel reloads when revealed and shows the shared state.
+      await tab('MechLens: Prompt').click();
+      await waitChips(await promptView(), 2, 'prompt panel');
+    });
+
+    await test('click-to-patch round trip in the prompt panel (Apply → chip and comparison), p50 / p95 logged', async () => {
+      const view = await promptView();
+      const times: number[] = [];
+      for (let k = 0; k < 8; k++) {
+        const before = Number((await view.locator('#iv-compare').getAttribute('data-ready')) ?? 0);
+        const n = await chipCount(view);
+        const clicked = await intervene(view, last - (k % 3), { kind: k % 2 ? 'zero' : 'mean', site: 'resid_post', from: String(k % 4), to: String(k % 4) });
+        await waitChips(view, n + 1, 'round trip');
+        await comparisonAfter(view, before);
+        times.push(Date.now() - clicked);
+        await view.locator('.iv-chip button[data-remove]').last().click();
+        await waitChips(view, n, 'round trip removal');
+      }
+      const sorted = [...times].sort((a, b) => a - b);
+      const p = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+      log(`click-to-patch round trip (Apply → chip + comparison, measured from playwright): p50 ${p(0.5)} ms, p95 ${p(0.95)} ms over ${times.length}: ${times.join(', ')}`);
+      writeFileSync(join(outDir, 'patch-perf.json'), JSON.stringify({ roundTripMs: times, p50: p(0.5), p95: p(0.95) }, null, 2));
+    });
+
+    await test('remove a chip, undo, clear: every view follows', async () => {
+      const prompt = await promptView();
+      await prompt.locator('.iv-chip button[data-remove]').first().click();
+      await waitChips(prompt, 1, 'prompt after remove');
+      await tab('DLA: ioi.prompt').click();
+      const dla = await findWebview(page, 'body[data-view="dla"] #iv-chips');
+      await waitChips(dla, 1, 'DLA after remove');
+      await dla.locator('#iv-undo').click();
+      await waitChips(dla, 2, 'DLA after undo');
+      await dla.locator('#iv-clear').click();
+      await waitChips(dla, 0, 'DLA after clear');
+      await dla.locator('#iv-compare table').waitFor({ state: 'detached', timeout: 10_000 });
+      await tab('MechLens: Prompt').click();
+      await waitChips(await promptView(), 0, 'prompt after clear');
+    });
+
+    await test('Patching panel: a helper makes the counterfactual, the alignment is checked, a sweep runs and a cell click applies its patch', async () => {
+      await tab('ioi.prompt').click();
+      await runCommand(page, 'MechLens: Clear Interventions');
+      await runCommand(page, 'MechLens: Open Patching (Counterfactual Pair and Sweeps)');
+      const view = await findWebview(page, 'body[data-view="patch"] #align .token', 60_000);
+      await view.locator('#move-name').click();
+      await view.locator('#align[data-same-length="true"]').waitFor({ timeout: 30_000 });
+      const mism = ((await view.locator('#align').getAttribute('data-mismatches')) ?? '').split(',').filter(Boolean);
+      check(mism.length === 1, `moving the repeated name changes one token (${mism.join(',')})`);
+      check((await view.locator('#align .token.mismatch').count()) === 2, 'the differing token is highlighted in both prompts');
+      check(((await view.locator('#target').evaluate((e) => (e as HTMLElement & { value: string }).value)) ?? '').length > 0, 'the answer is suggested');
+      await setValue(view, '#sweep', 'resid_pre');
+      await setValue(view, '#method', 'both');
+      await view.locator('#run-sweep').click();
+      await view.locator('#sweeps[data-ready] #sweep-1 .main-svg').first().waitFor({ timeout: 90_000 });
+      const summary = (await view.locator('#sweep-summary').textContent()) ?? '';
+      check(/logit_diff_norm: clean 1\.000, corrupted 0\.000/.test(summary), `summary "${summary}"`);
+      await page.screenshot({ path: `${outDir}/patch-04-sweep-dark.png` });
+      // A cell of the exact heatmap: the first layer at the differing position.
+      const cell = await view.locator('#sweep-0 .nsewdrag').first().boundingBox();
+      check(cell, 'the heatmap has a plot area');
+      // Columns are the clean prompt's positions; row 0 (the first layer) is on top.
+      const cols = last + 1;
+      const pos = Number(mism[0]);
+      await view.locator('#sweep-0 .nsewdrag').first().click({ position: { x: ((pos + 0.5) / cols) * cell.width, y: 4 } });
+      await waitChips(view, 1, 'patching panel after a cell click');
+      const label = (await view.locator('.iv-chip .iv-label').first().textContent()) ?? '';
+      check(label.startsWith('patch · resid pre · L0 · ') && label.endsWith(`@${pos}`), `chip "${label}"`);
+      check((await shownKl(view)) > 1e-3, 'patching the differing token at layer 0 changes the prediction');
+      await page.screenshot({ path: `${outDir}/patch-05-cell-applied-dark.png` });
+    });
+
+    await test('a bad pair is refused with a clear message and nothing is lost', async () => {
+      const view = await findWebview(page, 'body[data-view="patch"] #align');
+      await setValue(view, '#counterfactual', `${PROMPT} and then`);
+      await view.locator('#align[data-same-length="false"]').waitFor({ timeout: 30_000 });
+      await view.locator('#status.error', { hasText: 'position-wise patching needs equal lengths' }).waitFor({ timeout: 10_000 });
+      await view.locator('#run-sweep').click();
+      await view.locator('#status.error', { hasText: /equal token lengths/ }).waitFor({ timeout: 30_000 });
+      await setValue(view, '#target', 'Marylandish');
+      await view.locator('#move-name').click();
+      await view.locator('#align[data-same-length="true"]').waitFor({ timeout: 30_000 });
+      await view.locator('#run-sweep').click();
+      await view.locator('#status.error', { hasText: /the metric needs a single token/ }).waitFor({ timeout: 30_000 });
+      await waitChips(view, 1, 'the chip survived the errors');
+      await page.screenshot({ path: `${outDir}/patch-06-bad-pair-dark.png` });
+    });
+
+    await test('the editor: Ablate or Patch Selected Tokens… on a selection adds a chip for its tokens', async () => {
+      await tab('ioi.prompt').click();
+      await page.locator('.monaco-editor .view-lines', { hasText: 'Mary' }).first().click();
+      await page.keyboard.press('Control+End');
+      await page.keyboard.press('Shift+Control+ArrowLeft');
+      // The palette opened straight from the editor (runCommand's Escape would clear the selection).
+      check((await page.locator('.monaco-editor .selected-text').count()) > 0, 'the last word is selected');
+      await page.keyboard.press('F1');
+      const box = page.locator('.quick-input-widget input').filter({ visible: true });
+      await box.waitFor({ timeout: 15_000 });
+      await box.fill('>MechLens: Ablate or Patch Selected Tokens');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Ablate or Patch Selected Tokens…' }).first().click();
+      for (const pick of ['zero', 'MLP out', 'all layers']) {
+        const input = page.locator('.quick-input-widget input').filter({ visible: true });
+        await input.waitFor({ timeout: 15_000 });
+        await input.fill(pick);
+        await page.locator('.quick-input-list .monaco-list-row', { hasText: pick }).first().click();
+      }
+      const view = await promptView();
+      await waitChips(view, 2, 'prompt panel after the editor command');
+      const labels = (await view.locator('.iv-chip .iv-label').allTextContents()).join(' | ');
+      check(labels.includes(`zero · MLP out · L0–`) && labels.includes(`@${last}`), `chips "${labels}"`);
+      await page.screenshot({ path: `${outDir}/patch-07-editor-dark.png` });
+    });
+
+    await test('light theme: the views follow it', async () => {
+      await setTheme(page, 'light');
+      await tab('MechLens: Patching').click();
+      await findWebview(page, 'body.vscode-light[data-view="patch"] #sweep-0 .main-svg', 60_000);
+      await page.waitForTimeout(800);
+      await page.screenshot({ path: `${outDir}/patch-08-sweep-light.png` });
+      await tab('MechLens: Prompt').click();
+      const view = await findWebview(page, 'body.vscode-light[data-view="prompt"] #iv-compare table', 60_000);
+      await view.locator('.token').first().click({ button: 'right' });
+      await view.locator('#iv-menu').waitFor({ timeout: 10_000 });
+      await page.waitForTimeout(400);
+      await page.screenshot({ path: `${outDir}/patch-09-prompt-menu-light.png` });
+      await page.keyboard.press('Escape');
+      await tab('Logit lens: ioi.prompt').click();
+      await findWebview(page, 'body.vscode-light[data-view="lens"] #heatmap .main-svg');
+      await page.waitForTimeout(800);
+      await page.screenshot({ path: `${outDir}/patch-10-lens-light.png` });
+      await setTheme(page, 'dark');
+    });
+
+    check(alerts.length === 0, `no alert() ran (saw ${alerts.join(', ')})`);
+  } catch (err) {
+    results.push({ name: 'patch suite', ok: false, error: err instanceof Error ? err.message : String(err) });
+    await page.screenshot({ path: `${outDir}/patch-failure-startup.png` }).catch(() => undefined);
+  } finally {
+    await browser.close();
+  }
+  return reportResults('ui-patch', results);
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(2);
+  },
+);
