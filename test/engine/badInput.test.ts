@@ -95,7 +95,7 @@ describe('bad input', function () {
   it('an unsupported model_type lists the supported ones', async function () {
     const dir = copyOf('gpt2');
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'mamba', hidden_size: 8 }));
-    await rejects(Model.load(dir), /model_type "mamba" is not supported\. Supported model types: gpt2, gpt_neox, llama, mistral, qwen2, qwen3, gemma2, gemma3_text/);
+    await rejects(Model.load(dir), /model_type "mamba" is not supported\. Supported model types: gpt2, gpt_neox, llama, mistral, qwen2, qwen3, gemma2, gemma3_text, gemma3/);
   });
 
   it('a missing config key is named', async function () {

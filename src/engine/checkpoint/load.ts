@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import { UserError } from '../errors';
 import { MiB, fileErrorReason, isJsonObject, readJsonFile } from '../files';
 import { gemma2Config } from '../architectures/gemma2';
-import { gemma3Config } from '../architectures/gemma3';
+import { gemma3Config, gemma3MultimodalConfig, gemma3MultimodalWeights } from '../architectures/gemma3';
 import { gpt2Config, gpt2Weights } from '../architectures/gpt2';
 import { llamaConfig, llamaWeights, qwen3Config } from '../architectures/llama';
 import { neoxConfig, neoxWeights } from '../architectures/neox';
@@ -35,6 +35,7 @@ export const ARCHITECTURES: Record<string, ArchitectureAdapter & { architecture:
   qwen3: { architecture: 'qwen3', config: qwen3Config, weights: llamaWeights },
   gemma2: { architecture: 'gemma2', config: gemma2Config, weights: llamaWeights },
   gemma3_text: { architecture: 'gemma3', config: gemma3Config, weights: llamaWeights },
+  gemma3: { architecture: 'gemma3', config: gemma3MultimodalConfig, weights: gemma3MultimodalWeights },
 };
 
 const PICKLE_EXTENSIONS = ['.bin', '.pt', '.pth', '.ckpt', '.pkl'];
@@ -227,7 +228,8 @@ function dryRun(files: CheckpointFiles): Set<string> {
 function checkLayerCount(files: CheckpointFiles, used: Set<string>): void {
   let last = -1;
   for (const name of files.entries.keys()) {
-    if (used.has(name)) continue;
+    // A multimodal checkpoint's vision tower has layers of its own, which the text model never reads.
+    if (used.has(name) || /(?:^|\.)(?:vision_tower|vision_model|multi_modal_projector)\./.test(name)) continue;
     const m = /(?:^|\.)(?:h|layers|layer|blocks)\.(\d+)\./.exec(name);
     if (m) last = Math.max(last, Number(m[1]));
   }
