@@ -3,8 +3,10 @@
 // in huggingface_hub's layout made from the llama fixture) shows in the Models view's "Hugging Face cache"
 // group and loads when clicked; MechLens: Download Model… against a loopback fake Hub (HF_ENDPOINT) shows
 // the plan in a modal, downloads only after "Download", and the model appears in the cache group; a GGUF
-// file (written from the qwen2 fixture) is added through Add Model Folder… and loads;
-// a declined download fetches nothing. Screenshots in dark and light themes: <outDir>/hub-*.png.
+// file (written from the qwen2 fixture) is added through Add Model Folder… and loads; a Gemma-3 model in the
+// cache is listed as supported; MechLens: Download Transcoder Files… fetches the hf:// files of a cached
+// transcoder set's config.yaml after consent; a declined download fetches nothing. Screenshots in dark and
+// light themes: <outDir>/hub-*.png.
 // Usage: node --import tsx test/e2e/uiHub.ts <port> <extensionPath> <workspaceFolder> <outDir> <hfHubCache> <hubPort>
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -13,6 +15,8 @@ import type { Page } from 'playwright-core';
 import { devPayload, launchChromium, reportResults, runCommand, setTheme, suiteRunner, workbenchUrl } from './browser';
 import { startFakeHub } from '../support/hubServer';
 import { ggufFromFixture } from '../support/ggufWriter';
+import { writeGemmaScopeNpz } from '../support/transcoderFixtures';
+import type { ModelConfig } from '../../src/engine/architectures/spec';
 
 const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e', cacheDir = '', hubPort = '0'] = process.argv.slice(2);
 const t0 = Date.now();
@@ -21,6 +25,10 @@ const FIXTURES = join(__dirname, '..', 'fixtures');
 const CACHED = 'mechlens-test/tiny-llama';
 const REMOTE = 'mechlens-test/tiny-qwen2';
 const DECLINED = 'mechlens-test/tiny-gemma2';
+const GEMMA3 = 'mechlens-test/tiny-gemma3';
+/** A transcoder set in the cache whose config.yaml names its files on the Hub (repo SCOPE). */
+const TC_SET = 'mechlens-test/tiny-llama-transcoders';
+const SCOPE = 'mechlens-test/scope-tc';
 const COMMIT = 'c0ffee0000000000000000000000000000000001';
 
 function check(cond: unknown, message: string): asserts cond {
@@ -79,6 +87,14 @@ async function main(): Promise<number> {
   check(cacheDir !== '' && hubPort !== '0', 'usage: uiHub.ts <port> <ext> <workspace> <out> <hfHubCache> <hubPort>');
   mkdirSync(outDir, { recursive: true });
   addSnapshot(CACHED, 'a'.repeat(40), fixtureFiles('llama'));
+  addSnapshot(GEMMA3, 'b'.repeat(40), fixtureFiles('gemma3'));
+  // GemmaScope-style npz files for the llama fixture (d_model 32, 2 layers), served by the Hub; the cached set
+  // lists them as hf:// URIs, as circuit-tracer's configs do.
+  const tcDir = join(dirname(cacheDir), 'tc-source');
+  writeGemmaScopeNpz(tcDir, { dModel: 32, nLayers: 2 } as ModelConfig, 3);
+  const tcFiles = ['layer_0/width_128/params.npz', 'layer_1/width_128/params.npz'];
+  const tcYaml = `model_name: ${CACHED}\nmodel_kind: transcoder_set\nfeature_input_hook: ln2.hook_normalized\nfeature_output_hook: hook_mlp_out\ntranscoders:\n${tcFiles.map((f) => `  - hf://${SCOPE}/${f}\n`).join('')}`;
+  addSnapshot(TC_SET, 'c'.repeat(40), { 'config.yaml': Buffer.from(tcYaml) });
   const ggufDir = join(folder, 'gguf-model');
   mkdirSync(ggufDir, { recursive: true });
   writeFileSync(join(ggufDir, 'tiny-qwen2.Q8_0.gguf'), ggufFromFixture(join(FIXTURES, 'qwen2'), 'Q8_0'));
@@ -86,6 +102,7 @@ async function main(): Promise<number> {
     [
       { id: REMOTE, commit: COMMIT, files: { ...fixtureFiles('qwen2'), 'README.md': Buffer.from('# tiny qwen2\n') } },
       { id: DECLINED, commit: COMMIT, files: fixtureFiles('gemma2') },
+      { id: SCOPE, commit: COMMIT, files: Object.fromEntries(tcFiles.map((f) => [f, readFileSync(join(tcDir, f))])) },
     ],
     Number(hubPort),
   );
@@ -183,6 +200,31 @@ async function main(): Promise<number> {
 
       await modelRow(page, REMOTE, /^qwen2 · /);
       await page.screenshot({ path: `${outDir}/hub-08-after-decline-light.png` });
+    });
+
+    await test('Download Transcoder Files… lists the cached set with files on the Hub, and fetches them after consent', async () => {
+      await setTheme(page, 'dark', 1000);
+      await runCommand(page, 'Notifications: Clear All Notifications');
+      await page.keyboard.press('Escape');
+      await modelRow(page, GEMMA3, /^gemma3 · .* · @main/);
+      await runCommand(page, 'MechLens: Download Transcoder Files…');
+      const pick = page.locator('.quick-input-list .monaco-list-row', { hasText: TC_SET }).first();
+      await pick.waitFor({ timeout: 30_000 });
+      const pickText = (await pick.textContent()) ?? '';
+      check(pickText.includes('2 files on the Hub'), `the pick says how many files are on the Hub: "${pickText}"`);
+      await page.screenshot({ path: `${outDir}/hub-09-transcoders-pick-dark.png` });
+      await pick.click();
+      const dialog = page.locator('.monaco-dialog-box');
+      await dialog.waitFor({ timeout: 30_000 });
+      const text = (await dialog.textContent()) ?? '';
+      check(text.includes('2 files from 1 Hub repo') && text.includes('layer_1/width_128/params.npz'), `the plan names the files: "${text.slice(0, 300)}"`);
+      check(!hub.requests.some((r) => r.url.includes(`${SCOPE}/resolve/`)), 'no transcoder file fetched before consent');
+      await page.screenshot({ path: `${outDir}/hub-10-transcoders-plan-dark.png` });
+      await dialog.locator('.monaco-button', { hasText: 'Download' }).first().click();
+      await notification(page, "downloaded the transcoder set's 2 Hub files");
+      const snap = join(cacheDir, `models--${SCOPE.replace('/', '--')}`, 'snapshots', COMMIT);
+      for (const f of tcFiles) check(readFileSync(join(snap, f)).equals(readFileSync(join(tcDir, f))), `${f} in the cache, the served bytes`);
+      await page.keyboard.press('Escape');
     });
   } finally {
     await browser.close();
