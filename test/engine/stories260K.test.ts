@@ -54,6 +54,12 @@ describe('bundled model stories260K', function () {
     assert.deepEqual(model.tokenize('Once upon a time').ids.slice(0, 1), [1], 'its tokenizer prepends <s>');
   });
 
+  it('a token\'s text keeps its SentencePiece leading space (▁Once reads " Once", not "Once")', () => {
+    const ids = model.tokenize('Once upon a time').ids;
+    assert.deepEqual(ids.slice(1).map((id) => model.tokenText(id)), [' Once', ' upon', ' a', ' time']);
+    assert.equal(model.tokenText(1), '<s>');
+  });
+
   it('greedy decoding from <s> gives the card\'s story (first 48 tokens)', async () => {
     const ids = [1];
     while (ids.length < 48) ids.push(argmax((await model.run(ids, { lastOnly: true })).data));
@@ -123,6 +129,9 @@ describe('bundled model stories260K', function () {
         assert.equal(d.n_tokens, card.samples.heldout_rows * T);
       }
     }
+    // Contexts read as text: the words of a story keep their spaces.
+    const first = [...readLayerDetails(dir, idx, 0)].flatMap((d) => d.examples_quantiles[0]?.examples ?? []).map((e) => e.tokens.join(''));
+    assert.ok(first.some((t) => t.includes(' upon a time')), `contexts run words together: ${first[0]}`);
   });
 });
 

@@ -91,8 +91,16 @@ export class PromptTokenizer {
     return this.tok.decode(ids);
   }
 
+  /**
+   * A token's text as it reads mid-text: decoded after a copy of itself, minus that copy. Decoding it alone
+   * would drop a SentencePiece word's leading space (Llama's decoder strips one from the start of the text),
+   * so dashboards' contexts and top-token lists would run words together ("Onceuponatime"); byte-level BPE
+   * (GPT-2) gives the same text either way.
+   */
   tokenText(id: number): string {
-    return this.tok.decode([id]);
+    const alone = this.tok.decode([id]);
+    const twice = this.tok.decode([id, id]);
+    return twice.startsWith(alone) && twice.length > alone.length ? twice.slice(alone.length) : alone;
   }
 
   /**
