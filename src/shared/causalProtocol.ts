@@ -70,4 +70,6 @@ export interface CausalState {
   epochs?: string;
   sweepHook?: string;
   labelSlot?: string;
+  variable?: string;
+  probePositions?: string;
 }

@@ -72,9 +72,19 @@ async function main(): Promise<number> {
       await view.locator('#sweep-plot .main-svg').first().waitFor({ timeout: 180_000 });
       const rows = (await view.locator('#sweep-plot .ytick text').allTextContents()).join(',');
       check(rows.includes('L0'), `heatmap rows "${rows}"`);
-      const cols = (await view.locator('#sweep-plot .xtick text').allTextContents()).join('|');
-      check(cols.includes('·to') || cols.includes('to'), `heatmap columns "${cols.slice(0, 200)}"`);
+      const cols = await view.locator('#sweep-plot .xtick text').allTextContents();
+      check(cols.join('|').includes('to'), `heatmap columns "${cols.join('|').slice(0, 200)}"`);
+      await view.locator('#sweep-plot').scrollIntoViewIfNeeded();
       await page.screenshot({ path: `${outDir}/causal-01-iia-dark.png` });
+      // A click on the last layer's last-position cell puts the variable's site there (an absolute position now).
+      const box = await view.locator('#sweep-plot .nsewdrag').first().boundingBox();
+      check(box, 'the heatmap has a plot area');
+      const L = (await view.locator('#sweep-plot .ytick text').allTextContents()).length;
+      const T = cols.length;
+      await view.locator('#sweep-plot .nsewdrag').first().click({ position: { x: ((T - 0.5) * box.width) / T, y: ((L - 0.5) * box.height) / L } });
+      await view.locator('#status', { hasText: 'site is now' }).waitFor({ timeout: 15_000 });
+      const moved = JSON.parse(await view.locator('#hypothesis').inputValue()) as { variables: Array<{ site: { hook: string; positions: number[] } }> };
+      check(moved.variables[0]!.site.positions[0] === T - 1 && moved.variables[0]!.site.hook === `blocks.${L - 1}.hook_resid_post`, `site after the click ${JSON.stringify(moved.variables[0]!.site)}`);
     });
 
     await test('DAS trains with its controls: aligned verdict, rank beside IIA, loss curves', async () => {

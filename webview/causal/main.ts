@@ -61,6 +61,8 @@ function save(): void {
   state.epochs = byId<ValueElement>('epochs').value;
   state.sweepHook = byId<ValueElement>('sweep-hook').value;
   state.labelSlot = byId<ValueElement>('label-slot').value;
+  state.variable = byId<ValueElement>('variable').value;
+  state.probePositions = byId<ValueElement>('probe-positions').value;
   setState(state);
 }
 
@@ -88,10 +90,12 @@ function layout(): void {
   );
   const dasBar = el('div', { class: 'views-toolbar' });
   dasBar.append(
+    labelled('variable', field('variable', state.variable ?? '', 'The variable DAS aligns, the heatmap sweeps (default: the first)', 'short')),
     labelled('rank', field('rank', state.rank ?? '16', 'Dimension of the learned subspace', 'short')),
     labelled('epochs', field('epochs', state.epochs ?? '8', 'Training epochs', 'short')),
     button('run-das', 'Train DAS', 'Learn a subspace at the first variable\'s site (with the random-label and random-init controls)', () => void run('das')),
     labelled('probe label slot', field('label-slot', state.labelSlot ?? '', 'The slot whose value each prompt is labelled with (default: the first variable\'s)', 'short')),
+    labelled('at positions', field('probe-positions', state.probePositions ?? '-1', 'Positions probed at every layer (negative: from the end), comma-separated', 'short')),
     button('run-probe', 'Probe', 'Linear probes per layer at the last position and the sites of the variables, checked by removing their directions', () => void run('probe')),
     el('span', { class: 'spacer' }),
     button('cancel', 'Cancel', 'Stop the running job', () => running?.abort(), true),
@@ -153,7 +157,7 @@ async function run(kind: CausalKind, sweep = false): Promise<void> {
   const options = { signal: controller.signal, notifications };
   const started = performance.now();
   try {
-    const first = h.variables?.[0]?.name;
+    const first = byId<ValueElement>('variable').value.trim() || h.variables?.[0]?.name;
     if (kind === 'iia') {
       const hook = byId<ValueElement>('sweep-hook').value.trim();
       shown.iia = await rpc.call('causal/iia', { hypothesis: h, ...(sweep && first ? { sweep: { variable: first, hook } } : {}) }, options);
@@ -162,12 +166,17 @@ async function run(kind: CausalKind, sweep = false): Promise<void> {
       const rank = positiveInt('rank', 'The rank');
       const epochs = positiveInt('epochs', 'Epochs');
       if (rank === null || epochs === null) return;
-      shown.das = await rpc.call('causal/das', { hypothesis: h, rank, epochs }, options);
+      shown.das = await rpc.call('causal/das', { hypothesis: h, rank, epochs, ...(first ? { variable: first } : {}) }, options);
       drawDas(shown.das);
     } else {
-      const slot = byId<ValueElement>('label-slot').value.trim() || h.variables?.[0]?.slot || first || '';
-      const positions = [...new Set([-1, ...(h.variables ?? []).flatMap((v) => v.site?.positions ?? [])])];
-      shown.probe = await rpc.call('causal/probe', { hypothesis: h, labelSlot: slot, positions }, options);
+      const v = h.variables?.find((x) => x.name === first);
+      const slot = byId<ValueElement>('label-slot').value.trim() || v?.slot || first || '';
+      const positions = byId<ValueElement>('probe-positions').value.split(',').map((x) => x.trim()).filter(Boolean).map(Number);
+      if (positions.some((q) => !Number.isInteger(q))) {
+        setStatus(status, 'Probe positions must be integers separated by commas (negative: from the end).', true);
+        return;
+      }
+      shown.probe = await rpc.call('causal/probe', { hypothesis: h, labelSlot: slot, positions: positions.length ? positions : [-1] }, options);
       drawProbe(shown.probe);
     }
     setStatus(status, `Done in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
@@ -192,10 +201,31 @@ function table(headers: string[], rows: string[][], classes?: (row: number, col:
   return t;
 }
 
-function plot(id: string, p: Plot): HTMLElement {
+function plot(id: string, p: Plot, onClick?: (point: PlotlyPoint) => void): HTMLElement {
   const root = el('div', { id, class: 'plot' });
-  queueMicrotask(() => void Plotly.react(root, p.data, p.layout, { displayModeBar: false, responsive: true }));
+  queueMicrotask(
+    () =>
+      void Plotly.react(root, p.data, p.layout, { displayModeBar: false, responsive: true }).then(() => {
+        if (!onClick) return;
+        const target = root as unknown as PlotlyEventTarget;
+        target.removeAllListeners?.('plotly_click');
+        target.on('plotly_click', (e) => e.points[0] && onClick(e.points[0]));
+      }),
+  );
   return root;
+}
+
+/** A heatmap cell clicked: the swept variable's site moves there (layer x, position y) in the hypothesis text. */
+function moveSite(sweep: NonNullable<IiaResult['sweep']>, point: PlotlyPoint): void {
+  const h = hypothesis();
+  const v = h?.variables?.find((x) => x.name === sweep.variable);
+  if (!h || !v) return;
+  const layer = Number(point.y);
+  const pos = Number(point.x);
+  v.site = { ...(v.site?.heads ? { heads: v.site.heads } : {}), hook: sweep.hook.replace('{l}', String(layer)), positions: [pos] };
+  byId<HTMLTextAreaElement>('hypothesis').value = JSON.stringify(h, null, 2);
+  save();
+  setStatus(byId('status'), `${sweep.variable}'s site is now ${v.site.hook} at position ${pos}: Train DAS or Interchange to test it there.`);
 }
 
 function show(kind: CausalKind, ...children: HTMLElement[]): void {
@@ -214,7 +244,8 @@ function drawIia(r: IiaResult): void {
   parts.push(...lines.map((l) => el('p', { class: 'sum' }, l)));
   const examples = r.examples.slice(0, 8);
   parts.push(table(['base', 'source', 'expected', 'model'], examples.map((e) => [e.base, e.sources.join(' | '), JSON.stringify(e.label), JSON.stringify(e.predicted)]), (row, col) => (col === 3 ? (examples[row]!.ok ? 'ok' : 'bad') : undefined)));
-  if (r.sweep) parts.push(el('h2', {}, `IIA of ${r.sweep.variable} by layer × position`), plot('sweep-plot', sweepHeatmap(r.sweep, theme)));
+  const sweep = r.sweep;
+  if (sweep) parts.push(el('h2', {}, `IIA of ${sweep.variable} by layer × position (click a cell to put the site there)`), plot('sweep-plot', sweepHeatmap(sweep, theme), (point) => moveSite(sweep, point)));
   show('iia', ...parts);
 }
 
