@@ -280,6 +280,40 @@ describe('causal abstraction', function () {
     assert.match(seen[0]!, /^DAS trained model: step 1 \/ /);
   });
 
+  it('CLI JSON: mechlens iia (with a sweep) and mechlens probe on a prompts file', async function () {
+    const dir = mkdtempSync(join(tmpdir(), 'mechlens-das-'));
+    try {
+      const hypothesis = ioiHypothesis(model, layer, 20);
+      writeFileSync(join(dir, 'h.json'), JSON.stringify(hypothesis));
+      const iia = await cli('iia', '--model', DEFAULT_MODEL, '--hypothesis', join(dir, 'h.json'), '--sweep', 'blocks.{l}.hook_resid_post', '--json');
+      assert.equal(iia.code, 0, iia.stderr);
+      const r = JSON.parse(iia.stdout) as Record<string, unknown> & { sweep: { iia: number[][]; layers: number[]; tokens: string[] }; sites: Array<{ hook: string; positions: number[]; dim: number }> };
+      assert.deepEqual(Object.keys(r).sort(), ['base_accuracy', 'chance', 'examples', 'hypothesis', 'iia', 'pairs', 'random_labels', 'sites', 'sweep', 'variables']);
+      assert.equal(r.pairs, 20);
+      assert.equal(r.sweep.iia.length, model.config.nLayers);
+      assert.equal(r.sweep.iia[0]!.length, r.sweep.tokens.length);
+      assert.equal(r.sites[0]!.dim, model.config.dModel);
+      assert.equal(r.sites[0]!.positions[0], r.sweep.tokens.length - 1, 'position -1 resolved to the last token');
+      // A probe over labelled prompts: the label is the IO name, the target the answer.
+      const { pairs } = buildPairs(model, { ...hypothesis, n: 40 });
+      const prompts = pairs.map((p) => ({ text: p.text.base, label: p.text.baseSlots!.IO!, target: model.tokenText(p.baseLabel!) }));
+      writeFileSync(join(dir, 'prompts.json'), JSON.stringify(prompts));
+      const probe = await cli('probe', '--model', DEFAULT_MODEL, '--prompts', join(dir, 'prompts.json'), '--layers', '0', '--positions=-1', '--method', 'logistic', '--json');
+      assert.equal(probe.code, 0, probe.stderr);
+      const q = JSON.parse(probe.stdout) as { accuracy: number[][]; ablation_effect: number[][]; random_effect: number[][]; task_accuracy: number; method: string; layers: number[] };
+      assert.equal(q.method, 'logistic');
+      assert.deepEqual(q.layers, [0]);
+      assert.ok(q.task_accuracy >= 0.9, `task accuracy ${q.task_accuracy}`);
+      assert.equal(q.accuracy.length, 1);
+      assert.ok(Number.isFinite(q.ablation_effect[0]![0]!) && Number.isFinite(q.random_effect[0]![0]!));
+      const bad = await cli('probe', '--model', DEFAULT_MODEL, '--prompts', join(dir, 'prompts.json'), '--method', 'svm');
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--method must be least_squares or logistic/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('bad input: unknown site, prompts of different lengths, rank larger than the site', async function () {
     const h = ioiHypothesis(model, layer, 10);
     await assert.rejects(runAnalysis(model, 'das', { hypothesis: { ...h, variables: [{ name: 'IO', site: { hook: 'blocks.99.hook_resid_post' } }] }, rank: 4 }), /Unknown hook "blocks\.99\.hook_resid_post".*Did you mean/);
