@@ -29,6 +29,9 @@ import { FeatureStore } from './host/featureStore';
 import { bundledModels } from './engine/bundledModels';
 import type { BundledModel } from './engine/bundledModels';
 import { InterventionService } from './host/interventions';
+import { PatchPanel } from './host/views/patchPanel';
+import { registerPatchCommands } from './host/commands/patchCommands';
+import { ExperimentEditorProvider, registerExperimentEditor } from './host/experimentEditor';
 import type { InterventionStateView } from './shared/interventionProtocol';
 
 export interface MechLensApi {
@@ -54,6 +57,8 @@ export interface MechLensApi {
     causal(): ReturnType<CausalPanels['state']>;
     /** The intervention state every view shares. */
     interventions(): InterventionStateView;
+    /** Before/after comparisons answered and patching sweeps run (tests). */
+    patchStats(): { compares: number; sweeps: number };
   };
 }
 
@@ -99,6 +104,9 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
   );
   const inline = new InlineInspector(engine, log);
   const analysisPanels = new AnalysisPanels({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive(), interventions });
+  const patchPanel = new PatchPanel({ extensionUri: context.extensionUri, engine, session, interventions, ensureModel: () => models.loadActive(), log });
+  const experiments = new ExperimentEditorProvider({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive(), selectModel: (dir) => models.select(dir) });
+  context.subscriptions.push(patchPanel, experiments, registerExperimentEditor(experiments), ...registerPatchCommands({ engine, session, promptPanel: panel, patchPanel, interventions, ensureModel: () => models.loadActive(), log }));
   context.subscriptions.push(inline, analysisPanels, ...registerViewCommands(analysisPanels, inline, log));
   const causal = new CausalPanels({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive() });
   context.subscriptions.push(causal);
@@ -131,6 +139,7 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
       openGraphs: () => graphEditors.open(),
       causal: () => causal.state(),
       interventions: () => interventions.store.view(),
+      patchStats: () => ({ compares: interventions.compares, sweeps: patchPanel.sweeps }),
     },
   };
 }

@@ -98,3 +98,21 @@ export function serializeExperiment(e: Experiment): string {
   // Lists of numbers on one line each: a sweep's row per line diffs well; one number per line does not.
   return `${text.replace(/\[\s*\n\s*(-?[\d.eE+-]+(?:,\s*\n\s*-?[\d.eE+-]+)*)\s*\n\s*\]/g, (_, body: string) => `[${body.split(/,\s*\n\s*/).join(', ')}]`)}\n`;
 }
+
+/** Saved and new results: whether their structure is equal, and the largest difference between corresponding numbers. */
+export function compareResults(a: unknown, b: unknown): { sameShape: boolean; maxAbsDiff: number } {
+  let same = true;
+  let worst = 0;
+  const walk = (x: unknown, y: unknown) => {
+    if (typeof x === 'number' && typeof y === 'number') worst = Math.max(worst, Number.isNaN(x) && Number.isNaN(y) ? 0 : Math.abs(x - y));
+    else if (Array.isArray(x) && Array.isArray(y) && x.length === y.length) x.forEach((v, i) => walk(v, y[i]));
+    else if (x && y && typeof x === 'object' && typeof y === 'object' && !Array.isArray(x) && !Array.isArray(y)) {
+      const kx = Object.keys(x).sort();
+      const ky = Object.keys(y).sort();
+      if (kx.join('\0') !== ky.join('\0')) same = false;
+      for (const k of kx) walk((x as Record<string, unknown>)[k], (y as Record<string, unknown>)[k]);
+    } else if (x !== y) same = false;
+  };
+  walk(a, b);
+  return { sameShape: same, maxAbsDiff: worst };
+}

@@ -50,6 +50,8 @@ export const PATCH_PANEL_PARAMS = {
   }),
   /** The last sweep this session ran (the panel shows it again after a reload). */
   'sweep/last': noParams,
+  /** Saves the last sweep as an experiment file (*.mlexp.json) through a save dialog and opens it. */
+  'sweep/save': noParams,
   ...INTERVENTION_PARAMS,
 } satisfies Record<string, Schema<object>>;
 
@@ -61,6 +63,7 @@ export type PatchPanelProtocol = InterventionHostProtocol & {
   'pair/setCounterfactual': { params: P<'pair/setCounterfactual'>; result: PairView | null };
   'sweep/run': { params: P<'sweep/run'>; result: SweepView };
   'sweep/last': { params: P<'sweep/last'>; result: SweepView | null };
+  'sweep/save': { params: P<'sweep/save'>; result: { path: string | null } };
 };
 
 export const validatePatchPanelParams = paramsValidator(PATCH_PANEL_PARAMS);

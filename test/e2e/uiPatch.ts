@@ -7,7 +7,7 @@
 // a selection. No token text or head is hard-coded: positions come from the views themselves, so the suite
 // runs on whichever bundled model ships. Screenshots dark and light go to <outDir>/patch-*.png.
 // Usage: node --import tsx test/e2e/uiPatch.ts <port> <extensionPath> <workspaceFolder> <outDir>
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FrameLocator } from 'playwright-core';
 import { devPayload, findWebview, launchChromium, openFile, reportResults, runCommand, setTheme, suitePage, suiteRunner, workbenchUrl } from './browser';
@@ -256,23 +256,60 @@ async function main(): Promise<number> {
       await page.screenshot({ path: `${outDir}/patch-07-editor-dark.png` });
     });
 
+    await test('Save as Experiment… writes a *.mlexp.json that opens in the experiment editor, shows the sweep and re-runs identically', async () => {
+      await tab('MechLens: Patching').click();
+      const view = await findWebview(page, 'body[data-view="patch"] #sweep-0 .main-svg', 60_000);
+      const file = join(folder, 'patch-resid_pre.mlexp.json');
+      rmSync(file, { force: true });
+      await view.locator('#save-sweep').click();
+      const input = page.locator('.quick-input-widget input').filter({ visible: true });
+      await input.waitFor({ timeout: 15_000 });
+      await page.waitForTimeout(500);
+      await input.fill(file);
+      await page.keyboard.press('Enter');
+      const exp = await findWebview(page, 'body[data-view="experiment"] #result-0 .main-svg', 60_000);
+      check(existsSync(file), `${file} was written`);
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as { analysis: string; model: { sha256: string }; results: { exact: number[] } };
+      check(saved.analysis === 'patchSweep' && saved.model.sha256.length === 64 && saved.results.exact.length > 0, 'the file holds the analysis, the model hash and the results');
+      check(((await exp.locator('#title').textContent()) ?? '').includes('patchSweep'), 'the editor names the analysis');
+      await page.screenshot({ path: `${outDir}/patch-08-experiment-dark.png` });
+      await exp.locator('#rerun').click();
+      await exp.locator('#status[data-outcome="identical"]').waitFor({ timeout: 60_000 });
+      log(`re-run: ${(await exp.locator('#status').textContent()) ?? ''}`);
+    });
+
+    await test('an experiment of a type this version does not know is shown as JSON with a hint, not refused', async () => {
+      writeFileSync(join(folder, 'future.mlexp.json'), `${JSON.stringify({ mechlens_experiment: 1, model: { dir: '.', sha256: '' }, analysis: 'causalFuture', params: { hypothesis: 'x' } }, null, 2)}\n`);
+      await openFile(page, 'future.mlexp.json');
+      const exp = await findWebview(page, 'body[data-view="experiment"] #unknown', 60_000);
+      const hint = (await exp.locator('#unknown').textContent()) ?? '';
+      check(/causalFuture/.test(hint) && /newer MechLens or another tool/.test(hint), `hint "${hint}"`);
+      check(((await exp.locator('pre.json').textContent()) ?? '').includes('"hypothesis": "x"'), 'the JSON is shown');
+      check((await exp.locator('#rerun[disabled]').count()) === 1, 'no re-run of an unknown type');
+      await page.screenshot({ path: `${outDir}/patch-09-experiment-unknown-dark.png` });
+    });
+
     await test('light theme: the views follow it', async () => {
       await setTheme(page, 'light');
       await tab('MechLens: Patching').click();
       await findWebview(page, 'body.vscode-light[data-view="patch"] #sweep-0 .main-svg', 60_000);
       await page.waitForTimeout(800);
-      await page.screenshot({ path: `${outDir}/patch-08-sweep-light.png` });
+      await page.screenshot({ path: `${outDir}/patch-10-sweep-light.png` });
       await tab('MechLens: Prompt').click();
       const view = await findWebview(page, 'body.vscode-light[data-view="prompt"] #iv-compare table', 60_000);
       await view.locator('.token').first().click({ button: 'right' });
       await view.locator('#iv-menu').waitFor({ timeout: 10_000 });
       await page.waitForTimeout(400);
-      await page.screenshot({ path: `${outDir}/patch-09-prompt-menu-light.png` });
+      await page.screenshot({ path: `${outDir}/patch-11-prompt-menu-light.png` });
       await page.keyboard.press('Escape');
       await tab('Logit lens: ioi.prompt').click();
       await findWebview(page, 'body.vscode-light[data-view="lens"] #heatmap .main-svg');
       await page.waitForTimeout(800);
-      await page.screenshot({ path: `${outDir}/patch-10-lens-light.png` });
+      await page.screenshot({ path: `${outDir}/patch-12-lens-light.png` });
+      await tab('patch-resid_pre.mlexp.json').click();
+      await findWebview(page, 'body.vscode-light[data-view="experiment"] #result-0 .main-svg', 60_000);
+      await page.waitForTimeout(600);
+      await page.screenshot({ path: `${outDir}/patch-13-experiment-light.png` });
       await setTheme(page, 'dark');
     });
 

@@ -51,6 +51,7 @@ const CSS = `
 .iv-menu vscode-single-select { width: 170px; }
 .iv-menu .iv-layers { display: flex; gap: 6px; }
 .iv-menu .iv-layers vscode-single-select { width: 82px; }
+.iv-menu [hidden] { display: none !important; }
 .iv-menu .iv-actions { display: flex; gap: 8px; justify-content: flex-end; }
 .token.iv-target { text-decoration: underline wavy var(--vscode-charts-orange, orange); text-underline-offset: 3px; }
 `;

@@ -45,7 +45,8 @@ const CSS = `
 .token.mismatch { background: var(--vscode-diffEditor-insertedTextBackground, #9bb95533); border-color: var(--vscode-charts-orange, orange); }
 .token.missing { border-style: dashed; opacity: 0.7; }
 .sweeps { display: flex; flex-wrap: wrap; gap: 12px; }
-.sweeps > .plot { flex: 1 1 420px; min-width: 320px; }
+.sweeps > .plot { flex: 1 1 420px; min-width: 320px; margin: 0; }
+.sweeps figcaption { font-weight: 600; margin: 4px 0; }
 `;
 
 function status(text: string, error = false): void {
@@ -102,7 +103,14 @@ function layout(): void {
   const method = select('method', 'exact: one patched run per cell; attribution: the first-order estimate; both: side by side', PATCH_METHODS.map((s) => [s, s] as const), (v) => ((state.method = v), save()));
   const run = el('vscode-button', { id: 'run-sweep' }, 'Run sweep');
   run.addEventListener('click', () => void runSweep());
-  answers.append(labelled('Answer', target), labelled('Baseline', baseline), labelled('Sweep', kind), labelled('Direction', direction), labelled('Metric', metric), labelled('Method', method), run);
+  const saveButton = el('vscode-button', { id: 'save-sweep', secondary: '', title: 'Save the last sweep as an experiment file (*.mlexp.json): re-run and diff it later' }, 'Save as Experiment…');
+  saveButton.addEventListener('click', () => {
+    rpc.call('sweep/save', {}).then(
+      (r) => r.path && status(`Saved ${r.path}`),
+      (err: unknown) => status(errorText(err), true),
+    );
+  });
+  answers.append(labelled('Answer', target), labelled('Baseline', baseline), labelled('Sweep', kind), labelled('Direction', direction), labelled('Metric', metric), labelled('Method', method), run, saveButton);
 
   app.append(
     header,
@@ -227,10 +235,16 @@ function drawSweep(): void {
   if (s.attribution) parts.push([`attribution patching estimate${s.correlation !== undefined ? ` · r = ${s.correlation.toFixed(3)}` : ''}`, s.attribution]);
   byId('sweep-summary').textContent = `${s.metric}: clean ${s.cleanMetric.toFixed(3)}, corrupted ${s.corruptedMetric.toFixed(3)} · answer “${displayToken(s.targetText)}”${s.baselineText ? ` vs “${displayToken(s.baselineText)}”` : ''} · ${s.dims.join(' × ')} · hook ${s.hook}`;
   const box = byId('sweeps');
-  box.replaceChildren(...parts.map((_, i) => el('div', { class: 'plot', id: `sweep-${i}` })));
-  parts.forEach(([title, values], i) => {
+  box.replaceChildren(
+    ...parts.map(([title], i) => {
+      const figure = el('figure', { class: 'plot' });
+      figure.append(el('figcaption', {}, title), el('div', { id: `sweep-${i}` }));
+      return figure;
+    }),
+  );
+  parts.forEach(([, values], i) => {
     const grid = sweepGrid(s, values);
-    const fig = sweepHeatmap(grid, theme, title);
+    const fig = sweepHeatmap(grid, theme);
     const root = byId(`sweep-${i}`) as PlotlyEventTarget;
     void Plotly.react(root, fig.data, fig.layout, { displayModeBar: false, responsive: true }).then(() => {
       root.removeAllListeners?.('plotly_click');

@@ -60,8 +60,8 @@ export function sweepGrid(s: SweepLike, values: ArrayLike<number>): SweepGrid {
   return { z, rowLabels, colLabels, indexOf: (row, col) => [...unravel(row), col] };
 }
 
-/** A heatmap of one grid, diverging around 0 (blue up, red down), cells labelled with their value. */
-export function sweepHeatmap(grid: SweepGrid, theme: ThemeColors, title: string): Plot {
+/** A heatmap of one grid, diverging around 0 (blue up, red down), cells labelled with their value (the caller titles it). */
+export function sweepHeatmap(grid: SweepGrid, theme: ThemeColors): Plot {
   const base = chartLayout(theme);
   const max = Math.max(1e-9, ...grid.z.flat().map((v) => (Number.isFinite(v) ? Math.abs(v) : 0)));
   const rows = grid.z.length;
@@ -93,11 +93,10 @@ export function sweepHeatmap(grid: SweepGrid, theme: ThemeColors, title: string)
     ],
     layout: {
       ...base,
-      title: { text: plotlyEscape(title), font: { size: theme.fontSize } },
       xaxis: { ...(base.xaxis as object), tickvals: xs, ticktext: grid.colLabels, side: 'top', tickangle: cols > 8 ? -45 : 0 },
       yaxis: { ...(base.yaxis as object), tickvals: ys, ticktext: grid.rowLabels, autorange: 'reversed' },
-      height: Math.max(220, 22 * rows + 150),
-      margin: { l: 8, r: 8, t: 90, b: 8 },
+      height: Math.max(200, 22 * rows + 110),
+      margin: { l: 8, r: 8, t: 8, b: 8 },
     },
   };
 }

@@ -13,7 +13,7 @@ import { resolveModelRef } from '../hub/cache';
 import { runAnalysis } from './registry';
 import type { AnalysisContext } from './registry';
 import type { AnalysisName, AnalysisParams, AnalysisResults } from '../../shared/analyses';
-import { parseExperiment, toJsonData } from '../../shared/experiment';
+import { compareResults, parseExperiment, toJsonData } from '../../shared/experiment';
 import type { Experiment } from '../../shared/experiment';
 
 export { modelHash };
@@ -61,7 +61,7 @@ export async function runExperiment(file: string, options: { threads?: number } 
     const results = toJsonData(r);
     const run: ExperimentRun = { experiment, modelDir, sha256, modelChanged: sha256 !== experiment.model.sha256, results };
     if (experiment.results !== undefined) {
-      const d = compare(experiment.results, results);
+      const d = compareResults(experiment.results, results);
       run.maxAbsDiff = d.maxAbsDiff;
       run.resultsChanged = !d.sameShape || d.maxAbsDiff > 0;
     }
@@ -69,22 +69,4 @@ export async function runExperiment(file: string, options: { threads?: number } 
   } finally {
     await model.dispose();
   }
-}
-
-/** Structure equal and the largest difference between corresponding numbers. */
-function compare(a: unknown, b: unknown): { sameShape: boolean; maxAbsDiff: number } {
-  let same = true;
-  let worst = 0;
-  const walk = (x: unknown, y: unknown) => {
-    if (typeof x === 'number' && typeof y === 'number') worst = Math.max(worst, Number.isNaN(x) && Number.isNaN(y) ? 0 : Math.abs(x - y));
-    else if (Array.isArray(x) && Array.isArray(y) && x.length === y.length) x.forEach((v, i) => walk(v, y[i]));
-    else if (x && y && typeof x === 'object' && typeof y === 'object' && !Array.isArray(x) && !Array.isArray(y)) {
-      const kx = Object.keys(x).sort();
-      const ky = Object.keys(y).sort();
-      if (kx.join('\0') !== ky.join('\0')) same = false;
-      for (const k of kx) walk((x as Record<string, unknown>)[k], (y as Record<string, unknown>)[k]);
-    } else if (x !== y) same = false;
-  };
-  walk(a, b);
-  return { sameShape: same, maxAbsDiff: worst };
 }

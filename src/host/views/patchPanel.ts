@@ -4,6 +4,10 @@
 // heatmaps whose cells the webview turns into interventions, and the shared chips and comparison.
 import * as vscode from 'vscode';
 import type { EngineClient } from '../engineClient';
+import { saveExperimentAs } from '../experimentEditor';
+import type { Log } from '../log';
+import type { AnalysisParams } from '../../shared/analyses';
+import type { PatchSweepOutput } from '../../shared/patching';
 import type { InterventionService } from '../interventions';
 import { errorMessage } from '../log';
 import type { PromptSession } from '../promptSession';
@@ -25,6 +29,7 @@ export interface PatchPanelDeps {
   session: PromptSession;
   interventions: InterventionService;
   ensureModel: () => Promise<ModelInfo | undefined>;
+  log: Log;
 }
 
 type Rpc = RpcEndpoint<PatchPanelProtocol, WebviewServes, PatchPanelNotifications, Record<string, never>>;
@@ -37,6 +42,8 @@ export class PatchPanel implements vscode.Disposable {
   /** Sweeps answered (tests). */
   sweeps = 0;
   private lastSweep: SweepView | null = null;
+  /** The last sweep's analysis params and result, for Save as Experiment. */
+  private lastRun: { params: AnalysisParams<'patchSweep'>; result: PatchSweepOutput } | null = null;
 
   constructor(private readonly deps: PatchPanelDeps) {
     const push = () => {
@@ -107,6 +114,12 @@ export class PatchPanel implements vscode.Disposable {
     return {
       ...interventions.handlers(() => session.current?.text ?? null),
       'pair/get': (_p, ctx) => this.pair(ctx.signal),
+      'sweep/save': async () => {
+        const last = this.lastRun;
+        if (!last) throw new RpcError('bad-input', 'Run a sweep first: there is nothing to save yet.');
+        const info = await this.model();
+        return { path: await saveExperimentAs(info, 'patchSweep', last.params, last.result, `patch-${last.params.sweep}.mlexp.json`, this.deps.log) };
+      },
       'sweep/last': () => (this.lastSweep ? { ...this.lastSweep, exact: this.lastSweep.exact?.slice(), attribution: this.lastSweep.attribution?.slice() } : null),
       'pair/setClean': async ({ text }, ctx) => {
         await this.model();
@@ -127,8 +140,10 @@ export class PatchPanel implements vscode.Disposable {
         const baselineId = baseline !== undefined && baseline.trim() ? await this.answer(baseline, 'baseline', ctx.signal) : undefined;
         const job = engine.jobs.start('panel:patch:sweep', ctx.signal);
         try {
-          const r = await engine.call('analysis/patchSweep', { clean: { text: clean }, corrupted: { text: corrupted }, sweep, direction, metric, method, target: targetId, baseline: baselineId }, { signal: job.signal });
+          const params: AnalysisParams<'patchSweep'> = { clean: { text: clean }, corrupted: { text: corrupted }, sweep, direction, metric, method, target: targetId, baseline: baselineId };
+          const r = await engine.call('analysis/patchSweep', params, { signal: job.signal });
           this.sweeps++;
+          this.lastRun = { params, result: { ...r, exact: r.exact?.slice(), attribution: r.attribution?.slice() } };
           const view: SweepView = { ...r, targetText: target, baselineText: baseline };
           // Kept for a reload of the panel; copies, since the reply's typed arrays are transferred away.
           this.lastSweep = { ...view, exact: view.exact?.slice(), attribution: view.attribution?.slice() };
