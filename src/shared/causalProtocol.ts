@@ -6,7 +6,7 @@
 // Runtime-agnostic: no vscode, node or DOM imports.
 import { ANALYSIS_PARAMS } from './analyses';
 import type { DasResult, Hypothesis, IiaResult, ProbeResult } from './causal';
-import { badInput, noParams, object, oneOf, paramsValidator, refine } from './schema';
+import { badInput, noParams, object, oneOf, optional, paramsValidator, refine, string } from './schema';
 import type { Infer, Schema } from './schema';
 
 export const CAUSAL_KINDS = ['iia', 'das', 'probe'] as const;
@@ -24,6 +24,8 @@ export const CAUSAL_PANEL_PARAMS = {
   'causal/iia': noFiles(ANALYSIS_PARAMS.iia.pick('hypothesis', 'variables', 'randomLabels', 'sweep')),
   'causal/das': noFiles(ANALYSIS_PARAMS.das.pick('hypothesis', 'variable', 'rank', 'epochs', 'batchSize', 'lr', 'seed', 'controls')),
   'causal/probe': noFiles(ANALYSIS_PARAMS.probe.pick('hypothesis', 'labelSlot', 'hook', 'layers', 'positions', 'method', 'seed')),
+  /** IIA with a saved subspace (picked in the host's open dialog) as the variable's site. */
+  'causal/iiaSubspace': noFiles(object({ hypothesis: ANALYSIS_PARAMS.iia.fields.hypothesis, variable: optional(string(200)) })),
   /** Saves the last result of a kind as an experiment file (*.mlexp.json) through a save dialog. */
   'causal/saveExperiment': object({ kind: oneOf(CAUSAL_KINDS) }),
   /** Saves the last DAS subspace (safetensors + JSON, and a steering interventions file) through a save dialog. */
@@ -50,6 +52,8 @@ export type CausalHostProtocol = {
   'causal/iia': { params: Params<'causal/iia'>; result: IiaResult };
   'causal/das': { params: Params<'causal/das'>; result: DasResult };
   'causal/probe': { params: Params<'causal/probe'>; result: ProbeResult };
+  /** null when the dialog was cancelled. */
+  'causal/iiaSubspace': { params: Params<'causal/iiaSubspace'>; result: IiaResult | null };
   'causal/saveExperiment': { params: Params<'causal/saveExperiment'>; result: { path: string | null } };
   'causal/saveSubspace': { params: Params<'causal/saveSubspace'>; result: { paths: string[] | null } };
 };

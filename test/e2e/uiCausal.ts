@@ -126,6 +126,22 @@ async function main(): Promise<number> {
       check(existsSync(join(folder, 'IO-subspace.safetensors')) && existsSync(join(folder, 'IO-subspace.json')), 'subspace files written');
     });
 
+    await test('the saved subspace is a site: IIA interchanging only it', async () => {
+      await view.locator('#run-subspace').click();
+      const input = page.locator('.quick-input-widget input').filter({ visible: true });
+      await input.waitFor({ state: 'visible', timeout: 15_000 });
+      await input.fill(join(folder, 'IO-subspace.safetensors'));
+      await page.waitForTimeout(800);
+      for (let i = 0; i < 5 && (await input.isVisible()); i++) {
+        await page.keyboard.press('Enter');
+        await page.waitForTimeout(800);
+      }
+      const sum = view.locator('#iia-section .sum', { hasText: 'subspace, rank 16' });
+      await sum.waitFor({ timeout: 120_000 });
+      const line = (await sum.textContent()) ?? '';
+      check(Number(/: ([\d.]+)% \(chance/.exec(line)?.[1]) >= 80, `subspace IIA line "${line}"`);
+    });
+
     await test('after closing the panel, the experiment file re-opens into it (light theme)', async () => {
       await page.locator('.tabs-container .tab', { hasText: 'Causal abstraction' }).first().click();
       await runCommand(page, 'View: Close Editor');

@@ -87,6 +87,7 @@ function layout(): void {
     button('run-iia', 'Interchange (IIA)', 'Interchange every variable at its site and measure how often the output is the counterfactual', () => void run('iia')),
     labelled('heatmap over', field('sweep-hook', state.sweepHook ?? 'blocks.{l}.hook_resid_post', 'Hook template ({l} = layer) the first variable is moved over', 'hook')),
     button('run-sweep', 'IIA by layer × position', 'IIA of the first variable with its site at every layer and position', () => void run('iia', true), true),
+    button('run-subspace', 'IIA with a saved subspace…', 'Interchange only a subspace saved by DAS (picked from disk) at its site', () => void run('iia', false, true), true),
   );
   const dasBar = el('div', { class: 'views-toolbar' });
   dasBar.append(
@@ -136,7 +137,7 @@ function positiveInt(id: string, what: string): number | null {
   return n;
 }
 
-async function run(kind: CausalKind, sweep = false): Promise<void> {
+async function run(kind: CausalKind, sweep = false, subspace = false): Promise<void> {
   save();
   const h = hypothesis();
   if (!h) return;
@@ -158,7 +159,14 @@ async function run(kind: CausalKind, sweep = false): Promise<void> {
   const started = performance.now();
   try {
     const first = byId<ValueElement>('variable').value.trim() || h.variables?.[0]?.name;
-    if (kind === 'iia') {
+    if (kind === 'iia' && subspace) {
+      const r = await rpc.call('causal/iiaSubspace', { hypothesis: h, ...(first ? { variable: first } : {}) }, options);
+      if (!r) {
+        setStatus(status, 'No subspace chosen.');
+        return;
+      }
+      drawIia((shown.iia = r));
+    } else if (kind === 'iia') {
       const hook = byId<ValueElement>('sweep-hook').value.trim();
       shown.iia = await rpc.call('causal/iia', { hypothesis: h, ...(sweep && first ? { sweep: { variable: first, hook } } : {}) }, options);
       drawIia(shown.iia);

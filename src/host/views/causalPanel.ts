@@ -110,6 +110,25 @@ class CausalPanel {
       'causal/iia': (params, ctx) => this.run('iia', params, ctx),
       'causal/das': (params, ctx) => this.run('das', params, ctx),
       'causal/probe': (params, ctx) => this.run('probe', params, ctx),
+      'causal/iiaSubspace': async ({ hypothesis, variable }, ctx) => {
+        const picked = await vscode.window.showOpenDialog({ canSelectMany: false, defaultUri: defaultFile(''), filters: { 'Saved subspace': ['safetensors'] }, openLabel: 'Interchange this subspace' });
+        const file = picked?.[0]?.fsPath;
+        if (!file) return null;
+        const name = variable ?? hypothesis.variables[0]?.name;
+        const i = hypothesis.variables.findIndex((v) => v.name === name);
+        if (i < 0) throw new RpcError('bad-input', `Unknown variable "${name}".`);
+        // The subspace's own site (its JSON beside it) when there is one; else the variable's.
+        let site = hypothesis.variables[i]!.site;
+        try {
+          const meta = JSON.parse(Buffer.from(await vscode.workspace.fs.readFile(vscode.Uri.file(file.replace(/\.safetensors$/, '.json')))).toString('utf8')) as { site?: { hook?: unknown; positions?: unknown; heads?: unknown } };
+          if (meta.site && typeof meta.site.hook === 'string') site = { hook: meta.site.hook, ...(Array.isArray(meta.site.positions) ? { positions: meta.site.positions as number[] } : {}), ...(Array.isArray(meta.site.heads) ? { heads: meta.site.heads as number[] } : {}) };
+        } catch {
+          // no JSON beside it: the variable's own site
+        }
+        if (!site) throw new RpcError('bad-input', `Variable ${name} has no site and the subspace has no JSON naming one.`);
+        const withSubspace = { ...hypothesis, variables: hypothesis.variables.map((v, j) => (j === i ? { ...v, site: { ...site, subspace: file } } : v)) };
+        return this.run('iia', { hypothesis: withSubspace, variables: [name!] }, ctx);
+      },
       'causal/saveExperiment': async ({ kind }) => {
         const last = this.last[kind];
         if (!last) throw new RpcError('bad-input', `There is no ${kind.toUpperCase()} result to save yet.`);
