@@ -56,7 +56,7 @@ trap stop EXIT
 export HOME="$RUN/home"                      # chromium's profile and crash folders stay in the run dir
 mkdir -p "$HOME"
 
-# E2E_ONLY=graph,views (suite names: ext, ui, views, graph, hub, causal, patch, vsix) runs a subset while working on one view.
+# E2E_ONLY=graph,views (suite names: ext, ui, views, graph, hub, stories, patch, causal, vsix) runs a subset while working on one view.
 want() { [ -z "${E2E_ONLY:-}" ] || [[ ",$E2E_ONLY," == *",$1,"* ]]; }
 skip() { echo '{"passed":0,"failed":0}' > "$RUN/$1.json"; }
 set +e
@@ -91,18 +91,24 @@ HF_HUB_CACHE="$HUB_CACHE" HF_ENDPOINT="http://127.0.0.1:$HUB_PORT" start hub \
 stop
 lap "hub UI suite rc=$RC6 (screenshots hub-*.png in $OUT)"
 else skip hub; fi
-RC9=0
-if want causal; then
-start causal && E2E_RESULT_FILE="$RUN/causal.json" node --import tsx test/e2e/uiCausal.ts "$PORT" "$EXT" "$WS" "$OUT"; RC9=$?
+RC7=0
+if want stories; then
+start stories && E2E_RESULT_FILE="$RUN/stories.json" node --import tsx test/e2e/uiStories.ts "$PORT" "$EXT" "$WS" "$OUT"; RC7=$?
 stop
-lap "causal UI suite rc=$RC9 (screenshots causal-*.png in $OUT)"
-else skip causal; fi
+lap "stories260K UI suite rc=$RC7 (screenshots stories-*.png in $OUT)"
+else skip stories; fi
 RC8=0
 if want patch; then
 start patch && E2E_RESULT_FILE="$RUN/patch.json" node --import tsx test/e2e/uiPatch.ts "$PORT" "$EXT" "$WS" "$OUT"; RC8=$?
 stop
 lap "click-to-patch UI suite rc=$RC8 (screenshots patch-*.png in $OUT)"
 else skip patch; fi
+RC9=0
+if want causal; then
+start causal && E2E_RESULT_FILE="$RUN/causal.json" node --import tsx test/e2e/uiCausal.ts "$PORT" "$EXT" "$WS" "$OUT"; RC9=$?
+stop
+lap "causal UI suite rc=$RC9 (screenshots causal-*.png in $OUT)"
+else skip causal; fi
 # The packaged VSIX installed into a fresh code-server (skipped when testing another extension folder).
 RC3=0
 if [ -z "${E2E_EXT_PATH:-}" ] && [ -z "${E2E_SKIP_VSIX:-}" ] && want vsix; then
@@ -118,8 +124,8 @@ fi
 set -e
 trap - EXIT
 count() { node -e "try{const r=require('$1');console.log(r.$2)}catch{console.log('$3')}"; }
-P=$(( $(count "$RUN/ext.json" passed 0) + $(count "$RUN/ui.json" passed 0) + $(count "$RUN/vsix.json" passed 0) + $(count "$RUN/views.json" passed 0) + $(count "$RUN/graph.json" passed 0) + $(count "$RUN/hub.json" passed 0) + $(count "$RUN/causal.json" passed 0) + $(count "$RUN/patch.json" passed 0) ))
-F=$(( $(count "$RUN/ext.json" failed 1) + $(count "$RUN/ui.json" failed 1) + $(count "$RUN/vsix.json" failed 1) + $(count "$RUN/views.json" failed 1) + $(count "$RUN/graph.json" failed 1) + $(count "$RUN/hub.json" failed 1) + $(count "$RUN/causal.json" failed 1) + $(count "$RUN/patch.json" failed 1) ))
-[ "$RC1" -eq 0 ] && [ "$RC2" -eq 0 ] && [ "$RC3" -eq 0 ] && [ "$RC4" -eq 0 ] && [ "$RC5" -eq 0 ] && [ "$RC6" -eq 0 ] && [ "$RC9" -eq 0 ] && [ "$RC8" -eq 0 ] || [ "$F" -gt 0 ] || F=1
+P=$(( $(count "$RUN/ext.json" passed 0) + $(count "$RUN/ui.json" passed 0) + $(count "$RUN/vsix.json" passed 0) + $(count "$RUN/views.json" passed 0) + $(count "$RUN/graph.json" passed 0) + $(count "$RUN/hub.json" passed 0) + $(count "$RUN/stories.json" passed 0) + $(count "$RUN/patch.json" passed 0) + $(count "$RUN/causal.json" passed 0) ))
+F=$(( $(count "$RUN/ext.json" failed 1) + $(count "$RUN/ui.json" failed 1) + $(count "$RUN/vsix.json" failed 1) + $(count "$RUN/views.json" failed 1) + $(count "$RUN/graph.json" failed 1) + $(count "$RUN/hub.json" failed 1) + $(count "$RUN/stories.json" failed 1) + $(count "$RUN/patch.json" failed 1) + $(count "$RUN/causal.json" failed 1) ))
+[ "$RC1" -eq 0 ] && [ "$RC2" -eq 0 ] && [ "$RC3" -eq 0 ] && [ "$RC4" -eq 0 ] && [ "$RC5" -eq 0 ] && [ "$RC6" -eq 0 ] && [ "$RC7" -eq 0 ] && [ "$RC8" -eq 0 ] && [ "$RC9" -eq 0 ] || [ "$F" -gt 0 ] || F=1
 echo "e2e: $P passed, $F failed"
 [ "$F" -eq 0 ]

@@ -156,6 +156,17 @@ export function registerExtensionTests(): void {
       assert.equal(vscode.workspace.getConfiguration('mechlens').get<string>('activeModel'), '');
     });
 
+    it('the second bundled model (stories260K) is selected, stored by name, and back', async () => {
+      assert.deepEqual(api.bundledModels.map((m) => m.name), ['mechlens-tiny', 'stories260K']);
+      const stories = api.bundledModels[1]!;
+      const info = await vscode.commands.executeCommand<{ dir: string; architecture: string } | undefined>('mechlens.selectModel', stories.dir);
+      assert.equal(info?.architecture, 'llama');
+      assert.equal(path.resolve(api.loadedModel()?.dir ?? ''), path.resolve(stories.dir));
+      assert.equal(vscode.workspace.getConfiguration('mechlens').get<string>('activeModel'), 'stories260K', 'stored by name: the folder moves with extension updates');
+      await vscode.commands.executeCommand('mechlens.selectModel', api.defaultModelDir);
+      assert.equal(vscode.workspace.getConfiguration('mechlens').get<string>('activeModel'), '');
+    });
+
     it('restartEngine starts a fresh worker with the model loaded', async () => {
       const starts = api.engineStarts();
       await vscode.commands.executeCommand('mechlens.restartEngine');
