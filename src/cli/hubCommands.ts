@@ -10,6 +10,7 @@ import { describePlan, downloadPlan, formatSize, planDownload } from '../engine/
 import type { DownloadOptions } from '../engine/hub/download';
 import { describeTranscoderPlan, downloadTranscoderPlan, planTranscoderDownload } from '../engine/hub/transcoderFiles';
 import { connectionFromEnv } from '../engine/hub/http';
+import type { HubConnection } from '../engine/hub/http';
 
 export const HUB_USAGE = `  mechlens models   [--json]            models in the Hugging Face cache (HF_HUB_CACHE, else HF_HOME/hub, else
                     ~/.cache/huggingface/hub) and the bundled models, whether each is supported and why not, and the
@@ -67,34 +68,56 @@ export async function downloadCommand(args: string[], opts: HubCommandOptions): 
   const ref = args[0];
   if (!ref) throw new UserError('Missing the repo id: mechlens download ORG/NAME[@REVISION] (or --transcoders DIR for a transcoder set\'s hf:// files).');
   if (args.length > 1) throw new UserError(`mechlens download takes one repo id (got also "${args[1]}").`);
+  await planThenDownload(opts, {
+    plan: (conn, signal) => planDownload(ref, conn, { include: opts.include, signal }),
+    describe: (plan) => ({
+      ...describePlan(plan),
+      json: {
+        id: plan.id,
+        revision: plan.revision,
+        commit: plan.commit,
+        files: plan.files.map((f) => ({ path: f.path, size: f.size, cached: f.cached })),
+        skipped: plan.skipped,
+        download_bytes: plan.downloadBytes,
+        total_bytes: plan.totalBytes,
+        snapshot: plan.snapshotDir,
+      },
+    }),
+    download: (plan, conn, options) => downloadPlan(plan, conn, options),
+    done: (plan, bytes) => `${plan.snapshotDir}\nDownloaded ${plan.id}@${plan.revision} (${formatSize(bytes)} fetched). Use it with --model ${plan.id}${plan.revision === 'main' ? '' : `@${plan.revision}`}.`,
+  });
+}
+
+/**
+ * A download command's steps: the plan (printed, or JSON), and only with --yes the download, with progress
+ * on stderr. Ctrl-C cancels: partial files stay in the cache and the next run resumes them.
+ */
+async function planThenDownload<P>(
+  opts: HubCommandOptions,
+  steps: {
+    plan: (conn: HubConnection, signal: AbortSignal) => Promise<P>;
+    describe: (plan: P) => { headline: string; lines: string[]; json: Record<string, unknown> };
+    download: (plan: P, conn: HubConnection, options: DownloadOptions) => Promise<{ downloadedBytes: number }>;
+    done: (plan: P, downloadedBytes: number) => string;
+  },
+): Promise<void> {
   const conn = connectionFromEnv();
   const controller = new AbortController();
-  // Ctrl-C cancels: the partial file stays in the cache and the next run resumes it.
   const onSignal = () => controller.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const plan = await planDownload(ref, conn, { include: opts.include, signal: controller.signal });
-    const { headline, lines } = describePlan(plan);
-    const planJson = {
-      id: plan.id,
-      revision: plan.revision,
-      commit: plan.commit,
-      files: plan.files.map((f) => ({ path: f.path, size: f.size, cached: f.cached })),
-      skipped: plan.skipped,
-      download_bytes: plan.downloadBytes,
-      total_bytes: plan.totalBytes,
-      snapshot: plan.snapshotDir,
-    };
+    const plan = await steps.plan(conn, controller.signal);
+    const { headline, lines, json } = steps.describe(plan);
     if (!opts.yes) {
-      if (opts.json) process.stdout.write(`${JSON.stringify({ ...planJson, downloaded: false })}\n`);
+      if (opts.json) process.stdout.write(`${JSON.stringify({ ...json, downloaded: false })}\n`);
       else process.stdout.write(`${headline}\n${lines.join('\n')}\nNothing was downloaded: run again with --yes to download.\n`);
       return;
     }
     process.stderr.write(`${headline}\n`);
-    const result = await downloadPlan(plan, conn, { signal: controller.signal, ...stderrProgress() });
-    if (opts.json) process.stdout.write(`${JSON.stringify({ ...planJson, downloaded: true, downloaded_bytes: result.downloadedBytes })}\n`);
-    else process.stdout.write(`${result.snapshotDir}\nDownloaded ${plan.id}@${plan.revision} (${formatSize(result.downloadedBytes)} fetched). Use it with --model ${plan.id}${plan.revision === 'main' ? '' : `@${plan.revision}`}.\n`);
+    const result = await steps.download(plan, conn, { signal: controller.signal, ...stderrProgress() });
+    if (opts.json) process.stdout.write(`${JSON.stringify({ ...json, downloaded: true, downloaded_bytes: result.downloadedBytes })}\n`);
+    else process.stdout.write(`${steps.done(plan, result.downloadedBytes)}\n`);
   } catch (e) {
     if (controller.signal.aborted) throw new UserError('Download cancelled; partial files are kept in the cache and the next run resumes them.');
     throw e;
@@ -123,34 +146,18 @@ function stderrProgress(): Pick<DownloadOptions, 'onEvent' | 'onProgress'> {
 
 /** `mechlens download --transcoders REF`: the set's hf:// files, plan first, --yes to download. */
 async function downloadTranscodersCommand(ref: string, opts: HubCommandOptions): Promise<void> {
-  const conn = connectionFromEnv();
-  const controller = new AbortController();
-  const onSignal = () => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    const plan = await planTranscoderDownload(ref, conn, { signal: controller.signal });
-    const { headline, lines } = describeTranscoderPlan(plan);
-    const planJson = {
-      transcoders: plan.dir,
-      repos: plan.plans.map((p) => ({ id: p.id, revision: p.revision, commit: p.commit, files: p.files.map((f) => ({ path: f.path, size: f.size, cached: f.cached })) })),
-      download_bytes: plan.downloadBytes,
-      total_bytes: plan.totalBytes,
-    };
-    if (!opts.yes) {
-      if (opts.json) process.stdout.write(`${JSON.stringify({ ...planJson, downloaded: false })}\n`);
-      else process.stdout.write(`${headline}\n${lines.join('\n')}\nNothing was downloaded: run again with --yes to download.\n`);
-      return;
-    }
-    process.stderr.write(`${headline}\n`);
-    const result = await downloadTranscoderPlan(plan, conn, { signal: controller.signal, ...stderrProgress() });
-    if (opts.json) process.stdout.write(`${JSON.stringify({ ...planJson, downloaded: true, downloaded_bytes: result.downloadedBytes })}\n`);
-    else process.stdout.write(`Downloaded the set's ${plan.files.length} Hub files (${formatSize(result.downloadedBytes)} fetched). Use it with --transcoders ${ref}.\n`);
-  } catch (e) {
-    if (controller.signal.aborted) throw new UserError('Download cancelled; partial files are kept in the cache and the next run resumes them.');
-    throw e;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  await planThenDownload(opts, {
+    plan: (conn, signal) => planTranscoderDownload(ref, conn, { signal }),
+    describe: (plan) => ({
+      ...describeTranscoderPlan(plan),
+      json: {
+        transcoders: plan.dir,
+        repos: plan.plans.map((p) => ({ id: p.id, revision: p.revision, commit: p.commit, files: p.files.map((f) => ({ path: f.path, size: f.size, cached: f.cached })) })),
+        download_bytes: plan.downloadBytes,
+        total_bytes: plan.totalBytes,
+      },
+    }),
+    download: (plan, conn, options) => downloadTranscoderPlan(plan, conn, options),
+    done: (plan, bytes) => `Downloaded the set's ${plan.files.length} Hub files (${formatSize(bytes)} fetched). Use it with --transcoders ${ref}.`,
+  });
 }

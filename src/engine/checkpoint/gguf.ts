@@ -194,28 +194,29 @@ function halfAt(raw: Uint8Array, at: number): number {
   return f16ToF32(new Uint16Array([raw[at]! | (raw[at + 1]! << 8)]))[0]!;
 }
 
+/** Decodes `raw` block by block: `decode(base, y, out)` writes the values of the block at byte `base` from `out[y]`. */
+function byBlocks(raw: Uint8Array, blockBytes: number, blockValues: number, decode: (base: number, y: number, out: Float32Array) => void): Float32Array {
+  const nb = raw.byteLength / blockBytes;
+  const out = new Float32Array(nb * blockValues);
+  for (let b = 0; b < nb; b++) decode(b * blockBytes, b * blockValues, out);
+  return out;
+}
+
 /** Q4_0: per 32 values, f16 d and 16 bytes; byte j holds value j (low nibble) and j + 16 (high), minus 8. */
 function dequantizeQ4_0(raw: Uint8Array): Float32Array {
-  const nb = raw.byteLength / 18;
-  const out = new Float32Array(nb * 32);
-  for (let b = 0; b < nb; b++) {
-    const base = b * 18;
+  return byBlocks(raw, 18, 32, (base, y, out) => {
     const d = halfAt(raw, base);
     for (let j = 0; j < 16; j++) {
       const q = raw[base + 2 + j]!;
-      out[b * 32 + j] = f32(((q & 0x0f) - 8) * d);
-      out[b * 32 + j + 16] = f32(((q >> 4) - 8) * d);
+      out[y + j] = f32(((q & 0x0f) - 8) * d);
+      out[y + j + 16] = f32(((q >> 4) - 8) * d);
     }
-  }
-  return out;
+  });
 }
 
 /** Q4_K: per 256 values, eight sub-blocks of 32 with 6-bit scale and min each (get_scale_min_k4). */
 function dequantizeQ4_K(raw: Uint8Array): Float32Array {
-  const nb = raw.byteLength / 144;
-  const out = new Float32Array(nb * 256);
-  for (let b = 0; b < nb; b++) {
-    const base = b * 144;
+  return byBlocks(raw, 144, 256, (base, y, out) => {
     const d = halfAt(raw, base);
     const dmin = halfAt(raw, base + 2);
     const scales = base + 4;
@@ -223,7 +224,6 @@ function dequantizeQ4_K(raw: Uint8Array): Float32Array {
       j < 4
         ? [raw[scales + j]! & 63, raw[scales + j + 4]! & 63]
         : [(raw[scales + j + 4]! & 0x0f) | ((raw[scales + j - 4]! >> 6) << 4), (raw[scales + j + 4]! >> 4) | ((raw[scales + j]! >> 6) << 4)];
-    let y = b * 256;
     for (let g = 0; g < 4; g++) {
       const q = base + 16 + g * 32;
       const [sc1, m1] = scaleMin(2 * g);
@@ -235,22 +235,18 @@ function dequantizeQ4_K(raw: Uint8Array): Float32Array {
       for (let l = 0; l < 32; l++) out[y++] = f32(f32(d1 * (raw[q + l]! & 0x0f)) - min1);
       for (let l = 0; l < 32; l++) out[y++] = f32(f32(d2 * (raw[q + l]! >> 4)) - min2);
     }
-  }
-  return out;
+  });
 }
 
 /** Q6_K: per 256 values, two halves of 128: 4 low bits from ql, 2 high bits from qh, minus 32, times d * scale. */
 function dequantizeQ6_K(raw: Uint8Array): Float32Array {
-  const nb = raw.byteLength / 210;
-  const out = new Float32Array(nb * 256);
-  for (let b = 0; b < nb; b++) {
-    const base = b * 210;
+  return byBlocks(raw, 210, 256, (base, y0, out) => {
     const d = halfAt(raw, base + 208);
     for (let n = 0; n < 2; n++) {
       const ql = base + n * 64;
       const qh = base + 128 + n * 32;
       const sc = base + 192 + n * 8;
-      const y = b * 256 + n * 128;
+      const y = y0 + n * 128;
       const scale = (i: number) => f32(d * ((raw[sc + i]! << 24) >> 24)); // int8
       for (let l = 0; l < 32; l++) {
         const is = l >> 4;
@@ -265,8 +261,7 @@ function dequantizeQ6_K(raw: Uint8Array): Float32Array {
         out[y + l + 96] = f32(scale(is + 6) * q4);
       }
     }
-  }
-  return out;
+  });
 }
 
 /** A cursor over the header: reads ahead in chunks, never allocates more than the file still holds. */
