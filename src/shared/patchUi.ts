@@ -6,6 +6,7 @@
 // Δ probability of the top tokens, KL to the clean run), and the patch a sweep's heatmap cell stands for.
 // Runtime-agnostic and pure: unit-tested without a model.
 import type { Intervention } from './interventions';
+import { SWEEP_HOOKS } from './patching';
 import { badInput, integer, list, object, oneOf, optional, refine } from './schema';
 import type { Infer } from './schema';
 
@@ -37,18 +38,6 @@ export const SITE_LABELS: Record<UiSite, string> = {
 
 export const KIND_LABELS: Record<UiKind, string> = { zero: 'zero', mean: 'mean', resample: 'resample', patch: 'patch from counterfactual' };
 
-const SITE_HOOKS: Record<UiSite, string> = {
-  resid_pre: 'hook_resid_pre',
-  resid_mid: 'hook_resid_mid',
-  resid_post: 'hook_resid_post',
-  attn_out: 'hook_attn_out',
-  mlp_out: 'hook_mlp_out',
-  z: 'attn.hook_z',
-  q: 'attn.hook_q',
-  k: 'attn.hook_k',
-  v: 'attn.hook_v',
-  pattern: 'attn.hook_pattern',
-};
 
 export function isHeadSite(site: UiSite): boolean {
   return site === 'z' || site === 'q' || site === 'k' || site === 'v' || site === 'pattern';
@@ -129,7 +118,7 @@ export function compileUiIntervention(ui: UiIntervention, ctx: CompileContext, w
   };
   const out: Intervention[] = [];
   for (let l = ui.from; l <= ui.to; l++) {
-    const hook = `blocks.${l}.${SITE_HOOKS[ui.site]}`;
+    const hook = `blocks.${l}.${SWEEP_HOOKS[ui.site]}`;
     switch (ui.kind) {
       case 'zero':
         out.push({ kind: 'zero', hook, ...target });

@@ -12,6 +12,20 @@ import type { Infer, Schema } from './schema';
  */
 export const PATCH_SWEEPS = ['resid_pre', 'resid_mid', 'resid_post', 'attn_out', 'mlp_out', 'z', 'z_by_pos', 'q', 'k', 'v', 'pattern'] as const;
 export type PatchSweepKind = (typeof PATCH_SWEEPS)[number];
+/** The hook each sweep patches, within a block (TransformerLens names; blocks.{l}. in front). */
+export const SWEEP_HOOKS = {
+  resid_pre: 'hook_resid_pre',
+  resid_mid: 'hook_resid_mid',
+  resid_post: 'hook_resid_post',
+  attn_out: 'hook_attn_out',
+  mlp_out: 'hook_mlp_out',
+  z: 'attn.hook_z',
+  z_by_pos: 'attn.hook_z',
+  q: 'attn.hook_q',
+  k: 'attn.hook_k',
+  v: 'attn.hook_v',
+  pattern: 'attn.hook_pattern',
+} as const satisfies Record<PatchSweepKind, string>;
 /** denoise: clean activations into the corrupted run; noise: corrupted activations into the clean run. */
 export const PATCH_DIRECTIONS = ['denoise', 'noise'] as const;
 export type PatchDirection = (typeof PATCH_DIRECTIONS)[number];

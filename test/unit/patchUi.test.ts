@@ -10,6 +10,7 @@ import { compareLogits, compileUiIntervention, shuffledTokens, sweepCellInterven
 import type { UiIntervention } from '../../src/shared/patchUi';
 import { alignPair, changeNumber, moveLastName, pairNames, swapNames } from '../../src/shared/pairs';
 import { RpcError } from '../../src/shared/rpc';
+import { sweepGrid } from '../../webview/patch/plot';
 
 const badInput = (re: RegExp) => (e: unknown) => e instanceof RpcError && e.code === 'bad-input' && re.test(e.message);
 
@@ -168,5 +169,23 @@ describe('counterfactual pairs', () => {
     assert.equal(changeNumber('I have 41 cats'), 'I have 42 cats');
     assert.equal(changeNumber('Twelve'), 'Eleven');
     assert.equal(changeNumber('nothing'), undefined);
+  });
+});
+
+describe('sweep heatmap grid', () => {
+  it('rows are every axis but the last, unravelled back to the sweep index for a click', () => {
+    const s = { dims: ['layer', 'head', 'pos'], shape: [2, 3, 4], layers: [1, 3], prompt: { texts: ['a', ' <b>', 'c', 'd'] } };
+    const values = Float32Array.from({ length: 24 }, (_, i) => i);
+    const g = sweepGrid(s, values);
+    assert.equal(g.z.length, 6);
+    assert.deepEqual(g.z[4], [16, 17, 18, 19]);
+    assert.equal(g.rowLabels[4], 'L3 H1');
+    assert.equal(g.colLabels[1], '1 ·&#60;b&#62;');
+    assert.deepEqual(g.indexOf(4, 2), [1, 1, 2]);
+    // The cell's patch: layer 3 (the second swept), head 1, position 2.
+    assert.deepEqual(sweepCellIntervention({ sweep: 'z_by_pos', dims: s.dims, layers: s.layers }, g.indexOf(4, 2)), { kind: 'patch', site: 'z', from: 3, to: 3, positions: [2], head: 1 });
+    const flat = sweepGrid({ dims: ['layer', 'pos'], shape: [2, 2], layers: [0, 1], prompt: { texts: ['x', 'y'] } }, [1, 2, 3, 4]);
+    assert.deepEqual(flat.z, [[1, 2], [3, 4]]);
+    assert.deepEqual(flat.indexOf(1, 0), [1, 0]);
   });
 });

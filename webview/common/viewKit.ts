@@ -30,9 +30,10 @@ const CSS = `
 .ranked { font-family: var(--vscode-editor-font-family); }
 `;
 
-export function injectStyles(): void {
+/** The views' shared styles, and `extra` of the page's own after them. */
+export function injectStyles(extra = ''): void {
   const style = document.createElement('style');
-  style.textContent = CSS;
+  style.textContent = CSS + extra;
   document.head.append(style);
 }
 

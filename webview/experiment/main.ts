@@ -30,10 +30,7 @@ pre.json { font-family: var(--vscode-editor-font-family); font-size: var(--vscod
 `;
 
 function layout(): void {
-  injectStyles();
-  const style = document.createElement('style');
-  style.textContent = CSS;
-  document.head.append(style);
+  injectStyles(CSS);
   const header = el('header', { class: 'views-toolbar' });
   const rerun = el('vscode-button', { id: 'rerun', title: 'Run the analysis again on the model and write the new results into the file' }, 'Re-run');
   rerun.addEventListener('click', () => void runAgain());

@@ -58,10 +58,7 @@ function save(): void {
 }
 
 function layout(): void {
-  injectStyles();
-  const style = document.createElement('style');
-  style.textContent = CSS;
-  document.head.append(style);
+  injectStyles(CSS);
   const app = byId('app');
   const header = el('header', { class: 'views-toolbar' });
   header.append(el('h1', {}, 'Patching'), el('span', { id: 'model', class: 'muted' }));

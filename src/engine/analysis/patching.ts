@@ -35,25 +35,14 @@ import type { Model } from '../model';
 import { UNEMBED_INPUT } from '../onnx/gradientGraph';
 import { checkTokenIds, resolvePrompt } from '../prompt';
 import type { AnalysisParams } from '../../shared/analyses';
+import { SWEEP_HOOKS as SHARED_SWEEP_HOOKS } from '../../shared/patching';
 import type { PatchDirection, PatchMethod, PatchMetric, PatchSweepKind, PatchSweepOutput } from '../../shared/patching';
 import type { NamedTensor } from '../../shared/tensor';
 
 // ---------------------------------------------------------------------------------------------------
 // Layouts: what each sweep patches, its cells and its result's axes.
 
-const SWEEP_HOOKS: Record<PatchSweepKind, LayerHook> = {
-  resid_pre: 'hook_resid_pre',
-  resid_mid: 'hook_resid_mid',
-  resid_post: 'hook_resid_post',
-  attn_out: 'hook_attn_out',
-  mlp_out: 'hook_mlp_out',
-  z: 'attn.hook_z',
-  z_by_pos: 'attn.hook_z',
-  q: 'attn.hook_q',
-  k: 'attn.hook_k',
-  v: 'attn.hook_v',
-  pattern: 'attn.hook_pattern',
-};
+const SWEEP_HOOKS: Record<PatchSweepKind, LayerHook> = SHARED_SWEEP_HOOKS;
 
 /** One cell of a layer: the position and / or head of the hook's activation it replaces (null: all). */
 interface Cell {

@@ -19,7 +19,7 @@ import type { Handlers, RpcEndpoint } from '../../shared/rpc';
 import { RpcError } from '../../shared/rpc';
 import type { WebviewServes } from '../../shared/panelProtocol';
 import { displayToken } from '../../shared/tokenText';
-import { connectWebview, renderShell, webviewOptions } from './webviewHost';
+import { connectWebview, disposeWithPanel, renderShell, webviewOptions } from './webviewHost';
 
 export const PATCH_PANEL_TYPE = 'mechlens.patchPanel';
 
@@ -37,7 +37,7 @@ type Rpc = RpcEndpoint<PatchPanelProtocol, WebviewServes, PatchPanelNotification
 export class PatchPanel implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
   private rpc: Rpc | undefined;
-  private panelDisposables: vscode.Disposable[] = [];
+  private readonly panelDisposables: vscode.Disposable[] = [];
   private readonly disposables: vscode.Disposable[] = [];
   /** Sweeps answered (tests). */
   sweeps = 0;
@@ -162,14 +162,10 @@ export class PatchPanel implements vscode.Disposable {
     panel.webview.options = webviewOptions(this.deps.extensionUri);
     this.rpc = connectWebview(panel.webview, this.handlers(), validatePatchPanelParams, this.panelDisposables);
     panel.webview.html = renderShell(panel.webview, this.deps.extensionUri, 'patch', 'MechLens: Patching');
-    this.panelDisposables.push(
-      panel.onDidDispose(() => {
-        for (const d of this.panelDisposables) d.dispose();
-        this.panelDisposables = [];
-        this.panel = undefined;
-        this.rpc = undefined;
-      }),
-    );
+    disposeWithPanel(panel, this.panelDisposables, () => {
+      this.panel = undefined;
+      this.rpc = undefined;
+    });
   }
 
   dispose(): void {

@@ -9,7 +9,7 @@ import type { InterventionService } from '../interventions';
 import { errorMessage } from '../log';
 import type { Log } from '../log';
 import type { PromptSession } from '../promptSession';
-import { connectWebview, renderShell, webviewOptions } from './webviewHost';
+import { connectWebview, disposeWithPanel, renderShell, webviewOptions } from './webviewHost';
 import type { WebviewServes } from '../../shared/panelProtocol';
 
 export const PROMPT_PANEL_TYPE = 'mechlens.promptPanel';
@@ -17,7 +17,7 @@ export const PROMPT_PANEL_TYPE = 'mechlens.promptPanel';
 export class PromptPanel implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
   private rpc: RpcEndpoint<PromptPanelProtocol, WebviewServes, PromptPanelNotifications, Record<string, never>> | undefined;
-  private panelDisposables: vscode.Disposable[] = [];
+  private readonly panelDisposables: vscode.Disposable[] = [];
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
@@ -78,14 +78,10 @@ export class PromptPanel implements vscode.Disposable {
     };
     this.rpc = connectWebview(panel.webview, handlers, validatePromptPanelParams, this.panelDisposables);
     panel.webview.html = renderShell(panel.webview, this.extensionUri, 'prompt', 'MechLens: Prompt');
-    this.panelDisposables.push(
-      panel.onDidDispose(() => {
-        for (const d of this.panelDisposables) d.dispose();
-        this.panelDisposables = [];
-        this.panel = undefined;
-        this.rpc = undefined;
-      }),
-    );
+    disposeWithPanel(panel, this.panelDisposables, () => {
+      this.panel = undefined;
+      this.rpc = undefined;
+    });
   }
 
   dispose(): void {

@@ -71,5 +71,15 @@ export function connectWebview<L extends Protocol, N extends Notifications>(
   return rpc;
 }
 
+/** When `panel` closes: disposes `disposables` (and empties the list), then calls `closed`. */
+export function disposeWithPanel(panel: vscode.WebviewPanel, disposables: vscode.Disposable[], closed: () => void): void {
+  disposables.push(
+    panel.onDidDispose(() => {
+      for (const d of disposables.splice(0)) d.dispose();
+      closed();
+    }),
+  );
+}
+
 /** Handler table shared by the prompt panel and the Inspector view. */
 export type PanelHandlers = Handlers<PanelHostProtocol, PanelNotifications>;
