@@ -91,6 +91,8 @@ const file = (name: string, text: string) => {
   return p;
 };
 const tiny = DEFAULT_MODEL;
+/** The bundled model's width and context, read from its config (a retrain may change them). */
+const TINY = JSON.parse(readFileSync(join(DEFAULT_MODEL, 'config.json'), 'utf8')) as { n_embd: number; n_positions: number };
 const gpt2 = fixture('gpt2');
 
 const CASES: Case[] = [
@@ -122,6 +124,7 @@ const CASES: Case[] = [
   { name: 'llama3 rope_scaling without low_freq_factor', args: config('llama3', (c) => delete (c.rope_scaling as Record<string, unknown>).low_freq_factor), expect: /rope_scaling "low_freq_factor" must be a finite number > 0 \(got undefined\)/ },
   { name: 'linear rope_scaling factor 0', args: config('llama-linear', (c) => ((c.rope_scaling as Record<string, unknown>).factor = 0)), expect: /rope_scaling "factor" must be a finite number > 0 \(got 0\)/ },
   { name: 'gemma3 layer_types of the wrong length', args: config('gemma3', (c) => (c.layer_types = ['sliding_attention'])), expect: /"layer_types" must list 3 entries, each "sliding_attention" or "full_attention"/ },
+  { name: 'gemma3 multimodal config without text_config', args: config('gemma3', (c) => (c.model_type = 'gemma3')), expect: /missing "text_config" \(a Gemma-3 multimodal config holds its language model's settings there\)/ },
   { name: 'gemma3 sliding_window_pattern 0', args: config('gemma3', (c) => (c.sliding_window_pattern = 0)), expect: /"sliding_window_pattern" must be a positive integer/ },
   // config.json as a value and as a file
   { name: 'config.json is null', args: () => { const d = copyOf('gpt2'); writeFileSync(join(d, 'config.json'), 'null'); return info(d); }, expect: /config\.json .* must be a JSON object \(got null\)/ },
@@ -229,13 +232,13 @@ const CASES: Case[] = [
   { name: 'transcoder config.yaml points at a device', args: () => graph('--transcoders', transcoders((d) => { rmSync(join(d, 'config.yaml')); symlinkSync('/dev/zero', join(d, 'config.yaml')); })), expect: /config\.yaml in .* is a device/ },
   { name: 'transcoder config.yaml is not YAML', args: () => graph('--transcoders', transcoders((d) => writeFileSync(join(d, 'config.yaml'), 'a: [1, 2\nb: {'))), expect: /config\.yaml in .* is not valid YAML/ },
   { name: 'transcoder config.yaml alias bomb', args: () => graph('--transcoders', transcoders((d) => writeFileSync(join(d, 'config.yaml'), yamlBomb()))), expect: /config\.yaml in .* is not valid YAML/ },
-  { name: 'transcoder config.yaml with the wrong d_model', args: () => graph('--transcoders', transcoders((d) => editYaml(d, (t) => t.replace('d_model: 128', 'd_model: 64')))), expect: /config\.yaml says d_model 64 but the model's d_model is 128/ },
+  { name: 'transcoder config.yaml with the wrong d_model', args: () => graph('--transcoders', transcoders((d) => editYaml(d, (t) => t.replace(`d_model: ${TINY.n_embd}`, 'd_model: 64')))), expect: new RegExp(`config\\.yaml says d_model 64 but the model's d_model is ${TINY.n_embd}`) },
   { name: 'transcoder config.yaml with an unknown hook', args: () => graph('--transcoders', transcoders((d) => editYaml(d, (t) => t.replace('mlp.hook_in', 'mlp.hook_nope')))), expect: /feature_input_hook "mlp\.hook_nope" is not supported/ },
   { name: 'a transcoder layer file missing', args: () => graph('--transcoders', transcoders((d) => rmSync(join(d, 'layer_2.safetensors')))), expect: /layer_2\.safetensors.* is missing/ },
   { name: 'a transcoder layer file is a FIFO', args: () => graph('--transcoders', transcoders((d) => mkfifo(join(d, 'layer_1.safetensors')))), expect: /layer_1\.safetensors.*named pipe \(FIFO\)/ },
   { name: 'a transcoder layer file is a pickle', args: () => graph('--transcoders', transcoders((d) => { rmSync(join(d, 'layer_0.safetensors')); writeFileSync(join(d, 'layer_0.pt'), 'x'); editYaml(d, (t) => t.replace('- layer_0.safetensors', '- layer_0.pt')); })), expect: /layer_0\.pt is a pickle file .* never reads it/ },
   { name: 'a transcoder encoder of the wrong width', args: () => graph('--transcoders', transcoders((d) => rewriteTensors(join(d, 'layer_1.safetensors'), (t) => (t.W_enc = { dtype: 'F32', shape: [1024, 64], data: new Float32Array(1024 * 64) })))), expect: /layer_1\.safetensors.*W_enc/ },
-  { name: 'a transcoder decoder with fewer features than the encoder', args: () => graph('--transcoders', transcoders((d) => rewriteTensors(join(d, 'layer_3.safetensors'), (t) => (t.W_dec = { dtype: 'F32', shape: [512, 128], data: new Float32Array(512 * 128) })))), expect: /layer_3\.safetensors.*W_dec/ },
+  { name: 'a transcoder decoder with fewer features than the encoder', args: () => graph('--transcoders', transcoders((d) => rewriteTensors(join(d, 'layer_3.safetensors'), (t) => (t.W_dec = { dtype: 'F32', shape: [512, TINY.n_embd], data: new Float32Array(512 * TINY.n_embd) })))), expect: /layer_3\.safetensors.*W_dec/ },
   { name: 'NaN in a transcoder encoder bias', args: () => graph('--transcoders', transcoders((d) => rewriteTensors(join(d, 'layer_0.safetensors'), (t) => (t.b_enc!.data[7] = NaN)))), expect: /layer_0\.safetensors.*b_enc.*(NaN|non-finite)/i },
   { name: 'Inf in a transcoder decoder', args: () => graph('--transcoders', transcoders((d) => rewriteTensors(join(d, 'layer_2.safetensors'), (t) => (t.W_dec!.data[99] = Infinity)))), expect: /layer_2\.safetensors.*W_dec.*(NaN|Inf|non-finite)/i },
   { name: 'a truncated transcoder file', args: () => graph('--transcoders', transcoders((d) => truncateSync(join(d, 'layer_1.safetensors'), 4000))), expect: /layer_1\.safetensors.*truncated/ },
@@ -270,7 +273,7 @@ const CASES: Case[] = [
   { name: 'SAE cfg.json is null', args: () => saeFeatures(sae((d) => writeFileSync(join(d, 'cfg.json'), 'null'))), expect: /cfg\.json in .* is not a JSON object/ },
   { name: 'SAE cfg.json is not JSON', args: () => saeFeatures(sae((d) => writeFileSync(join(d, 'cfg.json'), '{"hook_name": '))), expect: /cfg\.json in .* is not valid JSON/ },
   { name: 'SAE on a hook the model does not have', args: () => saeFeatures(sae((d) => editJson(join(d, 'cfg.json'), (c) => (c.hook_name = 'blocks.9.hook_resid_post')))), expect: /does not fit the model/ },
-  { name: 'SAE whose d_in does not match the hook', args: () => saeFeatures(sae(() => undefined, { dIn: 64 })), expect: /d_in is 64 but .* has 128/ },
+  { name: 'SAE whose d_in does not match the hook', args: () => saeFeatures(sae(() => undefined, { dIn: 64 })), expect: new RegExp(`d_in is 64 but .* has ${TINY.n_embd}`) },
   { name: 'SAE weights as a pickle', args: () => saeFeatures(sae((d) => { rmSync(join(d, 'sae_weights.safetensors')); writeFileSync(join(d, 'sae_weights.pt'), 'x'); })), expect: /sae_weights\.pt is a pickle file/ },
   { name: 'SAE weights file missing', args: () => saeFeatures(sae((d) => rmSync(join(d, 'sae_weights.safetensors')))), expect: /has no sae_weights\.safetensors/ },
   { name: 'SAE weights file is a FIFO', args: () => saeFeatures(sae((d) => mkfifo(join(d, 'sae_weights.safetensors')))), expect: /sae_weights\.safetensors.*named pipe \(FIFO\)/ },
@@ -326,7 +329,7 @@ function graphFile(change: Record<string, unknown> = {}): string {
 /** An SAELens SAE at blocks.1.hook_resid_post of the bundled model, broken by `edit`. */
 function sae(edit: (dir: string) => void, options: { dIn?: number } = {}): string {
   const dir = mkdtempSync(join(work, 'sae-'));
-  writeSaeLens(dir, options.dIn ?? 128, 5, { hook: 'blocks.1.hook_resid_post', architecture: 'standard', dSae: 256 });
+  writeSaeLens(dir, options.dIn ?? TINY.n_embd, 5, { hook: 'blocks.1.hook_resid_post', architecture: 'standard', dSae: 256 });
   edit(dir);
   return dir;
 }
@@ -426,7 +429,7 @@ describe('hardening (issue #15): privacy and long prompts', function () {
   });
 
   const long = 'Once upon a time there was a little dragon who loved books. '.repeat(600); // 36 KB
-  const limitMessage = new RegExp(`The prompt has ${long.length} characters, more than 128 tokens can hold`);
+  const limitMessage = new RegExp(`The prompt has ${long.length} characters, more than ${TINY.n_positions} tokens can hold`);
 
   it(`a ${(long.length / 1024).toFixed(1)} KB prompt reaches the engine whole through --prompt, --prompt-file and stdin (no crash)`, async function () {
     assert.ok(long.length > 29 * 1024);
