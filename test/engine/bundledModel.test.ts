@@ -16,15 +16,19 @@ interface Card {
   eval: Record<string, { n: number; top1: number }>;
   transcoders: Array<{ layer: number; subset_fvu: number; subset_l0: number }>;
   replacement_subset_top1_agreement: number;
+  /** v2 cards: copying on held-out probes, the issue's goals, the transcoder subset's row count. */
+  copy?: { random_ids: number; english: number; random_positions: number; english_positions: number };
+  goals?: Array<{ goal: string; target: string; value: number; met: boolean }>;
+  transcoder_subset_rows?: number;
 }
 
 /** Accuracies may differ from PyTorch's by a prompt or two whose top-2 logits are within rounding. */
 const ACCURACY_TOLERANCE = 0.011;
-const SUBSET_ROWS = 64;
 
 describe('bundled model mechlens-tiny', function () {
   this.timeout(300_000);
   const card = JSON.parse(readFileSync(join(DEFAULT_MODEL, 'card.json'), 'utf8')) as Card;
+  const SUBSET_ROWS = card.transcoder_subset_rows ?? 64;
   let model: Model;
   let transcoders: TranscoderSet;
   let rows: number[][];
@@ -61,7 +65,54 @@ describe('bundled model mechlens-tiny', function () {
     });
   }
 
-  it('transcoders reconstruct the MLP outputs with the card\'s error (first 64 held-out rows)', async function () {
+  it('copies repeated random ids and repeated held-out English as the card says (eval/copy_*.json)', async function () {
+    if (!card.copy) this.skip();
+    const probe = JSON.parse(readFileSync(join(DEFAULT_MODEL, 'eval', 'copy_random.json'), 'utf8')) as { half: number; rows: number[][] };
+    const V = model.config.dVocab;
+    const half = probe.half;
+    let hit = 0;
+    let total = 0;
+    for (let i = 0; i < probe.rows.length; i += 50) {
+      const batch = probe.rows.slice(i, i + 50);
+      const r = await model.forward({ tokens: batch, logits: 'all' });
+      const T = batch[0]!.length;
+      batch.forEach((row, b) => {
+        for (let q = half; q < 2 * half - 1; q++) {
+          const at = (b * T + q) * V;
+          if (argmax(r.logits!.data, at, at + V) === row[q + 1]) hit++;
+          total++;
+        }
+      });
+    }
+    assert.equal(total, card.copy!.random_positions);
+    assert.ok(Math.abs(hit / total - card.copy!.random_ids) <= ACCURACY_TOLERANCE, `random ids: engine ${hit / total} vs card ${card.copy!.random_ids}`);
+    const lines = readFileSync(join(DEFAULT_MODEL, 'eval', 'copy_english.jsonl'), 'utf8').trim().split('\n');
+    hit = 0;
+    total = 0;
+    for (const line of lines) {
+      const { text, ids, scored_from: from } = JSON.parse(line) as { text: string; ids: number[]; scored_from: number };
+      assert.deepEqual(model.tokenize(text).ids, ids, 'the engine tokenizes the sentence pair as the file says');
+      const r = await model.forward({ tokens: [ids], logits: 'all' });
+      for (let p = from - 1; p < ids.length - 1; p++) {
+        if (argmax(r.logits!.data, p * V, (p + 1) * V) === ids[p + 1]) hit++;
+        total++;
+      }
+    }
+    assert.equal(total, card.copy!.english_positions);
+    assert.ok(Math.abs(hit / total - card.copy!.english) <= ACCURACY_TOLERANCE, `English: engine ${hit / total} vs card ${card.copy!.english}`);
+  });
+
+  it('the card\'s goals are stated with their targets, and each "met" agrees with its value', function () {
+    if (!card.goals) this.skip();
+    for (const g of card.goals!) {
+      const m = /^(>=|<) (-?[\d.]+)$/.exec(g.target);
+      assert.ok(m, `goal ${g.goal}: target ${g.target}`);
+      const want = Number(m![2]);
+      assert.equal(g.met, m![1] === '>=' ? g.value >= want - 1e-4 : g.value < want, `goal ${g.goal}: ${g.value} vs ${g.target}`);
+    }
+  });
+
+  it('transcoders reconstruct the MLP outputs with the card\'s error (first held-out rows)', async function () {
     const L = model.config.nLayers;
     const d = model.config.dModel;
     const hooks = Array.from({ length: L }, (_, l): HookName[] => [`blocks.${l}.${transcoders.inputHook}`, `blocks.${l}.hook_mlp_out`]).flat();

@@ -117,7 +117,7 @@ describe('mechlens graph', function () {
 
   it('sae-features: an SAELens SAE\'s active features per position, largest first', async () => {
     const sae = join(dir, 'sae');
-    writeSaeLens(sae, 128, 3, { hook: 'blocks.1.hook_resid_pre', architecture: 'topk', k: 4 });
+    writeSaeLens(sae, (JSON.parse(readFileSync(join(DEFAULT_MODEL, 'config.json'), 'utf8')) as { n_embd: number }).n_embd, 3, { hook: 'blocks.1.hook_resid_pre', architecture: 'topk', k: 4 });
     const r = await cli('sae-features', '--model', DEFAULT_MODEL, '--sae', sae, '--prompt', IOI, '--top', '3', '--json');
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout) as { hook: string; tokens: number[]; positions: Array<{ features: number[]; values: number[] }> };

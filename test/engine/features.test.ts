@@ -59,10 +59,11 @@ describe('feature dashboards, search and steering', function () {
         checked++;
       }
     }
-    assert.equal(checked, 4 * 1024);
+    const width = transcodersFor(model).layers[0]!.dTranscoder;
+    assert.equal(checked, 4 * width);
     const ct = JSON.parse(gunzipSync(readFileSync(join(full, 'index.json.gz'))).toString()) as Array<{ filename: string; offsets: number[] }>;
     assert.deepEqual(ct.map((e) => e.filename), ['layer_0.bin', 'layer_1.bin', 'layer_2.bin', 'layer_3.bin']);
-    assert.equal(ct[0]!.offsets.length, 1025);
+    assert.equal(ct[0]!.offsets.length, width + 1);
   });
 
   it('top contexts are the largest activations, recomputed independently', async () => {
@@ -138,7 +139,8 @@ describe('feature dashboards, search and steering', function () {
   it('packed layers read back the same details', async () => {
     const out = join(dir, 'packed');
     await buildDashboards(model, transcodersFor(model), readCorpus(model, HELDOUT, { maxTokens: N_TOKENS }), out, { pack: true, packQuality: 4 });
-    for (const [l, f] of [[0, 5], [2, 1023], [3, 0]] as const) assert.deepEqual(readFeatureDetails(out, l, f), readFeatureDetails(full, l, f));
+    const last = transcodersFor(model).layers[2]!.dTranscoder - 1;
+    for (const [l, f] of [[0, 5], [2, last], [3, 0]] as const) assert.deepEqual(readFeatureDetails(out, l, f), readFeatureDetails(full, l, f));
   });
 
   it('search: features firing on a token and promoting it', () => {
@@ -148,7 +150,7 @@ describe('feature dashboards, search and steering', function () {
     const r = searchFeatures(model, set, { token: top.token_id, dashboards: full, top: 5000 });
     assert.ok(r.firing.some((x) => x.layer === 2 && x.index === det.index));
     for (let i = 1; i < r.firing.length; i++) assert.ok(r.firing[i - 1]!.act >= r.firing[i]!.act);
-    assert.equal(r.promoting.length, 4096); // every feature of the 4 layers, at most `top`
+    assert.equal(r.promoting.length, 4 * transcodersFor(model).layers[0]!.dTranscoder); // every feature of the 4 layers, at most `top`
     for (let i = 1; i < r.promoting.length; i++) assert.ok(r.promoting[i - 1]!.weight >= r.promoting[i]!.weight);
   });
 
@@ -158,9 +160,10 @@ describe('feature dashboards, search and steering', function () {
     const p = tokens.length - 1;
     const probe = await steerFeatures(model, set, tokens, { features: [{ layer: 2, index: 0, positions: [p], scale: 1 }], maxNewTokens: 0 });
     const acts = await featureActs(model, set, 2, tokens);
-    const f = acts.findIndex((a, i) => i >= p * 1024 && a > 0.5) - p * 1024;
+    const F = set.layers[2]!.dTranscoder;
+    const f = acts.findIndex((a, i) => i >= p * F && a > 0.5) - p * F;
     assert.ok(f >= 0, 'an active feature at the last position');
-    const a = acts[p * 1024 + f]!;
+    const a = acts[p * F + f]!;
     const r = await steerFeatures(model, set, tokens, { features: [{ layer: 2, index: f, positions: [p], value: a }], maxNewTokens: 6, freezeAttention: true });
     assert.deepEqual(r.after, r.before);
     assert.equal(r.interventions.filter((iv) => iv.kind === 'add').length, 0);
@@ -173,10 +176,11 @@ describe('feature dashboards, search and steering', function () {
     const tokens = model.tokenize(PROMPT).ids;
     const p = 5;
     const acts = await featureActs(model, set, 1, tokens);
-    const f = acts.findIndex((a, i) => i >= p * 1024 && a > 0.5) - p * 1024;
-    const a = acts[p * 1024 + f]!;
+    const F = set.layers[1]!.dTranscoder;
+    const f = acts.findIndex((a, i) => i >= p * F && a > 0.5) - p * F;
+    const a = acts[p * F + f]!;
     const r = await steerFeatures(model, set, tokens, { features: [{ layer: 1, index: f, positions: [p], ablate: true }], maxNewTokens: 0, topK: 20 });
-    const add: Intervention = { kind: 'add', hook: 'blocks.1.hook_mlp_out', vector: Array.from(set.layers[1]!.W_dec!.subarray(f * 128, (f + 1) * 128)), scale: -a, positions: [p] };
+    const add: Intervention = { kind: 'add', hook: 'blocks.1.hook_mlp_out', vector: Array.from(set.layers[1]!.W_dec!.subarray(f * model.config.dModel, (f + 1) * model.config.dModel)), scale: -a, positions: [p] };
     const plain = await model.run(tokens, { interventions: [add], lastOnly: true });
     r.after.top.forEach((t) => assert.ok(Math.abs(t.logit - plain.data[t.id]!) < 1e-4, `${t.text}: ${t.logit} vs ${plain.data[t.id]}`));
     const clean = await model.run(tokens, { lastOnly: true });
@@ -192,7 +196,7 @@ describe('feature dashboards, search and steering', function () {
     const adds = r.interventions.filter((iv): iv is Intervention & { kind: 'add' } => iv.kind === 'add');
     const atP = adds.filter((iv) => iv.positions?.[0] === p);
     assert.deepEqual(atP.map((iv) => iv.hook), ['blocks.1.mlp.hook_out', 'blocks.2.mlp.hook_out', 'blocks.3.mlp.hook_out']);
-    atP.forEach((iv, j) => assert.deepEqual(Float32Array.from(iv.vector), clt.layers[1]!.W_dec.subarray((7 * 3 + j) * 128, (7 * 3 + j + 1) * 128)));
+    atP.forEach((iv, j) => assert.deepEqual(Float32Array.from(iv.vector), clt.layers[1]!.W_dec.subarray((7 * 3 + j) * model.config.dModel, (7 * 3 + j + 1) * model.config.dModel)));
     // The current activation at p (attention patterns at their clean values): JumpReLU by hand.
     const current = r.activations.find((x) => x.position === p)!;
     assert.ok(atP.every((iv) => Math.abs(iv.scale! - (6 - current.current)) < 1e-6));
@@ -206,11 +210,12 @@ describe('feature dashboards, search and steering', function () {
     const set = transcodersFor(model);
     const tokens = model.tokenize(PROMPT).ids;
     const acts = await featureActs(model, set, 3, tokens);
+    const F = set.layers[3]!.dTranscoder;
     const p = tokens.length - 1;
-    const f = acts.findIndex((a, i) => i >= p * 1024 && a > 0.5) - p * 1024;
+    const f = acts.findIndex((a, i) => i >= p * F && a > 0.5) - p * F;
     const r = await featureInputs(model, set, tokens, { layer: 3, index: f, top: 10 });
     assert.equal(r.inputs.length, 10);
-    assert.ok(Math.abs(r.activation - acts[p * 1024 + f]!) < 1e-4);
+    assert.ok(Math.abs(r.activation - acts[p * F + f]!) < 1e-4);
     for (let i = 1; i < r.inputs.length; i++) assert.ok(Math.abs(r.inputs[i - 1]!.weight) >= Math.abs(r.inputs[i]!.weight));
     const o = await featureOutputs(model, set, { layer: 1, index: f, top: 5 });
     assert.equal(o.features.length, 5);
@@ -271,7 +276,7 @@ describe('mechlens features / feature / steer from the command line', function (
     writeFileSync(join(empty, 'a.txt'), '   \n\n');
     oneLine(await cli('features', '--model', DEFAULT_MODEL, '--corpus', empty, '--out', join(dir, 'o1')), /has no text/);
     oneLine(await cli('feature', '--model', DEFAULT_MODEL, '--layer', '9', '--index', '0'), /Layer 9 is outside/);
-    oneLine(await cli('feature', '--model', DEFAULT_MODEL, '--layer', '1', '--index', '5000'), /Feature 5000 is outside layer 1's 1024 features/);
+    oneLine(await cli('feature', '--model', DEFAULT_MODEL, '--layer', '1', '--index', '5000'), /Feature 5000 is outside layer 1's \d+ features/);
     oneLine(await cli('steer', '--model', DEFAULT_MODEL, '--prompt', PROMPT, '--layer', '1', '--index', '3'), /exactly one of --value/);
     oneLine(await cli('steer', '--model', DEFAULT_MODEL, '--prompt', PROMPT, '--layer', '1', '--index', '3', '--ablate', '--positions', '99'), /position 99 is beyond the prompt/);
     // Cancel: SIGINT once the build reports progress.

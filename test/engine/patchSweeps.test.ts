@@ -17,6 +17,14 @@ import { DEFAULT_MODEL, fixture } from '../support/fixtures';
 import { cli } from '../support/cli';
 
 const CLEAN = [3, 9, 27, 4, 12, 40, 7, 2];
+/** How much more the card's name mover must change the flip sweep's metric than the next head. */
+const MOVER_DOMINANCE = 10;
+
+/** The IOI heads models/mechlens-tiny/card.json names: the top name mover (DLA) and the ablation-critical heads. */
+function cardHeads(): { mover: string; critical: string[] } {
+  const card = JSON.parse(readFileSync(join(DEFAULT_MODEL, 'card.json'), 'utf8')) as { heads: { ioi_movers: Array<[string, number, number]>; ioi_ablation_critical: Array<[string, number, number]> } };
+  return { mover: card.heads.ioi_movers[0]![0], critical: card.heads.ioi_ablation_critical.map(([h]) => h) };
+}
 const CORRUPTED = [3, 9, 27, 5, 12, 41, 7, 2];
 
 /** Sweeps a model has (parallel-residual models have no resid_mid). */
@@ -190,13 +198,16 @@ describe('patching sweeps', function () {
       }
     });
 
-    it('IOI: L3H0 writes the answer; L3H1 and L2H0 carry the names (the heads the model card names)', async function () {
+    it('IOI: the card\'s top name mover writes the answer; the heads the card names carry the names', async function () {
       // Corruptions over 16 held-out IOI prompts (the card's evaluation set): "flip" puts the IO name at S2
-      // (the answer flips), "abc" renames both names (the IOI paper's ABC distribution).
+      // (the answer flips), "abc" renames both names (the IOI paper's ABC distribution). The heads come from
+      // models/mechlens-tiny/card.json, so a retrain that moves the circuit keeps this test meaningful.
+      const { mover, critical } = cardHeads();
       const rows = readFileSync(join(DEFAULT_MODEL, 'eval', 'ioi.jsonl'), 'utf8').trim().split('\n').slice(0, 16).map((l) => JSON.parse(l) as { prompt: string; target: string });
       const others = [' Alice', ' Lucy', ' Tom', ' Anna', ' Paul', ' Emma', ' Sam'];
       const H = model.config.nHeads;
-      const totals = { flip: new Float64Array(16), abc: new Float64Array(16) };
+      const nHeads = model.config.nLayers * H;
+      const totals = { flip: new Float64Array(nHeads), abc: new Float64Array(nHeads) };
       for (const [i, r] of rows.entries()) {
         const m = /(\w+) and (\w+)/.exec(r.prompt)!;
         const ioName = r.target;
@@ -214,20 +225,24 @@ describe('patching sweeps', function () {
           // flip: denoising finds what writes the answer; abc: noising finds what the answer depends on.
           const direction = kind === 'flip' ? 'denoise' : 'noise';
           const sw = await patchSweep(model, { clean: c, corrupted: k, sweep: 'z', direction, metric: 'logit_diff', target: model.tokenize(ioName).ids[0]!, baseline: model.tokenize(sName).ids[0]! });
-          for (let j = 0; j < 16; j++) totals[kind][j]! += Math.abs(sw.exact![j]! - (direction === 'denoise' ? sw.corruptedMetric : sw.cleanMetric));
+          for (let j = 0; j < nHeads; j++) totals[kind][j]! += Math.abs(sw.exact![j]! - (direction === 'denoise' ? sw.corruptedMetric : sw.cleanMetric));
         }
       }
       const ranked = (t: Float64Array) => Array.from(t.keys()).sort((a, b) => t[b]! - t[a]!).map((j) => `L${Math.floor(j / H)}H${j % H}`);
+      const index = (h: string) => { const m = /^L(\d+)H(\d+)$/.exec(h)!; return Number(m[1]) * H + Number(m[2]); };
       const flip = ranked(totals.flip);
       const abc = ranked(totals.abc);
-      assert.equal(flip[0], 'L3H0', `flip denoising ranks ${flip.join(', ')}`);
-      assert.ok(totals.flip[12]! > 10 * totals.flip[Number(/L(\d)H(\d)/.exec(flip[1]!)![1]) * H + Number(/L(\d)H(\d)/.exec(flip[1]!)![2])]!, 'L3H0 dominates');
-      assert.deepEqual(new Set(abc.slice(0, 3)), new Set(['L3H1', 'L3H0', 'L2H0']), `abc noising ranks ${abc.join(', ')}`);
+      assert.equal(flip[0], mover, `flip denoising ranks ${flip.join(', ')}; the card's top name mover is ${mover}`);
+      assert.ok(totals.flip[index(mover)]! > MOVER_DOMINANCE * totals.flip[index(flip[1]!)]!, `${mover} dominates the flip sweep (${flip.join(', ')})`);
+      const top = abc.slice(0, Math.max(3, critical.length));
+      assert.ok(top.includes(mover) && top.includes(critical[0]!), `abc noising ranks ${abc.join(', ')}; the card's mover ${mover} and top ablation-critical head ${critical[0]} are among the first ${top.length}`);
     });
 
     it('unequal token lengths: refused, naming where the prompts part', async function () {
       const longer = model.tokenize('When Mary and Johnathan went to the store, Mary gave a drink to').ids;
-      await assert.rejects(patchSweep(model, { clean, corrupted: longer, sweep: 'z', target: io, baseline: s }), /equal token lengths .*clean 14 tokens, corrupted \d+.*part at position 4: clean " went"/);
+      const part = clean.findIndex((t, i) => t !== longer[i]);
+      const word = JSON.stringify(model.tokenizer!.decode([clean[part]!])).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      await assert.rejects(patchSweep(model, { clean, corrupted: longer, sweep: 'z', target: io, baseline: s }), new RegExp(`equal token lengths .*clean ${clean.length} tokens, corrupted ${longer.length}.*part at position ${part}: clean ${word}`));
     });
 
     it('mechlens patch --sweep --json: the documented fields; without --sweep the original output', async function () {
@@ -237,10 +252,12 @@ describe('patching sweeps', function () {
       const j = JSON.parse(r.stdout) as { sweep: string; dims: string[]; metric: number[][][]; clean_metric: number; corrupted_metric: number; attribution: number[][][]; correlation: number };
       assert.equal(j.sweep, 'z_by_pos');
       assert.deepEqual(j.dims, ['layer', 'head', 'pos']);
-      assert.deepEqual([j.metric.length, j.metric[0]!.length, j.metric[0]![0]!.length], [4, 4, 14]);
+      assert.deepEqual([j.metric.length, j.metric[0]!.length, j.metric[0]![0]!.length], [model.config.nLayers, model.config.nHeads, clean.length]);
       assert.equal(j.clean_metric, 1);
       assert.equal(j.corrupted_metric, 0);
-      assert.ok(j.metric[3]![0]![13]! > 0.9, 'L3H0 at the last position restores the answer');
+      const { mover } = cardHeads();
+      const [, ml, mh] = /^L(\d+)H(\d+)$/.exec(mover)!.map(Number);
+      assert.ok(j.metric[ml!]![mh!]![clean.length - 1]! > 0.9, `${mover} (the card's name mover) at the last position restores the answer`);
       assert.ok(j.correlation > 0.5 && j.correlation <= 1, `correlation ${j.correlation}`);
       const legacy = await cli(...args, '--json');
       assert.equal(legacy.code, 0, legacy.stderr);

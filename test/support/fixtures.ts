@@ -4,7 +4,8 @@ import { readSafetensorsHeader, readTensorF32 } from '../../src/engine/checkpoin
 import { closeSync, openSync, readSync } from 'node:fs';
 
 export const FIXTURES = join(__dirname, '..', 'fixtures');
-export const DEFAULT_MODEL = join(__dirname, '..', '..', 'models', 'mechlens-tiny');
+/** The bundled default model; MECHLENS_TEST_MODEL points the engine tests at another build of it (a retrain). */
+export const DEFAULT_MODEL = process.env.MECHLENS_TEST_MODEL ?? join(__dirname, '..', '..', 'models', 'mechlens-tiny');
 
 export function fixture(name: string): string {
   return join(FIXTURES, name);
