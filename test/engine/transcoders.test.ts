@@ -446,7 +446,9 @@ describe('transcoder and SAE loaders', function () {
       writeFileSync(join(dir, 'config.yaml'), '- a\n- b\n');
       assertThrowsUser(load(dir), /not valid YAML/, /mapping/);
       writeFileSync(join(dir, 'config.yaml'), 'feature_input_hook: mlp.hook_in\nfeature_output_hook: mlp.hook_out\ntranscoders: ["hf://mntss/x/layer_0.safetensors", "hf://mntss/x/layer_1.safetensors"]\n');
-      assertThrowsUser(load(dir), /hf:\/\/mntss\/x\/layer_0\.safetensors/, /local files only/);
+      assertThrowsUser(load(dir), /hf:\/\/mntss\/x\/layer_0\.safetensors/, /not in the Hugging Face cache yet\. Download the set's files with `mechlens download --transcoders /);
+      writeFileSync(join(dir, 'config.yaml'), 'feature_input_hook: mlp.hook_in\nfeature_output_hook: mlp.hook_out\ntranscoders: ["s3://bucket/layer_0.safetensors", "s3://bucket/layer_1.safetensors"]\n');
+      assertThrowsUser(load(dir), /s3:\/\/bucket\/layer_0\.safetensors/, /local files and hf:\/\/ files in the Hugging Face cache only/);
       writeFileSync(join(dir, 'config.yaml'), 'model_kind: lorsa\nfeature_input_hook: mlp.hook_in\nfeature_output_hook: mlp.hook_out\n');
       assertThrowsUser(load(dir), /model_kind "lorsa" is not supported/);
       assertThrowsUser(load(join(dir, 'nope')), /does not exist/);
