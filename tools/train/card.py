@@ -75,6 +75,8 @@ def main():
     an = json.load(open(os.path.join(BUILD, "analysis.json")))
     tcs = json.load(open(os.path.join(BUILD, "transcoders.json")))
     ts = json.load(open(os.path.join(BUILD, "train_stats.json")))
+    p1 = os.path.join(BUILD, "train_stats_phase1.json")
+    ts1 = json.load(open(p1)) if "phase2" in CFG and os.path.exists(p1) else None
     prep = json.load(open(os.path.join(BUILD, "meta.json")))
     times = json.load(open(os.path.join(BUILD, "times.json"))) if os.path.exists(os.path.join(BUILD, "times.json")) else {}
     v1 = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "v1_reference.json")))
@@ -127,7 +129,9 @@ def main():
         "training": {"steps": ts["steps"], "batch": ts["batch"], "seq_len": T,
                      "tokens": ts["tokens"], "target_tokens": ts.get("target_tokens"), "seconds": ts["train_seconds"],
                      "budget_seconds": ts.get("budget_s"), "stopped_by": ts.get("stopped_by"),
-                     "final_train_loss": final["train_loss"], "final_heldout_loss": final["heldout_loss"]},
+                     "final_train_loss": final["train_loss"], "final_heldout_loss": final["heldout_loss"],
+                     "row_mix": ts.get("row_mix"), "lr": ts.get("lr"), "init_from": ts.get("init_from"),
+                     "phase1": ts1},
         "transcoders": [{"layer": t["layer"], "fvu": round(t["fvu"], 4), "l0": round(t["l0"], 2), "dead": t["dead"],
                          "d_transcoder": t["d_transcoder"], "activation": "relu",
                          "subset_fvu": round(t["subset"]["fvu"], 4), "subset_l0": round(t["subset"]["l0"], 2)}
@@ -225,12 +229,23 @@ def write_readme(c, rows):
       "`wte`, not stored). Prompts are tokenized without BOS.\n")
     w("## Training\n")
     tr = c["training"]
-    w(f"AdamW (lr {CFG['lr']}, betas 0.9/0.98, weight decay {CFG['weight_decay']} on matrices), {CFG['warmup']} warm-up "
-      f"steps then cosine decay to {CFG['min_lr_frac']} x lr over a wall-clock budget of {tr['budget_seconds']:.0f} s "
-      f"(or {CFG['steps']} steps, whichever ends first; stopped by: {tr['stopped_by']}), gradient clipping 1.0, batch "
+    P = {**CFG, **CFG.get("phase2", {})}  # the last phase's settings
+    w(f"AdamW (lr {P['lr']}, betas 0.9/0.98, weight decay {P['weight_decay']} on matrices), {P['warmup']} warm-up "
+      f"steps then cosine decay to {P['min_lr_frac']} x lr over a wall-clock budget of {tr['budget_seconds']:.0f} s "
+      f"(or {P['steps']} steps, whichever ends first; stopped by: {tr['stopped_by']}), gradient clipping 1.0, batch "
       f"{tr['batch']} x {T} tokens, {tr['steps']} steps ({tr['tokens']:,} tokens, {tr['target_tokens']:,} of them "
       f"loss targets), {tr['seconds']/60:.1f} min on 1 CPU thread. Final train loss {tr['final_train_loss']:.3f}, "
       f"held-out loss {tr['final_heldout_loss']:.3f} nats/token (mixed rows, loss mask as in training).\n")
+    if tr.get("phase1"):
+        p1 = tr["phase1"]
+        w(f"Two phases. Phase 1 (from scratch): batch {p1['batch']} x {T}, lr {p1['lr']}, rows "
+          + ", ".join(f"{k} {v:.0%}" for k, v in p1["row_mix"].items()) +
+          f", {p1['steps']} steps ({p1['tokens']:,} tokens, {p1['train_seconds']/60:.0f} min; stopped by "
+          f"{p1['stopped_by']}); curve `training_curve_phase1.csv`. Phase 2 (the numbers above, curve below) continued "
+          f"from phase 1's weights with a fresh optimizer, more copy rows (" +
+          ", ".join(f"{k} {v:.0%}" for k, v in (tr.get("row_mix") or {}).items()) +
+          f") and lr {tr.get('lr')}: at phase 1's step rate on this shared machine the copy mechanism had not "
+          "formed yet, and smaller batches give more steps in the same time.\n")
     w("![training curve](training_curve.svg)\n")
     w("Full curve: `training_curve.csv` (train loss averaged over 50 steps; every 250 steps held-out loss, per-family "
       "top-1 on 50 prompts each and copy top-1 on 50 rows / sentences).\n")

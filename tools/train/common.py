@@ -12,6 +12,12 @@ from model import GPT2, load_safetensors  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 CFG = json.load(open(os.environ.get("MECHLENS_CONFIG") or os.path.join(HERE, "config.json")))
+# training runs in phases: phase 1 uses the top-level settings, phase 2 (MECHLENS_PHASE=2) overrides them with
+# CFG["phase2"] (another row mix, batch, learning rate, budget) and continues from phase 1's weights
+PHASE = int(os.environ.get("MECHLENS_PHASE", "1"))
+PHASE1_CFG = dict(CFG)
+if PHASE == 2:
+    CFG = {**CFG, **CFG["phase2"]}
 MODEL_DIR = os.environ.get("MECHLENS_MODEL_DIR") or os.path.join(ROOT, "models", CFG["name"])
 BUILD = os.environ.get("MECHLENS_BUILD_DIR") or os.path.join(HERE, "build")
 
@@ -19,7 +25,8 @@ BUILD = os.environ.get("MECHLENS_BUILD_DIR") or os.path.join(HERE, "build")
 def tokenizer():
     tj = json.load(open(os.path.join(MODEL_DIR, "tokenizer.json")))
     m = tj["model"]
-    vocab = [None] * (len(m["vocab"]) + len(tj["added_tokens"]))
+    n = 1 + max(list(m["vocab"].values()) + [a["id"] for a in tj["added_tokens"]])
+    vocab = [None] * n
     for t, i in m["vocab"].items():
         vocab[i] = t
     for a in tj["added_tokens"]:

@@ -22,7 +22,15 @@ features() {
 }
 stage prepare "$PY" prepare.py
 stage check_tokenizer "$PY" check_tokenizer.py
-stage train "$PY" train.py
+train() {  # phase 1, then (when config.json has "phase2") new rows and a second phase from phase 1's weights
+  "$PY" train.py
+  if "$PY" -c 'import json,sys; sys.exit(0 if "phase2" in json.load(open("config.json")) else 1)'; then
+    cp "$MODEL_DIR/model.safetensors" build/phase1.safetensors
+    MECHLENS_PHASE=2 "$PY" prepare.py
+    MECHLENS_PHASE=2 MECHLENS_INIT_FROM="$PWD/build/phase1.safetensors" "$PY" train.py
+  fi
+}
+stage train train
 stage analyze "$PY" analyze.py
 stage transcoders "$PY" transcoders.py
 stage features features

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model import GPT2, hf_config, save_safetensors  # noqa: E402
-from common import MODEL_DIR, BUILD, CFG, copy_accuracy, eval_accuracy, load_copy_evals, load_evals, tokenizer  # noqa: E402,E501
+from model import GPT2, hf_config, load_safetensors, save_safetensors  # noqa: E402
+from common import MODEL_DIR, BUILD, CFG, PHASE, copy_accuracy, eval_accuracy, load_copy_evals, load_evals, tokenizer  # noqa: E402,E501
 
 
 def main():
@@ -21,6 +21,10 @@ def main():
     cfg = hf_config(CFG["n_layer"], CFG["n_embd"], CFG["n_head"], CFG["n_positions"], meta["vocab_size"],
                     meta["eot_id"])
     model = GPT2(cfg)
+    init = os.environ.get("MECHLENS_INIT_FROM") or CFG.get("init_from")
+    if init:  # continue from saved weights (a second phase with another row mix); the optimizer starts afresh
+        model.load_hf_state(load_safetensors(init if os.path.isabs(init) else os.path.join(BUILD, init)))
+        print(f"initialised from {init}", flush=True)
     data = torch.from_numpy(np.load(os.path.join(BUILD, "train.npy")).astype(np.int64))
     mask = torch.from_numpy(np.load(os.path.join(BUILD, "train_mask.npy")).astype(np.float32))
     held = torch.from_numpy(np.load(os.path.join(BUILD, "heldout.npy")).astype(np.int64))[:128]
@@ -50,9 +54,15 @@ def main():
 
     def save():
         json.dump(cfg, open(os.path.join(MODEL_DIR, "config.json"), "w"), indent=2)
-        save_safetensors(model.hf_state(), os.path.join(MODEL_DIR, "model.safetensors"), {"format": "pt"})
+        # stored as F16 when config.json says so (halves the folder; the engine widens F16 exactly, and every
+        # later stage loads these rounded weights, so all reported numbers are of the shipped model)
+        half = CFG.get("weights_dtype") == "float16"
+        state = {k: (v.half() if half else v) for k, v in model.hf_state().items()}
+        save_safetensors(state, os.path.join(MODEL_DIR, "model.safetensors"), {"format": "pt"})
 
-    curve = open(os.path.join(MODEL_DIR, "training_curve.csv"), "w", newline="")
+    last_phase = PHASE == 2 or "phase2" not in CFG
+    curve_name = "training_curve.csv" if last_phase else f"training_curve_phase{PHASE}.csv"
+    curve = open(os.path.join(MODEL_DIR, curve_name), "w", newline="")
     w = csv.writer(curve)
     fams = sorted(evals)
     w.writerow(["step", "train_loss", "heldout_loss"] + [f"top1_{f}" for f in fams]
@@ -63,7 +73,7 @@ def main():
     done = 0
     for s in range(steps):
         elapsed = time.time() - t0
-        if s >= stop or elapsed >= budget:
+        if s >= stop or elapsed >= min(budget, CFG.get("stop_s") or budget):
             break
         lr = lr_at(s, elapsed)
         for g in opt.param_groups:
@@ -103,11 +113,13 @@ def main():
     curve.close()
     model.eval()
     save()
-    json.dump({"train_seconds": round(time.time() - t0, 1), "steps": done, "steps_planned": steps, "batch": B,
-               "budget_s": budget, "stopped_by": "budget" if done < steps and done < stop else "steps",
+    stats_name = "train_stats.json" if last_phase else f"train_stats_phase{PHASE}.json"
+    json.dump({"phase": PHASE, "train_seconds": round(time.time() - t0, 1), "steps": done, "steps_planned": steps, "batch": B,
+               "budget_s": budget, "init_from": init or None, "stopped_by": "budget" if done < steps and done < stop else "steps",
                "tokens": done * B * (CFG["n_positions"] - 1),
-               "target_tokens": int(mask[:done * B, 1:].sum().item())},
-              open(os.path.join(BUILD, "train_stats.json"), "w"))
+               "target_tokens": int(mask[:done * B, 1:].sum().item()), "batch_rows": B, "lr": CFG["lr"],
+               "row_mix": CFG["row_mix"]},
+              open(os.path.join(BUILD, stats_name), "w"))
     print(f"done in {time.time()-t0:.0f}s", flush=True)
 
 

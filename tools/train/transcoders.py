@@ -123,7 +123,11 @@ def main():
         print(f"layer {l}", flush=True)
         tc, lam = train_tc(xs[l], ys[l], width, steps, seed=100 + l, target_l0=float(CFG["tc_target_l0"][l]))
         tc.eval()
+        half = CFG.get("weights_dtype") == "float16"
         with torch.no_grad():
+            if half:  # evaluate the weights as shipped (F16, widened exactly by every reader)
+                for p in tc.parameters():
+                    p.copy_(p.half().float())
             yh, f = tc(hx[l])
             fvu = ((yh - hy[l]).pow(2).sum() / (hy[l] - hy[l].mean(0)).pow(2).sum()).item()
             l0 = (f > 0).float().sum(1).mean().item()
@@ -136,15 +140,17 @@ def main():
                       "subset": {"fvu": fvu_s, "l0": l0_s},
                       "train_seconds": round(time.time() - tl, 1)})
         print(f"layer {l}: FVU {fvu:.4f} L0 {l0:.1f} dead {dead} [{time.time()-tl:.0f}s]", flush=True)
-        save_safetensors({"W_enc": tc.W_enc.detach(), "W_dec": tc.W_dec.detach(), "b_enc": tc.b_enc.detach(),
-                          "b_dec": tc.b_dec.detach()}, os.path.join(out_dir, f"layer_{l}.safetensors"),
+        save_safetensors({k: (v.detach().half() if half else v.detach()) for k, v in (
+            ("W_enc", tc.W_enc), ("W_dec", tc.W_dec), ("b_enc", tc.b_enc), ("b_dec", tc.b_dec))},
+            os.path.join(out_dir, f"layer_{l}.safetensors"),
                          {"format": "pt", "layer": l, "activation": "relu"})
         tcs.append(tc)
     with open(os.path.join(out_dir, "config.yaml"), "w") as fcfg:
         yaml.safe_dump({"model_name": CFG["name"], "model_kind": "transcoder_set",
                         "feature_input_hook": "mlp.hook_in", "feature_output_hook": "hook_mlp_out",
                         "scan": CFG["name"] + "-transcoders-relu-" + str(width), "d_model": D,
-                        "d_transcoder": width, "n_layers": L, "activation": "relu", "dtype": "float32",
+                        "d_transcoder": width, "n_layers": L, "activation": "relu",
+                        "dtype": "float16" if CFG.get("weights_dtype") == "float16" else "float32",
                         "transcoders": [f"layer_{l}.safetensors" for l in range(L)]}, fcfg, sort_keys=False)
 
     # replacement model: every MLP replaced by its transcoder (no error terms)
