@@ -7,14 +7,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Ajv from 'ajv';
 import { Model, argmax } from '../../src/engine/model';
-import type { HookName } from '../../src/engine/hooks';
-import type { HookEdit } from '../../src/engine/interventions';
-import { TranscoderRunner, fractionOfVarianceUnexplained, loadTranscoders } from '../../src/engine/attribution/transcoders';
+import { loadTranscoders } from '../../src/engine/attribution/transcoders';
 import type { TranscoderSet } from '../../src/engine/attribution/transcoders';
 import { readDashboardIndex, readLayerDetails } from '../../src/engine/attribution/dashboards';
 import { detectHeads, HEAD_KINDS } from '../../src/engine/analysis/attention';
 import { BUNDLED_MODEL_NAMES, bundledModels, resolveModelName } from '../../src/engine/bundledModels';
 import { cli } from '../support/cli';
+import { replacementAgreement, transcoderFvuL0 } from '../support/transcoderChecks';
 
 const MODELS = join(__dirname, '..', '..', 'models');
 const STORIES = join(MODELS, 'stories260K');
@@ -77,42 +76,17 @@ describe('bundled model stories260K', function () {
   });
 
   it('transcoders reconstruct the MLP outputs with the card\'s FVU and L0 (first 64 held-out rows)', async () => {
-    const L = model.config.nLayers;
-    const d = model.config.dModel;
-    assert.equal(transcoders.layers.length, L);
-    const hooks = Array.from({ length: L }, (_, l): HookName[] => [`blocks.${l}.${transcoders.inputHook}`, `blocks.${l}.hook_mlp_out`]).flat();
-    const r = await model.forward({ tokens: rows, hooks, logits: 'none' });
-    for (let l = 0; l < L; l++) {
-      const runner = await TranscoderRunner.create(model.graphs, transcoders, transcoders.layers[l]!, d);
-      const { acts, recon } = await runner.run(r.hooks.get(`blocks.${l}.${transcoders.inputHook}`)!.data);
-      const fvu = fractionOfVarianceUnexplained(r.hooks.get(`blocks.${l}.hook_mlp_out`)!.data, recon, d);
-      let active = 0;
-      for (const a of acts) if (a > 0) active++;
-      const l0 = active / (rows.length * T);
+    assert.equal(transcoders.layers.length, model.config.nLayers);
+    (await transcoderFvuL0(model, transcoders, rows)).forEach(({ fvu, l0 }, l) => {
       const want = card.transcoders[l]!;
       assert.ok(Math.abs(fvu - want.subset_fvu) <= 2e-3 + 0.01 * want.subset_fvu, `layer ${l} FVU ${fvu} vs card ${want.subset_fvu}`);
       assert.ok(Math.abs(l0 - want.subset_l0) <= 0.05 + 0.01 * want.subset_l0, `layer ${l} L0 ${l0} vs card ${want.subset_l0}`);
-    }
+    });
   });
 
   it('the replacement model (every MLP a transcoder, no error terms) agrees with the model as the card says', async () => {
-    const L = model.config.nLayers;
-    const d = model.config.dModel;
-    const V = model.config.dVocab;
-    const runners = await Promise.all(transcoders.layers.map((t) => TranscoderRunner.create(model.graphs, transcoders, t, d)));
-    const shape = [rows.length, T, d];
-    const edits = (recons: Float32Array[]) => new Map<string, HookEdit>(recons.map((recon, l) => [`blocks.${l}.hook_mlp_out`, { shape, keep: new Float32Array(recon.length), add: recon }]));
-    const replaced: Float32Array[] = [];
-    for (let l = 0; l < L; l++) {
-      const r = await model.forward({ tokens: rows, hooks: [`blocks.${l}.${transcoders.inputHook}`], logits: 'none', edits: edits(replaced) });
-      replaced.push((await runners[l]!.run(r.hooks.get(`blocks.${l}.${transcoders.inputHook}`)!.data)).recon);
-    }
-    const clean = await model.forward({ tokens: rows, logits: 'all' });
-    const repl = await model.forward({ tokens: rows, logits: 'all', edits: edits(replaced) });
-    let agree = 0;
-    const n = rows.length * T;
-    for (let i = 0; i < n; i++) if (argmax(clean.logits!.data, i * V, (i + 1) * V) === argmax(repl.logits!.data, i * V, (i + 1) * V)) agree++;
-    assert.ok(Math.abs(agree / n - card.replacement_subset_top1_agreement) <= 0.01, `agreement ${agree / n} vs card ${card.replacement_subset_top1_agreement}`);
+    const agree = await replacementAgreement(model, transcoders, rows);
+    assert.ok(Math.abs(agree - card.replacement_subset_top1_agreement) <= 0.01, `agreement ${agree} vs card ${card.replacement_subset_top1_agreement}`);
   });
 
   it('ships dashboards for every feature, valid Neuronpedia feature details over the held-out tokens', () => {
