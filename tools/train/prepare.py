@@ -24,7 +24,7 @@ import bpe  # noqa: E402
 import corpus  # noqa: E402
 import sources  # noqa: E402
 
-from common import BUILD, CFG, MODEL_DIR  # noqa: E402
+from common import BUILD, CFG, MODEL_DIR, PHASE1_CFG  # noqa: E402
 
 CAST = (corpus.NAMES + corpus.OBJECTS + corpus.PLACES + corpus.CITIES + corpus.COUNTRIES + corpus.LANGUAGES
         + corpus.NUMBERS + [c for _, c in corpus.BRACKETS] + [o for o, _ in corpus.BRACKETS])
@@ -47,7 +47,7 @@ class Stream:
 
 
 class RowMaker:
-    def __init__(self, english, synthetic, vocab, eot, T, rng):
+    def __init__(self, english, synthetic, vocab, eot, T, rng, mix=None):
         self.T, self.eot, self.V, self.rng = T, eot, vocab, rng
         names = sorted(english)
         w = [CFG["source_weights"][n] for n in names]
@@ -55,8 +55,9 @@ class RowMaker:
         self.weights = w
         self.syn = synthetic
         self.syn_i = 0
-        self.kinds = sorted(CFG["row_mix"])
-        self.kind_w = [CFG["row_mix"][k] for k in self.kinds]
+        mix = mix or CFG["row_mix"]
+        self.kinds = sorted(mix)
+        self.kind_w = [mix[k] for k in self.kinds]
 
     def english_stream(self):
         return self.rng.choices(self.sources, self.weights)[0][1]
@@ -190,7 +191,9 @@ def main():
     rng = random.Random(CFG["seed_rows"])
     x, m, kinds = RowMaker(eng_train, syn, len(vocab), tok.eot, T, rng).rows(n_train)
     rng_h = random.Random(CFG["seed_heldout"])
-    hx, hm, _ = RowMaker(eng_held, syn_held, len(vocab), tok.eot, T, rng_h).rows(CFG["heldout_seqs"])
+    # held-out rows always use phase 1's mix, so every phase and the transcoders are measured on the same rows
+    hx, hm, _ = RowMaker(eng_held, syn_held, len(vocab), tok.eot, T, rng_h, PHASE1_CFG["row_mix"]).rows(
+        CFG["heldout_seqs"])
     he_rows = [RowMaker(eng_held, syn_held, len(vocab), tok.eot, T, rng_h).english()[0] for _ in range(256)]
     np.save(os.path.join(BUILD, "train.npy"), x)
     np.save(os.path.join(BUILD, "train_mask.npy"), m)
