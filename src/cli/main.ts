@@ -61,7 +61,8 @@ ${HUB_USAGE.trimEnd()}
                     per-token input saliency at hook_embed (integrated gradients from a zero embedding, N steps, default 32)
 
 TOKEN is a token's text as the tokenizer writes it (e.g. " Mary") or #ID (e.g. #42).
-Wherever --model DIR is accepted, a Hugging Face repo id ORG/NAME[@REV] names that model in the local hub cache.
+Wherever --model DIR is accepted, a bundled model's name (mechlens-tiny, stories260K) names its folder and a Hugging
+Face repo id ORG/NAME[@REV] names that model in the local hub cache.
 Wherever --prompt TEXT (--clean, --corrupted) is accepted, --prompt-file FILE (--clean-file, --corrupted-file)
 reads the text from a file instead, or from standard input when FILE is -: for prompts too long for a command line.
 Likewise wherever --tokens is accepted, --tokens-file FILE|- reads the ids (separated by commas or white space,
