@@ -32,6 +32,7 @@ import { InterventionService } from './host/interventions';
 import { PatchPanel } from './host/views/patchPanel';
 import { registerPatchCommands } from './host/commands/patchCommands';
 import { ExperimentEditorProvider, registerExperimentEditor } from './host/experimentEditor';
+import { SaliencyDecorations } from './host/editor/saliency';
 import type { InterventionStateView } from './shared/interventionProtocol';
 
 export interface MechLensApi {
@@ -59,6 +60,8 @@ export interface MechLensApi {
     interventions(): InterventionStateView;
     /** Before/after comparisons answered and patching sweeps run (tests). */
     patchStats(): { compares: number; sweeps: number };
+    /** Token ranges tinted by input saliency in a document (tests). */
+    saliencyRanges(uri: string): number;
   };
 }
 
@@ -106,7 +109,8 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
   const analysisPanels = new AnalysisPanels({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive(), interventions });
   const patchPanel = new PatchPanel({ extensionUri: context.extensionUri, engine, session, interventions, ensureModel: () => models.loadActive(), log });
   const experiments = new ExperimentEditorProvider({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive(), selectModel: (dir) => models.select(dir) });
-  context.subscriptions.push(patchPanel, experiments, registerExperimentEditor(experiments), ...registerPatchCommands({ engine, session, promptPanel: panel, patchPanel, interventions, ensureModel: () => models.loadActive(), log }));
+  const saliency = new SaliencyDecorations(engine, () => models.loadActive(), log);
+  context.subscriptions.push(patchPanel, experiments, saliency, registerExperimentEditor(experiments), ...registerPatchCommands({ engine, session, promptPanel: panel, patchPanel, interventions, ensureModel: () => models.loadActive(), log }));
   context.subscriptions.push(inline, analysisPanels, ...registerViewCommands(analysisPanels, inline, log));
   const causal = new CausalPanels({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive() });
   context.subscriptions.push(causal);
@@ -140,6 +144,7 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
       causal: () => causal.state(),
       interventions: () => interventions.store.view(),
       patchStats: () => ({ compares: interventions.compares, sweeps: patchPanel.sweeps }),
+      saliencyRanges: (uri) => saliency.decorated(uri),
     },
   };
 }

@@ -146,3 +146,28 @@ export function reportResults(tag: string, results: TestResult[]): number {
   if (process.env.E2E_RESULT_FILE) writeFileSync(process.env.E2E_RESULT_FILE, JSON.stringify({ passed: results.length - failed.length, failed: failed.length, results }));
   return failed.length === 0 ? 0 : 1;
 }
+
+/** Moves the mouse onto character `at` of the first occurrence of `needle` in the editor's text. */
+export async function hoverText(page: Page, needle: string, at = 1): Promise<void> {
+  const box = await page.evaluate(
+    ({ needle, at }) => {
+      for (const line of Array.from(document.querySelectorAll('.monaco-editor .view-lines .view-line'))) {
+        const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
+        for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+          const text = (n.textContent ?? '').replace(/\u00a0/g, ' ');
+          const i = text.indexOf(needle);
+          if (i < 0) continue;
+          const r = document.createRange();
+          r.setStart(n, i + at);
+          r.setEnd(n, i + at + 1);
+          const b = r.getBoundingClientRect();
+          return { x: b.x + b.width / 2, y: b.y + b.height / 2 };
+        }
+      }
+      return null;
+    },
+    { needle, at },
+  );
+  if (!box) throw new Error(`"${needle}" is not on screen`);
+  await page.mouse.move(box.x, box.y);
+}

@@ -10,7 +10,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FrameLocator } from 'playwright-core';
-import { devPayload, findWebview, launchChromium, openFile, reportResults, runCommand, setTheme, suitePage, suiteRunner, workbenchUrl } from './browser';
+import { devPayload, findWebview, hoverText, launchChromium, openFile, reportResults, runCommand, setTheme, suitePage, suiteRunner, workbenchUrl } from './browser';
 
 const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
 const t0 = Date.now();
@@ -289,6 +289,38 @@ async function main(): Promise<number> {
       await page.screenshot({ path: `${outDir}/patch-09-experiment-unknown-dark.png` });
     });
 
+    await test('input saliency in the editor: tokens tinted by sign and size, a hover with the score', async () => {
+      await tab('ioi.prompt').click();
+      await page.locator('.monaco-editor .view-lines', { hasText: 'Mary' }).first().click();
+      await page.keyboard.press('Control+End');
+      await runCommand(page, 'MechLens: Show Input Saliency…');
+      const input = page.locator('.quick-input-widget input').filter({ visible: true });
+      await input.waitFor({ timeout: 30_000 });
+      const predicted = await input.inputValue();
+      check(predicted.length > 0, 'the target box starts with the model\'s top prediction');
+      await page.keyboard.press('Enter');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'gradient × input' }).first().click();
+      const tints = async () =>
+        page.evaluate(() => {
+          const boxes = Array.from(document.querySelectorAll<HTMLElement>('.monaco-editor .view-overlays .cdr')).map((e) => getComputedStyle(e).backgroundColor);
+          return { blue: boxes.filter((c) => c.startsWith('rgba(55, 148, 255')).length, red: boxes.filter((c) => c.startsWith('rgba(240, 80, 60')).length };
+        });
+      const until = Date.now() + 60_000;
+      let t = await tints();
+      while (t.blue + t.red === 0 && Date.now() < until) {
+        await page.waitForTimeout(250);
+        t = await tints();
+      }
+      log(`saliency tints: ${t.blue} raising, ${t.red} lowering the target ${JSON.stringify(predicted)}`);
+      check(t.blue + t.red >= 5, `tokens tinted (${t.blue} + ${t.red})`);
+      await hoverText(page, 'gave', 1);
+      await page.locator('.monaco-hover', { hasText: 'MechLens saliency' }).first().waitFor({ timeout: 20_000 });
+      const hover = (await page.locator('.monaco-hover', { hasText: 'MechLens saliency' }).first().innerText()).replace(/\s+/g, ' ');
+      check(/gradient × input\) of .* for the next token .*: [+-]?[\d.e-]+ \(rank \d+ of \d+/.test(hover), `hover "${hover.slice(0, 200)}"`);
+      await page.screenshot({ path: `${outDir}/patch-14-saliency-dark.png` });
+      await page.mouse.move(10, 10);
+    });
+
     await test('light theme: the views follow it', async () => {
       await setTheme(page, 'light');
       await tab('MechLens: Patching').click();
@@ -310,6 +342,9 @@ async function main(): Promise<number> {
       await findWebview(page, 'body.vscode-light[data-view="experiment"] #result-0 .main-svg', 60_000);
       await page.waitForTimeout(600);
       await page.screenshot({ path: `${outDir}/patch-13-experiment-light.png` });
+      await tab('ioi.prompt').click();
+      await page.waitForTimeout(600);
+      await page.screenshot({ path: `${outDir}/patch-15-saliency-light.png` });
       await setTheme(page, 'dark');
     });
 

@@ -6,8 +6,8 @@
 // Usage: node --import tsx test/e2e/uiViews.ts <port> <extensionPath> <workspaceFolder> <outDir>
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FrameLocator, Page } from 'playwright-core';
-import { devPayload, findWebview, launchChromium, openFile, reportResults, runCommand, setTheme, suitePage, suiteRunner, workbenchUrl } from './browser';
+import type { FrameLocator } from 'playwright-core';
+import { devPayload, findWebview, hoverText, launchChromium, openFile, reportResults, runCommand, setTheme, suitePage, suiteRunner, workbenchUrl } from './browser';
 
 const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
 const t0 = Date.now();
@@ -18,31 +18,6 @@ const PROMPT = `When Mary and John went to the store, John gave a drink to Mary.
 
 function check(cond: unknown, message: string): asserts cond {
   if (!cond) throw new Error(message);
-}
-
-/** Moves the mouse onto character `at` of the first occurrence of `needle` in the editor's text. */
-async function hoverText(page: Page, needle: string, at = 1): Promise<void> {
-  const box = await page.evaluate(
-    ({ needle, at }) => {
-      for (const line of Array.from(document.querySelectorAll('.monaco-editor .view-lines .view-line'))) {
-        const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
-        for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-          const text = (n.textContent ?? '').replace(/\u00a0/g, ' ');
-          const i = text.indexOf(needle);
-          if (i < 0) continue;
-          const r = document.createRange();
-          r.setStart(n, i + at);
-          r.setEnd(n, i + at + 1);
-          const b = r.getBoundingClientRect();
-          return { x: b.x + b.width / 2, y: b.y + b.height / 2 };
-        }
-      }
-      return null;
-    },
-    { needle, at },
-  );
-  if (!box) throw new Error(`"${needle}" is not on screen`);
-  await page.mouse.move(box.x, box.y);
 }
 
 /** Checks that a webview shows `EVIL` literally and holds no element made from it. */

@@ -56,7 +56,7 @@ function render(d: ExperimentDoc): void {
     byId('title').textContent = `Experiment: ${d.file}`;
     byId('rerun').toggleAttribute('disabled', true);
     parts.push(
-      el('p', { class: 'hint', id: 'unknown' }, `This MechLens cannot run this file: ${d.error ?? 'unknown format'}. It may come from a newer MechLens or another tool (an experiment type this version does not know); its JSON is shown below. Reopen it with the text editor to edit it.`),
+      el('p', { class: 'hint', id: 'unknown' }, `This MechLens cannot run this file: ${(d.error ?? 'unknown format').replace(/\.+$/, '')}. It may come from a newer MechLens or another tool (an experiment type this version does not know); its JSON is shown below. Reopen it with the text editor to edit it.`),
       json(d.text),
     );
     body.replaceChildren(...parts);
