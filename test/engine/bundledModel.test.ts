@@ -1,16 +1,15 @@
 // The bundled default model (models/mechlens-tiny) through the engine, not through Python: it loads,
 // its held-out accuracies match its model card, its transcoders load and reconstruct the MLP outputs
 // with the card's error, and the replacement model agrees with the model as often as the card says.
-import type { HookName } from '../../src/engine/hooks';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Model } from '../../src/engine/model';
-import { TranscoderRunner, fractionOfVarianceUnexplained, loadTranscoders } from '../../src/engine/attribution/transcoders';
+import { loadTranscoders } from '../../src/engine/attribution/transcoders';
 import type { TranscoderSet } from '../../src/engine/attribution/transcoders';
 import { argmax } from '../../src/engine/model';
-import type { HookEdit } from '../../src/engine/interventions';
 import { DEFAULT_MODEL } from '../support/fixtures';
+import { replacementAgreement, transcoderFvuL0 } from '../support/transcoderChecks';
 
 interface Card {
   eval: Record<string, { n: number; top1: number }>;
@@ -113,48 +112,17 @@ describe('bundled model mechlens-tiny', function () {
   });
 
   it('transcoders reconstruct the MLP outputs with the card\'s error (first held-out rows)', async function () {
-    const L = model.config.nLayers;
-    const d = model.config.dModel;
-    const hooks = Array.from({ length: L }, (_, l): HookName[] => [`blocks.${l}.${transcoders.inputHook}`, `blocks.${l}.hook_mlp_out`]).flat();
-    const r = await model.forward({ tokens: rows, hooks, logits: 'none' });
-    for (let l = 0; l < L; l++) {
-      const runner = await TranscoderRunner.create(model.graphs, transcoders, transcoders.layers[l]!, d);
-      const { acts, recon } = await runner.run(r.hooks.get(`blocks.${l}.${transcoders.inputHook}`)!.data);
-      const fvu = fractionOfVarianceUnexplained(r.hooks.get(`blocks.${l}.hook_mlp_out`)!.data, recon, d);
-      let active = 0;
-      for (const a of acts) if (a > 0) active++;
-      const l0 = active / (rows.length * model.config.nCtx);
+    const got = await transcoderFvuL0(model, transcoders, rows);
+    got.forEach(({ fvu, l0 }, l) => {
       const want = card.transcoders[l]!;
       assert.ok(Math.abs(fvu - want.subset_fvu) <= 2e-3 + 0.01 * want.subset_fvu, `layer ${l} FVU ${fvu} vs card ${want.subset_fvu}`);
       assert.ok(Math.abs(l0 - want.subset_l0) <= 0.05 + 0.01 * want.subset_l0, `layer ${l} L0 ${l0} vs card ${want.subset_l0}`);
-    }
+    });
   });
 
   it('the replacement model (every MLP a transcoder, no error terms) agrees with the model as the card says', async function () {
-    const L = model.config.nLayers;
-    const d = model.config.dModel;
-    const V = model.config.dVocab;
-    const runners = await Promise.all(transcoders.layers.map((t) => TranscoderRunner.create(model.graphs, transcoders, t, d)));
-    // Layer by layer: each transcoder reads the MLP input of the model whose earlier MLPs are replaced.
-    const replaced: Float32Array[] = [];
-    for (let l = 0; l < L; l++) {
-      const r = await model.forward({ tokens: rows, hooks: [`blocks.${l}.${transcoders.inputHook}`], logits: 'none', edits: replacementEdits(replaced) });
-      replaced.push((await runners[l]!.run(r.hooks.get(`blocks.${l}.${transcoders.inputHook}`)!.data)).recon);
-    }
-    const clean = await model.forward({ tokens: rows, logits: 'all' });
-    const repl = await model.forward({ tokens: rows, logits: 'all', edits: replacementEdits(replaced) });
-    let agree = 0;
-    const n = rows.length * model.config.nCtx;
-    for (let i = 0; i < n; i++) {
-      if (argmax(clean.logits!.data, i * V, (i + 1) * V) === argmax(repl.logits!.data, i * V, (i + 1) * V)) agree++;
-    }
+    const agree = await replacementAgreement(model, transcoders, rows);
     const want = card.replacement_subset_top1_agreement;
-    assert.ok(Math.abs(agree / n - want) <= 0.01, `agreement ${agree / n} vs card ${want}`);
-
-    /** Replaces each layer's MLP output by its reconstruction, for every row and position. */
-    function replacementEdits(recons: Float32Array[]): Map<string, HookEdit> {
-      const shape = [rows.length, model.config.nCtx, d];
-      return new Map(recons.map((recon, l) => [`blocks.${l}.hook_mlp_out`, { shape, keep: new Float32Array(recon.length), add: recon }]));
-    }
+    assert.ok(Math.abs(agree - want) <= 0.01, `agreement ${agree} vs card ${want}`);
   });
 });

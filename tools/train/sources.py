@@ -163,31 +163,27 @@ def read_devil():
     return paragraphs(t[i:] if i >= 0 else t)
 
 
-def split_long(p):
-    """A paragraph longer than DOC_CHARS cut at sentence ends."""
-    if len(p) <= DOC_CHARS:
-        return [p]
+def pack(pieces, sep, slack):
+    """Consecutive pieces joined by `sep` into chunks of about DOC_CHARS (a new chunk starts when the current one
+    plus the piece plus `slack` would pass it; a longer piece stays whole)."""
     out, cur = [], ""
-    for s in re.split(r"(?<=[.!?]) (?=[A-Z])", p):
-        if cur and len(cur) + len(s) + 1 > DOC_CHARS:
+    for x in pieces:
+        if cur and len(cur) + len(x) + slack > DOC_CHARS:
             out.append(cur)
             cur = ""
-        cur = (cur + " " + s) if cur else s
+        cur = (cur + sep + x) if cur else x
     if cur:
         out.append(cur)
     return out
 
 
+def split_long(p):
+    """A paragraph longer than DOC_CHARS cut at sentence ends."""
+    return [p] if len(p) <= DOC_CHARS else pack(re.split(r"(?<=[.!?]) (?=[A-Z])", p), " ", 1)
+
+
 def documents(paras):
-    docs, cur = [], ""
-    for p in (q for p in paras for q in split_long(p)):
-        if cur and len(cur) + len(p) > DOC_CHARS:
-            docs.append(cur)
-            cur = ""
-        cur = (cur + "\n" + p) if cur else p
-    if cur:
-        docs.append(cur)
-    return docs
+    return pack((q for p in paras for q in split_long(p)), "\n", 0)
 
 
 def load(build):
