@@ -12,7 +12,7 @@ function logitDiff(a: Float32Array, b: Float32Array): number {
 }
 
 describe('engine invariants', function () {
-  for (const name of ['gpt2', 'llama', 'gemma2', 'neox', 'llama3', 'qwen3', 'gemma3']) {
+  for (const name of ['gpt2', 'llama', 'gemma2', 'neox', 'llama3', 'qwen3', 'gemma3', 'mistral']) {
     describe(name, function () {
       let model: Model;
       before(async () => {

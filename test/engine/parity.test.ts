@@ -11,7 +11,7 @@ import { writeSafetensors } from '../../src/engine/checkpoint/safetensorsWriter'
 import { fixture, maxAbsDiff, readGolden } from '../support/fixtures';
 
 const TOLERANCE = 1e-4;
-const CASES = ['gpt2', 'gpt2-noprefix', 'gpt2-f16', 'gpt2-bf16', 'neox', 'neox-seq', 'llama', 'qwen2', 'gemma2', 'llama3', 'llama-linear', 'qwen3', 'gemma3'];
+const CASES = ['gpt2', 'gpt2-noprefix', 'gpt2-f16', 'gpt2-bf16', 'neox', 'neox-seq', 'llama', 'qwen2', 'gemma2', 'llama3', 'llama-linear', 'qwen3', 'gemma3', 'mistral', 'qwen2-swa'];
 
 describe('parity with the PyTorch references (goldens)', function () {
   for (const name of CASES) {

@@ -179,7 +179,15 @@ def llama_like_logits(cfg, sd, ids):
         local = _rope(T, dh, cfg["rope_local_base_freq"])
         glob = _rope(T, dh, cfg["rope_theta"], cfg.get("rope_scaling"))
     else:
-        types = ["sliding_attention" if gemma and j % 2 == 0 else "full_attention" for j in range(n_layers)]
+        if gemma:
+            types = ["sliding_attention" if j % 2 == 0 else "full_attention" for j in range(n_layers)]
+        elif mt == "mistral":
+            types = ["sliding_attention" if cfg.get("sliding_window") else "full_attention"] * n_layers
+        else:  # Qwen2Config.layer_types: SWA only with use_sliding_window, from max_window_layers on
+            swa = cfg.get("sliding_window") if cfg.get("use_sliding_window") else None
+            types = ["sliding_attention" if swa is not None and j >= cfg.get("max_window_layers", 28) else
+                     "full_attention" for j in range(n_layers)]
+        types = cfg.get("layer_types") or types
         local = glob = _rope(T, dh, cfg["rope_theta"], cfg.get("rope_scaling"))
     for i in range(n_layers):
         p = f"model.layers.{i}."

@@ -136,6 +136,23 @@ def gemma3_config():
     }
 
 
+def mistral_config():
+    """MistralForCausalLM: a sliding window on every layer (4 of the 12 positions)."""
+    cfg = llama_config()
+    cfg.update({"architectures": ["MistralForCausalLM"], "model_type": "mistral", "sliding_window": 4,
+                "rope_theta": 1000000.0, "vocab_size": 149})
+    for k in ("attention_bias", "mlp_bias", "pretraining_tp"):
+        cfg.pop(k)
+    return cfg
+
+
+def qwen2_swa_config():
+    """Qwen2 with use_sliding_window: layer 0 full (max_window_layers 1), layer 1 within a window of 4."""
+    cfg = qwen2_config()
+    cfg.update({"use_sliding_window": True, "max_window_layers": 1, "sliding_window": 4, "vocab_size": 151})
+    return cfg
+
+
 # ----------------------------------------------------------------------------- random weights
 class Rng:
     def __init__(self, seed):
@@ -426,6 +443,10 @@ def main():
     write_case(args.out, "qwen3", cfg, llama_like_weights(cfg, Rng(seed + 8), qk_norm=True), seed)
     cfg = gemma3_config()
     write_case(args.out, "gemma3", cfg, llama_like_weights(cfg, Rng(seed + 9), gemma=True, qk_norm=True), seed)
+    cfg = mistral_config()
+    write_case(args.out, "mistral", cfg, llama_like_weights(cfg, Rng(seed + 10)), seed)
+    cfg = qwen2_swa_config()
+    write_case(args.out, "qwen2-swa", cfg, llama_like_weights(cfg, Rng(seed + 11), biases=True), seed)
 
 
 if __name__ == "__main__":

@@ -403,8 +403,15 @@ def _load_llama_like(cfg, sd, mt):
     else:
         act = ACTIVATIONS[cfg.get("hidden_act", "silu")]
         sliding, window, scale = set(), None, dh ** -0.5
-        if mt in ("qwen2", "qwen3") and cfg.get("use_sliding_window"):
-            raise NotImplementedError(f"{mt} use_sliding_window=true is not modelled")
+        L = cfg["num_hidden_layers"]
+        if "layer_types" in cfg:
+            sliding = {i for i, t in enumerate(cfg["layer_types"]) if t == "sliding_attention"}
+            window = cfg.get("sliding_window")
+        elif mt == "mistral" and cfg.get("sliding_window") is not None:  # MistralAttention: every layer
+            sliding, window = set(range(L)), cfg["sliding_window"]
+        elif cfg.get("use_sliding_window"):  # Qwen2/3: full attention below max_window_layers, SWA from there
+            window = cfg["sliding_window"]
+            sliding = {i for i in range(L) if i >= cfg.get("max_window_layers", 28)}
     gemma3 = mt == "gemma3_text"
     spec = dict(norm="rmsnorm", norm_eps=cfg.get("rms_norm_eps", 1e-6), rms_offset=1.0 if gemma else 0.0,
                 n_layers=cfg["num_hidden_layers"], d_model=d, n_heads=H, n_kv_heads=Hkv, d_head=dh,

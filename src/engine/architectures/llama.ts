@@ -1,9 +1,10 @@
 // Llama family (Llama 1-3.x, Mistral, SmolLM, Qwen2, Qwen3): RMSNorm, SwiGLU, grouped-query attention,
-// rotate-half RoPE over head_dim with rope_theta and rope_scaling (linear, llama3; rope.ts); Qwen2 adds
-// q/k/v biases, Qwen3 an RMSNorm over each head of q and k before RoPE (q_norm, k_norm). Gemma-2 and
+// rotate-half RoPE over head_dim with rope_theta and rope_scaling (linear, llama3; rope.ts), sliding windows
+// (Mistral: every layer; Qwen2/3: the layers from max_window_layers on); Qwen2 adds q/k/v biases, Qwen3 an
+// RMSNorm over each head of q and k before RoPE (q_norm, k_norm). Gemma-2 and
 // Gemma-3 reuse the tensor layout with their own configs (gemma2.ts, gemma3.ts).
 import { ropeScaling } from './rope';
-import { SIZE_LIMITS as LIM, linear, optional, positive, size } from './spec';
+import { ConfigError, SIZE_LIMITS as LIM, linear, optional, positive, size } from './spec';
 import type { ConfigJson, ModelConfig, ModelSpec, TensorSource, Activation } from './spec';
 import type { Architecture } from '../../shared/modelInfo';
 
@@ -15,7 +16,7 @@ export function llamaConfig(cfg: ConfigJson, architecture: Architecture): ModelC
   const dHead = cfg.head_dim === undefined || cfg.head_dim === null ? d / nHeads : size(cfg, 'head_dim', LIM.dHead);
   const act = String(cfg.hidden_act ?? 'silu');
   if (act !== 'silu') throw new Error(`unsupported hidden_act "${act}" (supported: silu)`);
-  const window = cfg.use_sliding_window === true ? size(cfg, 'sliding_window', LIM.context) : null;
+  const { window, sliding } = slidingWindows(cfg, nLayers);
   return {
     architecture,
     modelType: String(cfg.model_type),
@@ -42,10 +43,35 @@ export function llamaConfig(cfg: ConfigJson, architecture: Architecture): ModelC
     attnSoftcap: null,
     finalSoftcap: null,
     slidingWindow: window,
-    slidingLayers: new Array<boolean>(nLayers).fill(window !== null),
+    slidingLayers: sliding,
     postNorms: false,
     tiedEmbeddings: cfg.tie_word_embeddings === true,
   };
+}
+
+/**
+ * Which layers attend within a sliding window, as transformers decides: an explicit `layer_types` list; else
+ * Mistral's `sliding_window` on every layer (null: none); else, with `use_sliding_window` (Qwen2/3), the
+ * layers from `max_window_layers` on (the first ones keep full attention; default 28 as Qwen2Config's).
+ */
+function slidingWindows(cfg: ConfigJson, nLayers: number): { window: number | null; sliding: boolean[] } {
+  const none = { window: null, sliding: new Array<boolean>(nLayers).fill(false) };
+  const types = cfg.layer_types;
+  if (types !== undefined && types !== null) {
+    if (!Array.isArray(types) || types.length !== nLayers || !types.every((t) => t === 'sliding_attention' || t === 'full_attention')) {
+      throw new ConfigError('layer_types', `"layer_types" must list ${nLayers} entries, each "sliding_attention" or "full_attention"`);
+    }
+    const sliding = types.map((t) => t === 'sliding_attention');
+    return sliding.some((x) => x) ? { window: size(cfg, 'sliding_window', LIM.context), sliding } : none;
+  }
+  if (cfg.model_type === 'mistral') {
+    if (cfg.sliding_window === undefined || cfg.sliding_window === null) return none;
+    return { window: size(cfg, 'sliding_window', LIM.context), sliding: new Array<boolean>(nLayers).fill(true) };
+  }
+  if (cfg.use_sliding_window !== true) return none;
+  const window = size(cfg, 'sliding_window', LIM.context);
+  const full = cfg.max_window_layers === undefined || cfg.max_window_layers === null ? 28 : size(cfg, 'max_window_layers', LIM.layers);
+  return { window, sliding: Array.from({ length: nLayers }, (_, l) => l >= full) };
 }
 
 /** Qwen3: Qwen2's layout without biases (unless attention_bias), plus q_norm / k_norm over each head. */
