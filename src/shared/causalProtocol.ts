@@ -42,6 +42,8 @@ export interface CausalInit {
   example: string;
   /** Results re-opened from an experiment file. */
   opened?: CausalOpened;
+  /** The panel's last results, kept by the host: a hidden webview loses its page and redraws them when shown. */
+  last?: { iia?: IiaResult; das?: DasResult; probe?: ProbeResult };
 }
 
 /** An experiment file's causal analysis, as re-opened. */

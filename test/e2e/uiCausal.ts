@@ -115,11 +115,17 @@ async function main(): Promise<number> {
     await test('the DAS result is saved as an experiment file and a subspace', async () => {
       await view.locator('#save-das').click();
       await acceptSaveDialog(page);
-      await status().filter({ hasText: 'Saved' }).waitFor({ timeout: 30_000 });
       const file = join(folder, 'causal-das.mlexp.json');
+      for (let i = 0; i < 60 && !existsSync(file); i++) await page.waitForTimeout(500);
       check(existsSync(file), `${file} was written`);
       const e = JSON.parse(readFileSync(file, 'utf8')) as { analysis: string; results: { trained: { testIia: number } }; params: { rank: number } };
       check(e.analysis === 'das' && e.params.rank === 16 && e.results.trained.testIia >= 0.8, `experiment ${JSON.stringify({ analysis: e.analysis, rank: e.params.rank })}`);
+      // The saved file opens in the experiment editor; back in the panel, its results are drawn again.
+      await page.locator('.tabs-container .tab', { hasText: 'causal-das.mlexp.json' }).first().waitFor({ timeout: 30_000 });
+      await page.locator('.tabs-container .tab', { hasText: 'Causal abstraction' }).first().click();
+      view = await findWebview(page, 'body[data-view="causal"] #das-verdict', 60_000);
+      check(((await view.locator('#das-verdict').textContent()) ?? '').startsWith('Aligned'), 'the DAS result is shown again');
+      check((await view.locator('#sweep-plot .main-svg').count()) > 0 && (await view.locator('#probe-plot').count()) > 0, 'and the IIA heatmap and the probes');
       await view.locator('#save-subspace').click();
       await acceptSaveDialog(page);
       await status().filter({ hasText: '.safetensors' }).waitFor({ timeout: 30_000 });

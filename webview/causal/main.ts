@@ -325,6 +325,10 @@ async function start(): Promise<void> {
       text.value = example;
       save();
     }
+    // Shown again after the panel was hidden (its page is rebuilt); then an experiment file opened into it.
+    if (init.last?.iia) drawIia((shown.iia = init.last.iia));
+    if (init.last?.das) drawDas((shown.das = init.last.das));
+    if (init.last?.probe) drawProbe((shown.probe = init.last.probe));
     if (init.opened) opened(init.opened);
   } catch (e) {
     setStatus(byId('status'), e instanceof Error ? e.message : String(e), true);

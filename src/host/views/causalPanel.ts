@@ -13,11 +13,12 @@ import { CAUSAL_KINDS, validateCausalParams } from '../../shared/causalProtocol'
 import type { AnalysisParams, AnalysisResults } from '../../shared/analyses';
 import { EXAMPLE_NAMES, exampleHypothesis } from '../../shared/causal';
 import type { Hypothesis } from '../../shared/causal';
-import { parseExperiment, serializeExperiment } from '../../shared/experiment';
+import { parseExperiment } from '../../shared/experiment';
 import type { ModelInfo } from '../../shared/protocol';
 import { RpcError } from '../../shared/rpc';
 import type { Handlers, RpcEndpoint } from '../../shared/rpc';
-import { experimentRecord, modelHash } from '../../engine/experimentRecord';
+import { modelHash } from '../../engine/experimentRecord';
+import { saveExperimentAs } from '../experimentEditor';
 import { saveSubspace } from '../../engine/analysis/subspaceFile';
 import type { EngineClient } from '../engineClient';
 import { errorMessage } from '../log';
@@ -100,12 +101,17 @@ class CausalPanel {
     return {
       'causal/init': async (): Promise<CausalInit> => {
         const info = await this.model();
-        if (this.opened) this.rememberOpened(this.opened);
+        const opened = this.opened;
+        if (this.opened) {
+          this.rememberOpened(this.opened);
+          this.opened = undefined; // shown once; afterwards it is one of the last results
+        }
+        const last = { iia: this.last.iia?.result, das: this.last.das?.result, probe: this.last.probe?.result };
         // Base and source prompts must tokenize to one length: names of one token each (with their leading space).
         const single: string[] = [];
         for (const name of EXAMPLE_NAMES) if ((await this.deps.engine.call('tokenize', { text: ` ${name}` })).ids.length === 1) single.push(name);
         const example = exampleHypothesis(info.nLayers, single.length >= 4 ? single : EXAMPLE_NAMES);
-        return { modelName: info.name, nLayers: info.nLayers, dModel: info.dModel, example: JSON.stringify(example, null, 2), ...(this.opened ? { opened: this.opened } : {}) };
+        return { modelName: info.name, nLayers: info.nLayers, dModel: info.dModel, example: JSON.stringify(example, null, 2), ...(opened ? { opened } : {}), last };
       },
       'causal/iia': (params, ctx) => this.run('iia', params, ctx),
       'causal/das': (params, ctx) => this.run('das', params, ctx),
@@ -132,14 +138,8 @@ class CausalPanel {
       'causal/saveExperiment': async ({ kind }) => {
         const last = this.last[kind];
         if (!last) throw new RpcError('bad-input', `There is no ${kind.toUpperCase()} result to save yet.`);
-        const info = await this.model();
-        const target = await vscode.window.showSaveDialog({ defaultUri: defaultFile(`causal-${kind}.mlexp.json`), filters: { 'MechLens experiment': ['json'] }, saveLabel: 'Save Experiment' });
-        if (!target) return { path: null };
-        const file = target.fsPath.endsWith('.mlexp.json') ? target.fsPath : `${target.fsPath.replace(/\.json$/, '')}.mlexp.json`;
-        const experiment = experimentRecord(info, kind, last.params as never, last.result as never, { file });
-        await vscode.workspace.fs.writeFile(vscode.Uri.file(file), Buffer.from(serializeExperiment(experiment), 'utf8'));
-        this.deps.log.info(`Saved the ${kind} result as ${file}`);
-        return { path: file };
+        // Written, then opened in the experiment editor (re-run, diff); MechLens: Open Causal Results shows it here again.
+        return { path: await saveExperimentAs(await this.model(), kind, last.params as never, last.result as never, `causal-${kind}.mlexp.json`, this.deps.log) };
       },
       'causal/saveSubspace': async () => {
         const last = this.last.das;
