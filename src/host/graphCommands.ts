@@ -86,7 +86,12 @@ export async function buildGraph(deps: GraphCommandDeps, subject: SubjectSource)
       return undefined;
     }
     deps.log.error('The attribution graph failed', err);
-    void vscode.window.showErrorMessage(`MechLens: ${errorMessage(err)}`);
+    const message = errorMessage(err);
+    // A transcoder set whose hf:// files are not in the cache yet: offer to fetch them (with the plan first).
+    const set = /`mechlens download --transcoders (.+?)`/.exec(message)?.[1];
+    void vscode.window.showErrorMessage(`MechLens: ${message}`, ...(set ? ['Download Transcoder Files…'] : [])).then((a) => {
+      if (a && set) void vscode.commands.executeCommand('mechlens.downloadTranscoders', set);
+    });
     return undefined;
   }
 }
