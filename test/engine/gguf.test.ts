@@ -6,7 +6,8 @@
 // dequantisation is exact); their distance from the full-precision golden is the cost of the format, bounded
 // at the tolerances below. Q4_K and Q6_K blocks (256 values per row block, wider than the fixtures' rows) are
 // checked block by block against an independent numpy dequantiser (tools/reference/ggml_quants.py). Bad files
-// are refused through the CLI with one line.
+// are refused through the CLI with one line. A one-layer llama of 256-wide rows in Q4_K / Q6_K (the mix of
+// llama.cpp's Q4_K_M) gives the golden PyTorch computes from the numpy-dequantised weights.
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, copyFileSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -107,6 +108,22 @@ describe('GGUF checkpoints', function () {
       const w = want.get(name)!;
       assert.deepEqual(info.shape, w.shape, name);
       assert.equal(maxAbsDiff(got, w.data), 0, `${name} (${info.type}) differs from numpy`);
+    }
+  });
+
+  it('a Q4_K_M-style llama (Q4_K matrices, Q6_K embedding and down projection, rows of 256) gives the PyTorch golden of its dequantised weights', async function () {
+    // Written by tools/reference/ggml_quants.py: random K-quant blocks, Q/K in llama.cpp's rotary row order; the
+    // golden is models.RefModel on the numpy-dequantised weights put back in Hugging Face's order.
+    const dir = fixture('gguf-quants');
+    const golden = readGolden(dir, 'llama-q4k.golden.safetensors');
+    const m = await Model.load(join(dir, 'llama-q4k.gguf'));
+    try {
+      assert.deepEqual([...m.info.storedDtypes].sort(), ['F32', 'Q4_K', 'Q6_K']);
+      const r = await m.forward({ tokens: golden.inputIds, logits: 'all' });
+      const d = maxAbsDiff(r.logits!.data, golden.tensors.get('logits')!.data);
+      assert.ok(d <= 1e-4, `logits differ from the golden by ${d}`);
+    } finally {
+      await m.dispose();
     }
   });
 

@@ -19,9 +19,14 @@ float32 operation in the order ggml's C code performs it, so the values are thos
 
 Writes blocks.gguf (GGUF v3, tensors "q4_0" [3, 64], "q4_k" [3, 512], "q6_k" [3, 512], random blocks with
 random finite f16 scales, plus an F32 tensor between them so offsets are exercised) and expected.safetensors
-(the same names, F32, dequantised here).
+(the same names, F32, dequantised here). Then a whole model: llama-q4k.gguf, a one-layer Llama (d_model 256, so
+every matrix row is whole 256-value blocks) whose matrices are random Q4_K blocks and whose embedding and
+down projection are Q6_K (as llama.cpp's Q4_K_M mixes them), Q and K stored in llama.cpp's rotary row order;
+its golden (llama-q4k.golden.safetensors: input_ids, logits) comes from models.RefModel on the weights
+dequantised here and put back in Hugging Face's row order (the inverse of convert_hf_to_gguf.py's permute).
 """
 import argparse
+import json
 import os
 import struct
 import sys
@@ -30,6 +35,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import models  # noqa: E402
 from safetensors_io import save_file  # noqa: E402
 
 QK_K = 256
@@ -104,13 +110,20 @@ def random_blocks(kind, n_blocks, rng):
     return raw
 
 
-def write_gguf(path, tensors, alignment=32):
-    """GGUF v3 (ggml docs/gguf.md): header, one metadata key, tensor infos (ne reversed), aligned data."""
+def write_gguf(path, tensors, alignment=32, metadata=(("general.architecture", "test"),)):
+    """GGUF v3 (ggml docs/gguf.md): header, metadata (str, int as u32, float as f32), tensor infos (ne
+    reversed), aligned data."""
     def s(x):
         b = x.encode()
         return struct.pack("<Q", len(b)) + b
-    head = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), 1)
-    head += s("general.architecture") + struct.pack("<I", 8) + s("test")
+    head = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(metadata))
+    for key, value in metadata:
+        if isinstance(value, str):
+            head += s(key) + struct.pack("<I", 8) + s(value)
+        elif isinstance(value, int):
+            head += s(key) + struct.pack("<II", 4, value)
+        else:
+            head += s(key) + struct.pack("<If", 6, value)
     data = b""
     for name, kind, shape, raw in tensors:
         head += s(name) + struct.pack("<I", len(shape)) + b"".join(struct.pack("<Q", n) for n in reversed(shape))
@@ -119,6 +132,64 @@ def write_gguf(path, tensors, alignment=32):
     head += b"\0" * (-len(head) % alignment)
     with open(path, "wb") as f:
         f.write(head + data)
+
+
+def unpermute(w, n_head):
+    """Inverse of convert_hf_to_gguf.py's LlamaModel.permute (w.reshape(n_head, 2, rows // n_head // 2, cols)
+    .swapaxes(1, 2)): llama.cpp's rotary row order back to Hugging Face's rotate-half order."""
+    rows = w.shape[0]
+    return w.reshape(n_head, rows // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def scaled_blocks(kind, n_blocks, rng, scale):
+    """Random blocks whose f16 scales are small enough for a working model (|weights| about 0.05)."""
+    raw = random_blocks(kind, n_blocks, rng)
+    for p in {"Q4_K": [0, 2], "Q6_K": [208]}[kind]:
+        d = (np.abs(rng.standard_normal(n_blocks)) * scale + scale / 4).astype(np.float16)
+        raw[:, p:p + 2] = d.view(np.uint8).reshape(n_blocks, 2)
+    return raw
+
+
+def write_model(out, rng):
+    d, H, Hkv, dh, dm, V = 256, 2, 1, 128, 256, 64
+    cfg = {"model_type": "llama", "hidden_size": d, "num_attention_heads": H, "num_key_value_heads": Hkv,
+           "head_dim": dh, "intermediate_size": dm, "num_hidden_layers": 1, "vocab_size": V,
+           "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "max_position_embeddings": 64, "hidden_act": "silu",
+           "tie_word_embeddings": True}
+    shapes = {"token_embd.weight": ("Q6_K", [V, d], "model.embed_tokens.weight"),
+              "blk.0.attn_q.weight": ("Q4_K", [H * dh, d], "model.layers.0.self_attn.q_proj.weight"),
+              "blk.0.attn_k.weight": ("Q4_K", [Hkv * dh, d], "model.layers.0.self_attn.k_proj.weight"),
+              "blk.0.attn_v.weight": ("Q4_K", [Hkv * dh, d], "model.layers.0.self_attn.v_proj.weight"),
+              "blk.0.attn_output.weight": ("Q4_K", [d, H * dh], "model.layers.0.self_attn.o_proj.weight"),
+              "blk.0.ffn_gate.weight": ("Q4_K", [dm, d], "model.layers.0.mlp.gate_proj.weight"),
+              "blk.0.ffn_up.weight": ("Q4_K", [dm, d], "model.layers.0.mlp.up_proj.weight"),
+              "blk.0.ffn_down.weight": ("Q6_K", [d, dm], "model.layers.0.mlp.down_proj.weight")}
+    tensors, sd = [], {}
+    for name, (kind, shape, hf) in shapes.items():
+        blocks = scaled_blocks(kind, shape[0] * shape[1] // QK_K, rng, 4e-4 if kind == "Q4_K" else 1e-4)
+        w = DEQUANT[kind](blocks).reshape(shape)
+        if name.endswith(("attn_q.weight", "attn_k.weight")):
+            w = unpermute(w, H if "attn_q" in name else Hkv)
+        tensors.append((name, kind, shape, blocks.tobytes()))
+        sd[hf] = torch.from_numpy(np.ascontiguousarray(w))
+    for name, hf in [("blk.0.attn_norm.weight", "model.layers.0.input_layernorm.weight"),
+                     ("blk.0.ffn_norm.weight", "model.layers.0.post_attention_layernorm.weight"),
+                     ("output_norm.weight", "model.norm.weight")]:
+        w = (1 + 0.2 * rng.standard_normal(d)).astype(np.float32)
+        tensors.append((name, "F32", [d], w.tobytes()))
+        sd[hf] = torch.from_numpy(w)
+    md = [("general.architecture", "llama"), ("llama.block_count", 1), ("llama.context_length", 64),
+          ("llama.embedding_length", d), ("llama.feed_forward_length", dm), ("llama.attention.head_count", H),
+          ("llama.attention.head_count_kv", Hkv), ("llama.attention.key_length", dh),
+          ("llama.attention.value_length", dh), ("llama.rope.freq_base", 10000.0),
+          ("llama.attention.layer_norm_rms_epsilon", 1e-5), ("llama.vocab_size", V)]
+    write_gguf(os.path.join(out, "llama-q4k.gguf"), tensors, metadata=md)
+    ids = torch.from_numpy(np.stack([rng.permutation(V)[:12] for _ in range(2)]).astype(np.int64))
+    with torch.no_grad():
+        logits = models.build(cfg, sd).forward(ids).contiguous()
+    save_file({"input_ids": ids, "logits": logits}, os.path.join(out, "llama-q4k.golden.safetensors"),
+              metadata={"script": "tools/reference/ggml_quants.py", "config": json.dumps(cfg)})
+    print(f"llama-q4k.gguf  |logits| max {logits.abs().max():.3f}, std {logits.std():.3f}")
 
 
 def main():
@@ -149,6 +220,7 @@ def main():
     for name, kind, shape, _ in tensors:
         v = expected[name]
         print(f"{name:5s} {kind:5s} {shape}  range [{v.min():.4g}, {v.max():.4g}]")
+    write_model(args.out, rng)
 
 
 if __name__ == "__main__":
