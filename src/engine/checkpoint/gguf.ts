@@ -164,18 +164,11 @@ export function dequantize(type: GgufType, raw: Uint8Array): Float32Array {
       return f16ToF32(new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2));
     case 'BF16':
       return bf16ToF32(new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2));
-    case 'Q8_0': {
-      const nBlocks = raw.byteLength / 34;
-      const out = new Float32Array(nBlocks * 32);
-      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-      const scale = new Uint16Array(1);
-      for (let b = 0; b < nBlocks; b++) {
-        scale[0] = view.getUint16(b * 34, true);
-        const d = f16ToF32(scale)[0]!;
-        for (let j = 0; j < 32; j++) out[b * 32 + j] = d * view.getInt8(b * 34 + 2 + j);
-      }
-      return out;
-    }
+    case 'Q8_0':
+      return byBlocks(raw, 34, 32, (base, y, out) => {
+        const d = halfAt(raw, base);
+        for (let j = 0; j < 32; j++) out[y + j] = d * ((raw[base + 2 + j]! << 24) >> 24); // int8
+      });
     case 'Q4_0':
       return dequantizeQ4_0(raw);
     case 'Q4_K':
@@ -190,8 +183,11 @@ export function dequantize(type: GgufType, raw: Uint8Array): Float32Array {
 // numpy dequantiser on random blocks (tools/reference/ggml_quants.py, test/engine/gguf.test.ts).
 const f32 = Math.fround;
 
+/** Every f16 bit pattern's value, built on first use: a block's scales are looked up, not converted. */
+let HALF: Float32Array | undefined;
 function halfAt(raw: Uint8Array, at: number): number {
-  return f16ToF32(new Uint16Array([raw[at]! | (raw[at + 1]! << 8)]))[0]!;
+  HALF ??= f16ToF32(Uint16Array.from({ length: 65536 }, (_, i) => i));
+  return HALF[raw[at]! | (raw[at + 1]! << 8)]!;
 }
 
 /** Decodes `raw` block by block: `decode(base, y, out)` writes the values of the block at byte `base` from `out[y]`. */
@@ -219,15 +215,15 @@ function dequantizeQ4_K(raw: Uint8Array): Float32Array {
   return byBlocks(raw, 144, 256, (base, y, out) => {
     const d = halfAt(raw, base);
     const dmin = halfAt(raw, base + 2);
-    const scales = base + 4;
-    const scaleMin = (j: number): [number, number] =>
-      j < 4
-        ? [raw[scales + j]! & 63, raw[scales + j + 4]! & 63]
-        : [(raw[scales + j + 4]! & 0x0f) | ((raw[scales + j - 4]! >> 6) << 4), (raw[scales + j + 4]! >> 4) | ((raw[scales + j]! >> 6) << 4)];
+    const sc = base + 4;
+    // get_scale_min_k4(j): j < 4 reads bytes j and j + 4; j >= 4 takes 4 bits of byte j + 4 and the top 2 bits
+    // of bytes j - 4 (the scale) and j (the min).
+    const scaleOf = (j: number) => (j < 4 ? raw[sc + j]! & 63 : (raw[sc + j + 4]! & 0x0f) | ((raw[sc + j - 4]! >> 6) << 4));
+    const minOf = (j: number) => (j < 4 ? raw[sc + j + 4]! & 63 : (raw[sc + j + 4]! >> 4) | ((raw[sc + j]! >> 6) << 4));
     for (let g = 0; g < 4; g++) {
+      // Sub-blocks 2g (low nibbles) and 2g + 1 (high nibbles) share the 32 bytes at q.
       const q = base + 16 + g * 32;
-      const [sc1, m1] = scaleMin(2 * g);
-      const [sc2, m2] = scaleMin(2 * g + 1);
+      const [sc1, m1, sc2, m2] = [scaleOf(2 * g), minOf(2 * g), scaleOf(2 * g + 1), minOf(2 * g + 1)];
       const d1 = f32(d * sc1);
       const min1 = f32(dmin * m1);
       const d2 = f32(d * sc2);
@@ -240,6 +236,7 @@ function dequantizeQ4_K(raw: Uint8Array): Float32Array {
 
 /** Q6_K: per 256 values, two halves of 128: 4 low bits from ql, 2 high bits from qh, minus 32, times d * scale. */
 function dequantizeQ6_K(raw: Uint8Array): Float32Array {
+  const ds = new Float64Array(8);
   return byBlocks(raw, 210, 256, (base, y0, out) => {
     const d = halfAt(raw, base + 208);
     for (let n = 0; n < 2; n++) {
@@ -247,7 +244,8 @@ function dequantizeQ6_K(raw: Uint8Array): Float32Array {
       const qh = base + 128 + n * 32;
       const sc = base + 192 + n * 8;
       const y = y0 + n * 128;
-      const scale = (i: number) => f32(d * ((raw[sc + i]! << 24) >> 24)); // int8
+      // d * scale for the 8 int8 scales of this half (value l of quarter k uses scale 2k + l / 16).
+      for (let i = 0; i < 8; i++) ds[i] = f32(d * ((raw[sc + i]! << 24) >> 24));
       for (let l = 0; l < 32; l++) {
         const is = l >> 4;
         const h = raw[qh + l]!;
@@ -255,10 +253,10 @@ function dequantizeQ6_K(raw: Uint8Array): Float32Array {
         const q2 = ((raw[ql + l + 32]! & 0x0f) | (((h >> 2) & 3) << 4)) - 32;
         const q3 = ((raw[ql + l]! >> 4) | (((h >> 4) & 3) << 4)) - 32;
         const q4 = ((raw[ql + l + 32]! >> 4) | (((h >> 6) & 3) << 4)) - 32;
-        out[y + l] = f32(scale(is) * q1);
-        out[y + l + 32] = f32(scale(is + 2) * q2);
-        out[y + l + 64] = f32(scale(is + 4) * q3);
-        out[y + l + 96] = f32(scale(is + 6) * q4);
+        out[y + l] = f32(ds[is]! * q1);
+        out[y + l + 32] = f32(ds[is + 2]! * q2);
+        out[y + l + 64] = f32(ds[is + 4]! * q3);
+        out[y + l + 96] = f32(ds[is + 6]! * q4);
       }
     }
   });
