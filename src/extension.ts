@@ -88,7 +88,12 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
   const statusBar = new EngineStatusBar(models);
   ui.statusBar = statusBar;
   const session = new PromptSession(engine, log);
-  const interventions = new InterventionService(engine, () => models.loadActive());
+  const interventions = new InterventionService(engine, () => models.loadActive(), async (seed) => {
+    const info = await models.setRandomInit(seed);
+    // The prompt panel's own run follows the model; the other views re-run when told the state changed.
+    if (info && session.current) await session.run(session.current.text);
+    return info;
+  });
   const panel = new PromptPanel(context.extensionUri, session, log, interventions);
   const tree = new ModelsTreeProvider(models);
   const inspector = new InspectorViewProvider(context.extensionUri, session);

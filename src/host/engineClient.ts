@@ -345,5 +345,5 @@ export class EngineClient {
 }
 
 function modelKey(p: LoadModelParams): string {
-  return JSON.stringify([p.dir, p.threads ?? 0, p.executionProvider ?? 'cpu']);
+  return JSON.stringify([p.dir, p.threads ?? 0, p.executionProvider ?? 'cpu', p.randomInit ?? null]);
 }

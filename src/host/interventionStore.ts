@@ -26,6 +26,7 @@ const MAX_COUNTERFACTUAL_CHARS = 100_000;
 export class InterventionStore {
   private items: Entry[] = [];
   private counterfactualText: string | null = null;
+  private randomInitSeed: number | null = null;
   private readonly history: Snapshot[] = [];
   private nextId = 1;
   private readonly listeners = new Set<(view: InterventionStateView) => void>();
@@ -45,7 +46,7 @@ export class InterventionStore {
   }
 
   view(): InterventionStateView {
-    return { chips: this.items.map((e) => ({ ...e })), canUndo: this.history.length > 0, counterfactual: this.counterfactualText };
+    return { chips: this.items.map((e) => ({ ...e })), canUndo: this.history.length > 0, counterfactual: this.counterfactualText, randomInit: this.randomInitSeed };
   }
 
   /** Adds a validated spec with its chip label; an identical spec already active is not added twice. */
@@ -74,6 +75,15 @@ export class InterventionStore {
     const t = text === null || text.trim() === '' ? null : text;
     if (t !== null && t.length > MAX_COUNTERFACTUAL_CHARS) badInput(`The counterfactual prompt is longer than ${MAX_COUNTERFACTUAL_CHARS} characters.`);
     if (t !== this.counterfactualText) this.change(() => (this.counterfactualText = t));
+    return this.view();
+  }
+
+  /** Records the random-init control's state (the model manager loads the model; this tells the views). Not undone by Undo. */
+  setRandomInit(seed: number | null): InterventionStateView {
+    if (seed !== this.randomInitSeed) {
+      this.randomInitSeed = seed;
+      this.fire();
+    }
     return this.view();
   }
 

@@ -28,6 +28,8 @@ export class InterventionService {
   constructor(
     private readonly engine: EngineClient,
     private readonly ensureModel: () => Promise<ModelInfo | undefined>,
+    /** Loads the model with the random-init control on (a seed) or off. */
+    private readonly loadRandomInit: (seed: number | undefined) => Promise<ModelInfo | undefined>,
   ) {}
 
   private async model(): Promise<ModelInfo> {
@@ -92,6 +94,10 @@ export class InterventionService {
       'interventions/remove': ({ id }) => this.store.remove(id),
       'interventions/undo': () => this.store.undo(),
       'interventions/clear': () => this.store.clear(),
+      'interventions/randomInit': async ({ seed }) => {
+        await this.loadRandomInit(seed);
+        return this.store.setRandomInit(seed ?? null);
+      },
       'interventions/compare': async (_p, ctx) => {
         const text = promptOf();
         return text ? this.compare(text, ctx.signal) : null;

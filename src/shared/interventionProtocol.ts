@@ -2,7 +2,7 @@
 // the one intervention state they share: add a chip, remove one, undo, clear, compare the view's prompt
 // before and after. The browser bundles import the types only; the host merges INTERVENTION_PARAMS into
 // each view's params table, so what a webview sends is validated before any handler runs.
-import { integer, noParams, object } from './schema';
+import { integer, noParams, object, optional } from './schema';
 import type { Infer, Schema } from './schema';
 import { uiInterventionSchema } from './patchUi';
 import type { Comparison, UiIntervention } from './patchUi';
@@ -22,6 +22,8 @@ export interface InterventionStateView {
   canUndo: boolean;
   /** The counterfactual prompt patches read from, when one is set. */
   counterfactual: string | null;
+  /** The random-init control's seed while it is on: every view runs the architecture with re-initialised weights. */
+  randomInit: number | null;
 }
 
 export const INTERVENTION_PARAMS = {
@@ -33,6 +35,8 @@ export const INTERVENTION_PARAMS = {
   'interventions/clear': noParams,
   /** The view's prompt, last position: clean vs under the interventions (null when none are active). */
   'interventions/compare': noParams,
+  /** Turns the random-init control on (with a seed) or off (no seed) for every view. */
+  'interventions/randomInit': object({ seed: optional(integer(0, 2_147_483_647, 'a seed (a non-negative integer)')) }),
 } satisfies Record<string, Schema<object>>;
 
 type P<K extends keyof typeof INTERVENTION_PARAMS> = Infer<(typeof INTERVENTION_PARAMS)[K]>;
@@ -44,6 +48,7 @@ export type InterventionHostProtocol = {
   'interventions/undo': { params: P<'interventions/undo'>; result: InterventionStateView };
   'interventions/clear': { params: P<'interventions/clear'>; result: InterventionStateView };
   'interventions/compare': { params: P<'interventions/compare'>; result: Comparison | null };
+  'interventions/randomInit': { params: P<'interventions/randomInit'>; result: InterventionStateView };
 };
 
 export type InterventionNotifications = {

@@ -15,6 +15,8 @@ export interface LoadModelParams {
   threads?: number;
   /** onnxruntime execution provider; `cuda` needs onnxruntime-node installed with ONNXRUNTIME_NODE_INSTALL=cuda12. */
   executionProvider?: 'cpu' | 'cuda' | 'coreml' | 'dml';
+  /** The random-init control: the same architecture with re-initialised weights (its family's scheme), seeded. */
+  randomInit?: number;
 }
 
 export interface TopToken {

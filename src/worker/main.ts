@@ -5,6 +5,7 @@
 import '../engine/privacy';
 import { parentPort } from 'node:worker_threads';
 import { Model } from '../engine/model';
+import { randomInitModel } from '../engine/randomInit';
 import { validateCheckpoint } from '../engine/checkpoint/load';
 import { UserError, throwIfAborted } from '../engine/errors';
 import { runAnalysis } from '../engine/analysis/registry';
@@ -52,13 +53,19 @@ function main(): void {
   };
 
   const handlers: Handlers<EngineProtocol, EngineNotifications> = {
-    'model/load': async ({ dir, threads, executionProvider }, ctx) => {
+    'model/load': async ({ dir, threads, executionProvider, randomInit }, ctx) => {
       ctx.notify('progress', { message: `Loading ${dir}`, fraction: 0 });
-      const next = await Model.load(dir, {
+      let next = await Model.load(dir, {
         threads,
         executionProvider,
         onProgress: (message, fraction) => ctx.notify('progress', { message, fraction }),
       });
+      if (randomInit !== undefined && !ctx.signal.aborted) {
+        // The random-init control: every analysis then runs on the architecture with re-initialised weights.
+        const random = await randomInitModel(next, randomInit, { threads });
+        await next.dispose();
+        next = random;
+      }
       if (ctx.signal.aborted) {
         await next.dispose();
         throw new UserError('Loading was cancelled.');

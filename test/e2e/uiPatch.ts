@@ -237,7 +237,7 @@ async function main(): Promise<number> {
       await page.keyboard.press('Control+End');
       await page.keyboard.press('Shift+Control+ArrowLeft');
       // The palette opened straight from the editor (runCommand's Escape would clear the selection).
-      check((await page.locator('.monaco-editor .selected-text').count()) > 0, 'the last word is selected');
+      await page.locator('.monaco-editor .selected-text').first().waitFor({ timeout: 10_000 });
       await page.keyboard.press('F1');
       const box = page.locator('.quick-input-widget input').filter({ visible: true });
       await box.waitFor({ timeout: 15_000 });
@@ -319,6 +319,27 @@ async function main(): Promise<number> {
       check(/gradient × input\) of .* for the next token .*: [+-]?[\d.e-]+ \(rank \d+ of \d+/.test(hover), `hover "${hover.slice(0, 200)}"`);
       await page.screenshot({ path: `${outDir}/patch-14-saliency-dark.png` });
       await page.mouse.move(10, 10);
+    });
+
+    await test('the random-init control: every view runs the re-initialised architecture, and back', async () => {
+      await tab('MechLens: Prompt').click();
+      const view = await findWebview(page, 'body[data-view="prompt"] #iv-random', 60_000);
+      const trainedTop = (await view.locator('#top tr[data-token-id] td.tok').first().textContent()) ?? '';
+      await view.locator('#iv-random').click();
+      await view.locator('#iv-chips[data-random-init="0"]').waitFor({ timeout: 60_000 });
+      await view.locator('#model', { hasText: 'random init, seed 0' }).waitFor({ timeout: 60_000 });
+      const randomTop = (await view.locator('#top tr[data-token-id] td.tok').first().textContent()) ?? '';
+      log(`top next token: trained ${JSON.stringify(trainedTop)}, random init ${JSON.stringify(randomTop)}`);
+      check(randomTop !== trainedTop, 'the re-initialised model predicts something else');
+      await page.screenshot({ path: `${outDir}/patch-16-random-init-dark.png` });
+      await tab('Logit lens: ioi.prompt').click();
+      const lens = await findWebview(page, 'body[data-view="lens"] #iv-chips[data-random-init="0"]', 60_000);
+      await lens.locator('#app[data-ready]').waitFor({ timeout: 60_000 });
+      await lens.locator('#iv-random').click();
+      await lens.locator('#iv-chips[data-random-init=""]').waitFor({ timeout: 60_000 });
+      await tab('MechLens: Prompt').click();
+      const back = await findWebview(page, 'body[data-view="prompt"] #iv-chips[data-random-init=""]', 60_000);
+      await back.locator('#model', { hasNotText: 'random init' }).waitFor({ timeout: 60_000 });
     });
 
     await test('light theme: the views follow it', async () => {

@@ -2,11 +2,16 @@
 // analyses take `interventions`. Invariants on the bundled model: patching every position of
 // blocks.0.hook_resid_pre from another prompt of the same length makes the lens, the patterns and the final
 // logit those of that prompt; a zero ablation at layer l leaves every lens row before l unchanged and
-// changes the rows from l on; the view-level specs compile to what the engine runs (compileUiIntervention).
+// changes the rows from l on; the view-level specs compile to what the engine runs (compileUiIntervention);
+// the worker loads the random-init control the views toggle.
 import assert from 'node:assert/strict';
 import { Model } from '../../src/engine/model';
 import { runAnalysis } from '../../src/engine/analysis/registry';
 import { compileUiIntervention } from '../../src/shared/patchUi';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { RpcEndpoint, RpcError } from '../../src/shared/rpc';
+import type { EngineProtocol } from '../../src/shared/protocol';
 import { DEFAULT_MODEL, maxAbsDiff } from '../support/fixtures';
 
 describe('analyses under interventions (the views\' click-to-patch)', function () {
@@ -74,5 +79,28 @@ describe('analyses under interventions (the views\' click-to-patch)', function (
     const mean = compileUiIntervention({ kind: 'mean', site: 'mlp_out', from: 0, to: model.config.nLayers - 1 }, ctx);
     const m = await runAnalysis(model, 'run', { prompt: { tokens: a }, interventions: mean });
     assert.ok(maxAbsDiff(m.logits.data, (await runAnalysis(model, 'run', { prompt: { tokens: a } })).logits.data) > 1e-3);
+  });
+});
+
+describe('the views\' random-init control (worker model/load randomInit)', function () {
+  it('loads the re-initialised architecture: named so, seeded (same seed, same logits), unlike the trained model', async function () {
+    const worker = new Worker(join(__dirname, '..', '..', 'dist', 'worker.js'));
+    const rpc = new RpcEndpoint<Record<string, never>, EngineProtocol>((m, transfer) => worker.postMessage(m, transfer ?? []), {});
+    worker.on('message', (m: unknown) => rpc.handle(m));
+    worker.on('error', (e) => rpc.close(new RpcError('worker-crashed', e.message)));
+    try {
+      const prompt = { text: 'When Mary and John went to the store, John gave a drink to' };
+      const trained = await rpc.call('model/load', { dir: DEFAULT_MODEL });
+      const a = (await rpc.call('analysis/run', { prompt })).logits.data;
+      const info = await rpc.call('model/load', { dir: DEFAULT_MODEL, randomInit: 7 });
+      assert.equal(info.name, `${trained.name} (random init, seed 7)`);
+      const b = (await rpc.call('analysis/run', { prompt })).logits.data;
+      await rpc.call('model/load', { dir: DEFAULT_MODEL, randomInit: 7 });
+      const c = (await rpc.call('analysis/run', { prompt })).logits.data;
+      assert.ok(maxAbsDiff(a, b) > 1, 'the re-initialised model predicts differently');
+      assert.equal(maxAbsDiff(b, c), 0, 'the same seed gives the same weights');
+    } finally {
+      await worker.terminate();
+    }
   });
 });

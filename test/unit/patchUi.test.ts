@@ -70,6 +70,16 @@ describe('intervention state (host)', () => {
     assert.equal(s.counterfactual, null);
     s.undo();
     assert.equal(s.counterfactual, 'When John and Mary went');
+    // The random-init control is shared state too, but not an edit Undo takes back.
+    const fired: Array<number | null> = [];
+    s.onDidChange((v) => fired.push(v.randomInit));
+    s.setRandomInit(0);
+    s.setRandomInit(0);
+    assert.deepEqual(fired, [0]);
+    assert.equal(s.view().randomInit, 0);
+    s.setCounterfactual(null);
+    s.undo();
+    assert.equal(s.view().randomInit, 0);
   });
 
   it('the views\' params tables accept the intervention messages and refuse bad ones', () => {
@@ -77,6 +87,9 @@ describe('intervention state (host)', () => {
       validate('interventions/add', { spec: zero });
       validate('interventions/remove', { id: 1 });
       validate('interventions/compare', {});
+      validate('interventions/randomInit', { seed: 3 });
+      validate('interventions/randomInit', {});
+      assert.throws(() => validate('interventions/randomInit', { seed: -1 }), badInput(/seed must be a seed/));
       assert.throws(() => validate('interventions/add', { spec: { ...zero, to: 'all' } }), badInput(/interventions\/add: spec: to must be a layer index/));
       assert.throws(() => validate('interventions/remove', { id: 0 }), badInput(/id must be a chip id/));
       assert.throws(() => validate('interventions/clear', { all: true }), badInput(/unknown field "all"/));

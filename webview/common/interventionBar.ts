@@ -116,7 +116,7 @@ export class InterventionBar {
   private readonly chips = el('div', { class: 'iv-bar', id: 'iv-chips' });
   private readonly compare = el('div', { class: 'iv-compare', id: 'iv-compare' });
   private menu: HTMLElement | undefined;
-  state: InterventionStateView = { chips: [], canUndo: false, counterfactual: null };
+  state: InterventionStateView = { chips: [], canUndo: false, counterfactual: null, randomInit: null };
   private compareRequest = 0;
   /** The last menu's choices, offered again. */
   private last: { kind: UiKind; site: UiSite; from: number; to: number; head?: number; all: boolean } = { kind: 'zero', site: 'mlp_out', from: 0, to: 0, all: false };
@@ -193,8 +193,13 @@ export class InterventionBar {
       clear.addEventListener('click', () => void this.send(() => this.rpc.call('interventions/clear', {})));
       items.push(clear);
     }
+    const random = el('vscode-checkbox', { id: 'iv-random', label: 'random-init control', title: 'Run every view on this architecture with re-initialised weights (seed 0): what a finding looks like without training' }) as HTMLElement & { checked: boolean };
+    random.checked = this.state.randomInit !== null;
+    random.addEventListener('change', () => void this.send(() => this.rpc.call('interventions/randomInit', random.checked ? { seed: 0 } : {})));
+    items.push(random);
     this.chips.replaceChildren(...items);
     this.chips.dataset.count = String(this.state.chips.length);
+    this.chips.dataset.randomInit = this.state.randomInit === null ? '' : String(this.state.randomInit);
   }
 
   private async send(request: () => Promise<InterventionStateView>): Promise<void> {

@@ -15,6 +15,7 @@ import { getState, setState } from '../common/vscodeApi';
 const rpc = connectToHost<PromptPanelProtocol, PromptPanelNotifications>();
 const interventions = new InterventionBar(rpc, {
   dims: () => (view?.nLayers && view.nHeads ? { nLayers: view.nLayers, nHeads: view.nHeads } : null),
+  // The host re-runs the prompt itself when the random-init control swaps the model (a prompt/update follows).
   onChange: () => {
     if (view) renderView(view);
   },

@@ -36,6 +36,7 @@ export class ModelManager implements vscode.Disposable {
   private hubListing: ModelListing | undefined;
   private readonly pending = new Map<string, Promise<void>>();
   private readonly changed = new vscode.EventEmitter<void>();
+  private randomInitSeed: number | undefined;
   readonly onDidChange = this.changed.event;
   private readonly disposables: vscode.Disposable[] = [this.changed];
 
@@ -240,7 +241,20 @@ export class ModelManager implements vscode.Disposable {
 
   private loadParams(): LoadModelParams {
     const { threads, executionProvider } = readConfig();
-    return { dir: this.activeDir, threads, executionProvider };
+    return { dir: this.activeDir, threads, executionProvider, ...(this.randomInitSeed !== undefined ? { randomInit: this.randomInitSeed } : {}) };
+  }
+
+  /** The random-init control's seed while it is on (every view then runs the re-initialised architecture). */
+  get randomInit(): number | undefined {
+    return this.randomInitSeed;
+  }
+
+  /** Turns the random-init control on (a seed) or off (undefined) and loads the model so. */
+  async setRandomInit(seed: number | undefined): Promise<ModelInfo | undefined> {
+    this.randomInitSeed = seed;
+    this.engine.setModel(this.loadParams());
+    this.changed.fire();
+    return this.loadActive();
   }
 
   /** The bundled model in folder `abs`, if it is one. */
