@@ -139,7 +139,9 @@ behaviour, transcoders, dashboards, this card. The torch Llama matches an indepe
 (`tools/reference/hf_style.py`) to {ck['max_abs_vs_hf_style']:.1e} and the engine (onnxruntime) to {ck.get('max_abs_vs_engine', float('nan')):.1e} in the logits
 on four held-out rows; its key/value cache to {ck['max_abs_kv_cache']:.1e}. `test/engine/stories260K.test.ts` reproduces the transcoders' FVU
 and L0, the replacement agreement, the head scores and the greedy story through the engine, and validates the shipped
-dashboards against Neuronpedia's schema. Stage times on the project's shared 2-core machine: {stages}.
+dashboards against Neuronpedia's schema. Stage times of the last full run on the project's shared 2-core machine:
+{stages}. Seeded and single-threaded: a second full run on this machine reproduced every file here byte for byte
+(timings aside).
 """
 
 
