@@ -4,8 +4,8 @@
 // group and loads when clicked; MechLens: Download Model… against a loopback fake Hub (HF_ENDPOINT) shows
 // the plan in a modal, downloads only after "Download", and the model appears in the cache group; a GGUF
 // file (written from the qwen2 fixture) is added through Add Model Folder… and loads; a Gemma-3 model in the
-// cache is listed as supported; MechLens: Download Transcoder Files… fetches the hf:// files of a cached
-// transcoder set's config.yaml after consent; a declined download fetches nothing. Screenshots in dark and
+// cache is listed as supported; MechLens: Download Transcoder Files… offers a cached transcoder set whose
+// config.yaml names hf:// files, fetches nothing when declined and the files after consent; a declined download fetches nothing. Screenshots in dark and
 // light themes: <outDir>/hub-*.png.
 // Usage: node --import tsx test/e2e/uiHub.ts <port> <extensionPath> <workspaceFolder> <outDir> <hfHubCache> <hubPort>
 import { createHash } from 'node:crypto';
@@ -202,24 +202,39 @@ async function main(): Promise<number> {
       await page.screenshot({ path: `${outDir}/hub-08-after-decline-light.png` });
     });
 
-    await test('Download Transcoder Files… lists the cached set with files on the Hub, and fetches them after consent', async () => {
-      await setTheme(page, 'dark', 1000);
+    await test('Download Transcoder Files… lists the cached set with files on the Hub; declined fetches nothing, agreed fetches them', async () => {
       await runCommand(page, 'Notifications: Clear All Notifications');
       await page.keyboard.press('Escape');
       await modelRow(page, GEMMA3, /^gemma3 · .* · @main/);
-      await runCommand(page, 'MechLens: Download Transcoder Files…');
-      const pick = page.locator('.quick-input-list .monaco-list-row', { hasText: TC_SET }).first();
-      await pick.waitFor({ timeout: 30_000 });
-      const pickText = (await pick.textContent()) ?? '';
-      check(pickText.includes('2 files on the Hub'), `the pick says how many files are on the Hub: "${pickText}"`);
-      await page.screenshot({ path: `${outDir}/hub-09-transcoders-pick-dark.png` });
-      await pick.click();
-      const dialog = page.locator('.monaco-dialog-box');
-      await dialog.waitFor({ timeout: 30_000 });
-      const text = (await dialog.textContent()) ?? '';
-      check(text.includes('2 files from 1 Hub repo') && text.includes('layer_1/width_128/params.npz'), `the plan names the files: "${text.slice(0, 300)}"`);
-      check(!hub.requests.some((r) => r.url.includes(`${SCOPE}/resolve/`)), 'no transcoder file fetched before consent');
-      await page.screenshot({ path: `${outDir}/hub-10-transcoders-plan-dark.png` });
+      /** Runs the command, picks the set, and returns the plan's modal. */
+      const openPlan = async (shot?: string) => {
+        await runCommand(page, 'MechLens: Download Transcoder Files…');
+        const pick = page.locator('.quick-input-list .monaco-list-row', { hasText: TC_SET }).first();
+        await pick.waitFor({ timeout: 30_000 });
+        const pickText = (await pick.textContent()) ?? '';
+        check(pickText.includes('2 files on the Hub'), `the pick says how many files are on the Hub: "${pickText}"`);
+        if (shot) {
+          await page.waitForTimeout(500); // the quick pick fades in
+          await page.screenshot({ path: `${outDir}/${shot}` });
+        }
+        await pick.click();
+        const dialog = page.locator('.monaco-dialog-box');
+        await dialog.waitFor({ timeout: 30_000 });
+        const text = (await dialog.textContent()) ?? '';
+        check(text.includes(`${TC_SET}: 2 files from 1 Hub repo`) && text.includes('layer_1/width_128/params.npz'), `the plan names the set and its files: "${text.slice(0, 300)}"`);
+        return dialog;
+      };
+      // Light theme (as the suite left it): the pick and the plan, declined.
+      let dialog = await openPlan('hub-09-transcoders-pick-light.png');
+      await page.screenshot({ path: `${outDir}/hub-10-transcoders-plan-light.png` });
+      await dialog.locator('.monaco-button', { hasText: 'Cancel' }).first().click();
+      await dialog.waitFor({ state: 'hidden', timeout: 15_000 });
+      await page.waitForTimeout(1500);
+      check(!hub.requests.some((r) => r.url.includes(`${SCOPE}/resolve/`)), 'no transcoder file fetched before consent or after a refusal');
+      // Dark theme: agreed, downloaded.
+      await setTheme(page, 'dark', 1000);
+      dialog = await openPlan('hub-11-transcoders-pick-dark.png');
+      await page.screenshot({ path: `${outDir}/hub-12-transcoders-plan-dark.png` });
       await dialog.locator('.monaco-button', { hasText: 'Download' }).first().click();
       await notification(page, "downloaded the transcoder set's 2 Hub files");
       const snap = join(cacheDir, `models--${SCOPE.replace('/', '--')}`, 'snapshots', COMMIT);
