@@ -1,14 +1,16 @@
 // `mechlens models` and `mechlens download`: the Hugging Face cache and the Hub from a shell. Registered in
 // main.ts's HUB_COMMANDS (commands that need no --model), with the flags `include` and `yes` in FLAGS.
 // `download` never fetches weights without --yes: without it, it prints what would come and exits 0.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { UserError } from '../engine/errors';
 import { bundledModels, packageModelsRoot } from '../engine/bundledModels';
 import type { BundledModel } from '../engine/bundledModels';
-import { listModels } from '../engine/hub/cache';
+import { cachedHubFile, listModels } from '../engine/hub/cache';
 import type { ExtraFolder } from '../engine/hub/cache';
 import { describePlan, downloadPlan, formatSize, planDownload } from '../engine/hub/download';
 import type { DownloadOptions } from '../engine/hub/download';
-import { describeTranscoderPlan, downloadTranscoderPlan, planTranscoderDownload } from '../engine/hub/transcoderFiles';
+import { describeTranscoderPlan, downloadTranscoderPlan, hubFilesOfSet, planTranscoderDownload } from '../engine/hub/transcoderFiles';
 import { connectionFromEnv } from '../engine/hub/http';
 import type { HubConnection } from '../engine/hub/http';
 
@@ -84,7 +86,14 @@ export async function downloadCommand(args: string[], opts: HubCommandOptions): 
       },
     }),
     download: (plan, conn, options) => downloadPlan(plan, conn, options),
-    done: (plan, bytes) => `${plan.snapshotDir}\nDownloaded ${plan.id}@${plan.revision} (${formatSize(bytes)} fetched). Use it with --model ${plan.id}${plan.revision === 'main' ? '' : `@${plan.revision}`}.`,
+    done: (plan, bytes) => {
+      const ref = `${plan.id}${plan.revision === 'main' ? '' : `@${plan.revision}`}`;
+      const remote = remoteTranscoderFiles(plan.snapshotDir);
+      return (
+        `${plan.snapshotDir}\nDownloaded ${plan.id}@${plan.revision} (${formatSize(bytes)} fetched). ` +
+        (remote > 0 ? `It is a transcoder set whose config.yaml names ${remote} files on the Hub: fetch them with mechlens download --transcoders ${ref}.` : `Use it with --model ${ref}.`)
+      );
+    },
   });
 }
 
@@ -124,6 +133,15 @@ async function planThenDownload<P>(
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+  }
+}
+
+/** How many hf:// files a downloaded transcoder set's config.yaml names that are not in the cache (0: none, or not a set). */
+function remoteTranscoderFiles(dir: string): number {
+  try {
+    return existsSync(join(dir, 'config.yaml')) ? hubFilesOfSet(dir).filter((f) => cachedHubFile(f) === undefined).length : 0;
+  } catch {
+    return 0;
   }
 }
 

@@ -46,11 +46,13 @@ describe('transcoder sets from the Hub, and download locks', function () {
     remoteSet = join(work, 'remote-set');
     mkdirSync(remoteSet);
     const uris = cfg.transcoders.map((f, l) => `hf://test-org/scope-tc/${f}${l === 1 ? '?revision=v1' : ''}`);
-    writeFileSync(join(remoteSet, 'config.yaml'), stringifyYaml({ ...cfg, model_name: 'test-org/tiny-llama', transcoders: uris }));
+    const setYaml = stringifyYaml({ ...cfg, model_name: 'test-org/tiny-llama', transcoders: uris });
+    writeFileSync(join(remoteSet, 'config.yaml'), setYaml);
     const llama = Object.fromEntries(LLAMA_FILES.map((f) => [f, readFileSync(join(fixture('llama'), f))]));
     hub = await startFakeHub([
       { id: 'test-org/scope-tc', commit: COMMIT, refs: { v1: COMMIT }, files: { ...files, 'README.md': Buffer.from('# transcoders\n'), 'other/unlisted.npz': Buffer.alloc(4096) } },
       { id: 'test-org/slow', commit: COMMIT, files: llama, pauseAfter: { [SHARD]: 16_000 } },
+      { id: 'test-org/set-config', commit: COMMIT, files: { 'config.yaml': Buffer.from(setYaml) } },
     ]);
   });
   after(async () => {
@@ -105,6 +107,15 @@ describe('transcoder sets from the Hub, and download locks', function () {
       if (saved === undefined) delete process.env.HF_HUB_CACHE;
       else process.env.HF_HUB_CACHE = saved;
     }
+  });
+
+  it('a downloaded repo holding such a set says so; --transcoders ORG/NAME then fetches its files through the cache', async function () {
+    const repo = await cliWith({ env }, 'download', 'test-org/set-config', '--yes');
+    assert.equal(repo.code, 0, repo.stderr);
+    assert.match(repo.stdout, /It is a transcoder set whose config\.yaml names 2 files on the Hub: fetch them with mechlens download --transcoders test-org\/set-config\./);
+    const files = await cliWith({ env }, 'download', '--transcoders', 'test-org/set-config', '--yes');
+    assert.equal(files.code, 0, files.stderr);
+    assert.match(files.stdout, /Downloaded the set's 2 Hub files .* Use it with --transcoders test-org\/set-config\./);
   });
 
   it('a config.yaml naming another scheme, or a file the repo lacks, gets a clear message', async function () {
