@@ -120,7 +120,7 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
   const causal = new CausalPanels({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive() });
   context.subscriptions.push(causal);
   const features = new FeatureStore(context.globalStorageUri.fsPath);
-  const graphEditors = new GraphEditorProvider({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive(), features });
+  const graphEditors = new GraphEditorProvider({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive(), features, interventions });
   context.subscriptions.push(
     graphEditors,
     registerGraphEditor(graphEditors),

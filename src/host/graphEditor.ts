@@ -25,6 +25,7 @@ import { errorMessage } from './log';
 import type { Log } from './log';
 import { saveExport } from './views/analysisPanels';
 import { connectWebview, renderShell, webviewOptions } from './views/webviewHost';
+import type { InterventionService } from './interventions';
 
 export const GRAPH_EDITOR_VIEW_TYPE = 'mechlens.graphEditor';
 
@@ -35,6 +36,8 @@ export interface GraphEditorDeps {
   /** Loads the active model (with progress); undefined when the user cancelled. */
   ensureModel: () => Promise<ModelInfo | undefined>;
   features: FeatureStore;
+  /** The intervention state every view shares (the graph view shows its chips and the comparison on the graph's prompt). */
+  interventions: InterventionService;
 }
 
 type Rpc = RpcEndpoint<GraphHostProtocol, Record<string, never>, GraphNotifications, Record<string, never>>;
@@ -71,6 +74,7 @@ class GraphEditor implements vscode.Disposable {
     this.rpc = connectWebview(panel.webview, this.handlers(), validateGraphParams, this.disposables);
     panel.webview.html = renderShell(panel.webview, deps.extensionUri, 'graph', `MechLens: ${this.name}`);
     this.disposables.push(
+      deps.interventions.store.onDidChange((v) => this.rpc?.notify('interventions/update', v)),
       vscode.workspace.onDidChangeTextDocument((e) => {
         if (e.document !== document || e.contentChanges.length === 0) return;
         const text = document.getText();
@@ -130,8 +134,18 @@ class GraphEditor implements vscode.Disposable {
     return next;
   }
 
+  /** The graph's prompt text, or null when the document is not a graph the view can read. */
+  private promptText(): string | null {
+    try {
+      return this.parse().file.metadata.prompt || null;
+    } catch {
+      return null;
+    }
+  }
+
   private handlers(): Handlers<GraphHostProtocol, GraphNotifications> {
     return {
+      ...this.deps.interventions.handlers(() => this.promptText()),
       'graph/get': () => this.view(),
       'graph/state': (state) =>
         this.edit((raw, p) => {

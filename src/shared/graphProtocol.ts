@@ -8,6 +8,8 @@ import { featureSteer } from './features';
 import type { FeatureInputsResult, FeatureOutputsResult, FeatureSearchResult, FeatureSteer, SteerResult } from './features';
 import type { AttributionGraphFile } from './graphFile';
 import { badInput, boolean, finiteNumber, integer, list, noParams, object, oneOf, optional, paramsValidator, refine, string } from './schema';
+import { INTERVENTION_PARAMS } from './interventionProtocol';
+import type { InterventionHostProtocol, InterventionNotifications } from './interventionProtocol';
 import type { Infer, Schema } from './schema';
 
 export const LINK_TYPES = ['both', 'input', 'output'] as const;
@@ -79,7 +81,7 @@ export const GRAPH_VIEW_PARAMS = {
   'feature/buildDashboards': noParams,
 } satisfies Record<string, Schema<object>>;
 
-export const validateGraphParams = paramsValidator(GRAPH_VIEW_PARAMS);
+export const validateGraphParams = paramsValidator({ ...GRAPH_VIEW_PARAMS, ...INTERVENTION_PARAMS });
 
 /** What the view shows: the parsed file, its name, and what needs a model. */
 export interface GraphDocumentView {
@@ -136,7 +138,8 @@ export interface FeatureSearchReply extends FeatureSearchResult {
 
 type Params<K extends keyof typeof GRAPH_VIEW_PARAMS> = Infer<(typeof GRAPH_VIEW_PARAMS)[K]>;
 
-export type GraphHostProtocol = {
+/** The graph view's requests, and the shared intervention state's (interventionProtocol.ts). */
+export type GraphHostProtocol = InterventionHostProtocol & {
   'graph/get': { params: Params<'graph/get'>; result: GraphDocumentView };
   'graph/state': { params: Params<'graph/state'>; result: null };
   'graph/label': { params: Params<'graph/label'>; result: null };
@@ -152,7 +155,7 @@ export type GraphHostProtocol = {
   'feature/loadSteering': { params: Params<'feature/loadSteering'>; result: { features: FeatureSteer[]; path: string } | null };
 };
 
-export type GraphNotifications = {
+export type GraphNotifications = InterventionNotifications & {
   /** The document changed outside the view (undo, redo, another editor): the view shows it again. */
   'graph/update': GraphDocumentView;
   /** The document is no longer a graph file the view can show (e.g. a broken edit). */

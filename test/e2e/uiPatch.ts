@@ -7,9 +7,10 @@
 // a selection. No token text or head is hard-coded: positions come from the views themselves, so the suite
 // runs on whichever bundled model ships. Screenshots dark and light go to <outDir>/patch-*.png.
 // Usage: node --import tsx test/e2e/uiPatch.ts <port> <extensionPath> <workspaceFolder> <outDir>
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FrameLocator } from 'playwright-core';
+import type { FrameLocator, Page } from 'playwright-core';
 import { devPayload, findWebview, hoverText, launchChromium, openFile, reportResults, runCommand, setTheme, suitePage, suiteRunner, workbenchUrl } from './browser';
 
 const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
@@ -75,6 +76,20 @@ async function comparisonAfter(view: FrameLocator, before: number): Promise<void
     await new Promise((r) => setTimeout(r, 5));
   }
   throw new Error('the comparison was not recomputed');
+}
+
+/** Opens a file written during the test: Quick Open lists it once the workspace watcher has seen it. */
+async function openNewFile(page: Page, name: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await openFile(page, name);
+      return;
+    } catch (err) {
+      if (attempt >= 4) throw err;
+      await page.keyboard.press('Escape');
+      await page.waitForTimeout(3000);
+    }
+  }
 }
 
 async function main(): Promise<number> {
@@ -256,6 +271,24 @@ async function main(): Promise<number> {
       await page.screenshot({ path: `${outDir}/patch-07-editor-dark.png` });
     });
 
+    await test('the graph view shows the shared chips and the comparison on the graph\'s prompt', async () => {
+      const file = join(folder, 'ioi.graph.json');
+      execFileSync(process.execPath, [join(extPath, 'dist', 'cli.js'), 'graph', '--model', join(extPath, 'models', 'mechlens-tiny'), '--prompt', PROMPT, '--out', file], { stdio: 'ignore' });
+      const n = await chipCount(await promptView());
+      check(n > 0, 'interventions are active');
+      await openNewFile(page, 'ioi.graph.json');
+      const graph = await findWebview(page, 'body[data-view="graph"] #app[data-ready]', 90_000);
+      await waitChips(graph, n, 'graph view');
+      // The graph's prompt carries the BOS circuit-tracer prepends: one token longer than the counterfactual, so
+      // the position-wise patch is refused there with the reason; without it the comparison shows.
+      await graph.locator('#status.error', { hasText: 'position-wise patching needs equal lengths' }).waitFor({ timeout: 30_000 });
+      await page.screenshot({ path: `${outDir}/patch-17-graph-dark.png` });
+      await graph.locator('.iv-chip', { hasText: 'patch ·' }).locator('button[data-remove]').click();
+      await waitChips(graph, n - 1, 'graph view after removing the patch');
+      const kl = await shownKl(graph);
+      check(Number.isFinite(kl) && kl >= 0 && (await graph.locator('#iv-compare tr[data-token-id]').count()) >= 5, `the graph view shows the comparison (KL ${kl})`);
+    });
+
     await test('Save as Experiment… writes a *.mlexp.json that opens in the experiment editor, shows the sweep and re-runs identically', async () => {
       await tab('MechLens: Patching').click();
       const view = await findWebview(page, 'body[data-view="patch"] #sweep-0 .main-svg', 60_000);
@@ -280,7 +313,7 @@ async function main(): Promise<number> {
 
     await test('an experiment of a type this version does not know is shown as JSON with a hint, not refused', async () => {
       writeFileSync(join(folder, 'future.mlexp.json'), `${JSON.stringify({ mechlens_experiment: 1, model: { dir: '.', sha256: '' }, analysis: 'causalFuture', params: { hypothesis: 'x' } }, null, 2)}\n`);
-      await openFile(page, 'future.mlexp.json');
+      await openNewFile(page, 'future.mlexp.json');
       const exp = await findWebview(page, 'body[data-view="experiment"] #unknown', 60_000);
       const hint = (await exp.locator('#unknown').textContent()) ?? '';
       check(/causalFuture/.test(hint) && /newer MechLens or another tool/.test(hint), `hint "${hint}"`);

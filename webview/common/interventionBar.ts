@@ -27,6 +27,8 @@ export interface InterventionBarOptions {
   onChange(state: InterventionStateView): void;
   /** Shows an error in the view's status line. */
   onError(message: string): void;
+  /** The caption when no intervention is active (default: how to add one from a token). */
+  emptyHint?: string;
 }
 
 const CSS = `
@@ -175,7 +177,7 @@ export class InterventionBar {
   }
 
   private renderChips(): void {
-    const items: HTMLElement[] = [el('span', { class: 'iv-caption' }, this.state.chips.length ? 'Interventions:' : 'No interventions: right-click a token to ablate or patch it.')];
+    const items: HTMLElement[] = [el('span', { class: 'iv-caption' }, this.state.chips.length ? 'Interventions:' : (this.options.emptyHint ?? 'No interventions: right-click a token to ablate or patch it.'))];
     for (const c of this.state.chips) {
       const chip = el('span', { class: 'iv-chip', 'data-chip-id': String(c.id) });
       chip.append(el('span', { class: 'iv-label' }, c.label));

@@ -25,9 +25,18 @@ import { buildModel, buildSubgraph, linkColor, neighbours, nodeLabel, nodePlace,
 import { FeaturePanel } from './features';
 import { GraphCanvas, graphColors } from './render';
 import { drawSubgraph } from './subgraph';
+import { InterventionBar } from '../common/interventionBar';
 
 type Rpc = RpcEndpoint<Record<string, never>, GraphHostProtocol, Record<string, never>, GraphNotifications>;
 const rpc: Rpc = connectToHost<GraphHostProtocol, GraphNotifications>();
+// The interventions every view shares: their chips and the before/after comparison on the graph's prompt (the
+// graph itself is the saved attribution of the clean run; it is not recomputed under them).
+const interventions = new InterventionBar(rpc, {
+  dims: () => null,
+  onChange: () => void interventions.refreshComparison(),
+  onError: (m) => status(m, true),
+  emptyHint: 'No interventions: add them with a right-click on a token in the prompt, lens, attention or DLA view.',
+});
 
 let doc: GraphDocumentView | null = null;
 let model: GraphModel | null = null;
@@ -213,7 +222,7 @@ function layoutPage(): void {
   sub.append(el('h2', {}, 'Pinned subgraph'), sgBar, el('ul', { id: 'pinned' }), document.createElementNS('http://www.w3.org/2000/svg', 'svg'));
   sub.lastElementChild!.id = 'sg-svg';
   const featureSection = el('section', { id: 'feature', 'aria-label': 'Feature panel' });
-  byId('app').append(bar, el('p', { id: 'status', role: 'status', class: 'muted' }), el('div', { id: 'scores' }), main, featureSection, sub);
+  byId('app').append(bar, el('p', { id: 'status', role: 'status', class: 'muted' }), interventions.element, el('div', { id: 'scores' }), main, featureSection, sub);
   canvas = new GraphCanvas(graph);
   features = new FeaturePanel(featureSection, {
     rpc,
@@ -673,6 +682,7 @@ async function start(): Promise<void> {
   } catch (err) {
     status(errorText(err), true);
   }
+  await interventions.load();
 }
 
 // The end-to-end test reads node positions from here to point at nodes (screen pixels inside #graph).
