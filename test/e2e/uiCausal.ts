@@ -20,23 +20,35 @@ function check(cond: unknown, message: string): asserts cond {
   if (!cond) throw new Error(message);
 }
 
-/** Sets a vscode-textfield's value as a user would: click, select all, type. */
+/** Sets a vscode-textfield's value as a user would (click, select all, type), again if a key was lost to the focus change. */
 async function typeInto(page: Page, view: FrameLocator, selector: string, text: string): Promise<void> {
-  await view.locator(selector).click();
-  await page.keyboard.press('Control+a');
-  await page.keyboard.type(text);
+  const field = view.locator(selector);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await field.click();
+    await page.waitForTimeout(200);
+    await page.keyboard.press('Control+a');
+    await page.keyboard.type(text, { delay: 20 });
+    if ((await field.evaluate((e) => (e as HTMLInputElement).value)) === text) return;
+  }
+  throw new Error(`${selector} does not take "${text}"`);
 }
 
-/** Accepts code-server's simple save dialog at its default path (Enter until it closes). */
-async function acceptSaveDialog(page: Page): Promise<void> {
+/**
+ * Answers code-server's simple file dialog (save or open) with `path`. The dialog fills in its folder once it
+ * has listed it, which can overwrite a path typed too early: (re)type the path until the box holds it, then
+ * accept, until the dialog closes.
+ */
+async function answerDialog(page: Page, path: string): Promise<void> {
   const input = page.locator('.quick-input-widget input').filter({ visible: true });
   await input.waitFor({ state: 'visible', timeout: 15_000 });
-  await page.waitForTimeout(800);
-  for (let i = 0; i < 5 && (await input.isVisible()); i++) {
-    await page.keyboard.press('Enter');
+  for (let i = 0; i < 8 && (await input.isVisible()); i++) {
     await page.waitForTimeout(800);
+    if (!(await input.isVisible())) break;
+    if ((await input.inputValue()) !== path) await input.fill(path);
+    await page.waitForTimeout(400);
+    await page.keyboard.press('Enter');
   }
-  check(!(await input.isVisible()), 'the save dialog closed');
+  check(!(await input.isVisible()), 'the file dialog closed');
 }
 
 async function main(): Promise<number> {
@@ -59,8 +71,11 @@ async function main(): Promise<number> {
       view = await findWebview(page, 'body[data-view="causal"] #hypothesis', 120_000);
       await view.locator('#model', { hasText: 'layers' }).waitFor({ timeout: 120_000 });
       const text = await view.locator('#hypothesis').inputValue();
-      const h = JSON.parse(text) as { templates: string[]; variables: Array<{ name: string }> };
+      const h = JSON.parse(text) as { name: string; seed: number; templates: string[]; slots: Record<string, string[]>; variables: Array<{ name: string }> };
       check(h.variables[0]!.name === 'IO' && h.templates[0]!.includes('{IO}'), `example hypothesis ${text.slice(0, 200)}`);
+      // The test's own hypothesis: the example's template and single-token names (they fit any shipped tokenizer), its own name and seed.
+      const mine = { ...h, name: 'IOI (e2e)', seed: 7 };
+      await view.locator('#hypothesis').fill(JSON.stringify(mine, null, 2));
       await view.locator('#run-iia').click();
       const sum = view.locator('#iia-section .sum', { hasText: 'IIA interchanging IO' });
       await sum.waitFor({ timeout: 120_000 });
@@ -114,8 +129,8 @@ async function main(): Promise<number> {
 
     await test('the DAS result is saved as an experiment file and a subspace', async () => {
       await view.locator('#save-das').click();
-      await acceptSaveDialog(page);
       const file = join(folder, 'causal-das.mlexp.json');
+      await answerDialog(page, file);
       for (let i = 0; i < 60 && !existsSync(file); i++) await page.waitForTimeout(500);
       check(existsSync(file), `${file} was written`);
       const e = JSON.parse(readFileSync(file, 'utf8')) as { analysis: string; results: { trained: { testIia: number } }; params: { rank: number } };
@@ -127,21 +142,14 @@ async function main(): Promise<number> {
       check(((await view.locator('#das-verdict').textContent()) ?? '').startsWith('Aligned'), 'the DAS result is shown again');
       check((await view.locator('#sweep-plot .main-svg').count()) > 0 && (await view.locator('#probe-plot').count()) > 0, 'and the IIA heatmap and the probes');
       await view.locator('#save-subspace').click();
-      await acceptSaveDialog(page);
+      await answerDialog(page, join(folder, 'IO-subspace.safetensors'));
       await status().filter({ hasText: '.safetensors' }).waitFor({ timeout: 30_000 });
       check(existsSync(join(folder, 'IO-subspace.safetensors')) && existsSync(join(folder, 'IO-subspace.json')), 'subspace files written');
     });
 
     await test('the saved subspace is a site: IIA interchanging only it', async () => {
       await view.locator('#run-subspace').click();
-      const input = page.locator('.quick-input-widget input').filter({ visible: true });
-      await input.waitFor({ state: 'visible', timeout: 15_000 });
-      await input.fill(join(folder, 'IO-subspace.safetensors'));
-      await page.waitForTimeout(800);
-      for (let i = 0; i < 5 && (await input.isVisible()); i++) {
-        await page.keyboard.press('Enter');
-        await page.waitForTimeout(800);
-      }
+      await answerDialog(page, join(folder, 'IO-subspace.safetensors'));
       const sum = view.locator('#iia-section .sum', { hasText: 'subspace, rank 16' });
       await sum.waitFor({ timeout: 120_000 });
       const line = (await sum.textContent()) ?? '';
@@ -152,7 +160,11 @@ async function main(): Promise<number> {
       await page.locator('.tabs-container .tab', { hasText: 'Causal abstraction' }).first().click();
       await runCommand(page, 'View: Close Editor');
       await page.locator('.tabs-container .tab', { hasText: 'Causal abstraction' }).first().waitFor({ state: 'detached', timeout: 15_000 });
-      await openFile(page, 'causal-das.mlexp.json');
+      // The saved file is open in the experiment editor already (Quick Open's keys may not reach the workbench
+      // from its webview): activate that tab, or open the file when it is not there.
+      const fileTab = page.locator('.tabs-container .tab', { hasText: 'causal-das.mlexp.json' }).first();
+      if ((await fileTab.count()) > 0) await fileTab.click();
+      else await openFile(page, 'causal-das.mlexp.json');
       await runCommand(page, 'MechLens: Open Causal Results (Experiment File)');
       view = await findWebview(page, 'body[data-view="causal"] #das-verdict', 120_000);
       const v = (await view.locator('#das-verdict').textContent()) ?? '';
