@@ -581,7 +581,9 @@ main(process.argv.slice(2)).then(
     const parseError = e instanceof TypeError && String((e as NodeJS.ErrnoException).code ?? '').startsWith('ERR_PARSE_ARGS');
     const userFacing = (e instanceof Error && 'userFacing' in e) || (e instanceof RpcError && e.code === 'bad-input') || parseError;
     const message = e instanceof Error ? e.message : String(e);
-    process.stderr.write(`mechlens: ${userFacing ? message.split('\n')[0] : `internal error: ${e instanceof Error ? (e.stack ?? message) : message}`}\n`);
+    // parseArgs puts its hint on later lines ("use '--lr=-XYZ'"): joined into the one line.
+    const line = parseError ? message.split('\n').join(' ') : message.split('\n')[0];
+    process.stderr.write(`mechlens: ${userFacing ? line : `internal error: ${e instanceof Error ? (e.stack ?? message) : message}`}\n`);
     process.exitCode = userFacing ? 2 : 1;
   },
 );

@@ -4,6 +4,7 @@
 // the package is installed.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { UserError } from './errors';
 import { resolveModelRef } from './hub/cache';
 
 /** Folder names under models/, the default first (models/README.md describes each). */
@@ -36,5 +37,15 @@ export function bundledModelNamed(name: string, models: BundledModel[]): Bundled
  */
 export function resolveModelName(ref: string, models: BundledModel[]): string {
   if (existsSync(ref)) return ref;
-  return bundledModelNamed(ref, models)?.dir ?? resolveModelRef(ref);
+  const bundled = bundledModelNamed(ref, models);
+  if (bundled) return bundled.dir;
+  const resolved = resolveModelRef(ref);
+  // A bare word that is not a folder here, a bundled model or a cached repo: most likely a mistyped name.
+  if (resolved === ref && !/[\\/]/.test(ref)) {
+    throw new UserError(
+      `${ref} is not a folder (it does not exist) nor a bundled model's name (${models.map((m) => m.name).join(', ') || 'none installed'}). ` +
+        'Give a checkpoint folder holding config.json and *.safetensors, a bundled model\'s name, or ORG/NAME of a model in the Hugging Face cache.',
+    );
+  }
+  return resolved;
 }

@@ -17,6 +17,7 @@ import type { RpcMessage } from '../../src/shared/rpc';
 import type { EngineNotifications, EngineProtocol } from '../../src/shared/protocol';
 import { cli, cliWith } from '../support/cli';
 import { writeSaeLens } from '../support/transcoderFixtures';
+import { encodeGguf } from '../support/ggufWriter';
 import { DEFAULT_MODEL, fixture } from '../support/fixtures';
 
 let work: string;
@@ -75,6 +76,8 @@ interface Case {
   args: () => string[];
   expect: RegExp;
   stdin?: string;
+  /** Environment variables added for the run. */
+  env?: () => Record<string, string>;
 }
 
 const info = (dir: string) => ['info', '--model', dir];
@@ -279,6 +282,94 @@ const CASES: Case[] = [
   { name: 'SAE weights file is a FIFO', args: () => saeFeatures(sae((d) => mkfifo(join(d, 'sae_weights.safetensors')))), expect: /sae_weights\.safetensors.*named pipe \(FIFO\)/ },
   { name: 'NaN in an SAE encoder', args: () => saeFeatures(sae((d) => rewriteTensors(join(d, 'sae_weights.safetensors'), (t) => (t.W_enc!.data[3] = NaN)))), expect: /W_enc.*(NaN|Inf|non-finite)/i },
   { name: 'SAE architecture not supported', args: () => saeFeatures(sae((d) => editJson(join(d, 'cfg.json'), (c) => (c.architecture = 'gated')))), expect: /architecture "gated" is not supported/ },
+  // ---- issue #15 held-out classes: the commands and formats the other issues added ----
+  // mechlens iia (causal abstraction)
+  { name: 'iia: hypothesis file is null', args: () => iia(file('h.json', 'null')), expect: /h\.json must be an object/ },
+  { name: 'iia: hypothesis file is not JSON', args: () => iia(file('h.json', '{"templates": ')), expect: /--hypothesis .*h\.json is not valid JSON/ },
+  { name: 'iia: hypothesis file that does not exist', args: () => iia(join(work, 'no-hypothesis.json')), expect: /--hypothesis .*no-hypothesis\.json: cannot open .* it does not exist/ },
+  { name: 'iia: output template naming an undefined slot', args: () => iia(hypothesis({ output: ' {B}' })), expect: /output: the template names the slot \{B\}, which the hypothesis does not define/ },
+  { name: 'iia: a label of several tokens', args: () => iia(hypothesis({ slots: { IO: ['Xqzvwkj', 'Qxzwvjk'], S: NAMES } })), expect: /the label .* is \d+ tokens; a hypothesis' output must be a single token/ },
+  { name: 'iia: a site on a hook the model does not have', args: () => iia(hypothesis({ variables: [{ name: 'IO', site: { hook: 'blocks.99.hook_resid_post' } }] })), expect: /Unknown hook "blocks\.99\.hook_resid_post"/ },
+  { name: 'iia: an unknown --variable', args: () => iia(hypothesis(), '--variable', 'NOPE'), expect: /Unknown variable "NOPE" \(the hypothesis has IO\)/ },
+  { name: 'iia: --sweep without {l}', args: () => iia(hypothesis(), '--sweep', 'blocks.hook_resid_post'), expect: /sweep: hook must be a hook name with \{l\}/ },
+  { name: 'iia: --sweep on an unknown hook (refused before any run)', args: () => iia(hypothesis(), '--sweep', 'blocks.{l}.hook_nope'), expect: /Unknown hook "blocks\.0\.hook_nope"/ },
+  { name: 'iia: --subspace that does not exist', args: () => iia(hypothesis(), '--subspace', join(work, 'no-subspace.safetensors')), expect: /no-subspace\.safetensors: cannot open .* it does not exist/ },
+  { name: 'iia: --subspace that is not safetensors', args: () => iia(hypothesis(), '--subspace', file('s.safetensors', 'garbage!')), expect: /s\.safetensors: header length \d+ is beyond the end of the file .* not safetensors/ },
+  { name: 'iia: site position beyond the prompt', args: () => iia(hypothesis({ variables: [{ name: 'IO', site: { hook: 'blocks.0.hook_resid_post', positions: [999] } }] })), expect: /variable IO's site: position 999 is outside the prompt/ },
+  { name: 'iia: site head out of range', args: () => iia(hypothesis({ variables: [{ name: 'IO', site: { hook: 'blocks.0.attn.hook_z', heads: [99] } }] })), expect: /variable IO's site: head 99 is out of range/ },
+  // mechlens das
+  { name: 'das: --rank 0', args: () => das('--rank', '0'), expect: /--rank must be an integer >= 1 \(got "0"\)/ },
+  { name: 'das: --rank larger than the site', args: () => das('--rank', '100000', '--no-controls'), expect: /Rank 100000 is larger than the site: .* choose a rank from 1 to \d+/ },
+  { name: 'das: no --rank', args: () => das(), expect: /Missing --rank K/ },
+  { name: 'das: --epochs 0', args: () => das('--rank', '2', '--epochs', '0'), expect: /--epochs must be an integer >= 1/ },
+  { name: 'das: --batch-size 0', args: () => das('--rank', '2', '--batch-size', '0'), expect: /--batch-size must be an integer >= 1/ },
+  { name: 'das: --lr -1 (a value starting with a dash)', args: () => das('--rank', '2', '--lr', '-1'), expect: /Option '--lr' argument is ambiguous.*'--lr=-XYZ'/ },
+  { name: 'das: --out in a folder that does not exist', args: () => das('--rank', '2', '--no-controls', '--out', join(work, 'no-such-dir', 'x')), expect: /--out .*x\.json: the folder .*no-such-dir cannot be used: it does not exist/ },
+  // mechlens probe
+  { name: 'probe: --prompts that does not exist', args: () => probe('--prompts', join(work, 'no-prompts.json')), expect: /--prompts .*no-prompts\.json: cannot open .* it does not exist/ },
+  { name: 'probe: --prompts that is null', args: () => probe('--prompts', file('p.json', 'null')), expect: /--prompts .*p\.json: expected a JSON list of \{"text"/ },
+  { name: 'probe: too few prompts', args: () => probe('--prompts', file('p.json', '[{"text": "a b", "label": "x"}]')), expect: /A probe needs at least 4 labelled prompts \(got 1\)/ },
+  { name: 'probe: --label-slot that is not a slot', args: () => probe('--hypothesis', hypothesis(), '--label-slot', 'NOPE'), expect: /labelSlot "NOPE" is not a slot of the hypothesis' templates/ },
+  { name: 'probe: --layers beyond the model', args: () => probe('--hypothesis', hypothesis(), '--label-slot', 'IO', '--layers', '99'), expect: /Layer 99 is outside the model/ },
+  { name: 'probe: --positions beyond the prompts', args: () => probe('--hypothesis', hypothesis(), '--label-slot', 'IO', '--positions', '999'), expect: /Position 999 is outside the shortest prompt/ },
+  { name: 'probe: --hook without {l}', args: () => probe('--hypothesis', hypothesis(), '--label-slot', 'IO', '--hook', 'blocks.0.hook_resid_post'), expect: /hook must be a hook name with \{l\}/ },
+  { name: 'probe: --hook on an unknown hook', args: () => probe('--hypothesis', hypothesis(), '--label-slot', 'IO', '--hook', 'blocks.{l}.nope'), expect: /Unknown hook "blocks\.0\.nope"/ },
+  { name: 'probe: --method unknown', args: () => probe('--hypothesis', hypothesis(), '--label-slot', 'IO', '--method', 'nope'), expect: /--method must be least_squares or logistic/ },
+  // mechlens patch --sweep
+  { name: 'patch --sweep of an unknown kind', args: () => sweep('--sweep', 'nope'), expect: /--sweep must be one of resid_pre, .* \(got "nope"\)/ },
+  { name: 'patch --sweep --direction unknown', args: () => sweep('--sweep', 'z', '--direction', 'up'), expect: /--direction must be one of denoise, noise/ },
+  { name: 'patch --sweep --metric unknown', args: () => sweep('--sweep', 'z', '--metric', 'nope'), expect: /--metric must be one of logit_diff_norm, logit_diff, prob, kl/ },
+  { name: 'patch --sweep --method unknown', args: () => sweep('--sweep', 'z', '--method', 'nope'), expect: /--method must be one of exact, attribution, both/ },
+  { name: 'patch --sweep logit difference without a baseline', args: () => sweep('--sweep', 'resid_pre'), expect: /--metric logit_diff_norm needs --baseline TOKEN/ },
+  { name: 'patch --sweep target out of the vocabulary', args: () => sweep('--sweep', 'resid_pre', '--baseline', '#1', '--target', '#10000000'), expect: /outside the vocabulary/ },
+  // experiment files (*.mlexp.json)
+  { name: 'experiment file that is null', args: () => ['experiment', file('a.mlexp.json', 'null')], expect: /a\.mlexp\.json is not an experiment file \(expected a JSON object\)/ },
+  { name: 'experiment file that is not JSON', args: () => ['experiment', file('a.mlexp.json', '{')], expect: /a\.mlexp\.json is not valid JSON/ },
+  { name: 'experiment file without a version', args: () => ['experiment', file('a.mlexp.json', '{"analysis": "run", "params": {}}')], expect: /a\.mlexp\.json is not an experiment file: it has no "mechlens_experiment" version field/ },
+  { name: 'experiment file from a newer MechLens', args: () => experiment({ mechlens_experiment: 99 }), expect: /written by a newer MechLens \(experiment schema version 99/ },
+  { name: 'experiment file with an unknown field', args: () => experiment({ extra: 1 }), expect: /a\.mlexp\.json: unknown field "extra"/ },
+  { name: 'experiment file whose model is a number', args: () => experiment({ model: 5 }), expect: /a\.mlexp\.json: "model" must be \{"dir": "\.\.\.", "sha256": "\.\.\."\}/ },
+  { name: 'experiment file of an unknown analysis', args: () => experiment({ analysis: 'nope' }), expect: /a\.mlexp\.json: analysis "nope" is not one this MechLens knows/ },
+  { name: 'experiment file whose params do not fit the analysis', args: () => experiment({ analysis: 'iia', params: { hypothesis: 5 } }), expect: /a\.mlexp\.json: params: hypothesis must be an object/ },
+  { name: 'experiment file with a stale param', args: () => experiment({ params: { prompt: { text: 'hi' }, topk: 3 } }), expect: /a\.mlexp\.json: params: unknown field "topk"/ },
+  { name: 'experiment file whose model folder is gone', args: () => experiment({ model: { dir: join(work, 'gone'), sha256: '00' } }), expect: /a\.mlexp\.json: the model folder .*gone does not exist .* Edit "model\.dir"/ },
+  { name: 'experiment file with a negative random_init', args: () => experiment({ random_init: -1 }), expect: /"random_init" must be a non-negative integer seed/ },
+  { name: 'experiment file that is a folder', args: () => ['experiment', work], expect: /Experiment file .*: .* is a folder; expected a regular file/ },
+  { name: 'experiment without a file', args: () => ['experiment'], expect: /Missing the experiment FILE/ },
+  // mechlens download, models, and transcoder sets with hf:// entries (no network here: nothing reachable)
+  { name: 'download: not a repo id', args: () => ['download', 'not a repo'], expect: /"not a repo" is not a Hugging Face repo id/ },
+  { name: 'download: an empty revision', args: () => ['download', 'org/name@'], expect: /"org\/name@" is not a Hugging Face repo id/ },
+  { name: 'download: HF_ENDPOINT that is not a URL', args: () => ['download', 'org/name'], env: () => ({ HF_ENDPOINT: 'not a url' }), expect: /HF_ENDPOINT "not a url" is not a URL/ },
+  { name: 'download: HF_ENDPOINT with credentials', args: () => ['download', 'org/name'], env: () => ({ HF_ENDPOINT: 'https://u:p@example.org' }), expect: /HF_ENDPOINT must not hold credentials/ },
+  { name: 'download: the Hub unreachable', args: () => ['download', 'org/name'], env: () => ({ HF_ENDPOINT: 'http://127.0.0.1:9' }), expect: /Cannot reach 127\.0\.0\.1:9 \(ECONNREFUSED/ },
+  { name: 'download --transcoders: the Hub unreachable', args: () => ['download', '--transcoders', transcoders((d) => hfEntry(d, 'hf://org/repo/layer_0.safetensors'))], env: () => ({ HF_ENDPOINT: 'http://127.0.0.1:9' }), expect: /Cannot reach 127\.0\.0\.1:9 \(ECONNREFUSED/ },
+  { name: 'download --transcoders: an https:// entry', args: () => ['download', '--transcoders', transcoders((d) => hfEntry(d, 'https://example.org/x.safetensors'))], expect: /lists https:\/\/example\.org\/x\.safetensors: only hf:\/\/ files are fetched/ },
+  { name: 'download --transcoders: an hf:// entry without a path', args: () => ['download', '--transcoders', transcoders((d) => hfEntry(d, 'hf://org'))], expect: /hf:\/\/org is not a Hub file MechLens can fetch/ },
+  { name: 'download --transcoders: an hf:// entry climbing out with ..', args: () => ['download', '--transcoders', transcoders((d) => hfEntry(d, 'hf://org/repo/../../x.safetensors'))], expect: /hf:\/\/org\/repo\/\.\.\/\.\.\/x\.safetensors is not a Hub file MechLens can fetch/ },
+  { name: 'download --transcoders: a folder without config.yaml', args: () => ['download', '--transcoders', mkdtempSync(join(work, 'empty-'))], expect: /has no config\.yaml: it is not a circuit-tracer transcoder set/ },
+  { name: 'graph with an hf:// transcoder not in the cache', args: () => graph('--transcoders', transcoders((d) => hfEntry(d, 'hf://org/repo/layer_0.safetensors'))), env: emptyHubCache, expect: /lists hf:\/\/org\/repo\/layer_0\.safetensors, which is not in the Hugging Face cache yet\. Download the set's files with `mechlens download --transcoders/ },
+  { name: 'graph with an https:// transcoder entry', args: () => graph('--transcoders', transcoders((d) => hfEntry(d, 'https://example.org/x.safetensors'))), expect: /MechLens reads local files and hf:\/\/ files in the Hugging Face cache only/ },
+  { name: 'models with an unknown option', args: () => ['models', '--bogus'], expect: /Unknown option '--bogus'/ },
+  // --model NAME
+  { name: '--model with an unknown bundled name', args: () => ['run', '--model', 'mechlens-tinyy', '--tokens', '1'], expect: /mechlens-tinyy is not a folder \(it does not exist\) nor a bundled model's name \(mechlens-tiny/ },
+  { name: '--model ORG/NAME not in the cache', args: () => ['run', '--model', 'org/no-such-model', '--tokens', '1'], env: emptyHubCache, expect: /org\/no-such-model is neither a folder nor a model in the Hugging Face cache .*`mechlens download org\/no-such-model`/ },
+  // GGUF quantised files
+  { name: 'GGUF Q4_0 rows that are not whole blocks', args: () => info(gguf(2, [4, 16])), expect: /token_embd\.weight is Q4_0 but its rows of 16 values are not whole blocks of 32/ },
+  { name: 'GGUF Q6_K rows that are not whole blocks', args: () => info(gguf(14, [4, 32])), expect: /token_embd\.weight is Q6_K but its rows of 32 values are not whole blocks of 256/ },
+  { name: 'GGUF Q6_K blocks cut short', args: () => info(gguf(14, [4, 256])), expect: /token_embd\.weight .*beyond the end of the file .*truncated/ },
+  { name: 'GGUF Q4_K blocks cut short', args: () => info(gguf(12, [8, 256])), expect: /token_embd\.weight .*beyond the end of the file .*truncated/ },
+  { name: 'GGUF Q4_K model cut at the end', args: () => info(cut(join(fixture('gguf-quants'), 'llama-q4k.gguf'), -100)), expect: /ends at byte \d+, beyond the end of the file \(\d+ bytes\): the file is truncated/ },
+  { name: 'GGUF Q4_K model cut in half (run)', args: () => ['run', '--model', cut(join(fixture('gguf-quants'), 'llama-q4k.gguf'), 0.5), '--tokens', '1'], expect: /beyond the end of the file .*the file is truncated/ },
+  // rope_scaling of the newer families
+  { name: 'qwen3 rope_scaling of type dynamic', args: config('qwen3', (c) => (c.rope_scaling = { rope_type: 'dynamic', factor: 2 })), expect: /config\.json \(qwen3\): rope_scaling type "dynamic" is not supported/ },
+  { name: 'qwen3 rope_scaling as a string', args: config('qwen3', (c) => (c.rope_scaling = 'linear')), expect: /"rope_scaling" must be an object or null \(got "linear"\)/ },
+  { name: 'qwen3 rope_scaling longrope', args: config('qwen3', (c) => (c.rope_scaling = { type: 'longrope', factor: 2 })), expect: /rope_scaling type "longrope" is not supported/ },
+  { name: 'gemma3 linear rope_scaling without a factor', args: config('gemma3', (c) => (c.rope_scaling = { rope_type: 'linear' })), expect: /config\.json \(gemma3_text\): rope_scaling "factor" must be a finite number > 0 \(got undefined\)/ },
+  { name: 'gemma3 rope_scaling factor of 1e300', args: config('gemma3', (c) => (c.rope_scaling = { rope_type: 'linear', factor: 1e300 })), expect: /rope_scaling "factor" is 1e\+300; at most 10000 is accepted/ },
+  { name: 'llama3 rope_scaling factor of 1e300', args: config('llama3', (c) => ((c.rope_scaling as Record<string, unknown>).factor = 1e300)), expect: /config\.json \(llama\): rope_scaling "factor" is 1e\+300; at most 10000 is accepted/ },
+  { name: 'llama3 original_max_position_embeddings 1e12', args: config('llama3', (c) => ((c.rope_scaling as Record<string, unknown>).original_max_position_embeddings = 1e12)), expect: /rope_scaling "original_max_position_embeddings" is 1000000000000; at most \d+ is accepted/ },
+  { name: 'llama3 high_freq_factor below low_freq_factor', args: config('llama3', (c) => ((c.rope_scaling as Record<string, unknown>).high_freq_factor = 0.5)), expect: /rope_scaling "high_freq_factor" \(0\.5\) must be greater than "low_freq_factor"/ },
+  { name: 'llama3 rope_scaling of type yarn', args: config('llama3', (c) => ((c.rope_scaling as Record<string, unknown>).rope_type = 'yarn')), expect: /rope_scaling type "yarn" is not supported/ },
 ];
 
 /** mechlens graph on the bundled model, with `more` flags. */
@@ -334,6 +425,65 @@ function sae(edit: (dir: string) => void, options: { dIn?: number } = {}): strin
   return dir;
 }
 
+
+/** Capitalised words the bundled model's tokenizer holds as one token with a leading space (names, for hypotheses). */
+const NAMES = (() => {
+  const tok = JSON.parse(readFileSync(join(DEFAULT_MODEL, 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number> } };
+  return Object.keys(tok.model.vocab)
+    .filter((k) => /^\u0120[A-Z][a-z]{3,}$/.test(k))
+    .slice(0, 2)
+    .map((k) => k.slice(1));
+})();
+
+/** A hypothesis file (two names in an IOI template, a site at layer 0's last position), with `change` applied. */
+function hypothesis(change: Record<string, unknown> = {}): string {
+  const h = {
+    templates: ['When {IO} and {S} went to the park, {S} gave a ball to'],
+    slots: { IO: NAMES, S: NAMES },
+    output: ' {IO}',
+    n: 12,
+    seed: 1,
+    variables: [{ name: 'IO', site: { hook: 'blocks.0.hook_resid_post', positions: [-1] } }],
+    ...change,
+  };
+  return file('h.json', JSON.stringify(h));
+}
+
+const iia = (h: string, ...more: string[]) => ['iia', '--model', tiny, '--hypothesis', h, ...more];
+const das = (...more: string[]) => ['das', '--model', tiny, '--hypothesis', hypothesis(), ...more];
+const probe = (...more: string[]) => ['probe', '--model', tiny, ...more];
+const sweep = (...more: string[]) => ['patch', '--model', tiny, '--clean', 'Once upon a time', '--corrupted', 'Once upon a time', '--target', '#1', ...more];
+
+/** An experiment file re-running `run` on the bundled model, with `change` applied. */
+function experiment(change: Record<string, unknown>): string[] {
+  const e = { mechlens_experiment: 1, model: { dir: tiny, sha256: '00' }, analysis: 'run', params: { prompt: { text: 'Once upon a time' } }, ...change };
+  return ['experiment', file('a.mlexp.json', JSON.stringify(e))];
+}
+
+/** A transcoder set's config.yaml with its first file replaced by `entry` (an hf:// or other URL). */
+function hfEntry(dir: string, entry: string): void {
+  editYaml(dir, (t) => t.replace('- layer_0.safetensors', `- ${entry}`));
+}
+
+/** An empty Hugging Face cache for the run. */
+function emptyHubCache(): Record<string, string> {
+  return { HF_HUB_CACHE: mkdtempSync(join(work, 'hub-')) };
+}
+
+/** A one-tensor llama GGUF whose token embedding claims ggml type `typeId` over `shape` with 128 floats of data. */
+function gguf(typeId: number, shape: number[]): string {
+  const p = join(mkdtempSync(join(work, 'gguf-')), 'm.gguf');
+  writeFileSync(p, encodeGguf([['general.architecture', { str: 'llama' }]], [{ name: 'token_embd.weight', shape, data: new Float32Array(128), type: 'F32', rawTypeId: typeId }]));
+  return p;
+}
+
+/** A copy of `src` cut to a fraction of its size (0 < at < 1) or by -at bytes (at < 0). */
+function cut(src: string, at: number): string {
+  const b = readFileSync(src);
+  const p = join(mkdtempSync(join(work, 'cut-')), 'm.gguf');
+  writeFileSync(p, b.subarray(0, at < 0 ? b.length + at : Math.floor(b.length * at)));
+  return p;
+}
 const saeFeatures = (dir: string) => ['sae-features', '--model', tiny, '--prompt', 'Once upon a time', '--sae', dir];
 
 const PROGRESS_LINE = /^\s*(\d+% )?(Encoding the prompt|Logit rows|Feature rows): \d+ \/ \d+$/;
@@ -351,7 +501,7 @@ describe('hardening (issue #15): bad input through the CLI', function () {
 
   for (const c of CASES) {
     it(`${c.name}: exit 2, one line`, async function () {
-      const r = await cliWith({ input: c.stdin, timeoutMs: 30_000 }, ...c.args());
+      const r = await cliWith({ input: c.stdin, timeoutMs: 30_000, env: c.env ? { ...process.env, ...c.env() } : undefined }, ...c.args());
       // mechlens graph reports progress on stderr as it goes ("Encoding the prompt: 1 / 1"): not error lines.
       const lines = r.stderr.split('\n').filter((l) => l.length > 0 && !l.startsWith('warning: ') && !PROGRESS_LINE.test(l));
       assert.equal(r.signal, null, `killed by ${r.signal} (a hang or a crash): ${r.stderr}`);

@@ -337,6 +337,17 @@ async function iiaOf(model: Model, pairs: readonly Pair[], list: readonly Interc
   return { iia: ok / pairs.length, predicted };
 }
 
+/** An IIA sweep's variable index and layers, every layer's site resolved once (a bad hook fails here). */
+function checkSweep(model: Model, sweep: NonNullable<IiaParams['sweep']>, index: (name: string) => number, pairs: ReadonlyArray<{ base: number[] }>, variables: Hypothesis['variables'], T0: number): { v: number; layers: number[] } {
+  const v = index(sweep.variable);
+  const layers = sweep.layers ?? Array.from({ length: model.config.nLayers }, (_, l) => l);
+  for (const l of layers) if (l >= model.config.nLayers) throw new UserError(`sweep: layer ${l} is outside the model (0..${model.config.nLayers - 1}).`);
+  if (new Set(pairs.map((p) => p.base.length)).size > 1) throw new UserError('A layer x position sweep needs every prompt to have the same token length (positions are columns).');
+  const heads = variables[v]!.site?.heads;
+  for (const l of layers) resolveSite(model, { hook: sweep.hook.replace('{l}', String(l)), positions: [0], ...(heads ? { heads } : {}) }, T0, `sweep at layer ${l}`);
+  return { v, layers };
+}
+
 /** The `iia` analysis: interchange interventions and their accuracy, optionally swept over layers x positions. */
 export async function interchangeAnalysis(model: Model, params: IiaParams, ctx: AnalysisContext = {}): Promise<IiaResult> {
   const variables = params.hypothesis.variables;
@@ -365,15 +376,14 @@ export async function interchangeAnalysis(model: Model, params: IiaParams, ctx: 
   const total = (list.length > 0 ? pairs.length : 0) + sweepCells * pairs.length;
   let done = 0;
   const report = (n: number) => ctx.onProgress?.(`Interchange interventions: ${done + n} / ${total} runs`, total > 0 ? (done + n) / total : undefined);
+  // The sweep's variable, layers and hook are checked before any run: a bad one is refused at once.
+  const sweepPlan = params.sweep ? checkSweep(model, params.sweep, index, pairs, variables, T0) : undefined;
   const main = list.length > 0 ? await iiaOf(model, pairs, list, ctx, report) : { iia: NaN, predicted: [] as number[] };
   done += list.length > 0 ? pairs.length : 0;
 
   let sweep: IiaResult['sweep'];
-  if (params.sweep) {
-    const v = index(params.sweep.variable);
-    const layers = params.sweep.layers ?? Array.from({ length: model.config.nLayers }, (_, l) => l);
-    for (const l of layers) if (l >= model.config.nLayers) throw new UserError(`sweep: layer ${l} is outside the model (0..${model.config.nLayers - 1}).`);
-    if (new Set(pairs.map((p) => p.base.length)).size > 1) throw new UserError('A layer x position sweep needs every prompt to have the same token length (positions are columns).');
+  if (params.sweep && sweepPlan) {
+    const { v, layers } = sweepPlan;
     // The same prompts (the draw does not depend on what is interchanged), labelled for this variable alone.
     const own = chosen.length === 1 && chosen[0] === v ? pairs : buildPairs(model, params.hypothesis, { randomLabels: params.randomLabels, interchanged: [v] }).pairs;
     const iia: number[][] = [];

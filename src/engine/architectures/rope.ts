@@ -3,10 +3,13 @@
 // modeling_rope_utils computes them (default, linear, llama3). Only kinds that change the frequencies and
 // nothing else are accepted: the others (dynamic, yarn, longrope) also rescale attention or depend on the
 // sequence length, and are refused by name.
-import { ConfigError } from './spec';
+import { ConfigError, SIZE_LIMITS } from './spec';
 import type { ConfigJson, RopeScaling } from './spec';
 
 export const SUPPORTED_ROPE_TYPES = ['default', 'linear', 'llama3'] as const;
+
+/** The largest rope_scaling factor accepted (factor, low/high_freq_factor). */
+const MAX_ROPE_FACTOR = 1e4;
 
 /** config.json's `rope_scaling` (null or {"rope_type" | "type": ...}); "default" and null mean none. */
 export function ropeScaling(cfg: ConfigJson): RopeScaling | null {
@@ -15,9 +18,12 @@ export function ropeScaling(cfg: ConfigJson): RopeScaling | null {
   if (typeof rs !== 'object' || Array.isArray(rs)) throw new ConfigError('rope_scaling', `"rope_scaling" must be an object or null (got ${JSON.stringify(rs)})`);
   const o = rs as Record<string, unknown>;
   const type = o.rope_type ?? o.type;
-  const field = (key: string, fallback?: number): number => {
+  // Released models scale by 2 to 64 and extend contexts of up to a few hundred thousand positions; bounds
+  // far above those keep absurd values (1e300) from passing as a silent, meaningless scaling.
+  const field = (key: string, fallback?: number, max = MAX_ROPE_FACTOR): number => {
     const v = o[key] ?? fallback;
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ConfigError('rope_scaling', `rope_scaling "${key}" must be a finite number > 0 (got ${JSON.stringify(o[key])})`);
+    if (v > max) throw new ConfigError('rope_scaling', `rope_scaling "${key}" is ${v}; at most ${max} is accepted`);
     return v;
   };
   switch (type) {
@@ -33,7 +39,7 @@ export function ropeScaling(cfg: ConfigJson): RopeScaling | null {
         factor: field('factor'),
         lowFreqFactor: field('low_freq_factor'),
         highFreqFactor: field('high_freq_factor'),
-        originalMaxPositions: field('original_max_position_embeddings', typeof originalMax === 'number' ? originalMax : undefined),
+        originalMaxPositions: field('original_max_position_embeddings', typeof originalMax === 'number' ? originalMax : undefined, SIZE_LIMITS.context),
       };
       if (!(s.highFreqFactor > s.lowFreqFactor)) throw new ConfigError('rope_scaling', `rope_scaling "high_freq_factor" (${s.highFreqFactor}) must be greater than "low_freq_factor" (${s.lowFreqFactor})`);
       return s;

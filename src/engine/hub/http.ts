@@ -207,9 +207,20 @@ function send(conn: HubConnection, u: URL, method: string, headers: Record<strin
       response = res;
       resolveResponse(res);
     });
-    req.on('error', reject);
+    req.on('error', (e) => reject(unreachable(e, u)));
     req.end();
   });
+}
+
+/**
+ * A failed connection (no network, a refused port, an unknown host, a stalled answer) as a user-facing error
+ * naming the host; its errno code is kept, so a dropped download is still resumed and retried. A cancel stays
+ * an AbortError.
+ */
+function unreachable(e: Error, u: URL): Error {
+  if (e.name === 'AbortError' || e instanceof UserError) return e;
+  const code = (e as NodeJS.ErrnoException).code;
+  return Object.assign(new UserError(`Cannot reach ${u.host} (${code ? `${code}: ` : ''}${e.message}). Downloads need the network (or HF_ENDPOINT / HTTPS_PROXY pointing at a reachable server); models already on disk work offline.`), { code });
 }
 
 function proxyAuthHeader(proxy: ProxyOptions): Record<string, string> {
@@ -238,9 +249,9 @@ function tunnel(proxy: ProxyOptions, target: URL, conn: HubConnection, signal: A
       }
       const secure = tls.connect({ socket, servername: target.hostname, rejectUnauthorized: conn.strictSSL ?? true });
       secure.once('secureConnect', () => resolveSocket(secure));
-      secure.once('error', reject);
+      secure.once('error', (e) => reject(unreachable(e, target)));
     });
-    req.on('error', reject);
+    req.on('error', (e) => reject(unreachable(e, p)));
     req.end();
   });
 }
