@@ -6,17 +6,18 @@ import { UserError } from '../engine/errors';
 import { runAnalysis } from '../engine/analysis/registry';
 import { saveSubspace } from '../engine/analysis/subspaceFile';
 import { modelHash } from '../engine/experimentRecord';
-import { MiB, checkOutputPath, readJsonFile } from '../engine/files';
+import { MiB, checkOutputPath, readJsonFile, readTextFile } from '../engine/files';
 import type { Model } from '../engine/model';
 import { PROBE_METHODS, hypothesisSchema } from '../shared/causal';
 import type { DasRun, Hypothesis, ProbeMethod, Site } from '../shared/causal';
 
-export const CAUSAL_USAGE = `  mechlens iia      --model DIR --hypothesis FILE [--variable NAME[,NAME...]] [--site HOOK [--positions P,...] [--heads H,...]]
+export const CAUSAL_USAGE = `  mechlens iia      --model DIR (--hypothesis FILE | --pairs FILE) [--variable NAME[,NAME...]] [--site HOOK [--positions P,...] [--heads H,...]]
                     [--subspace FILE] [--random-labels] [--sweep 'blocks.{l}.hook_resid_post'] [--json]
                     interchange interventions: how often the run with each variable's site taken from its source
                     prompt gives the hypothesis' counterfactual output (IIA); --sweep: IIA of the variable's site
-                    at every layer x position of a hook
-  mechlens das      --model DIR --hypothesis FILE --rank K [--variable NAME] [--site HOOK [--positions P,...] [--heads H,...]]
+                    at every layer x position of a hook; --pairs: a counterfactual-pair file (JSON list or lines of
+                    {"base", "source", "label"}), the variable's site from --site
+  mechlens das      --model DIR (--hypothesis FILE | --pairs FILE) --rank K [--variable NAME] [--site HOOK [--positions P,...] [--heads H,...]]
                     [--epochs N] [--batch-size N] [--lr X] [--seed S] [--no-controls] [--out PREFIX] [--json]
                     distributed alignment search: a rank-K subspace of the site trained (Adam, seeded) so that
                     interchanging it gives the counterfactual output; held-out IIA beside the controls (random labels,
@@ -30,6 +31,7 @@ export const CAUSAL_USAGE = `  mechlens iia      --model DIR --hypothesis FILE [
 
 export const CAUSAL_FLAGS = {
   hypothesis: { type: 'string' },
+  pairs: { type: 'string' },
   variable: { type: 'string' },
   site: { type: 'string' },
   heads: { type: 'string' },
@@ -46,13 +48,14 @@ export const CAUSAL_FLAGS = {
 } as const;
 
 export const CAUSAL_COMMAND_FLAGS = {
-  iia: ['hypothesis', 'variable', 'site', 'positions', 'heads', 'subspace', 'random-labels', 'sweep'],
-  das: ['hypothesis', 'variable', 'site', 'positions', 'heads', 'rank', 'epochs', 'batch-size', 'lr', 'seed', 'no-controls', 'out'],
+  iia: ['hypothesis', 'pairs', 'variable', 'site', 'positions', 'heads', 'subspace', 'random-labels', 'sweep'],
+  das: ['hypothesis', 'pairs', 'variable', 'site', 'positions', 'heads', 'rank', 'epochs', 'batch-size', 'lr', 'seed', 'no-controls', 'out'],
   probe: ['prompts', 'hypothesis', 'label-slot', 'hook', 'layers', 'positions', 'method', 'seed'],
 } as const;
 
 export interface CausalFlags {
   hypothesis?: string;
+  pairs?: string;
   variable?: string;
   site?: string;
   positions?: string;
@@ -94,6 +97,31 @@ function readHypothesis(file: string): Hypothesis {
   return hypothesisSchema.parse(readJsonFile(file, `--hypothesis ${file}`, 256 * MiB), file);
 }
 
+/**
+ * --hypothesis FILE, or --pairs FILE (a counterfactual-pair file: a JSON list or JSON lines of {"base", "source"
+ * or "sources", "label"}) with the variable named by --variable (default X) and its site from --site: the pairs
+ * replace a hypothesis file's templates.
+ */
+function hypothesisOf(opts: CausalFlags): Hypothesis {
+  if (opts.pairs === undefined) return readHypothesis(requiredFlag(opts.hypothesis, '--hypothesis FILE or --pairs FILE'));
+  const text = readTextFile(opts.pairs, `--pairs ${opts.pairs}`, 256 * MiB);
+  let rows: unknown[];
+  try {
+    const t = text.trim();
+    rows = t.startsWith('[') ? (JSON.parse(t) as unknown[]) : t.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as unknown);
+  } catch (e) {
+    throw new UserError(`--pairs ${opts.pairs}: not a JSON list or JSON lines (${e instanceof Error ? e.message : String(e)}).`);
+  }
+  const pairs = rows.map((r) => {
+    if (typeof r !== 'object' || r === null) return r;
+    const { source, ...rest } = r as Record<string, unknown>;
+    return source !== undefined && rest.sources === undefined ? { ...rest, sources: [source] } : r;
+  });
+  const base = opts.hypothesis !== undefined ? readHypothesis(opts.hypothesis) : undefined;
+  const variables = base?.variables ?? [{ name: opts.variable?.split(',')[0] ?? 'X' }];
+  return hypothesisSchema.parse({ name: base?.name ?? opts.pairs, variables, pairs }, `--pairs ${opts.pairs}`);
+}
+
 /** The hypothesis with the command line's site (or subspace) put on the named variable (default: the first). */
 function withSite(h: Hypothesis, opts: CausalFlags): Hypothesis {
   if (opts.site === undefined && opts.subspace === undefined && opts.positions === undefined && opts.heads === undefined) return h;
@@ -118,7 +146,7 @@ function runJson(r: DasRun): Record<string, unknown> {
 
 export const causalCommands = (): Record<string, (model: Model, opts: CausalFlags) => Promise<void>> => ({
   iia: async (model, opts) => {
-    const hypothesis = withSite(readHypothesis(requiredFlag(opts.hypothesis, '--hypothesis FILE')), opts);
+    const hypothesis = withSite(hypothesisOf(opts), opts);
     const sweep = opts.sweep !== undefined ? { variable: opts.variable?.split(',')[0] ?? hypothesis.variables[0]!.name, hook: opts.sweep } : undefined;
     const r = await runAnalysis(model, 'iia', { hypothesis, variables: opts.variable?.split(','), randomLabels: opts['random-labels'], sweep }, { onProgress: progress(opts) });
     endProgress(opts);
@@ -138,7 +166,7 @@ export const causalCommands = (): Record<string, (model: Model, opts: CausalFlag
     }
   },
   das: async (model, opts) => {
-    const hypothesis = withSite(readHypothesis(requiredFlag(opts.hypothesis, '--hypothesis FILE')), opts);
+    const hypothesis = withSite(hypothesisOf(opts), opts);
     const rank = count(requiredFlag(opts.rank, '--rank K'), 'rank')!;
     if (opts.out !== undefined) checkOutputPath(`${opts.out.replace(/\.(safetensors|json)$/, '')}.json`, '--out');
     let lr: number | undefined;

@@ -306,6 +306,16 @@ describe('causal abstraction', function () {
       assert.ok(q.task_accuracy >= 0.9, `task accuracy ${q.task_accuracy}`);
       assert.equal(q.accuracy.length, 1);
       assert.ok(Number.isFinite(q.ablation_effect[0]![0]!) && Number.isFinite(q.random_effect[0]![0]!));
+      // A counterfactual-pair file (JSON lines, "source" for one variable) with the site from the command line.
+      writeFileSync(join(dir, 'pairs.jsonl'), pairs.slice(0, 6).map((p) => JSON.stringify({ base: p.text.base, source: p.text.sources[0], label: model.tokenText(p.label) })).join('\n'));
+      const fromPairs = await cli('iia', '--model', DEFAULT_MODEL, '--pairs', join(dir, 'pairs.jsonl'), '--variable', 'IO', '--site', `blocks.${layer}.hook_resid_post`, '--positions=-1', '--json');
+      assert.equal(fromPairs.code, 0, fromPairs.stderr);
+      const fp = JSON.parse(fromPairs.stdout) as { pairs: number; iia: number; variables: string[] };
+      assert.equal(fp.pairs, 6);
+      assert.deepEqual(fp.variables, ['IO']);
+      const noSite = await cli('iia', '--model', DEFAULT_MODEL, '--pairs', join(dir, 'pairs.jsonl'));
+      assert.equal(noSite.code, 2);
+      assert.match(noSite.stderr, /No variable has a site to interchange: give X/);
       const bad = await cli('probe', '--model', DEFAULT_MODEL, '--prompts', join(dir, 'prompts.json'), '--method', 'svm');
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /--method must be least_squares or logistic/);

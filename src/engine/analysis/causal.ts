@@ -353,6 +353,7 @@ export async function interchangeAnalysis(model: Model, params: IiaParams, ctx: 
   const variables = params.hypothesis.variables;
   const index = (name: string) => variableIndex(variables, name);
   const chosen = params.variables ? params.variables.map(index) : variables.flatMap((v, i) => (v.site ? [i] : []));
+  if (chosen.length === 0 && !params.sweep) throw new UserError(`No variable has a site to interchange: give ${variables[0]!.name} {"site": {"hook": ..., "positions": [...]}} (mechlens iia --site HOOK).`);
   const set = buildPairs(model, params.hypothesis, { randomLabels: params.randomLabels, interchanged: chosen.length ? chosen : undefined });
   const { pairs } = set;
   const list: Interchange[] = chosen.map((i) => {
