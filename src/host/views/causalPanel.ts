@@ -223,7 +223,9 @@ export class CausalPanels implements vscode.Disposable {
       this.current.panel.reveal(undefined, false);
       return;
     }
-    const panel = vscode.window.createWebviewPanel(CAUSAL_PANEL_TYPE, 'Causal abstraction', { viewColumn: vscode.ViewColumn.Active, preserveFocus: false }, webviewOptions(this.deps.extensionUri));
+    // Kept while hidden: a DAS run goes on for seconds to minutes, and its progress and results should still be
+    // there when the user comes back from another tab (a reload still redraws the host's last results).
+    const panel = vscode.window.createWebviewPanel(CAUSAL_PANEL_TYPE, 'Causal abstraction', { viewColumn: vscode.ViewColumn.Active, preserveFocus: false }, { ...webviewOptions(this.deps.extensionUri), retainContextWhenHidden: true });
     this.attach(panel, opened);
   }
 
