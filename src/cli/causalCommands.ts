@@ -240,16 +240,16 @@ export const causalCommands = (): Record<string, (model: Model, opts: CausalFlag
     endProgress(opts);
     if (opts.json) {
       process.stdout.write(
-        `${JSON.stringify({ hook: r.hook, layers: r.layers, positions: r.positions, classes: r.classes, method: r.method, n_train: r.nTrain, n_test: r.nTest, accuracy: r.accuracy, ablation_effect: r.ablationEffect, random_effect: r.randomEffect, task_accuracy: r.taskAccuracy, task_accuracy_ablated: r.taskAccuracyAblated, chance: r.chance })}\n`,
+        `${JSON.stringify({ hook: r.hook, layers: r.layers, positions: r.positions, classes: r.classes, method: r.method, n_train: r.nTrain, n_test: r.nTest, accuracy: r.accuracy, ablation_effect: r.ablationEffect, random_effect: r.randomEffect, task_accuracy: r.taskAccuracy, task_accuracy_ablated: r.taskAccuracyAblated, steer_flip: r.steerFlip, random_steer_flip: r.randomSteerFlip, chance: r.chance })}\n`,
       );
       return;
     }
     const w = (s: string) => process.stdout.write(s);
     w(`${r.method} probes of ${r.classes.length} classes at ${r.hook}; ${r.nTrain} train / ${r.nTest} held-out prompts; majority class ${pct(r.chance)}; task accuracy ${pct(r.taskAccuracy)}\n`);
-    w(`${'layer'.padEnd(7)}${'pos'.padStart(5)}${'probe acc'.padStart(11)}${'Δ log p (probe)'.padStart(17)}${'Δ log p (random)'.padStart(18)}${'task acc after'.padStart(16)}\n`);
+    w(`${'layer'.padEnd(7)}${'pos'.padStart(5)}${'probe acc'.padStart(11)}${'Δ log p (probe)'.padStart(17)}${'Δ log p (random)'.padStart(18)}${'task acc after'.padStart(16)}${'steered (probe)'.padStart(17)}${'steered (random)'.padStart(18)}\n`);
     r.layers.forEach((l, i) =>
       r.positions.forEach((q, j) =>
-        w(`${`L${l}`.padEnd(7)}${String(q).padStart(5)}${pct(r.accuracy[i]![j]!).padStart(11)}${r.ablationEffect[i]![j]!.toFixed(3).padStart(17)}${r.randomEffect[i]![j]!.toFixed(3).padStart(18)}${pct(r.taskAccuracyAblated[i]![j]!).padStart(16)}\n`),
+        w(`${`L${l}`.padEnd(7)}${String(q).padStart(5)}${pct(r.accuracy[i]![j]!).padStart(11)}${r.ablationEffect[i]![j]!.toFixed(3).padStart(17)}${r.randomEffect[i]![j]!.toFixed(3).padStart(18)}${pct(r.taskAccuracyAblated[i]![j]!).padStart(16)}${pct(r.steerFlip[i]![j]!).padStart(17)}${pct(r.randomSteerFlip[i]![j]!).padStart(18)}\n`),
       ),
     );
   },

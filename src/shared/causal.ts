@@ -216,6 +216,13 @@ export interface ProbeResult {
   /** Share of prompts whose top token is the target, before and after projecting out, [layer][position]. */
   taskAccuracy: number;
   taskAccuracyAblated: number[][];
+  /**
+   * Adding: the share of held-out prompts whose answer becomes another class's answer when the activation's
+   * component in the probe's subspace is moved from its class's mean to that class's mean, [layer][position];
+   * `randomSteerFlip`: the same move in a random subspace of the same rank.
+   */
+  steerFlip: number[][];
+  randomSteerFlip: number[][];
   chance: number;
 }
 

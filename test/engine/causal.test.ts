@@ -243,6 +243,9 @@ describe('causal abstraction', function () {
     // its directions there destroys the answer, far more than removing a random subspace of the same rank.
     assert.ok(r.accuracy[0]![0]! >= 0.9, `probe accuracy at the IO token ${r.accuracy[0]![0]}`);
     assert.ok(r.ablationEffect[0]![0]! < -1 && r.ablationEffect[0]![0]! < 10 * Math.min(-0.01, r.randomEffect[0]![0]!), `effects ${r.ablationEffect[0]} vs random ${r.randomEffect[0]}`);
+    // Adding: moving the subspace component to another name's mean makes the model answer that name, mostly;
+    // the same move in a random subspace almost never does.
+    assert.ok(r.steerFlip[0]![0]! >= 0.5 && r.randomSteerFlip[0]![0]! <= 0.2, `steered ${r.steerFlip[0]} vs random ${r.randomSteerFlip[0]}`);
   });
 
   it('causal analyses are experiment types: an IIA experiment file re-runs to the same results', async function () {

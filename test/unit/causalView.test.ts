@@ -54,8 +54,8 @@ describe('causal view', () => {
   });
 
   it('probe rows pair accuracy with the causal effects', () => {
-    const rows = probeRows({ hook: 'h', layers: [0, 2], positions: [-1], tokens: [], classes: ['a', 'b'], method: 'least_squares', nTrain: 5, nTest: 5, accuracy: [[1], [0.5]], ablationEffect: [[-2], [0]], randomEffect: [[0], [0]], taskAccuracy: 1, taskAccuracyAblated: [[0.2], [1]], chance: 0.5 });
-    assert.deepEqual(rows[0], { site: 'L0 pos -1', accuracy: '100.0%', effect: '-2.000', random: '0.000', taskAfter: '20.0%' });
+    const rows = probeRows({ hook: 'h', layers: [0, 2], positions: [-1], tokens: [], classes: ['a', 'b'], method: 'least_squares', nTrain: 5, nTest: 5, accuracy: [[1], [0.5]], ablationEffect: [[-2], [0]], randomEffect: [[0], [0]], taskAccuracy: 1, taskAccuracyAblated: [[0.2], [1]], steerFlip: [[0.9], [0]], randomSteerFlip: [[0], [0]], chance: 0.5 });
+    assert.deepEqual(rows[0], { site: 'L0 pos -1', accuracy: '100.0%', effect: '-2.000', random: '0.000', taskAfter: '20.0%', steered: '90.0%', randomSteered: '0.0%' });
   });
 
   it('the host refuses panel requests that name files or break the schema', () => {

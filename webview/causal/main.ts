@@ -274,7 +274,10 @@ function drawProbe(r: ProbeResult): void {
   show(
     'probe',
     el('p', { class: 'sum' }, `${r.method === 'logistic' ? 'Logistic' : 'Least-squares'} probes of ${r.classes.length} classes at ${r.hook}; ${r.nTrain} train / ${r.nTest} held-out prompts; majority class ${pct(r.chance)}; the model's task accuracy ${pct(r.taskAccuracy)}.`),
-    table(['site', 'probe accuracy', 'Δ log p (probe removed)', 'Δ log p (random removed)', 'task accuracy after'], probeRows(r).map((x) => [x.site, x.accuracy, x.effect, x.random, x.taskAfter])),
+    table(
+      ['site', 'probe accuracy', 'Δ log p (probe removed)', 'Δ log p (random removed)', 'task accuracy after', 'answer steered (probe)', 'answer steered (random)'],
+      probeRows(r).map((x) => [x.site, x.accuracy, x.effect, x.random, x.taskAfter, x.steered, x.randomSteered]),
+    ),
     plot('probe-plot', probeChart(r, readTheme())),
   );
 }

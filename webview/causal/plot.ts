@@ -71,6 +71,8 @@ export interface ProbeRow {
   effect: string;
   random: string;
   taskAfter: string;
+  steered: string;
+  randomSteered: string;
 }
 
 export function probeRows(r: ProbeResult): ProbeRow[] {
@@ -81,6 +83,8 @@ export function probeRows(r: ProbeResult): ProbeRow[] {
       effect: r.ablationEffect[i]![j]!.toFixed(3),
       random: r.randomEffect[i]![j]!.toFixed(3),
       taskAfter: pct(r.taskAccuracyAblated[i]![j]!),
+      steered: pct(r.steerFlip[i]![j]!),
+      randomSteered: pct(r.randomSteerFlip[i]![j]!),
     })),
   );
 }

@@ -5,8 +5,10 @@
 // then tested causally: the activation's component in that subspace is replaced by its training mean
 // (mean-ablation within the subspace: projecting to zero would move the run off the activations the model
 // ever sees) and the change of log p(target) at the last position is measured; the same with a random
-// subspace of the same rank is the control. Accuracy and causal effect are reported side by side: a probe
-// can read a label the model never uses.
+// subspace of the same rank is the control. And added: the component in the subspace is moved from the
+// prompt's class mean to another class's mean, and the share of prompts whose answer becomes that class's
+// answer is counted (again beside a random subspace). Accuracy and causal effect are reported side by side: a
+// probe can read a label the model never uses.
 import { UserError, throwIfAborted } from '../errors';
 import { parseHookName } from '../hooks';
 import type { Model } from '../model';
@@ -16,6 +18,7 @@ import { orthonormalizeColumns, randomOrthonormal } from './das';
 import type { AnalysisContext } from './registry';
 import type { ProbeMethod, ProbeParams, ProbeResult } from '../../shared/causal';
 import type { HookEdit } from '../interventions';
+import { mulberry32 } from '../model';
 
 interface Labelled {
   ids: number[];
@@ -144,10 +147,14 @@ function probeSubspace(W: Float64Array, d: number, C: number): { Q: Float64Array
   return { Q, r };
 }
 
-/** Mean log p(target) and top-1 accuracy at the last position of the prompts, with an edit of one hook at one position. */
-async function scoreWith(model: Model, data: readonly Labelled[], idx: readonly number[], hook: string, pos: (T: number) => number, change: ((h: Float64Array) => void) | null, signal?: AbortSignal): Promise<{ logp: number; acc: number }> {
+/**
+ * Mean log p(target), top-1 accuracy and each prompt's top token at the last position, with the activation
+ * of one hook at one position changed in place by `change(h, prompt index)`.
+ */
+async function scoreWith(model: Model, data: readonly Labelled[], idx: readonly number[], hook: string, pos: (T: number) => number, change: ((h: Float64Array, i: number) => void) | null, signal?: AbortSignal): Promise<{ logp: number; acc: number; tops: Map<number, number> }> {
   let logp = 0;
   let acc = 0;
+  const tops = new Map<number, number>();
   const V = model.config.dVocab;
   const groups = new Map<number, number[]>();
   for (const i of idx) groups.set(data[i]!.ids.length, [...(groups.get(data[i]!.ids.length) ?? []), i]);
@@ -164,10 +171,10 @@ async function scoreWith(model: Model, data: readonly Labelled[], idx: readonly 
         const keep = new Float32Array(acts.data.length).fill(1);
         const add = new Float32Array(acts.data.length);
         const p = pos(T);
-        chunk.forEach((_, b) => {
+        chunk.forEach((i, b) => {
           const o = (b * T + p) * d;
           const h = Float64Array.from(acts.data.subarray(o, o + d));
-          change(h);
+          change(h, i);
           for (let i = 0; i < d; i++) {
             keep[o + i] = 0;
             add[o + i] = h[i]!;
@@ -185,10 +192,11 @@ async function scoreWith(model: Model, data: readonly Labelled[], idx: readonly 
         for (let v = 0; v < V; v++) sum += Math.exp(L[b * V + v]! - max);
         logp += L[b * V + data[i]!.target]! - max - Math.log(sum);
         acc += best === data[i]!.target ? 1 : 0;
+        tops.set(i, best);
       });
     }
   }
-  return { logp: logp / idx.length, acc: acc / idx.length };
+  return { logp: logp / idx.length, acc: acc / idx.length, tops };
 }
 
 /** The `probe` analysis. */
@@ -247,6 +255,24 @@ export async function probeAnalysis(model: Model, params: ProbeParams, ctx: Anal
   const ablationEffect: number[][] = [];
   const randomEffect: number[][] = [];
   const taskAccuracyAblated: number[][] = [];
+  const steerFlip: number[][] = [];
+  const randomSteerFlip: number[][] = [];
+  // Each class's answer: the most common target of its training prompts.
+  const classTarget = new Map<number, number>();
+  for (let c = 0; c < C; c++) {
+    const counts = new Map<number, number>();
+    for (const i of train) if (data[i]!.label === c) counts.set(data[i]!.target, (counts.get(data[i]!.target) ?? 0) + 1);
+    const best = [...counts.entries()].sort((a, b) => b[1] - a[1])[0];
+    if (best) classTarget.set(c, best[0]);
+  }
+  // The class each held-out prompt is steered towards: another class whose answer differs from its own (seeded).
+  const rand = mulberry32(seed + 17);
+  const towards = new Map<number, number>();
+  for (const i of test) {
+    const options = [...classTarget.entries()].filter(([c, t]) => c !== data[i]!.label && t !== data[i]!.target).map(([c]) => c);
+    if (options.length) towards.set(i, options[Math.floor(rand() * options.length)]!);
+  }
+  const steered = [...towards.keys()];
   const cells = layers.length * positions.length;
   let done = 0;
   for (const l of layers) {
@@ -271,6 +297,8 @@ export async function probeAnalysis(model: Model, params: ProbeParams, ctx: Anal
     const rowEff: number[] = [];
     const rowRand: number[] = [];
     const rowTask: number[] = [];
+    const rowFlip: number[] = [];
+    const rowRandFlip: number[] = [];
     for (const q of positions) {
       throwIfAborted(ctx.signal);
       const vec = (i: number) => {
@@ -302,6 +330,33 @@ export async function probeAnalysis(model: Model, params: ProbeParams, ctx: Anal
       rowEff.push(after.logp - before.logp);
       rowRand.push(rand.logp - before.logp);
       rowTask.push(after.acc);
+      // Adding: move the activation's component in the subspace from its class's mean to another class's mean;
+      // does the model now give that class's answer? (The same move in a random subspace of the same rank: the control.)
+      const means = new Map<number, Float64Array>();
+      const sizes = new Map<number, number>();
+      for (const y of ytr) sizes.set(y, (sizes.get(y) ?? 0) + 1);
+      Xtr.forEach((x, n) => {
+        const m = means.get(ytr[n]!) ?? new Float64Array(d);
+        for (let j = 0; j < d; j++) m[j]! += x[j]! / sizes.get(ytr[n]!)!;
+        means.set(ytr[n]!, m);
+      });
+      const steer = (B: Float64Array, k: number) => (h: Float64Array, i: number) => {
+        const a = means.get(data[i]!.label);
+        const b = means.get(towards.get(i)!);
+        if (!a || !b) return;
+        for (let j = 0; j < k; j++) {
+          let c = 0;
+          for (let x = 0; x < d; x++) c += B[x * k + j]! * (b[x]! - a[x]!);
+          for (let x = 0; x < d; x++) h[x]! += B[x * k + j]! * c;
+        }
+      };
+      const flips = async (B: Float64Array, k: number) => {
+        if (k === 0 || steered.length === 0) return 0;
+        const r2 = await scoreWith(model, data, steered, hook, posOf, steer(B, k), ctx.signal);
+        return steered.filter((i) => r2.tops.get(i) === classTarget.get(towards.get(i)!)).length / steered.length;
+      };
+      rowFlip.push(await flips(Q, r));
+      rowRandFlip.push(await flips(randomOrthonormal(d, r, seed + 13), r));
       done++;
       ctx.onProgress?.(`Probes: ${done} / ${cells}`, done / cells);
     }
@@ -309,6 +364,8 @@ export async function probeAnalysis(model: Model, params: ProbeParams, ctx: Anal
     ablationEffect.push(rowEff);
     randomEffect.push(rowRand);
     taskAccuracyAblated.push(rowTask);
+    steerFlip.push(rowFlip);
+    randomSteerFlip.push(rowRandFlip);
   }
   const counts = new Map<number, number>();
   for (const i of test) counts.set(data[i]!.label, (counts.get(data[i]!.label) ?? 0) + 1);
@@ -326,6 +383,8 @@ export async function probeAnalysis(model: Model, params: ProbeParams, ctx: Anal
     randomEffect,
     taskAccuracy: before.acc,
     taskAccuracyAblated,
+    steerFlip,
+    randomSteerFlip,
     chance: Math.max(...counts.values()) / test.length,
   };
 }
