@@ -120,6 +120,8 @@ export class InterventionBar {
   private menu: HTMLElement | undefined;
   state: InterventionStateView = { chips: [], canUndo: false, counterfactual: null, randomInit: null };
   private compareRequest = 0;
+  /** When this page's last Apply was clicked (performance.now()), until its comparison is drawn. */
+  private appliedAt: number | undefined;
   /** The last menu's choices, offered again. */
   private last: { kind: UiKind; site: UiSite; from: number; to: number; head?: number; all: boolean } = { kind: 'zero', site: 'mlp_out', from: 0, to: 0, all: false };
 
@@ -168,6 +170,11 @@ export class InterventionBar {
       if (mine !== this.compareRequest) return;
       renderComparison(this.compare, c);
       this.compare.dataset.ready = String(mine);
+      if (this.appliedAt !== undefined) {
+        // Click-to-patch latency as the user sees it: Apply -> host -> chip in every view -> comparison drawn here.
+        this.compare.dataset.roundTripMs = (performance.now() - this.appliedAt).toFixed(1);
+        this.appliedAt = undefined;
+      }
     } catch (err) {
       if (mine === this.compareRequest) {
         renderComparison(this.compare, null);
@@ -275,6 +282,7 @@ export class InterventionBar {
       };
       this.last = { kind: spec.kind, site: spec.site, from: spec.from, to: spec.to, head: spec.head, all: all.checked };
       this.closeMenu();
+      this.appliedAt = performance.now();
       void this.add(spec);
     });
     const actions = el('div', { class: 'iv-actions' });

@@ -59,6 +59,34 @@ async function pickSpec(info: ModelInfo, positions: number[] | undefined): Promi
   return { kind: kind.k as UiKind, site: site.s as UiSite, from: layers.from, to: layers.to, ...(positions ? { positions } : {}), ...(head !== undefined ? { head } : {}) };
 }
 
+/** A token of a prompt in a document: offsets of the prompt in the document, and of the token in the prompt. */
+interface TokenArg {
+  uri?: string;
+  promptStart?: number;
+  promptEnd?: number;
+  start?: number;
+  end?: number;
+  spec?: unknown;
+}
+
+/** The prompt and the [start, end) range in it to intervene on: from `arg`, else the active editor (its selection; none: all positions). */
+async function promptAndRange(arg: TokenArg | undefined): Promise<{ text: string; range?: [number, number] } | undefined> {
+  const n = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined);
+  if (arg && typeof arg.uri === 'string') {
+    const doc = await vscode.workspace.openTextDocument(vscode.Uri.parse(arg.uri));
+    const full = doc.getText();
+    const text = full.slice(n(arg.promptStart) ?? 0, n(arg.promptEnd) ?? full.length);
+    const start = n(arg.start);
+    const end = n(arg.end);
+    return { text, ...(start !== undefined && end !== undefined && end > start ? { range: [start, end] as [number, number] } : {}) };
+  }
+  const editor = vscode.window.activeTextEditor;
+  if (!editor) return undefined;
+  const sel = editor.selection;
+  const doc = editor.document;
+  return { text: doc.getText(), ...(sel.isEmpty ? {} : { range: [doc.offsetAt(sel.start), doc.offsetAt(sel.end)] as [number, number] }) };
+}
+
 export function registerPatchCommands(deps: PatchCommandDeps): vscode.Disposable[] {
   return [
     vscode.commands.registerCommand('mechlens.showPatching', () => {
@@ -66,25 +94,27 @@ export function registerPatchCommands(deps: PatchCommandDeps): vscode.Disposable
       return true;
     }),
     vscode.commands.registerCommand('mechlens.clearInterventions', () => deps.interventions.store.clear().chips.length),
-    /** `arg` (tests): a spec to add without the quick picks. */
-    vscode.commands.registerCommand('mechlens.interveneOnSelection', async (arg?: unknown) => {
-      const editor = vscode.window.activeTextEditor;
-      if (!editor) {
+    /**
+     * On the editor's selection (the document is the prompt), or on a token given by `arg` (the inline hover's
+     * link: the prompt's and the token's offsets in a document); `arg.spec` (tests) skips the quick picks.
+     */
+    vscode.commands.registerCommand('mechlens.interveneOnSelection', async (arg?: TokenArg) => {
+      const target = await promptAndRange(arg);
+      if (!target) {
         void vscode.window.showInformationMessage('MechLens: select the tokens to ablate or patch in a prompt editor first.');
         return undefined;
       }
       try {
         const info = await deps.ensureModel();
         if (!info) return undefined;
-        const text = editor.document.getText();
+        const { text, range } = target;
         const t = await deps.engine.call('tokenize', { text });
-        const sel = editor.selection;
-        const positions = sel.isEmpty ? undefined : positionsIn(t.spans ?? [], editor.document.offsetAt(sel.start), editor.document.offsetAt(sel.end));
+        const positions = range ? positionsIn(t.spans ?? [], range[0], range[1]) : undefined;
         if (positions && positions.length === 0) {
           void vscode.window.showInformationMessage('MechLens: the selection covers no token of the prompt.');
           return undefined;
         }
-        const spec: unknown = arg !== undefined ? arg : await pickSpec(info, positions);
+        const spec: unknown = arg?.spec !== undefined ? arg.spec : await pickSpec(info, positions);
         if (!spec) return undefined;
         if (deps.session.current?.text !== text) await deps.session.run(text);
         const view = await deps.interventions.add(spec, text);
