@@ -86,6 +86,38 @@ export interface GradientResult {
  */
 export const BACKWARD_BUDGET = 2 ** 29;
 
+/** What one run should take at most, so that a cancel (checked between runs) is honoured within 200 ms. */
+export const RUN_TARGET_MS = 100;
+
+/**
+ * Rows per run, lowered when runs take longer than RUN_TARGET_MS: the work budgets assume a machine that is
+ * not busy; under load the same run takes several times longer, and a cancel waits for the run in progress.
+ * Two slow runs in a row lower the cap (one alone may be a session being built, which no cap shortens); rows
+ * are independent, so only how they are grouped into runs changes.
+ */
+export class RunSizer {
+  private cap = Infinity;
+  private lastSlow = Infinity;
+
+  /** Rows for the next run, at most `max`. */
+  rows(max: number): number {
+    return Math.max(1, Math.min(max, this.cap));
+  }
+
+  /** Runs `run` (n rows) and records how long it took. */
+  async time<T>(n: number, run: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    const r = await run();
+    const perRow = (performance.now() - t0) / n;
+    if (perRow * n > RUN_TARGET_MS) {
+      const fitting = Math.max(1, Math.floor(RUN_TARGET_MS / Math.min(perRow, this.lastSlow)));
+      if (this.lastSlow !== Infinity && n > 1) this.cap = Math.min(this.cap, fitting);
+      this.lastSlow = perRow;
+    } else this.lastSlow = Infinity;
+    return r;
+  }
+}
+
 /** Rows per backward run for a prompt of T tokens through `layers` layers. */
 export function backwardRows(c: { dModel: number }, T: number, layers: number, budget = BACKWARD_BUDGET): number {
   const d = c.dModel;

@@ -13,6 +13,7 @@ import type { HookEdit } from '../interventions';
 import { mulberry32 } from '../model';
 import type { Model } from '../model';
 import { readSafetensorsHeader, readTensorF32 } from '../checkpoint/safetensors';
+import { chunkRows } from './patching';
 import type { AnalysisContext } from './registry';
 import type { Hypothesis, IiaParams, IiaResult, ResolvedSite, Site } from '../../shared/causal';
 import type { NamedTensor } from '../../shared/tensor';
@@ -275,12 +276,20 @@ export async function topTokensWithEdits(model: Model, rows: number[][], edits: 
   });
 }
 
-/** Indices of pairs grouped by token length, in chunks of at most `size` (one batched forward each). */
-export function chunksByLength(pairs: readonly Pair[], indices: readonly number[], size = PAIR_BATCH): number[][] {
+/**
+ * Indices of pairs grouped by token length, in chunks of at most PAIR_BATCH (one batched forward each) and,
+ * given the model, of at most one bounded run's rows (patching.ts chunkRows): one onnxruntime run cannot be
+ * interrupted, so a cancel is honoured between chunks (a wide model runs fewer rows at once; a small one,
+ * the bundled model, the same PAIR_BATCH).
+ */
+export function chunksByLength(pairs: readonly Pair[], indices: readonly number[], model?: Model): number[][] {
   const byLen = new Map<number, number[]>();
   for (const i of indices) byLen.set(pairs[i]!.base.length, [...(byLen.get(pairs[i]!.base.length) ?? []), i]);
   const out: number[][] = [];
-  for (const group of byLen.values()) for (let i = 0; i < group.length; i += size) out.push(group.slice(i, i + size));
+  for (const [T, group] of byLen) {
+    const size = model ? Math.min(PAIR_BATCH, chunkRows(model, T, 0)) : PAIR_BATCH;
+    for (let i = 0; i < group.length; i += size) out.push(group.slice(i, i + size));
+  }
   return out;
 }
 
@@ -323,7 +332,7 @@ async function interchangeEdits(model: Model, pairs: readonly Pair[], chunk: rea
 async function iiaOf(model: Model, pairs: readonly Pair[], list: readonly Interchange[], ctx: AnalysisContext, progress?: (done: number) => void): Promise<{ iia: number; predicted: number[] }> {
   const predicted = new Array<number>(pairs.length);
   let done = 0;
-  for (const chunk of chunksByLength(pairs, pairs.map((_, i) => i))) {
+  for (const chunk of chunksByLength(pairs, pairs.map((_, i) => i), model)) {
     throwIfAborted(ctx.signal);
     const T = pairs[chunk[0]!]!.base.length;
     const sites = list.map((iv) => resolveSite(model, iv.site, T, `variable ${iv.variable + 1}'s site`));
@@ -331,6 +340,7 @@ async function iiaOf(model: Model, pairs: readonly Pair[], list: readonly Interc
     const top = await topTokensWithEdits(model, chunk.map((i) => pairs[i]!.base), edits, ctx.signal);
     chunk.forEach((i, b) => (predicted[i] = top[b]!));
     done += chunk.length;
+    throwIfAborted(ctx.signal); // no progress after a cancel
     progress?.(done);
   }
   const ok = pairs.filter((p, i) => predicted[i] === p.label).length;
@@ -367,7 +377,7 @@ export async function interchangeAnalysis(model: Model, params: IiaParams, ctx: 
   const withBase = pairs.filter((p) => p.baseLabel !== undefined);
   if (withBase.length > 0) {
     let ok = 0;
-    for (const chunk of chunksByLength(withBase, withBase.map((_, i) => i))) {
+    for (const chunk of chunksByLength(withBase, withBase.map((_, i) => i), model)) {
       const top = await topTokensWithEdits(model, chunk.map((i) => withBase[i]!.base), new Map(), ctx.signal);
       chunk.forEach((i, b) => (ok += top[b] === withBase[i]!.baseLabel ? 1 : 0));
     }

@@ -20,7 +20,7 @@
 // (|R^T R - I| ~ 1e-15; the float32 copy returned ~1e-7), where a parametrisation's orthogonality is only as
 // good as its matrix function. The same algorithm runs in bench/torch_das.py for the benchmark.
 import { UserError, throwIfAborted } from '../errors';
-import { computeGradients } from '../gradients';
+import { BACKWARD_BUDGET, backwardRows, computeGradients } from '../gradients';
 import type { Model } from '../model';
 import { randomInitModel } from '../randomInit';
 import { seededRandom } from '../checkpoint/synthetic';
@@ -80,7 +80,7 @@ export interface SiteData {
 export async function siteData(model: Model, pairs: readonly Pair[], variable: number, site: SiteAt, signal?: AbortSignal): Promise<SiteData> {
   const base = new Array<Float32Array>(pairs.length);
   const source = new Array<Float32Array>(pairs.length);
-  for (const chunk of chunksByLength(pairs, pairs.map((_, i) => i))) {
+  for (const chunk of chunksByLength(pairs, pairs.map((_, i) => i), model)) {
     const b = await captureHooks(model, chunk.map((i) => pairs[i]!.base), [site.hook], signal);
     const s = await captureHooks(model, chunk.map((i) => pairs[i]!.sources[variable]!), [site.hook], signal);
     chunk.forEach((i, r) => {
@@ -94,7 +94,7 @@ export async function siteData(model: Model, pairs: readonly Pair[], variable: n
 async function iiaWith(model: Model, pairs: readonly Pair[], idx: readonly number[], data: SiteData, R: ArrayLike<number>, k: number, signal?: AbortSignal): Promise<number> {
   const { site } = data;
   let ok = 0;
-  for (const chunk of chunksByLength(pairs, idx)) {
+  for (const chunk of chunksByLength(pairs, idx, model)) {
     const edit = identityEdit(site, chunk.length);
     chunk.forEach((i, b) => writeSite(edit, b, site, subspaceInterchange(data.base[i]!, data.source[i]!, R, site.dim, k)));
     const top = await topTokensWithEdits(model, chunk.map((i) => pairs[i]!.base), new Map([[site.hook, edit]]), signal);
@@ -105,51 +105,59 @@ async function iiaWith(model: Model, pairs: readonly Pair[], idx: readonly numbe
 
 /**
  * The mean cross-entropy of the counterfactual labels over a batch with the subspace interchange R, and its
- * Euclidean gradient with respect to R [d, k]: one forward+backward run (computeGradients), then
+ * Euclidean gradient with respect to R [d, k]: forward+backward runs (computeGradients), then
  * dL/dR = sum over pairs and positions of g c^T + delta e^T (c = R^T delta, e = R^T g, g = dL/dh').
+ * A run holds at most backwardRows' worth of pairs (a quarter of the backward budget, as integrated gradients:
+ * each row is a whole forward and backward), so a cancel is honoured between runs; a small model (the
+ * bundled one) runs a whole batch at once. The sums run in the same order either way.
  */
 export async function dasLossGradient(model: Model, pairs: readonly Pair[], batch: readonly number[], data: SiteData, R: ArrayLike<number>, k: number, signal?: AbortSignal): Promise<{ loss: number; G: Float64Array }> {
   const { site } = data;
   const d = site.dim;
   const P = site.positions.length;
   const B = batch.length;
-  const edit = identityEdit(site, B);
-  batch.forEach((i, b) => writeSite(edit, b, site, subspaceInterchange(data.base[i]!, data.source[i]!, R, d, k)));
-  const r = await computeGradients(model, {
-    tokens: batch.map((i) => pairs[i]!.base),
-    wrt: [site.hook],
-    metrics: batch.map((i) => ({ target: pairs[i]!.label, logProb: true })),
-    edits: new Map([[site.hook, edit]]),
-    signal,
-  });
+  const perRun = backwardRows(model.config, pairs[batch[0]!]!.base.length, model.config.nLayers, BACKWARD_BUDGET / 4);
   let loss = 0;
-  for (let b = 0; b < B; b++) loss -= r.metric![b]!;
-  loss /= B;
   const G = new Float64Array(d * k);
   const c = new Float64Array(k);
   const e = new Float64Array(k);
-  const grad = r.grads.get(site.hook)!;
-  batch.forEach((i, b) => {
-    const g = readSite(grad, b, site);
-    for (let p = 0; p < P; p++) {
-      const o0 = p * d;
-      c.fill(0);
-      e.fill(0);
-      for (let row = 0; row < d; row++) {
-        const delta = data.source[i]![o0 + row]! - data.base[i]![o0 + row]!;
-        const gr = -g[o0 + row]! / B;
-        for (let j = 0; j < k; j++) {
-          c[j]! += R[row * k + j]! * delta;
-          e[j]! += R[row * k + j]! * gr;
+  for (let start = 0; start < B; start += perRun) {
+    throwIfAborted(signal);
+    const part = batch.slice(start, start + perRun);
+    const edit = identityEdit(site, part.length);
+    part.forEach((i, b) => writeSite(edit, b, site, subspaceInterchange(data.base[i]!, data.source[i]!, R, d, k)));
+    const r = await computeGradients(model, {
+      tokens: part.map((i) => pairs[i]!.base),
+      wrt: [site.hook],
+      metrics: part.map((i) => ({ target: pairs[i]!.label, logProb: true })),
+      edits: new Map([[site.hook, edit]]),
+      signal,
+    });
+    for (let b = 0; b < part.length; b++) loss -= r.metric![b]!;
+    const grad = r.grads.get(site.hook)!;
+    part.forEach((i, b) => {
+      const g = readSite(grad, b, site);
+      for (let p = 0; p < P; p++) {
+        const o0 = p * d;
+        c.fill(0);
+        e.fill(0);
+        for (let row = 0; row < d; row++) {
+          const delta = data.source[i]![o0 + row]! - data.base[i]![o0 + row]!;
+          const gr = -g[o0 + row]! / B;
+          for (let j = 0; j < k; j++) {
+            c[j]! += R[row * k + j]! * delta;
+            e[j]! += R[row * k + j]! * gr;
+          }
+        }
+        for (let row = 0; row < d; row++) {
+          const delta = data.source[i]![o0 + row]! - data.base[i]![o0 + row]!;
+          const gr = -g[o0 + row]! / B;
+          for (let j = 0; j < k; j++) G[row * k + j]! += gr * c[j]! + delta * e[j]!;
         }
       }
-      for (let row = 0; row < d; row++) {
-        const delta = data.source[i]![o0 + row]! - data.base[i]![o0 + row]!;
-        const gr = -g[o0 + row]! / B;
-        for (let j = 0; j < k; j++) G[row * k + j]! += gr * c[j]! + delta * e[j]!;
-      }
-    }
-  });
+    });
+  }
+  loss /= B;
   return { loss, G };
 }
 
@@ -214,6 +222,7 @@ export async function trainDas(model: Model, pairs: readonly Pair[], variable: n
         R[x]! -= (o.lr * (m[x]! / bc1)) / (Math.sqrt(v[x]! / bc2) + eps);
       }
       orthonormalizeColumns(R, d, k);
+      throwIfAborted(o.signal); // no progress after a cancel
       o.onStep?.(t, steps, l);
     }
     epochLoss.push(sum / batchesPerEpoch);

@@ -7,7 +7,7 @@
 //   (Sundararajan et al. 2017), from a zero embedding. Completeness: the scores sum to
 //   metric(input) − metric(zero embedding) as the steps grow (tested at 64 steps within 1%).
 import { UserError, throwIfAborted } from '../errors';
-import { BACKWARD_BUDGET, backwardRows, computeGradients } from '../gradients';
+import { BACKWARD_BUDGET, RunSizer, backwardRows, computeGradients } from '../gradients';
 import type { Model } from '../model';
 import type { SaliencyMethod } from '../../shared/analyses';
 
@@ -64,10 +64,11 @@ export async function inputSaliency(model: Model, req: SaliencyRequest): Promise
     signal: req.signal,
   });
   const perRun = Math.min(ROWS_PER_RUN, backwardRows(model.config, T, model.config.nLayers, RUN_BUDGET));
-  for (let start = 0; start < steps; start += perRun) {
+  const sizer = new RunSizer(); // fewer steps a run where runs prove slow (a busy machine)
+  for (let start = 0; start < steps; ) {
     throwIfAborted(req.signal);
-    const alphas = Array.from({ length: Math.min(perRun, steps - start) }, (_, k) => (start + k + 0.5) / steps);
-    const r = await computeGradients(model, {
+    const alphas = Array.from({ length: Math.min(sizer.rows(perRun), steps - start) }, (_, k) => (start + k + 0.5) / steps);
+    const r = await sizer.time(alphas.length, () => computeGradients(model, {
       tokens: alphas.map(() => tokens),
       wrt: ['hook_embed'],
       metrics: alphas.map(() => metric),
@@ -76,13 +77,14 @@ export async function inputSaliency(model: Model, req: SaliencyRequest): Promise
       activations: ['hook_embed'],
       edits: scaleEmbedding(alphas),
       signal: req.signal,
-    });
+    }));
     // hook_embed's activation is after the edit (α·e); row 0 of the end points has α = 1.
     embed ??= ends.activations.get('hook_embed')!.data.subarray(0, T * d);
     const grad = r.grads.get('hook_embed')!.data;
     for (let k = 0; k < alphas.length; k++) for (let i = 0; i < T * d; i++) meanGrad[i]! += grad[k * T * d + i]! / steps;
+    start += alphas.length;
     throwIfAborted(req.signal); // no progress after a cancel
-    req.onProgress?.(Math.min(1, (start + alphas.length) / steps));
+    req.onProgress?.(Math.min(1, start / steps));
   }
   return { scores: sumOverModel(meanGrad, embed!, T, d), metric: ends.metric![0]!, baselineMetric: ends.metric![1]! };
 }

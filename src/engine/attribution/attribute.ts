@@ -22,7 +22,7 @@
 //   checked between them; a cancel is honoured within about one such run. The rows do not depend on
 //   how they are grouped into runs.
 import { UserError, throwIfAborted } from '../errors';
-import { BACKWARD_BUDGET, backwardRows, computeGradients } from '../gradients';
+import { BACKWARD_BUDGET, RunSizer, backwardRows, computeGradients } from '../gradients';
 import type { HookSeed } from '../gradients';
 import type { Model } from '../model';
 import { UNEMBED_INPUT } from '../onnx/gradientGraph';
@@ -130,7 +130,7 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
   // ---- setup: activations, active features, reconstructions, errors
   progress('setup', 0, 1);
   const hooks = [...Array.from({ length: L }, (_, l) => inputHook(l)), ...Array.from({ length: L }, (_, l) => outputHook(l)), 'hook_embed'];
-  const fwd = await model.forward({ tokens: [tokens], hooks: hooks as never, logits: 'last' });
+  const fwd = await model.forward({ tokens: [tokens], hooks: hooks as never, logits: 'last', signal: opts.signal });
   throwIfAborted(opts.signal);
   const inputs = Array.from({ length: L }, (_, l) => fwd.hooks.get(inputHook(l))!.data);
   const tokenVectors = fwd.hooks.get('hook_embed')!.data.slice();
@@ -138,7 +138,9 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
 
   const active: number[] = [];
   const activationList: number[] = [];
+  // The setup's steps check the signal between them (each is one run or a bounded loop).
   for (let l = 0; l < L; l++) {
+    throwIfAborted(opts.signal);
     const layer = transcoders.layers[l]!;
     const runner = await TranscoderRunner.create(model.graphs, transcoders, layer, d);
     const acts = await runner.encode(inputs[l]!); // [T, d_tc]
@@ -166,6 +168,7 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
     return r;
   });
   for (let l = 0, start = 0; l < L; l++) {
+    throwIfAborted(opts.signal);
     let end = start;
     while (end < nActive && activeFeatures[end * 3] === l) end++;
     const ids = Array.from({ length: end - start }, (_, i) => activeFeatures[(start + i) * 3 + 2]!);
@@ -214,6 +217,7 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
   // Contraction matrices, built once: per output layer [T, d, N] with N the most writes at a position + 1.
   const contractAll = new Map<string, { vectors: Float32Array; n: number; columns: Int32Array }>();
   for (let l = 0; l < L; l++) {
+    throwIfAborted(opts.signal);
     let n = 1;
     for (let p = 0; p < T; p++) n = Math.max(n, writes[l * T + p]!.length + 1);
     const vectors = new Float32Array(T * d * n);
@@ -245,7 +249,9 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
   const contractBelow = (m: number) => new Map([...contractAll].filter(([h]) => h === 'hook_embed' || Number(h.split('.')[1]) < m));
   const seedHooksUpTo = (m: number) => [...(m === L ? [UNEMBED_INPUT] : []), ...Array.from({ length: Math.min(m + 1, L) }, (_, l) => inputHook(l))];
   // The frozen quantities, fed to every backward run (no run recomputes the MLPs or attention scores).
+  throwIfAborted(opts.signal);
   const frozen = await captureFrozenState(model, tokens, skips);
+  throwIfAborted(opts.signal); // no progress after a cancel
   const frozenSkips = skips.map((s) => ({ layer: s.layer, input: s.input, dIn: d }));
   progress('setup', 1, 1);
   const tSetup = performance.now();
@@ -258,9 +264,15 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
   const rowData: Float32Array[] = []; // in computation order
   const rowNode: number[] = []; // -1 - i for logit target i, else the active feature's index
   let backwardRuns = 0;
+  // Fewer rows a run on a busy machine (RunSizer), so a cancel still lands within about RUN_TARGET_MS.
+  const sizer = new RunSizer();
   const runBatch = async (seeds: HookSeed[], nodes: number[], maxLayer: number) => {
     const perRun = backwardRows(c, T, graphLayer(maxLayer), opts.runBudget ?? ATTRIBUTION_RUN_BUDGET);
-    for (let i = 0; i < seeds.length; i += perRun) await runRows(seeds.slice(i, i + perRun), nodes.slice(i, i + perRun), maxLayer);
+    for (let i = 0; i < seeds.length; ) {
+      const n = sizer.rows(perRun);
+      await sizer.time(Math.min(n, seeds.length - i), () => runRows(seeds.slice(i, i + n), nodes.slice(i, i + n), maxLayer));
+      i += n;
+    }
     throwIfAborted(opts.signal); // no progress after a cancel
   };
   const runRows = async (seeds: HookSeed[], nodes: number[], maxLayer: number) => {

@@ -33,6 +33,7 @@ import type { HookEdit } from '../interventions';
 import { mulberry32 } from '../model';
 import type { Model } from '../model';
 import { GraphBuilder } from '../onnx/graphBuilder';
+import { chunkRows } from '../analysis/patching';
 import { TranscoderRunner } from './transcoders';
 import type { TranscoderSet } from './transcoders';
 
@@ -728,7 +729,9 @@ async function scanCorpus(
   const N = corpus.tokens.length;
   const Wn = corpus.window;
   const nWindows = Math.ceil(N / Wn);
-  const rowsPerBatch = Math.max(1, Math.floor(batchTokens / Wn));
+  // At most batchTokens a run, and no more rows than one bounded run (patching.ts chunkRows): a run cannot be
+  // interrupted, so a cancel is honoured between runs (the bundled model keeps whole 2,048-token batches).
+  const rowsPerBatch = Math.max(1, Math.min(Math.floor(batchTokens / Wn), chunkRows(model, Wn, 0)));
   const edits = new Map([['blocks.0.ln1.hook_normalized', NO_LOGITS_EDIT]]);
   for (let w0 = 0; w0 < nWindows; ) {
     throwIfAborted(signal);
@@ -739,11 +742,13 @@ async function scanCorpus(
     const tokens = starts.map((s) => Array.from(corpus.tokens.subarray(s, s + T)));
     const fwd = await model.forward({ tokens, hooks, logits: 'none', edits, signal });
     for (const [i, l] of layers.entries()) {
+      throwIfAborted(signal);
       const x = fwd.hooks.get(hooks[i]!)!.data;
       const acts = await runners.get(l)!.encode(x);
       visit(l, acts, set.layers[l]!.dTranscoder, starts, T);
     }
     w0 += rows;
+    throwIfAborted(signal); // no progress after a cancel
     progress(Math.min(N, w0 * Wn));
   }
 }

@@ -3,7 +3,7 @@
 // model folder's `transcoders/` by default, loaded once per model), attribution, pruning and the file.
 import { existsSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { UserError } from '../errors';
+import { UserError, throwIfAborted } from '../errors';
 import type { Model } from '../model';
 import { resolvePrompt } from '../prompt';
 import type { GraphParams, GraphResult } from '../../shared/analyses';
@@ -74,6 +74,7 @@ export async function attributionGraph(model: Model, params: GraphParams, ctx: G
     signal: ctx.signal,
     onProgress: ctx.onProgress,
   });
+  throwIfAborted(ctx.signal);
   const exported = exportGraph(attr, {
     slug: params.slug ?? 'mechlens-graph',
     scan: set.scan,
