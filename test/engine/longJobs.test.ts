@@ -1,9 +1,8 @@
 // Interactive requests do not wait behind long jobs (issue #15): the host's EngineClient with the real
 // built worker (dist/worker.js) runs a long patching sweep in its long-job worker while inspect requests
 // go to the main worker. Reports the inspect latency during the job, how soon the long-job worker is free after
-// a cancel, the memory the second copy of the
-// model costs, and what releasing the idle long-job worker gives back. Assertions are loose (a shared
-// machine); the figures printed are what the README quotes.
+// a cancel, the memory the second copy of the model costs, and what releasing the idle long-job worker gives
+// back. Assertions are loose (a shared machine); the figures printed are what the README quotes.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
