@@ -18,10 +18,11 @@ export type PromptOf = () => string | null;
 
 /** Top tokens of each run shown in the comparison. */
 const COMPARE_K = 5;
+/** Prompts whose tokens are kept (one per open view, and some). */
+const TOKEN_CACHE = 16;
 
 export class InterventionService {
   readonly store = new InterventionStore();
-  private cfCache: { text: string; model: string; ids: number[] } | undefined;
   /** Compare round trips answered (tests). */
   compares = 0;
 
@@ -38,17 +39,25 @@ export class InterventionService {
     return info;
   }
 
+  /** Recent tokenizations, by model and text: every click compiles the views' prompts again. */
+  private readonly tokenCache = new Map<string, { ids: number[]; texts: string[] }>();
+
   private async tokens(text: string, signal?: AbortSignal): Promise<{ ids: number[]; texts: string[] }> {
+    const key = `${this.engine.loadedModel?.dir ?? ''}\0${text}`;
+    const hit = this.tokenCache.get(key);
+    if (hit) return hit;
     const t = await this.engine.call('tokenize', { text }, { signal });
-    return { ids: t.ids, texts: t.texts };
+    const value = { ids: t.ids, texts: t.texts };
+    this.tokenCache.set(key, value);
+    if (this.tokenCache.size > TOKEN_CACHE) this.tokenCache.delete(this.tokenCache.keys().next().value!);
+    return value;
   }
 
   private async context(info: ModelInfo, prompt: number[], signal?: AbortSignal): Promise<CompileContext> {
     const cf = this.store.counterfactual;
     let counterfactual: number[] | undefined;
     if (cf !== null) {
-      if (!this.cfCache || this.cfCache.text !== cf || this.cfCache.model !== info.dir) this.cfCache = { text: cf, model: info.dir, ids: (await this.tokens(cf, signal)).ids };
-      counterfactual = this.cfCache.ids;
+      counterfactual = (await this.tokens(cf, signal)).ids;
     }
     return { nLayers: info.nLayers, nHeads: info.nHeads, hasResidMid: true, prompt, counterfactual };
   }

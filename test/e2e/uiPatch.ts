@@ -352,11 +352,14 @@ async function main(): Promise<number> {
       await page.locator('.monaco-editor .view-lines', { hasText: 'Mary' }).first().click();
       await page.keyboard.press('Control+End');
       await runCommand(page, 'MechLens: Show Input Saliency…');
-      const input = page.locator('.quick-input-widget input').filter({ visible: true });
-      await input.waitFor({ timeout: 30_000 });
+      // The command's own box (the palette's closes first; Enter there would type into the editor).
+      const box = page.locator('.quick-input-widget', { hasText: 'saliency for which next token' }).filter({ visible: true });
+      await box.waitFor({ timeout: 30_000 });
+      const input = box.locator('input');
       const predicted = await input.inputValue();
       check(predicted.length > 0, 'the target box starts with the model\'s top prediction');
-      await page.keyboard.press('Enter');
+      await input.press('Enter');
+      await page.locator('.quick-input-widget', { hasText: 'saliency method' }).filter({ visible: true }).waitFor({ timeout: 15_000 });
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'gradient × input' }).first().click();
       const tints = async () =>
         page.evaluate(() => {

@@ -234,6 +234,14 @@ export class InterventionBar {
     node.classList.toggle('iv-target', this.state.chips.some((c) => c.spec.positions?.includes(position)));
   }
 
+  /** Marks the tokens under `root` that an active intervention targets (after the state changed). */
+  markTokens(root: HTMLElement): void {
+    for (const node of Array.from(root.querySelectorAll<HTMLElement>('.token[data-pos]'))) {
+      const pos = Number(node.dataset.pos);
+      node.classList.toggle('iv-target', this.state.chips.some((c) => c.spec.positions?.includes(pos)));
+    }
+  }
+
   closeMenu(): void {
     this.menu?.remove();
     this.menu = undefined;

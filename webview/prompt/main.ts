@@ -15,9 +15,11 @@ import { getState, setState } from '../common/vscodeApi';
 const rpc = connectToHost<PromptPanelProtocol, PromptPanelNotifications>();
 const interventions = new InterventionBar(rpc, {
   dims: () => (view?.nLayers && view.nHeads ? { nLayers: view.nLayers, nHeads: view.nHeads } : null),
-  // The host re-runs the prompt itself when the random-init control swaps the model (a prompt/update follows).
+  // The host re-runs the prompt itself when the random-init control swaps the model (a prompt/update follows);
+  // interventions change the token marks and the comparison only.
   onChange: () => {
-    if (view) renderView(view);
+    interventions.markTokens(byId('tokens'));
+    void interventions.refreshComparison();
   },
   onError: (message) => setStatus(message, true),
 });
