@@ -309,6 +309,7 @@ const CASES: Case[] = [
   { name: 'probe: --prompts that does not exist', args: () => probe('--prompts', join(work, 'no-prompts.json')), expect: /--prompts .*no-prompts\.json: cannot open .* it does not exist/ },
   { name: 'probe: --prompts that is null', args: () => probe('--prompts', file('p.json', 'null')), expect: /--prompts .*p\.json: expected a JSON list of \{"text"/ },
   { name: 'probe: too few prompts', args: () => probe('--prompts', file('p.json', '[{"text": "a b", "label": "x"}]')), expect: /A probe needs at least 4 labelled prompts \(got 1\)/ },
+  { name: 'probe: an empty prompt in --prompts', args: () => probe('--prompts', file('p.json', '[{"text": "a b", "label": "x"}, {"text": "", "label": "y"}]')), expect: /Prompt 2 \(label "y"\) is empty/ },
   { name: 'probe: --label-slot that is not a slot', args: () => probe('--hypothesis', hypothesis(), '--label-slot', 'NOPE'), expect: /labelSlot "NOPE" is not a slot of the hypothesis' templates/ },
   { name: 'probe: --layers beyond the model', args: () => probe('--hypothesis', hypothesis(), '--label-slot', 'IO', '--layers', '99'), expect: /Layer 99 is outside the model/ },
   { name: 'probe: --positions beyond the prompts', args: () => probe('--hypothesis', hypothesis(), '--label-slot', 'IO', '--positions', '999'), expect: /Position 999 is outside the shortest prompt/ },

@@ -212,6 +212,7 @@ export async function probeAnalysis(model: Model, params: ProbeParams, ctx: Anal
         if (ids.length !== 1) throw new UserError(`Prompt ${i + 1}: the target ${JSON.stringify(p.target)} is ${ids.length} tokens; give one token.`);
         target = ids[0];
       }
+      if (p.text.length === 0) throw new UserError(`Prompt ${i + 1} (label ${JSON.stringify(p.label)}) is empty: give it some text.`);
       raw.push({ ids: model.tokenize(p.text).ids, label: p.label, target });
     }
   } else {
