@@ -15,7 +15,7 @@ import { Model } from '../../src/engine/model';
 import { runAnalysis } from '../../src/engine/analysis/registry';
 import { chunkRows } from '../../src/engine/analysis/patching';
 import { randomGpt2Checkpoint } from '../../src/engine/checkpoint/synthetic';
-import { BACKWARD_BUDGET, backwardRows } from '../../src/engine/gradients';
+import { BACKWARD_BUDGET, RUN_TARGET_MS, RunSizer, backwardRows } from '../../src/engine/gradients';
 import type { AnalysisName } from '../../src/shared/analyses';
 import { writeJumpReluTranscoders } from '../support/transcoderFixtures';
 import { DEFAULT_MODEL } from '../support/fixtures';
@@ -152,5 +152,23 @@ describe('cancellation of long jobs', function () {
 
   it('an IIA layer x position sweep stops within 200 ms of a cancel (figures reported), and reports no progress after it', async function () {
     await cancelWithin('IIA sweep', 'iia', { hypothesis: hypothesis(128), sweep: { variable: 'IO', hook: 'blocks.{l}.hook_resid_post' } }, 60_000, 3);
+  });
+});
+
+describe('RunSizer (rows a run on a busy machine)', function () {
+  this.timeout(10_000);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  it('one slow run (a session being built) keeps the rows; two in a row lower them to what fits RUN_TARGET_MS', async function () {
+    const sizer = new RunSizer();
+    assert.equal(sizer.rows(16), 16);
+    await sizer.time(16, () => sleep(RUN_TARGET_MS * 4));
+    assert.equal(sizer.rows(16), 16, 'a single slow run changes nothing');
+    await sizer.time(16, () => sleep(5));
+    await sizer.time(16, () => sleep(RUN_TARGET_MS * 4));
+    assert.equal(sizer.rows(16), 16, 'slow runs apart change nothing');
+    await sizer.time(16, () => sleep(RUN_TARGET_MS * 4));
+    const rows = sizer.rows(16);
+    assert.ok(rows >= 1 && rows <= 4, `two slow runs in a row: ${rows} rows (16 rows took 4x the target)`);
+    assert.equal(sizer.rows(2), Math.min(2, rows), 'never more than asked');
   });
 });
