@@ -297,6 +297,12 @@ const CASES: Case[] = [
   { name: 'iia: --subspace that is not safetensors', args: () => iia(hypothesis(), '--subspace', file('s.safetensors', 'garbage!')), expect: /s\.safetensors: header length \d+ is beyond the end of the file .* not safetensors/ },
   { name: 'iia: site position beyond the prompt', args: () => iia(hypothesis({ variables: [{ name: 'IO', site: { hook: 'blocks.0.hook_resid_post', positions: [999] } }] })), expect: /variable IO's site: position 999 is outside the prompt/ },
   { name: 'iia: site head out of range', args: () => iia(hypothesis({ variables: [{ name: 'IO', site: { hook: 'blocks.0.attn.hook_z', heads: [99] } }] })), expect: /variable IO's site: head 99 is out of range/ },
+  { name: 'iia --pairs: a file that does not exist', args: () => ['iia', '--model', tiny, '--pairs', join(work, 'no-pairs.json'), '--site', 'blocks.0.hook_resid_post'], expect: /--pairs .*no-pairs\.json: cannot open .* it does not exist/ },
+  { name: 'iia --pairs: neither a JSON list nor JSON lines', args: () => ['iia', '--model', tiny, '--pairs', file('p.txt', 'a b\ta c\n'), '--site', 'blocks.0.hook_resid_post'], expect: /--pairs .*p\.txt: not a JSON list or JSON lines/ },
+  { name: 'iia --pairs: a pair without a label', args: () => ['iia', '--model', tiny, '--pairs', file('p.json', '[{"base": "a b", "source": "a c"}]'), '--site', 'blocks.0.hook_resid_post'], expect: /--pairs .*p\.json: pairs\[0\]: label must be a string/ },
+  { name: 'iia --pairs: base and source of different lengths', args: () => ['iia', '--model', tiny, '--pairs', file('p.json', `[{"base": "a b", "source": "a b a b a b", "label": " ${NAMES[0]}"}]`), '--site', 'blocks.0.hook_resid_post'], expect: /Pair 1: the base .* has \d+ tokens but the source for X .* has \d+/ },
+  { name: 'iia --pairs: no --site', args: () => ['iia', '--model', tiny, '--pairs', file('p.json', `[{"base": "a b", "source": "a c", "label": " ${NAMES[0]}"}]`)], expect: /No variable has a site to interchange/ },
+  { name: 'das --pairs: a single pair', args: () => ['das', '--model', tiny, '--pairs', file('p.json', `[{"base": "a b", "source": "a c", "label": " ${NAMES[0]}"}]`), '--site', 'blocks.0.hook_resid_post', '--rank', '2'], expect: /DAS needs at least 2 pairs/ },
   // mechlens das
   { name: 'das: --rank 0', args: () => das('--rank', '0'), expect: /--rank must be an integer >= 1 \(got "0"\)/ },
   { name: 'das: --rank larger than the site', args: () => das('--rank', '100000', '--no-controls'), expect: /Rank 100000 is larger than the site: .* choose a rank from 1 to \d+/ },
