@@ -73,6 +73,8 @@ export const ANALYSIS_PANEL_PARAMS = {
   /** Head-detector scores on repeated random sequences (the standard benchmark). */
   'heads/detect': noParams,
   'dla/run': ANALYSIS_PARAMS.dla.pick('target', 'baseline', 'position'),
+  /** Saves the panel's last analysis (params, interventions included, and result) as an experiment file and opens it. */
+  'experiment/save': noParams,
   /** Saves exported data through a save dialog. `data` is text, or a data: URL for PNG. */
   'export/save': refine(object({ format: oneOf(EXPORT_FORMATS), name: string(80, /^[\w .-]{1,80}$/, 'a plain file name'), data: string(MAX_EXPORT_CHARS) }), (p, where) => {
     if (p.format === 'png' && !p.data.startsWith('data:image/png;base64,')) badInput(`${where}: a PNG must be a data:image/png;base64 URL`);
@@ -90,6 +92,7 @@ export type AnalysisHostProtocol = InterventionHostProtocol & {
   'heads/detect': { params: PanelParams<'heads/detect'>; result: Record<HeadKind, number[][]> };
   'dla/run': { params: PanelParams<'dla/run'>; result: DlaView };
   'export/save': { params: PanelParams<'export/save'>; result: { path: string | null } };
+  'experiment/save': { params: PanelParams<'experiment/save'>; result: { path: string | null } };
 };
 
 export const validateAnalysisParams = paramsValidator({ ...ANALYSIS_PANEL_PARAMS, ...INTERVENTION_PARAMS });

@@ -336,7 +336,26 @@ async function main(): Promise<number> {
       log(`re-run: ${(await exp.locator('#status').textContent()) ?? ''}`);
     });
 
-    await test('an experiment of a type this version does not know is shown as JSON with a hint, not refused', async () => {
+    await test('the logit lens saves its analysis with the active interventions as an experiment, which re-runs identically', async () => {
+      await tab('Logit lens: ioi.prompt').click();
+      const lens = await findWebview(page, 'body[data-view="lens"] #save-experiment', 60_000);
+      await lens.locator('#app[data-ready]').waitFor({ timeout: 60_000 });
+      const file = join(folder, 'lens-under-interventions.mlexp.json');
+      rmSync(file, { force: true });
+      await lens.locator('#save-experiment').click();
+      const input = page.locator('.quick-input-widget input').filter({ visible: true });
+      await input.waitFor({ timeout: 15_000 });
+      await page.waitForTimeout(500);
+      await input.fill(file);
+      await page.keyboard.press('Enter');
+      const exp = await findWebview(page, 'body[data-view="experiment"][data-kind="lens"], body[data-view="experiment"] #app[data-kind="lens"]', 60_000);
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as { analysis: string; params: { interventions?: unknown[] } };
+      check(saved.analysis === 'lens' && (saved.params.interventions?.length ?? 0) > 0, 'the experiment holds the lens params with the active interventions');
+      await exp.locator('#rerun').click();
+      await exp.locator('#status[data-outcome="identical"]').waitFor({ timeout: 60_000 });
+    });
+
+        await test('an experiment of a type this version does not know is shown as JSON with a hint, not refused', async () => {
       writeFileSync(join(folder, 'future.mlexp.json'), `${JSON.stringify({ mechlens_experiment: 1, model: { dir: '.', sha256: '' }, analysis: 'causalFuture', params: { hypothesis: 'x' } }, null, 2)}\n`);
       await openNewFile(page, 'future.mlexp.json');
       const exp = await findWebview(page, 'body[data-view="experiment"] #unknown', 60_000);

@@ -7,7 +7,7 @@ import Plotly from 'plotly.js-strict-dist-min';
 import type { AnalysisHostProtocol, AnalysisNotifications, AnalysisState, ExportFormat, Subject } from '../../src/shared/analysisProtocol';
 import type { RpcEndpoint } from '../../src/shared/rpc';
 import { displayToken } from '../../src/shared/tokenText';
-import { byId } from './dom';
+import { byId, el } from './dom';
 import { InterventionBar, errorText } from './interventionBar';
 import { connectToHost } from './rpc';
 import { onThemeChange } from './theme';
@@ -100,7 +100,16 @@ export class AnalysisPage<S extends AnalysisState = AnalysisState> {
       const r = await this.rpc.call('export/save', { format, name: file, data: text });
       if (r.path) this.status(`Saved ${r.path}`);
     };
-    return exportButtons(name, plot, data, save, (message) => this.status(message, true));
+    const group = exportButtons(name, plot, data, save, (message) => this.status(message, true));
+    const experiment = el('vscode-button', { secondary: '', id: 'save-experiment', title: 'Save this analysis (prompt, settings, active interventions and result) as an experiment file: re-run and diff it later' }, 'Save as Experiment…');
+    experiment.addEventListener('click', () => {
+      this.rpc.call('experiment/save', {}).then(
+        (r) => r.path && this.status(`Saved ${r.path}`),
+        (err: unknown) => this.status(errorText(err), true),
+      );
+    });
+    group.append(experiment);
+    return group;
   }
 
   /** Wires the page to the host (subject updates, engine errors), the theme and the window; asks for the subject. */

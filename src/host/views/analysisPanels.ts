@@ -22,6 +22,8 @@ import { RpcError } from '../../shared/rpc';
 import type { RpcEndpoint } from '../../shared/rpc';
 import type { EngineClient } from '../engineClient';
 import type { InterventionService } from '../interventions';
+import { saveExperimentAs } from '../experimentEditor';
+import type { AnalysisParams } from '../../shared/analyses';
 import { errorMessage } from '../log';
 import type { Log } from '../log';
 import { validateAnalysisParams } from '../../shared/analysisProtocol';
@@ -63,6 +65,8 @@ class AnalysisPanel implements vscode.Disposable {
   private readonly tokenTexts = new Map<number, string>();
   /** Number of analysis results delivered (tests). */
   results = 0;
+  /** Saves the last analysis this panel showed (params with their interventions, and its result) as an experiment file. */
+  private lastRun: { save: (info: ModelInfo) => Promise<string | null> } | undefined;
 
   constructor(
     readonly kind: AnalysisViewKind,
@@ -134,7 +138,9 @@ class AnalysisPanel implements vscode.Disposable {
       'lens/run': ({ stream = 'pre', targets = [] }, ctx) =>
         this.job('lens', ctx.signal, async (signal): Promise<LensView> => {
           await this.model();
-          const r = await engine.call('analysis/lens', { prompt: { text: this.subject.text }, stream, topK: 5, targets: targets.length ? targets : undefined, interventions: await under(signal) }, { signal });
+          const params: AnalysisParams<'lens'> = { prompt: { text: this.subject.text }, stream, topK: 5, targets: targets.length ? targets : undefined, interventions: await under(signal) };
+          const r = await engine.call('analysis/lens', params, { signal });
+          if (this.kind === 'lens') this.lastRun = { save: (info) => saveExperimentAs(info, 'lens', params, r, 'logit-lens.mlexp.json', this.deps.log) };
           if (this.kind === 'lens') this.results++; // the DLA panel also asks for the lens (its default target)
           return {
             labels: r.labels,
@@ -148,7 +154,9 @@ class AnalysisPanel implements vscode.Disposable {
       'attention/run': (_p, ctx) =>
         this.job('attention', ctx.signal, async (signal): Promise<AttentionView> => {
           const info = await this.model();
-          const r = await engine.call('analysis/attention', { prompt: { text: this.subject.text }, interventions: await under(signal) }, { signal });
+          const params: AnalysisParams<'attention'> = { prompt: { text: this.subject.text }, interventions: await under(signal) };
+          const r = await engine.call('analysis/attention', params, { signal });
+          this.lastRun = { save: (info) => saveExperimentAs(info, 'attention', params, r, 'attention.mlexp.json', this.deps.log) };
           this.results++;
           return {
             tokens: tokensOf(r.prompt.ids, r.prompt.texts),
@@ -166,7 +174,9 @@ class AnalysisPanel implements vscode.Disposable {
       'dla/run': ({ target, baseline, position }, ctx) =>
         this.job('dla', ctx.signal, async (signal): Promise<DlaView> => {
           await this.model();
-          const r = await engine.call('analysis/dla', { prompt: { text: this.subject.text }, target, baseline, position, interventions: await under(signal) }, { signal });
+          const params: AnalysisParams<'dla'> = { prompt: { text: this.subject.text }, target, baseline, position, interventions: await under(signal) };
+          const r = await engine.call('analysis/dla', params, { signal });
+          this.lastRun = { save: (info) => saveExperimentAs(info, 'dla', params, r, 'dla.mlexp.json', this.deps.log) };
           this.results++;
           const { prompt, ...rest } = r;
           return {
@@ -177,6 +187,11 @@ class AnalysisPanel implements vscode.Disposable {
           };
         }),
       'export/save': ({ format, name, data }) => saveExport(format, name, data),
+      'experiment/save': async () => {
+        const last = this.lastRun;
+        if (!last) throw new RpcError('bad-input', 'Nothing to save yet: wait for the analysis to finish.');
+        return { path: await last.save(await this.model()) };
+      },
     };
   }
 
