@@ -150,6 +150,10 @@ describe('cancellation of long jobs', function () {
     await cancelWithin('DAS', 'das', { hypothesis: hypothesis(256), rank: 8, epochs: 20, batchSize: 64, controls: false }, 60_000, 2);
   });
 
+  it('probes stop within 200 ms of a cancel (figures reported), and report no progress after it', async function () {
+    await cancelWithin('probe', 'probe', { hypothesis: hypothesis(256), labelSlot: 'IO' }, 60_000, 2);
+  });
+
   it('an IIA layer x position sweep stops within 200 ms of a cancel (figures reported), and reports no progress after it', async function () {
     await cancelWithin('IIA sweep', 'iia', { hypothesis: hypothesis(128), sweep: { variable: 'IO', hook: 'blocks.{l}.hook_resid_post' } }, 60_000, 3);
   });

@@ -13,6 +13,7 @@ import { UserError, throwIfAborted } from '../errors';
 import { parseHookName } from '../hooks';
 import type { Model } from '../model';
 import { buildPairs, captureHooks, permutation, resolveSite } from './causal';
+import { chunkRows } from './patching';
 import type { SiteAt } from './causal';
 import { orthonormalizeColumns, randomOrthonormal } from './das';
 import type { AnalysisContext } from './registry';
@@ -158,10 +159,11 @@ async function scoreWith(model: Model, data: readonly Labelled[], idx: readonly 
   const V = model.config.dVocab;
   const groups = new Map<number, number[]>();
   for (const i of idx) groups.set(data[i]!.ids.length, [...(groups.get(data[i]!.ids.length) ?? []), i]);
-  for (const group of groups.values()) {
-    for (let s = 0; s < group.length; s += 64) {
+  for (const [len, group] of groups) {
+    const size = Math.min(64, chunkRows(model, len, 0)); // bounded runs: a cancel is honoured between them
+    for (let s = 0; s < group.length; s += size) {
       throwIfAborted(signal);
-      const chunk = group.slice(s, s + 64);
+      const chunk = group.slice(s, s + size);
       const rows = chunk.map((i) => data[i]!.ids);
       const T = rows[0]!.length;
       let edits = new Map<string, HookEdit>();
@@ -286,9 +288,10 @@ export async function probeAnalysis(model: Model, params: ProbeParams, ctx: Anal
     const acts = new Map<number, Float32Array>();
     const groups = new Map<number, number[]>();
     data.forEach((x, i) => groups.set(x.ids.length, [...(groups.get(x.ids.length) ?? []), i]));
-    for (const group of groups.values()) {
-      for (let s = 0; s < group.length; s += 64) {
-        const chunk = group.slice(s, s + 64);
+    for (const [T, group] of groups) {
+      const size = Math.min(64, chunkRows(model, T, 0)); // bounded runs: a cancel is honoured between them
+      for (let s = 0; s < group.length; s += size) {
+        const chunk = group.slice(s, s + size);
         const a = (await captureHooks(model, chunk.map((i) => data[i]!.ids), [hook], ctx.signal)).get(hook)!;
         const per = a.shape[1]! * d;
         chunk.forEach((i, b) => acts.set(i, a.data.slice(b * per, (b + 1) * per)));
@@ -359,6 +362,7 @@ export async function probeAnalysis(model: Model, params: ProbeParams, ctx: Anal
       rowFlip.push(await flips(Q, r));
       rowRandFlip.push(await flips(randomOrthonormal(d, r, seed + 13), r));
       done++;
+      throwIfAborted(ctx.signal); // no progress after a cancel
       ctx.onProgress?.(`Probes: ${done} / ${cells}`, done / cells);
     }
     accuracy.push(rowAcc);
