@@ -106,6 +106,15 @@ describe('cancellation of long jobs', function () {
 
   const tokens64 = Array.from({ length: 64 }, (_, i) => (i * 37 + 5) % 2000);
 
+  for (const sweep of ['z_by_pos', 'pattern', 'mlp_out'] as const) {
+    it(`a ${sweep} patching sweep stops within 200 ms of a cancel (figures reported), and reports no progress after it`, async function () {
+      const T = 64;
+      const clean = Array.from({ length: T }, (_, i) => (i * 37) % 2000);
+      const corrupted = clean.map((t, i) => (i === 40 ? (t + 1) % 2000 : t));
+      await cancelWithin(`patch --sweep ${sweep}`, 'patchSweep', { clean: { tokens: clean }, corrupted: { tokens: corrupted }, sweep, target: 1, baseline: 2 });
+    });
+  }
+
   it('an attribution graph stops within 200 ms of a cancel (figures reported), and reports no progress after it', async function () {
     // Cancelled in the rows phase (setup and the first logit rows reported).
     await cancelWithin(`graph (${backwardRows(model.config, 65, 6)}+ rows per backward run)`, 'graph', { prompt: { tokens: tokens64 }, transcoders: join(dir, 'transcoders'), maxFeatureNodes: 400 }, 60_000, 4);
