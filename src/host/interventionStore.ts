@@ -16,17 +16,21 @@ interface Entry {
 interface Snapshot {
   items: Entry[];
   counterfactual: string | null;
+  reference: { name: string; prompts: string[] } | null;
 }
 
 /** Enough for any experiment someone makes by hand; keeps a runaway page from growing the state. */
 export const MAX_INTERVENTIONS = 64;
 const MAX_HISTORY = 100;
 const MAX_COUNTERFACTUAL_CHARS = 100_000;
+/** Prompts in a reference set for mean ablation (each is one forward per intervened hook). */
+export const MAX_REFERENCE = 1000;
 
 export class InterventionStore {
   private items: Entry[] = [];
   private counterfactualText: string | null = null;
   private randomInitSeed: number | null = null;
+  private referenceSet: { name: string; prompts: string[] } | null = null;
   private readonly history: Snapshot[] = [];
   private nextId = 1;
   private readonly listeners = new Set<(view: InterventionStateView) => void>();
@@ -46,7 +50,27 @@ export class InterventionStore {
   }
 
   view(): InterventionStateView {
-    return { chips: this.items.map((e) => ({ ...e })), canUndo: this.history.length > 0, counterfactual: this.counterfactualText, randomInit: this.randomInitSeed };
+    return {
+      chips: this.items.map((e) => ({ ...e })),
+      canUndo: this.history.length > 0,
+      counterfactual: this.counterfactualText,
+      randomInit: this.randomInitSeed,
+      reference: this.referenceSet && { name: this.referenceSet.name, count: this.referenceSet.prompts.length },
+    };
+  }
+
+  /** The reference prompts mean ablation averages over (null: the prompt and the counterfactual). */
+  get reference(): readonly string[] | null {
+    return this.referenceSet?.prompts ?? null;
+  }
+
+  /** Sets (null: removes) the reference set; bounded, blank lines dropped. */
+  setReference(set: { name: string; prompts: string[] } | null): InterventionStateView {
+    const prompts = set?.prompts.filter((p) => p.trim().length > 0) ?? [];
+    if (set && prompts.length === 0) badInput(`${set.name} holds no prompt (one prompt per line).`);
+    if (prompts.length > MAX_REFERENCE) badInput(`${set!.name} holds ${prompts.length} prompts; at most ${MAX_REFERENCE} make a reference set.`);
+    this.change(() => (this.referenceSet = set && { name: set.name.slice(0, 200), prompts }));
+    return this.view();
   }
 
   /** Adds a validated spec with its chip label; an identical spec already active is not added twice. */
@@ -93,12 +117,13 @@ export class InterventionStore {
     if (!last) badInput('Nothing to undo.');
     this.items = last.items;
     this.counterfactualText = last.counterfactual;
+    this.referenceSet = last.reference;
     this.fire();
     return this.view();
   }
 
   private change(apply: () => void): void {
-    this.history.push({ items: this.items.slice(), counterfactual: this.counterfactualText });
+    this.history.push({ items: this.items.slice(), counterfactual: this.counterfactualText, reference: this.referenceSet });
     if (this.history.length > MAX_HISTORY) this.history.shift();
     apply();
     this.fire();

@@ -11,7 +11,7 @@ import type { Comparison, CompileContext } from '../shared/patchUi';
 import { displayToken } from '../shared/tokenText';
 import type { Handlers } from '../shared/rpc';
 import { RpcError } from '../shared/rpc';
-import { InterventionStore } from './interventionStore';
+import { InterventionStore, MAX_REFERENCE } from './interventionStore';
 
 /** A view's prompt, or null when it shows none. */
 export type PromptOf = () => string | null;
@@ -19,7 +19,7 @@ export type PromptOf = () => string | null;
 /** Top tokens of each run shown in the comparison. */
 const COMPARE_K = 5;
 /** Prompts whose tokens are kept (one per open view, and some). */
-const TOKEN_CACHE = 16;
+const TOKEN_CACHE = 16 + MAX_REFERENCE;
 
 export class InterventionService {
   readonly store = new InterventionStore();
@@ -59,7 +59,9 @@ export class InterventionService {
     if (cf !== null) {
       counterfactual = (await this.tokens(cf, signal)).ids;
     }
-    return { nLayers: info.nLayers, nHeads: info.nHeads, hasResidMid: true, prompt, counterfactual };
+    const refs = this.store.reference;
+    const reference = refs ? await Promise.all(refs.map(async (text) => (await this.tokens(text, signal)).ids)) : undefined;
+    return { nLayers: info.nLayers, nHeads: info.nHeads, hasResidMid: true, prompt, counterfactual, reference };
   }
 
   /** The engine interventions of the active specs on `text` (undefined when none are active). */

@@ -24,6 +24,8 @@ export interface InterventionStateView {
   counterfactual: string | null;
   /** The random-init control's seed while it is on: every view runs the architecture with re-initialised weights. */
   randomInit: number | null;
+  /** The reference set mean ablation averages over, when one is loaded (its file name and size). */
+  reference: { name: string; count: number } | null;
 }
 
 export const INTERVENTION_PARAMS = {

@@ -7,7 +7,7 @@ import type { InterventionHostProtocol, InterventionNotifications } from './inte
 import type { PairAlignment } from './pairs';
 import { PATCH_DIRECTIONS, PATCH_METHODS, PATCH_METRICS, PATCH_SWEEPS } from './patching';
 import type { PatchSweepOutput } from './patching';
-import { noParams, object, oneOf, optional, paramsValidator, string } from './schema';
+import { boolean, noParams, object, oneOf, optional, paramsValidator, string } from './schema';
 import type { Infer, Schema } from './schema';
 
 export interface PairToken {
@@ -48,6 +48,8 @@ export const PATCH_PANEL_PARAMS = {
     target: answer,
     baseline: optional(answer),
   }),
+  /** Picks a file of reference prompts (one per line) that mean ablation averages over, in the host's open dialog; `clear` drops it. */
+  'pair/reference': object({ clear: optional(boolean) }),
   /** The last sweep this session ran (the panel shows it again after a reload). */
   'sweep/last': noParams,
   /** Saves the last sweep as an experiment file (*.mlexp.json) through a save dialog and opens it. */
@@ -63,6 +65,7 @@ export type PatchPanelProtocol = InterventionHostProtocol & {
   'pair/setCounterfactual': { params: P<'pair/setCounterfactual'>; result: PairView | null };
   'sweep/run': { params: P<'sweep/run'>; result: SweepView };
   'sweep/last': { params: P<'sweep/last'>; result: SweepView | null };
+  'pair/reference': { params: P<'pair/reference'>; result: null };
   'sweep/save': { params: P<'sweep/save'>; result: { path: string | null } };
 };
 

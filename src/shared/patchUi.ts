@@ -12,7 +12,7 @@ import type { Infer } from './schema';
 
 /**
  * What an intervention replaces the activation with: zero; the mean over the reference prompts' positions
- * (the prompt itself and the counterfactual, when there is one); the activation of another prompt of the
+ * (a reference set the user loaded, else the prompt itself and the counterfactual, when there is one); the activation of another prompt of the
  * same length (resample ablation: the counterfactual, or a seeded shuffle of the prompt's own tokens);
  * the counterfactual prompt's activation (activation patching).
  */
@@ -75,6 +75,8 @@ export interface CompileContext {
   counterfactual?: number[];
   /** Seed of resample ablation's shuffle when there is no counterfactual. */
   seed?: number;
+  /** A reference set of prompts (a file the user picked): mean ablation averages over their positions. */
+  reference?: number[][];
 }
 
 /** Checks a spec against the model (layers, heads, the mid stream) and the prompt (positions); throws bad-input. */
@@ -124,7 +126,7 @@ export function compileUiIntervention(ui: UiIntervention, ctx: CompileContext, w
         out.push({ kind: 'zero', hook, ...target });
         break;
       case 'mean':
-        out.push({ kind: 'mean', hook, ...target, reference: cf ? [{ tokens: ctx.prompt }, { tokens: cf }] : [{ tokens: ctx.prompt }] });
+        out.push({ kind: 'mean', hook, ...target, reference: ctx.reference?.length ? ctx.reference.map((tokens) => ({ tokens })) : cf ? [{ tokens: ctx.prompt }, { tokens: cf }] : [{ tokens: ctx.prompt }] });
         break;
       case 'resample':
         out.push({ kind: 'patch', hook, ...target, source: { tokens: cf ?? shuffledTokens(ctx.prompt, ctx.seed) } });

@@ -250,7 +250,22 @@ async function main(): Promise<number> {
       await page.screenshot({ path: `${outDir}/patch-06-bad-pair-dark.png` });
     });
 
-    await test('the editor: Ablate or Patch Selected Tokens… on a selection adds a chip for its tokens', async () => {
+    await test('a reference set of prompts (a file) for mean ablation is picked, shown and cleared', async () => {
+      const view = await findWebview(page, 'body[data-view="patch"] #reference-pick');
+      const file = join(folder, 'refs.txt');
+      writeFileSync(file, 'The cat sat on the mat.\n\nA dog ran to the park and back.\nWhen Bob met Ann at the library, Ann read a book.\n');
+      await view.locator('#reference-pick').click();
+      const input = page.locator('.quick-input-widget input').filter({ visible: true });
+      await input.waitFor({ timeout: 15_000 });
+      await page.waitForTimeout(500);
+      await input.fill(file);
+      await page.keyboard.press('Enter');
+      await view.locator('#reference[data-count="3"]', { hasText: 'refs.txt (3 prompts)' }).waitFor({ timeout: 30_000 });
+      await view.locator('#reference-clear').click();
+      await view.locator('#reference[data-count="0"]').waitFor({ timeout: 30_000 });
+    });
+
+        await test('the editor: Ablate or Patch Selected Tokens… on a selection adds a chip for its tokens', async () => {
       await tab('ioi.prompt').click();
       await page.locator('.monaco-editor .view-lines', { hasText: 'Mary' }).first().click();
       await page.keyboard.press('Control+End');

@@ -82,6 +82,18 @@ describe('intervention state (host)', () => {
     assert.equal(s.view().randomInit, 0);
   });
 
+  it('keeps a reference set for mean ablation: blank lines dropped, an empty file refused, undoable', () => {
+    const s = new InterventionStore();
+    assert.throws(() => s.setReference({ name: 'empty.txt', prompts: ['', '  '] }), badInput(/empty.txt holds no prompt/));
+    s.setReference({ name: 'refs.txt', prompts: ['The cat sat', '', 'A dog ran'] });
+    assert.deepEqual(s.view().reference, { name: 'refs.txt', count: 2 });
+    assert.deepEqual(s.reference, ['The cat sat', 'A dog ran']);
+    s.setReference(null);
+    assert.equal(s.view().reference, null);
+    s.undo();
+    assert.equal(s.view().reference?.count, 2);
+  });
+
   it('the views\' params tables accept the intervention messages and refuse bad ones', () => {
     for (const validate of [validateAnalysisParams, validatePromptPanelParams]) {
       validate('interventions/add', { spec: zero });
@@ -108,6 +120,10 @@ describe('view specs to engine interventions', () => {
     assert.deepEqual(compileUiIntervention({ kind: 'patch', site: 'z', from: 3, to: 3, head: 1 }, ctx), [{ kind: 'patch', hook: 'blocks.3.attn.hook_z', heads: [1], source: { tokens: ctx.counterfactual } }]);
     assert.deepEqual(compileUiIntervention({ kind: 'mean', site: 'resid_post', from: 0, to: 0 }, ctx), [
       { kind: 'mean', hook: 'blocks.0.hook_resid_post', reference: [{ tokens: ctx.prompt }, { tokens: ctx.counterfactual }] },
+    ]);
+    // A loaded reference set replaces the prompt and the counterfactual as what the mean is over.
+    assert.deepEqual(compileUiIntervention({ kind: 'mean', site: 'mlp_out', from: 2, to: 2, positions: [1] }, { ...ctx, reference: [[5, 6], [7]] }), [
+      { kind: 'mean', hook: 'blocks.2.hook_mlp_out', positions: [1], reference: [{ tokens: [5, 6] }, { tokens: [7] }] },
     ]);
   });
 

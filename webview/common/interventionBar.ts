@@ -118,7 +118,7 @@ export class InterventionBar {
   private readonly chips = el('div', { class: 'iv-bar', id: 'iv-chips' });
   private readonly compare = el('div', { class: 'iv-compare', id: 'iv-compare' });
   private menu: HTMLElement | undefined;
-  state: InterventionStateView = { chips: [], canUndo: false, counterfactual: null, randomInit: null };
+  state: InterventionStateView = { chips: [], canUndo: false, counterfactual: null, randomInit: null, reference: null };
   private compareRequest = 0;
   /** When this page's last Apply was clicked (performance.now()), until its comparison is drawn. */
   private appliedAt: number | undefined;

@@ -31,7 +31,10 @@ let request = 0;
 
 const bar = new InterventionBar(rpc, {
   dims: () => (pair ? { nLayers: pair.nLayers, nHeads: pair.nHeads } : null),
-  onChange: () => void bar.refreshComparison(),
+  onChange: () => {
+    showReference();
+    void bar.refreshComparison();
+  },
   onError: (message) => status(message, true),
 });
 
@@ -84,8 +87,14 @@ function layout(): void {
     helper('move-name', 'Move repeated name', 'The IOI corruption: the last mention of the repeated name becomes the other name', moveLastName),
     helper('next-number', 'Next number', 'Change the last number of the clean prompt to the next one', changeNumber),
   );
+  const reference = el('div', { class: 'helpers' });
+  const pick = el('vscode-button', { id: 'reference-pick', secondary: '', title: 'A text file of prompts, one per line: mean ablation averages over all their positions' }, 'Reference prompts…');
+  pick.addEventListener('click', () => rpc.call('pair/reference', {}).catch((err: unknown) => status(errorText(err), true)));
+  const drop = el('vscode-button', { id: 'reference-clear', secondary: '', title: 'Average over the prompt and the counterfactual again' }, 'Clear');
+  drop.addEventListener('click', () => rpc.call('pair/reference', { clear: true }).catch((err: unknown) => status(errorText(err), true)));
+  reference.append(pick, el('span', { id: 'reference', class: 'muted' }), drop);
   const pairBox = el('section', { class: 'pair', 'aria-label': 'Counterfactual pair' });
-  pairBox.append(el('span', {}, 'Clean'), clean, el('span', {}, 'Counterfactual'), cf, el('span'), helpers);
+  pairBox.append(el('span', {}, 'Clean'), clean, el('span', {}, 'Counterfactual'), cf, el('span'), helpers, el('span', {}, 'Mean over'), reference);
 
   const align = el('section', { id: 'align', class: 'align', 'aria-label': 'Token alignment' });
 
@@ -128,6 +137,15 @@ function layout(): void {
     metric.value = state.metric ?? 'logit_diff_norm';
     method.value = state.method ?? 'exact';
   });
+}
+
+/** Which prompts mean ablation averages over. */
+function showReference(): void {
+  const r = bar.state.reference;
+  const node = byId('reference');
+  node.textContent = r ? `${r.name} (${r.count} prompt${r.count === 1 ? '' : 's'})` : 'the prompt and the counterfactual';
+  node.dataset.count = r ? String(r.count) : '0';
+  byId('reference-clear').hidden = r === null;
 }
 
 function tokenRow(tokens: ReadonlyArray<{ id: number; text: string }>, other: ReadonlyArray<{ id: number }> | undefined, mismatches: ReadonlySet<number>, interactive: boolean): HTMLElement {
@@ -267,6 +285,7 @@ async function start(): Promise<void> {
     for (const node of Array.from(byId('sweeps').querySelectorAll<HTMLElement>('.plot'))) Plotly.Plots.resize(node);
   });
   await bar.load();
+  showReference();
   try {
     renderPair(await rpc.call('pair/get', {}));
     sweep = await rpc.call('sweep/last', {});

@@ -2,7 +2,9 @@
 // session's; the counterfactual is the shared intervention state's, so every view's patches read it),
 // the token alignment check, patching sweeps (TransformerLens' coverage, exact and attribution) shown as
 // heatmaps whose cells the webview turns into interventions, and the shared chips and comparison.
+import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { MiB, readTextFile } from '../../engine/files';
 import type { EngineClient } from '../engineClient';
 import { saveExperimentAs } from '../experimentEditor';
 import type { Log } from '../log';
@@ -114,6 +116,19 @@ export class PatchPanel implements vscode.Disposable {
     return {
       ...interventions.handlers(() => session.current?.text ?? null),
       'pair/get': (_p, ctx) => this.pair(ctx.signal),
+      'pair/reference': async ({ clear }) => {
+        if (clear) {
+          interventions.store.setReference(null);
+          return null;
+        }
+        const picked = await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: 'Use as Reference Prompts', filters: { 'Prompts, one per line': ['txt', 'prompt', 'mlprompt'] } });
+        const file = picked?.[0];
+        if (!file) return null;
+        const text = readTextFile(file.fsPath, 'The reference prompts file', 8 * MiB);
+        interventions.store.setReference({ name: path.basename(file.fsPath), prompts: text.split(/\r?\n/) });
+        this.deps.log.info(`Mean ablation now averages over the ${interventions.store.reference?.length ?? 0} prompts of ${file.fsPath}.`);
+        return null;
+      },
       'sweep/save': async () => {
         const last = this.lastRun;
         if (!last) throw new RpcError('bad-input', 'Run a sweep first: there is nothing to save yet.');
