@@ -210,8 +210,8 @@ async function main(): Promise<number> {
       await view.locator('#move-name').click();
       await view.locator('#align[data-same-length="true"]').waitFor({ timeout: 30_000 });
       const mism = ((await view.locator('#align').getAttribute('data-mismatches')) ?? '').split(',').filter(Boolean);
-      check(mism.length === 1, `moving the repeated name changes one token (${mism.join(',')})`);
-      check((await view.locator('#align .token.mismatch').count()) === 2, 'the differing token is highlighted in both prompts');
+      check(mism.length >= 1, `moving the repeated name changes its tokens (${mism.join(',')})`);
+      check((await view.locator('#align .token.mismatch').count()) === 2 * mism.length, 'the differing tokens are highlighted in both prompts');
       check(((await view.locator('#target').evaluate((e) => (e as HTMLElement & { value: string }).value)) ?? '').length > 0, 'the answer is suggested');
       await setValue(view, '#sweep', 'resid_pre');
       await setValue(view, '#method', 'both');
