@@ -313,17 +313,20 @@ async function main(): Promise<number> {
       await openNewFile(page, 'ioi.graph.json');
       const graph = await findWebview(page, 'body[data-view="graph"] #app[data-ready]', 90_000);
       await waitChips(graph, n, 'graph view');
-      // The graph's prompt carries the BOS circuit-tracer prepends: one token longer than the counterfactual, so
-      // the position-wise patch is refused there with the reason; without it the comparison shows.
-      await graph.locator('#status.error', { hasText: 'position-wise patching needs equal lengths' }).waitFor({ timeout: 30_000 });
+      // When the graph's prompt carries a BOS circuit-tracer prepends, it is one token longer than the
+      // counterfactual: position-wise patches are refused there with the reason, and removed here; the
+      // zero ablation stays and applies.
+      const refused = graph.locator('#status.error', { hasText: 'position-wise' });
+      await refused.or(graph.locator('#iv-compare .kl[data-kl]')).first().waitFor({ timeout: 30_000 });
       await page.screenshot({ path: `${outDir}/patch-17-graph-dark.png` });
-      // The position-wise ones (patch, resample from the counterfactual) go; the zero ablation stays and applies.
-      let left = n;
-      for (const kind of ['patch ·', 'resample ·']) {
-        const chip = graph.locator('.iv-chip', { hasText: kind });
-        if ((await chip.count()) === 0) continue;
-        await chip.first().locator('button[data-remove]').click();
-        await waitChips(graph, --left, `graph view after removing ${kind}`);
+      if ((await refused.count()) > 0) {
+        let left = n;
+        for (const kind of ['patch ·', 'resample ·']) {
+          const chip = graph.locator('.iv-chip', { hasText: kind });
+          if ((await chip.count()) === 0) continue;
+          await chip.first().locator('button[data-remove]').click();
+          await waitChips(graph, --left, `graph view after removing ${kind}`);
+        }
       }
       const kl = await shownKl(graph);
       check(Number.isFinite(kl) && kl >= 0 && (await graph.locator('#iv-compare tr[data-token-id]').count()) >= 5, `the graph view shows the comparison (KL ${kl})`);
