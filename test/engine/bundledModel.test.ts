@@ -64,8 +64,9 @@ describe('bundled model mechlens-tiny', function () {
     });
   }
 
-  it('copies repeated random ids and repeated held-out English as the card says (eval/copy_*.json)', async function () {
-    if (!card.copy) this.skip();
+  // Card v2 sections (copying probes, goals): the shipped v1 card predates them, so these two checks exist for a
+  // model whose card has them (a v2 build, e.g. MECHLENS_TEST_MODEL=tools/train/build/v2model), not as pending tests.
+  if (card.copy) it('copies repeated random ids and repeated held-out English as the card says (eval/copy_*.json)', async function () {
     const probe = JSON.parse(readFileSync(join(DEFAULT_MODEL, 'eval', 'copy_random.json'), 'utf8')) as { half: number; rows: number[][] };
     const V = model.config.dVocab;
     const half = probe.half;
@@ -101,8 +102,7 @@ describe('bundled model mechlens-tiny', function () {
     assert.ok(Math.abs(hit / total - card.copy!.english) <= ACCURACY_TOLERANCE, `English: engine ${hit / total} vs card ${card.copy!.english}`);
   });
 
-  it('the card\'s goals are stated with their targets, and each "met" agrees with its value', function () {
-    if (!card.goals) this.skip();
+  if (card.goals) it('the card\'s goals are stated with their targets, and each "met" agrees with its value', function () {
     for (const g of card.goals!) {
       const m = /^(>=|<) (-?[\d.]+)$/.exec(g.target);
       assert.ok(m, `goal ${g.goal}: target ${g.target}`);
