@@ -78,6 +78,23 @@ async function comparisonAfter(view: FrameLocator, before: number): Promise<void
   throw new Error('the comparison was not recomputed');
 }
 
+/** Answers VS Code's simple file dialog (code-server's open and save dialogs are a quick input) with a path. */
+async function answerFileDialog(page: Page, file: string): Promise<void> {
+  const input = page.locator('.quick-input-widget input').filter({ visible: true });
+  await input.waitFor({ timeout: 15_000 });
+  await page.waitForTimeout(500);
+  await input.fill(file);
+  await page.keyboard.press('Enter');
+}
+
+/** Picks the row labelled `label` in the open quick pick. */
+async function quickPick(page: Page, label: string): Promise<void> {
+  const input = page.locator('.quick-input-widget input').filter({ visible: true });
+  await input.waitFor({ timeout: 15_000 });
+  await input.fill(label);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: label }).first().click();
+}
+
 /** Opens a file written during the test: Quick Open lists it once the workspace watcher has seen it. */
 async function openNewFile(page: Page, name: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
@@ -255,11 +272,7 @@ async function main(): Promise<number> {
       const file = join(folder, 'refs.txt');
       writeFileSync(file, 'The cat sat on the mat.\n\nA dog ran to the park and back.\nWhen Bob met Ann at the library, Ann read a book.\n');
       await view.locator('#reference-pick').click();
-      const input = page.locator('.quick-input-widget input').filter({ visible: true });
-      await input.waitFor({ timeout: 15_000 });
-      await page.waitForTimeout(500);
-      await input.fill(file);
-      await page.keyboard.press('Enter');
+      await answerFileDialog(page, file);
       await view.locator('#reference[data-count="3"]', { hasText: 'refs.txt (3 prompts)' }).waitFor({ timeout: 30_000 });
       await view.locator('#reference-clear').click();
       await view.locator('#reference[data-count="0"]').waitFor({ timeout: 30_000 });
@@ -278,10 +291,7 @@ async function main(): Promise<number> {
       await box.fill('>MechLens: Ablate or Patch Selected Tokens');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Ablate or Patch Selected Tokens…' }).first().click();
       for (const pick of ['zero', 'MLP out', 'all layers']) {
-        const input = page.locator('.quick-input-widget input').filter({ visible: true });
-        await input.waitFor({ timeout: 15_000 });
-        await input.fill(pick);
-        await page.locator('.quick-input-list .monaco-list-row', { hasText: pick }).first().click();
+        await quickPick(page, pick);
       }
       const view = await promptView();
       await waitChips(view, 2, 'prompt panel after the editor command');
@@ -295,10 +305,7 @@ async function main(): Promise<number> {
       await link.waitFor({ timeout: 30_000 });
       await link.click();
       for (const pick of ['resample', 'resid post', 'layer 1']) {
-        const input = page.locator('.quick-input-widget input').filter({ visible: true });
-        await input.waitFor({ timeout: 15_000 });
-        await input.fill(pick);
-        await page.locator('.quick-input-list .monaco-list-row', { hasText: pick }).first().click();
+        await quickPick(page, pick);
       }
       await waitChips(view, 3, 'prompt panel after the hover link');
       const third = (await view.locator('.iv-chip .iv-label').allTextContents())[2] ?? '';
@@ -338,11 +345,7 @@ async function main(): Promise<number> {
       const file = join(folder, 'patch-resid_pre.mlexp.json');
       rmSync(file, { force: true });
       await view.locator('#save-sweep').click();
-      const input = page.locator('.quick-input-widget input').filter({ visible: true });
-      await input.waitFor({ timeout: 15_000 });
-      await page.waitForTimeout(500);
-      await input.fill(file);
-      await page.keyboard.press('Enter');
+      await answerFileDialog(page, file);
       const exp = await findWebview(page, 'body[data-view="experiment"] #result-0 .main-svg', 60_000);
       check(existsSync(file), `${file} was written`);
       const saved = JSON.parse(readFileSync(file, 'utf8')) as { analysis: string; model: { sha256: string }; results: { exact: number[] } };
@@ -361,11 +364,7 @@ async function main(): Promise<number> {
       const file = join(folder, 'lens-under-interventions.mlexp.json');
       rmSync(file, { force: true });
       await lens.locator('#save-experiment').click();
-      const input = page.locator('.quick-input-widget input').filter({ visible: true });
-      await input.waitFor({ timeout: 15_000 });
-      await page.waitForTimeout(500);
-      await input.fill(file);
-      await page.keyboard.press('Enter');
+      await answerFileDialog(page, file);
       const exp = await findWebview(page, 'body[data-view="experiment"][data-kind="lens"], body[data-view="experiment"] #app[data-kind="lens"]', 60_000);
       const saved = JSON.parse(readFileSync(file, 'utf8')) as { analysis: string; params: { interventions?: unknown[] } };
       check(saved.analysis === 'lens' && (saved.params.interventions?.length ?? 0) > 0, 'the experiment holds the lens params with the active interventions');
