@@ -117,7 +117,9 @@ describe('bundled models by name', function () {
     assert.equal(resolveModelName('stories260K', models), STORIES);
     assert.equal(resolveModelName('STORIES260k', models), STORIES);
     assert.equal(resolveModelName(MODELS, models), MODELS);
-    assert.equal(resolveModelName('no-such-model', models), 'no-such-model', 'an unknown bare word is left for the loader\'s message');
+    // An unknown bare word is most likely a mistyped name: refused with the bundled models listed.
+    assert.throws(() => resolveModelName('no-such-model', models), (e: Error) => e.name === 'UserError' && /no-such-model is not a folder.*mechlens-tiny, stories260K/.test(e.message));
+    assert.equal(resolveModelName('./no-such-folder/model', models), './no-such-folder/model', 'a path is left for the loader\'s message');
   });
 
   it('mechlens --model stories260K; mechlens models lists both bundled models', async () => {
