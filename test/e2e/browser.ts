@@ -147,6 +147,17 @@ export function reportResults(tag: string, results: TestResult[]): number {
   return failed.length === 0 ? 0 : 1;
 }
 
+/** A suite script's end: exits with the code its main returned, or 2 (and the error) when main itself threw. */
+export function exitWith(main: Promise<number>): void {
+  main.then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(2);
+    },
+  );
+}
+
 /** Moves the mouse onto character `at` of the first occurrence of `needle` in the editor's text. */
 export async function hoverText(page: Page, needle: string, at = 1): Promise<void> {
   const box = await page.evaluate(

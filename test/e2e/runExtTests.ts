@@ -4,7 +4,7 @@
 // Usage: node --import tsx test/e2e/runExtTests.ts <port> <extensionPath> <testsModule> <workspaceFolder>
 import { writeFileSync } from 'node:fs';
 import { format } from 'node:util';
-import { devPayload, launchChromium, workbenchUrl } from './browser';
+import { devPayload, exitWith, launchChromium, workbenchUrl } from './browser';
 
 async function main(): Promise<number> {
   const [port = '8765', extPath = process.cwd(), testsPath = `${process.cwd()}/out/e2e/suite/index`, folder = process.cwd()] = process.argv.slice(2);
@@ -34,10 +34,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(2);
-  },
-);
+exitWith(main());

@@ -4,7 +4,7 @@
 // Screenshots go to test-results/e2e/.
 // Usage: node --import tsx test/e2e/ui.ts <port> <extensionPath> <workspaceFolder> <outDir>
 import { mkdirSync } from 'node:fs';
-import { devPayload, findWebview, launchChromium, palette, reportResults, runCommand, suiteRunner, workbenchUrl } from './browser';
+import { devPayload, exitWith, findWebview, launchChromium, palette, reportResults, runCommand, suiteRunner, workbenchUrl } from './browser';
 
 const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
 const t0 = Date.now();
@@ -194,10 +194,4 @@ async function main(): Promise<number> {
   return reportResults('ui', results);
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(2);
-  },
-);
+exitWith(main());

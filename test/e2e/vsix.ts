@@ -2,7 +2,7 @@
 // code-server (no development path, no test hooks), and a prompt is run through the bundled model.
 // Usage: node --import tsx test/e2e/vsix.ts <port> <workspaceFolder> <outDir>
 import { writeFileSync } from 'node:fs';
-import { findWebview, launchChromium, runCommand, palette } from './browser';
+import { exitWith, findWebview, launchChromium, palette, runCommand } from './browser';
 
 async function main(): Promise<number> {
   const [port = '8765', folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
@@ -34,10 +34,4 @@ async function main(): Promise<number> {
   return ok ? 0 : 1;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(2);
-  },
-);
+exitWith(main());
