@@ -126,7 +126,7 @@ def main():
         "data": {"row_mix": CFG["row_mix"], "source_weights": CFG["source_weights"],
                  "rows_prepared": prep["row_kinds"], "english_train_tokens": prep["english_train_tokens"],
                  "sources": prep["sources"]},
-        "training": {"steps": ts["steps"], "batch": ts["batch"], "seq_len": T,
+        "training": {"steps": ts["steps"], "batch": ts["batch"], "seq_len": ts.get("row_len", T),
                      "tokens": ts["tokens"], "target_tokens": ts.get("target_tokens"), "seconds": ts["train_seconds"],
                      "budget_seconds": ts.get("budget_s"), "stopped_by": ts.get("stopped_by"),
                      "final_train_loss": final["train_loss"], "final_heldout_loss": final["heldout_loss"],
@@ -242,19 +242,18 @@ def write_readme(c, rows):
     w(f"AdamW (lr {P['lr']}, betas 0.9/0.98, weight decay {P['weight_decay']} on matrices), {P['warmup']} warm-up "
       f"steps then cosine decay to {P['min_lr_frac']} x lr over a wall-clock budget of {tr['budget_seconds']:.0f} s "
       f"(or {P['steps']} steps, whichever ends first; stopped by: {tr['stopped_by']}), gradient clipping 1.0, batch "
-      f"{tr['batch']} x {T} tokens, {tr['steps']} steps ({tr['tokens']:,} tokens, {tr['target_tokens']:,} of them "
+      f"{tr['batch']} x {tr['seq_len']} tokens, {tr['steps']} steps ({tr['tokens']:,} tokens, {tr['target_tokens']:,} of them "
       f"loss targets), {tr['seconds']/60:.1f} min on 1 CPU thread. Final train loss {tr['final_train_loss']:.3f}, "
       f"held-out loss {tr['final_heldout_loss']:.3f} nats/token (mixed rows, loss mask as in training).\n")
     if tr.get("phase1"):
         p1 = tr["phase1"]
-        w(f"Two phases. Phase 1 (from scratch): batch {p1['batch']} x {T}, lr {p1['lr']}, rows "
+        w(f"Two phases. Phase 1 (from scratch): batch {p1['batch']} x {p1.get('row_len', T)}, lr {p1['lr']}, rows "
           + ", ".join(f"{k} {v:.0%}" for k, v in p1["row_mix"].items()) +
           f", {p1['steps']} steps ({p1['tokens']:,} tokens, {p1['train_seconds']/60:.0f} min; stopped by "
           f"{p1['stopped_by']}); curve `training_curve_phase1.csv`. Phase 2 (the numbers above, curve below) continued "
-          f"from phase 1's weights with a fresh optimizer, more copy rows (" +
+          f"from phase 1's weights with a fresh optimizer, rows of {tr['seq_len']} tokens (" +
           ", ".join(f"{k} {v:.0%}" for k, v in (tr.get("row_mix") or {}).items()) +
-          f") and lr {tr.get('lr')}: at phase 1's step rate on this shared machine the copy mechanism had not "
-          "formed yet, and smaller batches give more steps in the same time.\n")
+          f") and lr {tr.get('lr')}: {CFG['phase2'].get('why', '')}\n")
     w("![training curve](training_curve.svg)\n")
     w("Full curve: `training_curve.csv` (train loss averaged over 50 steps; every 250 steps held-out loss, per-family "
       "top-1 on 50 prompts each and copy top-1 on 50 rows / sentences).\n")

@@ -1,6 +1,6 @@
 """Stage 1: corpora, held-out eval prompts, tokenizer, packed token arrays with loss masks.
 
-Training rows (n_positions tokens each) are of four kinds, drawn with `row_mix` from config.json:
+Training rows (`row_len` tokens each, default n_positions) are of four kinds, drawn with `row_mix` from config.json:
   english         real English (sources.py), documents of one source joined by <|endoftext|>
   english_repeat  real English in which an earlier span (8-80 tokens) is repeated later in the row
   random_repeat   blocks of uniformly random token ids, each repeated once or twice; loss only on the repeats
@@ -85,7 +85,7 @@ class RowMaker:
         T, rng = self.T, self.rng
         row, mask = [], []
         while len(row) < T:
-            n = rng.randint(4, 100)
+            n = rng.randint(4, max(4, min(100, T // 2 - 1)))  # a block and its repeat fit in the row
             seq = [rng.randrange(self.V - 1) for _ in range(n)]  # every id but <|endoftext|>
             reps = 2 if rng.random() < 0.8 else 3
             row += seq * reps + [self.eot]
@@ -148,7 +148,9 @@ def main():
     t0 = time.time()
     os.makedirs(BUILD, exist_ok=True)
     os.makedirs(MODEL_DIR, exist_ok=True)
-    T = CFG["n_positions"]
+    # a phase may train on rows shorter than the context: short rows give many cheap steps, and the copying
+    # circuit (previous-token head + induction head) forms after a number of steps, not of tokens
+    T = CFG.get("row_len", CFG["n_positions"])
     evals = corpus.eval_prompts(seed=CFG["seed_eval"], n=CFG["eval_per_family"])
     corpus.write_evals(evals, os.path.join(MODEL_DIR, "eval"))
     banned = corpus.banned_index(evals)

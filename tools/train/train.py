@@ -116,7 +116,7 @@ def main():
     stats_name = "train_stats.json" if last_phase else f"train_stats_phase{PHASE}.json"
     json.dump({"phase": PHASE, "train_seconds": round(time.time() - t0, 1), "steps": done, "steps_planned": steps, "batch": B,
                "budget_s": budget, "init_from": init or None, "stopped_by": "budget" if done < steps and done < stop else "steps",
-               "tokens": done * B * (CFG["n_positions"] - 1),
+               "tokens": done * B * (data.shape[1] - 1), "row_len": int(data.shape[1]),
                "target_tokens": int(mask[:done * B, 1:].sum().item()), "batch_rows": B, "lr": CFG["lr"],
                "row_mix": CFG["row_mix"]},
               open(os.path.join(BUILD, stats_name), "w"))

@@ -105,7 +105,7 @@ def main():
         p.requires_grad_(False)
     L, D = model.cfg["n_layer"], model.cfg["n_embd"]
     width, steps = CFG["tc_width"], CFG["tc_steps"]
-    T = CFG["n_positions"]
+    T = np.load(os.path.join(BUILD, "train.npy"), mmap_mode="r").shape[1]  # the last phase's row length
     N_SUBSET = N_SUBSET_TOKENS // T
     train = torch.from_numpy(np.load(os.path.join(BUILD, "train.npy"))[-(N_TRAIN_TOKENS // T):].astype(np.int64))
     held = torch.from_numpy(np.load(os.path.join(BUILD, "heldout.npy"))[:N_HELD_TOKENS // T].astype(np.int64))
