@@ -18,6 +18,7 @@ import type { AnalysisContext } from './registry';
 import type { Hypothesis, IiaParams, IiaResult, ResolvedSite, Site } from '../../shared/causal';
 import type { NamedTensor } from '../../shared/tensor';
 import { numel } from '../../shared/tensor';
+import { subspaceInterchange } from '../../shared/subspace';
 
 /** Rows per batched forward (a chunk of pairs). */
 export const PAIR_BATCH = 64;
@@ -237,25 +238,6 @@ export function writeSite(edit: HookEdit, b: number, s: SiteAt, values: Float32A
     edit.keep[base + s.offsets[i]!] = 0;
     edit.add[base + s.offsets[i]!] = values[i]!;
   }
-}
-
-/** h_base + R R^T (h_source - h_base) at each position, R [dim, k] row-major (float64 accumulation). */
-export function subspaceInterchange(base: Float32Array, source: Float32Array, R: ArrayLike<number>, dim: number, k: number, out = new Float32Array(base.length)): Float32Array {
-  const c = new Float64Array(k);
-  for (let p = 0; p * dim < base.length; p++) {
-    const o = p * dim;
-    c.fill(0);
-    for (let i = 0; i < dim; i++) {
-      const d = source[o + i]! - base[o + i]!;
-      for (let j = 0; j < k; j++) c[j]! += R[i * k + j]! * d;
-    }
-    for (let i = 0; i < dim; i++) {
-      let u = 0;
-      for (let j = 0; j < k; j++) u += R[i * k + j]! * c[j]!;
-      out[o + i] = base[o + i]! + u;
-    }
-  }
-  return out;
 }
 
 /** Activations of the hooks for rows of equal length, batch kept. */

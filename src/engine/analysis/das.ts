@@ -24,49 +24,19 @@ import { BACKWARD_BUDGET, backwardRows, computeGradients } from '../gradients';
 import type { Model } from '../model';
 import { randomInitModel } from '../randomInit';
 import { seededRandom } from '../checkpoint/synthetic';
-import { buildPairs, captureHooks, chanceLevel, chunksByLength, identityEdit, permutation, readSite, resolveSite, subspaceInterchange, topTokensWithEdits, variableIndex, writeSite } from './causal';
+import { buildPairs, captureHooks, chanceLevel, chunksByLength, identityEdit, permutation, readSite, resolveSite, topTokensWithEdits, variableIndex, writeSite } from './causal';
 import type { Pair, SiteAt } from './causal';
 import type { AnalysisContext } from './registry';
 import type { DasParams, DasResult, DasRun } from '../../shared/causal';
+import { orthogonalityError, orthonormalizeColumns, subspaceInterchange } from '../../shared/subspace';
 
 export const DAS_DEFAULTS = { epochs: 8, batchSize: 32, lr: 0.01, trainFraction: 0.8, seed: 0 } as const;
-
-/** Columns of R ([d, k] row-major) made orthonormal in place: modified Gram-Schmidt, two passes. */
-export function orthonormalizeColumns(R: Float64Array, d: number, k: number): void {
-  for (let j = 0; j < k; j++) {
-    for (let pass = 0; pass < 2; pass++) {
-      for (let i = 0; i < j; i++) {
-        let dot = 0;
-        for (let r = 0; r < d; r++) dot += R[r * k + i]! * R[r * k + j]!;
-        for (let r = 0; r < d; r++) R[r * k + j]! -= dot * R[r * k + i]!;
-      }
-    }
-    let norm = 0;
-    for (let r = 0; r < d; r++) norm += R[r * k + j]! ** 2;
-    norm = Math.sqrt(norm);
-    if (!(norm > 1e-30)) throw new Error('internal: the subspace lost rank');
-    for (let r = 0; r < d; r++) R[r * k + j]! /= norm;
-  }
-}
-
-/** Frobenius norm of R^T R - I (float64 accumulation). */
-export function orthogonalityError(R: ArrayLike<number>, d: number, k: number): number {
-  let s = 0;
-  for (let i = 0; i < k; i++) {
-    for (let j = 0; j < k; j++) {
-      let dot = 0;
-      for (let r = 0; r < d; r++) dot += R[r * k + i]! * R[r * k + j]!;
-      s += (dot - (i === j ? 1 : 0)) ** 2;
-    }
-  }
-  return Math.sqrt(s);
-}
 
 /** A seeded random [d, k] matrix with orthonormal columns (Gaussian, then QR). */
 export function randomOrthonormal(d: number, k: number, seed: number): Float64Array {
   const normal = seededRandom(seed).normal;
   const R = Float64Array.from({ length: d * k }, () => normal());
-  orthonormalizeColumns(R, d, k);
+  if (!orthonormalizeColumns(R, d, k)) throw new Error('internal: the subspace lost rank');
   return R;
 }
 
@@ -221,7 +191,7 @@ export async function trainDas(model: Model, pairs: readonly Pair[], variable: n
         v[x] = beta2 * v[x]! + (1 - beta2) * G[x]! ** 2;
         R[x]! -= (o.lr * (m[x]! / bc1)) / (Math.sqrt(v[x]! / bc2) + eps);
       }
-      orthonormalizeColumns(R, d, k);
+      if (!orthonormalizeColumns(R, d, k)) throw new Error('internal: the subspace lost rank');
       throwIfAborted(o.signal); // no progress after a cancel
       o.onStep?.(t, steps, l);
     }

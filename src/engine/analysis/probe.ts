@@ -15,7 +15,8 @@ import type { Model } from '../model';
 import { buildPairs, captureHooks, permutation, resolveSite } from './causal';
 import { chunkRows } from './patching';
 import type { SiteAt } from './causal';
-import { orthonormalizeColumns, randomOrthonormal } from './das';
+import { randomOrthonormal } from './das';
+import { orthonormalizeColumns } from '../../shared/subspace';
 import type { AnalysisContext } from './registry';
 import type { ProbeMethod, ProbeParams, ProbeResult } from '../../shared/causal';
 import type { HookEdit } from '../interventions';
@@ -144,7 +145,7 @@ function probeSubspace(W: Float64Array, d: number, C: number): { Q: Float64Array
   const r = cols.length;
   const Q = new Float64Array(d * r);
   cols.forEach((col, j) => col.forEach((x, i) => (Q[i * r + j] = x)));
-  if (r > 0) orthonormalizeColumns(Q, d, r);
+  if (r > 0 && !orthonormalizeColumns(Q, d, r)) throw new Error('internal: the probe subspace lost rank');
   return { Q, r };
 }
 
