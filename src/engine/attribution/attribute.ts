@@ -27,6 +27,7 @@ import type { HookSeed } from '../gradients';
 import type { Model } from '../model';
 import { UNEMBED_INPUT } from '../onnx/gradientGraph';
 import { softmax } from '../prompt';
+import type { HookEdit } from '../interventions';
 import { captureFrozenState } from './frozenModel';
 import { TranscoderRunner } from './transcoders';
 import type { TranscoderSet } from './transcoders';
@@ -61,6 +62,14 @@ export interface AttributionOptions {
   groupByLayer?: boolean;
   /** Leading positions with no feature nodes and zero error (a BOS; circuit-tracer's zero_positions). */
   zeroPositions?: number;
+  /**
+   * Interventions as edits of the forward (x * keep + add at hooks; Model.compileEdits, batch 1): the graph
+   * is then of the intervened run. Its forward, its frozen quantities and every backward run apply them,
+   * so the edges are the direct effects in the intervened, linearised model. A source written at a hook
+   * an edit replaces (keep 0) has no effect there: its vector is scaled by `keep`, and the error node
+   * holds what the replacement misses of the edited value (the replacing constant included).
+   */
+  edits?: ReadonlyMap<string, HookEdit>;
   signal?: AbortSignal;
   onProgress?: (p: AttributionProgress) => void;
 }
@@ -130,7 +139,9 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
   // ---- setup: activations, active features, reconstructions, errors
   progress('setup', 0, 1);
   const hooks = [...Array.from({ length: L }, (_, l) => inputHook(l)), ...Array.from({ length: L }, (_, l) => outputHook(l)), 'hook_embed'];
-  const fwd = await model.forward({ tokens: [tokens], hooks: hooks as never, logits: 'last', signal: opts.signal });
+  const edits = opts.edits ?? new Map<string, HookEdit>();
+  for (const [hook, e] of edits) if (e.shape[0] !== 1 || e.shape[1] !== T) throw new Error(`internal: the edit of ${hook} is shaped [${e.shape.join(', ')}], not for one prompt of ${T} tokens`);
+  const fwd = await model.forward({ tokens: [tokens], hooks: hooks as never, logits: 'last', edits, signal: opts.signal });
   throwIfAborted(opts.signal);
   const inputs = Array.from({ length: L }, (_, l) => fwd.hooks.get(inputHook(l))!.data);
   const tokenVectors = fwd.hooks.get('hook_embed')!.data.slice();
@@ -207,8 +218,16 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
     }
     const out = fwd.hooks.get(outputHook(l))!.data;
     const err = new Float32Array(T * d);
-    for (let i = zeroPositions * d; i < T * d; i++) err[i] = out[i]! - r[i]!;
+    // The hook's value is the edited one: keep · (MLP output) + add; the replacement's share is keep · r.
+    const keep = edits.get(outputHook(l))?.keep;
+    for (let i = zeroPositions * d; i < T * d; i++) err[i] = out[i]! - (keep ? keep[i]! * r[i]! : r[i]!);
     errorVectors.push(err);
+  }
+  // What the features write passes through the output hook's edit (the gradients are of the edited value).
+  for (let l = 0; l < L; l++) {
+    const keep = edits.get(outputHook(l))?.keep;
+    if (!keep) continue;
+    for (let p = 0; p < T; p++) for (const w of writes[l * T + p]!) for (let k = 0; k < d; k++) w.vector[k]! *= keep[p * d + k]!;
   }
   const errorColumn = (l: number, p: number) => nActive + l * T + p;
   const tokenColumn = (p: number) => nActive + L * T + p;
@@ -250,7 +269,7 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
   const seedHooksUpTo = (m: number) => [...(m === L ? [UNEMBED_INPUT] : []), ...Array.from({ length: Math.min(m + 1, L) }, (_, l) => inputHook(l))];
   // The frozen quantities, fed to every backward run (no run recomputes the MLPs or attention scores).
   throwIfAborted(opts.signal);
-  const frozen = await captureFrozenState(model, tokens, skips);
+  const frozen = await captureFrozenState(model, tokens, skips, edits);
   throwIfAborted(opts.signal); // no progress after a cancel
   const frozenSkips = skips.map((s) => ({ layer: s.layer, input: s.input, dIn: d }));
   progress('setup', 1, 1);
@@ -285,6 +304,7 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
       seedHooks: seedHooksUpTo(graphLayer(maxLayer)),
       freeze: { attention: true, norms: true, mlp: true },
       frozenInputs: { feeds: frozen.feeds, skips: frozenSkips.filter((s) => s.layer < graphLayer(maxLayer)) },
+      edits,
       contract,
       signal: opts.signal,
     });

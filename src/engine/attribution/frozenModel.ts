@@ -53,11 +53,18 @@ function options(outputs: Iterable<string>, interventions: Iterable<string>, fre
   };
 }
 
-export async function captureFrozenState(model: Model, tokens: number[], skips: readonly FrozenSkip[] = []): Promise<FrozenState> {
+/**
+ * Runs the prompt once and keeps what the frozen model holds fixed. With `edits` (batch 1: an
+ * intervened run, e.g. an ablation), the frozen quantities are that run's, and every later frozen or
+ * backward run must apply the same edits: the linearisation is then of the intervened model.
+ */
+export async function captureFrozenState(model: Model, tokens: number[], skips: readonly FrozenSkip[] = [], edits: ReadonlyMap<string, HookEdit> = new Map()): Promise<FrozenState> {
   const skipInputs = skips.map((s) => s.input);
-  const session = await build(model, options(skipInputs, [], { mode: 'capture' }));
+  const session = await build(model, options(skipInputs, edits.keys(), { mode: 'capture' }));
   const fetches = session.outputNames.filter((n) => n.startsWith('frozen.'));
-  const out = await session.run({ input_ids: tokenFeed([tokens]) }, [...fetches, ...skipInputs]);
+  const feedsIn: Record<string, ort.Tensor> = { input_ids: tokenFeed([tokens]) };
+  addEditFeeds(feedsIn, edits);
+  const out = await session.run(feedsIn, [...fetches, ...skipInputs]);
   const feeds: Record<string, ort.Tensor> = {};
   for (const n of fetches) feeds[n] = out[n]!;
   for (const s of skips) {
