@@ -12,7 +12,7 @@ import { validateCheckpoint } from '../engine/checkpoint/load';
 import { UserError } from '../engine/errors';
 import { runAnalysis } from '../engine/analysis/registry';
 import { parseGraphFile, summarizeGraph } from '../engine/attribution/graphFile';
-import { validateIntervention } from '../shared/interventions';
+import { subspaceNote, validateIntervention } from '../shared/interventions';
 import type { Intervention } from '../shared/interventions';
 import { LENS_STREAMS, SALIENCY_METHODS } from '../shared/analyses';
 import type { LensStream, PromptInput, SaliencyMethod } from '../shared/analyses';
@@ -459,7 +459,12 @@ function readInterventions(file: string): Intervention[] {
     throw new UserError(`--interventions ${file}: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (!Array.isArray(json)) throw new UserError(`--interventions ${file}: expected a JSON list of interventions.`);
-  return json.map((v, i) => validateIntervention(v, `${file}: intervention ${i + 1}`));
+  return json.map((v, i) => {
+    const iv = validateIntervention(v, `${file}: intervention ${i + 1}`);
+    const note = subspaceNote(iv);
+    if (note) process.stderr.write(`note: ${file}: intervention ${i + 1}: ${note}\n`);
+    return iv;
+  });
 }
 
 /** --hooks NAME[,NAME...]: at least one name (an empty list would silently compute nothing). */

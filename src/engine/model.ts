@@ -205,7 +205,7 @@ export class Model {
     const edits = req.edits
       ? new Map(req.edits)
       : req.interventions?.length
-      ? compileInterventions(req.interventions, { config: this.config, batch: B, seq: n, offset }, this.sourceActivations())
+      ? compileInterventions(req.interventions, { config: this.config, batch: B, seq: n, offset }, this.sourceActivations(await this.subspaceBases(req, B, n, offset)))
       : new Map<string, HookEdit>();
     const wantCache = req.past !== undefined || req.returnCache === true;
     const logitsMode = req.logits ?? 'all';
@@ -342,12 +342,41 @@ export class Model {
     return seq.slice(tokens.length);
   }
 
-  /** Reads the source activations `prepareSources` ran (compileInterventions itself is synchronous). */
-  private sourceActivations(): SourceActivations {
+  /**
+   * The h of each subspace intervention in `req`: its hook's activation in this same run (same input, key/value
+   * cache and rows) under every intervention before it: those on earlier hooks in forward order, and those
+   * earlier in the list on its own hook (later ones cannot reach it). One extra forward each, in forward order,
+   * so an earlier subspace's h is known when a later one's run applies it.
+   */
+  private async subspaceBases(req: ForwardRequest, batch: number, seq: number, offset: number): Promise<Map<Intervention, NamedTensor> | undefined> {
+    const list = req.interventions ?? [];
+    if (!list.some((iv) => iv.kind === 'subspace')) return undefined;
+    const order = new Map<string, number>(this.hookNames().map((h, i) => [h, i]));
+    const at = list.map((iv) => order.get(parseHookName(iv.hook, this.config).name)!);
+    const bases = new Map<Intervention, NamedTensor>();
+    const subspaces = list.flatMap((iv, i) => (iv.kind === 'subspace' ? [i] : [])).sort((a, b) => at[a]! - at[b]! || a - b);
+    for (const i of subspaces) {
+      const before = (j: number) => at[j]! < at[i]! || (at[j] === at[i] && j < i);
+      const edits = compileInterventions(list, { config: this.config, batch, seq, offset }, this.sourceActivations(bases), before);
+      const hook = parseHookName((list[i] as Intervention & { kind: 'subspace' }).hook, this.config).name;
+      const r = await this.forward({ tokens: req.tokens, resid: req.resid, startLayer: req.startLayer, past: req.past, edits, hooks: [hook], logits: 'none', signal: req.signal });
+      bases.set(list[i]!, r.hooks.get(hook)!);
+    }
+    return bases;
+  }
+
+  /** Reads the source activations `prepareSources` ran (compileInterventions itself is synchronous), and subspace bases. */
+  private sourceActivations(bases?: ReadonlyMap<Intervention, NamedTensor>): SourceActivations {
     return {
       patch: (iv) => {
         const v = this.preparedSources.get(sourceKey(iv.hook, iv.source.tokens));
         if (!v) throw new Error('internal: patch source was not prepared');
+        return v;
+      },
+      base: (iv) => {
+        const v = bases?.get(iv);
+        // Only Model.forward knows the run's input that h comes from.
+        if (!v) throw new UserError(`A subspace intervention (${iv.hook}) cannot be applied here: it needs its own run's activations; use it in a forward run (run, generate, the views), not in this analysis.`);
         return v;
       },
       mean: (iv) => {
@@ -364,10 +393,10 @@ export class Model {
   /** Runs the prompts that patch and mean interventions read from, once each. */
   async prepareSources(interventions: readonly Intervention[] | undefined, signal?: AbortSignal): Promise<void> {
     for (const iv of interventions ?? []) {
-      if (iv.kind === 'patch') {
-        const key = sourceKey(iv.hook, iv.source.tokens);
+      if (iv.kind === 'patch' || (iv.kind === 'subspace' && iv.source)) {
+        const key = sourceKey(iv.hook, iv.source!.tokens);
         if (this.preparedSources.has(key)) continue;
-        const r = await this.forward({ tokens: [iv.source.tokens], hooks: [parseHookName(iv.hook, this.config).name], logits: 'none', signal });
+        const r = await this.forward({ tokens: [iv.source!.tokens], hooks: [parseHookName(iv.hook, this.config).name], logits: 'none', signal });
         this.preparedSources.set(key, r.hooks.get(iv.hook)!);
       } else if (iv.kind === 'mean') {
         const key = sourceKey(iv.hook, iv.reference.flatMap((r) => [-1, ...r.tokens]));

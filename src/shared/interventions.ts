@@ -3,6 +3,7 @@
 // Every intervention names a hook (TransformerLens name) and may restrict itself to positions and,
 // for hooks with a head axis, to heads.
 import { badInput } from './schema';
+import { ORTHONORMAL_TOLERANCE, orthonormalBasis } from './subspace';
 
 export interface InterventionTarget {
   hook: string;
@@ -23,10 +24,22 @@ export type Intervention =
   /** Add `scale * vector` (steering). `vector` has the hook's last dimension. */
   | (InterventionTarget & { kind: 'add'; vector: number[]; scale?: number })
   /** Multiply by a factor. */
-  | (InterventionTarget & { kind: 'scale'; factor: number });
+  | (InterventionTarget & { kind: 'scale'; factor: number })
+  /**
+   * Interchange a subspace (issue #16): h' = h + R R^T (h_source - h), with `source` another prompt of the same
+   * length (as `patch`); without `source`, project it out: h' = h - R R^T h. R is `basis`: `dim` rows of `rank`
+   * numbers (a DAS rotation [dim, rank]); the engine uses an orthonormal basis of its columns' span. `dim` is
+   * the hook's last dimension, or on a hook with heads, the chosen heads' values side by side (a DAS site over
+   * several heads). h is this run's activation under every intervention before this one (earlier hooks, and
+   * earlier in the list on this hook), so it composes exactly.
+   */
+  | (InterventionTarget & { kind: 'subspace'; basis: number[][]; source?: { tokens: number[] }; label?: string });
 
 export type InterventionKind = Intervention['kind'];
-export const INTERVENTION_KINDS: readonly InterventionKind[] = ['zero', 'mean', 'patch', 'add', 'scale'];
+export const INTERVENTION_KINDS: readonly InterventionKind[] = ['zero', 'mean', 'patch', 'add', 'scale', 'subspace'];
+
+/** Numbers in one subspace basis (dim x rank): a rank-64 basis of a 16384-wide residual stream. */
+export const MAX_BASIS_NUMBERS = 1 << 20;
 
 function isIntArray(v: unknown): v is number[] {
   return Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 0);
@@ -68,6 +81,35 @@ export function validateIntervention(v: unknown, where = 'intervention'): Interv
     case 'scale':
       if (typeof r.factor !== 'number' || !Number.isFinite(r.factor)) badInput(`${where}: factor must be a finite number`);
       break;
+    case 'subspace':
+      validateBasis(r.basis, where);
+      if (r.source !== undefined && !tokenList(r.source)) badInput(`${where}: a subspace interchange's source must be {tokens: [...]} (or leave it out to project the subspace out)`);
+      if (r.label !== undefined && (typeof r.label !== 'string' || r.label.length > 200)) badInput(`${where}: label must be a string of at most 200 characters`);
+      break;
   }
   return v as Intervention;
+}
+
+/** What to tell the user about a valid subspace intervention whose basis is not orthonormal (else undefined). */
+export function subspaceNote(iv: Intervention): string | undefined {
+  if (iv.kind !== 'subspace') return undefined;
+  const b = orthonormalBasis(iv.basis);
+  return b && b.error > ORTHONORMAL_TOLERANCE ? `the subspace's basis is not orthonormal (‖RᵀR − I‖ = ${b.error.toPrecision(2)}); the span of its columns is used (orthonormalised by Gram-Schmidt)` : undefined;
+}
+
+/**
+ * A subspace basis: `dim` rows of `rank` finite numbers, 1 <= rank <= dim, columns linearly independent (the
+ * hook's width is checked by the engine). Not required orthonormal: the engine uses the columns' span.
+ */
+function validateBasis(b: unknown, where: string): void {
+  if (!Array.isArray(b) || b.length === 0 || !Array.isArray(b[0])) badInput(`${where}: a subspace needs basis: a list of dim rows of rank numbers ([dim][rank], e.g. a DAS rotation)`);
+  const rank = (b[0] as unknown[]).length;
+  if (rank === 0) badInput(`${where}: the basis has rank 0 (its rows are empty)`);
+  if (rank > b.length) badInput(`${where}: the basis has rank ${rank} but dimension ${b.length}; the rank must not exceed the dimension (is it transposed? rows are dimensions, columns directions)`);
+  if (b.length * rank > MAX_BASIS_NUMBERS) badInput(`${where}: the basis has ${b.length} x ${rank} numbers, more than ${MAX_BASIS_NUMBERS}`);
+  for (const [i, row] of b.entries()) {
+    if (!Array.isArray(row) || row.length !== rank) badInput(`${where}: basis row ${i} has ${Array.isArray(row) ? row.length : 'no'} entries; every row needs ${rank} (one per direction)`);
+    if (!isFiniteArray(row)) badInput(`${where}: basis row ${i} holds a value that is not a finite number`);
+  }
+  if (!orthonormalBasis(b as number[][])) badInput(`${where}: the basis' ${rank} columns are linearly dependent (they span fewer dimensions); drop the redundant directions`);
 }

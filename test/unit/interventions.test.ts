@@ -3,12 +3,14 @@
 import assert from 'node:assert/strict';
 import { compileInterventions } from '../../src/engine/interventions';
 import { validateIntervention } from '../../src/shared/interventions';
+import { ORTHONORMAL_TOLERANCE, orthogonalityError, orthonormalBasis } from '../../src/shared/subspace';
 import { gpt2Config } from '../../src/engine/architectures/gpt2';
 
 const config = gpt2Config({ n_embd: 2, n_head: 1, n_layer: 1, vocab_size: 10, n_positions: 8 });
 const noSources = {
   patch: () => ({ shape: [1, 3, 2], dims: ['batch', 'pos', 'd_model'] as never, data: Float32Array.from([10, 11, 20, 21, 30, 31]) }),
   mean: () => Float32Array.from([7, 8]),
+  base: () => ({ shape: [1, 3, 2], dims: ['batch', 'pos', 'd_model'] as never, data: Float32Array.from([1, 2, 3, 4, 5, 6]) }),
 };
 
 describe('interventions', function () {
@@ -50,5 +52,38 @@ describe('interventions', function () {
     assert.deepEqual(Array.from(e.add), [0, 0, 7, 8]);
     assert.throws(() => compileInterventions([{ kind: 'zero', hook: 'blocks.0.hook_mlp_out', heads: [0] }], { config, batch: 1, seq: 1, offset: 0 }, noSources), /has no head axis/);
     assert.throws(() => compileInterventions([{ kind: 'add', hook: 'blocks.0.hook_mlp_out', vector: [1, 2, 3] }], { config, batch: 1, seq: 1, offset: 0 }, noSources), /vector has 3 entries/);
+  });
+
+  it('validates a subspace basis: shape, finite numbers, rank <= dim, independent columns', function () {
+    const hook = 'blocks.0.hook_resid_pre';
+    assert.throws(() => validateIntervention({ kind: 'subspace', hook }), /needs basis/);
+    assert.throws(() => validateIntervention({ kind: 'subspace', hook, basis: [[]] }), /rank 0/);
+    assert.throws(() => validateIntervention({ kind: 'subspace', hook, basis: [[1, 0, 0], [0, 1, 0]] }), /rank 3 but dimension 2.*transposed/);
+    assert.throws(() => validateIntervention({ kind: 'subspace', hook, basis: [[1, 0], [0]] }), /row 1 has 1 entries; every row needs 2/);
+    assert.throws(() => validateIntervention({ kind: 'subspace', hook, basis: [[1], [Infinity]] }), /row 1 holds a value that is not a finite number/);
+    assert.throws(() => validateIntervention({ kind: 'subspace', hook, basis: [[1, 2], [2, 4], [0, 0]] }), /linearly dependent/);
+    assert.throws(() => validateIntervention({ kind: 'subspace', hook, basis: [[1], [0]], source: { tokens: [-1] } }), /source must be \{tokens/);
+    assert.equal(validateIntervention({ kind: 'subspace', hook, basis: [[1], [0]], source: { tokens: [1, 2] } }).kind, 'subspace');
+    // Not orthonormal is allowed (its span is used), and reported.
+    const b = orthonormalBasis([[2, 1], [0, 1]])!;
+    assert.ok(b.error > ORTHONORMAL_TOLERANCE);
+    assert.ok(orthogonalityError(b.R, 2, 2) < 1e-12);
+    assert.ok(orthonormalBasis([[1, 0], [0, 1], [0, 0]])!.error < 1e-12);
+  });
+
+  it('compiles a subspace interchange to keep 0, add h + R R^T (h_src - h) on its entries', function () {
+    const hook = 'blocks.0.hook_resid_pre';
+    // h = [[1,2],[3,4],[5,6]], source = [[10,11],[20,21],[30,31]]; R = e0 at position 1: only the first entry moves.
+    const e = compileInterventions([{ kind: 'subspace', hook, positions: [1], basis: [[1], [0]], source: { tokens: [1, 2, 3] } }], { config, batch: 1, seq: 3, offset: 0 }, noSources).get(hook)!;
+    assert.deepEqual(Array.from(e.keep), [1, 1, 0, 0, 1, 1]);
+    assert.deepEqual(Array.from(e.add), [0, 0, 20, 4, 0, 0]);
+    // Rank 1 along (1,1)/sqrt2 (given unnormalised: its span is used): h + u u^T (s - h); at position 0, s - h = (9, 9).
+    const d = compileInterventions([{ kind: 'subspace', hook, positions: [0], basis: [[3], [3]], source: { tokens: [1, 2, 3] } }], { config, batch: 1, seq: 3, offset: 0 }, noSources).get(hook)!;
+    assert.deepEqual(Array.from(d.add.slice(0, 2)), [10, 11]);
+    // Projecting out (no source): h - u u^T h at position 2, h = (5, 6), u = e1: (5, 0).
+    const p = compileInterventions([{ kind: 'subspace', hook, positions: [2], basis: [[0], [1]] }], { config, batch: 1, seq: 3, offset: 0 }, noSources).get(hook)!;
+    assert.deepEqual(Array.from(p.add), [0, 0, 0, 0, 5, 0]);
+    // A basis of the wrong width is refused naming both.
+    assert.throws(() => compileInterventions([{ kind: 'subspace', hook, basis: [[1], [0], [0]] }], { config, batch: 1, seq: 3, offset: 0 }, noSources), /basis has 3 rows but blocks\.0\.hook_resid_pre has 2 values per position/);
   });
 });
