@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildDashboards, readCorpus } from '../src/engine/attribution/dashboards';
-import { transcodersFor } from '../src/engine/attribution/graph';
+import { transcodersFor } from '../src/engine/attribution/transcoders';
 import { Model } from '../src/engine/model';
 
 const { values } = parseArgs({

@@ -53,6 +53,8 @@ export function compileInterventions(list: readonly Intervention[], ctx: EditCon
   const edits = new Map<string, HookEdit>();
   const { config, batch, seq, offset } = ctx;
   for (const [i, iv] of list.entries()) {
+    // Model.forward turns feature interventions into adds first (their deltas need this run's activations).
+    if (iv.kind === 'feature') throw new UserError(`Intervention ${i + 1}: a transcoder feature intervention needs its own run's activations; use it in a forward run (run, generate, the views), not in this analysis.`);
     if (only && !only(i)) continue;
     const parsed = parseHookName(iv.hook, config);
     if (!isWritable(parsed.local)) throw new UserError(`Intervention ${i + 1}: ${iv.hook} is a derived statistic and cannot be changed; intervene on a residual, attention or MLP hook.`);

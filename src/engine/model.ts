@@ -12,6 +12,7 @@ import { UserError, throwIfAborted } from './errors';
 import { MiB, readJsonFile } from './files';
 import { allHooks, hookDims, hookRank, isMainInterventionPoint, localHookName, parseHookName } from './hooks';
 import { compileInterventions } from './interventions';
+import { resolveFeatureInterventions } from './attribution/featureEdits';
 import type { HookEdit, SourceActivations } from './interventions';
 import { loadCheckpoint } from './checkpoint/load';
 import type { LoadOptions } from './checkpoint/load';
@@ -178,6 +179,8 @@ export class Model {
   }
 
   async forward(req: ForwardRequest): Promise<ForwardResult> {
+    // Feature interventions become adds first: their deltas need this run's own activations.
+    if (req.interventions?.some((iv) => iv.kind === 'feature')) return this.forward({ ...req, interventions: await resolveFeatureInterventions(this, req) });
     const startLayer = req.startLayer ?? 0;
     const hooks = [...new Set(req.hooks ?? [])];
     if (hooks.length === 0 && req.logits === 'none' && !req.returnCache) throw new Error('internal: a forward must return logits, hooks or a cache');
@@ -352,7 +355,8 @@ export class Model {
     const list = req.interventions ?? [];
     if (!list.some((iv) => iv.kind === 'subspace')) return undefined;
     const order = new Map<string, number>(this.hookNames().map((h, i) => [h, i]));
-    const at = list.map((iv) => order.get(parseHookName(iv.hook, this.config).name)!);
+    // A feature intervention writes at its layer's MLP output (the transcoders' write hook).
+    const at = list.map((iv) => order.get(parseHookName(iv.kind === 'feature' ? `blocks.${iv.layer}.hook_mlp_out` : iv.hook, this.config).name)!);
     const bases = new Map<Intervention, NamedTensor>();
     const subspaces = list.flatMap((iv, i) => (iv.kind === 'subspace' ? [i] : [])).sort((a, b) => at[a]! - at[b]! || a - b);
     for (const i of subspaces) {

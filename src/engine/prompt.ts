@@ -4,6 +4,7 @@ import type { Model } from './model';
 import type { TokenizedPrompt } from '../shared/modelInfo';
 import type { PromptInput } from '../shared/analyses';
 import type { TopToken } from '../shared/protocol';
+import { interventionSite } from '../shared/interventions';
 import type { Intervention } from '../shared/interventions';
 
 export function resolvePrompt(model: Model, prompt: PromptInput, maxTokens?: number): TokenizedPrompt {
@@ -54,7 +55,7 @@ export function checkTokenIds(model: Model, ids: Record<string, number | undefin
 export function checkInterventionPositions(interventions: readonly Intervention[] | undefined, length: number): void {
   for (const [i, iv] of (interventions ?? []).entries()) {
     for (const p of iv.positions ?? []) {
-      if (p >= length) throw new UserError(`Intervention ${i + 1} (${iv.hook}): position ${p} is beyond the prompt (positions 0..${length - 1}).`);
+      if (p >= length) throw new UserError(`Intervention ${i + 1} (${interventionSite(iv)}): position ${p} is beyond the prompt (positions 0..${length - 1}).`);
     }
   }
 }

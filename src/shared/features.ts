@@ -57,6 +57,11 @@ export const featureParams = <P>(prompt: Schema<P>) => ({
   featureInputs: object({ prompt, layer, index: featureIndex, position: optional(position), top: optional(integer(1, 100_000)), transcoders: optional(path) }),
   /** A feature's top outputs: virtual weights to downstream features' encoders, and logits. */
   featureOutputs: object({ layer, index: featureIndex, top: optional(integer(1, 100_000)), transcoders: optional(path) }),
+  /**
+   * The model's transcoder features as intervention sites: features per layer, and with a prompt, the features
+   * most active at `position` (default the last) in each layer, largest first (`top` per layer, default 8).
+   */
+  featureSites: object({ prompt: optional(prompt), position: optional(position), top: optional(integer(1, 1000)), transcoders: optional(path) }),
 });
 
 export interface FeatureDashboardsResult {
@@ -120,6 +125,24 @@ export interface FeatureOutputsResult {
   bottomLogits: Array<{ id: number; text: string; weight: number }>;
 }
 
+export interface FeatureSitesResult {
+  /** Features per layer of the transcoders. */
+  nFeatures: number[];
+  /** With a prompt: its tokens, the position read, and per layer the most active features there (activation > 0). */
+  prompt?: TokenizedPrompt;
+  position?: number;
+  active?: Array<Array<{ index: number; act: number }>>;
+}
+
+/**
+ * A feature's mean activation over a dashboards corpus: inactive positions count as 0, so the mean over
+ * the active ones (act_mean) times the fraction active. Undefined when the record lacks either.
+ */
+export function corpusMeanActivation(details: Record<string, unknown>): number | undefined {
+  const { act_mean: m, activation_frequency: f } = details;
+  return typeof m === 'number' && typeof f === 'number' && Number.isFinite(m * f) ? m * f : undefined;
+}
+
 export interface FeatureResults {
   featureDashboards: FeatureDashboardsResult;
   /** Neuronpedia feature-details JSON (engine type FeatureDetails in attribution/dashboards.ts). */
@@ -128,4 +151,5 @@ export interface FeatureResults {
   steer: SteerResult;
   featureInputs: FeatureInputsResult;
   featureOutputs: FeatureOutputsResult;
+  featureSites: FeatureSitesResult;
 }

@@ -33,10 +33,43 @@ export type Intervention =
    * several heads). h is this run's activation under every intervention before this one (earlier hooks, and
    * earlier in the list on this hook), so it composes exactly.
    */
-  | (InterventionTarget & { kind: 'subspace'; basis: number[][]; source?: { tokens: number[] }; label?: string });
+  | (InterventionTarget & { kind: 'subspace'; basis: number[][]; source?: { tokens: number[] }; label?: string })
+  | FeatureIntervention;
+
+/**
+ * A transcoder feature's activation set to a new value at `positions` (all when absent): `value`, `scale` ×
+ * itself, its activation on another prompt at the same position (`source`), or its mean over the reference
+ * prompts' positions (`reference`); exactly one. Executed as circuit-tracer's feature interventions: the
+ * model's own output is kept and (new − current activation) × the feature's decoder row is added at the
+ * transcoders' write hook, the current activation read in the same run under the other interventions. The
+ * transcoders are the model folder's own (transcoders/): a file or a view never names a path.
+ */
+export interface FeatureIntervention {
+  kind: 'feature';
+  layer: number;
+  /** The feature's index in its layer's transcoder. */
+  index: number;
+  positions?: number[];
+  rows?: number[];
+  value?: number;
+  scale?: number;
+  source?: { tokens: number[] };
+  reference?: Array<{ tokens: number[] }>;
+  /** A feature intervention names no hook (the transcoders' write hook is theirs) and no heads. */
+  hook?: never;
+  heads?: never;
+}
+
+/** The interventions that name a hook: what is left after Model.forward turned feature interventions into adds. */
+export type HookIntervention = Exclude<Intervention, FeatureIntervention>;
+
+/** What a message calls an intervention: its hook, or its feature. */
+export function interventionSite(iv: Intervention): string {
+  return iv.kind === 'feature' ? `feature L${iv.layer}#${iv.index}` : iv.hook;
+}
 
 export type InterventionKind = Intervention['kind'];
-export const INTERVENTION_KINDS: readonly InterventionKind[] = ['zero', 'mean', 'patch', 'add', 'scale', 'subspace'];
+export const INTERVENTION_KINDS: readonly InterventionKind[] = ['zero', 'mean', 'patch', 'add', 'scale', 'subspace', 'feature'];
 
 /** Numbers in one subspace basis (dim x rank): a rank-64 basis of a 16384-wide residual stream. */
 export const MAX_BASIS_NUMBERS = 1 << 20;
@@ -60,6 +93,7 @@ export function validateIntervention(v: unknown, where = 'intervention'): Interv
   if (typeof r.kind !== 'string' || !(INTERVENTION_KINDS as readonly string[]).includes(r.kind)) {
     badInput(`${where}: kind must be one of ${INTERVENTION_KINDS.join(', ')}`);
   }
+  if (r.kind === 'feature') return validateFeatureIntervention(r, where);
   if (typeof r.hook !== 'string' || r.hook.length === 0 || r.hook.length > 200) badInput(`${where}: hook must be a hook name`);
   for (const key of ['positions', 'heads', 'rows'] as const) {
     if (r[key] !== undefined && !isIntArray(r[key])) badInput(`${where}: ${key} must be a list of non-negative integers`);
@@ -112,4 +146,25 @@ function validateBasis(b: unknown, where: string): void {
     if (!isFiniteArray(row)) badInput(`${where}: basis row ${i} holds a value that is not a finite number`);
   }
   if (!orthonormalBasis(b as number[][])) badInput(`${where}: the basis' ${rank} columns are linearly dependent (they span fewer dimensions); drop the redundant directions`);
+}
+
+/** The feature kind's shape (the engine checks layer and index against the transcoders). */
+function validateFeatureIntervention(r: Record<string, unknown>, where: string): FeatureIntervention {
+  if (r.hook !== undefined || r.heads !== undefined) badInput(`${where}: a feature intervention names a layer and a feature index, not a hook or heads`);
+  if (!Number.isInteger(r.layer) || (r.layer as number) < 0) badInput(`${where}: layer must be a non-negative integer (the transcoder's layer)`);
+  if (!Number.isInteger(r.index) || (r.index as number) < 0) badInput(`${where}: index must be a non-negative integer (the feature's index in its layer)`);
+  for (const key of ['positions', 'rows'] as const) {
+    if (r[key] !== undefined && !isIntArray(r[key])) badInput(`${where}: ${key} must be a list of non-negative integers`);
+  }
+  const modes = (['value', 'scale', 'source', 'reference'] as const).filter((k) => r[k] !== undefined);
+  if (modes.length !== 1) badInput(`${where}: a feature intervention takes exactly one of value, scale, source or reference (got ${modes.length ? modes.join(', ') : 'none'})`);
+  for (const k of ['value', 'scale'] as const) {
+    if (r[k] !== undefined && (typeof r[k] !== 'number' || !Number.isFinite(r[k]))) badInput(`${where}: ${k} must be a finite number`);
+  }
+  const tokens = (x: unknown) => typeof x === 'object' && x !== null && isIntArray((x as Record<string, unknown>).tokens);
+  if (r.source !== undefined && !tokens(r.source)) badInput(`${where}: source must be {tokens: [...]}`);
+  if (r.reference !== undefined && (!Array.isArray(r.reference) || r.reference.length === 0 || !r.reference.every(tokens))) {
+    badInput(`${where}: reference must be [{tokens: [...]}, ...]`);
+  }
+  return r as unknown as FeatureIntervention;
 }

@@ -7,8 +7,8 @@
 // Runtime-agnostic and pure: unit-tested without a model.
 import type { Intervention } from './interventions';
 import { SWEEP_HOOKS } from './patching';
-import { badInput, integer, list, object, oneOf, optional, refine } from './schema';
-import type { Infer } from './schema';
+import { badInput, finiteNumber, integer, list, object, oneOf, optional, refine } from './schema';
+import type { Infer, Schema } from './schema';
 
 /**
  * What an intervention replaces the activation with: zero; the mean over the reference prompts' positions
@@ -45,8 +45,8 @@ export function isHeadSite(site: UiSite): boolean {
 
 const LIMIT = 100_000;
 
-/** A view's intervention: a kind, a site, layers `from`..`to` (inclusive), token positions (all when absent), a head for head sites (all heads when absent). */
-export const uiInterventionSchema = refine(
+/** An intervention at a hook: a kind, a site, layers `from`..`to` (inclusive), token positions (all when absent), a head for head sites (all heads when absent). */
+export const uiHookInterventionSchema = refine(
   object({
     kind: oneOf(UI_KINDS),
     site: oneOf(UI_SITES),
@@ -61,7 +61,55 @@ export const uiInterventionSchema = refine(
     if (v.positions && new Set(v.positions).size !== v.positions.length) badInput(`${where}: positions must not repeat`);
   },
 );
-export type UiIntervention = Infer<typeof uiInterventionSchema>;
+export type UiHookIntervention = Infer<typeof uiHookInterventionSchema>;
+
+/**
+ * A transcoder feature as a site: its activation becomes zero (the feature off), its mean activation (over
+ * the dashboards' corpus when the model has dashboards, else the reference prompts), its activation on a
+ * resampled prompt or on the counterfactual at the same position, a value, or itself scaled.
+ */
+export const FEATURE_KINDS = ['zero', 'mean', 'resample', 'patch', 'set', 'scale'] as const;
+export type FeatureKind = (typeof FEATURE_KINDS)[number];
+export const FEATURE_KIND_LABELS: Record<FeatureKind, string> = {
+  zero: 'zero (feature off)',
+  mean: 'mean activation',
+  resample: 'resample',
+  patch: 'patch from counterfactual',
+  set: 'set to value',
+  scale: 'scale by',
+};
+export const FEATURE_SITE_LABEL = 'transcoder feature';
+
+/** A feature site: one layer's feature `feature`, at token positions (all when absent); `value` for set and scale. */
+export const uiFeatureInterventionSchema = refine(
+  object({
+    site: oneOf(['feature'] as const),
+    kind: oneOf(FEATURE_KINDS),
+    layer: integer(0, LIMIT, 'a layer index (a non-negative integer)'),
+    feature: integer(0, 100_000_000, 'a feature index (a non-negative integer)'),
+    positions: optional(list(integer(0, LIMIT, 'a token position (a non-negative integer)'), 4096)),
+    value: optional(finiteNumber(-1e6, 1e6)),
+  }),
+  (v, where) => {
+    const valued = v.kind === 'set' || v.kind === 'scale';
+    if (valued && v.value === undefined) badInput(`${where}: "${v.kind}" needs a value (${v.kind === 'set' ? 'the activation to set' : 'the factor'})`);
+    if (!valued && v.value !== undefined) badInput(`${where}: "value" applies to set and scale only, not ${v.kind}`);
+    if (v.positions && new Set(v.positions).size !== v.positions.length) badInput(`${where}: positions must not repeat`);
+  },
+);
+export type UiFeatureIntervention = Infer<typeof uiFeatureInterventionSchema>;
+
+/** A view's intervention: at a hook, or at a transcoder feature (`site: 'feature'`). */
+export type UiIntervention = UiHookIntervention | UiFeatureIntervention;
+export const uiInterventionSchema: Schema<UiIntervention> = {
+  parse(v, where) {
+    const feature = typeof v === 'object' && v !== null && (v as Record<string, unknown>).site === 'feature';
+    return feature ? uiFeatureInterventionSchema.parse(v, where) : uiHookInterventionSchema.parse(v, where);
+  },
+};
+
+/** The model's transcoders as feature sites see them: features per layer, or why there are none. */
+export type FeatureSiteInfo = { nFeatures: number[] } | { missing: string };
 
 /** What compiling needs to know: the model's shape and the prompts. */
 export interface CompileContext {
@@ -77,14 +125,58 @@ export interface CompileContext {
   seed?: number;
   /** A reference set of prompts (a file the user picked): mean ablation averages over their positions. */
   reference?: number[][];
+  /** The transcoders, for feature sites (checked when given). */
+  features?: FeatureSiteInfo;
+  /** Features' mean activations over the dashboards' corpus, by `${layer}:${index}`: a feature's mean ablation uses them when known. */
+  featureMeans?: ReadonlyMap<string, number>;
 }
 
 /** Checks a spec against the model (layers, heads, the mid stream) and the prompt (positions); throws bad-input. */
 export function checkAgainstModel(ui: UiIntervention, ctx: CompileContext, where = 'intervention'): void {
+  if (ui.site === 'feature') return checkFeatureSite(ui, ctx, where);
   if (ui.to >= ctx.nLayers) badInput(`${where}: layer ${ui.to} is beyond the model (layers 0..${ctx.nLayers - 1})`);
   if (ui.head !== undefined && ui.head >= ctx.nHeads) badInput(`${where}: head ${ui.head} is beyond the model (heads 0..${ctx.nHeads - 1})`);
   if (ui.site === 'resid_mid' && !ctx.hasResidMid) badInput(`${where}: this model has a parallel residual, so no mid-block residual stream; use resid pre or post`);
   for (const p of ui.positions ?? []) if (p >= ctx.prompt.length) badInput(`${where}: position ${p} is beyond the prompt (positions 0..${ctx.prompt.length - 1})`);
+}
+
+function checkFeatureSite(ui: UiFeatureIntervention, ctx: CompileContext, where: string): void {
+  const f = ctx.features;
+  if (f && 'missing' in f) badInput(`${where}: ${f.missing}`);
+  if (f) {
+    const L = f.nFeatures.length;
+    if (ui.layer >= L) badInput(`${where}: layer ${ui.layer} is beyond the transcoders (layers 0..${L - 1})`);
+    const F = f.nFeatures[ui.layer]!;
+    if (ui.feature >= F) badInput(`${where}: feature ${ui.feature} is beyond layer ${ui.layer}'s ${F} transcoder features (0..${F - 1})`);
+  }
+  for (const p of ui.positions ?? []) if (p >= ctx.prompt.length) badInput(`${where}: position ${p} is beyond the prompt (positions 0..${ctx.prompt.length - 1})`);
+}
+
+/** The prompts mean ablation averages over: the reference set, else the prompt and the counterfactual. */
+function meanReference(ctx: CompileContext): Array<{ tokens: number[] }> {
+  if (ctx.reference?.length) return ctx.reference.map((tokens) => ({ tokens }));
+  return ctx.counterfactual ? [{ tokens: ctx.prompt }, { tokens: ctx.counterfactual }] : [{ tokens: ctx.prompt }];
+}
+
+/** A feature site's engine intervention (the engine adds (new − current) × decoder row at the write hook). */
+function compileFeatureSite(ui: UiFeatureIntervention, ctx: CompileContext): Intervention {
+  const base = { kind: 'feature' as const, layer: ui.layer, index: ui.feature, ...(ui.positions ? { positions: ui.positions } : {}) };
+  switch (ui.kind) {
+    case 'zero':
+      return { ...base, value: 0 };
+    case 'mean': {
+      const m = ctx.featureMeans?.get(`${ui.layer}:${ui.feature}`);
+      return m !== undefined ? { ...base, value: m } : { ...base, reference: meanReference(ctx) };
+    }
+    case 'resample':
+      return { ...base, source: { tokens: ctx.counterfactual ?? shuffledTokens(ctx.prompt, ctx.seed) } };
+    case 'patch':
+      return { ...base, source: { tokens: ctx.counterfactual! } };
+    case 'set':
+      return { ...base, value: ui.value! };
+    case 'scale':
+      return { ...base, scale: ui.value! };
+  }
 }
 
 /** A deterministic shuffle (mulberry32) of the prompt's tokens: resample ablation's source without a counterfactual. */
@@ -114,6 +206,7 @@ export function compileUiIntervention(ui: UiIntervention, ctx: CompileContext, w
   if (positional && cf && cf.length !== ctx.prompt.length) {
     badInput(`${where}: the counterfactual has ${cf.length} tokens and the prompt ${ctx.prompt.length}; position-wise ${ui.kind === 'patch' ? 'patching' : 'resampling'} needs equal lengths (the Patching panel highlights where they differ)`);
   }
+  if (ui.site === 'feature') return [compileFeatureSite(ui, ctx)];
   const target = {
     ...(ui.positions ? { positions: ui.positions } : {}),
     ...(ui.head !== undefined ? { heads: [ui.head] } : {}),
@@ -126,7 +219,7 @@ export function compileUiIntervention(ui: UiIntervention, ctx: CompileContext, w
         out.push({ kind: 'zero', hook, ...target });
         break;
       case 'mean':
-        out.push({ kind: 'mean', hook, ...target, reference: ctx.reference?.length ? ctx.reference.map((tokens) => ({ tokens })) : cf ? [{ tokens: ctx.prompt }, { tokens: cf }] : [{ tokens: ctx.prompt }] });
+        out.push({ kind: 'mean', hook, ...target, reference: meanReference(ctx) });
         break;
       case 'resample':
         out.push({ kind: 'patch', hook, ...target, source: { tokens: cf ?? shuffledTokens(ctx.prompt, ctx.seed) } });
@@ -141,11 +234,15 @@ export function compileUiIntervention(ui: UiIntervention, ctx: CompileContext, w
 
 /** A chip's text, e.g. "zero · MLP out · L1–3 · “ Mary”@4". `tokenText(p)` gives position p's token. */
 export function uiLabel(ui: UiIntervention, tokenText: (pos: number) => string | undefined): string {
+  const pos = ui.positions?.length ? ui.positions.map((p) => `“${tokenText(p) ?? '?'}”@${p}`).join(', ') : 'all positions';
+  if (ui.site === 'feature') {
+    const kind = ui.kind === 'set' ? `set ${ui.value}` : ui.kind === 'scale' ? `scale ×${ui.value}` : ui.kind;
+    return `${kind} · feature L${ui.layer}#${ui.feature} · ${pos}`;
+  }
   const layers = ui.from === ui.to ? `L${ui.from}` : `L${ui.from}–${ui.to}`;
   const site = isHeadSite(ui.site) && ui.head !== undefined ? `${SITE_LABELS[ui.site]} ${layers === `L${ui.from}` ? `${ui.from}.${ui.head}` : `H${ui.head}`}` : SITE_LABELS[ui.site];
   const where = isHeadSite(ui.site) && ui.head !== undefined && ui.from === ui.to ? '' : ` · ${layers}`;
   const kind = ui.kind === 'patch' ? 'patch' : ui.kind;
-  const pos = ui.positions?.length ? ui.positions.map((p) => `“${tokenText(p) ?? '?'}”@${p}`).join(', ') : 'all positions';
   return `${kind} · ${site}${where} · ${pos}`;
 }
 
@@ -221,7 +318,7 @@ export interface SweepAxes {
  * taken from the counterfactual run (`index` holds one index per axis in `dims` order; 'layer' indexes
  * `layers`). The views run the clean prompt, so a denoising sweep's cell shows there as its noising twin.
  */
-export function sweepCellIntervention(axes: SweepAxes, index: number[]): UiIntervention {
+export function sweepCellIntervention(axes: SweepAxes, index: number[]): UiHookIntervention {
   const at = (dim: string) => {
     const i = axes.dims.indexOf(dim);
     return i < 0 ? undefined : index[i];

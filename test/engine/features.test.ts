@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { gunzipSync } from 'node:zlib';
 import Ajv from 'ajv';
 import { Model } from '../../src/engine/model';
-import { transcodersFor } from '../../src/engine/attribution/graph';
+import { transcodersFor } from '../../src/engine/attribution/transcoders';
 import { buildDashboards, readCorpus, readDashboardIndex, readFeatureDetails, readLayerDetails } from '../../src/engine/attribution/dashboards';
 import type { FeatureDetails } from '../../src/engine/attribution/dashboards';
 import { featureInputs, featureOutputs, steerFeatures } from '../../src/engine/attribution/featureInterventions';

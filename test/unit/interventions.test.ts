@@ -87,3 +87,20 @@ describe('interventions', function () {
     assert.throws(() => compileInterventions([{ kind: 'subspace', hook, basis: [[1], [0], [0]] }], { config, batch: 1, seq: 3, offset: 0 }, noSources), /basis has 3 rows but blocks\.0\.hook_resid_pre has 2 values per position/);
   });
 });
+
+describe('feature interventions (shape)', function () {
+  it('take a layer, an index and exactly one of value, scale, source, reference; never a hook', function () {
+    assert.equal(validateIntervention({ kind: 'feature', layer: 1, index: 37, positions: [4], value: 0 }).kind, 'feature');
+    assert.equal(validateIntervention({ kind: 'feature', layer: 0, index: 0, reference: [{ tokens: [1, 2] }] }).kind, 'feature');
+    assert.throws(() => validateIntervention({ kind: 'feature', layer: -1, index: 0, value: 0 }), /layer must be a non-negative integer/);
+    assert.throws(() => validateIntervention({ kind: 'feature', layer: 1, index: 1.5, value: 0 }), /index must be a non-negative integer/);
+    assert.throws(() => validateIntervention({ kind: 'feature', layer: 1, index: 2, value: 0, scale: 2 }), /exactly one of value, scale, source or reference \(got value, scale\)/);
+    assert.throws(() => validateIntervention({ kind: 'feature', layer: 1, index: 2, value: Infinity }), /value must be a finite number/);
+    assert.throws(() => validateIntervention({ kind: 'feature', layer: 1, index: 2, source: { tokens: [-1] } }), /source must be \{tokens/);
+    assert.throws(() => validateIntervention({ kind: 'feature', hook: 'blocks.1.hook_mlp_out', layer: 1, index: 2, value: 0 }), /not a hook or heads/);
+  });
+
+  it('are refused by the hook compiler (Model.forward resolves them first), naming why', function () {
+    assert.throws(() => compileInterventions([{ kind: 'feature', layer: 0, index: 0, value: 0 }], { config, batch: 1, seq: 3, offset: 0 }, noSources), /needs its own run's activations/);
+  });
+});

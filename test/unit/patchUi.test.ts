@@ -218,3 +218,47 @@ describe('sweep heatmap grid', () => {
     assert.deepEqual(flat.indexOf(1, 0), [1, 0]);
   });
 });
+
+describe('transcoder feature sites (click-to-patch)', () => {
+  const ctx = { nLayers: 4, nHeads: 4, hasResidMid: true, prompt: [10, 11, 12, 13], counterfactual: [10, 11, 14, 13], features: { nFeatures: [512, 512, 512, 512] } };
+  const zero: UiIntervention = { site: 'feature', kind: 'zero', layer: 1, feature: 37, positions: [3] };
+
+  it('compiles each kind to one engine feature intervention', () => {
+    assert.deepEqual(compileUiIntervention(zero, ctx), [{ kind: 'feature', layer: 1, index: 37, positions: [3], value: 0 }]);
+    assert.deepEqual(compileUiIntervention({ ...zero, kind: 'patch' }, ctx), [{ kind: 'feature', layer: 1, index: 37, positions: [3], source: { tokens: ctx.counterfactual } }]);
+    assert.deepEqual(compileUiIntervention({ ...zero, kind: 'set', value: 2.5 }, ctx), [{ kind: 'feature', layer: 1, index: 37, positions: [3], value: 2.5 }]);
+    assert.deepEqual(compileUiIntervention({ ...zero, kind: 'scale', value: -1 }, ctx), [{ kind: 'feature', layer: 1, index: 37, positions: [3], scale: -1 }]);
+    // Mean: the dashboards' corpus mean when known, else the prompt and the counterfactual (or the reference set).
+    assert.deepEqual(compileUiIntervention({ ...zero, kind: 'mean' }, { ...ctx, featureMeans: new Map([['1:37', 0.25]]) }), [{ kind: 'feature', layer: 1, index: 37, positions: [3], value: 0.25 }]);
+    assert.deepEqual(compileUiIntervention({ ...zero, kind: 'mean' }, ctx), [{ kind: 'feature', layer: 1, index: 37, positions: [3], reference: [{ tokens: ctx.prompt }, { tokens: ctx.counterfactual }] }]);
+    const [resample] = compileUiIntervention({ ...zero, kind: 'resample' }, { ...ctx, counterfactual: undefined, seed: 3 });
+    assert.deepEqual(resample, { kind: 'feature', layer: 1, index: 37, positions: [3], source: { tokens: shuffledTokens(ctx.prompt, 3) } });
+  });
+
+  it('labels the chip with the feature, the kind and the token', () => {
+    assert.equal(uiLabel(zero, () => ' Mary'), 'zero · feature L1#37 · “ Mary”@3');
+    assert.equal(uiLabel({ ...zero, kind: 'set', value: 4, positions: undefined }, () => undefined), 'set 4 · feature L1#37 · all positions');
+    assert.equal(uiLabel({ ...zero, kind: 'scale', value: 0.5 }, () => 'x'), 'scale ×0.5 · feature L1#37 · “x”@3');
+  });
+
+  it('refuses a bad layer, an index out of range and a model without transcoders, saying why', () => {
+    assert.throws(() => compileUiIntervention({ ...zero, layer: 4 }, ctx), badInput(/layer 4 is beyond the transcoders \(layers 0..3\)/));
+    assert.throws(() => compileUiIntervention({ ...zero, feature: 512 }, ctx), badInput(/feature 512 is beyond layer 1's 512 transcoder features \(0..511\)/));
+    const missing = 'gpt2 has no transcoders: put a transcoder set in its folder';
+    assert.throws(() => compileUiIntervention(zero, { ...ctx, features: { missing } }), badInput(/gpt2 has no transcoders/));
+    assert.throws(() => compileUiIntervention({ ...zero, positions: [4] }, ctx), badInput(/position 4 is beyond the prompt/));
+    assert.throws(() => compileUiIntervention({ ...zero, kind: 'patch' }, { ...ctx, counterfactual: undefined }), badInput(/patching needs a counterfactual prompt/));
+  });
+
+  it('validates what a webview sends: shape, value only with set / scale, no hook fields', () => {
+    const s = new InterventionStore();
+    s.add(zero, 'chip');
+    assert.equal(s.view().chips[0]!.spec.site, 'feature');
+    assert.throws(() => s.add({ ...zero, feature: -1 }, 'x'), badInput(/feature must be a feature index/));
+    assert.throws(() => s.add({ ...zero, kind: 'set' }, 'x'), badInput(/"set" needs a value/));
+    assert.throws(() => s.add({ ...zero, value: 3 }, 'x'), badInput(/"value" applies to set and scale only/));
+    assert.throws(() => s.add({ ...zero, from: 0 }, 'x'), badInput(/unknown field "from"/));
+    assert.throws(() => s.add({ ...zero, kind: 'steer' }, 'x'), badInput(/kind must be one of/));
+    assert.throws(() => s.add({ ...zero, transcoders: '/etc' }, 'x'), badInput(/unknown field "transcoders"/));
+  });
+});

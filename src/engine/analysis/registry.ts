@@ -19,10 +19,12 @@ import { normalisedLogitDiff, patchSweepAnalysis, patchingSweep } from './patchi
 import { readTunedLens } from './tunedLens';
 import { inputSaliency } from './saliency';
 import { computeGradients } from '../gradients';
-import { attributionGraph, transcodersFor } from '../attribution/graph';
+import { attributionGraph } from '../attribution/graph';
+import { transcodersFor } from '../attribution/transcoders';
 import { buildDashboards, dashboardsDir, featureDetailsFromCorpus, readCorpus, readFeatureDetails } from '../attribution/dashboards';
 import { featureInputs, featureOutputs, steerFeatures } from '../attribution/featureInterventions';
 import { searchFeatures } from '../attribution/featureSearch';
+import { featureSites } from '../attribution/featureEdits';
 import { UserError } from '../errors';
 import { interchangeAnalysis } from './causal';
 import { dasAnalysis } from './das';
@@ -154,6 +156,10 @@ const RUNNERS: { [K in AnalysisName]: Runner<K> } = {
     return { prompt: tokens, ...(await featureInputs(model, transcodersFor(model, transcoders), tokens.ids, { layer, index, position, top, signal })) };
   },
   featureOutputs: (model, { layer, index, top, transcoders }) => featureOutputs(model, transcodersFor(model, transcoders), { layer, index, top }),
+  featureSites: async (model, { prompt, position, top, transcoders }, { signal }) => {
+    const tokens = prompt ? resolvePrompt(model, prompt) : undefined;
+    return { ...(await featureSites(model, transcodersFor(model, transcoders), { tokens: tokens?.ids, position, top, signal })), ...(tokens ? { prompt: tokens } : {}) };
+  },
   patchSweep: (model, params, ctx) => patchSweepAnalysis(model, params, ctx),
   iia: (model, params, ctx) => interchangeAnalysis(model, params, ctx),
   das: (model, params, ctx) => dasAnalysis(model, params, ctx),

@@ -34,7 +34,7 @@ import { mulberry32 } from '../model';
 import type { Model } from '../model';
 import { GraphBuilder } from '../onnx/graphBuilder';
 import { chunkRows } from '../analysis/patching';
-import { TranscoderRunner } from './transcoders';
+import { TranscoderRunner, checkFeature } from './transcoders';
 import type { TranscoderSet } from './transcoders';
 
 export const DASHBOARD_FORMAT = 'mechlens-dashboards/1';
@@ -856,14 +856,6 @@ export async function featureDetailsFromCorpus(model: Model, set: TranscoderSet,
   );
   const logits = await topLogitsOf(model, foldFinalNorm(model, totalDecoderRows(set, layer, [index])), settings.logits);
   return featureDetails(stats, 0, 0, { model, corpus, scan: set.scan, quantiles: settings.quantiles, perQuantile: settings.per_quantile, logits, tokenText: (id) => model.tokenText(id) });
-}
-
-/** A feature address checked against the set: a UserError naming the valid range otherwise. */
-export function checkFeature(set: TranscoderSet, layer: number, index: number): void {
-  const L = set.layers.length;
-  if (!Number.isInteger(layer) || layer < 0 || layer >= L) throw new UserError(`Layer ${layer} is outside the transcoders' ${L} layers (0..${L - 1}).`);
-  const F = set.layers[layer]!.dTranscoder;
-  if (!Number.isInteger(index) || index < 0 || index >= F) throw new UserError(`Feature ${index} is outside layer ${layer}'s ${F} features (0..${F - 1}).`);
 }
 
 /** The dashboards folder to read: the one given, else the model folder's features/ when it holds an index. */

@@ -26,8 +26,8 @@ import { topTokens } from '../prompt';
 import type { Intervention } from '../../shared/interventions';
 import type { FeatureInputsResult, FeatureOutputsResult, FeatureSteer, SteerResult, SteerSide } from '../../shared/features';
 import type { KvCache } from '../model';
-import { checkFeature, foldFinalNorm, topLogitsOf, totalDecoderRows } from './dashboards';
-import { TranscoderRunner } from './transcoders';
+import { foldFinalNorm, topLogitsOf, totalDecoderRows } from './dashboards';
+import { TranscoderRunner, checkFeature } from './transcoders';
 import type { TranscoderSet } from './transcoders';
 
 export interface SteerOptions {

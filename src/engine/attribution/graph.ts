@@ -1,8 +1,7 @@
 // One entry point from a prompt to a graph file, shared by the worker (`analysis/graph`,
 // `attribution/graph`) and the CLI (`mechlens graph`): the prompt's BOS rule, the transcoder set (the
-// model folder's `transcoders/` by default, loaded once per model), attribution, pruning and the file.
-import { existsSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+// model folder's `transcoders/` by default, loaded once per model: transcodersFor), attribution, pruning and the file.
+import { basename } from 'node:path';
 import { UserError, throwIfAborted } from '../errors';
 import type { Model } from '../model';
 import { resolvePrompt } from '../prompt';
@@ -11,23 +10,7 @@ import type { TokenizedPrompt } from '../../shared/modelInfo';
 import { attribute } from './attribute';
 import type { AttributionProgress, AttributionTarget } from './attribute';
 import { exportGraph, writeGraphFile } from './graphExport';
-import { loadTranscoders } from './transcoders';
-import type { TranscoderSet } from './transcoders';
-
-const loaded = new WeakMap<Model, Map<string, TranscoderSet>>();
-
-/** The model's transcoder set in `dir` (default: the model folder's `transcoders/`), loaded once per model. */
-export function transcodersFor(model: Model, dir?: string): TranscoderSet {
-  const path = resolve(dir ?? join(model.info.dir, 'transcoders'));
-  if (!existsSync(path) || !statSync(path).isDirectory()) {
-    throw new UserError(dir ? `Transcoders: ${path} is not a folder.` : `${model.info.name} has no transcoders/ folder: give a transcoder set (--transcoders DIR).`);
-  }
-  let byDir = loaded.get(model);
-  if (!byDir) loaded.set(model, (byDir = new Map()));
-  let set = byDir.get(path);
-  if (!set) byDir.set(path, (set = loadTranscoders(path, model.config)));
-  return set;
-}
+import { transcodersFor } from './transcoders';
 
 /**
  * circuit-tracer's BOS rule: a prompt that does not start with a special token gets the tokenizer's BOS

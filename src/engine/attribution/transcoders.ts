@@ -7,8 +7,8 @@
 // rows of big sets are read from the file on demand, so a set does not sit in memory twice. Encoding
 // and decoding run as small onnxruntime graphs in the model's SessionCache.
 import type { LayerHook } from '../hooks';
-import { existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { parse as parseYaml } from 'yaml';
@@ -19,6 +19,7 @@ import { GraphBuilder } from '../onnx/graphBuilder';
 import type { GraphSession } from '../onnx/session';
 import type { SessionCache } from '../onnx/sessionCache';
 import type { ModelConfig } from '../architectures/spec';
+import type { Model } from '../model';
 import { perLayerFiles, readCrossLayerFiles, readPerLayerFile } from './transcoders/formats';
 import type { LayerPlan } from './transcoders/formats';
 import { addEncoder } from './transcoders/encoderGraph';
@@ -90,6 +91,29 @@ export const RESIDENT_DECODER_BYTES = 64 * 2 ** 20;
 // mlp.hook_out: the MLP module's output, which for Gemma-2 is before the post-feedforward norm.
 export const SUPPORTED_INPUT_HOOKS: readonly LayerHook[] = ['mlp.hook_in', 'ln2.hook_normalized', 'hook_resid_mid'];
 export const SUPPORTED_OUTPUT_HOOKS: readonly LayerHook[] = ['mlp.hook_out', 'hook_mlp_out'];
+
+const loaded = new WeakMap<Model, Map<string, TranscoderSet>>();
+
+/** The model's transcoder set in `dir` (default: the model folder's `transcoders/`), loaded once per model. */
+export function transcodersFor(model: Model, dir?: string): TranscoderSet {
+  const path = resolve(dir ?? join(model.info.dir, 'transcoders'));
+  if (!existsSync(path) || !statSync(path).isDirectory()) {
+    throw new UserError(dir ? `Transcoders: ${path} is not a folder.` : `${model.info.name} has no transcoders/ folder: give a transcoder set (--transcoders DIR).`);
+  }
+  let byDir = loaded.get(model);
+  if (!byDir) loaded.set(model, (byDir = new Map()));
+  let set = byDir.get(path);
+  if (!set) byDir.set(path, (set = loadTranscoders(path, model.config)));
+  return set;
+}
+
+/** A feature address checked against the set: a UserError naming the valid range otherwise. */
+export function checkFeature(set: TranscoderSet, layer: number, index: number): void {
+  const L = set.layers.length;
+  if (!Number.isInteger(layer) || layer < 0 || layer >= L) throw new UserError(`Layer ${layer} is outside the transcoders' ${L} layers (0..${L - 1}).`);
+  const F = set.layers[layer]!.dTranscoder;
+  if (!Number.isInteger(index) || index < 0 || index >= F) throw new UserError(`Feature ${index} is outside layer ${layer}'s ${F} features (0..${F - 1}).`);
+}
 
 /**
  * Loads a transcoder set from a folder with `config.yaml` (circuit-tracer's layout), checked against the
