@@ -346,6 +346,15 @@ export class Model {
   }
 
   /**
+   * The edits (x * keep + add) `interventions` make on one prompt of `seq` tokens, batch 1: for engine
+   * algorithms that run other graphs of the same forward (attribution graphs' frozen and backward runs).
+   */
+  async compileEdits(interventions: readonly Intervention[], seq: number, signal?: AbortSignal): Promise<Map<string, HookEdit>> {
+    await this.prepareSources(interventions, signal);
+    return compileInterventions(interventions, { config: this.config, batch: 1, seq, offset: 0 }, this.sourceActivations());
+  }
+
+  /**
    * The h of each subspace intervention in `req`: its hook's activation in this same run (same input, key/value
    * cache and rows) under every intervention before it: those on earlier hooks in forward order, and those
    * earlier in the list on its own hook (later ones cannot reach it). One extra forward each, in forward order,

@@ -114,6 +114,8 @@ export const ANALYSIS_PARAMS = {
     targets: optional(list(tokenId, 1000)),
     targetDiffs: optional(list(refine(list(tokenId, 2), (v, where) => v.length === 2 || badInput(`${where} must be [token, baseline]`)), 1000)),
     slug: optional(string(200)),
+    /** The graph of the run under these interventions; positions are of the attributed prompt (its BOS included). */
+    interventions,
   }),
   /** Transcoder feature dashboards, search, steering, inputs and outputs (src/shared/features.ts). */
   ...featureParams(promptInput),

@@ -14,6 +14,8 @@ import type { TranscoderSet } from '../../src/engine/attribution/transcoders';
 import type { HookEdit } from '../../src/engine/interventions';
 import { Model } from '../../src/engine/model';
 import { computeGradients } from '../../src/engine/gradients';
+import { softmax } from '../../src/engine/prompt';
+import type { Intervention } from '../../src/shared/interventions';
 import { DEFAULT_MODEL, fixture, readGolden } from '../support/fixtures';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -51,9 +53,11 @@ function sample(n: number, k: number, seed: number): number[] {
 
 /**
  * Runs circuit-tracer's exactness check on `attr` (computed with no feature cap) and returns the worst
- * violations, as |Δ − A| / (atol + rtol |A|) (≤ 1 passes).
+ * violations, as |Δ − A| / (atol + rtol |A|) (≤ 1 passes). With `interventions` (the edits `attr` was
+ * computed under, batch 1), on the intervened frozen model: a feature's extra copy is written before its
+ * output hook's edit (so it passes through `keep`); error vectors are of the edited value, added after it.
  */
-export async function exactness(model: Model, set: TranscoderSet, attr: Attribution, nFeatures = 100): Promise<{ features: number; logits: number; checked: number }> {
+export async function exactness(model: Model, set: TranscoderSet, attr: Attribution, nFeatures = 100, interventions: ReadonlyMap<string, HookEdit> = new Map()): Promise<{ features: number; logits: number; checked: number }> {
   const c = model.config;
   const d = c.dModel;
   const L = c.nLayers;
@@ -61,7 +65,7 @@ export async function exactness(model: Model, set: TranscoderSet, attr: Attribut
   const nAct = attr.activations.length;
   assert.equal(attr.selected.length, nAct, 'the exactness test needs every active feature as a node');
   const skips = set.layers.flatMap((t) => (t.W_skip ? [{ layer: t.layer, input: `blocks.${t.layer}.${set.inputHook}`, weight: transposeSquare(t.W_skip, d) }] : []));
-  const state = await captureFrozenState(model, attr.tokens, skips);
+  const state = await captureFrozenState(model, attr.tokens, skips, interventions);
   const inputHooks = Array.from({ length: L }, (_, l) => `blocks.${l}.${set.inputHook}`);
 
   const sources: Array<Source & { tol: Tolerance }> = [];
@@ -79,11 +83,11 @@ export async function exactness(model: Model, set: TranscoderSet, attr: Attribut
     const idx = attr.activeFeatures[f * 3 + 2]!;
     const nOut = set.kind === 'cross_layer' ? L - l : 1;
     const rows = set.decoderRows(l, [idx]);
-    const adds = Array.from({ length: nOut }, (_, j) => ({
-      hook: `blocks.${l + j}.${set.outputHook}`,
-      position: p,
-      vector: rows.slice(j * d, (j + 1) * d).map((v) => v * attr.activations[f]!),
-    }));
+    const adds = Array.from({ length: nOut }, (_, j) => {
+      const hook = `blocks.${l + j}.${set.outputHook}`;
+      const keep = interventions.get(hook)?.keep;
+      return { hook, position: p, vector: rows.slice(j * d, (j + 1) * d).map((v, k) => v * attr.activations[f]! * (keep ? keep[p * d + k]! : 1)) };
+    });
     sources.push({ label: `feature ${l}/${idx}@${p}`, node: f, adds, tol: FEATURES });
   }
 
@@ -109,7 +113,7 @@ export async function exactness(model: Model, set: TranscoderSet, attr: Attribut
       return s;
     });
 
-  const clean = await runFrozen(model, state, 1, new Map(), inputHooks);
+  const clean = await runFrozen(model, state, 1, interventions, inputHooks);
   const cleanPre = preActivations(clean.hooks, 0);
   const cleanLogits = logits(clean.unembedInput, 0);
   const nNodes = attr.nNodes;
@@ -121,6 +125,17 @@ export async function exactness(model: Model, set: TranscoderSet, attr: Attribut
     const chunk = sources.slice(s0, s0 + CHUNK);
     const B = chunk.length;
     const edits = new Map<string, HookEdit>();
+    // Each row: the interventions' edits, plus its source's copy added after them.
+    for (const [hook, e] of interventions) {
+      const n = e.keep.length;
+      const keep = new Float32Array(B * n);
+      const add = new Float32Array(B * n);
+      for (let b = 0; b < B; b++) {
+        keep.set(e.keep, b * n);
+        add.set(e.add, b * n);
+      }
+      edits.set(hook, { shape: [B, ...e.shape.slice(1)], keep, add });
+    }
     chunk.forEach((src, b) => {
       for (const a of src.adds) {
         let e = edits.get(a.hook);
@@ -175,6 +190,84 @@ describe('attribution graphs: exactness (circuit-tracer test_attributions)', fun
       console.log(`      ${attr.activations.length} features, ${worst.checked} sources; worst |Δ−A|/tol: features ${worst.features.toFixed(3)}, logits ${worst.logits.toFixed(3)}; ${attr.stats.ms.total.toFixed(0)} ms`);
       assert.ok(worst.features <= 1, `feature pre-activations off by ${worst.features}× the tolerance`);
       assert.ok(worst.logits <= 1, `logits off by ${worst.logits}× the tolerance`);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('bundled model under interventions: the graph is of the intervened run, exact, and an ablation that changes the output changes the graph', async () => {
+    const model = await Model.load(DEFAULT_MODEL);
+    try {
+      const set = loadTranscoders(join(DEFAULT_MODEL, 'transcoders'), model.config);
+      const { tokens: prompt, zeroPositions } = attributionPrompt(model, { text: 'When Mary and John went to the store, John gave a drink to' });
+      const tokens = prompt.ids;
+      const T = tokens.length;
+      const mary = prompt.texts.findIndex((t) => t.trim() === 'Mary');
+      assert.ok(mary > 0, 'the prompt has a Mary token');
+      // Zero the residual stream at Mary's position from layer 1 on, and one MLP output (a transcoder
+      // output hook, so features there write through the edit) at the last position.
+      const interventions: Intervention[] = [
+        { kind: 'zero', hook: 'blocks.1.hook_resid_pre', positions: [mary] },
+        { kind: 'zero', hook: 'blocks.2.hook_mlp_out', positions: [T - 1] },
+      ];
+      const edits = await model.compileEdits(interventions, T);
+      const clean = await attribute(model, set, tokens, { batchSize: 32, zeroPositions });
+      const attr = await attribute(model, set, tokens, { batchSize: 32, zeroPositions, edits });
+
+      // The graph's logit targets are the intervened run's: its own probabilities.
+      const logits = (await model.run(tokens, { interventions, lastOnly: true })).data;
+      const probs = softmax(logits);
+      for (const t of attr.logitTargets) assert.ok(Math.abs(t.prob - probs[t.tokenId]!) < 1e-5, `target ${t.label}: ${t.prob} vs the intervened run's ${probs[t.tokenId]}`);
+      const cleanProbs = softmax((await model.run(tokens, { lastOnly: true })).data);
+      let kl = 0;
+      for (let v = 0; v < probs.length; v++) if (cleanProbs[v]! > 0) kl += cleanProbs[v]! * Math.log(cleanProbs[v]! / Math.max(probs[v]!, 1e-30));
+      assert.ok(kl > 1e-3, `the ablation changes the output (KL ${kl})`);
+
+      // Exact for the intervened model: every edge is the intervened frozen model's response.
+      const worst = await exactness(model, set, attr, 100, edits);
+      console.log(`      intervened: ${attr.activations.length} features (clean ${clean.activations.length}), KL ${kl.toFixed(3)}; worst |Δ−A|/tol: features ${worst.features.toFixed(3)}, logits ${worst.logits.toFixed(3)}`);
+      assert.ok(worst.features <= 1, `feature pre-activations off by ${worst.features}× the tolerance`);
+      assert.ok(worst.logits <= 1, `logits off by ${worst.logits}× the tolerance`);
+
+      // The frozen intervened run reproduces the intervened model's logits (the linearisation point is that run).
+      const d = model.config.dModel;
+      const state = await captureFrozenState(model, tokens, [], edits);
+      const u = (await runFrozen(model, state, 1, edits, [])).unembedInput;
+      const W_U = model.spec.weights.W_U;
+      const b_U = model.spec.weights.b_U;
+      let worstLogit = 0;
+      for (let v = 0; v < model.config.dVocab; v++) {
+        let s = b_U ? b_U[v]! : 0;
+        for (let k = 0; k < d; k++) s += W_U[v * d + k]! * u[(T - 1) * d + k]!;
+        worstLogit = Math.max(worstLogit, Math.abs(s - logits[v]!));
+      }
+      assert.ok(worstLogit < 1e-3, `frozen intervened logits differ by ${worstLogit}`);
+
+      // Nothing flows through the ablated residual: Mary's token reaches no node above layer 0 except through
+      // attention out of layer 0 into other positions (so its edges into later layers at Mary's position are gone).
+      const sel = attr.selected.length;
+      const L = model.config.nLayers;
+      const tokenNode = sel + L * T + mary;
+      for (let i = 0; i < sel; i++) {
+        const f = attr.selected[i]!;
+        const [l, p] = [attr.activeFeatures[f * 3]!, attr.activeFeatures[f * 3 + 1]!];
+        if (l >= 1 && p === mary) assert.equal(attr.adjacency[i * attr.nNodes + tokenNode], 0, `token Mary -> feature at layer ${l}, Mary's position`);
+      }
+      // Features at the ablated MLP output write nothing downstream (their vectors pass through keep 0).
+      for (let i = 0; i < sel; i++) {
+        const f = attr.selected[i]!;
+        if (attr.activeFeatures[f * 3] !== 2 || attr.activeFeatures[f * 3 + 1] !== T - 1) continue;
+        for (let t = 0; t < attr.nNodes; t++) assert.equal(attr.adjacency[t * attr.nNodes + i], 0, 'an ablated MLP output\'s feature has an out-edge');
+      }
+      // Rows grouped by layer (big models' backward graphs, each from its batch's highest layer) take the same edits.
+      const grouped = await attribute(model, set, tokens, { batchSize: 32, zeroPositions, edits, groupByLayer: true });
+      let worstGrouped = 0;
+      grouped.adjacency.forEach((v, i) => (worstGrouped = Math.max(worstGrouped, Math.abs(v - attr.adjacency[i]!))));
+      assert.ok(worstGrouped < 1e-4, `rows grouped by layer differ by ${worstGrouped}`);
+      // The graph changed: its active features or its edges.
+      const key = (a: typeof attr) => `${Array.from(a.activeFeatures).join(',')}|${a.logitTargets.map((t) => t.tokenId).join(',')}`;
+      const sameEdges = key(clean) === key(attr) && clean.adjacency.every((v, i) => Math.abs(v - attr.adjacency[i]!) < 1e-6);
+      assert.ok(!sameEdges, 'the intervened graph equals the clean one');
     } finally {
       await model.dispose();
     }

@@ -47,7 +47,18 @@ export async function attributionGraph(model: Model, params: GraphParams, ctx: G
   const maxNLogits = params.maxNLogits ?? 10;
   const desiredLogitProb = params.desiredLogitProb ?? 0.95;
   const batchSize = params.batchSize ?? 64;
+  const T = tokens.ids.length;
+  for (const [i, iv] of (params.interventions ?? []).entries()) {
+    // The frozen and backward runs apply fixed edits (x * keep + add); these kinds depend on the run's own values.
+    if (iv.kind !== 'zero' && iv.kind !== 'mean' && iv.kind !== 'patch' && iv.kind !== 'add' && iv.kind !== 'scale') {
+      throw new UserError(`Intervention ${i + 1}: ${iv.kind} interventions are not supported in attribution graphs yet; use zero, mean, resample or patch.`);
+    }
+    const beyond = iv.positions?.find((p) => p >= T);
+    if (beyond !== undefined) throw new UserError(`Intervention ${i + 1}: position ${beyond} is beyond the attributed prompt (positions 0..${T - 1}, its BOS at 0 included).`);
+  }
+  const edits = params.interventions?.length ? await model.compileEdits(params.interventions, T, ctx.signal) : undefined;
   const attr = await attribute(model, set, tokens.ids, {
+    edits,
     maxFeatureNodes: params.maxFeatureNodes,
     maxNLogits,
     desiredLogitProb,
@@ -67,7 +78,7 @@ export async function attributionGraph(model: Model, params: GraphParams, ctx: G
     edgeThreshold: params.edgeThreshold,
     generationSettings: { max_n_logits: maxNLogits, desired_logit_prob: desiredLogitProb, batch_size: batchSize, max_feature_nodes: params.maxFeatureNodes ?? attr.activations.length },
     generator: { name: 'MechLens', version: '0.1.0', url: 'https://github.com/mechlens/mechlens' },
-    description: `${model.info.name} with the transcoders in ${basename(set.dir)}`,
+    description: `${model.info.name} with the transcoders in ${basename(set.dir)}${edits ? `, under ${params.interventions!.length} intervention${params.interventions!.length === 1 ? '' : 's'}` : ''}`,
   });
   const count = (kind: string) => exported.file.nodes.filter((n) => n.kind === kind).length;
   return {
