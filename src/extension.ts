@@ -117,7 +117,7 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
   const saliency = new SaliencyDecorations(engine, () => models.loadActive(), log);
   context.subscriptions.push(patchPanel, experiments, saliency, registerExperimentEditor(experiments), ...registerPatchCommands({ engine, session, promptPanel: panel, patchPanel, interventions, ensureModel: () => models.loadActive(), log }));
   context.subscriptions.push(inline, analysisPanels, ...registerViewCommands(analysisPanels, inline, log));
-  const causal = new CausalPanels({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive() });
+  const causal = new CausalPanels({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive(), interventions });
   context.subscriptions.push(causal);
   const features = new FeatureStore(context.globalStorageUri.fsPath);
   const graphEditors = new GraphEditorProvider({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive(), features, interventions });

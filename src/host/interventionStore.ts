@@ -3,13 +3,13 @@
 // again (shape by the shared schema; the model and prompt checks happen when it is compiled). Plain data
 // and listeners, no vscode import: unit-tested directly.
 import type { InterventionStateView } from '../shared/interventionProtocol';
-import { uiInterventionSchema } from '../shared/patchUi';
-import type { UiIntervention } from '../shared/patchUi';
+import { uiSpecSchema } from '../shared/subspaceUi';
+import type { UiSpec } from '../shared/subspaceUi';
 import { badInput } from '../shared/schema';
 
 interface Entry {
   id: number;
-  spec: UiIntervention;
+  spec: UiSpec;
   label: string;
 }
 
@@ -41,7 +41,7 @@ export class InterventionStore {
     return { dispose: () => this.listeners.delete(listener) };
   }
 
-  get specs(): UiIntervention[] {
+  get specs(): UiSpec[] {
     return this.items.map((e) => e.spec);
   }
 
@@ -51,7 +51,8 @@ export class InterventionStore {
 
   view(): InterventionStateView {
     return {
-      chips: this.items.map((e) => ({ ...e })),
+      // A subspace's basis stays here (pages only mark positions): thousands of numbers per chip per update otherwise.
+      chips: this.items.map((e) => ({ ...e, spec: e.spec.site === 'subspace' ? { ...e.spec, basis: [] } : e.spec })),
       canUndo: this.history.length > 0,
       counterfactual: this.counterfactualText,
       randomInit: this.randomInitSeed,
@@ -75,7 +76,7 @@ export class InterventionStore {
 
   /** Adds a validated spec with its chip label; an identical spec already active is not added twice. */
   add(spec: unknown, label: string): InterventionStateView {
-    const checked = uiInterventionSchema.parse(spec, 'intervention');
+    const checked = uiSpecSchema.parse(spec, 'intervention');
     const key = JSON.stringify(checked);
     if (this.items.some((e) => JSON.stringify(e.spec) === key)) return this.view();
     if (this.items.length >= MAX_INTERVENTIONS) badInput(`At most ${MAX_INTERVENTIONS} interventions can be active; remove some first.`);

@@ -6,7 +6,10 @@ import type { EngineClient } from './engineClient';
 import type { InterventionHostProtocol, InterventionNotifications, InterventionStateView } from '../shared/interventionProtocol';
 import type { Intervention } from '../shared/interventions';
 import type { ModelInfo } from '../shared/modelInfo';
-import { compareLogits, compileUiIntervention, checkAgainstModel, uiInterventionSchema, uiLabel } from '../shared/patchUi';
+import { compareLogits, checkAgainstModel, uiInterventionSchema, uiLabel } from '../shared/patchUi';
+import { checkSubspace, compileUiSpec, subspaceLabel } from '../shared/subspaceUi';
+import type { UiSubspace } from '../shared/subspaceUi';
+import { pickSubspace } from './subspacePicker';
 import type { Comparison, CompileContext } from '../shared/patchUi';
 import { displayToken } from '../shared/tokenText';
 import type { Handlers } from '../shared/rpc';
@@ -70,7 +73,8 @@ export class InterventionService {
     if (specs.length === 0) return undefined;
     const info = await this.model();
     const ctx = await this.context(info, (await this.tokens(text, signal)).ids, signal);
-    return specs.flatMap((s, i) => compileUiIntervention(s, ctx, `Intervention ${i + 1} (${this.store.view().chips[i]?.label ?? s.site})`));
+    const labels = this.store.view().chips;
+    return specs.flatMap((s, i) => compileUiSpec(s, ctx, `Intervention ${i + 1} (${labels[i]?.label ?? s.site})`));
   }
 
   /** Adds `spec` sent by a view showing `text`: checked against the model and that prompt, labelled with its tokens. */
@@ -81,6 +85,17 @@ export class InterventionService {
     if (spec.positions?.length && !text) throw new RpcError('bad-input', 'This view shows no prompt: choose all positions, or open a prompt first.');
     checkAgainstModel(spec, { nLayers: info.nLayers, nHeads: info.nHeads, hasResidMid: true, prompt: t.ids });
     return this.store.add(spec, uiLabel(spec, (p) => (t.texts[p] === undefined ? undefined : displayToken(t.texts[p]))));
+  }
+
+  /**
+   * Adds a subspace spec the host made (from a file it read, or the Causal panel's DAS result), checked against the
+   * model and, when a view shows one, its prompt (`text`), labelled with that prompt's tokens.
+   */
+  async addSubspace(spec: UiSubspace, text: string | null, signal?: AbortSignal): Promise<InterventionStateView> {
+    const info = await this.model();
+    const t = text ? await this.tokens(text, signal) : { ids: [], texts: [] };
+    if (text) checkSubspace(spec, { nLayers: info.nLayers, nHeads: info.nHeads, hasResidMid: true, prompt: t.ids });
+    return this.store.add(spec, subspaceLabel(spec, (p) => (t.texts[p] === undefined ? undefined : displayToken(t.texts[p]))));
   }
 
   /** The prompt's last-position next-token distribution, clean and under the interventions. */
@@ -105,6 +120,10 @@ export class InterventionService {
       'interventions/remove': ({ id }) => this.store.remove(id),
       'interventions/undo': () => this.store.undo(),
       'interventions/clear': () => this.store.clear(),
+      'interventions/addSubspace': async (_p, ctx) => {
+        const spec = await pickSubspace(await this.model());
+        return spec ? this.addSubspace(spec, promptOf(), ctx.signal) : null;
+      },
       'interventions/randomInit': async ({ seed }) => {
         await this.loadRandomInit(seed);
         return this.store.setRandomInit(seed ?? null);

@@ -30,6 +30,11 @@ export const CAUSAL_PANEL_PARAMS = {
   'causal/saveExperiment': object({ kind: oneOf(CAUSAL_KINDS) }),
   /** Saves the last DAS subspace (safetensors + JSON, and a steering interventions file) through a save dialog. */
   'causal/saveSubspace': noParams,
+  /**
+   * Puts the last DAS subspace into every view's interventions: as a patching site (only the subspace patched from
+   * the counterfactual prompt) or a steering direction (its first direction × the training pairs' RMS along it).
+   */
+  'causal/useSubspace': object({ as: oneOf(['patch', 'steer'] as const) }),
 } satisfies Record<string, Schema<object>>;
 
 type Params<K extends keyof typeof CAUSAL_PANEL_PARAMS> = Infer<(typeof CAUSAL_PANEL_PARAMS)[K]>;
@@ -58,6 +63,8 @@ export type CausalHostProtocol = {
   'causal/iiaSubspace': { params: Params<'causal/iiaSubspace'>; result: IiaResult | null };
   'causal/saveExperiment': { params: Params<'causal/saveExperiment'>; result: { path: string | null } };
   'causal/saveSubspace': { params: Params<'causal/saveSubspace'>; result: { paths: string[] | null } };
+  /** The chip's label. */
+  'causal/useSubspace': { params: Params<'causal/useSubspace'>; result: { label: string } };
 };
 
 export const validateCausalParams = paramsValidator(CAUSAL_PANEL_PARAMS);

@@ -6,14 +6,16 @@ import { integer, noParams, object, optional } from './schema';
 import type { Infer, Schema } from './schema';
 import { uiInterventionSchema } from './patchUi';
 import type { Comparison, UiIntervention } from './patchUi';
+import type { UiSpec } from './subspaceUi';
 
-export type { Comparison, UiIntervention };
+export type { Comparison, UiIntervention, UiSpec };
 
 export interface InterventionChip {
   id: number;
   /** e.g. "zero · MLP out · L1 · “ Mary”@4" (token text: render with textContent). */
   label: string;
-  spec: UiIntervention;
+  /** A subspace's basis is left out (empty): pages only read positions. */
+  spec: UiSpec;
 }
 
 /** The shared state as the views show it. */
@@ -35,6 +37,12 @@ export const INTERVENTION_PARAMS = {
   'interventions/remove': object({ id: integer(1, Number.MAX_SAFE_INTEGER, 'a chip id') }),
   'interventions/undo': noParams,
   'interventions/clear': noParams,
+  /**
+   * Adds a saved subspace (mechlens das --out, Save Subspace…): the host asks for the file in its open dialog, reads
+   * and checks it, and asks what to do with it (patch from the counterfactual, project out, steer). No path and no
+   * numbers come from the page. Null when the user cancelled.
+   */
+  'interventions/addSubspace': noParams,
   /** The view's prompt, last position: clean vs under the interventions (null when none are active). */
   'interventions/compare': noParams,
   /** Turns the random-init control on (with a seed) or off (no seed) for every view. */
@@ -49,6 +57,7 @@ export type InterventionHostProtocol = {
   'interventions/remove': { params: P<'interventions/remove'>; result: InterventionStateView };
   'interventions/undo': { params: P<'interventions/undo'>; result: InterventionStateView };
   'interventions/clear': { params: P<'interventions/clear'>; result: InterventionStateView };
+  'interventions/addSubspace': { params: P<'interventions/addSubspace'>; result: InterventionStateView | null };
   'interventions/compare': { params: P<'interventions/compare'>; result: Comparison | null };
   'interventions/randomInit': { params: P<'interventions/randomInit'>; result: InterventionStateView };
 };

@@ -113,7 +113,13 @@ function section(kind: CausalKind, title: string): HTMLElement {
   s.hidden = true;
   const bar = el('div', { class: 'views-toolbar' });
   bar.append(el('h2', {}, title), el('span', { class: 'spacer' }));
-  if (kind === 'das') bar.append(button('save-subspace', 'Save subspace…', 'Safetensors + JSON (site, hypothesis) and a steering interventions file', () => void saveSubspace(), true));
+  if (kind === 'das') {
+    bar.append(
+      button('use-subspace-patch', 'Use as patching site', "Patch only this subspace from the counterfactual prompt, in every view (a chip; the Patching panel holds the counterfactual)", () => void useSubspace('patch'), true),
+      button('use-subspace-steer', 'Use as steering direction', "Add the subspace's first direction × the training pairs' RMS along it at the site, in every view", () => void useSubspace('steer'), true),
+      button('save-subspace', 'Save subspace…', 'Safetensors + JSON (site, hypothesis) and a steering interventions file', () => void saveSubspace(), true),
+    );
+  }
   bar.append(button(`save-${kind}`, 'Save experiment…', 'Save as a *.mlexp.json experiment file (re-run with mechlens experiment)', () => void saveExperiment(kind), true));
   s.append(bar, el('div', { id: `${kind}-body` }));
   return s;
@@ -295,6 +301,15 @@ async function saveSubspace(): Promise<void> {
   try {
     const { paths } = await rpc.call('causal/saveSubspace', {});
     if (paths) setStatus(byId('status'), `Saved ${paths.join(', ')}`);
+  } catch (e) {
+    setStatus(byId('status'), e instanceof Error ? e.message : String(e), true);
+  }
+}
+
+async function useSubspace(as: 'patch' | 'steer'): Promise<void> {
+  try {
+    const { label } = await rpc.call('causal/useSubspace', { as });
+    setStatus(byId('status'), `Added “${label}” to the views' interventions`);
   } catch (e) {
     setStatus(byId('status'), e instanceof Error ? e.message : String(e), true);
   }

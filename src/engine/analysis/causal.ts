@@ -12,7 +12,7 @@ import { hookDims, hookRank, parseHookName } from '../hooks';
 import type { HookEdit } from '../interventions';
 import { mulberry32 } from '../model';
 import type { Model } from '../model';
-import { readSafetensorsHeader, readTensorF32 } from '../checkpoint/safetensors';
+import { readSubspaceFile } from './subspaceFile';
 import { chunkRows } from './patching';
 import type { AnalysisContext } from './registry';
 import type { Hypothesis, IiaParams, IiaResult, ResolvedSite, Site } from '../../shared/causal';
@@ -209,13 +209,11 @@ export function resolveSite(model: Model, site: Site, T: number, where: string):
   return out;
 }
 
-/** A saved subspace's rotation [dim, rank] (the `rotation` tensor of `mechlens das --out`'s safetensors). */
+/** A saved subspace's rotation [dim, rank] (the `rotation` tensor of `mechlens das --out`'s safetensors), for a site of `dim` values. */
 export function readSubspace(file: string, dim: number, where: string): Float32Array {
-  const header = readSafetensorsHeader(file);
-  const t = header.tensors.get('rotation');
-  if (!t) throw new UserError(`${where}: ${file} has no "rotation" tensor (a subspace file written by mechlens das --out holds rotation [dim, rank]).`);
-  if (t.shape.length !== 2 || t.shape[0] !== dim || t.shape[1]! < 1) throw new UserError(`${where}: ${file}'s rotation has shape [${t.shape.join(', ')}], but the site has ${dim} values per position: expected [${dim}, rank].`);
-  return readTensorF32(t);
+  const s = readSubspaceFile(file);
+  if (s.dim !== dim) throw new UserError(`${where}: ${file}'s rotation has shape [${s.dim}, ${s.rank}], but the site has ${dim} values per position: expected [${dim}, rank].`);
+  return s.rotation;
 }
 
 /** The site's values of batch row `b` of a hook activation, [positions x dim]. */

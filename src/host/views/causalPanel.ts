@@ -21,6 +21,8 @@ import { modelHash } from '../../engine/experimentRecord';
 import { saveExperimentAs } from '../experimentEditor';
 import { saveSubspace } from '../../engine/analysis/subspaceFile';
 import type { EngineClient } from '../engineClient';
+import type { InterventionService } from '../interventions';
+import { subspaceSpec, viewSite } from '../../shared/subspaceUi';
 import { errorMessage } from '../log';
 import type { Log } from '../log';
 import { connectWebview, renderShell, webviewOptions } from './webviewHost';
@@ -32,6 +34,8 @@ export interface CausalPanelDeps {
   engine: EngineClient;
   log: Log;
   ensureModel: () => Promise<ModelInfo | undefined>;
+  /** The views' shared interventions, where a DAS subspace goes as a patching site or steering direction. */
+  interventions: InterventionService;
 }
 
 type Rpc = RpcEndpoint<CausalHostProtocol, Record<string, never>, CausalNotifications, Record<string, never>>;
@@ -156,6 +160,17 @@ class CausalPanel {
         const paths = saveSubspace(target.fsPath, last.result, last.params.hypothesis, { name: info.name, sha256, dModel: info.dModel });
         this.deps.log.info(`Saved the ${last.result.variable} subspace: ${paths.join(', ')}`);
         return { paths };
+      },
+      'causal/useSubspace': async ({ as }) => {
+        const last = this.last.das;
+        if (!last) throw new RpcError('bad-input', 'There is no DAS result yet: train DAS first.');
+        const r = last.result;
+        const site = viewSite(r.site, last.params.hypothesis, r.variable);
+        const spec = subspaceSpec(r.trained.rotation, r.site.dim, r.rank, site, as, { name: r.variable, ...(as === 'steer' ? { strength: r.trained.deltaRms?.[0] ?? 1 } : {}) });
+        const view = await this.deps.interventions.addSubspace(spec, null);
+        // The Patching panel shows the chip beside the counterfactual it patches from (and where to write one).
+        await vscode.commands.executeCommand('mechlens.showPatching');
+        return { label: view.chips.at(-1)?.label ?? '' };
       },
     };
   }
