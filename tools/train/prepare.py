@@ -193,8 +193,10 @@ def main():
     rng = random.Random(CFG["seed_rows"])
     x, m, kinds = RowMaker(eng_train, syn, len(vocab), tok.eot, T, rng).rows(n_train)
     rng_h = random.Random(CFG["seed_heldout"])
-    # held-out rows always use phase 1's mix, so every phase and the transcoders are measured on the same rows
-    hx, hm, _ = RowMaker(eng_held, syn_held, len(vocab), tok.eot, T, rng_h, PHASE1_CFG["row_mix"]).rows(
+    # held-out rows always use the last phase's mix (the shipped model's data, English included), so every phase
+    # and the transcoders are measured on the same kind of rows
+    last_mix = PHASE1_CFG.get("phase2", {}).get("row_mix") or PHASE1_CFG["row_mix"]
+    hx, hm, _ = RowMaker(eng_held, syn_held, len(vocab), tok.eot, T, rng_h, last_mix).rows(
         CFG["heldout_seqs"])
     he_rows = [RowMaker(eng_held, syn_held, len(vocab), tok.eot, T, rng_h).english()[0] for _ in range(256)]
     np.save(os.path.join(BUILD, "train.npy"), x)

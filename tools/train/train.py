@@ -71,6 +71,8 @@ def main():
     every = 50
     stop = int(os.environ.get("MECHLENS_STOP_AFTER", steps))  # for determinism checks only
     done = 0
+    stopped_early = False
+    formed = False
     for s in range(steps):
         elapsed = time.time() - t0
         if s >= stop or elapsed >= min(budget, CFG.get("stop_s") or budget):
@@ -101,6 +103,9 @@ def main():
                 save()
                 row += [round(hl, 5)] + [round(acc[f]["top1"], 4) for f in fams] + [
                     round(cp["random_ids"], 4), round(cp["english"], 4)]
+                # a phase can end once the copy circuit has formed (`stop_at_copy_random`, checked at the fixed
+                # evaluation steps, so a rerun stops at the same step); the next phase then has the time
+                formed = cp["random_ids"] >= CFG.get("stop_at_copy_random", 2.0)
                 print(f"step {s+1} loss {row[1]:.4f} heldout {hl:.4f} " +
                       " ".join(f"{f}={acc[f]['top1']:.2f}" for f in fams) +
                       f" copy_rand={cp['random_ids']:.2f} copy_eng={cp['english']:.2f} [{time.time()-t0:.0f}s]",
@@ -110,12 +115,15 @@ def main():
                 print(f"step {s+1} loss {row[1]:.4f} lr {lr:.5f} [{time.time()-t0:.0f}s]", flush=True)
             w.writerow(row)
             curve.flush()
+            if (s + 1) % 250 == 0 and formed:
+                stopped_early = True
+                break
     curve.close()
     model.eval()
     save()
     stats_name = "train_stats.json" if last_phase else f"train_stats_phase{PHASE}.json"
     json.dump({"phase": PHASE, "train_seconds": round(time.time() - t0, 1), "steps": done, "steps_planned": steps, "batch": B,
-               "budget_s": budget, "init_from": init or None, "stopped_by": "budget" if done < steps and done < stop else "steps",
+               "budget_s": budget, "init_from": init or None, "stopped_by": "copy formed" if stopped_early else "budget" if done < steps and done < stop else "steps",
                "tokens": done * B * (data.shape[1] - 1), "row_len": int(data.shape[1]),
                "target_tokens": int(mask[:done * B, 1:].sum().item()), "batch_rows": B, "lr": CFG["lr"],
                "row_mix": CFG["row_mix"]},
