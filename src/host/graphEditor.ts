@@ -11,8 +11,11 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { PromptInput } from '../shared/analyses';
 import { labelsInGraph, parseGraphFile, type AttributionGraphFile } from '../shared/graphFile';
-import { graphNeedsOtherModel, validateGraphParams } from '../shared/graphProtocol';
-import type { FeatureDashboardView, GraphDocumentView, GraphHostProtocol, GraphNotifications, GraphViewState } from '../shared/graphProtocol';
+import { graphInterventions, graphNeedsOtherModel, validateGraphParams } from '../shared/graphProtocol';
+import type { FeatureDashboardView, GraphDocumentView, GraphHostProtocol, GraphNotifications, GraphPromptInfo, GraphViewState, IntervenedGraph } from '../shared/graphProtocol';
+import type { Intervention } from '../shared/interventions';
+import { compareLogits } from '../shared/patchUi';
+import type { Comparison } from '../shared/patchUi';
 import type { ModelInfo } from '../shared/modelInfo';
 import { RpcError } from '../shared/rpc';
 import type { Handlers, RpcEndpoint } from '../shared/rpc';
@@ -49,6 +52,9 @@ interface Parsed {
   raw: Record<string, unknown>;
   ids: Set<string>;
 }
+
+/** Top tokens of each run in the graph view's before/after comparison (as in the other views). */
+const COMPARE_K = 5;
 
 /** A steering file holds at most the view's 64 interventions: a few KiB; anything far larger is not one. */
 const MAX_STEERING_FILE_BYTES = 256 * 1024;
@@ -143,9 +149,90 @@ class GraphEditor implements vscode.Disposable {
     }
   }
 
+  /**
+   * How the graph's tokens map onto its prompt's: the graph attributes `lead` (the BOS it prepended) and
+   * then the prompt's tokens. The views' interventions are positions of the prompt, so the token menu and
+   * the re-run shift them by lead.length. Needs the graph's model.
+   */
+  private async promptMapping(what: string, signal?: AbortSignal): Promise<GraphPromptInfo & { ids: number[]; lead: number[]; promptLength: number }> {
+    const info = await this.featureModel(what);
+    const text = this.promptText();
+    const graph = this.graphPrompt();
+    if (text === null || !('tokens' in graph)) badInput(`${what} needs the graph’s prompt and its tokens; this file lacks them.`);
+    const ids = graph.tokens;
+    const prompt = (await this.deps.engine.call('tokenize', { text }, { signal })).ids;
+    const offset = ids.length - prompt.length;
+    if (offset < 0 || prompt.some((id, p) => ids[offset + p] !== id)) badInput(`${what}: the graph’s tokens are not ${info.name}’s tokens of its prompt (made with another tokenizer?).`);
+    return { nLayers: info.nLayers, nHeads: info.nHeads, offset, ids, lead: ids.slice(0, offset), promptLength: prompt.length };
+  }
+
+  /** The active interventions on the graph's own tokens, or undefined when none are active. */
+  private async graphInterventionList(what: string, signal?: AbortSignal): Promise<{ interventions: Intervention[] | undefined; ids: number[] }> {
+    const text = this.promptText();
+    const compiled = text ? await this.deps.interventions.compile(text, signal) : undefined;
+    const m = await this.promptMapping(what, signal);
+    return { interventions: compiled && graphInterventions(compiled, m.lead, m.promptLength), ids: m.ids };
+  }
+
+  /** The before/after comparison on the graph's own tokens (its BOS included): the run the re-run graph attributes. */
+  private async compareOnGraph(signal?: AbortSignal): Promise<Comparison | null> {
+    const { interventions, ids } = await this.graphInterventionList('The comparison', signal);
+    if (!interventions) return null;
+    const prompt = { tokens: ids };
+    const clean = await this.deps.engine.call('analysis/run', { prompt, topK: COMPARE_K }, { signal });
+    const patched = await this.deps.engine.call('analysis/run', { prompt, topK: COMPARE_K, interventions }, { signal });
+    const texts = new Map([...clean.top, ...patched.top].map((t) => [t.id, t.text]));
+    return compareLogits(clean.logits.data, patched.logits.data, (id) => texts.get(id) ?? `#${id}`, COMPARE_K, ids.length - 1);
+  }
+
+  /** The graph of the same prompt, with the clean file's generation settings, under the active interventions. */
+  private async intervene(signal?: AbortSignal): Promise<IntervenedGraph> {
+    const what = 'Re-running the graph under interventions';
+    const labels = this.deps.interventions.store.view().chips.map((c) => c.label);
+    const { interventions, ids } = await this.graphInterventionList(what, signal);
+    if (!interventions) badInput('No interventions are active: click a token under the graph (or in another view) to add one.');
+    const settings = this.parse().file.metadata.generation_settings;
+    const num = (key: string): number | undefined => {
+      const v = typeof settings === 'object' && settings !== null ? (settings as Record<string, unknown>)[key] : undefined;
+      return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+    };
+    const maxFeatureNodes = num('max_feature_nodes');
+    const maxNLogits = num('max_n_logits');
+    const desiredLogitProb = num('desired_logit_prob');
+    const job = this.deps.engine.jobs.start(`graph-intervene:${this.document.uri.toString()}`, signal);
+    const t0 = Date.now();
+    try {
+      const r = await this.deps.engine.call(
+        'analysis/graph',
+        {
+          prompt: { tokens: ids },
+          slug: `${this.name.replace(/\.graph\.json$|\.json$/i, '')}-intervened`.replace(/[^\w.-]+/g, '-').slice(0, 80),
+          interventions,
+          ...(maxFeatureNodes !== undefined && Number.isInteger(maxFeatureNodes) && maxFeatureNodes >= 1 ? { maxFeatureNodes } : {}),
+          ...(maxNLogits !== undefined && Number.isInteger(maxNLogits) && maxNLogits >= 1 ? { maxNLogits } : {}),
+          ...(desiredLogitProb !== undefined && desiredLogitProb > 0 && desiredLogitProb <= 1 ? { desiredLogitProb } : {}),
+        },
+        { signal: job.signal },
+      );
+      const file = parseGraphFile(r.graph, `${this.name} (under interventions)`);
+      this.deps.log.info(`Attribution graph of ${this.name} under ${interventions.length} intervention(s): ${r.summary.nodes.feature} features, ${r.summary.links} links, ${r.stats.ms.toFixed(0)} ms`);
+      return { file, labels, ms: Date.now() - t0 };
+    } finally {
+      job.done();
+    }
+  }
+
   private handlers(): Handlers<GraphHostProtocol, GraphNotifications> {
+    const shared = this.deps.interventions.handlers(() => this.promptText());
     return {
-      ...this.deps.interventions.handlers(() => this.promptText()),
+      ...shared,
+      // With the graph's model loaded, the comparison is of the run the graph attributes (its BOS included).
+      'interventions/compare': (p, ctx) => (graphNeedsOtherModel(this.parse().file.metadata.scan, this.deps.engine.loadedModel?.name) ? shared['interventions/compare'](p, ctx) : this.compareOnGraph(ctx.signal)),
+      'graph/promptInfo': async (_p, ctx) => {
+        const { nLayers, nHeads, offset } = await this.promptMapping('The token menu', ctx.signal);
+        return { nLayers, nHeads, offset };
+      },
+      'graph/intervene': (_p, ctx) => this.intervene(ctx.signal),
       'graph/get': () => this.view(),
       'graph/state': (state) =>
         this.edit((raw, p) => {

@@ -11,6 +11,7 @@ import { badInput, boolean, finiteNumber, integer, list, noParams, object, oneOf
 import { INTERVENTION_PARAMS } from './interventionProtocol';
 import type { InterventionHostProtocol, InterventionNotifications } from './interventionProtocol';
 import type { Infer, Schema } from './schema';
+import type { Intervention } from './interventions';
 
 export const LINK_TYPES = ['both', 'input', 'output'] as const;
 export type LinkType = (typeof LINK_TYPES)[number];
@@ -79,6 +80,10 @@ export const GRAPH_VIEW_PARAMS = {
   'feature/outputs': object({ layer, index }),
   /** Runs "MechLens: Build Feature Dashboards" (the corpus is picked in VS Code's own dialogs). */
   'feature/buildDashboards': noParams,
+  /** What the token menu needs: the model's shape and how the graph's positions map onto the prompt's. */
+  'graph/promptInfo': noParams,
+  /** The attribution graph of the graph's prompt under the active interventions (the host compiles them; none come from the view). */
+  'graph/intervene': noParams,
 } satisfies Record<string, Schema<object>>;
 
 export const validateGraphParams = paramsValidator({ ...GRAPH_VIEW_PARAMS, ...INTERVENTION_PARAMS });
@@ -90,6 +95,36 @@ export interface GraphDocumentView {
   name: string;
   /** The loaded model's name, when one is loaded (feature details and interventions need the graph's model). */
   modelName?: string;
+}
+
+/** The token menu's needs: the model's shape, and `offset`, the graph's leading tokens that are not the prompt's (a BOS it prepended). */
+export interface GraphPromptInfo {
+  nLayers: number;
+  nHeads: number;
+  /** Graph position p is the prompt's position p − offset (the views' positions, which interventions use). */
+  offset: number;
+}
+
+/** The graph re-run under the active interventions (view-only: the document keeps the clean graph). */
+export interface IntervenedGraph {
+  file: AttributionGraphFile;
+  /** The chips it was computed under, in order. */
+  labels: string[];
+  ms: number;
+}
+
+/**
+ * The interventions the views compiled on the prompt, moved onto the attributed prompt: `lead` (its BOS)
+ * comes first, so positions shift by lead.length, "all positions" means the prompt's own, and a patch
+ * source (a counterfactual of the prompt's length) gets the same lead, so it stays position-aligned.
+ */
+export function graphInterventions(list: readonly Intervention[], lead: readonly number[], promptLength: number): Intervention[] {
+  const off = lead.length;
+  return list.map((iv): Intervention => {
+    const positions = (iv.positions ?? Array.from({ length: promptLength }, (_, p) => p)).map((p) => p + off);
+    const source = 'source' in iv && iv.source ? { source: { tokens: [...lead, ...iv.source.tokens] } } : {};
+    return { ...iv, positions, ...source } as Intervention;
+  });
 }
 
 /** A graph made by MechLens names its transcoder set after the model (e.g. mechlens-tiny-transcoders-…). */
@@ -153,6 +188,8 @@ export type GraphHostProtocol = InterventionHostProtocol & {
   'feature/buildDashboards': { params: Params<'feature/buildDashboards'>; result: null };
   'feature/saveSteering': { params: Params<'feature/saveSteering'>; result: { path: string | null } };
   'feature/loadSteering': { params: Params<'feature/loadSteering'>; result: { features: FeatureSteer[]; path: string } | null };
+  'graph/promptInfo': { params: Params<'graph/promptInfo'>; result: GraphPromptInfo };
+  'graph/intervene': { params: Params<'graph/intervene'>; result: IntervenedGraph };
 };
 
 export type GraphNotifications = InterventionNotifications & {

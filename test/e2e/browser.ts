@@ -100,6 +100,14 @@ export async function openFile(page: Page, name: string): Promise<void> {
   await page.locator('.tabs-container .tab.active', { hasText: name }).first().waitFor({ timeout: 15_000 });
 }
 
+/** Sets a @vscode-elements select (or text field) in a webview and fires its change event. */
+export async function setValue(view: FrameLocator, selector: string, value: string): Promise<void> {
+  await view.locator(selector).evaluate((e, v) => {
+    (e as HTMLElement & { value: string }).value = v;
+    e.dispatchEvent(new Event('change', { bubbles: true }));
+  }, value);
+}
+
 /** Switches the workbench to a light or dark theme (toggling only when needed), then lets webviews repaint. */
 export async function setTheme(page: Page, kind: 'light' | 'dark', settleMs = 1200): Promise<void> {
   const selector = kind === 'dark' ? '.monaco-workbench.vs-dark' : '.monaco-workbench.vs';

@@ -6,12 +6,14 @@
 // bundled model built from a prompt file's CodeLens, exported as PNG, SVG and JSON; a malformed file gets a
 // message; the feature panel of the built graph (dashboard contexts, search, top inputs and outputs), steering
 // a feature until the continuation changes, "Build Feature Dashboards" on a small corpus cancelled and then
-// resumed, read by the panel; light and dark screenshots (<outDir>/graph-*.png).
+// resumed, read by the panel; click-to-patch in the graph canvas (a click on a prompt token under the graph
+// opens the intervention menu, the chip shows, the graph is re-run under it and differs, the chip's × brings
+// the clean graph back); light and dark screenshots (<outDir>/graph-*.png).
 // Usage: node --import tsx test/e2e/uiGraph.ts <port> <extensionPath> <workspaceFolder> <outDir>
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FrameLocator, Page } from 'playwright-core';
-import { devPayload, exitWith, findWebview, launchChromium, openFile, reportResults, runCommand, setTheme, suitePage, suiteRunner, workbenchUrl } from './browser';
+import { devPayload, exitWith, findWebview, launchChromium, openFile, reportResults, runCommand, setTheme, setValue, suitePage, suiteRunner, workbenchUrl } from './browser';
 
 const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
 const GRAPHS = join(extPath, '..', 'shared', 'reference', 'graphs');
@@ -432,6 +434,71 @@ async function main(): Promise<number> {
       }
       await link.click();
       await graphView(page, 'names-2.graph.json');
+    });
+
+    await test('click a prompt token under the graph: ablate it, see the chip, re-run the graph under it, remove it', async () => {
+      await openFile(page, 'names.graph.json');
+      const view = await graphView(page, 'names.graph.json');
+      const app = view.locator('#app');
+      const cleanNodes = Number(await app.getAttribute('data-nodes'));
+      // The token labels are the graph's bottom edge: bring it into the window.
+      await view.locator('#graph').evaluate((e) => e.scrollIntoView({ block: 'end' }));
+      await page.waitForTimeout(300);
+      const tokens = await view.locator('#app').evaluate(() => (window as unknown as { mechlensGraph: { tokens(): Array<{ pos: number; text: string; x: number; y: number }> } }).mechlensGraph.tokens());
+      const mary = tokens.find((t) => t.text.replace(/^Ġ/, ' ').trim() === 'Mary');
+      check(mary, `a Mary token under the graph (${tokens.map((t) => t.text).join('|')})`);
+      const box = await view.locator('#graph').boundingBox();
+      check(box, 'the graph has a box');
+      await page.mouse.click(box.x + mary.x, box.y + mary.y);
+      await view.locator('#iv-menu').waitFor({ timeout: 30_000 });
+      await view.locator('#iv-menu vscode-single-select#iv-kind').waitFor();
+      await page.waitForTimeout(150);
+      const title = (await view.locator('#iv-menu h3').textContent()) ?? '';
+      check(title.includes('Mary'), `the menu names the token: "${title}"`);
+      await setValue(view, '#iv-kind', 'zero');
+      await setValue(view, '#iv-site', 'resid_pre');
+      await setValue(view, '#iv-from', '1');
+      await setValue(view, '#iv-to', '3');
+      const menuBox = await view.locator('#iv-menu').boundingBox();
+      check(menuBox && menuBox.y >= 0 && menuBox.y + menuBox.height <= 1000, `the menu is inside the window (${JSON.stringify(menuBox)})`);
+      await page.screenshot({ path: `${outDir}/graph-14-token-menu-dark.png` });
+      await view.locator('#iv-apply').click();
+      const chip = view.locator('#iv-chips .iv-chip');
+      await chip.first().waitFor({ timeout: 30_000 });
+      const label = (await chip.first().textContent()) ?? '';
+      check((await view.locator('#iv-chips').getAttribute('data-count')) === '1' && label.includes('Mary') && label.includes('resid pre'), `one chip naming Mary: "${label}"`);
+      const kl = view.locator('#iv-compare .kl[data-kl]');
+      await kl.waitFor({ timeout: 60_000 });
+      check(Number(await kl.getAttribute('data-kl')) > 0, 'the comparison shows a KL above 0');
+      await view.locator('#rerun').click();
+      await view.locator('#app[data-shown="intervened"]').waitFor({ timeout: 120_000 });
+      await view.locator('#graph-diff[data-appeared]').waitFor({ timeout: 10_000 });
+      const diff = view.locator('#graph-diff');
+      const [appeared, disappeared] = [Number(await diff.getAttribute('data-appeared')), Number(await diff.getAttribute('data-disappeared'))];
+      const changed = await view.locator('#diff-changed li').count();
+      const nodes = Number(await app.getAttribute('data-nodes'));
+      log(`under the ablation: ${nodes} nodes (clean ${cleanNodes}), ${appeared} feature nodes appeared, ${disappeared} disappeared, ${changed} changed listed`);
+      check(appeared + disappeared > 0 && changed > 0, 'the graph under the ablation differs from the clean one');
+      check((await view.locator('#graph-diff').textContent())?.includes('Graph under the interventions'), 'the diff panel says what it shows');
+      await page.waitForTimeout(500);
+      await page.screenshot({ path: `${outDir}/graph-15-intervened-dark.png` });
+      // The canvas under the interventions, down to the token labels (the ablated token underlined).
+      await view.locator('#graph').evaluate((e) => e.scrollIntoView({ block: 'end' }));
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: `${outDir}/graph-16-intervened-canvas-dark.png` });
+      await setTheme(page, 'light');
+      await findWebview(page, 'body.vscode-light[data-view="graph"] #source:has-text("names.graph.json")');
+      await page.waitForTimeout(800);
+      await page.screenshot({ path: `${outDir}/graph-17-intervened-canvas-light.png` });
+      await view.locator('#app').evaluate(() => window.scrollTo(0, 0));
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: `${outDir}/graph-18-intervened-light.png` });
+      await setTheme(page, 'dark');
+      // The document keeps the clean graph: removing the chip brings it back.
+      await view.locator('#iv-chips [data-remove]').first().click();
+      await view.locator('#app[data-shown="clean"]').waitFor({ timeout: 30_000 });
+      check(Number(await app.getAttribute('data-nodes')) === cleanNodes, 'the clean graph is shown again');
+      check((await view.locator('#iv-chips').getAttribute('data-count')) === '0', 'no chip left');
     });
 
     await test('light theme: the graph and the subgraph follow it', async () => {

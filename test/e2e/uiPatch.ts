@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FrameLocator, Page } from 'playwright-core';
-import { devPayload, exitWith, findWebview, hoverText, launchChromium, openFile, reportResults, runCommand, setTheme, suitePage, suiteRunner, workbenchUrl } from './browser';
+import { devPayload, exitWith, findWebview, hoverText, launchChromium, openFile, reportResults, runCommand, setTheme, setValue, suitePage, suiteRunner, workbenchUrl } from './browser';
 
 const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
 const t0 = Date.now();
@@ -21,14 +21,6 @@ const PROMPT = 'When Mary and John went to the store, John gave a drink to';
 
 function check(cond: unknown, message: string): asserts cond {
   if (!cond) throw new Error(message);
-}
-
-/** Sets a @vscode-elements select (or text field) in a webview and fires its change event. */
-async function setValue(view: FrameLocator, selector: string, value: string): Promise<void> {
-  await view.locator(selector).evaluate((e, v) => {
-    (e as HTMLElement & { value: string }).value = v;
-    e.dispatchEvent(new Event('change', { bubbles: true }));
-  }, value);
 }
 
 async function chipCount(view: FrameLocator): Promise<number> {

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseGraphFile } from '../../src/shared/graphFile';
-import { buildModel, buildSubgraph, colorBucket, layoutGraph, neighbours, stateFromFile, subgraphScores, visibleLinks, visibleNodes } from '../../webview/graph/model';
+import { buildModel, buildSubgraph, colorBucket, graphDiff, influenceShares, layoutGraph, neighbours, stateFromFile, subgraphScores, visibleLinks, visibleNodes } from '../../webview/graph/model';
+import { graphInterventions } from '../../src/shared/graphProtocol';
 
 const GRAPHS = join(__dirname, '..', '..', '..', 'shared', 'reference', 'graphs');
 const FILES = ['gemma-2-2b_clt-2.5M_meow.json', 'gemma-2-2b_gemmascope-plt-16k_3plus5.json', 'llama-3.2-1b_clt-524k_dallas-austin.json'];
@@ -88,5 +89,50 @@ describe('graph view model', function () {
     assert.equal(colorBucket(-1), 0);
     assert.equal(colorBucket(0.4), 20);
     assert.equal(colorBucket(0), 10);
+  });
+
+  it('the graph under interventions against the clean one: appeared, disappeared, influence shares', () => {
+    const graph = (nodes: Array<[string, string, string, number, number | null]>) =>
+      buildModel(
+        parseGraphFile(
+          JSON.stringify({
+            metadata: { slug: 's', scan: 'x', prompt: 'a b', prompt_tokens: ['<s>', 'a', 'b'] },
+            qParams: {},
+            nodes: nodes.map(([id, type, layer, pos, influence]) => ({ node_id: id, feature: 0, layer, ctx_idx: pos, feature_type: type, clerp: '', influence, activation: 1, token_prob: 0.5 })),
+            links: [],
+          }),
+          'g.json',
+        ),
+      );
+    const clean = graph([['0_1_1', 'cross layer transcoder', '0', 1, 0.5], ['0_2_2', 'cross layer transcoder', '0', 2, 0.8], ['0_-1_2', 'mlp reconstruction error', '0', 2, 0.9], ['3_9_2', 'logit', '3', 2, null]]);
+    const patched = graph([['0_1_1', 'cross layer transcoder', '0', 1, 0.2], ['0_3_2', 'cross layer transcoder', '0', 2, 0.7], ['0_-1_2', 'mlp reconstruction error', '0', 2, 0.9], ['3_9_2', 'logit', '3', 2, null]]);
+    // Shares: the steps of the cumulative influence, in its order.
+    assert.deepEqual(Array.from(influenceShares(clean)).map((v) => +v.toFixed(6)), [0.5, 0.3, 0.1, 0]);
+    const d = graphDiff(clean, patched);
+    assert.deepEqual(d.appeared.map((e) => e.id), ['0_3_2']);
+    assert.deepEqual(d.disappeared.map((e) => e.id), ['0_2_2']);
+    assert.equal(d.nAppeared, 1);
+    assert.equal(d.nDisappeared, 1);
+    // 0_1_1: 0.5 -> 0.2; the error: 0.1 -> 0.2.
+    assert.equal(d.changed[0]!.id, '0_1_1');
+    assert.ok(Math.abs(d.changed[0]!.before - 0.5) < 1e-9 && Math.abs(d.changed[0]!.after - 0.2) < 1e-9);
+    assert.ok(!d.changed.some((e) => e.id === '3_9_2'), 'logits are compared by the logit table, not here');
+  });
+
+  it('interventions move onto the attributed prompt: positions after the BOS, patch sources with it', () => {
+    const moved = graphInterventions(
+      [
+        { kind: 'zero', hook: 'blocks.1.hook_resid_pre', positions: [0, 3] },
+        { kind: 'patch', hook: 'blocks.0.hook_mlp_out', source: { tokens: [7, 8, 9, 10] } },
+        { kind: 'mean', hook: 'blocks.0.hook_attn_out', positions: [1], reference: [{ tokens: [5, 6] }] },
+      ],
+      [50256],
+      4,
+    );
+    assert.deepEqual(moved[0], { kind: 'zero', hook: 'blocks.1.hook_resid_pre', positions: [1, 4] });
+    // All positions: the prompt's own four, not the BOS.
+    assert.deepEqual(moved[1], { kind: 'patch', hook: 'blocks.0.hook_mlp_out', positions: [1, 2, 3, 4], source: { tokens: [50256, 7, 8, 9, 10] } });
+    assert.deepEqual(moved[2], { kind: 'mean', hook: 'blocks.0.hook_attn_out', positions: [2], reference: [{ tokens: [5, 6] }] });
+    assert.deepEqual(graphInterventions([{ kind: 'zero', hook: 'hook_embed', positions: [2] }], [], 3), [{ kind: 'zero', hook: 'hook_embed', positions: [2] }]);
   });
 });

@@ -6,13 +6,17 @@
 // every change is sent to the host, which edits the document (undo, save and reopen work as for any file).
 // Below the graph, the feature panel (features.ts): a selected or searched feature's dashboard, its top
 // inputs and outputs, and steering.
+// Interventions (the state every view shares): a click or right-click on a prompt token under the graph opens
+// the same ablate / patch menu as the other views (interventionBar.ts), the chips show above the graph, and
+// "Re-run under interventions" computes the graph of the intervened run (view-only: the document keeps
+// the clean graph), with what appeared, disappeared or moved most beside the before/after of the logits.
 // Hover and click latencies are recorded as performance measures ("graph-hover", "graph-click", and
 // "-frame" variants up to the next animation frame), which the end-to-end test reads.
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import type { ExportFormat } from '../../src/shared/analysisProtocol';
 import { graphNeedsOtherModel } from '../../src/shared/graphProtocol';
-import type { GraphDocumentView, GraphHostProtocol, GraphNotifications, GraphViewState, LinkType } from '../../src/shared/graphProtocol';
+import type { GraphDocumentView, GraphHostProtocol, GraphNotifications, GraphPromptInfo, GraphViewState, IntervenedGraph, LinkType } from '../../src/shared/graphProtocol';
 import type { GraphScores } from '../../src/shared/graphScores';
 import type { RpcEndpoint } from '../../src/shared/rpc';
 import { byId, el } from '../common/dom';
@@ -21,22 +25,33 @@ import { onThemeChange } from '../common/theme';
 import type { ValueElement } from '../common/controls';
 import { labelled, select, setStatus } from '../common/controls';
 import type { GraphModel, Layout } from './model';
-import { buildModel, buildSubgraph, linkColor, neighbours, nodeLabel, nodePlace, stateFromFile, subgraphScores, visibleLinks, visibleNodes, layoutGraph } from './model';
+import { buildModel, buildSubgraph, graphDiff, linkColor, neighbours, nodeLabel, nodePlace, stateFromFile, subgraphScores, visibleLinks, visibleNodes, layoutGraph } from './model';
+import type { DiffEntry } from './model';
 import { FeaturePanel } from './features';
 import { GraphCanvas, graphColors } from './render';
 import { drawSubgraph } from './subgraph';
-import { InterventionBar } from '../common/interventionBar';
+import { InterventionBar, errorText } from '../common/interventionBar';
 
 type Rpc = RpcEndpoint<Record<string, never>, GraphHostProtocol, Record<string, never>, GraphNotifications>;
 const rpc: Rpc = connectToHost<GraphHostProtocol, GraphNotifications>();
 // The interventions every view shares: their chips and the before/after comparison on the graph's prompt (the
-// graph itself is the saved attribution of the clean run; it is not recomputed under them).
+// host compares the run the graph attributes, its BOS included).
 const interventions = new InterventionBar(rpc, {
-  dims: () => null,
-  onChange: () => void interventions.refreshComparison(),
+  dims: () => promptInfo && { nLayers: promptInfo.nLayers, nHeads: promptInfo.nHeads },
+  onChange: () => interventionsChanged(),
   onError: (m) => status(m, true),
-  emptyHint: 'No interventions: add them with a right-click on a token in the prompt, lens, attention or DLA view.',
+  emptyHint: 'No interventions: click a prompt token under the graph (or right-click one in the prompt, lens, attention or DLA view).',
 });
+/** The model's shape and the graph-to-prompt position offset (its BOS), once the host said (null before). */
+let promptInfo: GraphPromptInfo | null = null;
+/** The graph of the run under the interventions, when re-run; `model` shows it while `showing` says so. */
+let intervened: { graph: IntervenedGraph; model: GraphModel } | null = null;
+let showing: 'clean' | 'intervened' = 'clean';
+let cleanModel: GraphModel | null = null;
+/** Re-runs started (a later one supersedes an earlier one's answer). */
+let rerunRequest = 0;
+/** Re-runs that took longer than this are not repeated by themselves when the chips change (the button is). */
+const AUTO_RERUN_MS = 5000;
 
 let doc: GraphDocumentView | null = null;
 let model: GraphModel | null = null;
@@ -74,6 +89,19 @@ body { padding: 0 12px; }
 #card { position: absolute; pointer-events: none; max-width: 320px; padding: 6px 8px; border-radius: 4px; font-size: 12px;
   background: var(--vscode-editorHoverWidget-background, var(--vscode-editor-background)); color: var(--vscode-editorHoverWidget-foreground, var(--vscode-foreground));
   border: 1px solid var(--vscode-editorHoverWidget-border, var(--vscode-widget-border, #8884)); box-shadow: 0 2px 8px var(--vscode-widget-shadow, #0004); z-index: 2; }
+#token-anchor { position: absolute; pointer-events: none; }
+.graph-toolbar vscode-single-select#graph-shown { width: 170px; }
+#graph-shown-row[hidden] { display: none; }
+#graph-diff:empty { display: none; }
+#graph-diff { margin: 4px 0 8px; padding: 6px 10px; border: 1px solid var(--vscode-charts-orange, #d18616); border-radius: 4px; }
+#graph-diff h2 { font-size: 1em; margin: 0 0 4px; }
+#graph-diff .diff-cols { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 4px 16px; }
+#graph-diff h3 { font-size: 0.92em; margin: 4px 0 2px; color: var(--vscode-descriptionForeground); font-weight: 600; }
+#graph-diff ol { margin: 0; padding-left: 1.4em; font-variant-numeric: tabular-nums; }
+#graph-diff li button { all: unset; cursor: pointer; overflow-wrap: anywhere; white-space: pre-wrap; }
+#graph-diff li button:hover, #graph-diff li button:focus-visible { text-decoration: underline; color: var(--vscode-textLink-foreground); }
+#graph-diff .num { color: var(--vscode-descriptionForeground); margin-left: 6px; }
+#graph-diff .stale { color: var(--vscode-editorWarning-foreground, var(--vscode-descriptionForeground)); }
 #card .title { font-weight: 600; margin-bottom: 2px; white-space: pre-wrap; overflow-wrap: anywhere; }
 #details { flex: 0 0 300px; max-height: calc(62vh + 2px); min-height: 340px; overflow: auto; border: 1px solid var(--vscode-panel-border, var(--vscode-editorWidget-border, transparent)); border-radius: 4px; padding: 8px 10px; box-sizing: border-box; }
 #details h2, #subgraph h2 { font-size: 1.05em; margin: 0 0 4px; overflow-wrap: anywhere; white-space: pre-wrap; }
@@ -172,6 +200,9 @@ function layoutPage(): void {
     canvas.drawOverlay(hovered >= 0 ? hovered : clickedIndex(), clickedIndex(), state.linkType);
     saveState();
   });
+  const shownSelect = labelled('Show', select('graph-shown', 'Which graph the canvas shows', [['clean', 'clean run'], ['intervened', 'under interventions']], (v) => display(v as 'clean' | 'intervened')));
+  shownSelect.id = 'graph-shown-row';
+  shownSelect.hidden = true;
   const button = (id: string, label: string, title: string, onClick: () => void) => {
     const b = el('vscode-button', { id, secondary: '', title }, label);
     b.addEventListener('click', onClick);
@@ -189,6 +220,8 @@ function layoutPage(): void {
       refilter();
     }),
     labelled('Links', linkType),
+    button('rerun', 'Re-run under interventions', 'Compute the attribution graph of the run under the active interventions (the chips above)', () => void rerun()),
+    shownSelect,
     el('span', { class: 'spacer' }),
     button('fit', 'Fit', 'Reset zoom and pan (or double-click the graph)', () => {
       canvas.transform = { k: 1, tx: 0, ty: 0 };
@@ -222,7 +255,9 @@ function layoutPage(): void {
   sub.append(el('h2', {}, 'Pinned subgraph'), sgBar, el('ul', { id: 'pinned' }), document.createElementNS('http://www.w3.org/2000/svg', 'svg'));
   sub.lastElementChild!.id = 'sg-svg';
   const featureSection = el('section', { id: 'feature', 'aria-label': 'Feature panel' });
-  byId('app').append(bar, el('p', { id: 'status', role: 'status', class: 'muted' }), interventions.element, el('div', { id: 'scores' }), main, featureSection, sub);
+  const anchor = el('div', { id: 'token-anchor', 'aria-hidden': 'true' });
+  graph.append(anchor);
+  byId('app').append(bar, el('p', { id: 'status', role: 'status', class: 'muted' }), interventions.element, el('section', { id: 'graph-diff', 'aria-label': 'The graph under the interventions, against the clean graph' }), el('div', { id: 'scores' }), main, featureSection, sub);
   canvas = new GraphCanvas(graph);
   features = new FeaturePanel(featureSection, {
     rpc,
@@ -253,9 +288,11 @@ function status(text: string, error = false): void {
 /** Shows a (new) document: model, state from its qParams, every part of the page. */
 function show(view: GraphDocumentView): void {
   doc = view;
-  model = buildModel(view.file);
+  cleanModel = buildModel(view.file);
+  model = showing === 'intervened' && intervened ? intervened.model : cleanModel;
+  promptInfo = null;
   scoreCache = undefined;
-  state = stateFromFile(model);
+  state = stateFromFile(cleanModel);
   hovered = -1;
   ticked.clear();
   const md = view.file.metadata;
@@ -278,6 +315,162 @@ function show(view: GraphDocumentView): void {
   byId('app').dataset.ready = String(Date.now());
   byId('app').dataset.nodes = String(model.nodes.length);
   byId('app').dataset.links = String(model.file.links.length);
+  if (!note) void loadPromptInfo();
+}
+
+/** Asks the host for the model's shape and the position offset (the token menu needs them); null on failure (said in the status line). */
+async function loadPromptInfo(): Promise<GraphPromptInfo | null> {
+  const mine = doc;
+  try {
+    const info = await rpc.call('graph/promptInfo', {});
+    if (doc !== mine) return null;
+    promptInfo = info;
+    // The tokens an intervention targets can be marked now.
+    redraw();
+    return info;
+  } catch (err) {
+    status(errorText(err), true);
+    return null;
+  }
+}
+
+/** A prompt token under the graph was clicked: the intervention menu, for the prompt's position. */
+async function openTokenMenu(p: number): Promise<void> {
+  if (!model) return;
+  const info = promptInfo ?? (await loadPromptInfo());
+  if (!info || !model) return;
+  const pos = p - info.offset;
+  if (pos < 0) {
+    status('That token is the BOS the graph prepended, not part of the prompt the views run: interventions go on the prompt’s own tokens.', true);
+    return;
+  }
+  const r = canvas.tokenRect(p);
+  const anchor = byId('token-anchor');
+  Object.assign(anchor.style, { left: `${r.left}px`, top: `${r.top}px`, width: `${r.width}px`, height: `${r.height}px` });
+  interventions.openMenu(pos, model.tokens[p] ?? '', anchor);
+  // The token band is the graph's bottom edge, often the window's too: the menu then opens above it, over the canvas.
+  const menu = document.getElementById('iv-menu');
+  const band = anchor.getBoundingClientRect();
+  if (menu && band.bottom + 4 + menu.offsetHeight > window.innerHeight && band.top - menu.offsetHeight - 4 >= 0) menu.style.top = `${window.scrollY + band.top - menu.offsetHeight - 4}px`;
+}
+
+/** Graph positions of the tokens an active intervention names (the prompt's positions + the offset). */
+function targetPositions(): Set<number> {
+  const off = promptInfo?.offset;
+  if (off === undefined) return new Set();
+  return new Set(interventions.state.chips.flatMap((c) => (c.spec.positions ?? []).map((p) => p + off)));
+}
+
+/** The chips changed: the comparison, the marked tokens, and the intervened graph (re-run, dropped or stale). */
+function interventionsChanged(): void {
+  void interventions.refreshComparison();
+  redraw();
+  syncRerun();
+  if (!intervened) return;
+  if (interventions.state.chips.length === 0) {
+    intervened = null;
+    display('clean');
+    renderDiff();
+  } else if (intervened.graph.ms <= AUTO_RERUN_MS) {
+    void rerun();
+  } else {
+    renderDiff();
+  }
+}
+
+function syncRerun(): void {
+  byId('rerun').toggleAttribute('disabled', interventions.state.chips.length === 0);
+  byId('graph-shown-row').hidden = intervened === null;
+}
+
+/** Computes the graph under the active interventions and shows it. */
+async function rerun(): Promise<void> {
+  const mine = ++rerunRequest;
+  const app = byId('app');
+  app.dataset.rerun = 'running';
+  status('Computing the attribution graph under the interventions…');
+  try {
+    const graph = await rpc.call('graph/intervene', {});
+    if (mine !== rerunRequest) return;
+    intervened = { graph, model: buildModel(graph.file) };
+    display('intervened');
+    renderDiff();
+    status(`Under ${graph.labels.length} intervention${graph.labels.length === 1 ? '' : 's'}: ${intervened.model.nodes.filter((n) => n.kind === 'feature').length} features, ${graph.file.links.length} links (${(graph.ms / 1000).toFixed(1)} s). This graph is not saved; “Show: clean run” goes back.`);
+    app.dataset.rerun = String(mine);
+  } catch (err) {
+    if (mine !== rerunRequest) return;
+    app.dataset.rerun = 'failed';
+    status(`The graph was not re-run: ${errorText(err)}`, true);
+  }
+}
+
+/** Shows the clean or the intervened graph on the canvas (the state's thresholds apply to both). */
+function display(which: 'clean' | 'intervened'): void {
+  showing = which === 'intervened' && intervened ? 'intervened' : 'clean';
+  const next = showing === 'intervened' ? intervened!.model : cleanModel;
+  if (!next) return;
+  if (showing === 'clean' && model !== next) {
+    // Nodes picked in the other graph that this one lacks are dropped (the document keeps only its own).
+    if (!next.index.has(state.clickedId)) state.clickedId = '';
+    state.pinnedIds = state.pinnedIds.filter((id) => next.index.has(id));
+  }
+  model = next;
+  scoreCache = undefined;
+  hovered = -1;
+  (byId<ValueElement>('graph-shown')).value = showing;
+  syncRerun();
+  refilter();
+  syncFeature(true);
+  const app = byId('app');
+  app.dataset.shown = showing;
+  app.dataset.nodes = String(model.nodes.length);
+  app.dataset.links = String(model.file.links.length);
+}
+
+/** What the interventions changed in the graph: nodes appeared, disappeared, and the largest influence moves. */
+function renderDiff(): void {
+  const box = byId('graph-diff');
+  if (!intervened || !cleanModel) {
+    box.replaceChildren();
+    box.dataset.appeared = '';
+    return;
+  }
+  const diff = graphDiff(cleanModel, intervened.model);
+  const current = interventions.state.chips.map((c) => c.label).join('\n') === intervened.graph.labels.join('\n');
+  const features = (m: GraphModel) => m.nodes.filter((n) => n.kind === 'feature').length;
+  const head = el('h2', {}, `Graph under the interventions: ${features(intervened.model)} features, ${intervened.model.file.links.length} links (clean: ${features(cleanModel)}, ${cleanModel.file.links.length}); ${diff.nAppeared} feature nodes appeared, ${diff.nDisappeared} disappeared.`);
+  const list = (title: string, id: string, entries: DiffEntry[], value: (e: DiffEntry) => string, where: 'clean' | 'intervened') => {
+    const wrap = el('div', { id });
+    wrap.append(el('h3', {}, `${title}${entries.length ? '' : ': none'}`));
+    const ol = el('ol');
+    for (const e of entries) {
+      const b = el('button', { 'data-node': e.id, title: `Show it in the ${where === 'clean' ? 'clean' : 'intervened'} graph` }, e.label);
+      b.addEventListener('click', () => {
+        if (showing !== where) display(where);
+        const i = model?.index.get(e.id);
+        if (i !== undefined) select_(i);
+      });
+      const li = el('li');
+      li.append(b, el('span', { class: 'num' }, value(e)));
+      ol.append(li);
+    }
+    wrap.append(ol);
+    return wrap;
+  };
+  const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+  const cols = el('div', { class: 'diff-cols' });
+  cols.append(
+    list('Appeared (influence share)', 'diff-appeared', diff.appeared, (e) => pct(e.after), 'intervened'),
+    list('Disappeared (influence share before)', 'diff-disappeared', diff.disappeared, (e) => pct(e.before), 'clean'),
+    list('Influence changed most (before → after)', 'diff-changed', diff.changed, (e) => `${pct(e.before)} → ${pct(e.after)}`, 'intervened'),
+  );
+  const parts: HTMLElement[] = [head];
+  if (!current) parts.push(el('p', { class: 'stale' }, 'The interventions changed since this graph was computed: press “Re-run under interventions”.'));
+  parts.push(cols);
+  box.replaceChildren(...parts);
+  box.dataset.appeared = String(diff.nAppeared);
+  box.dataset.disappeared = String(diff.nDisappeared);
+  box.dataset.current = String(current);
 }
 
 /** Thresholds, pins or the clicked node changed: which nodes and links show, the layout, every drawing. */
@@ -311,6 +504,7 @@ function redraw(): void {
   if (!model || !layout) return;
   canvas.resize();
   canvas.setData(model, layout, links, pinnedSet());
+  canvas.targets = targetPositions();
   canvas.drawBase(graphColors());
   canvas.drawOverlay(hovered, clickedIndex(), state.linkType);
 }
@@ -343,6 +537,8 @@ function pinnedScores(): GraphScores | null {
 let saveTimer: ReturnType<typeof setTimeout> | undefined;
 /** Sends the state to the host (debounced: a burst of clicks is one edit). */
 function saveState(): void {
+  // The intervened graph is a view of another run: its pins and clicks are not the document's state.
+  if (showing === 'intervened') return;
   clearTimeout(saveTimer);
   saveTimer = setTimeout(() => {
     rpc.call('graph/state', { ...state }).then(
@@ -426,10 +622,11 @@ function wirePointer(graph: HTMLElement, card: HTMLElement): void {
     const i = canvas.nodeAt(x, y);
     if (i === hovered) {
       if (i >= 0) placeCard(card, x, y);
+      else graph.classList.toggle('hovering', canvas.tokenAt(x, y) >= 0);
       return;
     }
     hovered = i;
-    graph.classList.toggle('hovering', i >= 0);
+    graph.classList.toggle('hovering', i >= 0 || canvas.tokenAt(x, y) >= 0);
     canvas.drawOverlay(i >= 0 ? i : clickedIndex(), clickedIndex(), state.linkType);
     if (i >= 0) {
       fillCard(card, i);
@@ -444,12 +641,21 @@ function wirePointer(graph: HTMLElement, card: HTMLElement): void {
     graph.classList.remove('panning');
     const wasDrag = drag?.moved ?? false;
     drag = null;
-    if (wasDrag || !model) return;
+    if (wasDrag || !model || e.button !== 0) return;
     const [x, y] = local(e);
     const i = canvas.nodeAt(x, y);
-    if (i >= 0 && (e.ctrlKey || e.metaKey || e.shiftKey)) togglePin(i);
+    const token = i < 0 ? canvas.tokenAt(x, y) : -1;
+    if (token >= 0) void openTokenMenu(token);
+    else if (i >= 0 && (e.ctrlKey || e.metaKey || e.shiftKey)) togglePin(i);
     else select_(i);
     measure('graph-click', start);
+  });
+  graph.addEventListener('contextmenu', (e) => {
+    const [x, y] = local(e);
+    const token = canvas.tokenAt(x, y);
+    if (token < 0) return;
+    e.preventDefault();
+    void openTokenMenu(token);
   });
   graph.addEventListener('pointerleave', () => {
     if (drag) return;
@@ -657,9 +863,6 @@ function exportName(): string {
   return (base.replace(/[^\w .-]/g, '_').slice(0, 60) || 'graph') + '-graph';
 }
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 async function start(): Promise<void> {
   layoutPage();
@@ -683,11 +886,17 @@ async function start(): Promise<void> {
     status(errorText(err), true);
   }
   await interventions.load();
+  syncRerun();
 }
 
 // The end-to-end test reads node positions from here to point at nodes (screen pixels inside #graph).
 (window as unknown as { mechlensGraph: unknown }).mechlensGraph = {
   positions: () => (model ? model.nodes.map((n, i) => ({ id: n.id, kind: n.kind, x: canvas.sx[i]!, y: canvas.sy[i]! })).filter((p) => Number.isFinite(p.x)) : []),
+  /** Token labels under the graph: graph position, text and the centre of its band. */
+  tokens: () => (model ? model.tokens.map((text, pos) => {
+    const r = canvas.tokenRect(pos);
+    return { pos, text, x: r.left + r.width / 2, y: r.top + 14 };
+  }) : []),
 };
 
 void start();

@@ -387,3 +387,69 @@ export function subgraphScores(model: GraphModel, pinnedIds: readonly string[]):
 export function escapeXml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
+
+/** Each node's own share of the influence on the logits: the step its cumulative influence adds (0 without one). */
+export function influenceShares(model: GraphModel): Float64Array {
+  const shares = new Float64Array(model.nodes.length);
+  const order = model.nodes.flatMap((n, i) => (n.influence === null || n.kind === 'logit' ? [] : [i])).sort((a, b) => model.nodes[a]!.influence! - model.nodes[b]!.influence!);
+  let previous = 0;
+  for (const i of order) {
+    const c = model.nodes[i]!.influence!;
+    shares[i] = Math.max(0, c - previous);
+    previous = c;
+  }
+  return shares;
+}
+
+export interface DiffEntry {
+  id: string;
+  label: string;
+  /** Influence share in the clean and in the intervened graph (0 where the node is absent). */
+  before: number;
+  after: number;
+}
+
+export interface GraphDiff {
+  /** Feature nodes only in the intervened graph, most influential first. */
+  appeared: DiffEntry[];
+  /** Feature nodes only in the clean graph, most influential first. */
+  disappeared: DiffEntry[];
+  /** Nodes in both (features, errors, embeddings), largest |Δ influence share| first. */
+  changed: DiffEntry[];
+  /** How many feature nodes appeared and disappeared in all (the lists hold the top k). */
+  nAppeared: number;
+  nDisappeared: number;
+}
+
+/**
+ * What the interventions changed in the graph: which feature nodes appeared and disappeared (by id: layer,
+ * feature and position) and whose share of the influence on the logits moved most. Both graphs are pruned,
+ * so "appeared" can also mean a node crossed the pruning threshold.
+ */
+export function graphDiff(clean: GraphModel, patched: GraphModel, k = 8): GraphDiff {
+  const sc = influenceShares(clean);
+  const sp = influenceShares(patched);
+  const label = (m: GraphModel, i: number) => {
+    const n = m.nodes[i]!;
+    return n.kind === 'feature' ? `${nodeLabel(m, i)} @${n.position} “${displayToken(m.tokens[n.position] ?? '')}”` : nodeLabel(m, i);
+  };
+  const appeared: DiffEntry[] = [];
+  const disappeared: DiffEntry[] = [];
+  const changed: DiffEntry[] = [];
+  patched.nodes.forEach((n, i) => {
+    if (n.kind === 'logit') return;
+    const j = clean.index.get(n.id);
+    if (j === undefined) {
+      if (n.kind === 'feature') appeared.push({ id: n.id, label: label(patched, i), before: 0, after: sp[i]! });
+    } else {
+      changed.push({ id: n.id, label: label(patched, i), before: sc[j]!, after: sp[i]! });
+    }
+  });
+  clean.nodes.forEach((n, j) => {
+    if (n.kind === 'feature' && !patched.index.has(n.id)) disappeared.push({ id: n.id, label: label(clean, j), before: sc[j]!, after: 0 });
+  });
+  appeared.sort((a, b) => b.after - a.after);
+  disappeared.sort((a, b) => b.before - a.before);
+  changed.sort((a, b) => Math.abs(b.after - b.before) - Math.abs(a.after - a.before));
+  return { appeared: appeared.slice(0, k), disappeared: disappeared.slice(0, k), changed: changed.slice(0, k), nAppeared: appeared.length, nDisappeared: disappeared.length };
+}

@@ -68,6 +68,8 @@ export class GraphCanvas {
   private links: Uint8Array = new Uint8Array(0);
   private pinned = new Set<number>();
   private colors: GraphColors | undefined;
+  /** Graph positions an active intervention targets: their token labels are underlined. */
+  targets = new Set<number>();
 
   constructor(readonly container: HTMLElement) {
     this.base.className = 'graph-base';
@@ -186,11 +188,38 @@ export class GraphCanvas {
         ctx.fillText(text, 0, 0);
         ctx.restore();
       }
+      if (this.targets.has(p)) {
+        // The token an intervention targets (the other views underline it the same way).
+        ctx.fillStyle = colors.pinned;
+        ctx.fillRect(x0 + 2, y - 4, Math.max(2, x1 - x0 - 4), 2);
+      }
       ctx.fillStyle = colors.grid;
       ctx.fillRect(x1 - 0.5, 0, 1, this.height - MARGIN.bottom);
       ctx.fillStyle = colors.foreground;
     }
     ctx.restore();
+  }
+
+  /** The prompt position whose token label (the band under the graph) is at a screen point, or -1. */
+  tokenAt(x: number, y: number): number {
+    const model = this.model;
+    const layout = this.layout;
+    if (!model || !layout || y < this.height - MARGIN.bottom || y > this.height || x < MARGIN.left) return -1;
+    for (let p = 0; p < model.nPositions; p++) {
+      const [x0] = this.toScreen(layout.columnStart[p]!, 0);
+      const [x1] = this.toScreen(layout.columnStart[p + 1]!, 0);
+      if (x >= x0 && x < x1) return p;
+    }
+    return -1;
+  }
+
+  /** The band under position p's column where its token label is (CSS pixels in the canvas), clipped to the view. */
+  tokenRect(p: number): { left: number; top: number; width: number; height: number } {
+    const layout = this.layout!;
+    const [x0] = this.toScreen(layout.columnStart[p]!, 0);
+    const [x1] = this.toScreen(layout.columnStart[p + 1]!, 0);
+    const left = Math.max(MARGIN.left, Math.min(x0, this.width - 8));
+    return { left, top: this.height - MARGIN.bottom, width: Math.max(8, Math.min(x1, this.width) - left), height: MARGIN.bottom };
   }
 
   private drawNode(ctx: CanvasRenderingContext2D, i: number, r: number, colors: GraphColors): void {
