@@ -38,8 +38,16 @@ export interface GradientRequest {
   wrt: readonly string[];
   /** One metric per seed row, or */
   metrics?: readonly LogitMetric[];
+  /**
+   * or the metric's weights themselves: Σ_v weights[row, v] · logit_v − logSumExp[row] · logsumexp(logits),
+   * [rows, d_vocab] and [rows] (any linear function of the last logits and their logsumexp: KL(p || softmax)
+   * is −p · logits + logsumexp up to a constant; a row of zeros seeds nothing), or
+   */
+  metricWeights?: { weights: Float32Array; logSumExp: Float32Array };
   /** one hook seed per seed row. */
   seeds?: readonly HookSeed[];
+  /** Also return the forward rows' last-position logits (metric seeds only). */
+  logits?: boolean;
   /** Hooks given seed inputs even when no row of this request seeds them (one graph for many requests). */
   seedHooks?: readonly string[];
   /** Quantities held at their values on this forward (all false: the full gradient). */
@@ -70,6 +78,8 @@ export interface GradientResult {
   rows: number;
   /** The metric per seed row (metric seeds only). */
   metric?: Float32Array;
+  /** The forward rows' last-position logits, [forward rows, d_vocab] (when asked for). */
+  logits?: Float32Array;
   /** Per hook: [rows, ...the hook's dims after batch]. */
   grads: Map<string, NamedTensor>;
   activations: Map<string, NamedTensor>;
@@ -128,10 +138,11 @@ export async function computeGradients(model: Model, req: GradientRequest): Prom
   const c = model.config;
   model.checkTokens(req.tokens);
   const T = req.tokens[0]!.length;
-  const hasMetrics = (req.metrics?.length ?? 0) > 0;
+  const hasMetrics = (req.metrics?.length ?? 0) > 0 || req.metricWeights !== undefined;
   const hasSeeds = (req.seeds?.length ?? 0) > 0;
-  if (hasMetrics === hasSeeds) throw new Error('internal: a gradient request needs metrics or hook seeds (not both)');
-  const rows = hasMetrics ? req.metrics!.length : req.seeds!.length;
+  if (hasMetrics === hasSeeds || ((req.metrics?.length ?? 0) > 0 && req.metricWeights)) throw new Error('internal: a gradient request needs metrics, metric weights or hook seeds (one of them)');
+  if (req.logits && !hasMetrics) throw new Error('internal: logits come with metric seeds');
+  const rows = req.metricWeights ? req.metricWeights.logSumExp.length : hasMetrics ? req.metrics!.length : req.seeds!.length;
   if (req.tokens.length !== 1 && req.tokens.length !== rows) throw new Error(`internal: ${req.tokens.length} forward rows for ${rows} seed rows`);
   const wrt = [...new Set(req.wrt)];
   const contract = [...(req.contract?.keys() ?? [])];
@@ -146,7 +157,12 @@ export async function computeGradients(model: Model, req: GradientRequest): Prom
     input_ids: tokenFeed(req.tokens),
   };
   const seedHooks: string[] = [];
-  if (hasMetrics) {
+  if (req.metricWeights) {
+    const { weights, logSumExp } = req.metricWeights;
+    if (weights.length !== rows * c.dVocab) throw new Error(`internal: ${weights.length} metric weights for ${rows} rows of ${c.dVocab}`);
+    feeds['metric.weights'] = new ort.Tensor('float32', weights, [rows, c.dVocab]);
+    feeds['metric.logsumexp'] = new ort.Tensor('float32', logSumExp, [rows]);
+  } else if (hasMetrics) {
     const V = c.dVocab;
     const weights = new Float32Array(rows * V);
     const lse = new Float32Array(rows);
@@ -213,6 +229,7 @@ export async function computeGradients(model: Model, req: GradientRequest): Prom
   const options: GradientGraphOptions = {
     wrt,
     metric: hasMetrics,
+    logits: req.logits ?? false,
     seedHooks,
     freeze,
     skips,
@@ -229,6 +246,7 @@ export async function computeGradients(model: Model, req: GradientRequest): Prom
   throwIfAborted(req.signal);
   const fetches = [...wrt.map((h) => `grad.${h}`), ...activations, ...contract.map((h) => `edges.${h}`)];
   if (hasMetrics) fetches.push('metric');
+  if (req.logits) fetches.push('logits');
   const out = await session.run(feeds, fetches);
 
   const result: GradientResult = { rows, grads: new Map(), activations: new Map(), edges: new Map() };
@@ -242,5 +260,6 @@ export async function computeGradients(model: Model, req: GradientRequest): Prom
     result.activations.set(h, { shape: t.dims.slice(), dims: hookDims(c, parseHookName(h, c).local, req.tokens.length, T).dims, data: t.data as Float32Array });
   }
   if (hasMetrics) result.metric = out.metric!.data as Float32Array;
+  if (req.logits) result.logits = out.logits!.data as Float32Array;
   return result;
 }

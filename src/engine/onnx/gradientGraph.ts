@@ -4,7 +4,8 @@
 // Seeds (what is differentiated), one per row of the seed batch ("rows"):
 // - a metric of the last position's logits: Σ_v w[row, v] · logit_v − λ[row] · logsumexp(logits),
 //   fed as `metric.weights` [rows, d_vocab] and `metric.logsumexp` [rows] (a token's logit: w one-hot;
-//   a logit difference: +1 / −1; a log-probability: one-hot with λ = 1); the graph outputs `metric`;
+//   a logit difference: +1 / −1; a log-probability: one-hot with λ = 1); the graph outputs `metric`
+//   (and, asked for, `logits`: those logits of every forward row, so no separate forward is needed);
 // - or a vector at a hook and position: `seed.<hook>.vector` [rows, D] and `seed.<hook>.at` [rows, T]
 //   (1 at the row's position, 0 elsewhere, and 0 everywhere on rows that seed another hook).
 // - or a vector at the unembedding's input (UNEMBED_INPUT: the final norm's output after its weight),
@@ -43,6 +44,8 @@ export interface GradientGraphOptions {
   wrt: readonly string[];
   /** Seed with the logit metric (inputs `metric.*`, output `metric`). */
   metric: boolean;
+  /** With the metric: also output the forward rows' last-position logits (`logits`, [B, d_vocab]). */
+  logits?: boolean;
   /** Hooks seeded with a vector at a position (rank-3 hooks [batch, pos, D]). */
   seedHooks: readonly string[];
   freeze: Freeze;
@@ -64,7 +67,7 @@ export interface GradientGraphOptions {
 }
 
 export function gradientOptionsKey(o: GradientGraphOptions): string {
-  return JSON.stringify(['grad', [...o.wrt].sort(), o.metric, [...o.seedHooks].sort(), o.freeze, o.skips, [...o.interventions].sort(), [...o.activations].sort(), [...(o.contract ?? [])].sort(), o.frozenInputs ?? false]);
+  return JSON.stringify(['grad', [...o.wrt].sort(), o.metric, o.logits ?? false, [...o.seedHooks].sort(), o.freeze, o.skips, [...o.interventions].sort(), [...o.activations].sort(), [...(o.contract ?? [])].sort(), o.frozenInputs ?? false]);
 }
 
 export function buildGradientGraph(spec: ModelSpec, o: GradientGraphOptions): BuiltGraph {
@@ -102,6 +105,10 @@ export function buildGradientGraph(spec: ModelSpec, o: GradientGraphOptions): Bu
       const cap = g.constF([c.finalSoftcap], []);
       logits = g.op1('Mul', [g.op1('Tanh', [g.op1('Div', [logits, cap])]), cap]);
     }
+    if (o.logits) {
+      g.op1('Identity', [logits], {}, 'logits');
+      g.output('logits');
+    }
     const weights = g.input('metric.weights', F, ['rows', c.dVocab]);
     const lseWeight = g.input('metric.logsumexp', F, ['rows']);
     const axis = g.constI64([1]);
@@ -120,6 +127,7 @@ export function buildGradientGraph(spec: ModelSpec, o: GradientGraphOptions): Bu
     batchRef ??= cotangent;
   }
   if (!batchRef) throw new Error('internal: a gradient graph needs a seed');
+  if (o.logits && !o.metric) throw new Error('internal: logits come with the metric');
 
   const frozen = new Set<string>();
   for (let l = 0; l < c.nLayers && !o.frozenInputs; l++) {
