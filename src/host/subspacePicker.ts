@@ -6,7 +6,7 @@ import { readSubspaceFile } from '../engine/analysis/subspaceFile';
 import type { ModelInfo } from '../shared/modelInfo';
 import { RpcError } from '../shared/rpc';
 import { ORTHONORMAL_TOLERANCE } from '../shared/subspace';
-import { SUBSPACE_MODE_LABELS, siteWidth, subspaceSpec, viewSite } from '../shared/subspaceUi';
+import { siteWidth, subspaceSpec, viewSite } from '../shared/subspaceUi';
 import type { SubspaceMode, UiSubspace } from '../shared/subspaceUi';
 import { errorMessage } from './log';
 
@@ -17,7 +17,7 @@ export async function pickSubspaceMode(defaultStrength: number): Promise<{ mode:
     { mode: 'ablate', label: 'Project out', description: 'h − R Rᵀ h: remove the subspace' },
     { mode: 'steer', label: 'Steer along direction 1', description: 'add its first direction × a strength' },
   ];
-  const choice = await vscode.window.showQuickPick(items, { title: 'Use the subspace as', placeHolder: SUBSPACE_MODE_LABELS.patch });
+  const choice = await vscode.window.showQuickPick(items, { title: 'Use the subspace as', placeHolder: 'Patch it, project it out or steer along it' });
   if (!choice) return null;
   if (choice.mode !== 'steer') return { mode: choice.mode };
   const text = await vscode.window.showInputBox({

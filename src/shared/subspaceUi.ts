@@ -16,12 +16,6 @@ import type { Infer, Schema } from './schema';
 export const SUBSPACE_MODES = ['patch', 'ablate', 'steer'] as const;
 export type SubspaceMode = (typeof SUBSPACE_MODES)[number];
 
-export const SUBSPACE_MODE_LABELS: Record<SubspaceMode, string> = {
-  patch: 'patch from counterfactual',
-  ablate: 'project out',
-  steer: 'steer along direction 1',
-};
-
 const LIMIT = 100_000;
 
 /** [dim][rank] finite numbers, rank <= dim, independent columns: the engine intervention's own check. */
@@ -170,7 +164,7 @@ export function compileUiSubspace(spec: UiSubspace, ctx: CompileContext, where =
 export function subspaceLabel(spec: UiSubspace, tokenText: (pos: number) => string | undefined): string {
   const rank = spec.basis[0]!.length;
   const name = spec.name ? ` “${spec.name}”` : '';
-  const what = spec.kind === 'steer' ? `steer ×${Number(spec.strength!.toPrecision(3))} along direction 1` : spec.kind === 'ablate' ? 'project out' : 'patch';
+  const what = spec.kind === 'steer' ? `steer dir 1 ×${Number(spec.strength!.toPrecision(3))}` : spec.kind === 'ablate' ? 'project out' : 'patch';
   const heads = spec.heads ? ` heads ${spec.heads.join(',')}` : '';
   const pos = spec.positions?.length
     ? spec.positions

@@ -4,7 +4,9 @@
 // verdict and the table with the rank beside the IIA, loss curves); a probe runs with its causal check; the
 // DAS result is saved as an experiment file and a subspace, the panel is closed, and the experiment file
 // re-opens into it; bad input (an unknown site, a rank larger than the site) gets a message; a long DAS run
-// is cancelled. Screenshots in dark and light themes: <outDir>/causal-*.png.
+// is cancelled; the trained subspace goes into the views as a patching site (the prediction on the prompt
+// moves), a steering direction and, through the views' Subspace… button, the saved file projected out.
+// Screenshots in dark and light themes: <outDir>/causal-*.png.
 // Usage: node --import tsx test/e2e/uiCausal.ts <port> <extensionPath> <workspaceFolder> <outDir>
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,17 +40,20 @@ async function typeInto(page: Page, view: FrameLocator, selector: string, text: 
  * has listed it, which can overwrite a path typed too early: (re)type the path until the box holds it, then
  * accept, until the dialog closes.
  */
-async function answerDialog(page: Page, path: string): Promise<void> {
+async function answerDialog(page: Page, path: string, then?: string): Promise<void> {
   const input = page.locator('.quick-input-widget input').filter({ visible: true });
+  // When the host asks something next (`then`: that quick input's title), the widget stays open with it.
+  const next = page.locator('.quick-input-widget .quick-input-title', { hasText: then ?? '\u0000' }).filter({ visible: true });
+  const done = async () => !(await input.isVisible()) || (then !== undefined && (await next.isVisible()));
   await input.waitFor({ state: 'visible', timeout: 15_000 });
-  for (let i = 0; i < 8 && (await input.isVisible()); i++) {
+  for (let i = 0; i < 8 && !(await done()); i++) {
     await page.waitForTimeout(800);
-    if (!(await input.isVisible())) break;
+    if (await done()) break;
     if ((await input.inputValue()) !== path) await input.fill(path);
     await page.waitForTimeout(400);
     await page.keyboard.press('Enter');
   }
-  check(!(await input.isVisible()), 'the file dialog closed');
+  check(await done(), then ? `the file dialog gave way to "${then}"` : 'the file dialog closed');
 }
 
 async function main(): Promise<number> {
@@ -198,6 +203,55 @@ async function main(): Promise<number> {
       await status().filter({ hasText: 'Cancelled' }).waitFor({ timeout: 30_000 });
       log(`cancelled in ${Date.now() - at} ms`);
       await typeInto(page, view, '#epochs', '8');
+    });
+
+    await test('the trained subspace in the views: a patching site, a steering direction, a saved file (dark and light)', async () => {
+      // The workspace's prompt (the hypothesis' template) in the prompt panel, and its names swapped as the counterfactual.
+      await openFile(page, 'prompt.mlprompt');
+      await page.locator('.monaco-editor .view-lines', { hasText: 'Mary' }).first().click();
+      await runCommand(page, 'MechLens: Run Prompt');
+      await findWebview(page, 'body[data-view="prompt"] #tokens .token', 120_000);
+      await runCommand(page, 'MechLens: Open Patching (Counterfactual Pair and Sweeps)');
+      const patch = await findWebview(page, 'body[data-view="patch"] #align .token', 60_000);
+      await patch.locator('#swap-names').click();
+      await patch.locator('#align[data-same-length="true"]').waitFor({ timeout: 30_000 });
+      // Back in the Causal panel: the last DAS result as a patching site.
+      await page.locator('.tabs-container .tab', { hasText: 'Causal abstraction' }).first().click();
+      view = await findWebview(page, 'body[data-view="causal"] #use-subspace-patch', 60_000);
+      await view.locator('#use-subspace-patch').click();
+      await status().filter({ hasText: 'Added' }).waitFor({ timeout: 30_000 });
+      const added = (await status().textContent()) ?? '';
+      check(/subspace r=16 “IO” · patch · blocks\.\d+\.hook_resid_post · /.test(added), `status "${added}"`);
+      // Every view has the chip and re-runs under it; the Patching panel (revealed beside) compares the prompt before and after.
+      let prompt = await findWebview(page, 'body[data-view="patch"] #iv-chips[data-count="1"]', 60_000);
+      const label = (await prompt.locator('.iv-chip .iv-label').first().textContent()) ?? '';
+      check(label.startsWith('subspace r=16 “IO” · patch'), `chip "${label}"`);
+      const kl = Number(await prompt.locator('#iv-compare .kl[data-kl]').getAttribute('data-kl', { timeout: 60_000 }));
+      const rows = await prompt.locator('#iv-compare tr[data-token-id]').allTextContents();
+      log(`subspace patch: KL ${kl}; ${rows.slice(0, 4).join(' | ')}`);
+      check(kl > 0.05, `patching the IO subspace from the swapped-names prompt moves the prediction (KL ${kl})`);
+      await page.screenshot({ path: `${outDir}/causal-06-subspace-patch-light.png` });
+      await setTheme(page, 'dark');
+      await page.screenshot({ path: `${outDir}/causal-07-subspace-patch-dark.png` });
+      // As a steering direction: a second chip.
+      await page.locator('.tabs-container .tab', { hasText: 'Causal abstraction' }).first().click();
+      view = await findWebview(page, 'body[data-view="causal"] #use-subspace-steer', 60_000);
+      await view.locator('#use-subspace-steer').click();
+      await status().filter({ hasText: '· steer dir 1 ×' }).waitFor({ timeout: 30_000 });
+      prompt = await findWebview(page, 'body[data-view="patch"] #iv-chips[data-count="2"]', 60_000);
+      // The saved file through the views' own button: the host's dialog, then what to do with it.
+      await prompt.locator('#iv-subspace').click();
+      await answerDialog(page, join(folder, 'IO-subspace.safetensors'), 'Use the subspace as');
+      const pick = page.locator('.quick-input-widget input').filter({ visible: true });
+      await pick.waitFor({ timeout: 15_000 });
+      await pick.fill('Project out');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Project out' }).first().click();
+      prompt = await findWebview(page, 'body[data-view="patch"] #iv-chips[data-count="3"]', 60_000);
+      const labels = await prompt.locator('.iv-chip .iv-label').allTextContents();
+      check(labels[2]!.startsWith('subspace r=16 “IO” · project out · '), `chips ${labels.join(' | ')}`);
+      await page.screenshot({ path: `${outDir}/causal-08-subspace-chips-dark.png` });
+      await runCommand(page, 'MechLens: Clear Interventions');
+      await findWebview(page, 'body[data-view="patch"] #iv-chips[data-count="0"]', 30_000);
     });
 
     check(alerts.length === 0, `no alert() ran (saw ${alerts.join(', ')})`);

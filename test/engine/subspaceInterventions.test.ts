@@ -13,6 +13,7 @@ import type { Intervention } from '../../src/shared/interventions';
 import type { NamedTensor } from '../../src/shared/tensor';
 import { DEFAULT_MODEL } from '../support/fixtures';
 import { cli } from '../support/cli';
+import { assertExperimentReplays } from '../support/experiments';
 
 /** An orthonormal [d][k] basis: k seeded Gaussian columns, Gram-Schmidt in float64. */
 function basisOf(d: number, k: number, seed: number): number[][] {
@@ -167,14 +168,7 @@ describe('subspace interventions', function () {
       assert.match(wrong.stderr, /basis has \d+ rows but/);
       assert.doesNotMatch(wrong.stderr, /at .*\.js:\d+/, 'no stack trace');
       // An experiment file with the intervention in its params re-runs to the same results.
-      const exp = join(dir, 'sub.mlexp.json');
-      writeFileSync(exp, JSON.stringify({ mechlens_experiment: 1, model: { dir: DEFAULT_MODEL, sha256: '' }, analysis: 'run', params: { prompt: { tokens: clean }, topK: 3, interventions: [iv] } }));
-      const first = await cli('experiment', exp, '--update');
-      assert.equal(first.code, 0, first.stderr);
-      const again = await cli('experiment', exp, '--json');
-      assert.equal(again.code, 0, again.stderr);
-      const j = JSON.parse(again.stdout) as { results_changed: boolean; max_abs_diff: number };
-      assert.equal(j.results_changed, false, `max difference ${j.max_abs_diff}`);
+      await assertExperimentReplays(join(dir, 'sub.mlexp.json'), DEFAULT_MODEL, 'run', { prompt: { tokens: clean }, topK: 3, interventions: [iv] });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -58,7 +58,7 @@ describe('subspaces as view interventions', () => {
     const tok = (p: number) => ['When', ' Mary', ' and', ' to'][p];
     assert.equal(specLabel(subspaceSpec(R, 3, 2, { hook: 'blocks.2.hook_resid_post', positions: [-1] }, 'patch', { name: 'IO' }), tok), 'subspace r=2 “IO” · patch · blocks.2.hook_resid_post · last token');
     assert.equal(specLabel(subspaceSpec(R, 3, 2, { hook: 'blocks.2.hook_resid_post', positions: [1] }, 'ablate'), tok), 'subspace r=2 · project out · blocks.2.hook_resid_post · pos 1 “ Mary”');
-    assert.equal(specLabel(subspaceSpec(R, 3, 2, { hook: 'blocks.2.hook_resid_post' }, 'steer', { strength: 3.14159 }), tok), 'subspace r=2 · steer ×3.14 along direction 1 · blocks.2.hook_resid_post · all positions');
+    assert.equal(specLabel(subspaceSpec(R, 3, 2, { hook: 'blocks.2.hook_resid_post' }, 'steer', { strength: 3.14159 }), tok), 'subspace r=2 · steer dir 1 ×3.14 · blocks.2.hook_resid_post · all positions');
   });
 
   it('the shared state keeps it (validated, undoable) and pages get the chip without its basis; a page cannot send one', () => {
