@@ -2,15 +2,19 @@
 // merges into its own table (add / remove / undo / clear / compare), the compilation of the active specs
 // against a view's prompt into engine interventions, and the before/after comparison (two runs of the
 // prompt: clean and under the interventions).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { EngineClient } from './engineClient';
-import type { InterventionHostProtocol, InterventionNotifications, InterventionStateView } from '../shared/interventionProtocol';
+import type { FeatureSitesView, InterventionHostProtocol, InterventionNotifications, InterventionStateView } from '../shared/interventionProtocol';
+import { corpusMeanActivation } from '../shared/features';
 import type { Intervention } from '../shared/interventions';
 import type { ModelInfo } from '../shared/modelInfo';
 import { compareLogits, checkAgainstModel, uiInterventionSchema, uiLabel } from '../shared/patchUi';
 import { checkSubspace, compileUiSpec, subspaceLabel } from '../shared/subspaceUi';
 import type { UiSubspace } from '../shared/subspaceUi';
 import { pickSubspace } from './subspacePicker';
-import type { Comparison, CompileContext } from '../shared/patchUi';
+import type { Comparison, CompileContext, FeatureSiteInfo } from '../shared/patchUi';
+import { noTranscodersReason } from '../shared/patchUi';
 import { displayToken } from '../shared/tokenText';
 import type { Handlers } from '../shared/rpc';
 import { RpcError } from '../shared/rpc';
@@ -18,6 +22,9 @@ import { InterventionStore, MAX_REFERENCE } from './interventionStore';
 
 /** A view's prompt, or null when it shows none. */
 export type PromptOf = () => string | null;
+
+/** Features per layer a token's menu lists as active there. */
+const ACTIVE_FEATURES = 8;
 
 /** Top tokens of each run shown in the comparison. */
 const COMPARE_K = 5;
@@ -64,7 +71,62 @@ export class InterventionService {
     }
     const refs = this.store.reference;
     const reference = refs ? await Promise.all(refs.map(async (text) => (await this.tokens(text, signal)).ids)) : undefined;
-    return { nLayers: info.nLayers, nHeads: info.nHeads, hasResidMid: true, prompt, counterfactual, reference };
+    const features = this.store.specs.flatMap((s) => (s.site === 'feature' ? [s] : []));
+    if (features.length === 0) return { nLayers: info.nLayers, nHeads: info.nHeads, hasResidMid: true, prompt, counterfactual, reference };
+    const featureMeans = new Map<string, number>();
+    for (const s of features) {
+      const m = s.kind === 'mean' ? await this.featureMean(info, s.layer, s.feature) : undefined;
+      if (m !== undefined) featureMeans.set(`${s.layer}:${s.feature}`, m);
+    }
+    return { nLayers: info.nLayers, nHeads: info.nHeads, hasResidMid: true, prompt, counterfactual, reference, features: await this.featureInfo(info), featureMeans };
+  }
+
+  private featureInfoCache: { key: string; value: FeatureSiteInfo } | undefined;
+
+  /** The model's transcoders as feature sites (features per layer), or why there are none: the model folder's transcoders/, never a path from a view. */
+  private async featureInfo(info: ModelInfo): Promise<FeatureSiteInfo> {
+    const key = `${info.dir}\0${info.name}`;
+    if (this.featureInfoCache?.key === key) return this.featureInfoCache.value;
+    let value: FeatureSiteInfo;
+    if (!existsSync(join(info.dir, 'transcoders'))) value = { missing: noTranscodersReason(info.name) };
+    else {
+      try {
+        value = { nFeatures: (await this.engine.call('analysis/featureSites', {})).nFeatures };
+      } catch (e) {
+        // A set that does not load (a missing file, a mismatch) is shown as the reason; anything else is an error.
+        if (!(e instanceof RpcError) || e.code !== 'bad-input') throw e;
+        value = { missing: `${info.name}'s transcoders cannot be used: ${e.message}` };
+      }
+    }
+    this.featureInfoCache = { key, value };
+    return value;
+  }
+
+  /** Feature means from the model's dashboards (its features/), by model and feature; null: none, use the reference prompts. */
+  private readonly featureMeans = new Map<string, number | null>();
+
+  private async featureMean(info: ModelInfo, layer: number, index: number): Promise<number | undefined> {
+    const key = `${info.dir}\0${layer}:${index}`;
+    if (!this.featureMeans.has(key)) {
+      let mean: number | null = null;
+      try {
+        mean = corpusMeanActivation(await this.engine.call('analysis/featureDetails', { layer, index })) ?? null;
+      } catch (e) {
+        if (!(e instanceof RpcError) || e.code !== 'bad-input') throw e;
+      }
+      this.featureMeans.set(key, mean);
+    }
+    return this.featureMeans.get(key) ?? undefined;
+  }
+
+  /** The feature sites a click at `position` of the view's prompt (`text`) offers. */
+  async featureSites(text: string | null, position: number, signal?: AbortSignal): Promise<FeatureSitesView> {
+    const info = await this.model();
+    const f = await this.featureInfo(info);
+    if ('missing' in f) return { available: false, reason: f.missing };
+    if (!text) return { available: true, nFeatures: f.nFeatures, active: [] };
+    const r = await this.engine.call('analysis/featureSites', { prompt: { text }, position, top: ACTIVE_FEATURES }, { signal });
+    return { available: true, nFeatures: r.nFeatures, active: r.active ?? [] };
   }
 
   /** The engine interventions of the active specs on `text` (undefined when none are active). */
@@ -83,7 +145,8 @@ export class InterventionService {
     const info = await this.model();
     const t = text ? await this.tokens(text, signal) : { ids: [], texts: [] };
     if (spec.positions?.length && !text) throw new RpcError('bad-input', 'This view shows no prompt: choose all positions, or open a prompt first.');
-    checkAgainstModel(spec, { nLayers: info.nLayers, nHeads: info.nHeads, hasResidMid: true, prompt: t.ids });
+    const features = spec.site === 'feature' ? await this.featureInfo(info) : undefined;
+    checkAgainstModel(spec, { nLayers: info.nLayers, nHeads: info.nHeads, hasResidMid: true, prompt: t.ids, ...(features ? { features } : {}) });
     return this.store.add(spec, uiLabel(spec, (p) => (t.texts[p] === undefined ? undefined : displayToken(t.texts[p]))));
   }
 
@@ -120,6 +183,7 @@ export class InterventionService {
       'interventions/remove': ({ id }) => this.store.remove(id),
       'interventions/undo': () => this.store.undo(),
       'interventions/clear': () => this.store.clear(),
+      'interventions/features': ({ position }, ctx) => this.featureSites(promptOf(), position, ctx.signal),
       'interventions/addSubspace': async (_p, ctx) => {
         const spec = await pickSubspace(await this.model());
         return spec ? this.addSubspace(spec, promptOf(), ctx.signal) : null;

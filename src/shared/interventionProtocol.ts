@@ -18,6 +18,9 @@ export interface InterventionChip {
   spec: UiSpec;
 }
 
+/** The transcoder features as sites at one token: per layer, the feature count and the most active features there (largest first). */
+export type FeatureSitesView = { available: true; nFeatures: number[]; active: Array<Array<{ index: number; act: number }>> } | { available: false; reason: string };
+
 /** The shared state as the views show it. */
 export interface InterventionStateView {
   chips: InterventionChip[];
@@ -38,6 +41,11 @@ export const INTERVENTION_PARAMS = {
   'interventions/undo': noParams,
   'interventions/clear': noParams,
   /**
+   * What a click on the view's token at `position` offers as feature sites: the transcoders' features per layer
+   * and the features most active there; or, for a model without transcoders, why (and how to get them).
+   */
+  'interventions/features': object({ position: integer(0, 1_000_000, 'a token position (a non-negative integer)') }),
+  /**
    * Adds a saved subspace (mechlens das --out, Save Subspace…): the host asks for the file in its open dialog, reads
    * and checks it, and asks what to do with it (patch from the counterfactual, project out, steer). No path and no
    * numbers come from the page. Null when the user cancelled.
@@ -57,6 +65,7 @@ export type InterventionHostProtocol = {
   'interventions/remove': { params: P<'interventions/remove'>; result: InterventionStateView };
   'interventions/undo': { params: P<'interventions/undo'>; result: InterventionStateView };
   'interventions/clear': { params: P<'interventions/clear'>; result: InterventionStateView };
+  'interventions/features': { params: P<'interventions/features'>; result: FeatureSitesView };
   'interventions/addSubspace': { params: P<'interventions/addSubspace'>; result: InterventionStateView | null };
   'interventions/compare': { params: P<'interventions/compare'>; result: Comparison | null };
   'interventions/randomInit': { params: P<'interventions/randomInit'>; result: InterventionStateView };

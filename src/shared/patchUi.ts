@@ -111,6 +111,11 @@ export const uiInterventionSchema: Schema<UiIntervention> = {
 /** The model's transcoders as feature sites see them: features per layer, or why there are none. */
 export type FeatureSiteInfo = { nFeatures: number[] } | { missing: string };
 
+/** Why a model offers no feature sites, and how to get them (the menu shows it beside the disabled site). */
+export function noTranscodersReason(modelName: string): string {
+  return `${modelName} has no transcoders: feature sites need a transcoder set in its model folder's transcoders/ (circuit-tracer's config.yaml + layer_{i}.safetensors; MechLens: Download Transcoder Files… fetches the files a set lists). The bundled mechlens-tiny and stories260K ship theirs.`;
+}
+
 /** What compiling needs to know: the model's shape and the prompts. */
 export interface CompileContext {
   nLayers: number;

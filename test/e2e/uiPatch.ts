@@ -4,7 +4,8 @@
 // comparison (Δ logit, Δ p, KL) and the views re-run under it; chips are removed, undone and cleared; the
 // Patching panel makes a counterfactual with a helper (alignment checked), runs a sweep and a click on a
 // heatmap cell applies that patch everywhere; the editor's "Ablate or Patch Selected Tokens…" adds one from
-// a selection. No token text or head is hard-coded: positions come from the views themselves, so the suite
+// a selection; a transcoder feature active at the clicked token is zeroed from the same menu (every view
+// re-runs, the lens saves it in an experiment that replays), and a typed feature is scaled and undone. No token text or head is hard-coded: positions come from the views themselves, so the suite
 // runs on whichever bundled model ships. Screenshots dark and light go to <outDir>/patch-*.png.
 // Usage: node --import tsx test/e2e/uiPatch.ts <port> <extensionPath> <workspaceFolder> <outDir>
 import { execFileSync } from 'node:child_process';
@@ -209,6 +210,88 @@ async function main(): Promise<number> {
       await dla.locator('#iv-compare table').waitFor({ state: 'detached', timeout: 10_000 });
       await tab('MechLens: Prompt').click();
       await waitChips(await promptView(), 0, 'prompt after clear');
+    });
+
+    await test('a transcoder feature active at the clicked token is zeroed from the menu: chip, comparison, every view re-runs, saved and replayed', async () => {
+      await waitChips(await promptView(), 0, 'prompt panel before the feature site');
+      // From the logit lens (visible while it re-runs): a right-click on the last token, the feature site.
+      await tab('Logit lens: ioi.prompt').click();
+      const lens = await findWebview(page, 'body[data-view="lens"] #app[data-ready]', 60_000);
+      await waitChips(lens, 0, 'logit lens before the feature site');
+      const lensReady = Number(await lens.locator('#app').getAttribute('data-ready'));
+      await lens.locator(`#tokens .token[data-pos="${last}"]`).click({ button: 'right' });
+      await lens.locator('#iv-menu').waitFor({ timeout: 10_000 });
+      await page.waitForTimeout(150);
+      await setValue(lens, '#iv-site', 'feature');
+      // The host lists the features most active at this token (largest first), per layer.
+      await lens.locator('#iv-factive[data-count]').waitFor({ timeout: 30_000 });
+      const options = await lens.locator('#iv-factive vscode-option').evaluateAll((els) => els.map((e) => e.getAttribute('value') ?? '').filter((v) => v.includes(':')));
+      check(options.length > 0, 'features are active at the last token');
+      check((await lens.locator('#iv-feature-reason').isHidden()) && (await lens.locator('#iv-site vscode-option[value="feature"][disabled]').count()) === 0, 'the bundled model offers the site');
+      const acts = (await lens.locator('#iv-factive vscode-option').allTextContents()).slice(1).map((t) => Number(t.trim().split(/\s+/).pop()));
+      const top = options[acts.indexOf(Math.max(...acts))]!;
+      const [layer, index] = top.split(':');
+      await setValue(lens, '#iv-factive', top);
+      check((await lens.locator('#iv-findex').evaluate((e) => (e as HTMLElement & { value: string }).value)) === index, 'picking an active feature fills in its index');
+      await setValue(lens, '#iv-fkind', 'zero');
+      await page.screenshot({ path: `${outDir}/patch-18-feature-menu-dark.png` });
+      await lens.locator('#iv-apply').click();
+      await waitChips(lens, 1, 'logit lens after the feature ablation');
+      const label = (await lens.locator('.iv-chip .iv-label').first().textContent()) ?? '';
+      check(label.startsWith(`zero · feature L${layer}#${index} · “`) && label.endsWith(`@${last}`), `chip label "${label}"`);
+      const kl = await shownKl(lens);
+      log(`feature L${layer}#${index} (the most active at the last token, of ${options.length} listed) zeroed: KL ${kl}`);
+      check(kl > 1e-4, `switching off the most active feature at the last token changes the prediction (KL ${kl})`);
+      const until = Date.now() + 30_000;
+      while (Number(await lens.locator('#app').getAttribute('data-ready')) <= lensReady && Date.now() < until) await page.waitForTimeout(100);
+      check(Number(await lens.locator('#app').getAttribute('data-ready')) > lensReady, 'the lens re-ran under the feature ablation');
+      await page.screenshot({ path: `${outDir}/patch-19-feature-lens-dark.png` });
+      // Every other view shows the chip and re-runs under it.
+      for (const [title, kind] of [
+        ['MechLens: Prompt', 'prompt'],
+        ['Attention: ioi.prompt', 'attention'],
+        ['DLA: ioi.prompt', 'dla'],
+      ] as const) {
+        await tab(title).click();
+        const v = await findWebview(page, `body[data-view="${kind}"] #iv-chips[data-count="1"]`, 60_000);
+        check((await shownKl(v)) > 1e-4, `${kind} shows the comparison`);
+      }
+      await page.screenshot({ path: `${outDir}/patch-19-feature-dla-dark.png` });
+      // The lens saves its analysis with the feature intervention; the experiment re-runs identically.
+      await tab('Logit lens: ioi.prompt').click();
+      const shown = await findWebview(page, 'body[data-view="lens"] #save-experiment', 60_000);
+      await shown.locator('#app[data-ready]').waitFor({ timeout: 60_000 });
+      const file = join(folder, 'lens-feature.mlexp.json');
+      rmSync(file, { force: true });
+      await shown.locator('#save-experiment').click();
+      await answerFileDialog(page, file);
+      const exp = await findWebview(page, 'body[data-view="experiment"] #rerun', 60_000);
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as { params: { interventions?: Array<Record<string, unknown>> } };
+      const iv = saved.params.interventions?.[0];
+      check(iv?.kind === 'feature' && iv.layer === Number(layer) && iv.index === Number(index) && iv.value === 0, `the experiment holds the feature intervention (${JSON.stringify(iv)})`);
+      await exp.locator('#rerun').click();
+      await exp.locator('#status[data-outcome="identical"]').waitFor({ timeout: 60_000 });
+      await page.screenshot({ path: `${outDir}/patch-20-feature-experiment-dark.png` });
+      await runCommand(page, 'View: Close Editor');
+      // A typed feature, scaled, at another token; then undo.
+      await tab('MechLens: Prompt').click();
+      const view = await promptView();
+      await view.locator(`#tokens .token[data-pos="${last - 1}"]`).click({ button: 'right' });
+      await view.locator('#iv-menu').waitFor({ timeout: 10_000 });
+      await page.waitForTimeout(150);
+      await setValue(view, '#iv-site', 'feature');
+      await setValue(view, '#iv-fkind', 'scale');
+      await setValue(view, '#iv-flayer', '0');
+      await setValue(view, '#iv-findex', '5');
+      await setValue(view, '#iv-fvalue', '2');
+      await view.locator('#iv-apply').click();
+      await waitChips(view, 2, 'prompt panel after the typed feature');
+      const second = (await view.locator('.iv-chip .iv-label').allTextContents())[1] ?? '';
+      check(second.startsWith('scale ×2 · feature L0#5 · ') && second.endsWith(`@${last - 1}`), `chip "${second}"`);
+      await view.locator('#iv-undo').click();
+      await waitChips(view, 1, 'prompt panel after undo');
+      await runCommand(page, 'MechLens: Clear Interventions');
+      await waitChips(view, 0, 'prompt panel after clearing the feature ablation');
     });
 
     await test('Patching panel: a helper makes the counterfactual, the alignment is checked, a sweep runs and a cell click applies its patch', async () => {
@@ -443,6 +526,13 @@ async function main(): Promise<number> {
       await view.locator('#iv-menu').waitFor({ timeout: 10_000 });
       await page.waitForTimeout(400);
       await page.screenshot({ path: `${outDir}/patch-11-prompt-menu-light.png` });
+      await page.keyboard.press('Escape');
+      await view.locator(`.token[data-pos="${last}"]`).click({ button: 'right' });
+      await view.locator('#iv-menu').waitFor({ timeout: 10_000 });
+      await setValue(view, '#iv-site', 'feature');
+      await view.locator('#iv-factive[data-count]').waitFor({ timeout: 30_000 });
+      await page.waitForTimeout(400);
+      await page.screenshot({ path: `${outDir}/patch-21-feature-menu-light.png` });
       await page.keyboard.press('Escape');
       await tab('Logit lens: ioi.prompt').click();
       await findWebview(page, 'body.vscode-light[data-view="lens"] #heatmap .main-svg');

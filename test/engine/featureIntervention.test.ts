@@ -3,13 +3,18 @@
 // activation, ReLU(W_enc·x + b_enc) in plain JS, times its decoder row, at that position only) and changes the
 // logits; setting a feature to its own activation, or patching it from the same prompt, changes nothing; a
 // mean over reference prompts is that mean; generation with the key/value cache equals generation without;
-// bad layers and indices, and a model without transcoders, are refused naming the problem.
+// bad layers and indices, and a model without transcoders, are refused naming the problem; the CLI takes it
+// in --interventions and an experiment file replays it.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Model } from '../../src/engine/model';
 import { transcodersFor } from '../../src/engine/attribution/transcoders';
 import type { HookName } from '../../src/engine/hooks';
 import type { Intervention } from '../../src/shared/interventions';
 import { runAnalysis } from '../../src/engine/analysis/registry';
+import { cli } from '../support/cli';
 import { DEFAULT_MODEL, fixture, maxAbsDiff } from '../support/fixtures';
 
 const PROMPT = 'When Mary and John went to the store, John gave a drink to';
@@ -107,6 +112,34 @@ describe('feature interventions (kind "feature")', function () {
     const lens = await runAnalysis(model, 'lens', { prompt: { tokens }, interventions });
     const plain = await runAnalysis(model, 'lens', { prompt: { tokens } });
     assert.notDeepEqual(lens.top[L + 1], plain.top[L + 1]);
+  });
+
+  it('the CLI takes it in --interventions and an experiment file replays it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mechlens-feature-'));
+    try {
+      const iv = { kind: 'feature', layer: L, index: f, positions: [P], value: 0 };
+      writeFileSync(join(dir, 'iv.json'), JSON.stringify([iv]));
+      const r = await cli('run', '--model', DEFAULT_MODEL, '--tokens', tokens.join(','), '--interventions', join(dir, 'iv.json'), '--json');
+      assert.equal(r.code, 0, r.stderr);
+      const fromCli = Float32Array.from((JSON.parse(r.stdout) as { logits: number[][] }).logits.at(-1)!);
+      const expected = await model.run(tokens, { interventions: [iv as Intervention], lastOnly: true });
+      assert.ok(maxAbsDiff(fromCli, expected.data) < 1e-4);
+      writeFileSync(join(dir, 'bad.json'), JSON.stringify([{ ...iv, index: 99_999 }]));
+      const wrong = await cli('run', '--model', DEFAULT_MODEL, '--tokens', tokens.join(','), '--interventions', join(dir, 'bad.json'));
+      assert.equal(wrong.code, 2);
+      assert.match(wrong.stderr, /Feature 99999 is outside layer 1's 1024 features/);
+      assert.doesNotMatch(wrong.stderr, /at .*\.js:\d+/, 'no stack trace');
+      const exp = join(dir, 'feature.mlexp.json');
+      writeFileSync(exp, JSON.stringify({ mechlens_experiment: 1, model: { dir: DEFAULT_MODEL, sha256: '' }, analysis: 'lens', params: { prompt: { tokens }, interventions: [iv] } }));
+      const first = await cli('experiment', exp, '--update');
+      assert.equal(first.code, 0, first.stderr);
+      const again = await cli('experiment', exp, '--json');
+      assert.equal(again.code, 0, again.stderr);
+      const j = JSON.parse(again.stdout) as { results_changed: boolean; max_abs_diff: number };
+      assert.equal(j.results_changed, false, `max difference ${j.max_abs_diff}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a layer or index out of range, and a model without transcoders, naming the problem', async () => {

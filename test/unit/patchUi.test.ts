@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { InterventionStore, MAX_INTERVENTIONS } from '../../src/host/interventionStore';
 import { validateAnalysisParams } from '../../src/shared/analysisProtocol';
 import { validatePromptPanelParams } from '../../src/shared/panelProtocol';
-import { compareLogits, compileUiIntervention, shuffledTokens, sweepCellIntervention, uiLabel } from '../../src/shared/patchUi';
+import { compareLogits, compileUiIntervention, noTranscodersReason, shuffledTokens, sweepCellIntervention, uiLabel } from '../../src/shared/patchUi';
 import type { UiIntervention } from '../../src/shared/patchUi';
 import { alignPair, changeNumber, moveLastName, pairNames, swapNames } from '../../src/shared/pairs';
 import { RpcError } from '../../src/shared/rpc';
@@ -244,8 +244,8 @@ describe('transcoder feature sites (click-to-patch)', () => {
   it('refuses a bad layer, an index out of range and a model without transcoders, saying why', () => {
     assert.throws(() => compileUiIntervention({ ...zero, layer: 4 }, ctx), badInput(/layer 4 is beyond the transcoders \(layers 0..3\)/));
     assert.throws(() => compileUiIntervention({ ...zero, feature: 512 }, ctx), badInput(/feature 512 is beyond layer 1's 512 transcoder features \(0..511\)/));
-    const missing = 'gpt2 has no transcoders: put a transcoder set in its folder';
-    assert.throws(() => compileUiIntervention(zero, { ...ctx, features: { missing } }), badInput(/gpt2 has no transcoders/));
+    const missing = noTranscodersReason('gpt2');
+    assert.throws(() => compileUiIntervention(zero, { ...ctx, features: { missing } }), badInput(/gpt2 has no transcoders: feature sites need a transcoder set in its model folder's transcoders\/ .*Download Transcoder Files/));
     assert.throws(() => compileUiIntervention({ ...zero, positions: [4] }, ctx), badInput(/position 4 is beyond the prompt/));
     assert.throws(() => compileUiIntervention({ ...zero, kind: 'patch' }, { ...ctx, counterfactual: undefined }), badInput(/patching needs a counterfactual prompt/));
   });

@@ -2,16 +2,21 @@
 // comparison of the view's prompt (Δ logit and Δ probability of the top tokens, KL to the clean run), and
 // the compact menu a token opens (right-click, or the "Intervene…" button on the focused token): zero /
 // mean / resample ablation or a patch from the counterfactual, at a site (residual pre / mid / post,
-// attention output, a head's output / q / k / v / pattern, MLP output), at one layer, a range or all.
+// attention output, a head's output / q / k / v / pattern, MLP output), at one layer, a range or all; or at a
+// transcoder feature (typed, or picked among the features active at the token), off, at its mean, resampled,
+// patched, set or scaled.
 // The state lives in the host (one for all views); this module only renders it and sends requests.
 // Token text goes in through textContent (untrusted model output).
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
+import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import type { Comparison, InterventionHostProtocol, InterventionStateView } from '../../src/shared/interventionProtocol';
-import { KIND_LABELS, SITE_LABELS, UI_KINDS, UI_SITES, isHeadSite } from '../../src/shared/patchUi';
-import type { UiIntervention, UiKind, UiSite } from '../../src/shared/patchUi';
+import { FEATURE_KINDS, FEATURE_KIND_LABELS, FEATURE_SITE_LABEL, KIND_LABELS, SITE_LABELS, UI_KINDS, UI_SITES, isHeadSite } from '../../src/shared/patchUi';
+import type { FeatureKind, UiIntervention, UiKind, UiSite } from '../../src/shared/patchUi';
+import type { FeatureSitesView } from '../../src/shared/interventionProtocol';
 import { displayToken, formatProb } from '../../src/shared/tokenText';
 import { labelled, select } from './controls';
+import type { ValueElement } from './controls';
 import { el } from './dom';
 
 /** The part of a view's RPC endpoint this module uses. */
@@ -54,6 +59,8 @@ const CSS = `
 .iv-menu .iv-layers { display: flex; gap: 6px; }
 .iv-menu .iv-layers vscode-single-select { width: 82px; }
 .iv-menu [hidden] { display: none !important; }
+.iv-menu vscode-textfield { width: 170px; }
+.iv-menu .iv-reason { margin: 0; max-width: 330px; white-space: normal; font-size: 0.92em; color: var(--vscode-descriptionForeground); }
 .iv-menu .iv-actions { display: flex; gap: 8px; justify-content: flex-end; }
 .token.iv-target { text-decoration: underline wavy var(--vscode-charts-orange, orange); text-underline-offset: 3px; }
 `;
@@ -123,7 +130,14 @@ export class InterventionBar {
   /** When this page's last Apply was clicked (performance.now()), until its comparison is drawn. */
   private appliedAt: number | undefined;
   /** The last menu's choices, offered again. */
-  private last: { kind: UiKind; site: UiSite; from: number; to: number; head?: number; all: boolean } = { kind: 'zero', site: 'mlp_out', from: 0, to: 0, all: false };
+  private last: { kind: UiKind; site: UiSite | 'feature'; from: number; to: number; head?: number; all: boolean; fkind: FeatureKind; feature?: number; value?: number } = {
+    kind: 'zero',
+    site: 'mlp_out',
+    from: 0,
+    to: 0,
+    all: false,
+    fkind: 'zero',
+  };
 
   constructor(
     private readonly rpc: InterventionRpc,
@@ -261,15 +275,21 @@ export class InterventionBar {
     const menu = el('div', { class: 'iv-menu', id: 'iv-menu', role: 'dialog', 'aria-label': 'Intervene on a token' });
     menu.append(el('h3', {}, `Intervene on “${displayToken(tokenText)}” @${position}`));
     const kind = select('iv-kind', 'What replaces the activation', UI_KINDS.map((k) => [k, KIND_LABELS[k]] as const), () => undefined);
-    const site = select('iv-site', 'Which activation', UI_SITES.map((s) => [s, SITE_LABELS[s]] as const), () => syncHead());
+    const site = select('iv-site', 'Which activation', [...UI_SITES.map((s) => [s, SITE_LABELS[s]] as const), ['feature', FEATURE_SITE_LABEL] as const], () => syncSite());
+    const feature = this.featureControls(position, nLayers, site, menu);
     const layerOptions = Array.from({ length: nLayers }, (_, l) => [String(l), `L${l}`] as const);
     const from = select('iv-from', 'First layer', [['all', 'all'], ...layerOptions], () => syncTo());
     const to = select('iv-to', 'Last layer', layerOptions, () => undefined);
     const head = select('iv-head', 'Head (head sites)', [['all', 'all heads'], ...Array.from({ length: nHeads }, (_, h) => [String(h), `H${h}`] as const)], () => undefined);
     const all = el('vscode-checkbox', { id: 'iv-all', label: 'all positions' }) as HTMLElement & { checked: boolean };
     const headRow = labelled('Head', head);
-    const syncHead = () => {
-      headRow.hidden = !isHeadSite(site.value as UiSite);
+    const kindRow = labelled('Replace with', kind);
+    const syncSite = () => {
+      const isFeature = site.value === 'feature';
+      headRow.hidden = isFeature || !isHeadSite(site.value as UiSite);
+      kindRow.hidden = isFeature;
+      layersRow.hidden = isFeature;
+      feature.sync(isFeature);
     };
     const toRow = el('span', { class: 'iv-layers' });
     const syncTo = () => {
@@ -283,6 +303,15 @@ export class InterventionBar {
     const cancel = el('vscode-button', { secondary: '', id: 'iv-cancel' }, 'Cancel');
     cancel.addEventListener('click', () => this.closeMenu());
     apply.addEventListener('click', () => {
+      if (site.value === 'feature') {
+        const spec = feature.spec(all.checked ? undefined : [position]);
+        if (!spec) return;
+        this.last = { ...this.last, site: 'feature', fkind: spec.kind, from: spec.layer, to: spec.layer, feature: spec.feature, value: spec.value, all: all.checked };
+        this.closeMenu();
+        this.appliedAt = performance.now();
+        void this.add(spec);
+        return;
+      }
       const allLayers = from.value === 'all';
       const spec: UiIntervention = {
         kind: kind.value as UiKind,
@@ -292,14 +321,14 @@ export class InterventionBar {
         ...(all.checked ? {} : { positions: [position] }),
         ...(isHeadSite(site.value as UiSite) && head.value !== 'all' ? { head: Number(head.value) } : {}),
       };
-      this.last = { kind: spec.kind, site: spec.site, from: spec.from, to: spec.to, head: spec.head, all: all.checked };
+      this.last = { ...this.last, kind: spec.kind, site: spec.site, from: spec.from, to: spec.to, head: spec.head, all: all.checked };
       this.closeMenu();
       this.appliedAt = performance.now();
       void this.add(spec);
     });
     const actions = el('div', { class: 'iv-actions' });
     actions.append(cancel, apply);
-    menu.append(labelled('Replace with', kind), labelled('Site', site), layersRow, headRow, all, actions);
+    menu.append(labelled('Site', site), feature.reason, kindRow, ...feature.rows, layersRow, headRow, all, actions);
     document.body.append(menu);
     const r = anchor.getBoundingClientRect();
     menu.style.left = `${Math.max(4, Math.min(window.scrollX + r.left, window.scrollX + document.documentElement.clientWidth - menu.offsetWidth - 8))}px`;
@@ -313,9 +342,85 @@ export class InterventionBar {
       to.value = String(Math.min(last.to, nLayers - 1));
       head.value = last.head === undefined ? 'all' : String(Math.min(last.head, nHeads - 1));
       all.checked = last.all;
-      syncHead();
+      feature.restore(last);
+      syncSite();
       syncTo();
     });
+  }
+
+  /**
+   * The feature site's controls: what the activation becomes, the layer, the index (typed, or picked among the
+   * features most active at this token, which the host computes on the view's prompt), and the value for set /
+   * scale. A model without transcoders gets the site disabled, with the host's reason (how to get them).
+   */
+  private featureControls(position: number, nLayers: number, site: ValueElement, menu: HTMLElement) {
+    const fkind = select('iv-fkind', 'What the feature\'s activation becomes', FEATURE_KINDS.map((k) => [k, FEATURE_KIND_LABELS[k]] as const), () => syncValue());
+    const layer = select('iv-flayer', 'The transcoder layer', Array.from({ length: nLayers }, (_, l) => [String(l), `L${l}`] as const), () => undefined);
+    const index = el('vscode-textfield', { id: 'iv-findex', placeholder: 'feature index', title: 'The feature\'s index in its layer: type it, or pick a feature active at this token' }) as ValueElement;
+    const active = select('iv-factive', 'Features active at this token, largest activation first (picking one sets the layer and index)', [['', 'loading…']], (v) => {
+      const [l, i] = v.split(':');
+      if (l === undefined || i === undefined) return;
+      layer.value = l;
+      index.value = i;
+    });
+    const value = el('vscode-textfield', { id: 'iv-fvalue', placeholder: 'value', title: 'The activation to set, or the factor to scale by' }) as ValueElement;
+    const reason = el('p', { class: 'iv-reason', id: 'iv-feature-reason', hidden: '' });
+    const layerRow = el('label', {}, 'Feature');
+    const layerPair = el('span', { class: 'iv-layers' });
+    layerPair.append(layer, index);
+    layerRow.append(layerPair);
+    const valueRow = labelled('Value', value);
+    const rows = [labelled('Becomes', fkind), labelled('Active here', active), layerRow, valueRow];
+    let shown = false;
+    const syncValue = () => {
+      valueRow.hidden = !shown || (fkind.value !== 'set' && fkind.value !== 'scale');
+    };
+    const showSites = (v: FeatureSitesView) => {
+      if (this.menu !== menu) return;
+      if (!v.available) {
+        site.querySelector('vscode-option[value="feature"]')?.setAttribute('disabled', '');
+        reason.textContent = `Transcoder feature: ${v.reason}`;
+        reason.hidden = false;
+        if (site.value === 'feature') site.value = 'mlp_out';
+        site.dispatchEvent(new Event('change'));
+        return;
+      }
+      const options = v.active.flatMap((list, l) => list.map((f) => el('vscode-option', { value: `${l}:${f.index}` }, `L${l} #${f.index}  ${f.act.toFixed(2)}`)));
+      active.replaceChildren(el('vscode-option', { value: '' }, options.length ? `${options.length} active features…` : 'none active here'), ...options);
+      active.dataset.count = String(options.length);
+    };
+    this.rpc.call('interventions/features', { position }).then(showSites, (err: unknown) => showSites({ available: false, reason: errorText(err) }));
+    return {
+      rows,
+      reason,
+      sync: (isFeature: boolean) => {
+        shown = isFeature;
+        for (const r of rows) r.hidden = !isFeature;
+        syncValue();
+      },
+      restore: (last: InterventionBar['last']) => {
+        fkind.value = last.fkind;
+        layer.value = String(Math.min(last.from, nLayers - 1));
+        if (last.feature !== undefined) index.value = String(last.feature);
+        if (last.value !== undefined) value.value = String(last.value);
+      },
+      /** The spec, or undefined (with the problem shown) when the index or value is not a number. */
+      spec: (positions: number[] | undefined): (UiIntervention & { site: 'feature' }) | undefined => {
+        const i = index.value.trim();
+        if (!/^\d+$/.test(i)) {
+          this.options.onError('Type the feature\'s index (a non-negative integer), or pick a feature active at this token.');
+          return undefined;
+        }
+        const k = fkind.value as FeatureKind;
+        const valued = k === 'set' || k === 'scale';
+        const x = Number(value.value.trim());
+        if (valued && (value.value.trim() === '' || !Number.isFinite(x))) {
+          this.options.onError(k === 'set' ? 'Type the activation to set the feature to.' : 'Type the factor to scale the feature by.');
+          return undefined;
+        }
+        return { site: 'feature', kind: k, layer: Number(layer.value), feature: Number(i), ...(positions ? { positions } : {}), ...(valued ? { value: x } : {}) };
+      },
+    };
   }
 }
 
