@@ -15,6 +15,7 @@ import type { HookName } from '../../src/engine/hooks';
 import type { Intervention } from '../../src/shared/interventions';
 import { runAnalysis } from '../../src/engine/analysis/registry';
 import { cli } from '../support/cli';
+import { assertExperimentReplays } from '../support/experiments';
 import { DEFAULT_MODEL, fixture, maxAbsDiff } from '../support/fixtures';
 
 const PROMPT = 'When Mary and John went to the store, John gave a drink to';
@@ -129,14 +130,7 @@ describe('feature interventions (kind "feature")', function () {
       assert.equal(wrong.code, 2);
       assert.match(wrong.stderr, /Feature 99999 is outside layer 1's 1024 features/);
       assert.doesNotMatch(wrong.stderr, /at .*\.js:\d+/, 'no stack trace');
-      const exp = join(dir, 'feature.mlexp.json');
-      writeFileSync(exp, JSON.stringify({ mechlens_experiment: 1, model: { dir: DEFAULT_MODEL, sha256: '' }, analysis: 'lens', params: { prompt: { tokens }, interventions: [iv] } }));
-      const first = await cli('experiment', exp, '--update');
-      assert.equal(first.code, 0, first.stderr);
-      const again = await cli('experiment', exp, '--json');
-      assert.equal(again.code, 0, again.stderr);
-      const j = JSON.parse(again.stdout) as { results_changed: boolean; max_abs_diff: number };
-      assert.equal(j.results_changed, false, `max difference ${j.max_abs_diff}`);
+      await assertExperimentReplays(join(dir, 'feature.mlexp.json'), DEFAULT_MODEL, 'lens', { prompt: { tokens }, interventions: [iv] });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
