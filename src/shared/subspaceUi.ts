@@ -104,7 +104,8 @@ export function siteWidth(hook: string, heads: readonly number[] | undefined, m:
   const local = hook.replace(/^blocks\.\d+\./, '');
   if (local === 'mlp.hook_post') return m.dMlp;
   if (/^attn\.hook_(z|q|k|v)$/.test(local)) return m.dHead * (heads?.length ?? 1);
-  if (/^(hook_resid_(pre|mid|post)|hook_attn_out|hook_mlp_out|hook_embed|hook_pos_embed|mlp\.hook_out|attn\.hook_result)$/.test(local)) return m.dModel;
+  if (local === 'attn.hook_result') return m.dModel * (heads?.length ?? 1);
+  if (/^(hook_resid_(pre|mid|post)|hook_attn_out|hook_mlp_out|hook_embed|hook_pos_embed|mlp\.hook_out)$/.test(local)) return m.dModel;
   return undefined;
 }
 

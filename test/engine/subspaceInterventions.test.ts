@@ -2,13 +2,18 @@
 // model: with R the identity it is the full patch; rank 1 matches a hand computation of h + u uᵀ (s − h); h is
 // the run's own activation under the interventions before it (on earlier hooks, earlier on the same hook, and
 // across key/value-cache decoding steps); projecting out removes the component; a basis over several heads
-// side by side works like a DAS site over them; bad bases get messages; the CLI and experiment files take it.
+// side by side works like a DAS site over them; a DAS result made into the views' chip predicts what IIA through
+// its saved file predicts; bad bases get messages; the CLI and experiment files take it.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Model } from '../../src/engine/model';
 import { runAnalysis } from '../../src/engine/analysis/registry';
+import { buildPairs } from '../../src/engine/analysis/causal';
+import { saveSubspace } from '../../src/engine/analysis/subspaceFile';
+import { EXAMPLE_NAMES, exampleHypothesis } from '../../src/shared/causal';
+import { compileUiSpec, subspaceSpec, viewSite } from '../../src/shared/subspaceUi';
 import type { Intervention } from '../../src/shared/interventions';
 import type { NamedTensor } from '../../src/shared/tensor';
 import { DEFAULT_MODEL } from '../support/fixtures';
@@ -148,6 +153,33 @@ describe('subspace interventions', function () {
     await assert.rejects(run({ kind: 'subspace', hook, basis: Array.from({ length: d }, (_, i) => [i, 2 * i]) }), /linearly dependent/);
     await assert.rejects(run({ kind: 'subspace', hook: 'blocks.0.attn.hook_pattern', basis: basisOf(4, 1, 1) }), /not a per-position activation/);
     await assert.rejects(run({ kind: 'subspace', hook, basis: basisOf(d, 1, 1), source: { tokens: corrupt.slice(0, 3) } }), /source prompt has 3 tokens/);
+  });
+
+  it("a DAS result as the views' patching site predicts what IIA through the saved subspace predicts, pair by pair", async function () {
+    const names = EXAMPLE_NAMES.filter((n) => model.tokenize(` ${n}`).ids.length === 1);
+    const hypothesis = { ...exampleHypothesis(model.config.nLayers, names), n: 40 };
+    const das = await runAnalysis(model, 'das', { hypothesis, rank: 4, epochs: 2, controls: false });
+    const dir = mkdtempSync(join(tmpdir(), 'mechlens-das-site-'));
+    try {
+      const [file] = saveSubspace(join(dir, 'io'), das, hypothesis, { name: model.info.name, dModel: d });
+      const withFile = { ...hypothesis, variables: hypothesis.variables.map((v) => ({ ...v, site: { ...v.site!, subspace: file! } })) };
+      const iia = await runAnalysis(model, 'iia', { hypothesis: withFile });
+      // What the Causal panel's "Use as patching site" makes, compiled for each pair as a view compiles it for its prompt.
+      const spec = subspaceSpec(das.trained.rotation, das.site.dim, das.rank, viewSite(das.site, hypothesis, das.variable), 'patch', { name: das.variable });
+      const pairs = buildPairs(model, hypothesis).pairs;
+      let agree = 0;
+      for (const [i, ex] of iia.examples.entries()) {
+        const p = pairs[i]!;
+        const ivs = compileUiSpec(spec, { nLayers: model.config.nLayers, nHeads: model.config.nHeads, hasResidMid: true, prompt: p.base, counterfactual: p.sources[0] });
+        const logits = await model.run(p.base, { interventions: ivs, lastOnly: true });
+        const top = logits.data.indexOf(Math.max(...logits.data));
+        if (model.tokenText(top) === ex.predicted) agree++;
+      }
+      assert.ok(iia.examples.length >= 10);
+      assert.equal(agree, iia.examples.length, `${agree} of ${iia.examples.length} pairs agree`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the CLI takes it in --interventions and an experiment file replays it', async function () {
