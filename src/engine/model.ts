@@ -364,7 +364,7 @@ export class Model {
     const list = req.interventions ?? [];
     if (!list.some((iv) => iv.kind === 'subspace')) return undefined;
     const order = new Map<string, number>(this.hookNames().map((h, i) => [h, i]));
-    // A feature intervention writes at its layer's MLP output (the transcoders' write hook).
+    // Feature interventions were made adds at the start of forward(); were one left, it writes at its layer's MLP output.
     const at = list.map((iv) => order.get(parseHookName(iv.kind === 'feature' ? `blocks.${iv.layer}.hook_mlp_out` : iv.hook, this.config).name)!);
     const bases = new Map<Intervention, NamedTensor>();
     const subspaces = list.flatMap((iv, i) => (iv.kind === 'subspace' ? [i] : [])).sort((a, b) => at[a]! - at[b]! || a - b);
