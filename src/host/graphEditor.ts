@@ -140,10 +140,17 @@ class GraphEditor implements vscode.Disposable {
     return next;
   }
 
-  /** The graph's prompt text, or null when the document is not a graph the view can read. */
+  /** The prompt as the other views run it, once promptMapping found it: the file's prompt text without a leading BOS. */
+  private viewPrompt: { file: string; text: string } | undefined;
+
+  /**
+   * The graph's prompt text as the views' interventions read it (positions of its tokens), or null when the
+   * document is not a graph the view can read.
+   */
   private promptText(): string | null {
     try {
-      return this.parse().file.metadata.prompt || null;
+      const raw = this.parse().file.metadata.prompt || null;
+      return raw !== null && this.viewPrompt?.file === raw ? this.viewPrompt.text : raw;
     } catch {
       return null;
     }
@@ -156,11 +163,24 @@ class GraphEditor implements vscode.Disposable {
    */
   private async promptMapping(what: string, signal?: AbortSignal): Promise<GraphPromptInfo & { ids: number[]; lead: number[]; promptLength: number }> {
     const info = await this.featureModel(what);
-    const text = this.promptText();
+    const raw = this.parse().file.metadata.prompt;
     const graph = this.graphPrompt();
-    if (text === null || !('tokens' in graph)) badInput(`${what} needs the graph’s prompt and its tokens; this file lacks them.`);
+    if (!raw || !('tokens' in graph)) badInput(`${what} needs the graph’s prompt and its tokens; this file lacks them.`);
     const ids = graph.tokens;
-    const prompt = (await this.deps.engine.call('tokenize', { text }, { signal })).ids;
+    const tokenize = (text: string) => this.deps.engine.call('tokenize', { text }, { signal });
+    const full = await tokenize(raw);
+    let prompt = full.ids;
+    // A graph written by decoding its tokens has the BOS it prepended in its prompt text ("<|endoftext|>When …"):
+    // the views run the text after it, so positions (and chips) mean the same token in every view.
+    const first = full.texts[0] ?? '';
+    if (prompt.length === ids.length && /^(<[^<>\s]+>|\[[A-Z]+\])$/.test(first) && raw.startsWith(first)) {
+      const rest = raw.slice(first.length);
+      const r = (await tokenize(rest)).ids;
+      if (r.length === ids.length - 1 && r.every((id, p) => id === ids[p + 1])) {
+        this.viewPrompt = { file: raw, text: rest };
+        prompt = r;
+      }
+    }
     const offset = ids.length - prompt.length;
     if (offset < 0 || prompt.some((id, p) => ids[offset + p] !== id)) badInput(`${what}: the graph’s tokens are not ${info.name}’s tokens of its prompt (made with another tokenizer?).`);
     return { nLayers: info.nLayers, nHeads: info.nHeads, offset, ids, lead: ids.slice(0, offset), promptLength: prompt.length };

@@ -467,6 +467,8 @@ async function main(): Promise<number> {
       await chip.first().waitFor({ timeout: 30_000 });
       const label = (await chip.first().textContent()) ?? '';
       check((await view.locator('#iv-chips').getAttribute('data-count')) === '1' && label.includes('Mary') && label.includes('resid pre'), `one chip naming Mary: "${label}"`);
+      // The graph's BOS is not one of the prompt's tokens: the chip names Mary's position in the prompt, as the other views do.
+      check(label.includes(`@${mary.pos - 1}`), `the chip names the prompt's position ${mary.pos - 1}: "${label}"`);
       const kl = view.locator('#iv-compare .kl[data-kl]');
       await kl.waitFor({ timeout: 60_000 });
       check(Number(await kl.getAttribute('data-kl')) > 0, 'the comparison shows a KL above 0');
