@@ -1,9 +1,11 @@
 // MechLens extension entry point: builds the services, registers them, and returns a small API
-// (used by the end-to-end tests). Nothing heavy happens here: the engine worker starts on first use.
+// (used by the end-to-end tests). Nothing heavy happens during activation: the engine worker starts on first
+// use, or just after activation when a prompt file is about to be inspected (warmEngine).
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { EngineClient } from './host/engineClient';
 import type { EngineState } from './host/engineClient';
-import { Log } from './host/log';
+import { Log, errorMessage } from './host/log';
 import { ModelManager } from './host/models/modelManager';
 import { ModelsTreeProvider } from './host/models/modelsTree';
 import { registerModelCommands } from './host/commands/modelCommands';
@@ -34,9 +36,13 @@ import { registerPatchCommands } from './host/commands/patchCommands';
 import { ExperimentEditorProvider, registerExperimentEditor } from './host/experimentEditor';
 import { SaliencyDecorations } from './host/editor/saliency';
 import type { InterventionStateView } from './shared/interventionProtocol';
+import { StartupTimes } from './host/startupTimes';
+import type { StartupReport } from './host/startupTimes';
 
 export interface MechLensApi {
+  /** activate() itself (ms); `startup()` has the code loading before it and the first inline decorations. */
   readonly activationMs: number;
+  startup(): StartupReport;
   engineState(): EngineState;
   engineStarts(): number;
   loadedModel(): ModelInfo | undefined;
@@ -65,8 +71,10 @@ export interface MechLensApi {
   };
 }
 
+const startupTimes = new StartupTimes();
+
 export function activate(context: vscode.ExtensionContext): MechLensApi {
-  const started = performance.now();
+  startupTimes.activating();
   const log = new Log();
   context.subscriptions.push(log);
 
@@ -110,7 +118,7 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
     ...registerDownloadCommand(models, log),
     ...registerPromptCommands({ models, session, panel, log }),
   );
-  const inline = new InlineInspector(engine, log);
+  const inline = new InlineInspector(engine, log, startupTimes);
   const analysisPanels = new AnalysisPanels({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive(), interventions });
   const patchPanel = new PatchPanel({ extensionUri: context.extensionUri, engine, session, interventions, ensureModel: () => models.loadActive(), log });
   const experiments = new ExperimentEditorProvider({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive(), selectModel: (dir) => models.select(dir) });
@@ -128,10 +136,17 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
     ...registerGraphCommands({ engine, log, storageUri: context.globalStorageUri, ensureModel: () => models.loadActive(), isPromptDocument: (doc) => inline.isPromptDocument(doc) }),
   );
 
-  const activationMs = performance.now() - started;
-  log.info(`MechLens ${String(context.extension.packageJSON.version)} activated in ${activationMs.toFixed(1)} ms (${vscode.env.uiKind === vscode.UIKind.Web ? 'web' : 'desktop'} UI${vscode.env.remoteName ? `, remote ${vscode.env.remoteName}` : ''}).`);
+  const warmUp = setTimeout(() => warmEngine(engine, models, inline, log), 0);
+  context.subscriptions.push({ dispose: () => clearTimeout(warmUp) });
+
+  startupTimes.activated();
+  const times = startupTimes.report();
+  const activationMs = times.activateMs;
+  const codeLoad = times.codeLoadMs === undefined ? '' : ` after ${times.codeLoadMs.toFixed(1)} ms loading its code`;
+  log.info(`MechLens ${String(context.extension.packageJSON.version)} activated in ${activationMs.toFixed(1)} ms${codeLoad} (${vscode.env.uiKind === vscode.UIKind.Web ? 'web' : 'desktop'} UI${vscode.env.remoteName ? `, remote ${vscode.env.remoteName}` : ''}).`);
   return {
     activationMs,
+    startup: () => startupTimes.report(),
     engineState: () => engine.state,
     engineStarts: () => engine.startCount,
     loadedModel: () => engine.loadedModel,
@@ -152,6 +167,27 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
       saliencyRanges: (uri) => saliency.decorated(uri),
     },
   };
+}
+
+/**
+ * Starts the worker and loads the active model right after activation when a prompt file will probably be
+ * inspected soon (one is open, or the workspace holds prompt files): otherwise the first inline decorations wait
+ * for both (most of their time at start-up, issue #13). Only for a bundled model (a few MB); a model the user
+ * picked may be large, and loads on first use as before.
+ */
+function warmEngine(engine: EngineClient, models: ModelManager, inline: InlineInspector, log: Log): void {
+  const active = path.resolve(models.activeDir);
+  if (!models.bundled.some((m) => path.resolve(m.dir) === active)) return;
+  void inline
+    .promptFilesLikely()
+    .then(async (likely) => {
+      if (!likely) return;
+      startupTimes.warming();
+      await engine.load();
+      startupTimes.warmed();
+    })
+    // The inspection that follows reports a failure to load; the warm-up only notes it.
+    .catch((err: unknown) => log.info(`Engine warm-up stopped: ${errorMessage(err)}`));
 }
 
 export function deactivate(): void {

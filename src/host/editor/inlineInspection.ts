@@ -12,6 +12,8 @@ import { errorMessage } from '../log';
 import type { Log } from '../log';
 import { SURPRISAL_BUCKETS, UNTRUSTED_STATUS, autoInspection, hoverMarkdown, latencyText, surprisalBucket, tokenAt } from './inspectModel';
 import type { AutoInspection } from './inspectModel';
+import { describeFirstDecorations } from '../startupTimes';
+import type { StartupTimes } from '../startupTimes';
 
 export const DEBOUNCE_MS = 150;
 /** Longer documents are not inspected on typing (use "Inspect Selection"). */
@@ -37,6 +39,8 @@ export interface InlineStats {
 export class InlineInspector implements vscode.Disposable {
   private readonly inspections = new Map<string, Inspection>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** When each document was first scheduled for inspection: the start of its first-decorations time. */
+  private readonly seen = new Map<string, number>();
   /** [parity][bucket]: adjacent tokens use different types, so VS Code does not merge their boxes. */
   private readonly bucketTypes: vscode.TextEditorDecorationType[][];
   private readonly firstType: vscode.TextEditorDecorationType;
@@ -51,6 +55,7 @@ export class InlineInspector implements vscode.Disposable {
   constructor(
     private readonly engine: EngineClient,
     private readonly log: Log,
+    private readonly startup?: StartupTimes,
   ) {
     const boundary = {
       borderStyle: 'solid',
@@ -111,6 +116,21 @@ export class InlineInspector implements vscode.Disposable {
     });
   }
 
+  /**
+   * Whether a prompt file will probably be inspected soon: one is open, or the workspace holds a file the
+   * inline-inspection patterns match (extension.ts then warms the engine after activation).
+   */
+  async promptFilesLikely(): Promise<boolean> {
+    if (vscode.workspace.textDocuments.some((d) => this.isPromptDocument(d))) return true;
+    const cfg = vscode.workspace.getConfiguration('mechlens.inlineInspection');
+    if (!cfg.get<boolean>('enabled', true) || !vscode.workspace.isTrusted || !vscode.workspace.workspaceFolders?.length) return false;
+    const patterns = cfg.get<unknown>('filePatterns', []);
+    for (const p of Array.isArray(patterns) ? patterns : []) {
+      if (typeof p === 'string' && p.length > 0 && (await vscode.workspace.findFiles(p, undefined, 1)).length > 0) return true;
+    }
+    return false;
+  }
+
   /** The inspection shown in a document (tests, panels). */
   inspection(uri: string): { text: string; base: number; result: InspectResult } | undefined {
     return this.inspections.get(uri);
@@ -156,6 +176,7 @@ export class InlineInspector implements vscode.Disposable {
 
   private schedule(doc: vscode.TextDocument, delay: number): void {
     const uri = doc.uri.toString();
+    if (!this.seen.has(uri)) this.seen.set(uri, performance.now());
     const old = this.timers.get(uri);
     if (old) clearTimeout(old);
     this.timers.set(
@@ -184,11 +205,23 @@ export class InlineInspector implements vscode.Disposable {
         return undefined;
       }
       await this.engine.load({ signal: job.signal });
+      const engineReadyAt = performance.now();
       const result = await this.engine.call('analysis/inspect', { prompt: { text }, topK: 5, maxTokens: readConfig().maxPromptTokens }, { signal: job.signal });
       if (!job.current || doc.isClosed) return undefined;
+      const inspectedAt = performance.now();
       const ins: Inspection = { base, version, text, result, selection };
       this.inspections.set(uri, ins);
-      for (const editor of vscode.window.visibleTextEditors) if (editor.document.uri.toString() === uri) this.decorate(editor, ins);
+      let shown = false;
+      for (const editor of vscode.window.visibleTextEditors) {
+        if (editor.document.uri.toString() !== uri) continue;
+        this.decorate(editor, ins);
+        shown = true;
+      }
+      const seenAt = this.seen.get(uri);
+      if (shown && !selection && seenAt !== undefined && this.startup?.decorated({ uri, seenAt, engineReadyAt, inspectedAt, tokens: result.prompt.ids.length })) {
+        const first = this.startup.report().firstDecorations;
+        if (first) this.log.info(describeFirstDecorations(first));
+      }
       this.codeLensChanged.fire();
       const ms = performance.now() - started;
       this.stats.updates++;
@@ -244,6 +277,7 @@ export class InlineInspector implements vscode.Disposable {
     const timer = this.timers.get(uri);
     if (timer) clearTimeout(timer);
     this.timers.delete(uri);
+    this.seen.delete(uri);
     if (!this.inspections.delete(uri)) return;
     for (const editor of vscode.window.visibleTextEditors) {
       if (editor.document.uri.toString() !== uri) continue;

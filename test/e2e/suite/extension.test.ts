@@ -1,5 +1,6 @@
-// MechLens inside a real VS Code extension host (code-server 1.139): contributions, the engine worker
-// through the real RPC, model folders, the first result, and recovery after the worker crashes.
+// MechLens inside a real VS Code extension host (code-server 1.139): activation and the first inline
+// decorations (timed), contributions, the engine worker through the real RPC, model folders, the first
+// result, and recovery after the worker crashes.
 import * as assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,13 +36,36 @@ export function registerExtensionTests(): void {
       console.log(`[mechlens-e2e] VS Code ${vscode.version}, uiKind ${vscode.env.uiKind}, remote ${vscode.env.remoteName ?? '-'}`);
     });
 
-    it('activates without starting the engine', async () => {
+    it('activates without starting the engine; a workspace with prompt files warms it just after', async () => {
       api = await ext.activate();
       assert.equal(ext.isActive, true);
-      console.log(`[mechlens-e2e] activation took ${api.activationMs.toFixed(1)} ms`);
-      assert.equal(api.engineStarts(), 0, 'no worker at activation');
-      assert.equal(api.engineState(), 'stopped');
-      assert.equal(api.loadedModel(), undefined);
+      const t = api.startup();
+      // Reported, not asserted (timings on shared machines vary): issue #13's goal is activation <= 150 ms.
+      console.log(`[mechlens-e2e] activation ${t.activationMs.toFixed(1)} ms = loading the code ${t.codeLoadMs?.toFixed(1) ?? '?'} ms + activate() ${t.activateMs.toFixed(1)} ms`);
+      assert.ok(t.codeLoadMs !== undefined && t.codeLoadMs > 0, `code loading measured: ${t.codeLoadMs}`);
+      assert.ok(t.activateMs > 0 && t.activationMs >= t.activateMs, `activation measured: ${JSON.stringify(t)}`);
+      // activate() starts no worker; this workspace holds prompt.mlprompt, so the warm-up starts one afterwards.
+      assert.ok(api.engineStarts() === 0 || (t.warmUp !== undefined && t.warmUp.startMs >= 0), `a worker only from the warm-up: ${JSON.stringify(t)}`);
+      const warm = await waitFor('the engine warm-up', () => api.startup().warmUp?.readyMs !== undefined && api.startup().warmUp, 60_000);
+      console.log(`[mechlens-e2e] engine warm-up began ${warm.startMs.toFixed(0)} ms after activation, model loaded at ${warm.readyMs?.toFixed(0)} ms`);
+      assert.equal(api.engineStarts(), 1, 'one worker');
+      assert.equal(path.resolve(api.loadedModel()?.dir ?? ''), path.resolve(api.defaultModelDir), 'the bundled default model');
+    });
+
+    it('opening a prompt file decorates it, and the time is measured', async () => {
+      const folder = vscode.workspace.workspaceFolders?.[0];
+      assert.ok(folder, 'a workspace folder is open');
+      const doc = await vscode.workspace.openTextDocument(vscode.Uri.joinPath(folder.uri, 'prompt.mlprompt'));
+      await vscode.window.showTextDocument(doc);
+      const first = await waitFor('the first inline decorations', () => api.startup().firstDecorations, 60_000);
+      // Reported, not asserted: issue #13's goal is the first decorations within 1 s of opening the file.
+      console.log(
+        `[mechlens-e2e] first inline decorations ${first.ms.toFixed(0)} ms after the prompt file opened (waiting for the engine ${first.engineMs.toFixed(0)} ms, inspection ${first.inspectMs.toFixed(0)} ms, ${first.tokens} tokens)`,
+      );
+      assert.equal(first.uri, doc.uri.toString());
+      assert.ok(first.ms > 0 && first.engineMs >= 0 && first.inspectMs > 0 && first.ms >= first.engineMs + first.inspectMs, JSON.stringify(first));
+      assert.equal(api.engineStarts(), 1, 'the warmed worker served it');
+      await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
     });
 
     it('registers every contributed command', async () => {
