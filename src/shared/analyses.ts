@@ -78,6 +78,8 @@ export const ANALYSIS_PARAMS = {
     full: optional(boolean),
     tunedLensFile: optional(string(4096)),
     interventions,
+    /** Decode only these positions (a panel asks for those on screen first). */
+    positions: optional(list(integer(0, MAX_PROMPT_TOKENS), MAX_PROMPT_TOKENS)),
   }),
   attention: object({ prompt: promptInput, interventions }),
   /** Head-detector scores on repeated random sequences (the standard benchmark). */

@@ -2,7 +2,7 @@
 // bundles import its types only; the host also uses its params schemas to validate what a panel sends.
 import { ANALYSIS_PARAMS } from './analyses';
 import type { LensStream } from './analyses';
-import { badInput, noParams, object, oneOf, paramsValidator, refine, string } from './schema';
+import { badInput, integer, noParams, object, oneOf, optional, paramsValidator, refine, string } from './schema';
 import type { Infer, Schema } from './schema';
 import type { DlaResult, HeadKind, TopToken } from './protocol';
 import { INTERVENTION_PARAMS } from './interventionProtocol';
@@ -37,6 +37,8 @@ export interface LensView {
   /** [layer][pos][target] probability and rank (0 = top). */
   targetStats: Array<Array<Array<{ prob: number; rank: number }>>>;
   stream: LensStream;
+  /** A first part (`lens/partial`): only the positions on screen are decoded; the others' cells are empty. */
+  partial?: boolean;
 }
 
 export interface AttentionView {
@@ -68,7 +70,11 @@ export const ANALYSIS_PANEL_PARAMS = {
   'subject/get': noParams,
   /** Tokenizes text with the model's tokenizer (to pick target tokens by typing). */
   tokenize: object({ text: string(10_000) }),
-  'lens/run': ANALYSIS_PARAMS.lens.pick('stream', 'targets'),
+  /**
+   * `visible`: how many positions fit on screen, and the focused one (lensPositions.ts picks the window). They
+   * are decoded first and sent as `lens/partial` for the first paint; the reply has every position.
+   */
+  'lens/run': object({ ...ANALYSIS_PARAMS.lens.pick('stream', 'targets').fields, visible: optional(object({ count: integer(1, 100_000), focus: optional(integer(0, 1_000_000)) })) }),
   'attention/run': noParams,
   /** Head-detector scores on repeated random sequences (the standard benchmark). */
   'heads/detect': noParams,
@@ -99,6 +105,8 @@ export const validateAnalysisParams = paramsValidator({ ...ANALYSIS_PANEL_PARAMS
 
 export type AnalysisNotifications = InterventionNotifications & {
   'subject/update': Subject;
+  /** The positions on screen of a `lens/run` (its first paint), before its reply. */
+  'lens/partial': LensView;
   'engine/error': { message: string };
 };
 

@@ -56,6 +56,8 @@ export interface LensResult {
   top: TopToken[][][];
   /** [layer][pos][target] probability and rank (0 = top) of each target token. */
   targets?: Array<Array<Array<{ id: number; prob: number; rank: number }>>>;
+  /** When only some positions were decoded: which, in the order of `top`'s and `targets`' second index. */
+  positions?: number[];
 }
 
 export interface AttentionResult {

@@ -45,6 +45,18 @@ async function main(): Promise<number> {
 
     await test('inline inspection: a .prompt file gets surprisal tints, a latency in the status bar and a CodeLens', async () => {
       await openFile(page, 'views.prompt');
+      // Issue #13: the first inline decorations after opening a prompt file (goal <= 1 s), timed in the page from
+      // the file's tab becoming active to the first token box drawn. Reported, not asserted.
+      const opened = await page.evaluate(() => performance.now());
+      const painted = await page.waitForFunction(
+        () => Array.from(document.querySelectorAll<HTMLElement>('.monaco-editor .view-overlays .cdr')).some((s) => getComputedStyle(s).borderLeftWidth === '1px') && performance.now(),
+        undefined,
+        { polling: 'raf', timeout: 90_000 },
+      );
+      const firstMs = ((await painted.jsonValue()) as number) - opened;
+      check(firstMs > 0, `first decorations timed: ${firstMs}`);
+      log(`first inline decorations ${firstMs.toFixed(0)} ms after the prompt file's tab opened`);
+      writeFileSync(join(outDir, 'views-perf.json'), JSON.stringify({ firstInlineDecorationsMs: Math.round(firstMs) }));
       await page.locator('.monaco-editor .view-lines', { hasText: 'Mary' }).first().waitFor({ timeout: 15_000 });
       const status = page.locator('.statusbar-item', { hasText: / ms · \d+ tok/ }).first();
       await status.waitFor({ timeout: 90_000 });
@@ -102,14 +114,28 @@ async function main(): Promise<number> {
       await page.locator('.tabs-container .tab', { hasText: 'Logit lens: views.prompt' }).waitFor({ timeout: 60_000 });
       const view = await findWebview(page, 'body[data-view="lens"] #heatmap .main-svg', 90_000);
       await view.locator('#app[data-ready]').waitFor({ timeout: 60_000 });
-      const cells = await view.locator('#heatmap .textpoint, #heatmap text.textpoint, #heatmap g.text text').count();
+      const cells = await view.locator('#heatmap .heatmaplayer text').count();
       log(`lens heatmap cell texts: ${cells}`);
       const ticks = (await view.locator('#heatmap .ytick text').allTextContents()).join(',');
       check(ticks.includes('0_pre') && ticks.includes('final_post'), `layer labels "${ticks}"`);
+      // Issue #13: the positions on screen are decoded and drawn first (the heatmap shows as many as fit at a
+      // readable width, ending at the last); the panel times its first paint and the whole result. Reported.
+      const app = view.locator('#app');
+      const firstPaint = Number(await app.getAttribute('data-lens-first-paint-ms'));
+      const full = Number(await app.getAttribute('data-lens-full-ms'));
+      check(firstPaint > 0 && full >= firstPaint, `lens paint timed: first ${firstPaint}, full ${full}`);
+      log(`logit lens first paint ${firstPaint.toFixed(0)} ms after its request, whole result ${full.toFixed(0)} ms (bundled model)`);
+      const perfFile = join(outDir, 'views-perf.json');
+      writeFileSync(perfFile, JSON.stringify({ ...(existsSync(perfFile) ? (JSON.parse(readFileSync(perfFile, 'utf8')) as object) : {}), lensFirstPaintMs: firstPaint, lensFullMs: full }));
+      check(cells > 0, 'the cells on screen are wide enough to carry their top token');
+      await page.screenshot({ path: `${outDir}/views-03-lens-dark.png` });
       await assertMarkupIsText(view, 'logit lens');
+      // The markup is before the positions on screen: focusing its chip brings it into the heatmap's window.
+      await view.locator('#tokens .token', { hasText: /^<$/ }).first().click();
+      await view.locator('#tokens .token.focused', { hasText: /^<$/ }).waitFor({ timeout: 10_000 });
+      await page.waitForTimeout(500);
       const tickText = (await view.locator('#heatmap .xtick text').allTextContents()).join('|');
       check(tickText.includes('<'), `token tick labels show markup literally ("${tickText.slice(0, 200)}")`);
-      await page.screenshot({ path: `${outDir}/views-03-lens-dark.png` });
     });
 
     await test('logit lens: typed target tokens give probability and rank trajectories; a token click focuses it', async () => {

@@ -13,10 +13,11 @@ import type { ValueElement } from '../common/viewKit';
 import { injectStyles, labelled, select } from '../common/viewKit';
 import type { LensColour } from './plot';
 import { lensCsv, lensHeatmap, lensJson, trajectoryChart } from './plot';
+import { MIN_LENS_CELL_PX, lensWindow } from '../../src/shared/lensPositions';
 
 const page = new AnalysisPage({
   run,
-  redraw: draw,
+  redraw: () => void draw(),
   emptyHint: 'No prompt: open a prompt file and use the “MechLens: Logit lens” CodeLens or the command “MechLens: Show Logit Lens”.',
   plots: ['heatmap', 'trajectory'],
 });
@@ -99,32 +100,61 @@ async function resolveTargets(): Promise<number[]> {
   return ids.slice(0, 16);
 }
 
+/** The heatmap's plot area: its width less the axis labels and the colour bar. */
+const plotAreaWidth = () => byId('heatmap').clientWidth - 170;
+
+/** How many positions the heatmap shows at once: as many as fit at a readable cell width. */
+function visibleCount(): number {
+  return Math.max(8, Math.floor(plotAreaWidth() / MIN_LENS_CELL_PX));
+}
+
 async function run(): Promise<void> {
   const subject = page.subject;
   if (!subject) return;
   await page.latest('Running the logit lens…', async (isCurrent) => {
     const targets = await resolveTargets();
-    const v = await rpc.call('lens/run', { stream: state.stream ?? 'pre', targets });
+    // Issue #13: the positions on screen arrive first (`lens/partial`) and are drawn at once; the times from the
+    // request to that first paint and to the whole result are kept on #app for the end-to-end tests.
+    const started = performance.now();
+    const painted = (v: LensView): Promise<void> => {
+      if (!isCurrent()) return Promise.resolve();
+      view = v;
+      updateColourOptions(v.targets);
+      if (state.focus === undefined || state.focus >= v.tokens.length) state.focus = v.tokens.length - 1;
+      return draw().then(() => {
+        const app = byId('app');
+        app.dataset.lensFirstPaintMs ??= (performance.now() - started).toFixed(1);
+        if (!v.partial) app.dataset.lensFullMs = (performance.now() - started).toFixed(1);
+      });
+    };
+    delete byId('app').dataset.lensFirstPaintMs;
+    let partial: Promise<void> = Promise.resolve();
+    const v = await rpc.call('lens/run', { stream: state.stream ?? 'pre', targets, visible: { count: visibleCount(), focus: state.focus } }, {
+      notifications: {
+        'lens/partial': (p) => {
+          partial = painted(p);
+          page.status(`Decoding the other positions… (${p.tokens.length} tokens × ${p.labels.length} layers)`);
+        },
+      },
+    });
+    await partial;
     if (!isCurrent()) return;
-    view = v;
-    updateColourOptions(v.targets);
-    if (state.focus === undefined || state.focus >= v.tokens.length) state.focus = v.tokens.length - 1;
-    draw();
-    page.status(`${v.tokens.length} tokens × ${v.labels.length} layers · ${subject.modelName} · resid ${v.stream}. Hover a cell for its top ${v.top[0]?.[0] ? v.top[0][0].length : 0} tokens; click a token or a cell to focus a position.`);
+    await painted(v);
+    page.status(`${v.tokens.length} tokens × ${v.labels.length} layers · ${subject.modelName} · resid ${v.stream}. Hover a cell for its top ${v.top[0]?.[0] ? v.top[0][0].length : 0} tokens; click a token or a cell to focus a position; drag the heatmap to see other positions.`);
   });
 }
 
-function draw(): void {
-  if (!view) return;
+function draw(): Promise<void> {
+  if (!view) return Promise.resolve();
   const theme = readTheme();
   const v = view;
   const pos = Math.min(state.focus ?? v.tokens.length - 1, v.tokens.length - 1);
   page.tokenStrip(byId('tokens'), v.tokens, pos, (p) => page.focus(p));
   const root = byId('heatmap') as PlotlyEventTarget;
-  // Characters that fit in a cell: the plot area is the width less the axis labels and colour bar.
-  const cellChars = Math.floor((root.clientWidth - 170) / Math.max(1, v.tokens.length) / (theme.fontSize * 0.62));
-  const heat = lensHeatmap(v, colour, theme, pos, cellChars);
-  void Plotly.react(root, heat.data, heat.layout, { displayModeBar: false, responsive: true }).then(() => {
+  const shown = lensWindow(v.tokens.length, visibleCount(), pos);
+  const cellChars = Math.floor(plotAreaWidth() / (shown.end - shown.start + 1) / (theme.fontSize * 0.62));
+  const heat = lensHeatmap(v, colour, theme, pos, cellChars, shown);
+  const drawn = Plotly.react(root, heat.data, heat.layout, { displayModeBar: false, responsive: true }).then(() => {
     root.removeAllListeners?.('plotly_click');
     root.on('plotly_click', (e) => {
       const x = e.points[0]?.x;
@@ -142,6 +172,7 @@ function draw(): void {
     title.textContent = 'Type target tokens above to see their probability and rank across layers.';
     traj.hidden = true;
   }
+  return drawn.then(() => undefined);
 }
 
 layout();

@@ -15,8 +15,8 @@ import type { Plot } from '../common/chart';
 export type LensColour = { kind: 'top' } | { kind: 'target'; index: number };
 
 export interface LensMatrices {
-  /** [layer][pos] probability shown as colour. */
-  z: number[][];
+  /** [layer][pos] probability shown as colour; null for a cell not decoded yet (a first part: no colour). */
+  z: Array<Array<number | null>>;
   /** [layer][pos] cell text: the top token (escaped for plotly). */
   text: string[][];
   /** [layer][pos] hover text: the top-k list (escaped). */
@@ -24,13 +24,14 @@ export interface LensMatrices {
 }
 
 export function lensMatrices(v: LensView, colour: LensColour): LensMatrices {
-  const z: number[][] = [];
+  const z: Array<Array<number | null>> = [];
   const text: string[][] = [];
   const hover: string[][] = [];
   const target = colour.kind === 'target' ? v.targets[colour.index] : undefined;
   v.top.forEach((layer, l) => {
     z.push(
       layer.map((cell, p) => {
+        if (cell.length === 0) return null;
         if (colour.kind === 'target') return v.targetStats[l]?.[p]?.[colour.index]?.prob ?? 0;
         return cell[0]?.prob ?? 0;
       }),
@@ -39,6 +40,7 @@ export function lensMatrices(v: LensView, colour: LensColour): LensMatrices {
     hover.push(
       layer.map((cell, p) => {
         const head = `${plotlyEscape(v.labels[l] ?? '')} · position ${p} (${plotToken(v.tokens[p]?.text ?? '')})`;
+        if (cell.length === 0) return `${head}<br>decoding…`;
         const rows = cell.map((t, k) => `${k + 1}. ${plotToken(t.text)}  ${formatProb(t.prob)}`);
         const stat = target ? v.targetStats[l]?.[p]?.[colour.kind === 'target' ? colour.index : 0] : undefined;
         const tline = target && stat ? [`target ${plotToken(target.text)}: ${formatProb(stat.prob)}, rank ${stat.rank + 1}`] : [];
@@ -59,15 +61,17 @@ export function cellLabel(text: string, maxChars: number): string {
 
 /**
  * The heatmap; `focus` outlines one position's column. `cellChars` is how many characters fit in a cell
- * (from the plot's width); below 2 the cells carry no text (hover still shows it).
+ * (from the plot's width); below 2 the cells carry no text (hover still shows it). `shown`: the positions on
+ * screen when not all fit (lensPositions.ts); the others are a drag away.
  */
-export function lensHeatmap(v: LensView, colour: LensColour, theme: ThemeColors, focus?: number, cellChars = 8): Plot {
+export function lensHeatmap(v: LensView, colour: LensColour, theme: ThemeColors, focus?: number, cellChars = 8, shown?: { start: number; end: number }): Plot {
   const m = lensMatrices(v, colour);
   const labels = v.top.map((layer) => layer.map((cell) => cellLabel(cell[0]?.text ?? '', cellChars)));
   const base = chartLayout(theme);
   const T = v.tokens.length;
   const L = v.labels.length;
   const target = colour.kind === 'target' ? v.targets[colour.index] : undefined;
+  const windowed = shown !== undefined && (shown.start > 0 || shown.end < T - 1);
   const shapes =
     focus !== undefined && focus >= 0 && focus < T
       ? [{ type: 'rect', xref: 'x', yref: 'y', x0: focus - 0.5, x1: focus + 0.5, y0: -0.5, y1: L - 0.5, line: { color: theme.accent, width: 2 } }]
@@ -94,8 +98,10 @@ export function lensHeatmap(v: LensView, colour: LensColour, theme: ThemeColors,
     ],
     layout: {
       ...base,
-      xaxis: { ...(base.xaxis as object), ...tokenTicks(v.tokens), title: { text: 'position' }, tickangle: -45 },
-      yaxis: { ...(base.yaxis as object), tickvals: Array.from({ length: L }, (_, i) => i), ticktext: v.labels.map(plotlyEscape), title: { text: 'layer' } },
+      // A window's cells are wide enough for a tick each.
+      xaxis: { ...(base.xaxis as object), ...tokenTicks(v.tokens, 12, windowed ? T : undefined), title: { text: 'position' }, tickangle: -45, ...(windowed ? { range: [shown.start - 0.5, shown.end + 0.5] } : {}) },
+      yaxis: { ...(base.yaxis as object), tickvals: Array.from({ length: L }, (_, i) => i), ticktext: v.labels.map(plotlyEscape), title: { text: 'layer' }, ...(windowed ? { fixedrange: true } : {}) },
+      ...(windowed ? { dragmode: 'pan' } : {}),
       shapes,
       height: Math.max(260, 34 * L + 120),
       margin: { l: 8, r: 8, t: 8, b: 8 },

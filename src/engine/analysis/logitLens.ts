@@ -5,6 +5,11 @@
 // 3. softmax, top-k and the probability and rank of chosen target tokens per layer and position.
 // The last row is the model's own final residual stream, so it equals the model's logits (tested).
 // A tuned lens (Belrose et al. 2023) applies one learned affine map per layer before step 2.
+//
+// `positions` decodes only those positions (step 2 is most of the time: every row is a d_model x vocab
+// product). A panel asks for the positions on screen first and the rest next (issue #13: first paint), so the
+// residual streams of step 1 are kept for the model's last request and a follow-up on the same prompt,
+// stream and interventions skips the forward.
 import type { HookName } from '../hooks';
 import { UserError } from '../errors';
 import type { Intervention } from '../../shared/interventions';
@@ -29,14 +34,24 @@ export interface LensRequest {
   tuned?: TunedLens;
   /** Run the prompt under these interventions (the lens then reads the changed residual streams). */
   interventions?: readonly Intervention[];
+  /** Decode only these positions (distinct, in this order); every position when absent. */
+  positions?: readonly number[];
   signal?: AbortSignal;
 }
 
 /** The shared result, plus the full logits when asked for (kept out of RPC replies: they are large). */
 export type LensResult = SharedLensResult & {
-  /** [layer][pos][vocab] when `full`. */
+  /** [layer][pos][vocab] when `full` (pos indexing `positions` when given). */
   logits?: Float32Array[][];
 };
+
+/** The residual streams of a model's last lens request: [rows = labels, T, d]. */
+interface ResidCache {
+  key: string;
+  rows: Float32Array;
+}
+const residCache = new WeakMap<Model, ResidCache>();
+const MAX_CACHED_BYTES = 256 * 2 ** 20;
 
 export async function logitLens(model: Model, req: LensRequest): Promise<LensResult> {
   const { nLayers: L, dModel: d, dVocab: V } = model.config;
@@ -50,17 +65,37 @@ export async function logitLens(model: Model, req: LensRequest): Promise<LensRes
   else labels[L - 1] = 'final_post';
   if (req.tuned && req.tuned.layers.length < L) throw new UserError(`The tuned lens has ${req.tuned.layers.length} layers; the model has ${L}.`);
 
-  const cache = await model.forward({ tokens: [req.tokens], hooks, interventions: req.interventions, logits: 'none', signal: req.signal });
   const T = req.tokens.length;
-  const rows = new Float32Array(hooks.length * T * d);
-  hooks.forEach((h, i) => {
-    const resid = cache.hooks.get(h)!.data;
-    const lens = req.tuned && i < L ? req.tuned.layers[i] : undefined;
-    rows.set(lens ? applyAffine(resid, lens, T, d) : resid, i * T * d);
-  });
-  const resid = { shape: [hooks.length, T, d], dims: ['layer' as const, 'pos' as const, 'd_model' as const], data: rows };
+  const positions = req.positions ?? Array.from({ length: T }, (_, p) => p);
+  if (new Set(positions).size !== positions.length || positions.some((p) => !Number.isInteger(p) || p < 0 || p >= T)) {
+    throw new UserError(`Lens positions must be distinct positions of the ${T}-token prompt.`);
+  }
+  // Kept only for a request of some positions (a follow-up for the others is likely) and while small; a tuned
+  // lens is not cached (its file may change between requests).
+  const keep = req.positions !== undefined && !req.tuned && hooks.length * T * d * 4 <= MAX_CACHED_BYTES;
+  const key = keep ? JSON.stringify([req.tokens, stream, req.interventions ?? []]) : undefined;
+  let all = key !== undefined && residCache.get(model)?.key === key ? residCache.get(model)!.rows : undefined;
+  if (!all) {
+    const cache = await model.forward({ tokens: [req.tokens], hooks, interventions: req.interventions, logits: 'none', signal: req.signal });
+    all = new Float32Array(hooks.length * T * d);
+    hooks.forEach((h, i) => {
+      const resid = cache.hooks.get(h)!.data;
+      const lens = req.tuned && i < L ? req.tuned.layers[i] : undefined;
+      all!.set(lens ? applyAffine(resid, lens, T, d) : resid, i * T * d);
+    });
+    if (key !== undefined) residCache.set(model, { key, rows: all });
+    else residCache.delete(model);
+  }
+  const P = positions.length;
+  let rows = all;
+  if (req.positions) {
+    rows = new Float32Array(hooks.length * P * d);
+    for (let i = 0; i < hooks.length; i++) positions.forEach((p, j) => rows.set(all!.subarray((i * T + p) * d, (i * T + p + 1) * d), (i * P + j) * d));
+  }
+  const resid = { shape: [hooks.length, P, d], dims: ['layer' as const, 'pos' as const, 'd_model' as const], data: rows };
   const k = req.topK ?? 5;
   const out: LensResult = { labels, tokens: req.tokens, top: [] };
+  if (req.positions) out.positions = [...positions];
   if (req.targets) {
     for (const t of req.targets) if (!Number.isInteger(t) || t < 0 || t >= V) throw new UserError(`Target token ${t} is outside the vocabulary.`);
     out.targets = [];
@@ -74,8 +109,8 @@ export async function logitLens(model: Model, req: LensRequest): Promise<LensRes
       const layerTop: TopToken[][] = [];
       const layerTargets: Array<Array<{ id: number; prob: number; rank: number }>> = [];
       const layerLogits: Float32Array[] = [];
-      for (let p = 0; p < T; p++) {
-        const row = logits.subarray((i * T + p) * V, (i * T + p + 1) * V);
+      for (let p = 0; p < P; p++) {
+        const row = logits.subarray((i * P + p) * V, (i * P + p + 1) * V);
         const probs = softmax(row);
         layerTop.push(topIndices(row, k).map((id) => ({ id, text: model.tokenText(id), prob: probs[id]!, logit: row[id]! })));
         if (req.targets) layerTargets.push(req.targets.map((id) => ({ id, prob: probs[id]!, rank: rankOf(row, id) })));
@@ -94,8 +129,8 @@ export async function logitLens(model: Model, req: LensRequest): Promise<LensRes
   for (let i = 0; i < hooks.length; i++) {
     const layerTop: TopToken[][] = [];
     const layerTargets: Array<Array<{ id: number; prob: number; rank: number }>> = [];
-    for (let p = 0; p < T; p++) {
-      const row = i * T + p;
+    for (let p = 0; p < P; p++) {
+      const row = i * P + p;
       const lse = sm.logSumExp[row]!;
       const top: TopToken[] = [];
       for (let j = 0; j < sm.k; j++) {

@@ -64,11 +64,11 @@ const RUNNERS: { [K in AnalysisName]: Runner<K> } = {
     const tokens = resolvePrompt(model, prompt, maxTokens);
     return { ...(await inspectPrompt(model, tokens.ids, { topK, signal })), prompt: tokens };
   },
-  lens: async (model, { prompt, stream, topK, targets, full, tunedLensFile, interventions }, { signal }) => {
+  lens: async (model, { prompt, stream, topK, targets, full, tunedLensFile, interventions, positions }, { signal }) => {
     const tokens = resolvePrompt(model, prompt);
     checkInterventionPositions(interventions, tokens.ids.length);
     const tuned = tunedLensFile ? readTunedLens(tunedLensFile, model.config.nLayers, model.config.dModel) : undefined;
-    return { ...(await logitLens(model, { tokens: tokens.ids, stream, topK, targets, full, tuned, interventions, signal })), prompt: tokens };
+    return { ...(await logitLens(model, { tokens: tokens.ids, stream, topK, targets, full, tuned, interventions, positions, signal })), prompt: tokens };
   },
   attention: async (model, { prompt, interventions }, { signal }) => {
     const tokens = resolvePrompt(model, prompt);

@@ -23,11 +23,12 @@ import type { RpcEndpoint } from '../../shared/rpc';
 import type { EngineClient } from '../engineClient';
 import type { InterventionService } from '../interventions';
 import { saveExperimentAs } from '../experimentEditor';
-import type { AnalysisParams } from '../../shared/analyses';
+import type { AnalysisParams, AnalysisResults } from '../../shared/analyses';
 import { errorMessage } from '../log';
 import type { Log } from '../log';
 import { validateAnalysisParams } from '../../shared/analysisProtocol';
 import { connectWebview, renderShell, webviewOptions } from './webviewHost';
+import { lensWindow, mergeLensParts } from '../../shared/lensPositions';
 import type { Handlers } from '../../shared/rpc';
 
 export const ANALYSIS_PANEL_TYPES: Record<AnalysisViewKind, string> = {
@@ -135,21 +136,37 @@ class AnalysisPanel implements vscode.Disposable {
         t.ids.forEach((id, i) => this.tokenTexts.set(id, t.texts[i] ?? ''));
         return tokensOf(t.ids, t.texts);
       },
-      'lens/run': ({ stream = 'pre', targets = [] }, ctx) =>
+      'lens/run': ({ stream = 'pre', targets = [], visible }, ctx) =>
         this.job('lens', ctx.signal, async (signal): Promise<LensView> => {
           await this.model();
           const params: AnalysisParams<'lens'> = { prompt: { text: this.subject.text }, stream, topK: 5, targets: targets.length ? targets : undefined, interventions: await under(signal) };
-          const r = await engine.call('analysis/lens', params, { signal });
-          if (this.kind === 'lens') this.lastRun = { save: (info) => saveExperimentAs(info, 'lens', params, r, 'logit-lens.mlexp.json', this.deps.log) };
-          if (this.kind === 'lens') this.results++; // the DLA panel also asks for the lens (its default target)
-          return {
+          const view = (r: AnalysisResults['lens'], partial?: boolean): LensView => ({
             labels: r.labels,
             tokens: tokensOf(r.prompt.ids, r.prompt.texts),
             top: r.top,
             targets: targets.map((id) => ({ id, text: this.tokenTexts.get(id) ?? `#${id}` })),
             targetStats: (r.targets ?? []).map((layer) => layer.map((pos) => pos.map(({ prob, rank }) => ({ prob, rank })))),
             stream,
-          };
+            ...(partial ? { partial } : {}),
+          });
+          let r: AnalysisResults['lens'];
+          const T = visible ? (await engine.call('tokenize', { text: this.subject.text }, { signal })).ids.length : 0;
+          if (visible && visible.count < T) {
+            // The positions on screen first (issue #13: the first paint waits for them only), then the others;
+            // the engine keeps the residual streams between the two calls, so the forward runs once.
+            const { start, end } = lensWindow(T, visible.count, visible.focus);
+            const shown = Array.from({ length: end - start + 1 }, (_, i) => start + i);
+            const first = await engine.call('analysis/lens', { ...params, positions: shown }, { signal });
+            ctx.notify('lens/partial', view({ ...first, ...mergeLensParts([first], T) }, true));
+            const rest = await engine.call('analysis/lens', { ...params, positions: Array.from({ length: T }, (_, p) => p).filter((p) => p < start || p > end) }, { signal });
+            r = { ...first, ...mergeLensParts([first, rest], T) };
+            delete r.positions;
+          } else {
+            r = await engine.call('analysis/lens', params, { signal });
+          }
+          if (this.kind === 'lens') this.lastRun = { save: (info) => saveExperimentAs(info, 'lens', params, r, 'logit-lens.mlexp.json', this.deps.log) };
+          if (this.kind === 'lens') this.results++; // the DLA panel also asks for the lens (its default target)
+          return view(r);
         }),
       'attention/run': (_p, ctx) =>
         this.job('attention', ctx.signal, async (signal): Promise<AttentionView> => {
