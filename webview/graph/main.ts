@@ -364,7 +364,9 @@ function targetPositions(): Set<number> {
 /** The chips changed: the comparison, the marked tokens, and the intervened graph (re-run, dropped or stale). */
 function interventionsChanged(): void {
   void interventions.refreshComparison();
-  redraw();
+  // A redraw of a big graph costs tens of milliseconds: only when the underlined tokens change.
+  const targets = targetPositions();
+  if (targets.size !== canvas.targets.size || [...targets].some((p) => !canvas.targets.has(p))) redraw();
   syncRerun();
   if (!intervened) return;
   if (interventions.state.chips.length === 0) {
