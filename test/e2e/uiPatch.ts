@@ -5,11 +5,12 @@
 // Patching panel makes a counterfactual with a helper (alignment checked), runs a sweep and a click on a
 // heatmap cell applies that patch everywhere; the editor's "Ablate or Patch Selected Tokens…" adds one from
 // a selection; a transcoder feature active at the clicked token is zeroed from the same menu (every view
-// re-runs, the lens saves it in an experiment that replays), and a typed feature is scaled and undone. No token text or head is hard-coded: positions come from the views themselves, so the suite
+// re-runs, the lens saves it in an experiment that replays), and a typed feature is scaled and undone; on a
+// model without transcoders the feature site is disabled with the reason, and the host refuses it anyway. No token text or head is hard-coded: positions come from the views themselves, so the suite
 // runs on whichever bundled model ships. Screenshots dark and light go to <outDir>/patch-*.png.
 // Usage: node --import tsx test/e2e/uiPatch.ts <port> <extensionPath> <workspaceFolder> <outDir>
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FrameLocator, Page } from 'playwright-core';
 import { devPayload, exitWith, findWebview, hoverText, launchChromium, openFile, reportResults, runCommand, setTheme, setValue, suitePage, suiteRunner, workbenchUrl } from './browser';
@@ -546,6 +547,57 @@ async function main(): Promise<number> {
       await page.waitForTimeout(600);
       await page.screenshot({ path: `${outDir}/patch-15-saliency-light.png` });
       await setTheme(page, 'dark');
+    });
+
+    await test('a model without transcoders: the feature site is disabled with the reason, and the host refuses it', async () => {
+      await runCommand(page, 'MechLens: Clear Interventions');
+      // The bundled model's own checkpoint in a folder without its transcoders/ (and features/).
+      const bare = join(folder, 'tiny-no-transcoders');
+      mkdirSync(bare, { recursive: true });
+      for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(extPath, 'models', 'mechlens-tiny', f), join(bare, f));
+      await runCommand(page, 'MechLens: Add Model Folder…');
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible', timeout: 15_000 });
+      await input.fill(`${bare}/`);
+      await page.waitForTimeout(1000);
+      for (let i = 0; i < 5 && (await input.isVisible()); i++) {
+        await page.keyboard.press('Enter');
+        await page.waitForTimeout(1000);
+      }
+      await page.locator('.activitybar [aria-label^="MechLens"]').first().click();
+      const row = page.locator('.pane-body .monaco-list-row', { has: page.locator('.label-name', { hasText: 'tiny-no-transcoders' }) }).first();
+      await row.waitFor({ timeout: 60_000 });
+      await row.click();
+      await row.locator('.label-description').filter({ hasText: /active/ }).waitFor({ timeout: 60_000 });
+      await tab('ioi.prompt').click();
+      await page.locator('.monaco-editor .view-lines', { hasText: 'Mary' }).first().click();
+      await runCommand(page, 'MechLens: Run Prompt');
+      const view = await findWebview(page, 'body[data-view="prompt"] #tokens .token', 60_000);
+      await view.locator('#model', { hasText: 'tiny-no-transcoders' }).waitFor({ timeout: 60_000 });
+      await view.locator(`#tokens .token[data-pos="${last}"]`).click({ button: 'right' });
+      await view.locator('#iv-menu').waitFor({ timeout: 10_000 });
+      await view.locator('#iv-site vscode-option[value="feature"][disabled]').waitFor({ state: 'attached', timeout: 30_000 });
+      const reason = (await view.locator('#iv-feature-reason').textContent()) ?? '';
+      check(/tiny-no-transcoders has no transcoders: .*transcoders\/.*Download Transcoder Files/.test(reason) && (await view.locator('#iv-feature-reason').isVisible()), `the reason is shown ("${reason}")`);
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: `${outDir}/patch-22-no-transcoders-dark.png` });
+      await setTheme(page, 'light');
+      await view.locator('#iv-feature-reason').waitFor({ timeout: 10_000 }).catch(() => undefined);
+      await page.waitForTimeout(600);
+      await page.screenshot({ path: `${outDir}/patch-23-no-transcoders-light.png` });
+      await setTheme(page, 'dark');
+      // Forced past the disabled option, the host still refuses it, with the same reason.
+      const again = await findWebview(page, 'body[data-view="prompt"] #iv-menu', 30_000).catch(async () => {
+        const v = await findWebview(page, 'body[data-view="prompt"] #tokens .token', 60_000);
+        await v.locator(`#tokens .token[data-pos="${last}"]`).click({ button: 'right' });
+        return v;
+      });
+      await again.locator('#iv-site vscode-option[value="feature"][disabled]').waitFor({ state: 'attached', timeout: 30_000 });
+      await setValue(again, '#iv-site', 'feature');
+      await setValue(again, '#iv-findex', '0');
+      await again.locator('#iv-apply').click();
+      await again.locator('#status.error', { hasText: 'has no transcoders' }).waitFor({ timeout: 30_000 });
+      check((await chipCount(again)) === 0, 'no chip was added');
     });
 
     check(alerts.length === 0, `no alert() ran (saw ${alerts.join(', ')})`);
