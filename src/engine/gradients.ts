@@ -46,7 +46,7 @@ export interface GradientRequest {
   metricWeights?: { weights: Float32Array; logSumExp: Float32Array };
   /** one hook seed per seed row. */
   seeds?: readonly HookSeed[];
-  /** Also return the forward rows' last-position logits (metric seeds only). */
+  /** Also return the forward rows' last-position logits. */
   logits?: boolean;
   /** Hooks given seed inputs even when no row of this request seeds them (one graph for many requests). */
   seedHooks?: readonly string[];
@@ -141,7 +141,6 @@ export async function computeGradients(model: Model, req: GradientRequest): Prom
   const hasMetrics = (req.metrics?.length ?? 0) > 0 || req.metricWeights !== undefined;
   const hasSeeds = (req.seeds?.length ?? 0) > 0;
   if (hasMetrics === hasSeeds || ((req.metrics?.length ?? 0) > 0 && req.metricWeights)) throw new Error('internal: a gradient request needs metrics, metric weights or hook seeds (one of them)');
-  if (req.logits && !hasMetrics) throw new Error('internal: logits come with metric seeds');
   const rows = req.metricWeights ? req.metricWeights.logSumExp.length : hasMetrics ? req.metrics!.length : req.seeds!.length;
   if (req.tokens.length !== 1 && req.tokens.length !== rows) throw new Error(`internal: ${req.tokens.length} forward rows for ${rows} seed rows`);
   const wrt = [...new Set(req.wrt)];

@@ -22,10 +22,10 @@
 // GPT-2-small's width and T = 16), seeding the base row only; it returns both rows' activations of the swept
 // hook, the base row's gradients and both rows' last logits (the metric's values), and the backward stops
 // at the earliest swept layer. Every metric is a linear function of the last logits and their logsumexp
-// (metricWeights): logit differences directly, p(target) as p x d log p, KL(clean || .) as -p_clean . logits
-// + logsumexp. KL needs p_clean before the run: for denoising the source (clean) run is a forward of its
-// own first; for noising the base is the clean run, where the KL is at its minimum: its gradient, and so
-// every estimate, is 0.
+// (metricWeights): logit differences directly (seeded at the unembedding's input where no soft cap bends
+// them), p(target) as p x d log p, KL(clean || .) as -p_clean . logits + logsumexp. KL needs p_clean
+// before the run: for denoising the source (clean) run is a forward of its own first; for noising the
+// base is the clean run, where the KL is at its minimum: its gradient, and so every estimate, is 0.
 //
 // `patchSweepByLoop` does an exact sweep with one full forward and a patch intervention per cell, the way a
 // loop of hooked forwards does it; tests check it agrees and the benchmark compares their speed.
@@ -33,6 +33,8 @@ import { hookDims } from '../hooks';
 import type { HookName, LayerHook } from '../hooks';
 import { throwIfAborted, UserError } from '../errors';
 import { computeGradients } from '../gradients';
+import type { GradientRequest } from '../gradients';
+import { UNEMBED_INPUT } from '../onnx/gradientGraph';
 import type { HookEdit } from '../interventions';
 import type { Model } from '../model';
 import { checkTokenIds, resolvePrompt } from '../prompt';
@@ -476,12 +478,25 @@ async function attributionRuns(
   const first = spec.kind === 'kl' ? await model.forward({ tokens: [source], hooks: swept, logits: 'last', signal }) : undefined;
   const { weights, logSumExp } = metricWeights(model, first ? { ...spec, cleanLogits: first.logits!.data } : spec);
   const rows = first ? [base] : [base, source];
-  const w = new Float32Array(rows.length * V); // the source row's weights stay 0: nothing is seeded there
-  w.set(weights);
-  const lse = new Float32Array(rows.length);
-  lse[0] = logSumExp;
+  // The source row is seeded with zeros: its gradient is not wanted.
+  let seed: Pick<GradientRequest, 'metricWeights' | 'seeds'>;
+  if (logSumExp === 0 && model.config.finalSoftcap === null) {
+    // A logit difference's gradient at the unembedding's input is the constant weights . W_U: seeded there,
+    // the backward does not go through the unembedding (a second read of W_U, the largest weight).
+    const { dModel: d } = model.config;
+    const W = model.spec.weights.W_U;
+    const vector = new Float32Array(d);
+    for (const [v, x] of weights.entries()) if (x !== 0) for (let i = 0; i < d; i++) vector[i]! += x * W[v * d + i]!;
+    seed = { seeds: rows.map((_, r) => ({ hook: UNEMBED_INPUT, position: base.length - 1, vector: r === 0 ? vector : new Float32Array(d) })) };
+  } else {
+    const w = new Float32Array(rows.length * V);
+    w.set(weights);
+    const lse = new Float32Array(rows.length);
+    lse[0] = logSumExp;
+    seed = { metricWeights: { weights: w, logSumExp: lse } };
+  }
   throwIfAborted(signal);
-  const g = await computeGradients(model, { tokens: rows, wrt: swept, activations: [...new Set([...swept, ...starts])], metricWeights: { weights: w, logSumExp: lse }, logits: true, signal });
+  const g = await computeGradients(model, { tokens: rows, wrt: swept, activations: [...new Set([...swept, ...starts])], ...seed, logits: true, signal });
   const baseLogits = g.logits!.subarray(0, V);
   const sourceLogits = first ? first.logits!.data : g.logits!.subarray(V, 2 * V);
   const runs: SweepRuns = {
@@ -491,7 +506,7 @@ async function attributionRuns(
     baseLogits,
   };
   const [cleanLogits, corruptedLogits] = direction === 'denoise' ? [sourceLogits, baseLogits] : [baseLogits, sourceLogits];
-  const scale = metricScale({ ...spec, cleanLogits, corruptedLogits }, g.metric![0]!);
+  const scale = metricScale({ ...spec, cleanLogits, corruptedLogits }, g.metric?.[0] ?? 0);
   const deltas = cellDeltas(lay, layers, (l) => ({ grad: rowOf(g.grads.get(`blocks.${l}.${lay.local}`)!, 0), base: rowOf(g.activations.get(`blocks.${l}.${lay.local}`)!, 0), source: runs.source.get(l)! }), scale);
   return { runs, deltas };
 }

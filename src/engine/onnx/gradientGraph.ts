@@ -5,7 +5,8 @@
 // - a metric of the last position's logits: Σ_v w[row, v] · logit_v − λ[row] · logsumexp(logits),
 //   fed as `metric.weights` [rows, d_vocab] and `metric.logsumexp` [rows] (a token's logit: w one-hot;
 //   a logit difference: +1 / −1; a log-probability: one-hot with λ = 1); the graph outputs `metric`
-//   (and, asked for, `logits`: those logits of every forward row, so no separate forward is needed);
+//   (and, asked for with any seed, `logits`: those logits of every forward row, so no separate forward is
+//   needed);
 // - or a vector at a hook and position: `seed.<hook>.vector` [rows, D] and `seed.<hook>.at` [rows, T]
 //   (1 at the row's position, 0 elsewhere, and 0 everywhere on rows that seed another hook).
 // - or a vector at the unembedding's input (UNEMBED_INPUT: the final norm's output after its weight),
@@ -44,7 +45,7 @@ export interface GradientGraphOptions {
   wrt: readonly string[];
   /** Seed with the logit metric (inputs `metric.*`, output `metric`). */
   metric: boolean;
-  /** With the metric: also output the forward rows' last-position logits (`logits`, [B, d_vocab]). */
+  /** Also output the forward rows' last-position logits (`logits`, [B, d_vocab]; not differentiated). */
   logits?: boolean;
   /** Hooks seeded with a vector at a position (rank-3 hooks [batch, pos, D]). */
   seedHooks: readonly string[];
@@ -94,13 +95,14 @@ export function buildGradientGraph(spec: ModelSpec, o: GradientGraphOptions): Bu
 
   const seeds: Array<{ value: string; cotangent: string }> = [];
   let batchRef: string | null = null;
-  if (o.metric) {
+  let logits: string | undefined;
+  if (o.metric || o.logits) {
     const xf = fwd.finalNormOut!;
     const last = g.op1('Slice', [xf, g.constI64([-1]), g.constI64([2 ** 62]), g.constI64([1])]);
     const rows = g.op1('Reshape', [last, g.constI64([0, -1])]); // [B, d]
     const gemmInputs = [rows, g.weight('W_U', w.W_U, [c.dVocab, c.dModel])];
     if (w.b_U) gemmInputs.push(g.weight('b_U', w.b_U, [c.dVocab]));
-    let logits = g.op1('Gemm', gemmInputs, { transB: 1 });
+    logits = g.op1('Gemm', gemmInputs, { transB: 1 });
     if (c.finalSoftcap !== null) {
       const cap = g.constF([c.finalSoftcap], []);
       logits = g.op1('Mul', [g.op1('Tanh', [g.op1('Div', [logits, cap])]), cap]);
@@ -109,11 +111,13 @@ export function buildGradientGraph(spec: ModelSpec, o: GradientGraphOptions): Bu
       g.op1('Identity', [logits], {}, 'logits');
       g.output('logits');
     }
+  }
+  if (o.metric) {
     const weights = g.input('metric.weights', F, ['rows', c.dVocab]);
     const lseWeight = g.input('metric.logsumexp', F, ['rows']);
     const axis = g.constI64([1]);
-    const linear = g.op1('ReduceSum', [g.op1('Mul', [logits, weights]), axis], { keepdims: 0 });
-    const lse = g.op1('ReduceLogSumExp', [logits, axis], { keepdims: 0 });
+    const linear = g.op1('ReduceSum', [g.op1('Mul', [logits!, weights]), axis], { keepdims: 0 });
+    const lse = g.op1('ReduceLogSumExp', [logits!, axis], { keepdims: 0 });
     const metric = g.op1('Sub', [linear, g.op1('Mul', [lse, lseWeight])], {}, 'metric');
     g.output('metric');
     seeds.push({ value: metric, cotangent: g.op1('Expand', [g.constF([1], []), g.op1('Shape', [metric])]) });
@@ -127,7 +131,6 @@ export function buildGradientGraph(spec: ModelSpec, o: GradientGraphOptions): Bu
     batchRef ??= cotangent;
   }
   if (!batchRef) throw new Error('internal: a gradient graph needs a seed');
-  if (o.logits && !o.metric) throw new Error('internal: logits come with the metric');
 
   const frozen = new Set<string>();
   for (let l = 0; l < c.nLayers && !o.frozenInputs; l++) {
