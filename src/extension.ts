@@ -142,7 +142,7 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
   startupTimes.activated();
   const times = startupTimes.report();
   const activationMs = times.activateMs;
-  const codeLoad = times.codeLoadMs === undefined ? '' : ` after ${times.codeLoadMs.toFixed(1)} ms loading its code`;
+  const codeLoad = times.codeLoadMs === undefined ? '' : ` after ${times.codeLoadMs.toFixed(1)} ms loading its code and ${times.waitMs?.toFixed(1)} ms waiting for VS Code to call activate()`;
   log.info(`MechLens ${String(context.extension.packageJSON.version)} activated in ${activationMs.toFixed(1)} ms${codeLoad} (${vscode.env.uiKind === vscode.UIKind.Web ? 'web' : 'desktop'} UI${vscode.env.remoteName ? `, remote ${vscode.env.remoteName}` : ''}).`);
   return {
     activationMs,

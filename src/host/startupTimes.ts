@@ -26,6 +26,8 @@ export interface FirstDecorations {
 export interface StartupReport {
   /** Evaluating the bundle's modules (ms); undefined when not run from the bundle. */
   codeLoadMs: number | undefined;
+  /** From the bundle's evaluation to VS Code calling activate() (its wait for the extension's storage; ms). */
+  waitMs: number | undefined;
   /** activate() itself (ms). */
   activateMs: number;
   /** codeLoadMs + activateMs. */
@@ -81,7 +83,8 @@ export class StartupTimes {
     const activateMs = this.activateEnd - this.activateStart;
     const since = (t: number | undefined) => (t === undefined ? undefined : t - this.activateEnd);
     const warmUp = this.warmStart === undefined ? undefined : { startMs: since(this.warmStart)!, readyMs: since(this.warmReady) };
-    return { codeLoadMs, activateMs, activationMs: (codeLoadMs ?? 0) + activateMs, firstDecorations: this.first ? { ...this.first } : undefined, warmUp };
+    const waitMs = loadEnd === undefined ? undefined : this.activateStart - loadEnd;
+    return { codeLoadMs, waitMs, activateMs, activationMs: (codeLoadMs ?? 0) + activateMs, firstDecorations: this.first ? { ...this.first } : undefined, warmUp };
   }
 }
 

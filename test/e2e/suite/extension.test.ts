@@ -41,7 +41,7 @@ export function registerExtensionTests(): void {
       assert.equal(ext.isActive, true);
       const t = api.startup();
       // Reported, not asserted (timings on shared machines vary): issue #13's goal is activation <= 150 ms.
-      console.log(`[mechlens-e2e] activation ${t.activationMs.toFixed(1)} ms = loading the code ${t.codeLoadMs?.toFixed(1) ?? '?'} ms + activate() ${t.activateMs.toFixed(1)} ms`);
+      console.log(`[mechlens-e2e] activation ${t.activationMs.toFixed(1)} ms = loading the code ${t.codeLoadMs?.toFixed(1) ?? '?'} ms + activate() ${t.activateMs.toFixed(1)} ms (VS Code's wait between them: ${t.waitMs?.toFixed(1) ?? '?'} ms)`);
       assert.ok(t.codeLoadMs !== undefined && t.codeLoadMs > 0, `code loading measured: ${t.codeLoadMs}`);
       assert.ok(t.activateMs > 0 && t.activationMs >= t.activateMs, `activation measured: ${JSON.stringify(t)}`);
       // activate() starts no worker; this workspace holds prompt.mlprompt, so the warm-up starts one afterwards.
