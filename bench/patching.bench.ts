@@ -3,19 +3,22 @@
 // made by bench/engine.bench.ts' generator), T = 16, side by side in one run: the batched sweep (patched
 // runs start at the patched layer, many per onnxruntime run), a loop of patched full forwards (one
 // intervention each, what a hooked-forward loop does), and PyTorch eager doing it TransformerLens' way
-// (bench/torch_patching.py); then attribution patching of the same sweep, in forward-equivalents (its wall
-// time over one batch-1 forward of the prompt), beside the exact sweep with their correlation. Prints
-// figures; asserts nothing.
+// (bench/torch_patching.py); then attribution patching of every sweep kind (PATCH_SWEEPS), each in
+// forward-equivalents (its wall time over one batch-1 forward of the prompt, the two timed in turn so that
+// load from other jobs hits both alike), beside that kind's exact sweep with their correlation; the
+// head-by-position sweep's figures are also the top-level fields, which PyTorch's are compared with.
+// Prints figures (also to bench/out/patching-threads<N>.json); asserts nothing.
 //
 //   npm run bench:patching   (or: node --import tsx bench/patching.bench.ts [--threads N] [--no-torch] [--no-loop])
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Model } from '../src/engine/model';
 import { patchSweep, patchSweepByLoop, pearson } from '../src/engine/analysis/patching';
+import { PATCH_SWEEPS } from '../src/shared/patching';
 import { GPT2_SMALL_SHAPE, randomGpt2Checkpoint } from '../src/engine/checkpoint/synthetic';
-import { medianMs } from './timing';
+import { medianMs, medianMsInTurn } from './timing';
 
 const { values } = parseArgs({
   options: {
@@ -64,9 +67,21 @@ async function main(): Promise<void> {
     results.batchedSpeedupVsLoop = (results.loopSweepMs as number) / (results.batchedSweepMs as number);
   }
   let attribution: Float32Array | undefined;
-  results.attributionMs = await medianMs(async () => void (attribution = (await patchSweep(model, { ...req, method: 'attribution' })).attribution), 5, 1);
-  results.attributionForwardEquivalents = (results.attributionMs as number) / (results.forwardMs as number);
-  results.exactVsAttributionCorrelation = pearson(exact!, attribution!);
+  const byKind: Record<string, { ms: number; forwardEquivalents: number; correlation: number }> = {};
+  for (const sweep of PATCH_SWEEPS) {
+    const kindReq = { ...req, sweep };
+    let attr: Float32Array | undefined;
+    const [fw, ms] = await medianMsInTurn([() => model.run(corrupted, { lastOnly: true }), async () => void (attr = (await patchSweep(model, { ...kindReq, method: 'attribution' })).attribution)], 9, 2);
+    const kindExact = sweep === req.sweep ? exact! : (await patchSweep(model, kindReq)).exact!;
+    byKind[sweep] = { ms: ms!, forwardEquivalents: ms! / fw!, correlation: pearson(kindExact, attr!) };
+    if (sweep === req.sweep) attribution = attr;
+    process.stderr.write(`${sweep}: ${JSON.stringify(byKind[sweep])}\n`);
+  }
+  results.attributionMs = byKind[req.sweep]!.ms;
+  results.attributionForwardEquivalents = byKind[req.sweep]!.forwardEquivalents;
+  results.exactVsAttributionCorrelation = byKind[req.sweep]!.correlation;
+  results.attributionByKind = byKind;
+  results.attributionMaxForwardEquivalents = Math.max(...Object.values(byKind).map((k) => k.forwardEquivalents));
   await model.dispose();
   // Printed now too: the PyTorch loop that follows takes as long again.
   process.stderr.write(`${JSON.stringify(results)}\n`);
@@ -91,6 +106,7 @@ async function main(): Promise<void> {
     results.torchAttributionMaxAbsDiff = worstAttr;
   }
   console.log(JSON.stringify(results, null, 2));
+  writeFileSync(join(__dirname, 'out', `patching-threads${THREADS}.json`), `${JSON.stringify(results, null, 2)}\n`);
 }
 
 main().catch((e: unknown) => {
