@@ -8,7 +8,8 @@
 // a feature until the continuation changes, "Build Feature Dashboards" on a small corpus cancelled and then
 // resumed, read by the panel; click-to-patch in the graph canvas (a click on a prompt token under the graph
 // opens the intervention menu, the chip shows, the graph is re-run under it and differs, the chip's × brings
-// the clean graph back); light and dark screenshots (<outDir>/graph-*.png).
+// the clean graph back), and a transcoder feature zeroed from the same menu (its node gone in the re-run);
+// light and dark screenshots (<outDir>/graph-*.png).
 // Usage: node --import tsx test/e2e/uiGraph.ts <port> <extensionPath> <workspaceFolder> <outDir>
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -501,6 +502,57 @@ async function main(): Promise<number> {
       await view.locator('#app[data-shown="clean"]').waitFor({ timeout: 30_000 });
       check(Number(await app.getAttribute('data-nodes')) === cleanNodes, 'the clean graph is shown again');
       check((await view.locator('#iv-chips').getAttribute('data-count')) === '0', 'no chip left');
+    });
+
+    await test('a transcoder feature from the token menu: zeroed, the graph re-run under it has no node for it there', async () => {
+      await openFile(page, 'names.graph.json');
+      const view = await graphView(page, 'names.graph.json');
+      const app = view.locator('#app');
+      await view.locator('#graph').evaluate((e) => e.scrollIntoView({ block: 'end' }));
+      await page.waitForTimeout(300);
+      const tokens = await app.evaluate(() => (window as unknown as { mechlensGraph: { tokens(): Array<{ pos: number; text: string; x: number; y: number }> } }).mechlensGraph.tokens());
+      const last = tokens[tokens.length - 1]!;
+      const box = await view.locator('#graph').boundingBox();
+      check(box, 'the graph has a box');
+      await page.mouse.click(box.x + last.x, box.y + last.y);
+      await view.locator('#iv-menu').waitFor({ timeout: 30_000 });
+      await page.waitForTimeout(150);
+      await setValue(view, '#iv-site', 'feature');
+      // The host lists the features most active at the token; zero the most active one.
+      await view.locator('#iv-factive[data-count]').waitFor({ timeout: 30_000 });
+      const options = await view.locator('#iv-factive vscode-option').evaluateAll((els) => els.map((e) => e.getAttribute('value') ?? '').filter((v) => v.includes(':')));
+      check(options.length > 0, 'features are active at the last token');
+      const acts = (await view.locator('#iv-factive vscode-option').allTextContents()).slice(1).map((t) => Number(t.trim().split(/\s+/).pop()));
+      const top = options[acts.indexOf(Math.max(...acts))]!;
+      const [layer, index] = top.split(':');
+      await setValue(view, '#iv-factive', top);
+      await setValue(view, '#iv-fkind', 'zero');
+      await page.screenshot({ path: `${outDir}/graph-19-feature-menu-dark.png` });
+      await view.locator('#iv-apply').click();
+      const chip = view.locator('#iv-chips .iv-chip');
+      await chip.first().waitFor({ timeout: 30_000 });
+      const label = (await chip.first().textContent()) ?? '';
+      check(label.includes(`feature L${layer}#${index}`) && label.includes(`@${last.pos - 1}`), `the chip names the feature and the prompt's position ${last.pos - 1}: "${label}"`);
+      const id = `${layer}_${index}_${last.pos}`;
+      const wasShown = (await positions(view)).some((p) => p.id === id);
+      await view.locator('#rerun').click();
+      await view.locator('#app[data-shown="intervened"]').waitFor({ timeout: 120_000 });
+      await view.locator('#graph-diff[data-appeared]').waitFor({ timeout: 10_000 });
+      const ids = (await positions(view)).map((p) => p.id);
+      check(ids.length > 0 && !ids.includes(id), `the zeroed feature ${id} has no node in the re-run graph`);
+      const disappeared = Number(await view.locator('#graph-diff').getAttribute('data-disappeared'));
+      log(`feature L${layer}#${index} zeroed at the last token (a node of the clean graph: ${wasShown}): ${ids.length} nodes shown, ${disappeared} feature nodes disappeared`);
+      if (wasShown) check(disappeared > 0, 'the diff lists the zeroed feature among the disappeared');
+      await page.waitForTimeout(500);
+      await page.screenshot({ path: `${outDir}/graph-20-feature-intervened-dark.png` });
+      await view.locator('#graph').evaluate((e) => e.scrollIntoView({ block: 'end' }));
+      await setTheme(page, 'light');
+      await findWebview(page, 'body.vscode-light[data-view="graph"] #source:has-text("names.graph.json")');
+      await page.waitForTimeout(800);
+      await page.screenshot({ path: `${outDir}/graph-21-feature-intervened-light.png` });
+      await setTheme(page, 'dark');
+      await view.locator('#iv-chips [data-remove]').first().click();
+      await view.locator('#app[data-shown="clean"]').waitFor({ timeout: 30_000 });
     });
 
     await test('light theme: the graph and the subgraph follow it', async () => {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { attribute } from '../../src/engine/attribution/attribute';
-import { attributionPrompt } from '../../src/engine/attribution/graph';
+import { attributionPrompt, graphInterventions } from '../../src/engine/attribution/graph';
 import type { Attribution } from '../../src/engine/attribution/attribute';
 import { captureFrozenState, runFrozen } from '../../src/engine/attribution/frozenModel';
 import { loadTranscoders } from '../../src/engine/attribution/transcoders';
@@ -77,7 +77,8 @@ export async function exactness(model: Model, set: TranscoderSet, attr: Attribut
   for (let p = attr.zeroPositions; p < T; p++) {
     sources.push({ label: `token @${p}`, node: attr.selected.length + L * T + p, adds: [{ hook: 'hook_embed', position: p, vector: attr.tokenVectors.subarray(p * d, (p + 1) * d) }], tol: ERRORS_TOKENS });
   }
-  for (const f of sample(nAct, nFeatures, 1234)) {
+  // Clamped features always: their out-edges use the set activation.
+  for (const f of [...new Set([...sample(nAct, nFeatures, 1234), ...attr.clamped])]) {
     const l = attr.activeFeatures[f * 3]!;
     const p = attr.activeFeatures[f * 3 + 1]!;
     const idx = attr.activeFeatures[f * 3 + 2]!;
@@ -92,6 +93,8 @@ export async function exactness(model: Model, set: TranscoderSet, attr: Attribut
   }
 
   // Pre-activations without the bias: W_enc · x at each active feature's input.
+  // A clamped feature (held by a feature intervention) has no inputs: its pre-activation still moves, its value does not.
+  const clamped = new Set(attr.clamped);
   const preActivations = (hooks: Map<string, Float32Array>, row: number): Float64Array => {
     const out = new Float64Array(nAct);
     for (let f = 0; f < nAct; f++) {
@@ -151,6 +154,7 @@ export async function exactness(model: Model, set: TranscoderSet, attr: Attribut
     chunk.forEach((src, b) => {
       const pre = preActivations(run.hooks, b);
       for (let f = 0; f < nAct; f++) {
+        if (clamped.has(f)) continue;
         const target = attr.selected.indexOf(f);
         const expected = attr.adjacency[target * nNodes + src.node]!;
         const delta = pre[f]! - cleanPre[f]!;
@@ -167,6 +171,31 @@ export async function exactness(model: Model, set: TranscoderSet, attr: Attribut
     });
   }
   return { features: worstFeature, logits: worstLogit, checked: sources.length };
+}
+
+/** The frozen run under `edits` reproduces `logits` (the last position's, of the intervened model) within 1e-3. */
+async function assertFrozenLogits(model: Model, tokens: number[], edits: ReadonlyMap<string, HookEdit>, logits: Float32Array): Promise<void> {
+  const d = model.config.dModel;
+  const T = tokens.length;
+  const u = (await runFrozen(model, await captureFrozenState(model, tokens, [], edits), 1, edits, [])).unembedInput;
+  const W_U = model.spec.weights.W_U;
+  const b_U = model.spec.weights.b_U;
+  let worst = 0;
+  for (let v = 0; v < model.config.dVocab; v++) {
+    let s = b_U ? b_U[v]! : 0;
+    for (let k = 0; k < d; k++) s += W_U[v * d + k]! * u[(T - 1) * d + k]!;
+    worst = Math.max(worst, Math.abs(s - logits[v]!));
+  }
+  assert.ok(worst < 1e-3, `frozen intervened logits differ by ${worst}`);
+}
+
+/** The bundled model's transcoders and the IOI prompt as attributed (its BOS prepended), with Mary's position. */
+function namesPrompt(model: Model) {
+  const set = loadTranscoders(join(DEFAULT_MODEL, 'transcoders'), model.config);
+  const { tokens: prompt, zeroPositions } = attributionPrompt(model, { text: 'When Mary and John went to the store, John gave a drink to' });
+  const mary = prompt.texts.findIndex((t) => t.trim() === 'Mary');
+  assert.ok(mary > 0, 'the prompt has a Mary token');
+  return { set, tokens: prompt.ids, zeroPositions, T: prompt.ids.length, mary };
 }
 
 function transposeSquare(m: Float32Array, d: number): Float32Array {
@@ -198,12 +227,7 @@ describe('attribution graphs: exactness (circuit-tracer test_attributions)', fun
   it('bundled model under interventions: the graph is of the intervened run, exact, and an ablation that changes the output changes the graph', async () => {
     const model = await Model.load(DEFAULT_MODEL);
     try {
-      const set = loadTranscoders(join(DEFAULT_MODEL, 'transcoders'), model.config);
-      const { tokens: prompt, zeroPositions } = attributionPrompt(model, { text: 'When Mary and John went to the store, John gave a drink to' });
-      const tokens = prompt.ids;
-      const T = tokens.length;
-      const mary = prompt.texts.findIndex((t) => t.trim() === 'Mary');
-      assert.ok(mary > 0, 'the prompt has a Mary token');
+      const { set, tokens, zeroPositions, T, mary } = namesPrompt(model);
       // Zero the residual stream at Mary's position from layer 1 on, and one MLP output (a transcoder
       // output hook, so features there write through the edit) at the last position.
       const interventions: Intervention[] = [
@@ -230,18 +254,7 @@ describe('attribution graphs: exactness (circuit-tracer test_attributions)', fun
       assert.ok(worst.logits <= 1, `logits off by ${worst.logits}× the tolerance`);
 
       // The frozen intervened run reproduces the intervened model's logits (the linearisation point is that run).
-      const d = model.config.dModel;
-      const state = await captureFrozenState(model, tokens, [], edits);
-      const u = (await runFrozen(model, state, 1, edits, [])).unembedInput;
-      const W_U = model.spec.weights.W_U;
-      const b_U = model.spec.weights.b_U;
-      let worstLogit = 0;
-      for (let v = 0; v < model.config.dVocab; v++) {
-        let s = b_U ? b_U[v]! : 0;
-        for (let k = 0; k < d; k++) s += W_U[v * d + k]! * u[(T - 1) * d + k]!;
-        worstLogit = Math.max(worstLogit, Math.abs(s - logits[v]!));
-      }
-      assert.ok(worstLogit < 1e-3, `frozen intervened logits differ by ${worstLogit}`);
+      await assertFrozenLogits(model, tokens, edits, logits);
 
       // Nothing flows through the ablated residual: Mary's token reaches no node above layer 0 except through
       // attention out of layer 0 into other positions (so its edges into later layers at Mary's position are gone).
@@ -268,6 +281,73 @@ describe('attribution graphs: exactness (circuit-tracer test_attributions)', fun
       const key = (a: typeof attr) => `${Array.from(a.activeFeatures).join(',')}|${a.logitTargets.map((t) => t.tokenId).join(',')}`;
       const sameEdges = key(clean) === key(attr) && clean.adjacency.every((v, i) => Math.abs(v - attr.adjacency[i]!) < 1e-6);
       assert.ok(!sameEdges, 'the intervened graph equals the clean one');
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('bundled model under feature interventions: a zeroed feature vanishes, a set one is a clamped node; exact, and the intervened logits reproduced', async () => {
+    const model = await Model.load(DEFAULT_MODEL);
+    try {
+      const { set, tokens, zeroPositions, T, mary } = namesPrompt(model);
+      const clean = await attribute(model, set, tokens, { batchSize: 32, zeroPositions });
+      const at = (a: Attribution, f: number) => [a.activeFeatures[f * 3]!, a.activeFeatures[f * 3 + 1]!, a.activeFeatures[f * 3 + 2]!] as const;
+      // Zero the most active layer-0 feature at the last position; set a layer-0 feature that is off at Mary's
+      // position (on elsewhere) to 4 there. Both at layer 0, so the transcoders' inputs there are the clean run's.
+      let zeroed = -1;
+      for (let f = 0; f < clean.activations.length; f++) {
+        const [l, p] = at(clean, f);
+        if (l === 0 && p === T - 1 && (zeroed < 0 || clean.activations[f]! > clean.activations[zeroed]!)) zeroed = f;
+      }
+      assert.ok(zeroed >= 0, 'a layer-0 feature is active at the last position');
+      const onAtMary = new Set<number>();
+      for (let f = 0; f < clean.activations.length; f++) if (at(clean, f)[0] === 0 && at(clean, f)[1] === mary) onAtMary.add(at(clean, f)[2]);
+      const setIndex = Array.from({ length: clean.activations.length }, (_, f) => at(clean, f)).find(([l, , i]) => l === 0 && !onAtMary.has(i))![2];
+      const zeroIndex = at(clean, zeroed)[2];
+      const interventions: Intervention[] = [
+        { kind: 'feature', layer: 0, index: zeroIndex, positions: [T - 1], value: 0 },
+        { kind: 'feature', layer: 0, index: setIndex, positions: [mary], value: 4 },
+      ];
+      const { edits, clamps } = await graphInterventions(model, set, tokens, interventions);
+      assert.equal(clamps.length, 2);
+      const attr = await attribute(model, set, tokens, { batchSize: 32, zeroPositions, edits, clamps });
+
+      // The zeroed feature has no node at that position; the set one is a node with activation 4 and no inputs.
+      const find = (l: number, p: number, i: number) => Array.from({ length: attr.activations.length }, (_, f) => f).find((f) => at(attr, f).join() === [l, p, i].join());
+      assert.equal(find(0, T - 1, zeroIndex), undefined, 'the zeroed feature is still a node');
+      const held = find(0, mary, setIndex);
+      assert.ok(held !== undefined, 'the set feature is not a node');
+      assert.equal(attr.activations[held], 4);
+      assert.deepEqual(Array.from(attr.clamped), [held]);
+      const node = attr.selected.indexOf(held);
+      assert.ok(attr.adjacency.subarray(node * attr.nNodes, (node + 1) * attr.nNodes).every((v) => v === 0), 'a clamped feature has incoming edges');
+      let out = 0;
+      for (let t = 0; t < attr.nNodes; t++) out += Math.abs(attr.adjacency[t * attr.nNodes + node]!);
+      assert.ok(out > 0, 'the set feature writes nothing downstream');
+
+      // The intervened run's logits: its targets' probabilities, and the frozen intervened run reproduces them.
+      const logits = (await model.run(tokens, { interventions, lastOnly: true })).data;
+      const probs = softmax(logits);
+      for (const t of attr.logitTargets) assert.ok(Math.abs(t.prob - probs[t.tokenId]!) < 1e-5, `target ${t.label}: ${t.prob} vs the intervened run's ${probs[t.tokenId]}`);
+      await assertFrozenLogits(model, tokens, edits!, logits);
+      const d = model.config.dModel;
+
+      // The error nodes do not absorb the clamps: they are the transcoders' own miss on the same inputs, as in
+      // the clean graph.
+      const errAt = (a: Attribution, l: number, p: number) => a.errorVectors[l]!.subarray(p * d, (p + 1) * d);
+      for (const [l, p] of [[0, mary], [0, T - 1]] as const) {
+        let diff = 0;
+        errAt(attr, l, p).forEach((v, k) => (diff = Math.max(diff, Math.abs(v - errAt(clean, l, p)[k]!))));
+        assert.ok(diff < 1e-4, `error ${l}@${p} moved by ${diff} under the clamp`);
+      }
+      // Every edge is the intervened frozen model's response (the clamped node's inputs excepted: it has none).
+      const worst = await exactness(model, set, attr, 100, edits);
+      console.log(`      feature clamps: ${attr.activations.length} features (clean ${clean.activations.length}); worst |Δ−A|/tol: features ${worst.features.toFixed(3)}, logits ${worst.logits.toFixed(3)}`);
+      assert.ok(worst.features <= 1, `feature pre-activations off by ${worst.features}× the tolerance`);
+      assert.ok(worst.logits <= 1, `logits off by ${worst.logits}× the tolerance`);
+
+      // Subspace interventions are refused with the reason.
+      await assert.rejects(graphInterventions(model, set, tokens, [{ kind: 'subspace', hook: 'blocks.1.hook_resid_pre', positions: [mary], basis: Array.from({ length: d }, (_, i) => [i === 0 ? 1 : 0]) }]), /I − R Rᵀ/);
     } finally {
       await model.dispose();
     }

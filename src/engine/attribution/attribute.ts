@@ -29,6 +29,7 @@ import { UNEMBED_INPUT } from '../onnx/gradientGraph';
 import { softmax } from '../prompt';
 import type { HookEdit } from '../interventions';
 import { captureFrozenState } from './frozenModel';
+import type { FeatureClamp } from './featureEdits';
 import { TranscoderRunner } from './transcoders';
 import type { TranscoderSet } from './transcoders';
 
@@ -70,6 +71,13 @@ export interface AttributionOptions {
    * holds what the replacement misses of the edited value (the replacing constant included).
    */
   edits?: ReadonlyMap<string, HookEdit>;
+  /**
+   * Features the intervened run holds at a value (feature interventions; `edits` hold their adds of (value −
+   * current) × decoder row, resolveFeatureClamps). Each is a node with `value` as its activation (none when 0)
+   * and no incoming edges: its input no longer sets it. The reconstruction writes `value` × its decoder row, so
+   * the error node keeps the transcoder's own miss and does not absorb the clamp.
+   */
+  clamps?: readonly FeatureClamp[];
   signal?: AbortSignal;
   onProgress?: (p: AttributionProgress) => void;
 }
@@ -95,6 +103,8 @@ export interface Attribution {
   activations: Float32Array;
   /** Indices into the active features of the feature nodes (the ones whose rows were computed), ascending. */
   selected: Int32Array;
+  /** Indices into the active features of the clamped ones (opts.clamps; no incoming edges), ascending. */
+  clamped: Int32Array;
   logitTargets: LogitTarget[];
   /** error[layer][pos * d + i]: output − reconstruction (zero at zero positions). */
   errorVectors: Float32Array[];
@@ -147,8 +157,18 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
   const tokenVectors = fwd.hooks.get('hook_embed')!.data.slice();
   const lastLogits = fwd.logits!.data.subarray(fwd.logits!.data.length - c.dVocab);
 
+  // Clamped activations by (layer, position), then feature index.
+  const clampsAt = new Map<number, Map<number, number>>();
+  for (const cl of opts.clamps ?? []) {
+    if (cl.row !== 0 || cl.layer >= L || cl.position >= T) throw new Error(`internal: clamp of feature ${cl.layer}/${cl.index}@${cl.position} (row ${cl.row}) is outside the run`);
+    if (cl.position < zeroPositions) continue; // no feature nodes there, and its error is zero
+    const key = cl.layer * T + cl.position;
+    if (!clampsAt.has(key)) clampsAt.set(key, new Map());
+    clampsAt.get(key)!.set(cl.index, cl.value);
+  }
   const active: number[] = [];
   const activationList: number[] = [];
+  const clampedList: number[] = [];
   // The setup's steps check the signal between them (each is one run or a bounded loop).
   for (let l = 0; l < L; l++) {
     throwIfAborted(opts.signal);
@@ -157,9 +177,12 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
     const acts = await runner.encode(inputs[l]!); // [T, d_tc]
     const n = layer.dTranscoder;
     for (let p = zeroPositions; p < T; p++) {
+      const held = clampsAt.get(l * T + p);
       for (let f = 0; f < n; f++) {
-        const a = acts[p * n + f]!;
+        const c = held?.get(f);
+        const a = c ?? acts[p * n + f]!;
         if (a !== 0) {
+          if (c !== undefined) clampedList.push(activationList.length);
           active.push(l, p, f);
           activationList.push(a);
         }
@@ -169,6 +192,9 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
   const activeFeatures = Int32Array.from(active);
   const activations = Float32Array.from(activationList);
   const nActive = activations.length;
+  const clamped = Int32Array.from(clampedList);
+  const isClamped = new Uint8Array(nActive);
+  for (const f of clamped) isClamped[f] = 1;
 
   // What is written at each (output layer, position): scaled decoder rows, then the error.
   const writes: Write[][] = Array.from({ length: L * T }, () => []);
@@ -342,7 +368,15 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
   const layerOf = (f: number) => activeFeatures[f * 3]!;
   /** Feature rows for `queue`, in batches of features sorted by layer (each batch's backward as short as it can be). */
   const featureRows = async (queue: number[]) => {
-    const sorted = [...queue].sort((a, b) => layerOf(b) - layerOf(a) || a - b);
+    // A clamped feature's row is empty: nothing upstream moves it.
+    for (const f of queue.filter((f) => isClamped[f])) {
+      rowData.push(new Float32Array(nCols));
+      rowNode.push(f);
+      visited[f] = 1;
+      nVisited++;
+      progress('features', nVisited, maxFeatures);
+    }
+    const sorted = queue.filter((f) => !isClamped[f]).sort((a, b) => layerOf(b) - layerOf(a) || a - b);
     for (let i = 0; i < sorted.length; i += batchSize) {
       const ids = sorted.slice(i, i + batchSize);
       const seeds = ids.map((f) => {
@@ -398,6 +432,7 @@ export async function attribute(model: Model, transcoders: TranscoderSet, tokens
     activeFeatures,
     activations,
     selected,
+    clamped,
     logitTargets,
     errorVectors,
     tokenVectors,

@@ -46,6 +46,21 @@ async function featureOnPrompt(model: Model, set: TranscoderSet, iv: FeatureInte
  * this run. Checks layers, indices, rows and positions against the model's transcoders (UserErrors naming them).
  */
 export async function resolveFeatureInterventions(model: Model, req: ForwardRequest): Promise<HookIntervention[]> {
+  return (await resolveFeatureClamps(model, req)).interventions;
+}
+
+/** A feature held at a value in a run: what an attribution graph needs to make it a clamped node. */
+export interface FeatureClamp {
+  row: number;
+  layer: number;
+  position: number;
+  index: number;
+  /** The activation the run's write hook sees: the current one plus every delta added for it. */
+  value: number;
+}
+
+/** resolveFeatureInterventions, and every (row, layer, position, feature) it clamps with its resulting activation. */
+export async function resolveFeatureClamps(model: Model, req: ForwardRequest): Promise<{ interventions: HookIntervention[]; clamps: FeatureClamp[] }> {
   const list = req.interventions ?? [];
   const features = list.flatMap((iv, i) => (iv.kind === 'feature' ? [{ iv, i }] : []));
   let set: TranscoderSet;
@@ -71,6 +86,7 @@ export async function resolveFeatureInterventions(model: Model, req: ForwardRequ
   }
 
   const adds = new Map<number, HookIntervention[]>(features.map(({ i }) => [i, []]));
+  const clamps = new Map<string, FeatureClamp>();
   const current = (): HookIntervention[] => list.flatMap((iv, i) => (iv.kind === 'feature' ? adds.get(i)! : [iv]));
   const layers = [...new Set(features.map((f) => f.iv.layer))].sort((a, b) => a - b);
   for (const L of layers) {
@@ -91,6 +107,11 @@ export async function resolveFeatureInterventions(model: Model, req: ForwardRequ
           if (positions && !positions.has(p)) continue;
           const now = acts[(b * n + q) * F + iv.index]!;
           const delta = target(p, now) - now;
+          // Two interventions on one feature both add their delta (both read the same current activation).
+          const key = `${b},${L},${p},${iv.index}`;
+          const clamp = clamps.get(key);
+          if (clamp) clamp.value += delta;
+          else clamps.set(key, { row: b, layer: L, position: p, index: iv.index, value: now + delta });
           if (delta === 0) continue;
           for (let j = 0; j < nOut; j++) {
             adds.get(i)!.push({ kind: 'add', hook: `blocks.${L + j}.${set.outputHook}`, vector: vectors[j]!, scale: delta, positions: [p], ...(B > 1 ? { rows: [b] } : {}) });
@@ -99,7 +120,7 @@ export async function resolveFeatureInterventions(model: Model, req: ForwardRequ
       }
     }
   }
-  return current();
+  return { interventions: current(), clamps: [...clamps.values()] };
 }
 
 /** The new activation at absolute position p, given the current one. */

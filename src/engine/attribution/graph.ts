@@ -10,7 +10,12 @@ import type { TokenizedPrompt } from '../../shared/modelInfo';
 import { attribute } from './attribute';
 import type { AttributionProgress, AttributionTarget } from './attribute';
 import { exportGraph, writeGraphFile } from './graphExport';
+import { resolveFeatureClamps } from './featureEdits';
+import type { FeatureClamp } from './featureEdits';
 import { transcodersFor } from './transcoders';
+import type { TranscoderSet } from './transcoders';
+import type { HookEdit } from '../interventions';
+import type { Intervention } from '../../shared/interventions';
 
 /**
  * circuit-tracer's BOS rule: a prompt that does not start with a special token gets the tokenizer's BOS
@@ -32,6 +37,32 @@ export function attributionPrompt(model: Model, prompt: GraphParams['prompt']): 
   return { tokens, zeroPositions: 1 };
 }
 
+/**
+ * The interventions of an attributed run as attribute() takes them: fixed edits of the forward, and the features
+ * they clamp. Positions are of the attributed prompt (its BOS included).
+ */
+export async function graphInterventions(model: Model, set: TranscoderSet, ids: number[], interventions: readonly Intervention[] | undefined, signal?: AbortSignal): Promise<{ edits?: Map<string, HookEdit>; clamps: FeatureClamp[] }> {
+  const T = ids.length;
+  for (const [i, iv] of (interventions ?? []).entries()) {
+    // The frozen and backward runs apply fixed edits (x * keep + add). A subspace edit depends on the run's own
+    // h, so its Jacobian is (I − R Rᵀ) at the hook, which an elementwise keep cannot express.
+    if (iv.kind === 'subspace') {
+      throw new UserError(`Intervention ${i + 1}: subspace interventions are not supported in attribution graphs yet (the edit depends on the run's own activation, so the backward would need the projection I − R Rᵀ at ${iv.hook}); use them in the other views.`);
+    }
+    if (iv.kind === 'feature' && set.dir !== transcodersFor(model).dir) {
+      throw new UserError(`Intervention ${i + 1}: feature interventions are on the model's own transcoders/, and this graph uses ${set.dir}.`);
+    }
+    const beyond = iv.positions?.find((p) => p >= T);
+    if (beyond !== undefined) throw new UserError(`Intervention ${i + 1}: position ${beyond} is beyond the attributed prompt (positions 0..${T - 1}, its BOS at 0 included).`);
+  }
+  // Feature interventions become fixed adds on this run, and the features they hold become clamped nodes.
+  const resolved = interventions?.some((iv) => iv.kind === 'feature')
+    ? await resolveFeatureClamps(model, { tokens: [ids], interventions, logits: 'none', signal })
+    : { interventions: interventions ?? [], clamps: [] };
+  const edits = resolved.interventions.length ? await model.compileEdits(resolved.interventions, T, signal) : undefined;
+  return { edits, clamps: resolved.clamps };
+}
+
 export interface GraphContext {
   signal?: AbortSignal;
   onProgress?: (p: AttributionProgress) => void;
@@ -47,18 +78,10 @@ export async function attributionGraph(model: Model, params: GraphParams, ctx: G
   const maxNLogits = params.maxNLogits ?? 10;
   const desiredLogitProb = params.desiredLogitProb ?? 0.95;
   const batchSize = params.batchSize ?? 64;
-  const T = tokens.ids.length;
-  for (const [i, iv] of (params.interventions ?? []).entries()) {
-    // The frozen and backward runs apply fixed edits (x * keep + add); these kinds depend on the run's own values.
-    if (iv.kind !== 'zero' && iv.kind !== 'mean' && iv.kind !== 'patch' && iv.kind !== 'add' && iv.kind !== 'scale') {
-      throw new UserError(`Intervention ${i + 1}: ${iv.kind} interventions are not supported in attribution graphs yet; use zero, mean, resample or patch.`);
-    }
-    const beyond = iv.positions?.find((p) => p >= T);
-    if (beyond !== undefined) throw new UserError(`Intervention ${i + 1}: position ${beyond} is beyond the attributed prompt (positions 0..${T - 1}, its BOS at 0 included).`);
-  }
-  const edits = params.interventions?.length ? await model.compileEdits(params.interventions, T, ctx.signal) : undefined;
+  const { edits, clamps } = await graphInterventions(model, set, tokens.ids, params.interventions, ctx.signal);
   const attr = await attribute(model, set, tokens.ids, {
     edits,
+    clamps,
     maxFeatureNodes: params.maxFeatureNodes,
     maxNLogits,
     desiredLogitProb,
@@ -78,7 +101,7 @@ export async function attributionGraph(model: Model, params: GraphParams, ctx: G
     edgeThreshold: params.edgeThreshold,
     generationSettings: { max_n_logits: maxNLogits, desired_logit_prob: desiredLogitProb, batch_size: batchSize, max_feature_nodes: params.maxFeatureNodes ?? attr.activations.length },
     generator: { name: 'MechLens', version: '0.1.0', url: 'https://github.com/mechlens/mechlens' },
-    description: `${model.info.name} with the transcoders in ${basename(set.dir)}${edits ? `, under ${params.interventions!.length} intervention${params.interventions!.length === 1 ? '' : 's'}` : ''}`,
+    description: `${model.info.name} with the transcoders in ${basename(set.dir)}${params.interventions?.length ? `, under ${params.interventions!.length} intervention${params.interventions!.length === 1 ? '' : 's'}` : ''}`,
   });
   const count = (kind: string) => exported.file.nodes.filter((n) => n.kind === kind).length;
   return {
