@@ -41,9 +41,11 @@ export interface GradientRequest {
   /**
    * or the metric's weights themselves: Σ_v weights[row, v] · logit_v − logSumExp[row] · logsumexp(logits),
    * [rows, d_vocab] and [rows] (any linear function of the last logits and their logsumexp: KL(p || softmax)
-   * is −p · logits + logsumexp up to a constant; a row of zeros seeds nothing), or
+   * is −p · logits + logsumexp up to a constant; a row of zeros seeds nothing); `probs` [rows, forward rows]
+   * adds Σ_s probs[row, s] · softmax(forward row s's last logits) to the row's weights, that softmax held
+   * constant (not differentiated): a KL against another row of the same run, or
    */
-  metricWeights?: { weights: Float32Array; logSumExp: Float32Array };
+  metricWeights?: { weights: Float32Array; logSumExp: Float32Array; probs?: Float32Array };
   /** one hook seed per seed row. */
   seeds?: readonly HookSeed[];
   /** Also return the forward rows' last-position logits. */
@@ -157,10 +159,14 @@ export async function computeGradients(model: Model, req: GradientRequest): Prom
   };
   const seedHooks: string[] = [];
   if (req.metricWeights) {
-    const { weights, logSumExp } = req.metricWeights;
+    const { weights, logSumExp, probs } = req.metricWeights;
     if (weights.length !== rows * c.dVocab) throw new Error(`internal: ${weights.length} metric weights for ${rows} rows of ${c.dVocab}`);
     feeds['metric.weights'] = new ort.Tensor('float32', weights, [rows, c.dVocab]);
     feeds['metric.logsumexp'] = new ort.Tensor('float32', logSumExp, [rows]);
+    if (probs) {
+      if (probs.length !== rows * req.tokens.length) throw new Error(`internal: ${probs.length} probability weights for ${rows} rows of ${req.tokens.length}`);
+      feeds['metric.probs'] = new ort.Tensor('float32', probs, [rows, req.tokens.length]);
+    }
   } else if (hasMetrics) {
     const V = c.dVocab;
     const weights = new Float32Array(rows * V);
@@ -228,6 +234,7 @@ export async function computeGradients(model: Model, req: GradientRequest): Prom
   const options: GradientGraphOptions = {
     wrt,
     metric: hasMetrics,
+    probs: req.metricWeights?.probs !== undefined,
     logits: req.logits ?? false,
     seedHooks,
     freeze,

@@ -177,6 +177,37 @@ describe('gradient invariants', function () {
     }
   });
 
+  it('metric weights on a row\'s softmax (probs) hold it constant: a KL against another row equals its weights fed, no gradient reaches that row', async function () {
+    const model = await Model.load(fixture('gemma2')); // a final soft cap: the softmax is of the capped logits
+    try {
+      const tokens = [
+        [5, 9, 13, 2, 7, 30, 41, 8],
+        [5, 9, 14, 2, 7, 31, 41, 8],
+      ];
+      const V = model.config.dVocab;
+      const wrt = ['blocks.0.hook_resid_mid', 'blocks.1.attn.hook_z'];
+      // Row 0: KL(p_1 || softmax(logits_0)); row 1 seeds nothing, so its gradient is 0 unless p_1 is differentiated.
+      const lse = Float32Array.of(-1, 0);
+      const inRun = await computeGradients(model, { tokens, wrt, metricWeights: { weights: new Float32Array(2 * V), logSumExp: lse, probs: Float32Array.of(0, -1, 0, 0) }, logits: true });
+      const l1 = inRun.logits!.subarray(V, 2 * V);
+      const max = Math.max(...l1);
+      let sum = 0;
+      for (const v of l1) sum += Math.exp(v - max);
+      const weights = new Float32Array(2 * V);
+      for (let v = 0; v < V; v++) weights[v] = -Math.exp(l1[v]! - max) / sum;
+      const fed = await computeGradients(model, { tokens, wrt, metricWeights: { weights, logSumExp: lse } });
+      for (const h of wrt) {
+        const [a, b] = [inRun.grads.get(h)!.data, fed.grads.get(h)!.data];
+        const n = a.length / 2;
+        assert.ok(maxAbsDiff(a, b) <= 1e-6 * Math.max(1, ...b.map(Math.abs)), `${h}: in-run and fed softmax weights`);
+        assert.ok(Math.max(...a.subarray(0, n).map(Math.abs)) > 1e-4, `${h}: row 0 has a gradient`);
+        assert.ok(Math.max(...a.subarray(n).map(Math.abs)) === 0, `${h}: no gradient through the softmax to row 1`);
+      }
+    } finally {
+      await model.dispose();
+    }
+  });
+
   it('finite differences agree on the bundled model (directional derivatives of a logit difference)', async function () {
     const model = await Model.load(DEFAULT_MODEL);
     try {

@@ -80,6 +80,7 @@ describe('patching sweeps', function () {
   }
 
   // gpt2 seeds logit differences at the unembedding's input; gemma2's final soft cap sends them the metric-weights route.
+  // KL denoising takes p_clean in the run from its clean row; the separate run is given it from a forward of its own.
   for (const name of ['gpt2', 'gemma2']) {
     it(`${name}: attribution patching in one batched run (base and source rows) equals separate runs, every sweep, metric and direction`, async function () {
       const model = await Model.load(fixture(name));

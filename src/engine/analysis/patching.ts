@@ -23,8 +23,9 @@
 // hook, the base row's gradients and both rows' last logits (the metric's values), and the backward stops
 // at the earliest swept layer. Every metric is a linear function of the last logits and their logsumexp
 // (metricWeights): logit differences directly (seeded at the unembedding's input where no soft cap bends
-// them), p(target) as p x d log p, KL(clean || .) as -p_clean . logits + logsumexp. KL needs p_clean
-// before the run: for denoising the source (clean) run is a forward of its own first; for noising the
+// them), p(target) as p x d log p, KL(clean || .) as -p_clean . logits + logsumexp. For denoising, p_clean
+// is the softmax of the source (clean) row's logits in the same run, a constant for the gradient (the
+// gradient graph's metric `probs`), so KL costs no forward of its own; for noising the
 // base is the clean run, where the KL is at its minimum: its gradient, and so every estimate, is 0.
 //
 // `patchSweepByLoop` does an exact sweep with one full forward and a patch intervention per cell, the way a
@@ -286,9 +287,10 @@ export async function exactSweepRows(
 /**
  * The metric as the weights of a gradient run's metric (computeGradients' metricWeights, one row): its
  * gradient at a run, times `scale(metric, the run's metric output)`, is the metric's own. KL reads
- * `metric.cleanLogits`.
+ * `metric.cleanLogits` where given; without them its weights are `cleanProbs` times p_clean, the softmax
+ * of the run's clean row (metricWeights' probs).
  */
-function metricWeights(model: Model, metric: MetricSpec): { weights: Float32Array; logSumExp: number } {
+function metricWeights(model: Model, metric: MetricSpec): { weights: Float32Array; logSumExp: number; cleanProbs?: number } {
   const V = model.config.dVocab;
   const weights = new Float32Array(V);
   switch (metric.kind) {
@@ -303,8 +305,8 @@ function metricWeights(model: Model, metric: MetricSpec): { weights: Float32Arra
       weights[metric.target] = 1;
       return { weights, logSumExp: 1 };
     case 'kl': {
-      if (!metric.cleanLogits) throw new Error('internal: the KL metric needs the clean logits');
       // KL(p_clean || softmax(l)) = sum p_clean log p_clean - p_clean . l + logsumexp(l)
+      if (!metric.cleanLogits) return { weights, logSumExp: -1, cleanProbs: -1 };
       const pc = logSoftmax(metric.cleanLogits);
       for (let v = 0; v < V; v++) weights[v] = -Math.exp(pc[v]!);
       return { weights, logSumExp: -1 };
@@ -474,10 +476,8 @@ async function attributionRuns(
   const V = model.config.dVocab;
   const swept = layers.map((l): HookName => `blocks.${l}.${lay.local}`);
   const starts = withResid ? startHooks(lay, layers) : [];
-  // KL's weights need p_clean: the source (clean) run first, on its own.
-  const first = spec.kind === 'kl' ? await model.forward({ tokens: [source], hooks: swept, logits: 'last', signal }) : undefined;
-  const { weights, logSumExp } = metricWeights(model, first ? { ...spec, cleanLogits: first.logits!.data } : spec);
-  const rows = first ? [base] : [base, source];
+  const { weights, logSumExp, cleanProbs } = metricWeights(model, spec);
+  const rows = [base, source];
   // The source row is seeded with zeros: its gradient is not wanted.
   let seed: Pick<GradientRequest, 'metricWeights' | 'seeds'>;
   if (logSumExp === 0 && model.config.finalSoftcap === null) {
@@ -493,14 +493,16 @@ async function attributionRuns(
     w.set(weights);
     const lse = new Float32Array(rows.length);
     lse[0] = logSumExp;
-    seed = { metricWeights: { weights: w, logSumExp: lse } };
+    // Denoising: the source row is the clean run.
+    const probs = cleanProbs === undefined ? undefined : Float32Array.of(0, cleanProbs, 0, 0);
+    seed = { metricWeights: { weights: w, logSumExp: lse, ...(probs ? { probs } : {}) } };
   }
   throwIfAborted(signal);
   const g = await computeGradients(model, { tokens: rows, wrt: swept, activations: [...new Set([...swept, ...starts])], ...seed, logits: true, signal });
   const baseLogits = g.logits!.subarray(0, V);
-  const sourceLogits = first ? first.logits!.data : g.logits!.subarray(V, 2 * V);
+  const sourceLogits = g.logits!.subarray(V, 2 * V);
   const runs: SweepRuns = {
-    source: new Map(layers.map((l, i) => [l, first ? first.hooks.get(swept[i]!)!.data : rowOf(g.activations.get(swept[i]!)!, 1)])),
+    source: new Map(layers.map((l, i) => [l, rowOf(g.activations.get(swept[i]!)!, 1)])),
     baseResid: new Map(starts.map((h, i) => [layers[i]!, rowOf(g.activations.get(h)!, 0)])),
     sourceLogits,
     baseLogits,

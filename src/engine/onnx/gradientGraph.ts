@@ -4,7 +4,10 @@
 // Seeds (what is differentiated), one per row of the seed batch ("rows"):
 // - a metric of the last position's logits: Σ_v w[row, v] · logit_v − λ[row] · logsumexp(logits),
 //   fed as `metric.weights` [rows, d_vocab] and `metric.logsumexp` [rows] (a token's logit: w one-hot;
-//   a logit difference: +1 / −1; a log-probability: one-hot with λ = 1); the graph outputs `metric`
+//   a logit difference: +1 / −1; a log-probability: one-hot with λ = 1), with, optionally (`probs`),
+//   Σ_s μ[row, s] · softmax(logits of forward row s) added to w, fed as `metric.probs` [rows, forward rows]
+//   and held constant for differentiation (KL(p_s || softmax(logits)) is −p_s · logits + logsumexp up to a
+//   constant: μ = −1, λ = −1, with p_s from the same run); the graph outputs `metric`
 //   (and, asked for with any seed, `logits`: those logits of every forward row, so no separate forward is
 //   needed);
 // - or a vector at a hook and position: `seed.<hook>.vector` [rows, D] and `seed.<hook>.at` [rows, T]
@@ -45,6 +48,8 @@ export interface GradientGraphOptions {
   wrt: readonly string[];
   /** Seed with the logit metric (inputs `metric.*`, output `metric`). */
   metric: boolean;
+  /** The metric's weights also take forward rows' softmax (input `metric.probs`; needs `metric`). */
+  probs?: boolean;
   /** Also output the forward rows' last-position logits (`logits`, [B, d_vocab]; not differentiated). */
   logits?: boolean;
   /** Hooks seeded with a vector at a position (rank-3 hooks [batch, pos, D]). */
@@ -68,7 +73,7 @@ export interface GradientGraphOptions {
 }
 
 export function gradientOptionsKey(o: GradientGraphOptions): string {
-  return JSON.stringify(['grad', [...o.wrt].sort(), o.metric, o.logits ?? false, [...o.seedHooks].sort(), o.freeze, o.skips, [...o.interventions].sort(), [...o.activations].sort(), [...(o.contract ?? [])].sort(), o.frozenInputs ?? false]);
+  return JSON.stringify(['grad', [...o.wrt].sort(), o.metric, o.probs ?? false, o.logits ?? false, [...o.seedHooks].sort(), o.freeze, o.skips, [...o.interventions].sort(), [...o.activations].sort(), [...(o.contract ?? [])].sort(), o.frozenInputs ?? false]);
 }
 
 export function buildGradientGraph(spec: ModelSpec, o: GradientGraphOptions): BuiltGraph {
@@ -94,6 +99,7 @@ export function buildGradientGraph(spec: ModelSpec, o: GradientGraphOptions): Bu
   };
 
   const seeds: Array<{ value: string; cotangent: string }> = [];
+  const frozen = new Set<string>();
   let batchRef: string | null = null;
   let logits: string | undefined;
   if (o.metric || o.logits) {
@@ -113,7 +119,12 @@ export function buildGradientGraph(spec: ModelSpec, o: GradientGraphOptions): Bu
     }
   }
   if (o.metric) {
-    const weights = g.input('metric.weights', F, ['rows', c.dVocab]);
+    let weights = g.input('metric.weights', F, ['rows', c.dVocab]);
+    if (o.probs) {
+      const probs = g.op1('Softmax', [logits!], { axis: -1 });
+      frozen.add(probs);
+      weights = g.op1('Add', [weights, g.op1('MatMul', [g.input('metric.probs', F, ['rows', 'batch']), probs])]);
+    }
     const lseWeight = g.input('metric.logsumexp', F, ['rows']);
     const axis = g.constI64([1]);
     const linear = g.op1('ReduceSum', [g.op1('Mul', [logits!, weights]), axis], { keepdims: 0 });
@@ -132,7 +143,6 @@ export function buildGradientGraph(spec: ModelSpec, o: GradientGraphOptions): Bu
   }
   if (!batchRef) throw new Error('internal: a gradient graph needs a seed');
 
-  const frozen = new Set<string>();
   for (let l = 0; l < c.nLayers && !o.frozenInputs; l++) {
     if (o.freeze.attention) frozen.add(valueOf(`blocks.${l}.attn.hook_pattern`));
     if (o.freeze.mlp) frozen.add(fwd.mlpOut[l]!);
