@@ -167,23 +167,23 @@ class GraphEditor implements vscode.Disposable {
     const graph = this.graphPrompt();
     if (!raw || !('tokens' in graph)) badInput(`${what} needs the graph’s prompt and its tokens; this file lacks them.`);
     const ids = graph.tokens;
-    const tokenize = (text: string) => this.deps.engine.call('tokenize', { text }, { signal });
-    const full = await tokenize(raw);
-    let prompt = full.ids;
-    // A graph written by decoding its tokens has the BOS it prepended in its prompt text ("<|endoftext|>When …"):
-    // the views run the text after it, so positions (and chips) mean the same token in every view.
-    const first = full.texts[0] ?? '';
-    if (prompt.length === ids.length && /^(<[^<>\s]+>|\[[A-Z]+\])$/.test(first) && raw.startsWith(first)) {
-      const rest = raw.slice(first.length);
-      const r = (await tokenize(rest)).ids;
-      if (r.length === ids.length - 1 && r.every((id, p) => id === ids[p + 1])) {
-        this.viewPrompt = { file: raw, text: rest };
-        prompt = r;
-      }
+    const tokenize = async (text: string) => (await this.deps.engine.call('tokenize', { text }, { signal })).ids;
+    // A graph written by decoding its tokens has the BOS it prepended in its prompt text ("<|endoftext|>When …",
+    // or SentencePiece's "<s> Once …" with the space its decoder writes): the views run the text after it, so
+    // positions (and chips) mean the same token in every view. Each reading is checked by re-tokenizing: the
+    // graph's tokens must end with the text's tokens (the rest is the lead the graph prepended, e.g. a BOS the
+    // tokenizer does not add itself).
+    const special = /^(<[^<>\s]+>|\[[A-Z]+\])/.exec(raw)?.[0];
+    const readings = special ? [raw.slice(special.length), ...(raw[special.length] === ' ' ? [raw.slice(special.length + 1)] : []), raw] : [raw];
+    for (const text of readings) {
+      const prompt = await tokenize(text);
+      const offset = ids.length - prompt.length;
+      if (offset < 0 || prompt.some((id, p) => ids[offset + p] !== id)) continue;
+      if (text !== raw && offset > 1) continue; // the special text stands for at most the one BOS token
+      if (text !== raw) this.viewPrompt = { file: raw, text };
+      return { nLayers: info.nLayers, nHeads: info.nHeads, offset, ids, lead: ids.slice(0, offset), promptLength: prompt.length };
     }
-    const offset = ids.length - prompt.length;
-    if (offset < 0 || prompt.some((id, p) => ids[offset + p] !== id)) badInput(`${what}: the graph’s tokens are not ${info.name}’s tokens of its prompt (made with another tokenizer?).`);
-    return { nLayers: info.nLayers, nHeads: info.nHeads, offset, ids, lead: ids.slice(0, offset), promptLength: prompt.length };
+    badInput(`${what}: the graph’s tokens are not ${info.name}’s tokens of its prompt (made with another tokenizer?).`);
   }
 
   /** The active interventions on the graph's own tokens, or undefined when none are active. */
