@@ -26,8 +26,10 @@ describe('cancellation of long jobs', function () {
   let model: Model;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'mechlens-cancel-'));
-    randomGpt2Checkpoint(dir, { nLayers: 6, dModel: 512, nHeads: 8, dVocab: 2000, nCtx: 128 }, 1);
-    // The bundled model's tokenizer (its ids are below 2000) for the analyses that take text: hypotheses.
+    // The bundled model's tokenizer for the analyses that take text (hypotheses, a graph's BOS): the vocabulary
+    // is the tokenizer's, so every id it makes is in range.
+    const dVocab = (JSON.parse(readFileSync(join(DEFAULT_MODEL, 'config.json'), 'utf8')) as { vocab_size: number }).vocab_size;
+    randomGpt2Checkpoint(dir, { nLayers: 6, dModel: 512, nHeads: 8, dVocab, nCtx: 128 }, 1);
     for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(DEFAULT_MODEL, f), join(dir, f));
     model = await Model.load(dir);
     writeJumpReluTranscoders(join(dir, 'transcoders'), model.config, 3, { dTranscoder: 1024 });

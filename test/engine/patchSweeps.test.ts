@@ -17,13 +17,21 @@ import { DEFAULT_MODEL, fixture } from '../support/fixtures';
 import { cli } from '../support/cli';
 
 const CLEAN = [3, 9, 27, 4, 12, 40, 7, 2];
-/** How much more the card's name mover must change the flip sweep's metric than the next head. */
-const MOVER_DOMINANCE = 10;
+/**
+ * How much more each of the card's name movers must change the flip sweep's metric than any other head: the heads
+ * that write the answer against those that only feed them. v1's single mover led by more than 10x; v2's two movers
+ * (L3H1, L3H3) lead the next head (L1H0, a duplicate-token head) by 9.4x.
+ */
+const MOVER_DOMINANCE = 5;
 
-/** The IOI heads models/mechlens-tiny/card.json names: the top name mover (DLA) and the ablation-critical heads. */
-function cardHeads(): { mover: string; critical: string[] } {
+/**
+ * The IOI heads models/mechlens-tiny/card.json names: the name movers (DLA >= 25% of the best head's; the first is
+ * the top one; a model may split the job over several) and the ablation-critical heads.
+ */
+function cardHeads(): { mover: string; movers: string[]; critical: string[] } {
   const card = JSON.parse(readFileSync(join(DEFAULT_MODEL, 'card.json'), 'utf8')) as { heads: { ioi_movers: Array<[string, number, number]>; ioi_ablation_critical: Array<[string, number, number]> } };
-  return { mover: card.heads.ioi_movers[0]![0], critical: card.heads.ioi_ablation_critical.map(([h]) => h) };
+  const movers = card.heads.ioi_movers.map(([h]) => h);
+  return { mover: movers[0]!, movers, critical: card.heads.ioi_ablation_critical.map(([h]) => h) };
 }
 const CORRUPTED = [3, 9, 27, 5, 12, 41, 7, 2];
 
@@ -235,7 +243,7 @@ describe('patching sweeps', function () {
       // Corruptions over 16 held-out IOI prompts (the card's evaluation set): "flip" puts the IO name at S2
       // (the answer flips), "abc" renames both names (the IOI paper's ABC distribution). The heads come from
       // models/mechlens-tiny/card.json, so a retrain that moves the circuit keeps this test meaningful.
-      const { mover, critical } = cardHeads();
+      const { mover, movers, critical } = cardHeads();
       const rows = readFileSync(join(DEFAULT_MODEL, 'eval', 'ioi.jsonl'), 'utf8').trim().split('\n').slice(0, 16).map((l) => JSON.parse(l) as { prompt: string; target: string });
       const others = [' Alice', ' Lucy', ' Tom', ' Anna', ' Paul', ' Emma', ' Sam'];
       const H = model.config.nHeads;
@@ -266,7 +274,9 @@ describe('patching sweeps', function () {
       const flip = ranked(totals.flip);
       const abc = ranked(totals.abc);
       assert.equal(flip[0], mover, `flip denoising ranks ${flip.join(', ')}; the card's top name mover is ${mover}`);
-      assert.ok(totals.flip[index(mover)]! > MOVER_DOMINANCE * totals.flip[index(flip[1]!)]!, `${mover} dominates the flip sweep (${flip.join(', ')})`);
+      assert.deepEqual(flip.slice(0, movers.length).sort(), [...movers].sort(), `the card's name movers ${movers.join(', ')} lead the flip sweep (${flip.join(', ')})`);
+      const weakest = Math.min(...movers.map((h) => totals.flip[index(h)]!));
+      assert.ok(weakest > MOVER_DOMINANCE * totals.flip[index(flip[movers.length]!)]!, `the name movers dominate the flip sweep (${flip.slice(0, movers.length + 2).map((h) => `${h} ${totals.flip[index(h)]!.toFixed(2)}`).join(', ')}, ...)`);
       const top = abc.slice(0, Math.max(3, critical.length));
       assert.ok(top.includes(mover) && top.includes(critical[0]!), `abc noising ranks ${abc.join(', ')}; the card's mover ${mover} and top ablation-critical head ${critical[0]} are among the first ${top.length}`);
     });
@@ -288,9 +298,11 @@ describe('patching sweeps', function () {
       assert.deepEqual([j.metric.length, j.metric[0]!.length, j.metric[0]![0]!.length], [model.config.nLayers, model.config.nHeads, clean.length]);
       assert.equal(j.clean_metric, 1);
       assert.equal(j.corrupted_metric, 0);
-      const { mover } = cardHeads();
-      const [, ml, mh] = /^L(\d+)H(\d+)$/.exec(mover)!.map(Number);
-      assert.ok(j.metric[ml!]![mh!]![clean.length - 1]! > 0.9, `${mover} (the card's name mover) at the last position restores the answer`);
+      // Each name mover's output at the last position restores part of the answer; together (nearly additive:
+      // they write the answer side by side) all of it.
+      const { movers } = cardHeads();
+      const restored = movers.map((h) => { const [, ml, mh] = /^L(\d+)H(\d+)$/.exec(h)!.map(Number); return j.metric[ml!]![mh!]![clean.length - 1]!; });
+      assert.ok(Math.min(...restored) > 0.1 && restored.reduce((a, b) => a + b, 0) > 0.9, `the card's name movers ${movers.join(', ')} at the last position restore the answer (${restored.map((x) => x.toFixed(3)).join(' + ')})`);
       assert.ok(j.correlation > 0.5 && j.correlation <= 1, `correlation ${j.correlation}`);
       const legacy = await cli(...args, '--json');
       assert.equal(legacy.code, 0, legacy.stderr);
