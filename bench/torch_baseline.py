@@ -28,6 +28,8 @@ torch.no_grad(), batch 1). Prints exactly one JSON object on stdout (progress go
   peak_rss_mb        peak resident set size of the process (VmHWM: ru_maxrss would include the parent's
                      peak from before exec when this script is spawned by a bigger process)
 Timed sections run after `warmup` untimed repetitions each (sweep: one untimed patched forward warm-up).
+--measures picks some of forward,cache,sweep,generate (default all; the others' keys are absent), so that
+a long prompt or a big model can be measured, and its peak RSS read, one measure per process.
 """
 import argparse
 import json
@@ -93,7 +95,9 @@ def main():
     ap.add_argument("--gen-new", type=int, default=32)
     ap.add_argument("--gen-iters", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--measures", default="forward,cache,sweep,generate")
     args = ap.parse_args()
+    measures = set(args.measures.split(","))
 
     torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
@@ -102,22 +106,27 @@ def main():
     model = models.load_model(args.model)
     load_ms = (time.perf_counter() - t0) * 1000.0
     s = model.s
-    if model.s["pos"] != "learned" or model.s["norm"] != "layernorm":
-        log("warning: this baseline is meant for GPT-2 checkpoints")
+    if measures & {"sweep", "generate"} and (model.s["pos"] != "learned" or model.s["norm"] != "layernorm"):
+        log("warning: the sweep and generation baselines are meant for GPT-2 checkpoints")
     L, V = s["n_layers"], s["vocab"]
     log(f"loaded in {load_ms:.0f} ms: {L} layers, d {s['d_model']}, vocab {V}")
 
     g = torch.Generator().manual_seed(args.seed)
     ids = torch.randint(0, V, (1, args.seq), generator=g)
 
+    out = {}
     # 1. plain forward
-    fwd_ms, _ = timed(lambda: model.forward(ids), args.iters, args.warmup)
-    log(f"forward {fwd_ms:.1f} ms")
+    if "forward" in measures:
+        fwd_ms, _ = timed(lambda: model.forward(ids), args.iters, args.warmup)
+        log(f"forward {fwd_ms:.1f} ms")
+        out["forward_ms"] = round(fwd_ms, 3)
 
     # 2. forward caching every hook
-    n_hooks = len(model.run_with_cache(ids)[1])
-    cache_ms, _ = timed(lambda: model.run_with_cache(ids), args.iters, args.warmup)
-    log(f"forward+cache {cache_ms:.1f} ms ({n_hooks} hooks)")
+    if "cache" in measures:
+        n_hooks = len(model.run_with_cache(ids)[1])
+        cache_ms, _ = timed(lambda: model.run_with_cache(ids), args.iters, args.warmup)
+        log(f"forward+cache {cache_ms:.1f} ms ({n_hooks} hooks)")
+        out.update(forward_cache_ms=round(cache_ms, 3), forward_cache_hooks=n_hooks)
 
     # 3. residual patching sweep (denoising: clean resid_pre patched into the corrupted run)
     P = min(args.sweep_positions, args.seq)
@@ -134,41 +143,45 @@ def main():
         metric = lambda lg: float(lg[0, -1, a] - lg[0, -1, b])
         clean_m, corr_m = metric(clean_logits), metric(corr_logits)
         denom = (clean_m - corr_m) or 1.0
-        out = torch.empty(L, P)
+        res = torch.empty(L, P)
         for l in range(L):
             name = f"blocks.{l}.hook_resid_pre"
             for p in range(P):
                 def hook(act, hname, p=p):
                     act[:, p, :] = clean_cache[hname][:, p, :]
                     return act
-                out[l, p] = (metric(model.forward(corrupted, hooks={name: hook})) - corr_m) / denom
-        sweep.result = out
-        return out
+                res[l, p] = (metric(model.forward(corrupted, hooks={name: hook})) - corr_m) / denom
+        sweep.result = res
+        return res
 
-    model.forward(corrupted, hooks={"blocks.0.hook_resid_pre": lambda a, n: a})  # warm-up
-    sweep_ms, _ = timed(sweep, args.sweep_iters, 0)
-    log(f"patch sweep {sweep_ms:.0f} ms ({L}x{P} patched forwards)")
-    if os.environ.get("BASELINE_DEBUG"):
-        log(sweep.result)
+    if "sweep" in measures:
+        model.forward(corrupted, hooks={"blocks.0.hook_resid_pre": lambda a, n: a})  # warm-up
+        sweep_ms, _ = timed(sweep, args.sweep_iters, 0)
+        log(f"patch sweep {sweep_ms:.0f} ms ({L}x{P} patched forwards)")
+        if os.environ.get("BASELINE_DEBUG"):
+            log(sweep.result)
+        out.update(patch_sweep_ms=round(sweep_ms, 2), patch_sweep_forwards=L * P + 2, sweep_positions=P, sweep_iters=args.sweep_iters)
 
     # 4. greedy generation with a KV cache
-    if "pos_embed" in model.w and args.gen_prompt + args.gen_new > model.w["pos_embed"].shape[0]:
-        sys.exit(f"gen_prompt + gen_new exceeds n_positions {model.w['pos_embed'].shape[0]}")
-    prompt = torch.randint(0, V, (1, args.gen_prompt), generator=g)
+    if "generate" in measures:
+        if "pos_embed" in model.w and args.gen_prompt + args.gen_new > model.w["pos_embed"].shape[0]:
+            sys.exit(f"gen_prompt + gen_new exceeds n_positions {model.w['pos_embed'].shape[0]}")
+        prompt = torch.randint(0, V, (1, args.gen_prompt), generator=g)
 
-    def generate():
-        logits, past = model.forward(prompt, use_cache=True)
-        toks = []
-        for i in range(args.gen_new):
-            nxt = logits[:, -1:].argmax(-1)
-            toks.append(int(nxt))
-            if i + 1 < args.gen_new:
-                logits, past = model.forward(nxt, past=past, use_cache=True)
-        return toks
+        def generate():
+            logits, past = model.forward(prompt, use_cache=True)
+            toks = []
+            for i in range(args.gen_new):
+                nxt = logits[:, -1:].argmax(-1)
+                toks.append(int(nxt))
+                if i + 1 < args.gen_new:
+                    logits, past = model.forward(nxt, past=past, use_cache=True)
+            return toks
 
-    gen_ms, _ = timed(generate, args.gen_iters, 1)
-    tps = args.gen_new / (gen_ms / 1000.0)
-    log(f"generate {tps:.1f} tokens/s")
+        gen_ms, _ = timed(generate, args.gen_iters, 1)
+        tps = args.gen_new / (gen_ms / 1000.0)
+        log(f"generate {tps:.1f} tokens/s")
+        out.update(generate_tokens_per_s=round(tps, 3), gen_prompt=args.gen_prompt, gen_new=args.gen_new, gen_iters=args.gen_iters)
 
     out = {
         "torch_version": torch.__version__,
@@ -182,17 +195,7 @@ def main():
         "iters": args.iters,
         "warmup": args.warmup,
         "load_ms": round(load_ms, 2),
-        "forward_ms": round(fwd_ms, 3),
-        "forward_cache_ms": round(cache_ms, 3),
-        "forward_cache_hooks": n_hooks,
-        "patch_sweep_ms": round(sweep_ms, 2),
-        "patch_sweep_forwards": L * P + 2,
-        "sweep_positions": P,
-        "sweep_iters": args.sweep_iters,
-        "generate_tokens_per_s": round(tps, 3),
-        "gen_prompt": args.gen_prompt,
-        "gen_new": args.gen_new,
-        "gen_iters": args.gen_iters,
+        **out,
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
     print(json.dumps(out))
