@@ -6,10 +6,13 @@
 // (bench/torch_patching.py); then attribution patching of every sweep kind (PATCH_SWEEPS), each in
 // forward-equivalents (its wall time over one batch-1 forward of the prompt, the two timed in turn so that
 // load from other jobs hits both alike), beside that kind's exact sweep with their correlation; the
-// head-by-position sweep's figures are also the top-level fields, which PyTorch's are compared with.
+// head-by-position sweep's figures are also the top-level fields, which PyTorch's are compared with. Each
+// kind's attribution patching is also timed with the KL metric, denoising (`kl`), in the same turns as the
+// forward it is a ratio to.
+// --attribution-only skips the exact sweeps (no correlations, no json written): a quick look at the ratios.
 // Prints figures (also to bench/out/patching-threads<N>.json); asserts nothing.
 //
-//   npm run bench:patching   (or: node --import tsx bench/patching.bench.ts [--threads N] [--no-torch] [--no-loop])
+//   npm run bench:patching   (or: node --import tsx bench/patching.bench.ts [--threads N] [--no-torch] [--no-loop] [--attribution-only])
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,9 +28,11 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     'no-torch': { type: 'boolean', default: false },
     'no-loop': { type: 'boolean', default: false },
+    'attribution-only': { type: 'boolean', default: false },
   },
 });
 const THREADS = Number(values.threads);
+const ATTRIBUTION_ONLY = values['attribution-only'];
 const T = 16;
 const MODEL_DIR = join(__dirname, 'out', 'gpt2-small-shaped');
 
@@ -57,8 +62,8 @@ async function main(): Promise<void> {
 
   results.forwardMs = await medianMs(() => model.run(corrupted, { lastOnly: true }), 20, 3);
   let exact: Float32Array | undefined;
-  results.batchedSweepMs = await medianMs(async () => void (exact = (await patchSweep(model, req)).exact), 1, 1);
-  if (!values['no-loop']) {
+  if (!ATTRIBUTION_ONLY) results.batchedSweepMs = await medianMs(async () => void (exact = (await patchSweep(model, req)).exact), 1, 1);
+  if (!values['no-loop'] && !ATTRIBUTION_ONLY) {
     let loop: Float32Array | undefined;
     results.loopSweepMs = await medianMs(async () => void (loop = await patchSweepByLoop(model, req)), 1, 0);
     let worst = 0;
@@ -67,13 +72,25 @@ async function main(): Promise<void> {
     results.batchedSpeedupVsLoop = (results.loopSweepMs as number) / (results.batchedSweepMs as number);
   }
   let attribution: Float32Array | undefined;
-  const byKind: Record<string, { ms: number; forwardEquivalents: number; correlation: number }> = {};
+  const byKind: Record<string, { ms: number; forwardEquivalents: number; correlation?: number; kl: { ms: number; forwardEquivalents: number } }> = {};
   for (const sweep of PATCH_SWEEPS) {
     const kindReq = { ...req, sweep };
     let attr: Float32Array | undefined;
-    const [fw, ms] = await medianMsInTurn([() => model.run(corrupted, { lastOnly: true }), async () => void (attr = (await patchSweep(model, { ...kindReq, method: 'attribution' })).attribution)], 9, 2);
-    const kindExact = sweep === req.sweep ? exact! : (await patchSweep(model, kindReq)).exact!;
-    byKind[sweep] = { ms: ms!, forwardEquivalents: ms! / fw!, correlation: pearson(kindExact, attr!) };
+    const [fw, ms, klMs] = await medianMsInTurn(
+      [
+        () => model.run(corrupted, { lastOnly: true }),
+        async () => void (attr = (await patchSweep(model, { ...kindReq, method: 'attribution' })).attribution),
+        () => patchSweep(model, { ...kindReq, method: 'attribution', metric: 'kl' }),
+      ],
+      9,
+      2,
+    );
+    const kl = { ms: klMs!, forwardEquivalents: klMs! / fw! };
+    if (ATTRIBUTION_ONLY) byKind[sweep] = { ms: ms!, forwardEquivalents: ms! / fw!, kl };
+    else {
+      const kindExact = sweep === req.sweep ? exact! : (await patchSweep(model, kindReq)).exact!;
+      byKind[sweep] = { ms: ms!, forwardEquivalents: ms! / fw!, correlation: pearson(kindExact, attr!), kl };
+    }
     if (sweep === req.sweep) attribution = attr;
     process.stderr.write(`${sweep}: ${JSON.stringify(byKind[sweep])}\n`);
   }
@@ -82,7 +99,12 @@ async function main(): Promise<void> {
   results.exactVsAttributionCorrelation = byKind[req.sweep]!.correlation;
   results.attributionByKind = byKind;
   results.attributionMaxForwardEquivalents = Math.max(...Object.values(byKind).map((k) => k.forwardEquivalents));
+  results.klAttributionMaxForwardEquivalents = Math.max(...Object.values(byKind).map((k) => k.kl.forwardEquivalents));
   await model.dispose();
+  if (ATTRIBUTION_ONLY) {
+    console.log(JSON.stringify(results, null, 2));
+    return;
+  }
   // Printed now too: the PyTorch loop that follows takes as long again.
   process.stderr.write(`${JSON.stringify(results)}\n`);
 
