@@ -6,6 +6,7 @@
 // Δ probability of the top tokens, KL to the clean run), and the patch a sweep's heatmap cell stands for.
 // Runtime-agnostic and pure: unit-tested without a model.
 import type { Intervention } from './interventions';
+import { RpcError } from './rpc';
 import { SWEEP_HOOKS } from './patching';
 import { badInput, finiteNumber, integer, list, object, oneOf, optional, refine } from './schema';
 import type { Infer, Schema } from './schema';
@@ -107,6 +108,52 @@ export const uiInterventionSchema: Schema<UiIntervention> = {
     return feature ? uiFeatureInterventionSchema.parse(v, where) : uiHookInterventionSchema.parse(v, where);
   },
 };
+
+/** What set / scale ask for, in the webview menu's message and the editor's input box. */
+export const FEATURE_VALUE_PROMPTS: Record<'set' | 'scale', string> = { set: 'the activation to set the feature to', scale: 'the factor to scale the feature by' };
+
+/** A feature active at a token, as the menus list it. */
+export interface ActiveFeature {
+  layer: number;
+  index: number;
+  act: number;
+}
+
+/**
+ * The features active at a token (the host's per-layer lists) as one list, largest activation first across
+ * layers (ties by layer, then index): the webview menu's "Active here" and the editor's quick pick show it.
+ */
+export function activeFeatureList(active: ReadonlyArray<ReadonlyArray<{ index: number; act: number }>>): ActiveFeature[] {
+  return active
+    .flatMap((list, layer) => list.map((f) => ({ layer, index: f.index, act: f.act })))
+    .sort((a, b) => b.act - a.act || a.layer - b.layer || a.index - b.index);
+}
+
+/** How the menus name a feature: "L0 #346". */
+export function featureName(layer: number, index: number): string {
+  return `L${layer} #${index}`;
+}
+
+/** A feature typed as "layer:index" (or as named, "L0 #346"); undefined when the text is neither. */
+export function parseFeatureRef(text: string): { layer: number; feature: number } | undefined {
+  const m = /^\s*(?:L\s*(\d+)\s*#\s*(\d+)|(\d+)\s*:\s*(\d+))\s*$/i.exec(text);
+  if (!m) return undefined;
+  return { layer: Number(m[1] ?? m[3]), feature: Number(m[2] ?? m[4]) };
+}
+
+/**
+ * Why the host would refuse `spec` (the schema's check of what a view sends, then checkAgainstModel's), or
+ * undefined: the editor's input boxes say it while the user types, in the host's words.
+ */
+export function specProblem(spec: unknown, ctx: CompileContext, where = 'intervention'): string | undefined {
+  try {
+    checkAgainstModel(uiInterventionSchema.parse(spec, where), ctx, where);
+    return undefined;
+  } catch (e) {
+    if (e instanceof RpcError && e.code === 'bad-input') return e.message;
+    throw e;
+  }
+}
 
 /** The model's transcoders as feature sites see them: features per layer, or why there are none. */
 export type FeatureSiteInfo = { nFeatures: number[] } | { missing: string };

@@ -5,14 +5,16 @@
 // Patching panel makes a counterfactual with a helper (alignment checked), runs a sweep and a click on a
 // heatmap cell applies that patch everywhere; the editor's "Ablate or Patch Selected Tokens…" adds one from
 // a selection; a transcoder feature active at the clicked token is zeroed from the same menu (every view
-// re-runs, the lens saves it in an experiment that replays), and a typed feature is scaled and undone; on a
-// model without transcoders the feature site is disabled with the reason, and the host refuses it anyway. No token text or head is hard-coded: positions come from the views themselves, so the suite
+// re-runs, the lens saves it in an experiment that replays), and a typed feature is scaled and undone; the
+// editor's quick picks zero a feature active at the selected token and scale a typed one (chips in the views,
+// their comparisons move); on a model without transcoders the feature site is disabled with the reason (in the
+// editor: listed as unavailable, refused when picked), and the host refuses it anyway. No token text or head is hard-coded: positions come from the views themselves, so the suite
 // runs on whichever bundled model ships. Screenshots dark and light go to <outDir>/patch-*.png.
 // Usage: node --import tsx test/e2e/uiPatch.ts <port> <extensionPath> <workspaceFolder> <outDir>
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FrameLocator, Page } from 'playwright-core';
+import type { FrameLocator, Locator, Page } from 'playwright-core';
 import { devPayload, exitWith, findWebview, hoverText, launchChromium, openFile, reportResults, runCommand, setTheme, setValue, suitePage, suiteRunner, workbenchUrl } from './browser';
 
 const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
@@ -72,6 +74,18 @@ async function comparisonAfter(view: FrameLocator, before: number): Promise<void
   throw new Error('the comparison was not recomputed');
 }
 
+/** Waits until the KL under the chips differs from `from`: the view re-ran under a new intervention. */
+async function klMoved(view: FrameLocator, from: number, where: string): Promise<void> {
+  const until = Date.now() + 60_000;
+  let kl = from;
+  while (Date.now() < until) {
+    kl = Number((await view.locator('#iv-compare .kl[data-kl]').getAttribute('data-kl', { timeout: 1000 }).catch(() => null)) ?? from);
+    if (Math.abs(kl - from) > 1e-6) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${where}: the KL stayed ${from} (saw ${kl})`);
+}
+
 /** Answers VS Code's simple file dialog (code-server's open and save dialogs are a quick input) with a path. */
 async function answerFileDialog(page: Page, file: string): Promise<void> {
   const input = page.locator('.quick-input-widget input').filter({ visible: true });
@@ -87,6 +101,21 @@ async function quickPick(page: Page, label: string): Promise<void> {
   await input.waitFor({ timeout: 15_000 });
   await input.fill(label);
   await page.locator('.quick-input-list .monaco-list-row', { hasText: label }).first().click();
+}
+
+/** Selects the prompt's last word in its editor (`tab`) and runs "Ablate or Patch Selected Tokens…" on it. */
+async function interveneOnLastWord(page: Page, tab: Locator): Promise<void> {
+  await tab.click();
+  await page.locator('.monaco-editor .view-lines', { hasText: 'Mary' }).first().click();
+  await page.keyboard.press('Control+End');
+  await page.keyboard.press('Shift+Control+ArrowLeft');
+  // The palette opened straight from the editor (runCommand's Escape would clear the selection).
+  await page.locator('.monaco-editor .selected-text').first().waitFor({ timeout: 10_000 });
+  await page.keyboard.press('F1');
+  const box = page.locator('.quick-input-widget input').filter({ visible: true });
+  await box.waitFor({ timeout: 15_000 });
+  await box.fill('>MechLens: Ablate or Patch Selected Tokens');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Ablate or Patch Selected Tokens…' }).first().click();
 }
 
 /** Opens a file written during the test: Quick Open lists it once the workspace watcher has seen it. */
@@ -355,18 +384,8 @@ async function main(): Promise<number> {
     });
 
         await test('the editor: Ablate or Patch Selected Tokens… on a selection adds a chip for its tokens', async () => {
-      await tab('ioi.prompt').click();
-      await page.locator('.monaco-editor .view-lines', { hasText: 'Mary' }).first().click();
-      await page.keyboard.press('Control+End');
-      await page.keyboard.press('Shift+Control+ArrowLeft');
-      // The palette opened straight from the editor (runCommand's Escape would clear the selection).
-      await page.locator('.monaco-editor .selected-text').first().waitFor({ timeout: 10_000 });
-      await page.keyboard.press('F1');
-      const box = page.locator('.quick-input-widget input').filter({ visible: true });
-      await box.waitFor({ timeout: 15_000 });
-      await box.fill('>MechLens: Ablate or Patch Selected Tokens');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Ablate or Patch Selected Tokens…' }).first().click();
-      for (const pick of ['zero', 'MLP out', 'all layers']) {
+      await interveneOnLastWord(page, tab('ioi.prompt'));
+      for (const pick of ['MLP out', 'zero', 'all layers']) {
         await quickPick(page, pick);
       }
       const view = await promptView();
@@ -380,12 +399,87 @@ async function main(): Promise<number> {
       const link = page.locator('.monaco-hover a', { hasText: 'Ablate or patch this token' }).first();
       await link.waitFor({ timeout: 30_000 });
       await link.click();
-      for (const pick of ['resample', 'resid post', 'layer 1']) {
+      for (const pick of ['resid post', 'resample', 'layer 1']) {
         await quickPick(page, pick);
       }
       await waitChips(view, 3, 'prompt panel after the hover link');
       const third = (await view.locator('.iv-chip .iv-label').allTextContents())[2] ?? '';
       check(/^resample · resid post · L1 · “·gave”@\d+$/.test(third), `chip "${third}"`);
+    });
+
+    await test('the editor: a transcoder feature active at the selected token is zeroed from the quick picks, a typed one scaled: chips in every view', async () => {
+      // Each view's KL under the chips so far: the feature chip must change it (a hidden view is rebuilt when shown,
+      // so its own counters do not say whether it re-ran).
+      const view = await promptView();
+      const before = await chipCount(view);
+      const promptKl = await shownKl(view);
+      await tab('Logit lens: ioi.prompt').click();
+      const lens = await findWebview(page, 'body[data-view="lens"] #app[data-ready]', 60_000);
+      await waitChips(lens, before, 'logit lens before the editor\'s feature site');
+      const lensKl = await shownKl(lens);
+      await interveneOnLastWord(page, tab('ioi.prompt'));
+      await quickPick(page, 'transcoder feature');
+      // The host lists the features most active at the selected token, largest first, then "Type layer:index…".
+      const first = page.locator('.quick-input-list .monaco-list-row', { hasText: /L\d+ #\d+/ }).first();
+      await first.waitFor({ timeout: 60_000 });
+      const rows = await page.locator('.quick-input-list .monaco-list-row').allTextContents();
+      const acts = rows.flatMap((r) => /activation ([\d.]+)/.exec(r)?.[1] ?? []).map(Number);
+      check(acts.length > 0 && acts.every((a, i) => i === 0 || a <= acts[i - 1]!), `the feature rows, largest first (${rows.join(' | ')})`);
+      const [, layer, index] = /L(\d+) #(\d+)/.exec((await first.textContent()) ?? '')!;
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: `${outDir}/patch-24-editor-feature-pick-dark.png` });
+      await first.click();
+      await quickPick(page, 'zero (feature off)');
+      const after = await findWebview(page, `body[data-view="prompt"] #iv-chips[data-count="${before + 1}"]`, 60_000);
+      const label = (await after.locator('.iv-chip .iv-label').allTextContents())[before] ?? '';
+      check(label.startsWith(`zero · feature L${layer}#${index} · “`) && label.endsWith(`@${last}`), `chip "${label}"`);
+      await klMoved(after, promptKl, 'the prompt panel');
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: `${outDir}/patch-25-editor-feature-chip-dark.png` });
+      await tab('Logit lens: ioi.prompt').click();
+      const lensAfter = await findWebview(page, `body[data-view="lens"] #iv-chips[data-count="${before + 1}"]`, 60_000);
+      await klMoved(lensAfter, lensKl, 'the logit lens');
+      // Light: the hover's link on another token, a typed feature (one beyond the transcoders is refused as
+      // the host would, while typing), scaled.
+      await setTheme(page, 'light');
+      await tab('ioi.prompt').click();
+      await page.locator('.monaco-editor .view-lines', { hasText: 'gave' }).first().click();
+      await hoverText(page, 'gave', 1);
+      const link = page.locator('.monaco-hover a', { hasText: 'Ablate or patch this token' }).first();
+      await link.waitFor({ timeout: 30_000 });
+      await link.click();
+      await quickPick(page, 'transcoder feature');
+      // Typing filters the features out; the "Type layer:index…" row always shows.
+      await quickPick(page, 'Type layer:index');
+      // The input box, once it shows its prompt (a validation message then takes the prompt's place).
+      await page.locator('.quick-input-widget', { hasText: 'layer:index: layers' }).filter({ visible: true }).waitFor({ timeout: 15_000 });
+      const typed = page.locator('.quick-input-widget input').filter({ visible: true });
+      await typed.fill('99:0');
+      await page.locator('.quick-input-widget .quick-input-message', { hasText: 'layer 99 is beyond the transcoders' }).waitFor({ timeout: 10_000 });
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: `${outDir}/patch-26-editor-feature-typed-light.png` });
+      await typed.fill('0:5');
+      await page.locator('.quick-input-widget .quick-input-message', { hasText: 'beyond' }).waitFor({ state: 'hidden', timeout: 10_000 });
+      await page.keyboard.press('Enter');
+      await quickPick(page, 'scale by');
+      await page.locator('.quick-input-widget', { hasText: 'factor to scale' }).filter({ visible: true }).waitFor({ timeout: 15_000 });
+      const factor = page.locator('.quick-input-widget input').filter({ visible: true });
+      await factor.fill('2');
+      await page.keyboard.press('Enter');
+      await tab('MechLens: Prompt').click();
+      const light = await findWebview(page, `body.vscode-light[data-view="prompt"] #iv-chips[data-count="${before + 2}"]`, 60_000);
+      const scaled = (await light.locator('.iv-chip .iv-label').allTextContents())[before + 1] ?? '';
+      check(/^scale ×2 · feature L0#5 · “·gave”@\d+$/.test(scaled), `chip "${scaled}"`);
+      await shownKl(light);
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: `${outDir}/patch-27-editor-feature-chips-light.png` });
+      await setTheme(page, 'dark');
+      // Back to the chips the later tests expect.
+      const back = await promptView();
+      for (let n = before + 1; n >= before; n--) {
+        await back.locator('#iv-undo').click();
+        await waitChips(back, n, 'prompt panel after undoing the editor\'s feature chips');
+      }
     });
 
     await test('the graph view shows the shared chips and the comparison on the graph\'s prompt', async () => {
@@ -595,6 +689,30 @@ async function main(): Promise<number> {
       await light.locator('#iv-apply').click();
       await light.locator('#status.error', { hasText: 'has no transcoders' }).waitFor({ timeout: 30_000 });
       check((await chipCount(light)) === 0, 'no chip was added');
+      // The editor's quick picks: the site is listed with the reason (a quick pick has no disabled items) and
+      // refused with it when picked.
+      await page.keyboard.press('Escape');
+      await tab('ioi.prompt').click();
+      await page.locator('.monaco-editor .view-lines', { hasText: 'Mary' }).first().click();
+      await runCommand(page, 'MechLens: Ablate or Patch Selected Tokens…');
+      const filter = page.locator('.quick-input-widget', { hasText: 'at which activation' }).filter({ visible: true }).locator('input');
+      await filter.waitFor({ timeout: 30_000 });
+      await filter.fill('transcoder feature');
+      const site = page.locator('.quick-input-list .monaco-list-row', { hasText: 'transcoder feature' }).first();
+      await site.waitFor({ timeout: 30_000 });
+      const siteText = (await site.textContent()) ?? '';
+      check(/unavailable for this model/.test(siteText) && /tiny-no-transcoders has no transcoders/.test(siteText), `the site's row says why ("${siteText}")`);
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: `${outDir}/patch-28-editor-no-transcoders-light.png` });
+      await site.click();
+      // Headless and unfocused, the workbench may show no toast: read the notification center.
+      await page.waitForTimeout(1000);
+      await runCommand(page, 'Notifications: Show Notifications');
+      await page.locator('.notifications-center .monaco-list-row, .notifications-toasts .notification-toast', { hasText: 'tiny-no-transcoders has no transcoders' }).first().waitFor({ timeout: 30_000 });
+      await page.screenshot({ path: `${outDir}/patch-29-editor-no-transcoders-refused-light.png` });
+      await runCommand(page, 'Notifications: Clear All Notifications');
+      await tab('MechLens: Prompt').click();
+      check((await chipCount(await findWebview(page, 'body[data-view="prompt"] #iv-chips'))) === 0, 'no chip was added from the editor');
       await setTheme(page, 'dark');
     });
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { InterventionStore, MAX_INTERVENTIONS } from '../../src/host/interventionStore';
 import { validateAnalysisParams } from '../../src/shared/analysisProtocol';
 import { validatePromptPanelParams } from '../../src/shared/panelProtocol';
-import { compareLogits, compileUiIntervention, noTranscodersReason, shuffledTokens, sweepCellIntervention, uiLabel } from '../../src/shared/patchUi';
+import { activeFeatureList, compareLogits, compileUiIntervention, featureName, noTranscodersReason, parseFeatureRef, shuffledTokens, specProblem, sweepCellIntervention, uiLabel } from '../../src/shared/patchUi';
 import type { UiIntervention } from '../../src/shared/patchUi';
 import { alignPair, changeNumber, moveLastName, pairNames, swapNames } from '../../src/shared/pairs';
 import { RpcError } from '../../src/shared/rpc';
@@ -248,6 +248,37 @@ describe('transcoder feature sites (click-to-patch)', () => {
     assert.throws(() => compileUiIntervention(zero, { ...ctx, features: { missing } }), badInput(/gpt2 has no transcoders: feature sites need a transcoder set in its model folder's transcoders\/ .*Download Transcoder Files/));
     assert.throws(() => compileUiIntervention({ ...zero, positions: [4] }, ctx), badInput(/position 4 is beyond the prompt/));
     assert.throws(() => compileUiIntervention({ ...zero, kind: 'patch' }, { ...ctx, counterfactual: undefined }), badInput(/patching needs a counterfactual prompt/));
+  });
+
+  it('lists the features active at a token largest first across layers, named as the menus name them', () => {
+    const active = [[{ index: 7, act: 0.5 }, { index: 2, act: 0.1 }], [], [{ index: 9, act: 2 }, { index: 3, act: 0.5 }]];
+    assert.deepEqual(activeFeatureList(active), [
+      { layer: 2, index: 9, act: 2 },
+      { layer: 0, index: 7, act: 0.5 },
+      { layer: 2, index: 3, act: 0.5 },
+      { layer: 0, index: 2, act: 0.1 },
+    ]);
+    assert.deepEqual(activeFeatureList([]), []);
+    assert.equal(featureName(2, 9), 'L2 #9');
+  });
+
+  it('reads a typed feature as layer:index or by its name, nothing else', () => {
+    assert.deepEqual(parseFeatureRef('0:346'), { layer: 0, feature: 346 });
+    assert.deepEqual(parseFeatureRef(' 3 : 17 '), { layer: 3, feature: 17 });
+    assert.deepEqual(parseFeatureRef(featureName(2, 9)), { layer: 2, feature: 9 });
+    assert.deepEqual(parseFeatureRef('l1#5'), { layer: 1, feature: 5 });
+    for (const bad of ['', '3', '3:', ':4', '-1:2', '1.5:2', '1:2:3', 'L1', 'feature 3']) assert.equal(parseFeatureRef(bad), undefined, bad);
+  });
+
+  it('says why the host would refuse a spec, in its words (what the editor\'s input boxes show)', () => {
+    assert.equal(specProblem(zero, ctx), undefined);
+    assert.equal(specProblem({ ...zero, kind: 'scale', value: 2 }, ctx), undefined);
+    assert.match(specProblem({ ...zero, layer: 4 }, ctx, 'L4 #37')!, /^L4 #37: layer 4 is beyond the transcoders \(layers 0..3\)/);
+    assert.match(specProblem({ ...zero, feature: 512 }, ctx)!, /feature 512 is beyond layer 1's 512 transcoder features/);
+    assert.match(specProblem({ ...zero, kind: 'set', value: 1e7 }, ctx)!, /value/);
+    assert.match(specProblem({ ...zero, positions: [4] }, ctx)!, /position 4 is beyond the prompt/);
+    assert.match(specProblem(zero, { ...ctx, features: { missing: noTranscodersReason('gpt2') } })!, /gpt2 has no transcoders/);
+    assert.match(specProblem({ ...zero, kind: 'steer' }, ctx)!, /kind must be one of/);
   });
 
   it('validates what a webview sends: shape, value only with set / scale, no hook fields', () => {

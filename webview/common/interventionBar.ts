@@ -11,7 +11,7 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import type { Comparison, InterventionHostProtocol, InterventionStateView } from '../../src/shared/interventionProtocol';
-import { FEATURE_KINDS, FEATURE_KIND_LABELS, FEATURE_SITE_LABEL, KIND_LABELS, SITE_LABELS, UI_KINDS, UI_SITES, isHeadSite } from '../../src/shared/patchUi';
+import { FEATURE_KINDS, FEATURE_KIND_LABELS, FEATURE_SITE_LABEL, FEATURE_VALUE_PROMPTS, KIND_LABELS, SITE_LABELS, UI_KINDS, UI_SITES, activeFeatureList, featureName, isHeadSite } from '../../src/shared/patchUi';
 import type { FeatureKind, UiIntervention, UiKind, UiSite } from '../../src/shared/patchUi';
 import type { FeatureSitesView } from '../../src/shared/interventionProtocol';
 import { displayToken, formatProb } from '../../src/shared/tokenText';
@@ -385,7 +385,7 @@ export class InterventionBar {
         site.dispatchEvent(new Event('change'));
         return;
       }
-      const options = v.active.flatMap((list, l) => list.map((f) => el('vscode-option', { value: `${l}:${f.index}` }, `L${l} #${f.index}  ${f.act.toFixed(2)}`)));
+      const options = activeFeatureList(v.active).map((f) => el('vscode-option', { value: `${f.layer}:${f.index}` }, `${featureName(f.layer, f.index)}  ${f.act.toFixed(2)}`));
       active.replaceChildren(el('vscode-option', { value: '' }, options.length ? `${options.length} active features…` : 'none active here'), ...options);
       active.dataset.count = String(options.length);
     };
@@ -415,7 +415,7 @@ export class InterventionBar {
         const valued = k === 'set' || k === 'scale';
         const x = Number(value.value.trim());
         if (valued && (value.value.trim() === '' || !Number.isFinite(x))) {
-          this.options.onError(k === 'set' ? 'Type the activation to set the feature to.' : 'Type the factor to scale the feature by.');
+          this.options.onError(`Type ${FEATURE_VALUE_PROMPTS[k]}.`);
           return undefined;
         }
         return { site: 'feature', kind: k, layer: Number(layer.value), feature: Number(i), ...(positions ? { positions } : {}), ...(valued ? { value: x } : {}) };

@@ -303,7 +303,7 @@ export class InlineInspector implements vscode.Disposable {
     const graphArg = ins.selection ? { uri: doc.uri.toString(), start: ins.base, end: ins.base + ins.text.length } : { uri: doc.uri.toString() };
     md.appendMarkdown(`\n\n[$(type-hierarchy) Open attribution graph](command:mechlens.attributionGraph?${encodeURIComponent(JSON.stringify([graphArg]))} "Build the attribution graph of this prompt and open it")`);
     const tokenArg = { uri: doc.uri.toString(), promptStart: ins.base, promptEnd: ins.base + ins.text.length, start: span[0], end: span[1] };
-    md.appendMarkdown(` · [$(debug-disconnect) Ablate or patch this token…](command:mechlens.interveneOnSelection?${encodeURIComponent(JSON.stringify([tokenArg]))} "Zero, mean or resample ablation, or a patch from the counterfactual, at a site and layers you pick; shown in every view")`);
+    md.appendMarkdown(` · [$(debug-disconnect) Ablate or patch this token…](command:mechlens.interveneOnSelection?${encodeURIComponent(JSON.stringify([tokenArg]))} "Zero, mean or resample ablation, or a patch from the counterfactual, at a site you pick (a hook at some layers, or a transcoder feature); shown in every view")`);
     md.supportThemeIcons = true;
     if (doc.version !== ins.version) md.appendMarkdown('\n\n*(updating…)*');
     return new vscode.Hover(md, new vscode.Range(doc.positionAt(ins.base + span[0]), doc.positionAt(ins.base + span[1])));
