@@ -405,6 +405,21 @@ async function main(): Promise<number> {
       await waitChips(view, 3, 'prompt panel after the hover link');
       const third = (await view.locator('.iv-chip .iv-label').allTextContents())[2] ?? '';
       check(/^resample · resid post · L1 · “·gave”@\d+$/.test(third), `chip "${third}"`);
+      // And the CodeLens that appears over a selection.
+      await tab('ioi.prompt').click();
+      await page.locator('.monaco-editor .view-lines', { hasText: 'Mary' }).first().click();
+      await page.keyboard.press('Control+End');
+      await page.keyboard.press('Shift+Control+ArrowLeft');
+      const selectionLens = page.locator('.codelens-decoration a', { hasText: 'Ablate or patch selection' }).first();
+      await selectionLens.waitFor({ timeout: 30_000 });
+      await page.screenshot({ path: `${outDir}/patch-07b-selection-codelens-dark.png` });
+      await selectionLens.click();
+      for (const pick of ['attn out', 'zero', 'layer 0']) {
+        await quickPick(page, pick);
+      }
+      await waitChips(view, 4, 'prompt panel after the selection CodeLens');
+      const fourth = (await view.locator('.iv-chip .iv-label').allTextContents())[3] ?? '';
+      check(fourth.startsWith('zero · attn out · L0') && fourth.includes(`@${last}`), `chip "${fourth}"`);
     });
 
     await test('the editor: a transcoder feature active at the selected token is zeroed from the quick picks, a typed one scaled: chips in every view', async () => {

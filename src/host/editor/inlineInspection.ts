@@ -46,6 +46,8 @@ export class InlineInspector implements vscode.Disposable {
   private readonly firstType: vscode.TextEditorDecorationType;
   private readonly status = vscode.window.createStatusBarItem('mechlens.inlineLatency', vscode.StatusBarAlignment.Right, 99);
   private readonly codeLensChanged = new vscode.EventEmitter<void>();
+  /** The line of the active editor's non-empty selection, where the "Ablate or patch selection…" CodeLens goes. */
+  private selectionLine: { uri: string; line: number } | undefined;
   private readonly inspected = new vscode.EventEmitter<{ uri: string; text: string }>();
   /** Fired after a prompt file was inspected (panels following it update). */
   readonly onDidInspect = this.inspected.event;
@@ -91,6 +93,16 @@ export class InlineInspector implements vscode.Disposable {
         this.status.hide();
         this.codeLensChanged.fire();
         this.refreshVisible(true);
+      }),
+      // Refresh the CodeLenses only when the selection appears, moves to another line or goes away, not on
+      // every caret move.
+      vscode.window.onDidChangeTextEditorSelection((e) => {
+        const sel = e.selections[0];
+        const next = sel && !sel.isEmpty ? { uri: e.textEditor.document.uri.toString(), line: sel.start.line } : undefined;
+        if (next?.uri !== this.selectionLine?.uri || next?.line !== this.selectionLine?.line) {
+          this.selectionLine = next;
+          this.codeLensChanged.fire();
+        }
       }),
       vscode.languages.registerHoverProvider('*', { provideHover: (doc, pos) => this.hover(doc, pos) }),
       vscode.languages.registerCodeLensProvider('*', { onDidChangeCodeLenses: this.codeLensChanged.event, provideCodeLenses: (doc) => this.codeLenses(doc) }),
@@ -327,6 +339,10 @@ export class InlineInspector implements vscode.Disposable {
       new vscode.CodeLens(range, { title: 'MechLens: Logit lens', command: 'mechlens.showLogitLens', arguments: [arg], tooltip: 'Open the logit lens for this prompt' }),
       new vscode.CodeLens(range, { title: 'Attention', command: 'mechlens.showAttention', arguments: [arg], tooltip: 'Open the attention view for this prompt' }),
       new vscode.CodeLens(range, { title: 'DLA', command: 'mechlens.showDla', arguments: [arg], tooltip: 'Open direct logit attribution for this prompt' }),
+      // On a selection: the same command as the context menu and the hover link (it reads the selection).
+      ...(this.selectionLine?.uri === uri
+        ? [new vscode.CodeLens(new vscode.Range(this.selectionLine.line, 0, this.selectionLine.line, 0), { title: 'Ablate or patch selection…', command: 'mechlens.interveneOnSelection', tooltip: 'Zero, mean or resample ablation, or a patch from the counterfactual, of the selected tokens at a site you pick; shown in every view' })]
+        : []),
     ];
   }
 
