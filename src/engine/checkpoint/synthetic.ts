@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSafetensors } from './safetensorsWriter';
 import type { TensorToWrite } from './safetensorsWriter';
+import type { ModelDims } from '../../shared/modelInfo';
 
 export interface Gpt2Shape {
   nLayers: number;
@@ -72,16 +73,10 @@ export function randomGpt2Checkpoint(dir: string, shape: Gpt2Shape, seed = 0, st
   writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
 }
 
-export interface Gemma2Shape {
-  nLayers: number;
-  dModel: number;
-  nHeads: number;
-  nKvHeads: number;
-  dHead: number;
-  dMlp: number;
-  dVocab: number;
-  nCtx: number;
-}
+/** A decoder's dimensions: the model's ModelDims without the names config.json gives them. */
+type DecoderShape = Omit<ModelDims, 'architecture' | 'modelType'>;
+
+export type Gemma2Shape = DecoderShape;
 
 export const GEMMA2_2B_SHAPE: Gemma2Shape = { nLayers: 26, dModel: 2304, nHeads: 8, nKvHeads: 4, dHead: 256, dMlp: 9216, dVocab: 256000, nCtx: 8192 };
 
@@ -122,15 +117,7 @@ export function randomGemma2Checkpoint(dir: string, shape: Gemma2Shape, seed = 0
   });
 }
 
-export interface LlamaShape {
-  nLayers: number;
-  dModel: number;
-  nHeads: number;
-  nKvHeads: number;
-  dHead: number;
-  dMlp: number;
-  dVocab: number;
-  nCtx: number;
+export interface LlamaShape extends DecoderShape {
   ropeTheta: number;
   /** config.json's rope_scaling as the release has it (null: none). */
   ropeScaling: Record<string, unknown> | null;
