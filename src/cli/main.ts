@@ -37,7 +37,8 @@ Usage:
   mechlens generate --model DIR --prompt TEXT --max-new-tokens N [--temperature T] [--seed S] [--json]
   mechlens hooks    --model DIR            list the model's hook names
   mechlens lens     --model DIR (--prompt TEXT | --tokens ...) [--stream pre|mid|post] [--top K] [--full] [--json]
-  mechlens attention --model DIR (--prompt TEXT | --tokens ...) [--json]
+  mechlens attention --model DIR (--prompt TEXT | --tokens ...) [--layer L[,L...]] [--json]
+                    head-detector scores on the prompt; with --json every layer's patterns, or only --layer's
   mechlens heads    --model DIR [--json]    head-detector scores on repeated random sequences
   mechlens dla      --model DIR (--prompt TEXT | --tokens ...) --target TOKEN [--baseline TOKEN] [--json]
 ${PATCH_USAGE.trimEnd()}
@@ -271,11 +272,27 @@ const COMMANDS: Record<string, (model: Model, opts: Options) => Promise<void>> =
     }
   },
   attention: async (model, opts) => {
-    const r = await runAnalysis(model, 'attention', { prompt: promptInput(opts) });
+    // --layer: only those layers' patterns (the engine computes them one layer at a time; at T = 1024 each layer of
+    // GPT-2 small is 48 MiB). The text output prints scores only, so it asks for no pattern it would not print.
+    const layers = opts.layer !== undefined ? opts.layer.split(',').map((v) => integer(v.trim(), '--layer')) : undefined;
+    const r = await runAnalysis(model, 'attention', { prompt: promptInput(opts), layers: opts.json ? layers : (layers ?? []) });
     const T = r.prompt.ids.length;
-    const patterns = r.patterns.map((p) => Array.from({ length: r.nHeads }, (_, h) => Array.from({ length: T }, (_, q) => Array.from(p.subarray((h * T + q) * T, (h * T + q + 1) * T)))));
-    if (opts.json) print({ tokens: r.prompt.ids, token_strings: r.prompt.texts, patterns, scores: r.scores });
-    else printHeadScores(r.scores);
+    if (opts.json) {
+      const patterns = r.patterns.map((p) => Array.from({ length: r.nHeads }, (_, h) => Array.from({ length: T }, (_, q) => Array.from(p.subarray((h * T + q) * T, (h * T + q + 1) * T)))));
+      print({ tokens: r.prompt.ids, token_strings: r.prompt.texts, ...(layers ? { layers } : {}), patterns, scores: r.scores });
+      return;
+    }
+    printHeadScores(r.scores);
+    // Per head of each --layer: where the last token looks most.
+    r.patterns.forEach((p, i) => {
+      process.stdout.write(`layer ${r.layers![i]}, the last token (${JSON.stringify(r.prompt.texts[T - 1])}) attends most to:\n`);
+      for (let h = 0; h < r.nHeads; h++) {
+        const row = p.subarray((h * T + T - 1) * T, (h * T + T) * T);
+        let k = 0;
+        for (let j = 1; j < T; j++) if (row[j]! > row[k]!) k = j;
+        process.stdout.write(`  H${h}: ${k} ${JSON.stringify(r.prompt.texts[k])} (${row[k]!.toFixed(3)})\n`);
+      }
+    });
   },
   heads: async (model, opts) => {
     const scores = await runAnalysis(model, 'heads', {});
@@ -493,7 +510,7 @@ const COMMAND_FLAGS: Record<string, ReadonlyArray<keyof Options>> = {
   cache: ['prompt', 'prompt-file', 'tokens', 'hooks', 'interventions'],
   generate: ['prompt', 'prompt-file', 'tokens', 'max-new-tokens', 'temperature', 'seed', 'interventions'],
   lens: ['prompt', 'prompt-file', 'tokens', 'stream', 'top', 'full'],
-  attention: ['prompt', 'prompt-file', 'tokens'],
+  attention: ['prompt', 'prompt-file', 'tokens', 'layer'],
   dla: ['prompt', 'prompt-file', 'tokens', 'target', 'baseline'],
   patch: ['clean', 'clean-file', 'corrupted', 'corrupted-file', 'target', 'baseline', 'sweep', 'direction', 'metric', 'method'],
   grad: ['prompt', 'prompt-file', 'tokens', 'target', 'baseline', 'hooks'],

@@ -61,6 +61,12 @@ export interface ForwardRequest {
   past?: KvCache;
   /** Return the key/value cache for the next call. */
   returnCache?: boolean;
+  /**
+   * Run a graph of exactly these outputs (a cached variant), never the main session. The main graph exposes every
+   * hook, and onnxruntime keeps every graph output's buffer to the end of a run, fetched or not: at T = 1024 on
+   * GPT-2 small that is gigabytes (every layer's scores and patterns) and the unembedding of every position.
+   */
+  only?: boolean;
   signal?: AbortSignal;
 }
 
@@ -214,7 +220,7 @@ export class Model {
     const logitsMode = req.logits ?? 'all';
     // The main session serves every whole-model forward whose interventions it has inputs for;
     // other shapes (a later start layer, a residual input, rarer intervention points) get a variant.
-    const useMain = !req.resid && !req.summary && startLayer === 0 && [...edits.keys()].every((h) => this.mainInterventions.has(h));
+    const useMain = !req.only && !req.resid && !req.summary && startLayer === 0 && [...edits.keys()].every((h) => this.mainInterventions.has(h));
     const options: ForwardOptions = useMain
       ? this.mainOptions()
       : {

@@ -81,7 +81,12 @@ export const ANALYSIS_PARAMS = {
     /** Decode only these positions (a panel asks for those on screen first). */
     positions: optional(list(integer(0, MAX_PROMPT_TOKENS), MAX_PROMPT_TOKENS)),
   }),
-  attention: object({ prompt: promptInput, interventions }),
+  /**
+   * Attention patterns and head-detector scores on the prompt, computed one layer at a time. `layers`: only these
+   * layers' patterns (the attention panel asks for the layer on screen; at T = 1024 each layer of GPT-2 small is
+   * 48 MiB); `allScores: false`: score only those layers' heads (default: every layer's, one layer in memory at a time).
+   */
+  attention: object({ prompt: promptInput, interventions, layers: optional(list(integer(0, 100_000), 100_000)), allScores: optional(boolean) }),
   /** Head-detector scores on repeated random sequences (the standard benchmark). */
   heads: object({ samples: optional(integer(1, 10_000)) }),
   dla: object({ prompt: promptInput, target: tokenId, baseline: optional(tokenId), position: optional(integer(0, MAX_PROMPT_TOKENS)), interventions }),
@@ -148,7 +153,11 @@ export interface AnalysisResults extends FeatureResults {
   generate: GenerateResult;
   inspect: InspectResult;
   lens: LensResult & { prompt: TokenizedPrompt; /** [layer][pos][vocab] when `full`. */ logits?: Float32Array[][] };
-  attention: AttentionResult & { prompt: TokenizedPrompt };
+  /**
+   * Without `layers`: every layer's pattern, `patterns[layer]` (as before). With `layers`: `patterns[i]` is layer
+   * `layers[i]`'s. `scores[kind][layer]` always has a row per layer, empty for a layer not scored (`allScores: false`).
+   */
+  attention: AttentionResult & { prompt: TokenizedPrompt; layers?: number[] };
   heads: Record<HeadKind, number[][]>;
   dla: DlaResult & { prompt: TokenizedPrompt };
   patch: PatchSweepResult & { prompt: TokenizedPrompt };

@@ -32,6 +32,26 @@ describe('mechlens CLI', function () {
     assert.ok(maxAbsDiff(Float32Array.from(out.hooks[hook]!.data), want.data.subarray(0, n)) < 1e-5);
   });
 
+  it('attention --json: every layer\'s [head][query][key] patterns, or with --layer only those (field "layers"), close to the reference', async function () {
+    const want = golden.tensors.get('blocks.1.attn.hook_pattern')!;
+    const all = await cli('attention', '--model', fixture('llama'), '--tokens', tokens.join(','), '--json');
+    assert.equal(all.code, 0, all.stderr);
+    const a = JSON.parse(all.stdout) as { patterns: number[][][][]; scores: Record<string, number[][]>; layers?: number[] };
+    assert.equal(a.layers, undefined);
+    assert.equal(a.patterns.length, 2);
+    const got = Float32Array.from(a.patterns[1]!.flat(2));
+    assert.ok(maxAbsDiff(got, want.data.subarray(0, got.length)) < 1e-5, 'batch row 0 of the reference');
+    const one = await cli('attention', '--model', fixture('llama'), '--tokens', tokens.join(','), '--layer', '1', '--json');
+    assert.equal(one.code, 0, one.stderr);
+    const o = JSON.parse(one.stdout) as typeof a;
+    assert.deepEqual(o.layers, [1]);
+    assert.deepEqual(o.patterns, [a.patterns[1]]);
+    assert.deepEqual(o.scores, a.scores);
+    const text = await cli('attention', '--model', fixture('llama'), '--tokens', tokens.join(','), '--layer', '0');
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^layer 0, the last token \(.*\) attends most to:\n {2}H0: \d+ /m);
+  });
+
   it('generate --json continues the prompt', async function () {
     const r = await cli('generate', '--model', fixture('gpt2'), '--tokens', '1,2,3', '--max-new-tokens', '4', '--json');
     assert.equal(r.code, 0, r.stderr);

@@ -5,10 +5,18 @@
 //   induction: the key right after an earlier copy of the current token (Olsson et al. 2022).
 // Induction is measured on a repeated random sequence (first half random, second half the same),
 // where only an induction head can predict the second half.
+import { parseHookName } from '../hooks';
 import type { HookName } from '../hooks';
+import { UserError, throwIfAborted } from '../errors';
+import * as ort from 'onnxruntime-node';
+import { buildForwardGraph, forwardOptionsKey } from '../onnx/forwardGraph';
+import type { ForwardOptions } from '../onnx/forwardGraph';
+import type { GraphSession } from '../onnx/session';
 import type { Model } from '../model';
 import type { AttentionResult, HeadKind } from '../../shared/protocol';
 import type { Intervention } from '../../shared/interventions';
+import type { AnalysisParams, AnalysisResults } from '../../shared/analyses';
+import { checkInterventionPositions, resolvePrompt } from '../prompt';
 
 export const HEAD_KINDS: readonly HeadKind[] = ['previous_token', 'duplicate_token', 'induction'];
 
@@ -52,11 +60,16 @@ export function headScores(pattern: Float32Array, H: number, tokens: number[]): 
   return out;
 }
 
-/** Every layer's attention pattern on `tokens`, under `interventions` when given. */
+/**
+ * Every layer's attention pattern on `tokens`, under `interventions` when given, from one forward (every layer at
+ * once; `layerPatterns` streams them). A graph of the patterns alone (`only`): the main graph exposes every hook, so
+ * onnxruntime fuses fewer ops there and its patterns differ from these in the last bits (a few 1e-7 on the test
+ * models); these are what `layerPatterns` reproduces exactly.
+ */
 export async function attentionPatterns(model: Model, tokens: number[], signal?: AbortSignal, interventions?: readonly Intervention[]): Promise<AttentionResult> {
   const { nLayers: L, nHeads: H } = model.config;
   const hooks = Array.from({ length: L }, (_, l): HookName => `blocks.${l}.attn.hook_pattern`);
-  const r = await model.forward({ tokens: [tokens], hooks, interventions, logits: 'none', signal });
+  const r = await model.forward({ tokens: [tokens], hooks, interventions, logits: 'none', only: true, signal });
   const patterns = hooks.map((h) => r.hooks.get(h)!.data);
   const scores: Record<HeadKind, number[][]> = { previous_token: [], duplicate_token: [], induction: [] };
   for (const p of patterns) {
@@ -64,6 +77,192 @@ export async function attentionPatterns(model: Model, tokens: number[], signal?:
     for (const kind of HEAD_KINDS) scores[kind].push(s[kind]);
   }
   return { tokens, patterns, nHeads: H, scores };
+}
+
+/** One layer's attention pattern and its heads' scores on the prompt. */
+export interface LayerPattern {
+  layer: number;
+  /** [head][query][key] row-major. */
+  pattern: Float32Array;
+  scores: Record<HeadKind, number[]>;
+}
+
+/** The residual streams of a model's last layer-by-layer attention request, kept for the next one on the same prompt. */
+interface ResidCache {
+  key: string;
+  /** Layer -> hook_resid_pre [1, T, d]. */
+  resid: Map<number, Float32Array>;
+}
+const residCache = new WeakMap<Model, ResidCache>();
+/** At most this many bytes of residual streams are kept between requests (37.7 MB: GPT-2 small, T = 1024, 12 layers). */
+const MAX_CACHED_BYTES = 256 * 2 ** 20;
+
+/**
+ * The interventions of `list` that a graph of layer `l`'s attention alone, started from the residual stream
+ * entering it, must apply: those at its hooks after hook_resid_pre (its edit is already in the captured stream,
+ * as are those of earlier layers) up to the pattern (later ones cannot change it).
+ */
+function interventionsBeforePattern(model: Model, list: readonly Intervention[] | undefined, l: number): Intervention[] {
+  if (!list?.length) return [];
+  const order = new Map<string, number>(model.hookNames().map((h, i) => [h, i]));
+  const from = order.get(`blocks.${l}.hook_resid_pre`)!;
+  const to = order.get(`blocks.${l}.attn.hook_pattern`)!;
+  return list.filter((iv) => {
+    if (iv.kind === 'feature') return false; // written at an MLP output: after every pattern of its layer
+    const at = order.get(parseHookName(iv.hook, model.config).name)!;
+    return at > from && at <= to;
+  });
+}
+
+/**
+ * Attention patterns one layer at a time (issue #13: at T = 1024 every layer of GPT-2 small is 600 MB). One
+ * forward keeps the residual stream entering each layer asked for (L x T x d_model floats, kept for the next
+ * request on the same prompt and interventions when `keep`); then each layer's pattern comes from a graph of that layer's
+ * attention alone (its norm, queries, keys and softmax), started from that stream. Equal to the patterns of the
+ * whole forward (tested). Yields the layers in the order asked; a caller that drops each one holds one
+ * layer's pattern at a time.
+ */
+export async function* layerPatterns(
+  model: Model,
+  tokens: number[],
+  options: {
+    layers?: readonly number[];
+    interventions?: readonly Intervention[];
+    signal?: AbortSignal;
+    /** Keep the residual streams for a follow-up request on the same prompt (a panel's next layer). */
+    keep?: boolean;
+  } = {},
+): AsyncGenerator<LayerPattern> {
+  const { nLayers: L, nHeads: H, dModel: d } = model.config;
+  const layers = options.layers ?? Array.from({ length: L }, (_, l) => l);
+  for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= L) throw new UserError(`Layer ${l} is out of range: ${model.info.name} has layers 0..${L - 1}.`);
+  if (layers.length === 0) return;
+  const { interventions, signal } = options;
+  const T = tokens.length;
+  const key = JSON.stringify([tokens, interventions ?? []]);
+  const all = options.keep === true && L * T * d * 4 <= MAX_CACHED_BYTES;
+  let cached = residCache.get(model);
+  if (cached?.key !== key) cached = undefined;
+  const missing = [...new Set(layers)].filter((l) => !cached?.resid.has(l));
+  if (missing.length > 0) {
+    // Small enough: every layer's stream, so a later request for another layer runs no forward.
+    const capture = all ? Array.from({ length: L }, (_, l) => l).filter((l) => !cached?.resid.has(l)) : missing;
+    // `only`: a graph of these streams alone (the main graph would hold every layer's scores and patterns to its end).
+    const r = await model.forward({ tokens: [tokens], hooks: capture.map((l): HookName => `blocks.${l}.hook_resid_pre`), interventions, logits: 'none', only: true, signal });
+    const resid = all && cached ? cached.resid : new Map<number, Float32Array>();
+    for (const l of capture) resid.set(l, r.hooks.get(`blocks.${l}.hook_resid_pre`)!.data);
+    cached = { key, resid };
+    if (all) residCache.set(model, cached);
+    else residCache.delete(model);
+  }
+  for (const l of layers) {
+    throwIfAborted(signal);
+    const resid = cached!.resid.get(l)!;
+    const own = interventionsBeforePattern(model, interventions, l);
+    const template = own.length === 0 ? await patternTemplate(model, l) : null;
+    let pattern: Float32Array;
+    if (template) {
+      // Layer l's weights fed to its template layer's graph (one session for every such layer).
+      const out = await (await template.session).run({ resid: new ort.Tensor('float32', resid, [1, T, d]), ...template.feeds }, [template.output]);
+      pattern = out[template.output]!.data as Float32Array;
+    } else {
+      const hook: HookName = `blocks.${l}.attn.hook_pattern`;
+      const r = await model.forward({ resid: { shape: [1, T, d], dims: ['batch', 'pos', 'd_model'], data: resid }, startLayer: l, hooks: [hook], interventions: own, logits: 'none', signal });
+      pattern = r.hooks.get(hook)!.data;
+    }
+    throwIfAborted(signal);
+    yield { layer: l, pattern, scores: headScores(pattern, H, tokens) };
+  }
+}
+
+/** The graph of layer `l`'s attention pattern alone, from the residual stream entering it (as Model.forward builds it). */
+function patternGraphOptions(l: number): ForwardOptions {
+  return {
+    startLayer: l,
+    residInput: true,
+    outputs: new Set([`blocks.${l}.attn.hook_pattern`]),
+    interventions: new Set(),
+    logits: 'none',
+    past: false,
+    weightsAsInputs: true,
+  };
+}
+
+interface PatternTemplate {
+  session: Promise<GraphSession>;
+  /** Layer l's weights under the template layer's input names (none when l is its own template). */
+  feeds: Record<string, ort.Tensor>;
+  output: string;
+}
+const templates = new WeakMap<Model, Map<number, PatternTemplate | null>>();
+
+/**
+ * Every layer's attention-pattern graph is the same graph but for its weights, except where layers differ in
+ * kind (sliding-window layers have their own mask and rotary table): so the first layer of each kind is the
+ * template, and layer l runs as that graph fed l's weights. One onnxruntime session per kind instead of one per
+ * layer: each session keeps its own memory arena at its peak (about 200 MB at T = 1024 on GPT-2 small), and a
+ * 32-layer model would otherwise fill the session cache (24) with them. Null when the weights do not line up
+ * (then layer l gets its own graph through Model.forward).
+ */
+async function patternTemplate(model: Model, l: number): Promise<PatternTemplate | null> {
+  let byLayer = templates.get(model);
+  if (!byLayer) templates.set(model, (byLayer = new Map()));
+  if (byLayer.has(l)) return byLayer.get(l)!;
+  const sliding = model.config.slidingLayers;
+  const t = sliding.findIndex((s) => s === sliding[l]);
+  const options = patternGraphOptions(t);
+  const session = model.graphs.get(forwardOptionsKey(options), () => buildForwardGraph(model.spec, options));
+  let result: PatternTemplate | null = { session, feeds: {}, output: `blocks.${t}.attn.hook_pattern` };
+  if (t !== l) {
+    // The graph reads its own layer's weights only (later layers' stay unused inputs); l's must line up with t's.
+    const ownWeights = (layer: number) => {
+      const prefix = `blocks.${layer}.`;
+      const weights = buildForwardGraph(model.spec, patternGraphOptions(layer)).weightInputs.filter((w) => w.name.startsWith(prefix));
+      return new Map(weights.map((w) => [w.name.slice(prefix.length), w]));
+    };
+    const own = ownWeights(l);
+    const theirs = ownWeights(t);
+    const feeds: Record<string, ort.Tensor> = {};
+    let lined = own.size === theirs.size;
+    for (const [suffix, w] of own) {
+      if (theirs.get(suffix)?.dims.join() !== w.dims.join()) lined = false;
+      feeds[`blocks.${t}.${suffix}`] = new ort.Tensor('float32', w.data, w.dims);
+    }
+    result = lined ? { ...result, feeds } : null;
+  }
+  byLayer.set(l, result);
+  return result;
+}
+
+/**
+ * The `attention` analysis (src/shared/analyses.ts): the patterns of `layers` (default: every layer) and the head
+ * scores of every layer (or only of `layers` with `allScores: false`), computed layer by layer: beyond the patterns
+ * it returns, it holds one layer's pattern at a time. The layers asked for come first, then the others to score.
+ */
+export async function attentionAnalysis(
+  model: Model,
+  p: AnalysisParams<'attention'>,
+  ctx: { signal?: AbortSignal; onProgress?: (message: string, fraction?: number, steps?: { phase: string; done: number; total: number }) => void } = {},
+): Promise<AnalysisResults['attention']> {
+  const tokens = resolvePrompt(model, p.prompt);
+  checkInterventionPositions(p.interventions, tokens.ids.length);
+  const { nLayers: L, nHeads: H } = model.config;
+  const every = Array.from({ length: L }, (_, l) => l);
+  const returned = p.layers ?? every;
+  const wanted = new Set(returned);
+  const order = [...new Set([...returned, ...(p.allScores === false ? [] : every)])];
+  const scores: Record<HeadKind, number[][]> = { previous_token: every.map(() => []), duplicate_token: every.map(() => []), induction: every.map(() => []) };
+  const patterns = new Map<number, Float32Array>();
+  let done = 0;
+  // A panel's request (`layers` given) keeps the residual streams: its next request (another layer, the scores) runs no forward.
+  for await (const lp of layerPatterns(model, tokens.ids, { layers: order, interventions: p.interventions, signal: ctx.signal, keep: p.layers !== undefined })) {
+    for (const kind of HEAD_KINDS) scores[kind][lp.layer] = lp.scores[kind];
+    if (wanted.has(lp.layer)) patterns.set(lp.layer, lp.pattern);
+    done++;
+    ctx.onProgress?.(`Attention patterns: layer ${done} of ${order.length}`, done / order.length, { phase: 'layers', done, total: order.length });
+  }
+  const result = { tokens: tokens.ids, patterns: returned.map((l) => patterns.get(l)!), nHeads: H, scores, prompt: tokens };
+  return p.layers === undefined ? result : { ...result, layers: [...returned] };
 }
 
 /** A seeded random sequence repeated twice, drawn from `vocab` (default: every id). */

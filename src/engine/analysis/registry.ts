@@ -11,7 +11,7 @@ import type { AnalysisName, AnalysisParams, AnalysisResults } from '../../shared
 import type { Schema } from '../../shared/schema';
 import type { Model } from '../model';
 import { checkHookList, checkInterventionPositions, checkTokenIds, resolvePrompt, topTokens } from '../prompt';
-import { attentionPatterns, detectHeads } from './attention';
+import { attentionAnalysis, detectHeads } from './attention';
 import { directLogitAttribution } from './dla';
 import { inspectPrompt } from './inspect';
 import { logitLens } from './logitLens';
@@ -70,11 +70,7 @@ const RUNNERS: { [K in AnalysisName]: Runner<K> } = {
     const tuned = tunedLensFile ? readTunedLens(tunedLensFile, model.config.nLayers, model.config.dModel) : undefined;
     return { ...(await logitLens(model, { tokens: tokens.ids, stream, topK, targets, full, tuned, interventions, positions, signal })), prompt: tokens };
   },
-  attention: async (model, { prompt, interventions }, { signal }) => {
-    const tokens = resolvePrompt(model, prompt);
-    checkInterventionPositions(interventions, tokens.ids.length);
-    return { ...(await attentionPatterns(model, tokens.ids, signal, interventions)), prompt: tokens };
-  },
+  attention: (model, params, ctx) => attentionAnalysis(model, params, ctx),
   heads: (model, { samples }, { signal }) => detectHeads(model, { samples, signal }),
   dla: async (model, { prompt, target, baseline, position, interventions }, { signal }) => {
     checkTokenIds(model, { target, baseline });
