@@ -14,6 +14,7 @@ import { runAnalysis } from '../../src/engine/analysis/registry';
 import { makeExperiment, runExperiment } from '../../src/engine/analysis/experiment';
 import { serializeExperiment } from '../../src/shared/experiment';
 import type { Intervention } from '../../src/shared/interventions';
+import type { AnalysisParams } from '../../src/shared/analyses';
 import { DEFAULT_MODEL, fixture } from '../support/fixtures';
 
 const TOKENS = [5, 17, 3, 42, 8, 5, 17, 3, 9, 11, 2, 5, 17];
@@ -153,10 +154,11 @@ describe('attention patterns layer by layer', function () {
 
     it('an experiment of one layer (what the panel saves for a long prompt) re-runs to the same results', async function () {
       const dir = mkdtempSync(join(tmpdir(), 'mlexp-attn-'));
-      for (const [file, params] of [
+      const cases: Array<[string, AnalysisParams<'attention'>]> = [
         ['one.mlexp.json', { prompt: { tokens: TOKENS }, layers: [1] }],
         ['all.mlexp.json', { prompt: { tokens: TOKENS } }],
-      ] as const) {
+      ];
+      for (const [file, params] of cases) {
         const path = join(dir, file);
         const r = await runAnalysis(model, 'attention', params);
         writeFileSync(path, serializeExperiment(makeExperiment(model, 'attention', params, r, { file: path })));
