@@ -41,14 +41,22 @@ export interface LensView {
   partial?: boolean;
 }
 
+/** A prompt's attention, without patterns: its tokens and head scores (issue #13: patterns come one layer at a time). */
 export interface AttentionView {
   tokens: TokenView[];
   nLayers: number;
   nHeads: number;
-  /** [layer] -> flat [head][query][key] row-major (typed arrays: structured clone, no JSON numbers). */
-  patterns: Float32Array[];
-  /** Scores on this prompt, [kind][layer][head]. */
+  /** Scores on this prompt, [kind][layer][head]; a layer not scored yet has an empty row. */
   scores: Record<HeadKind, number[][]>;
+}
+
+/** One layer's attention pattern (at T = 1024 on GPT-2 small: 48 MiB; every layer at once would be 576 MiB). */
+export interface AttentionLayerView {
+  layer: number;
+  /** Flat [head][query][key] row-major (a typed array: structured clone, no JSON numbers). */
+  pattern: Float32Array;
+  /** This layer's head scores on the prompt, [kind][head]. */
+  scores: Record<HeadKind, number[]>;
 }
 
 export interface DlaView extends DlaResult {
@@ -75,7 +83,13 @@ export const ANALYSIS_PANEL_PARAMS = {
    * are decoded first and sent as `lens/partial` for the first paint; the reply has every position.
    */
   'lens/run': object({ ...ANALYSIS_PARAMS.lens.pick('stream', 'targets').fields, visible: optional(object({ count: integer(1, 100_000), focus: optional(integer(0, 1_000_000)) })) }),
-  'attention/run': noParams,
+  /**
+   * `layer`: the layer on screen. Its pattern comes first, as `attention/partial` (the first paint); then every
+   * layer's head scores (`attention/progress` while they run), the reply. Other layers: `attention/layer`.
+   */
+  'attention/run': object({ layer: optional(integer(0, 100_000)) }),
+  /** One layer's pattern of the panel's prompt (a layer switch); the engine keeps the prompt's residual streams. */
+  'attention/layer': object({ layer: integer(0, 100_000) }),
   /** Head-detector scores on repeated random sequences (the standard benchmark). */
   'heads/detect': noParams,
   'dla/run': ANALYSIS_PARAMS.dla.pick('target', 'baseline', 'position'),
@@ -95,6 +109,7 @@ export type AnalysisHostProtocol = InterventionHostProtocol & {
   tokenize: { params: PanelParams<'tokenize'>; result: TokenView[] };
   'lens/run': { params: PanelParams<'lens/run'>; result: LensView };
   'attention/run': { params: PanelParams<'attention/run'>; result: AttentionView };
+  'attention/layer': { params: PanelParams<'attention/layer'>; result: AttentionLayerView };
   'heads/detect': { params: PanelParams<'heads/detect'>; result: Record<HeadKind, number[][]> };
   'dla/run': { params: PanelParams<'dla/run'>; result: DlaView };
   'export/save': { params: PanelParams<'export/save'>; result: { path: string | null } };
@@ -107,6 +122,10 @@ export type AnalysisNotifications = InterventionNotifications & {
   'subject/update': Subject;
   /** The positions on screen of a `lens/run` (its first paint), before its reply. */
   'lens/partial': LensView;
+  /** The layer on screen of an `attention/run` (its first paint), with the prompt's tokens, before its reply. */
+  'attention/partial': AttentionView & { first: AttentionLayerView };
+  /** Scoring every layer's heads after the first paint of an `attention/run`. */
+  'attention/progress': { message: string; fraction?: number };
   'engine/error': { message: string };
 };
 

@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FrameLocator } from 'playwright-core';
-import { devPayload, exitWith, findWebview, hoverText, launchChromium, openFile, reportResults, runCommand, setTheme, suitePage, suiteRunner, workbenchUrl } from './browser';
+import { devPayload, exitWith, findWebview, hoverText, launchChromium, openFile, reportResults, runCommand, setTheme, setValue, suitePage, suiteRunner, workbenchUrl } from './browser';
 
 const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
 const t0 = Date.now();
@@ -204,6 +204,16 @@ async function main(): Promise<number> {
         const top = ranked.slice(0, listed.length);
         check(listed.every((h) => top.includes(h)), `grid ranks ${ranked.join(',')} for ${kind}; the card lists ${listed.join(',')}`);
       }
+      // Issue #13: the layer on screen came first; another layer is asked for when picked, then kept.
+      check(Number(await view.locator('#app').getAttribute('data-attention-first-paint-ms')) > 0, 'the first layer was drawn before the scores of every layer');
+      await setValue(view, '#layer', '3');
+      await view.locator('#app[data-layer="3"]').waitFor({ timeout: 30_000 });
+      await view.locator('#pattern-title', { hasText: 'Pattern of L3H' }).waitFor({ timeout: 10_000 });
+      check(!((await view.locator('#pattern-title').textContent()) ?? '').includes('computing'), 'layer 3 drawn');
+      await view.locator('#arcs-title', { hasText: 'L3' }).waitFor({ timeout: 10_000 });
+      await setValue(view, '#layer', '0');
+      await view.locator('#pattern-title', { hasText: 'Pattern of L0H' }).waitFor({ timeout: 10_000 });
+      check(!((await view.locator('#pattern-title').textContent()) ?? '').includes('computing'), 'layer 0 drawn again from the panel\'s own copy');
       await runCommand(page, 'MechLens: Show Attention');
     });
 

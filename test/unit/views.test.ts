@@ -8,7 +8,7 @@ import type { InspectResult } from '../../src/shared/protocol';
 import type { DlaView, LensView } from '../../src/shared/analysisProtocol';
 import { csv, csvField, plotToken, plotlyEscape, tokenTicks } from '../../webview/common/plotText';
 import type { ThemeColors } from '../../webview/common/theme';
-import { arcLayout, headGrid, patternMatrix, rankHeads } from '../../webview/attention/plot';
+import { HOVER_TOKENS_MAX_T, PatternCache, arcLayout, headGrid, patternHeatmap, patternMatrix, rankHeads } from '../../webview/attention/plot';
 import { dlaCsv, dlaParts, partsSum, targetLabel } from '../../webview/dla/plot';
 import { cellLabel, lensCsv, lensHeatmap, lensMatrices, trajectoryChart } from '../../webview/lens/plot';
 import { parseTargets } from '../../webview/common/tokenInput';
@@ -177,6 +177,38 @@ describe('attention view model', function () {
     assert.deepEqual((grid.data[0]!.text as string[][])[0], ['0.10', '0.90']);
   });
 
+  it('a layer not scored yet (an empty row) is drawn blank and not ranked; NaN scores are not ranked', function () {
+    const grid = headGrid([[], [0.9, 0.3]], 'induction', THEME);
+    assert.deepEqual(grid.data[0]!.z, [[NaN, NaN], [0.9, 0.3]]);
+    assert.deepEqual((grid.data[0]!.text as string[][])[0], ['', '']);
+    assert.deepEqual(rankHeads([[], [0.9, NaN]]).map((r) => r.label), ['L1H0']);
+  });
+
+  it('holds the layers it was sent within its budget, least recently used dropped, the newest always kept', function () {
+    const layer = (n: number) => new Float32Array(n);
+    const c = new PatternCache(100 * 4);
+    c.set(0, layer(40));
+    c.set(1, layer(40));
+    assert.deepEqual(c.held(), [0, 1]);
+    c.get(0); // used: now the newest
+    c.set(2, layer(40));
+    assert.deepEqual(c.held(), [0, 2]);
+    c.set(3, layer(200));
+    assert.deepEqual(c.held(), [3], 'over budget alone, still kept');
+    assert.ok(c.has(3) && !c.has(0));
+    c.clear();
+    assert.deepEqual(c.held(), []);
+  });
+
+  it('a long prompt\'s heatmap hovers without a string per cell', function () {
+    const T = HOVER_TOKENS_MAX_T + 1;
+    const long = { tokens: Array.from({ length: T }, (_, i) => ({ id: i, text: `t${i}` })), patterns: [new Float32Array(T * T)] };
+    const trace = patternHeatmap(long, 0, 0, THEME).data[0]!;
+    assert.equal(trace.customdata, undefined);
+    assert.match(String(trace.hovertemplate), /query %\{y\} ← key %\{x\}/);
+    assert.equal((patternHeatmap(v, 0, 0, THEME).data[0]!.customdata as string[][]).length, 3);
+  });
+
   it('arcs: one per key -> earlier-query weight above the threshold, no self arcs, geometry from positions', function () {
     const g = arcLayout(v, 0, [0, 1], 0.1, 50);
     assert.deepEqual(g.xs, [25, 75, 125]);
@@ -223,6 +255,9 @@ describe('analysis panel params are validated', function () {
     ok('lens/run', { stream: 'mid', targets: [1, 2] });
     ok('dla/run', { target: 3, baseline: 4, position: 0 });
     ok('tokenize', { text: 'Mary' });
+    ok('attention/run', {});
+    ok('attention/run', { layer: 3 });
+    ok('attention/layer', { layer: 0 });
     ok('export/save', { format: 'png', name: 'logit-lens', data: 'data:image/png;base64,AAAA' });
   });
   it('refuses malformed ones', function () {
@@ -234,6 +269,10 @@ describe('analysis panel params are validated', function () {
     bad('export/save', { format: 'csv', name: '../../etc/passwd', data: '' }, /name/);
     bad('export/save', { format: 'png', name: 'x', data: 'javascript:alert(1)' }, /PNG/);
     bad('tokenize', [], /object/);
+    bad('attention/run', { layer: -1 }, /layer/);
+    bad('attention/layer', {}, /layer/);
+    bad('attention/layer', { layer: 1.5 }, /layer/);
+    bad('attention/layer', { layer: 2, pattern: [] }, /pattern/);
     bad('nope', {}, /unknown method/);
   });
 });

@@ -1,6 +1,9 @@
 // The attention panel: one head's pattern over the prompt's tokens, the layers x heads grid of head-detector
 // scores (on repeated random sequences, or on this prompt), and a token-to-token arc view of one head or of
 // all heads of a layer. Clicking a token (chip, arc label, heatmap row) focuses it everywhere.
+// Patterns come one layer at a time (issue #13: every layer at once is 576 MiB at T = 1024 on GPT-2 small): the
+// layer on screen first, then every layer's head scores; another layer is asked for when the user picks it, and
+// the panel keeps the last few layers' patterns it was sent (PatternCache).
 import Plotly from 'plotly.js-strict-dist-min';
 import type { AnalysisState, AttentionView, HeadKind } from '../../src/shared/analysisProtocol';
 import { displayToken } from '../../src/shared/tokenText';
@@ -10,7 +13,9 @@ import { csv } from '../common/plotText';
 import { readTheme } from '../common/theme';
 import type { ValueElement } from '../common/viewKit';
 import { injectStyles, labelled, select } from '../common/viewKit';
-import { HEAD_KIND_LABELS, arcLayout, headGrid, patternHeatmap, patternMatrix, rankHeads } from './plot';
+import { HEAD_KIND_LABELS, PatternCache, arcLayout, headGrid, patternHeatmap, patternMatrix, rankHeads } from './plot';
+import type { Patterns } from './plot';
+import { errorText } from '../common/analysisPage';
 
 const page = new AnalysisPage<AnalysisState & { allHeads?: boolean; scoresOn?: 'benchmark' | 'prompt' }>({
   run,
@@ -21,6 +26,11 @@ const page = new AnalysisPage<AnalysisState & { allHeads?: boolean; scoresOn?: '
 const { rpc, state } = page;
 let view: AttentionView | null = null;
 let benchmark: Record<HeadKind, number[][]> | null = null;
+/** Patterns kept for layer switches: 128 MiB (at T = 1024 on GPT-2 small, two layers; a short prompt's every layer). */
+const patterns = new PatternCache(128 * 2 ** 20);
+/** Counts the prompts shown: a layer's pattern asked for under an earlier one is dropped. */
+let generation = 0;
+let layerRequest = 0;
 const SVG = 'http://www.w3.org/2000/svg';
 
 function layout(): void {
@@ -31,11 +41,7 @@ function layout(): void {
     el('span', { id: 'source', class: 'muted' }),
     labelled(
       'Layer',
-      select('layer', 'Layer', [], (v) => {
-        state.layer = Number(v);
-        page.save();
-        draw();
-      }),
+      select('layer', 'Layer', [], (v) => showLayer(Number(v))),
     ),
     labelled(
       'Head',
@@ -51,10 +57,11 @@ function layout(): void {
       'attention',
       () => byId('pattern'),
       () => {
-        if (!view) return undefined;
         const layer = state.layer ?? 0;
         const head = state.head ?? 0;
-        const m = patternMatrix(view, layer, head);
+        const src = patternsOf(layer);
+        if (!view || !src) return undefined;
+        const m = patternMatrix(src, layer, head);
         const rows: Array<Array<string | number>> = [['query', 'query_token', ...view.tokens.map((t, k) => `${k}:${t.text}`)]];
         m.forEach((row, q) => rows.push([q, view!.tokens[q]?.text ?? '', ...row]));
         return { json: JSON.stringify({ layer, head, tokens: view.tokens, pattern: m, scores: view.scores, benchmarkScores: benchmark }, null, 1), csv: csv(rows) };
@@ -117,17 +124,57 @@ function fillSelects(v: AttentionView): void {
   head.value = state.allHeads ? 'all' : String(state.head);
 }
 
+/** The view's tokens with `layer`'s pattern, when the panel holds it. */
+function patternsOf(layer: number): Patterns | undefined {
+  const p = patterns.get(layer);
+  if (!view || !p) return undefined;
+  const list: Array<Float32Array | undefined> = [];
+  list[layer] = p;
+  return { tokens: view.tokens, patterns: list };
+}
+
+function summaryLine(v: AttentionView): string {
+  return `${v.tokens.length} tokens · ${v.nLayers} layers × ${v.nHeads} heads · ${page.subject?.modelName ?? ''}. Click a token to focus it; click a cell of the grid to pick a head.`;
+}
+
 async function run(): Promise<void> {
   const subject = page.subject;
   if (!subject) return;
   await page.latest('Running…', async (isCurrent) => {
-    const v = await rpc.call('attention/run', {});
+    const started = performance.now();
+    const app = byId('app');
+    delete app.dataset.attentionFirstPaintMs;
+    const layer = Math.min(state.layer ?? 0, Math.max(0, subject.nLayers - 1));
+    // The layer on screen arrives first (`attention/partial`) and is drawn at once; the reply adds every layer's scores.
+    const v = await rpc.call(
+      'attention/run',
+      { layer },
+      {
+        notifications: {
+          'attention/partial': (p) => {
+            if (!isCurrent()) return;
+            generation++;
+            patterns.clear();
+            const { first, ...rest } = p;
+            view = rest;
+            patterns.set(first.layer, first.pattern);
+            fillSelects(rest);
+            if (state.focus === undefined || state.focus >= rest.tokens.length) state.focus = rest.tokens.length - 1;
+            draw();
+            app.dataset.attentionFirstPaintMs = (performance.now() - started).toFixed(1);
+            page.status(`Layer ${first.layer} shown; scoring every layer's heads on this prompt…`);
+          },
+          'attention/progress': ({ message }) => {
+            if (isCurrent()) page.status(`Layer ${layer} shown; scoring every layer's heads on this prompt (${message})…`);
+          },
+        },
+      },
+    );
     if (!isCurrent()) return;
     view = v;
-    fillSelects(v);
-    if (state.focus === undefined || state.focus >= v.tokens.length) state.focus = v.tokens.length - 1;
     draw();
-    page.status(`${v.tokens.length} tokens · ${v.nLayers} layers × ${v.nHeads} heads · ${subject.modelName}. Click a token to focus it; click a cell of the grid to pick a head.`);
+    app.dataset.attentionFullMs = (performance.now() - started).toFixed(1);
+    page.status(summaryLine(v));
     if (!benchmark) {
       benchmark = await rpc.call('heads/detect', {});
       draw();
@@ -135,14 +182,35 @@ async function run(): Promise<void> {
   });
 }
 
-function pickHead(layer: number, head: number): void {
+/** Shows `layer`: drawn at once when the panel holds its pattern, else asked for (the head grid redraws meanwhile). */
+function showLayer(layer: number): void {
   state.layer = layer;
+  page.save();
+  draw();
+  if (!view || patterns.has(layer)) return;
+  const gen = generation;
+  const mine = ++layerRequest;
+  page.status(`Computing the attention pattern of layer ${layer}…`);
+  rpc.call('attention/layer', { layer }).then(
+    (r) => {
+      if (gen !== generation || mine !== layerRequest || !view) return;
+      patterns.set(r.layer, r.pattern);
+      if (state.layer === r.layer) draw();
+      byId('app').dataset.layer = String(r.layer);
+      page.status(summaryLine(view));
+    },
+    (err: unknown) => {
+      if (mine === layerRequest) page.status(errorText(err), true);
+    },
+  );
+}
+
+function pickHead(layer: number, head: number): void {
   state.head = head;
   state.allHeads = false;
   (byId('layer') as ValueElement).value = String(layer);
   (byId('head') as ValueElement).value = String(head);
-  page.save();
-  draw();
+  showLayer(layer);
 }
 
 function draw(): void {
@@ -153,16 +221,19 @@ function draw(): void {
   const head = state.head ?? 0;
   const pos = state.focus;
   page.tokenStrip(byId('tokens'), v.tokens, pos, (p) => page.focus(p));
-  byId('pattern-title').textContent = `Pattern of L${layer}H${head} (rows: queries, columns: keys)`;
-  const heat = patternHeatmap(v, layer, head, theme, pos);
-  const patternRoot = byId('pattern') as PlotlyEventTarget;
-  void Plotly.react(patternRoot, heat.data, heat.layout, { displayModeBar: false, responsive: true }).then(() => {
-    patternRoot.removeAllListeners?.('plotly_click');
-    patternRoot.on('plotly_click', (e) => {
-      const y = e.points[0]?.y;
-      if (typeof y === 'number') page.focus(y);
+  const src = patternsOf(layer);
+  byId('pattern-title').textContent = `Pattern of L${layer}H${head} (rows: queries, columns: keys)${src ? '' : ': computing…'}`;
+  if (src) {
+    const heat = patternHeatmap(src, layer, head, theme, pos);
+    const patternRoot = byId('pattern') as PlotlyEventTarget;
+    void Plotly.react(patternRoot, heat.data, heat.layout, { displayModeBar: false, responsive: true }).then(() => {
+      patternRoot.removeAllListeners?.('plotly_click');
+      patternRoot.on('plotly_click', (e) => {
+        const y = e.points[0]?.y;
+        if (typeof y === 'number') page.focus(y);
+      });
     });
-  });
+  }
   const kind = state.kind ?? 'induction';
   const scores = state.scoresOn === 'prompt' || !benchmark ? v.scores[kind] : benchmark[kind];
   const grid = headGrid(scores, kind, theme, state.allHeads ? undefined : { layer, head });
@@ -180,10 +251,10 @@ function draw(): void {
   rankedNode.dataset.ranked = ranked.map((r) => r.label).join(',');
   const source = state.scoresOn === 'prompt' || !benchmark ? v.scores : benchmark;
   for (const k of Object.keys(HEAD_KIND_LABELS) as HeadKind[]) rankedNode.setAttribute(`data-top-${k}`, rankHeads(source[k]).map((r) => r.label).join(','));
-  drawArcs(v, layer, state.allHeads ? Array.from({ length: v.nHeads }, (_, h) => h) : [head], pos);
+  if (src) drawArcs(src, layer, state.allHeads ? Array.from({ length: v.nHeads }, (_, h) => h) : [head], pos);
 }
 
-function drawArcs(v: AttentionView, layer: number, heads: number[], focusPos: number | undefined): void {
+function drawArcs(v: Patterns, layer: number, heads: number[], focusPos: number | undefined): void {
   const g = arcLayout(v, layer, heads, 0.1);
   byId('arcs-title').textContent = `Arcs: ${heads.length === 1 ? `L${layer}H${heads[0]}` : `all heads of L${layer}`} (key → query, weight ≥ 0.1; thicker is stronger)`;
   const svg = document.createElementNS(SVG, 'svg');

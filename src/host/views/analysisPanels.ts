@@ -10,6 +10,7 @@ import type {
   AnalysisNotifications,
   AnalysisState,
   AnalysisViewKind,
+  AttentionLayerView,
   AttentionView,
   DlaView,
   ExportFormat,
@@ -68,6 +69,8 @@ class AnalysisPanel implements vscode.Disposable {
   results = 0;
   /** Saves the last analysis this panel showed (params with their interventions, and its result) as an experiment file. */
   private lastRun: { save: (info: ModelInfo) => Promise<string | null> } | undefined;
+  /** The attention panel's last run (its params, the layer on screen, the prompt's length): layer switches and saving use it. */
+  private attention: { params: AnalysisParams<'attention'>; layer: number; T: number } | undefined;
 
   constructor(
     readonly kind: AnalysisViewKind,
@@ -168,20 +171,32 @@ class AnalysisPanel implements vscode.Disposable {
           if (this.kind === 'lens') this.results++; // the DLA panel also asks for the lens (its default target)
           return view(r);
         }),
-      'attention/run': (_p, ctx) =>
+      'attention/run': ({ layer = 0 }, ctx) =>
         this.job('attention', ctx.signal, async (signal): Promise<AttentionView> => {
           const info = await this.model();
+          if (layer >= info.nLayers) throw new RpcError('bad-input', `layer ${layer} is out of range (the model has layers 0..${info.nLayers - 1})`);
           const params: AnalysisParams<'attention'> = { prompt: { text: this.subject.text }, interventions: await under(signal) };
-          const r = await engine.call('analysis/attention', params, { signal });
-          this.lastRun = { save: (info) => saveExperimentAs(info, 'attention', params, r, 'attention.mlexp.json', this.deps.log) };
+          // Issue #13: never every layer's pattern at once (576 MiB at T = 1024 on GPT-2 small). The layer on screen
+          // first (the first paint), then every layer's head scores without patterns; the engine keeps the prompt's
+          // residual streams, so the forward runs once and a layer switch (`attention/layer`) runs one layer's attention.
+          const first = await engine.call('analysis/attention', { ...params, layers: [layer], allScores: false }, { signal });
+          const tokens = tokensOf(first.prompt.ids, first.prompt.texts);
+          this.attention = { params, layer, T: first.prompt.ids.length };
+          ctx.notify('attention/partial', { tokens, nLayers: info.nLayers, nHeads: first.nHeads, scores: first.scores, first: layerView(first, 0) });
+          const all = await engine.call('analysis/attention', { ...params, layers: [], allScores: true }, { signal, onProgress: (message, fraction) => ctx.notify('attention/progress', { message, fraction }) });
+          this.lastRun = { save: (info) => this.saveAttention(info) };
           this.results++;
-          return {
-            tokens: tokensOf(r.prompt.ids, r.prompt.texts),
-            nLayers: info.nLayers,
-            nHeads: r.nHeads,
-            patterns: r.patterns,
-            scores: r.scores,
-          };
+          return { tokens, nLayers: info.nLayers, nHeads: all.nHeads, scores: all.scores };
+        }),
+      'attention/layer': ({ layer }, ctx) =>
+        this.job('attention-layer', ctx.signal, async (signal): Promise<AttentionLayerView> => {
+          const info = await this.model();
+          const run = this.attention;
+          if (!run) throw new RpcError('bad-input', 'No attention run yet: wait for the first one.');
+          if (layer >= info.nLayers) throw new RpcError('bad-input', `layer ${layer} is out of range (the model has layers 0..${info.nLayers - 1})`);
+          const r = await engine.call('analysis/attention', { ...run.params, layers: [layer], allScores: false }, { signal });
+          run.layer = layer;
+          return layerView(r, 0);
         }),
       'heads/detect': (_p, ctx) =>
         this.job('heads', ctx.signal, async (signal) => {
@@ -212,9 +227,37 @@ class AnalysisPanel implements vscode.Disposable {
     };
   }
 
+  /**
+   * Saves the attention run as an experiment: every layer's pattern while they are small (at most
+   * ATTENTION_SAVE_ALL_VALUES numbers in all: a file of tens of MB), else the layer on screen only (`layers`),
+   * with every layer's head scores either way. The engine computes the result again from the saved params
+   * (its residual streams are kept, so no forward runs), so the file re-runs to the same numbers.
+   */
+  private async saveAttention(info: ModelInfo): Promise<string | null> {
+    const run = this.attention;
+    if (!run) return null;
+    const all = info.nLayers * info.nHeads * run.T * run.T <= ATTENTION_SAVE_ALL_VALUES;
+    const params: AnalysisParams<'attention'> = all ? run.params : { ...run.params, layers: [run.layer] };
+    const r = await this.job('attention-save', new AbortController().signal, (signal) => this.deps.engine.call('analysis/attention', params, { signal }));
+    return saveExperimentAs(info, 'attention', params, r, 'attention.mlexp.json', this.deps.log);
+  }
+
   dispose(): void {
     this.panel.dispose();
   }
+}
+
+/** Most pattern values an attention experiment saves for every layer (12 layers x 12 heads at T = 170); longer prompts save the layer on screen. */
+export const ATTENTION_SAVE_ALL_VALUES = 4 * 2 ** 20;
+
+/** Entry `i` of an attention result (its `layers[i]`) as a panel's layer. */
+function layerView(r: AnalysisResults['attention'], i: number): AttentionLayerView {
+  const layer = r.layers?.[i] ?? i;
+  return {
+    layer,
+    pattern: r.patterns[i]!,
+    scores: { previous_token: r.scores.previous_token[layer]!, duplicate_token: r.scores.duplicate_token[layer]!, induction: r.scores.induction[layer]! },
+  };
 }
 
 export async function saveExport(format: ExportFormat, name: string, data: string): Promise<{ path: string | null }> {
