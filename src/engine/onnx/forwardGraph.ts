@@ -175,10 +175,11 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
   const batchDim = g.op1('Slice', [shape, g.constI64([0]), g.constI64([1])]);
   const seqLen = g.op1('Squeeze', [g.op1('Slice', [shape, g.constI64([1]), g.constI64([2])]), g.constI64([0])]);
   let pastLen = g.constI64([0], []);
-  if (o.past && (o.startLayer !== 0 || o.residInput)) throw new Error('internal: a key/value cache needs the whole model');
+  // A graph starting at a later layer (from its residual input) reads and returns the cache of its own layers.
+  if (o.past && o.startLayer >= c.nLayers) throw new Error('internal: a key/value cache needs at least one layer');
   if (o.past) {
     // Positions continue after the cached ones: P = past_k.shape[2].
-    const p0 = g.input('past.0.k', F, ['batch', Hkv, 'past', dh]);
+    const p0 = g.input(`past.${o.startLayer}.k`, F, ['batch', Hkv, 'past', dh]);
     pastLen = g.op1('Squeeze', [g.op1('Slice', [g.op1('Shape', [p0]), g.constI64([2]), g.constI64([3])]), g.constI64([0])]);
   }
   const totalLen = g.op1('Add', [pastLen, seqLen]);
@@ -286,7 +287,7 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
     let kT = g.op1('Transpose', [k], perm); // [B, Hkv, n, dh]
     let vT = g.op1('Transpose', [v], perm);
     if (o.past) {
-      const pk = l === 0 ? 'past.0.k' : g.input(`past.${l}.k`, F, ['batch', Hkv, 'past', dh]);
+      const pk = l === o.startLayer ? `past.${l}.k` : g.input(`past.${l}.k`, F, ['batch', Hkv, 'past', dh]);
       const pv = g.input(`past.${l}.v`, F, ['batch', Hkv, 'past', dh]);
       kT = g.op1('Concat', [pk, kT], { axis: 2 }, `present.${l}.k`);
       vT = g.op1('Concat', [pv, vT], { axis: 2 }, `present.${l}.v`);
