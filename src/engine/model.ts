@@ -57,9 +57,12 @@ export interface ForwardRequest {
   edits?: ReadonlyMap<string, HookEdit>;
   /** Return a per-row summary of the logits (top-k, log-sum-exp, target logits and ranks) instead of them. */
   summary?: { topK: number; targets: number[] };
-  /** Key/value cache from a previous call (incremental decoding). */
+  /**
+   * Key/value cache from a previous call (incremental decoding), or of the positions before a residual input
+   * (`resid` with `startLayer`: the cache of layers startLayer on).
+   */
   past?: KvCache;
-  /** Return the key/value cache for the next call. */
+  /** Return the key/value cache for the next call (of layers startLayer on). */
   returnCache?: boolean;
   /**
    * Run a graph of exactly these outputs (a cached variant), never the main session. The main graph exposes every
@@ -221,8 +224,13 @@ export class Model {
     // The main session serves every whole-model forward whose interventions it has inputs for;
     // other shapes (a later start layer, a residual input, rarer intervention points) get a variant.
     const useMain = !req.only && !req.resid && !req.summary && startLayer === 0 && [...edits.keys()].every((h) => this.mainInterventions.has(h));
+    // A main-session forward that fetches no hook runs the main graph without hook outputs (and without
+    // intervention points when it has no edits): onnxruntime holds every graph output until a run ends,
+    // fetched or not, so the main graph keeps GPT-2-small's 244 hooks alive (2.4 GB at T = 1024).
     const options: ForwardOptions = useMain
-      ? this.mainOptions()
+      ? hooks.length === 0
+        ? this.plainOptions(logitsMode, edits.size > 0)
+        : this.mainOptions()
       : {
           startLayer,
           residInput: req.resid !== undefined,
@@ -241,7 +249,7 @@ export class Model {
     addEditFeeds(feeds, edits);
     if (useMain) {
       // Unused intervention points are fed the identity (x * 1 + 0), broadcast from one element.
-      for (const hook of this.mainInterventions) {
+      for (const hook of options.interventions) {
         if (edits.has(hook)) continue;
         const rank = hookRank(localHookName(hook));
         feeds[`keep.${hook}`] = this.identity.keep[rank - 3]!;
@@ -250,7 +258,7 @@ export class Model {
     }
     if (options.past) {
       const { nKvHeads: Hkv, dHead: dh, nLayers } = this.config;
-      for (let l = 0; l < nLayers; l++) {
+      for (let l = startLayer; l < nLayers; l++) {
         for (const kv of ['k', 'v']) {
           feeds[`past.${l}.${kv}`] = req.past?.tensors[`present.${l}.${kv}`] ?? new ort.Tensor('float32', new Float32Array(0), [B, Hkv, 0, dh]);
         }
@@ -262,7 +270,8 @@ export class Model {
     const fetches: string[] = [...hooks];
     if (req.summary) fetches.push('top_values', 'top_indices', 'logsumexp', 'target_logits', 'target_ranks');
     else if (logitsMode !== 'none') fetches.push('logits');
-    if (wantCache) for (let l = 0; l < this.config.nLayers; l++) fetches.push(`present.${l}.k`, `present.${l}.v`);
+    // A cache read but not asked back is not copied out (a patched run from a long prompt's cache).
+    if (req.returnCache) for (let l = startLayer; l < this.config.nLayers; l++) fetches.push(`present.${l}.k`, `present.${l}.v`);
     const out = await session.run(feeds, fetches);
     const result: ForwardResult = { hooks: new Map() };
     for (const h of hooks) {
@@ -295,9 +304,9 @@ export class Model {
       }
       result.logits = { shape, dims: ['batch', 'pos', 'd_vocab'], data };
     }
-    if (wantCache) {
+    if (req.returnCache) {
       const tensors: Record<string, ort.Tensor> = {};
-      for (let l = 0; l < this.config.nLayers; l++) for (const kv of ['k', 'v']) tensors[`present.${l}.${kv}`] = out[`present.${l}.${kv}`]!;
+      for (let l = startLayer; l < this.config.nLayers; l++) for (const kv of ['k', 'v']) tensors[`present.${l}.${kv}`] = out[`present.${l}.${kv}`]!;
       result.cache = { length: offset + n, tensors };
     }
     return result;
@@ -461,9 +470,27 @@ export class Model {
 
   private mainOptionsCache: ForwardOptions | undefined;
 
+  /**
+   * The main graph without hook outputs, for forwards that fetch none (run, generate): the main
+   * intervention points when the run has edits, none otherwise; logits as asked.
+   */
+  private plainOptions(logits: 'all' | 'last' | 'none', interventions: boolean): ForwardOptions {
+    const key = `${logits}:${interventions}`;
+    let o = this.plainOptionsCache.get(key);
+    if (!o) {
+      o = { ...this.mainOptions(), outputs: new Set(), interventions: interventions ? this.mainInterventions : new Set(), logits };
+      this.plainOptionsCache.set(key, o);
+    }
+    return o;
+  }
+
+  private readonly plainOptionsCache = new Map<string, ForwardOptions>();
+
   private session(options: ForwardOptions): Promise<GraphSession> {
     const main = options === this.mainOptionsCache;
-    return this.graphs.get(main ? 'main' : forwardOptionsKey(options), () => buildForwardGraph(this.spec, options), { pin: main });
+    // The main graph and its hook-less forms serve most requests: never evicted.
+    const pin = main || [...this.plainOptionsCache.values()].includes(options);
+    return this.graphs.get(main ? 'main' : forwardOptionsKey(options), () => buildForwardGraph(this.spec, options), { pin });
   }
 
   async dispose(): Promise<void> {
