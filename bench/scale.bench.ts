@@ -4,14 +4,16 @@
 // bench/out/scale.json; asserts nothing.
 //
 //   long:  GPT-2-small shape, T = 1024: forward, forward caching every hook, logit lens, every layer's
-//          attention pattern at once vs one layer's, residual patching sweep over the last 32 positions.
+//          attention pattern at once vs one layer's, residual patching sweep over the last 32 positions
+//          (patched runs from the corrupted run's key/value cache, and the full recomputation for comparison).
 //   big:   generated bf16 checkpoints of Llama-3.2-1B and Gemma-2-2B shape: load, forward at T = 64,
 //          peak RSS against the float32 weights (goal ≤ 1.5×) and PyTorch (goal: forward ahead).
 //          Gemma-2-2B runs only with ≥ 16 GiB available right before each process (its float32 weights
 //          are 10.5 GB); the generated checkpoints are deleted afterwards unless --keep.
 //
 //   npm run bench:scale   (or: node --import tsx bench/scale.bench.ts [--threads N] [--iters N]
-//                          [--parts long,big] [--models llama,gemma] [--sweep-layers 0,6,11] [--no-torch] [--keep])
+//                          [--parts long,big] [--models llama,gemma] [--sweep-layers 0,6,11] [--no-torch] [--keep]
+//                          [--long-measures forward,cache,lens,attention_all,attention_layer,sweep,sweep_full])
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { freemem } from 'node:os';
@@ -32,6 +34,7 @@ const { values } = parseArgs({
     parts: { type: 'string', default: 'long,big' },
     models: { type: 'string', default: 'llama,gemma' },
     'sweep-layers': { type: 'string' },
+    'long-measures': { type: 'string', default: 'forward,cache,lens,attention_all,attention_layer,sweep,sweep_full' },
     'no-torch': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     probe: { type: 'string' },
@@ -47,7 +50,8 @@ const GPT2_DIR = join(OUT, 'gpt2-small-shaped'); // shared with bench/engine.ben
 const GIB = 2 ** 30;
 const GEMMA_MIN_FREE = 16 * GIB;
 
-type Measure = 'load' | 'forward' | 'cache' | 'lens' | 'attention_all' | 'attention_layer' | 'sweep';
+type Measure = 'load' | 'forward' | 'cache' | 'lens' | 'attention_all' | 'attention_layer' | 'sweep' | 'sweep_full';
+const LONG_MEASURES: Measure[] = ['forward', 'cache', 'lens', 'attention_all', 'attention_layer', 'sweep', 'sweep_full'];
 interface Probe {
   dir: string;
   measure: Measure;
@@ -124,14 +128,18 @@ async function probe(p: Probe): Promise<void> {
       detail.patternBytes = bytes;
       break;
     }
-    case 'sweep': {
+    case 'sweep':
+    case 'sweep_full': {
+      // sweep: each patched run computes only the positions from its patched one on, from the corrupted run's
+      // key/value cache; sweep_full recomputes every position from the patched layer (the engine before).
       const corrupted = prompt.slice();
       corrupted[LONG_T - SWEEP_POSITIONS - 1] = (corrupted[LONG_T - SWEEP_POSITIONS - 1]! + 1) % V;
       const positions = Array.from({ length: SWEEP_POSITIONS }, (_, i) => p.T - SWEEP_POSITIONS + i);
       const layers = p.sweepLayers ?? Array.from({ length: L }, (_, l) => l);
       detail.layers = layers.length;
       detail.cells = layers.length * positions.length;
-      ms = await medianMs(() => patchingSweep(model, { clean: prompt, corrupted, positions, layers }), 1, 0);
+      const reuseCache = p.measure === 'sweep';
+      ms = await medianMs(() => patchingSweep(model, { clean: prompt, corrupted, positions, layers, reuseCache }), 1, 0);
       break;
     }
   }
@@ -182,8 +190,9 @@ async function longPrompts(results: Record<string, unknown>): Promise<void> {
   }
   const sweepLayers = values['sweep-layers']?.split(',').map(Number);
   const engine: Record<string, ProbeResult | string> = {};
-  for (const measure of ['forward', 'cache', 'lens', 'attention_all', 'attention_layer', 'sweep'] as const) {
-    engine[measure] = runProbe({ dir: GPT2_DIR, measure, T: LONG_T, sweepLayers: measure === 'sweep' ? sweepLayers : undefined });
+  const wanted = new Set(values['long-measures']!.split(','));
+  for (const measure of LONG_MEASURES.filter((m) => wanted.has(m))) {
+    engine[measure] = runProbe({ dir: GPT2_DIR, measure, T: LONG_T, sweepLayers: measure.startsWith('sweep') ? sweepLayers : undefined });
   }
   const torch = { forward: runTorch(GPT2_DIR, LONG_T, 'forward'), cache: runTorch(GPT2_DIR, LONG_T, 'cache') };
   results.long = { model: 'GPT-2-small-shaped (12 x 768, vocab 50257), fp32', T: LONG_T, engine, torch };
@@ -205,8 +214,11 @@ async function longPrompts(results: Record<string, unknown>): Promise<void> {
   row(`  attention, one layer's pattern (${f((one?.detail?.patternBytes ?? NaN) / 1e6, 0)} MB)`, `${f(one?.ms, 0)} ms`);
   row('    peak RSS', rss(one));
   const sw = e('sweep');
-  row(`  resid patching sweep, ${sw?.detail?.layers ?? '?'} layers x last ${SWEEP_POSITIONS} positions`, `${f((sw?.ms ?? NaN) / 1000)} s`);
+  const swFull = e('sweep_full');
+  row(`  resid patching sweep, ${sw?.detail?.layers ?? swFull?.detail?.layers ?? '?'} layers x last ${SWEEP_POSITIONS} positions, from the KV cache`, `${f((sw?.ms ?? NaN) / 1000)} s`);
   row('    peak RSS', rss(sw));
+  row('  the same sweep recomputing every position', `${f((swFull?.ms ?? NaN) / 1000)} s`, '', ratio(swFull?.ms, sw?.ms));
+  row('    peak RSS', rss(swFull));
   for (const [k, v] of Object.entries(engine)) if (typeof v === 'string') row(`  engine ${k}`, v);
   for (const [k, v] of Object.entries(torch)) if (typeof v === 'string') row(`  torch ${k}`, '', v);
 }

@@ -30,6 +30,7 @@
 //
 // `patchSweepByLoop` does an exact sweep with one full forward and a patch intervention per cell, the way a
 // loop of hooked forwards does it; tests check it agrees and the benchmark compares their speed.
+import * as ort from 'onnxruntime-node';
 import { hookDims } from '../hooks';
 import type { HookName, LayerHook } from '../hooks';
 import { throwIfAborted, UserError } from '../errors';
@@ -37,7 +38,7 @@ import { computeGradients } from '../gradients';
 import type { GradientRequest } from '../gradients';
 import { UNEMBED_INPUT } from '../onnx/gradientGraph';
 import type { HookEdit } from '../interventions';
-import type { Model } from '../model';
+import type { KvCache, Model } from '../model';
 import { checkTokenIds, resolvePrompt } from '../prompt';
 import type { AnalysisParams } from '../../shared/analyses';
 import { SWEEP_HOOKS as SHARED_SWEEP_HOOKS } from '../../shared/patching';
@@ -204,7 +205,22 @@ export interface SweepInputs {
   source: Map<number, Float32Array>;
   /** The base run's hook_resid_pre per layer (hook_resid_post for resid_post sweeps): where patched runs start. */
   baseResid: Map<number, Float32Array>;
+  /**
+   * The base run's key/value cache (every layer and position). Given, a sweep whose cells are positions
+   * (suffixApplies) runs each patched row from its first patched position on: positions before it are the
+   * base run's, and the cache holds their keys and values.
+   */
+  baseCache?: KvCache;
   signal?: AbortSignal;
+}
+
+/**
+ * Whether patched runs of these cells can start at their first patched position from the base run's cache: every
+ * cell is one position, and position is the activation's outer axis (residual, attention and MLP outputs, z by
+ * position; not head sweeps over all positions, nor patterns, whose keys span every position).
+ */
+export function suffixApplies(lay: SweepLayout, cells: readonly number[], T: number): boolean {
+  return lay.posAxis === 0 && lay.rowShape[0] === T && cells.every((c) => lay.cells[c]!.pos !== null);
 }
 
 /**
@@ -223,6 +239,43 @@ export function chunkRows(model: Model, T: number, startLayer: number, budget = 
 }
 
 /**
+ * Floats of key/value cache copied per run when rows of a batch start from the same cached prefix (each row
+ * needs its own copy: onnxruntime's Concat does not broadcast). 64 MiB; one row always fits.
+ */
+const PAST_BUDGET = 2 ** 24;
+
+/** Rows per run for `n` positions after a cached prefix of T - n, starting at `startLayer`. */
+function suffixRows(model: Model, n: number, T: number, startLayer: number): number {
+  const { dModel: d, nLayers: L, nKvHeads, dHead } = model.config;
+  const layers = Math.max(1, L - startLayer);
+  const perRow = n * layers * (d * d + T * d);
+  const pastPerRow = 2 * layers * (T - n) * nKvHeads * dHead;
+  return Math.max(1, Math.min(Math.floor(CHUNK_BUDGET / perRow), Math.floor(PAST_BUDGET / Math.max(1, pastPerRow))));
+}
+
+/** The first `s` positions of `cache`'s layers from `fromLayer` on, repeated for `rows` batch rows. */
+function cachePrefix(model: Model, cache: KvCache, fromLayer: number, s: number, rows: number): KvCache {
+  const { nLayers: L, nKvHeads: H, dHead: dh } = model.config;
+  const T = cache.length;
+  const tensors: Record<string, ort.Tensor> = {};
+  for (let l = fromLayer; l < L; l++) {
+    for (const kv of ['k', 'v']) {
+      const name = `present.${l}.${kv}`;
+      const full = cache.tensors[name]!;
+      if (full.dims[0] !== 1 || full.dims[2] !== T) throw new Error(`internal: ${name} is not a batch-1 cache of ${T} positions`);
+      const src = full.data as Float32Array;
+      const out = new Float32Array(rows * H * s * dh);
+      for (let h = 0; h < H; h++) {
+        const head = src.subarray(h * T * dh, h * T * dh + s * dh);
+        for (let r = 0; r < rows; r++) out.set(head, (r * H + h) * s * dh);
+      }
+      tensors[name] = new ort.Tensor('float32', out, [rows, H, s, dh]);
+    }
+  }
+  return { length: s, tensors };
+}
+
+/**
  * Exact sweep: for each layer and cell, one patched run (rows of chunked batches); `onRow` gets each row's
  * last-position logits (a view, valid during the call).
  */
@@ -236,6 +289,7 @@ export async function exactSweepRows(
   const { dModel: d, dVocab: V } = model.config;
   const T = base.length;
   const cellIds = options.cells ?? lay.cells.map((_, i) => i);
+  if (inp.baseCache && suffixApplies(lay, cellIds, T)) return suffixSweepRows(model, inp, cellIds, onRow, options.onProgress);
   const runs = cellIds.map((c) => cellRuns(lay, lay.cells[c]!));
   const last = lay.rowShape[lay.rowShape.length - 1]!;
   const perRow = lay.rowShape.reduce((a, b) => a * b, 1);
@@ -280,6 +334,82 @@ export async function exactSweepRows(
       done += B;
       throwIfAborted(inp.signal); // no progress after a cancel
       options.onProgress?.(done / total);
+    }
+  }
+}
+
+/**
+ * exactSweepRows for cells that are positions, from the base run's key/value cache: a patch at position p leaves
+ * every position before p as the base run has it, so each patched row computes positions p.. only (from the patched
+ * layer, reading the cached keys and values of the positions before), and its last position's logits are those of
+ * the full patched run. Cells in position order make the batches; a batch starts at its first cell's position.
+ */
+async function suffixSweepRows(
+  model: Model,
+  inp: SweepInputs,
+  cellIds: number[],
+  onRow: (layerIndex: number, cell: number, logits: Float32Array) => void,
+  onProgress?: (fraction: number) => void,
+): Promise<void> {
+  const { lay, layers, base } = inp;
+  const { dModel: d, dVocab: V, nLayers: L } = model.config;
+  const T = base.length;
+  const last = lay.rowShape[lay.rowShape.length - 1]!;
+  const perRow = lay.rowShape.reduce((a, b) => a * b, 1);
+  const perPos = perRow / T; // position is the row's outer axis
+  const order = [...cellIds].sort((a, b) => lay.cells[a]!.pos! - lay.cells[b]!.pos!);
+  const minStart = Math.min(...layers.map((l) => lay.startLayer(l)));
+  const total = layers.length * cellIds.length;
+  let done = 0;
+  for (let first = 0; first < order.length; ) {
+    throwIfAborted(inp.signal);
+    const s = lay.cells[order[first]!]!.pos!;
+    const n = T - s;
+    const chunk = order.slice(first, first + suffixRows(model, n, T, minStart));
+    first += chunk.length;
+    const B = chunk.length;
+    const runs = chunk.map((c) => cellRuns(lay, lay.cells[c]!));
+    const past = s > 0 && minStart < L ? cachePrefix(model, inp.baseCache!, minStart, s, B) : undefined;
+    for (const [li, l] of layers.entries()) {
+      throwIfAborted(inp.signal);
+      const src = inp.source.get(l)!;
+      const resid = inp.baseResid.get(l)!.subarray(s * d);
+      const start = lay.startLayer(l);
+      const batch = new Float32Array(B * n * d);
+      for (let row = 0; row < B; row++) batch.set(resid, row * n * d);
+      let edits: Map<string, HookEdit> | undefined;
+      // Offsets into the suffix: the full row's, less the s positions before it.
+      const shift = s * perPos;
+      if (lay.viaResid) {
+        runs.forEach((offs, row) => {
+          for (const off of offs) batch.set(src.subarray(off, off + last), row * n * d + off - shift);
+        });
+      } else {
+        const rowSize = n * perPos;
+        const keep = new Float32Array(B * rowSize).fill(1);
+        const add = new Float32Array(B * rowSize);
+        runs.forEach((offs, row) => {
+          for (const off of offs) {
+            keep.fill(0, row * rowSize + off - shift, row * rowSize + off - shift + last);
+            add.set(src.subarray(off, off + last), row * rowSize + off - shift);
+          }
+        });
+        edits = new Map([[`blocks.${l}.${lay.local}`, { shape: [B, n, ...lay.rowShape.slice(1)], keep, add }]]);
+      }
+      const r = await model.forward({
+        resid: { shape: [B, n, d], dims: ['batch', 'pos', 'd_model'], data: batch },
+        startLayer: start,
+        edits,
+        logits: 'last',
+        // After the last layer (resid_post of it) only the final norm runs, position by position: no cache.
+        past: past && start < L ? past : undefined,
+        signal: inp.signal,
+      });
+      const logits = r.logits!.data;
+      chunk.forEach((c, row) => onRow(li, c, logits.subarray(row * V, (row + 1) * V)));
+      done += B;
+      throwIfAborted(inp.signal); // no progress after a cancel
+      onProgress?.(done / total);
     }
   }
 }
@@ -375,6 +505,8 @@ export interface PatchSweepRequest {
   target: number;
   baseline?: number;
   layers?: number[];
+  /** Position sweeps: run patched rows from the base run's key/value cache (default; see suffixSweepRows). */
+  reuseCache?: boolean;
   signal?: AbortSignal;
   onProgress?: (fraction: number) => void;
 }
@@ -430,19 +562,33 @@ interface SweepRuns {
   source: Map<number, Float32Array>;
   /** Empty where no exact sweep follows. */
   baseResid: Map<number, Float32Array>;
+  /** The base run's key/value cache, where asked for. */
+  baseCache?: KvCache;
   sourceLogits: Float32Array;
   baseLogits: Float32Array;
 }
 
-/** The source and base runs' activations a sweep needs, from two forwards (batch 1 each). */
-async function sweepRuns(model: Model, lay: SweepLayout, layers: number[], base: number[], source: number[], signal?: AbortSignal): Promise<SweepRuns> {
+/**
+ * Whether a forward of T positions should run a graph of exactly its outputs (ForwardRequest.only) instead of the
+ * main one, which holds every hook's buffer to the end of a run: when its attention scores and patterns alone pass
+ * 256 MiB (GPT-2 small from T = 384; 1.2 GB at T = 1024). Below that the main session's reuse is worth more.
+ */
+function mainHoldsTooMuch(model: Model, T: number): boolean {
+  const { nHeads, nLayers } = model.config;
+  return 2 * nLayers * nHeads * T * T * 4 > 2 ** 28;
+}
+
+/** The source and base runs' activations a sweep needs, from two forwards (batch 1 each); with `cache`, the base run's key/value cache. */
+async function sweepRuns(model: Model, lay: SweepLayout, layers: number[], base: number[], source: number[], signal?: AbortSignal, cache = false): Promise<SweepRuns> {
   const swept = layers.map((l): HookName => `blocks.${l}.${lay.local}`);
   const starts = startHooks(lay, layers);
-  const src = await model.forward({ tokens: [source], hooks: swept, logits: 'last', signal });
-  const bas = await model.forward({ tokens: [base], hooks: starts, logits: 'last', signal });
+  const only = mainHoldsTooMuch(model, base.length);
+  const src = await model.forward({ tokens: [source], hooks: swept, logits: 'last', only, signal });
+  const bas = await model.forward({ tokens: [base], hooks: starts, logits: 'last', returnCache: cache, only, signal });
   return {
     source: new Map(layers.map((l, i) => [l, src.hooks.get(swept[i]!)!.data])),
     baseResid: new Map(layers.map((l, i) => [l, bas.hooks.get(starts[i]!)!.data])),
+    baseCache: bas.cache,
     sourceLogits: src.logits!.data,
     baseLogits: bas.logits!.data,
   };
@@ -526,12 +672,12 @@ export async function patchSweep(model: Model, req: PatchSweepRequest): Promise<
   const spec: MetricSpec = { kind: req.metric ?? 'logit_diff_norm', target: req.target, baseline: req.baseline };
   let runs: SweepRuns;
   let deltas: Float64Array | undefined;
-  if (method === 'exact') runs = await sweepRuns(model, lay, layers, base, source, req.signal);
+  if (method === 'exact') runs = await sweepRuns(model, lay, layers, base, source, req.signal, req.reuseCache !== false && suffixApplies(lay, lay.cells.map((_, i) => i), T));
   else ({ runs, deltas } = await attributionRuns(model, lay, layers, { base, source, direction }, spec, method === 'both', req.signal));
   const [cleanLogits, corruptedLogits] = direction === 'denoise' ? [runs.sourceLogits, runs.baseLogits] : [runs.baseLogits, runs.sourceLogits];
   const metric: SweepMetric = { ...spec, cleanLogits, corruptedLogits };
   const f = metricFunction(metric);
-  const inp: SweepInputs = { lay, layers, base, source: runs.source, baseResid: runs.baseResid, signal: req.signal };
+  const inp: SweepInputs = { lay, layers, base, source: runs.source, baseResid: runs.baseResid, baseCache: runs.baseCache, signal: req.signal };
   const nCells = lay.cells.length;
   const out: PatchSweepValues = {
     lay,
@@ -629,6 +775,8 @@ export interface SweepRequest {
   positions?: number[];
   /** Layers to patch (default: all). */
   layers?: number[];
+  /** Run patched rows from the corrupted run's key/value cache, from their patched position on (default). */
+  reuseCache?: boolean;
   signal?: AbortSignal;
   onProgress?: (fraction: number) => void;
 }
@@ -656,12 +804,12 @@ function checkRequest(model: Model, req: SweepRequest): { layers: number[]; posi
 export async function patchingSweep(model: Model, req: SweepRequest): Promise<SweepResult> {
   const { layers, positions, hook } = checkRequest(model, req);
   const lay = sweepLayout(model, hook === 'hook_resid_pre' ? 'resid_pre' : 'resid_post', req.clean.length);
-  const runs = await sweepRuns(model, lay, layers, req.corrupted, req.clean, req.signal);
+  const runs = await sweepRuns(model, lay, layers, req.corrupted, req.clean, req.signal, req.reuseCache !== false);
   const at = new Map(positions.map((p, i) => [p, i]));
   const logits: Float32Array[][] = layers.map(() => new Array<Float32Array>(positions.length));
   await exactSweepRows(
     model,
-    { lay, layers, base: req.corrupted, source: runs.source, baseResid: runs.baseResid, signal: req.signal },
+    { lay, layers, base: req.corrupted, source: runs.source, baseResid: runs.baseResid, baseCache: runs.baseCache, signal: req.signal },
     (li, cell, row) => (logits[li]![at.get(cell)!] = row.slice()),
     { cells: positions, onProgress: req.onProgress },
   );
