@@ -9,7 +9,7 @@
 // Reports the time to the first layer's pattern, the total, and the process' peak RSS over its RSS after the
 // model was loaded and the sessions warmed on a short prompt.
 //
-//   npm run build && node --import tsx bench/attention.bench.ts --mode layer [--T 1024] [--threads 2]
+//   npm run build && node --import tsx bench/attention.bench.ts --mode layer [--T 1024] [--threads 2] [--worker dist/worker-old.js]
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,12 +23,14 @@ const { values } = parseArgs({
     T: { type: 'string', default: '1024' },
     threads: { type: 'string', default: '2' },
     layer: { type: 'string', default: '5' },
+    /** Another build of the worker (an older commit's dist/worker.js copied into dist/, for before/after figures). */
+    worker: { type: 'string' },
   },
 });
 const T = Number(values.T);
 const THREADS = Number(values.threads);
 const LAYER = Number(values.layer);
-const WORKER = join(ROOT, 'dist', 'worker.js');
+const WORKER = values.worker ?? join(ROOT, 'dist', 'worker.js');
 const BIG = join(ROOT, 'bench', 'out', 'gpt2-small-shaped');
 const MiB = 2 ** 20;
 

@@ -11,7 +11,6 @@ import { UserError, throwIfAborted } from '../errors';
 import * as ort from 'onnxruntime-node';
 import { buildForwardGraph, forwardOptionsKey } from '../onnx/forwardGraph';
 import type { ForwardOptions } from '../onnx/forwardGraph';
-import type { GraphSession } from '../onnx/session';
 import type { Model } from '../model';
 import type { AttentionResult, HeadKind } from '../../shared/protocol';
 import type { Intervention } from '../../shared/interventions';
@@ -159,11 +158,15 @@ export async function* layerPatterns(
     throwIfAborted(signal);
     const resid = cached!.resid.get(l)!;
     const own = interventionsBeforePattern(model, interventions, l);
-    const template = own.length === 0 ? await patternTemplate(model, l) : null;
+    const template = own.length === 0 ? patternTemplate(model, l) : null;
     let pattern: Float32Array;
     if (template) {
-      // Layer l's weights fed to its template layer's graph (one session for every such layer).
-      const out = await (await template.session).run({ resid: new ort.Tensor('float32', resid, [1, T, d]), ...template.feeds }, [template.output]);
+      // Layer l's weights fed to its template layer's graph (one session for every such layer). The session is
+      // asked of the cache each time: it may have been evicted (and released) since.
+      const options = patternGraphOptions(template.layer);
+      const session = await model.graphs.get(forwardOptionsKey(options), () => buildForwardGraph(model.spec, options));
+      throwIfAborted(signal);
+      const out = await session.run({ resid: new ort.Tensor('float32', resid, [1, T, d]), ...template.feeds }, [template.output]);
       pattern = out[template.output]!.data as Float32Array;
     } else {
       const hook: HookName = `blocks.${l}.attn.hook_pattern`;
@@ -189,7 +192,8 @@ function patternGraphOptions(l: number): ForwardOptions {
 }
 
 interface PatternTemplate {
-  session: Promise<GraphSession>;
+  /** The layer whose graph runs. */
+  layer: number;
   /** Layer l's weights under the template layer's input names (none when l is its own template). */
   feeds: Record<string, ort.Tensor>;
   output: string;
@@ -204,15 +208,14 @@ const templates = new WeakMap<Model, Map<number, PatternTemplate | null>>();
  * 32-layer model would otherwise fill the session cache (24) with them. Null when the weights do not line up
  * (then layer l gets its own graph through Model.forward).
  */
-async function patternTemplate(model: Model, l: number): Promise<PatternTemplate | null> {
+function patternTemplate(model: Model, l: number): PatternTemplate | null {
   let byLayer = templates.get(model);
   if (!byLayer) templates.set(model, (byLayer = new Map()));
   if (byLayer.has(l)) return byLayer.get(l)!;
   const sliding = model.config.slidingLayers;
-  const t = sliding.findIndex((s) => s === sliding[l]);
-  const options = patternGraphOptions(t);
-  const session = model.graphs.get(forwardOptionsKey(options), () => buildForwardGraph(model.spec, options));
-  let result: PatternTemplate | null = { session, feeds: {}, output: `blocks.${t}.attn.hook_pattern` };
+  const first = sliding.findIndex((s) => s === sliding[l]);
+  const t = first >= 0 ? first : l;
+  let result: PatternTemplate | null = { layer: t, feeds: {}, output: `blocks.${t}.attn.hook_pattern` };
   if (t !== l) {
     // The graph reads its own layer's weights only (later layers' stay unused inputs); l's must line up with t's.
     const ownWeights = (layer: number) => {
