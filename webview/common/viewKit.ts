@@ -37,6 +37,18 @@ export function injectStyles(extra = ''): void {
   document.head.append(style);
 }
 
+/**
+ * Draws a plotly figure whose layout gives a height (e.g. grown with the number of layers), with the element's CSS
+ * height pinned to it. Plotly's resize (window resizes, `responsive`) keeps a layout height only when a width comes
+ * with it: otherwise it drops it and takes the element's own CSS height, `.plot`'s 220 px minimum, while the drawing
+ * can stay taller for a moment: what follows the plot (the next heading) then lies over its last rows.
+ */
+export function drawPlot(node: HTMLElement, plot: { data: Array<Record<string, unknown>>; layout: Record<string, unknown> }): Promise<HTMLElement> {
+  const height = plot.layout.height;
+  node.style.height = typeof height === 'number' ? `${height}px` : '';
+  return Plotly.react(node, plot.data, plot.layout, { displayModeBar: false, responsive: true });
+}
+
 /** Token chips; a click calls `onFocus(position)`; `decorate` adds more (e.g. the intervention menu on right-click). */
 export function renderTokenStrip(
   container: HTMLElement,

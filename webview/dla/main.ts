@@ -3,7 +3,6 @@
 // of the parts beside the model's own logit.
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import Plotly from 'plotly.js-strict-dist-min';
 import type { DlaView } from '../../src/shared/analysisProtocol';
 import { displayToken } from '../../src/shared/tokenText';
 import { AnalysisPage } from '../common/analysisPage';
@@ -11,7 +10,7 @@ import { byId, el } from '../common/dom';
 import { readTheme } from '../common/theme';
 import { parseTargets } from '../common/tokenInput';
 import type { ValueElement } from '../common/viewKit';
-import { injectStyles, labelled } from '../common/viewKit';
+import { drawPlot, injectStyles, labelled } from '../common/viewKit';
 import { dlaCsv, dlaJson, dlaParts, headHeatmap, otherPartsBars, partsSum, targetLabel } from './plot';
 
 const page = new AnalysisPage({
@@ -52,7 +51,7 @@ function layout(): void {
     ),
   );
   const row = el('div', { class: 'views-row' });
-  const left = el('div', { class: 'plot' });
+  const left = el('div', { class: 'plot', id: 'heads-box' });
   left.append(el('h2', {}, 'Heads'), el('div', { id: 'heads', class: 'plot' }));
   const right = el('div', { class: 'plot' });
   right.append(el('h2', {}, 'MLPs and other parts'), el('div', { id: 'parts', class: 'plot' }));
@@ -124,14 +123,10 @@ function draw(): void {
   const heads = byId('heads');
   const ranked = dlaParts(v).filter((p) => p.group === 'head' && p.value > 0).sort((a, b) => b.value - a.value);
   heads.dataset.positive = ranked.map((p) => p.label).join(',');
-  if (heat) {
-    heads.hidden = false;
-    void Plotly.react(heads, heat.data, heat.layout, { displayModeBar: false, responsive: true });
-  } else {
-    heads.hidden = true;
-  }
-  const bars = otherPartsBars(v, theme);
-  void Plotly.react(byId('parts'), bars.data, bars.layout, { displayModeBar: false, responsive: true });
+  // A model without per-head parts (its attention output is one part per layer, in the bars): no Heads section.
+  byId('heads-box').hidden = !heat;
+  if (heat) void drawPlot(heads, heat);
+  void drawPlot(byId('parts'), otherPartsBars(v, theme));
 }
 
 layout();
