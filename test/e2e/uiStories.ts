@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FrameLocator, Page } from 'playwright-core';
 import { devPayload, exitWith, findWebview, launchChromium, openFile, reportResults, runCommand, setTheme, suitePage, suiteRunner, workbenchUrl } from './browser';
+import { checkDlaLayout, graphLabelProblems, graphLabels } from './layout';
 
 const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
 const t0 = Date.now();
@@ -102,6 +103,9 @@ async function main(): Promise<number> {
       const bars = (await view.locator('#parts .ytick text').allTextContents()).join('|');
       check(bars.includes('L4 MLP') && bars.includes('embed'), `bars "${bars}"`);
       await page.screenshot({ path: `${outDir}/stories-05-dla-dark.png` });
+      // 5 layers: the heatmap is taller than the plots' minimum; after a resize its heading and the next one stay clear of it.
+      const problems = await checkDlaLayout(page, view, [1100, 860, 2200], 1000, (w) => `${outDir}/stories-05-dla-${w}-dark.png`);
+      check(problems.length === 0, `the DLA panel's layout: ${problems.join('; ')}`);
     });
 
     let graph: FrameLocator | undefined;
@@ -140,16 +144,73 @@ async function main(): Promise<number> {
       await page.screenshot({ path: `${outDir}/stories-07-feature-dark.png` });
     });
 
+    await test('the graph\'s token labels: no two overlap at narrow and wide widths; hover names a token, a click opens its menu', async () => {
+      check(graph, 'the graph is open');
+      const g = graph;
+      await g.locator('#graph').evaluate((e) => e.scrollIntoView({ block: 'end' }));
+      for (const width of [1440, 900, 2200]) {
+        await page.setViewportSize({ width, height: 1000 });
+        await page.waitForTimeout(900);
+        const labels = await graphLabels(g);
+        const canvasWidth = await g.locator('#graph').evaluate((e) => e.clientWidth);
+        log(`at ${width} px (canvas ${canvasWidth} px): ${labels.length} token labels drawn, ${labels.filter((l) => l.angle > 0).length} slanted, ${labels.filter((l) => l.text.endsWith('…')).length} cut`);
+        const problems = await graphLabelProblems(g);
+        check(problems.length === 0, `token labels at ${width} px: ${problems.slice(0, 5).join('; ')}`);
+        check(labels.length >= 2 && labels[labels.length - 1]!.pos === Number(await g.locator('#app').evaluate(() => (window as unknown as { mechlensGraph: { tokens(): unknown[] } }).mechlensGraph.tokens().length)) - 1, `the last token is labelled at ${width} px`);
+        await g.locator('#graph').evaluate((e) => e.scrollIntoView({ block: 'end' }));
+        await page.waitForTimeout(200);
+        await page.screenshot({ path: `${outDir}/stories-07b-graph-labels-${width}-dark.png` });
+      }
+      await page.setViewportSize({ width: 900, height: 1000 });
+      await page.waitForTimeout(900);
+      await g.locator('#graph').evaluate((e) => e.scrollIntoView({ block: 'end' }));
+      await page.waitForTimeout(200);
+      // A token whose label is left out or cut at this width: the hover card names it whole.
+      type Tok = { pos: number; text: string; x: number; y: number };
+      const tokens = await g.locator('#app').evaluate(() => (window as unknown as { mechlensGraph: { tokens(): Tok[] } }).mechlensGraph.tokens());
+      const drawn = new Map((await graphLabels(g)).map((l) => [l.pos, l]));
+      const hidden = tokens.find((t) => t.pos > 0 && t.text.trim().length > 1 && (!drawn.has(t.pos) || drawn.get(t.pos)!.text !== drawn.get(t.pos)!.full)) ?? tokens[tokens.length - 1]!;
+      const whole = (drawn.get(hidden.pos)?.full ?? hidden.text).trim();
+      const box = await g.locator('#graph').boundingBox();
+      check(box, 'the graph has a box');
+      await page.mouse.move(box.x + hidden.x, box.y + hidden.y);
+      await g.locator(`#card[data-token="${hidden.pos}"]`).waitFor({ state: 'visible', timeout: 5_000 });
+      const card = (await g.locator('#card .title').textContent()) ?? '';
+      log(`hover on position ${hidden.pos} (drawn "${drawn.get(hidden.pos)?.text ?? '(left out)'}"): card "${card}"`);
+      check(card.includes(whole), `the card names the token "${whole}": "${card}"`);
+      await page.screenshot({ path: `${outDir}/stories-07c-graph-token-hover-dark.png` });
+      await page.mouse.click(box.x + hidden.x, box.y + hidden.y);
+      await g.locator('#iv-menu').waitFor({ timeout: 30_000 });
+      const title = (await g.locator('#iv-menu h3').textContent()) ?? '';
+      check(title.includes(whole), `the menu names the token "${whole}": "${title}"`);
+      await page.keyboard.press('Escape');
+      await g.locator('#iv-menu').waitFor({ state: 'detached', timeout: 5_000 }).catch(() => undefined);
+      await page.setViewportSize({ width: 1440, height: 1000 });
+      await page.waitForTimeout(600);
+    });
+
     await test('light theme: graph, DLA, lens and attention follow it', async () => {
       await setTheme(page, 'light');
       await findWebview(page, 'body.vscode-light[data-view="graph"]');
       await page.waitForTimeout(800);
       await page.screenshot({ path: `${outDir}/stories-08-graph-light.png` });
+      await page.setViewportSize({ width: 900, height: 1000 });
+      await page.waitForTimeout(900);
+      check((await graphLabelProblems(graph!)).length === 0, 'token labels do not overlap at 900 px in the light theme');
+      await graph!.locator('#graph').evaluate((e) => e.scrollIntoView({ block: 'end' }));
+      await page.waitForTimeout(200);
+      await page.screenshot({ path: `${outDir}/stories-08b-graph-labels-900-light.png` });
+      await page.setViewportSize({ width: 1440, height: 1000 });
+      await page.waitForTimeout(600);
       for (const [title, view, n] of [['DLA: story.mlprompt', 'dla', '09'], ['Logit lens: story.mlprompt', 'lens', '10'], ['Attention: story.mlprompt', 'attention', '11']] as const) {
         await tab(page, title);
-        await findWebview(page, `body.vscode-light[data-view="${view}"]`);
+        const frame = await findWebview(page, `body.vscode-light[data-view="${view}"]`);
         await page.waitForTimeout(800);
         await page.screenshot({ path: `${outDir}/stories-${n}-${view}-light.png` });
+        if (view === 'dla') {
+          const problems = await checkDlaLayout(page, frame, [1000], 1000, (w) => `${outDir}/stories-09-dla-${w}-light.png`);
+          check(problems.length === 0, `the DLA panel's layout (light): ${problems.join('; ')}`);
+        }
       }
     });
 

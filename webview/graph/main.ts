@@ -19,6 +19,7 @@ import { graphNeedsOtherModel } from '../../src/shared/graphProtocol';
 import type { GraphDocumentView, GraphHostProtocol, GraphNotifications, GraphPromptInfo, GraphViewState, IntervenedGraph, LinkType } from '../../src/shared/graphProtocol';
 import type { GraphScores } from '../../src/shared/graphScores';
 import type { RpcEndpoint } from '../../src/shared/rpc';
+import { displayToken } from '../../src/shared/tokenText';
 import { byId, el } from '../common/dom';
 import { connectToHost } from '../common/rpc';
 import { onThemeChange } from '../common/theme';
@@ -60,6 +61,8 @@ let shown: Uint8Array = new Uint8Array(0);
 let links: Uint8Array = new Uint8Array(0);
 let layout: Layout | null = null;
 let hovered = -1;
+/** The prompt position whose token label (the band under the graph) the pointer is on, or -1. */
+let hoveredToken = -1;
 /** Pinned nodes ticked in the subgraph list, to group into a supernode. */
 const ticked = new Set<string>();
 let canvas: GraphCanvas;
@@ -622,16 +625,22 @@ function wirePointer(graph: HTMLElement, card: HTMLElement): void {
     if (!model) return;
     const [x, y] = local(e);
     const i = canvas.nodeAt(x, y);
-    if (i === hovered) {
-      if (i >= 0) placeCard(card, x, y);
-      else graph.classList.toggle('hovering', canvas.tokenAt(x, y) >= 0);
+    const token = i < 0 ? canvas.tokenAt(x, y) : -1;
+    if (i === hovered && token === hoveredToken) {
+      if (i >= 0 || token >= 0) placeCard(card, x, y);
       return;
     }
+    const nodeChanged = i !== hovered;
     hovered = i;
-    graph.classList.toggle('hovering', i >= 0 || canvas.tokenAt(x, y) >= 0);
-    canvas.drawOverlay(i >= 0 ? i : clickedIndex(), clickedIndex(), state.linkType);
+    hoveredToken = token;
+    graph.classList.toggle('hovering', i >= 0 || token >= 0);
+    if (nodeChanged) canvas.drawOverlay(i >= 0 ? i : clickedIndex(), clickedIndex(), state.linkType);
     if (i >= 0) {
       fillCard(card, i);
+      placeCard(card, x, y);
+    } else if (token >= 0) {
+      // A token label may be slanted, cut or left out at this width: the card names the whole token.
+      fillTokenCard(card, token);
       placeCard(card, x, y);
     } else {
       card.hidden = true;
@@ -662,6 +671,7 @@ function wirePointer(graph: HTMLElement, card: HTMLElement): void {
   graph.addEventListener('pointerleave', () => {
     if (drag) return;
     hovered = -1;
+    hoveredToken = -1;
     card.hidden = true;
     canvas.drawOverlay(clickedIndex(), clickedIndex(), state.linkType);
   });
@@ -695,6 +705,19 @@ function fillCard(card: HTMLElement, i: number): void {
   if (node.influence !== null) lines.push(`influence ${node.influence.toFixed(3)} (cumulative)`);
   lines.push(`${m.inStart[i + 1]! - m.inStart[i]!} inputs · ${m.outStart[i + 1]! - m.outStart[i]!} outputs${m.errorShare[i]! > 0 ? ` · ${(m.errorShare[i]! * 100).toFixed(0)}% of input from errors` : ''}`);
   card.replaceChildren(el('div', { class: 'title' }, nodeLabel(m, i)), ...lines.map((l) => el('div', { class: 'muted' }, l)));
+  delete card.dataset.token;
+  card.hidden = false;
+}
+
+/** The hover card of a token label under the graph: the whole token (labels are cut or left out when narrow). */
+function fillTokenCard(card: HTMLElement, p: number): void {
+  const m = model!;
+  const off = promptInfo?.offset;
+  const text = displayToken(m.tokens[p] ?? '');
+  const hint = off !== undefined && p < off ? 'the BOS the graph prepended (takes no intervention)' : 'click: ablate or patch it';
+  const title = el('div', { class: 'title' }, `“${text}”`);
+  card.replaceChildren(title, el('div', { class: 'muted' }, `position ${p} · ${hint}`));
+  card.dataset.token = String(p);
   card.hidden = false;
 }
 
@@ -899,6 +922,8 @@ async function start(): Promise<void> {
     const r = canvas.tokenRect(pos);
     return { pos, text, x: r.left + r.width / 2, y: r.top + 14 };
   }) : []),
+  /** The token labels as drawn: position, the text drawn (maybe cut with …), its box's corners; left-out positions are absent. */
+  labels: () => canvas.labels.map((l) => ({ pos: l.pos, text: l.text, full: displayToken(model?.tokens[l.pos] ?? ''), angle: l.angle, corners: l.corners })),
 };
 
 void start();

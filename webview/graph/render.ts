@@ -8,6 +8,8 @@ import { displayToken } from '../../src/shared/tokenText';
 import { readTheme } from '../common/theme';
 import type { GraphModel, Layout } from './model';
 import { bucketColor, bucketWidth, escapeXml, linkBuckets, linkColor, widthBucket } from './model';
+import type { LabelColumn, LabelPlacement } from './tokenLabels';
+import { placeTokenLabels } from './tokenLabels';
 
 export interface GraphColors {
   dark: boolean;
@@ -46,6 +48,9 @@ export function graphColors(): GraphColors {
 }
 
 const MARGIN = { left: 46, right: 14, top: 14, bottom: 58 };
+const LABEL_FONT = (family: string) => `11px ${family}`;
+/** A line of 11 px label text, with a little leading. */
+const LABEL_LINE = 13;
 
 export interface Transform {
   k: number;
@@ -159,35 +164,57 @@ export class GraphCanvas {
     this.drawTokens(ctx, model, layout, colors);
   }
 
+  /** Where the token labels go at the current zoom and width (tokenLabels.ts); the same for the canvas and the SVG. */
+  labelPlacements(measure: (s: string) => number): LabelPlacement[] {
+    const model = this.model;
+    const layout = this.layout;
+    if (!model || !layout) return [];
+    const columns: LabelColumn[] = [];
+    for (let p = 0; p < model.nPositions; p++) {
+      const [x0] = this.toScreen(layout.columnStart[p]!, 0);
+      const [x1] = this.toScreen(layout.columnStart[p + 1]!, 0);
+      columns.push({ pos: p, x0, x1, text: displayToken(model.tokens[p] ?? '') });
+    }
+    return placeTokenLabels(columns, measure, { left: MARGIN.left, right: this.width, top: this.height - MARGIN.bottom, height: MARGIN.bottom, lineHeight: LABEL_LINE });
+  }
+
+  /** The token labels drawn last (tests read their boxes). */
+  labels: LabelPlacement[] = [];
+
   private drawTokens(ctx: CanvasRenderingContext2D, model: GraphModel, layout: Layout, colors: GraphColors): void {
     ctx.save();
     ctx.beginPath();
     ctx.rect(MARGIN.left, this.height - MARGIN.bottom, this.width - MARGIN.left, MARGIN.bottom);
     ctx.clip();
-    ctx.fillStyle = colors.foreground;
-    ctx.font = `11px ${colors.font}`;
+    ctx.font = LABEL_FONT(colors.font);
     ctx.textBaseline = 'top';
+    const widths = new Map<string, number>();
+    const measure = (s: string) => {
+      let w = widths.get(s);
+      if (w === undefined) widths.set(s, (w = ctx.measureText(s).width));
+      return w;
+    };
+    this.labels = this.labelPlacements(measure);
+    ctx.fillStyle = colors.foreground;
+    for (const l of this.labels) {
+      if (l.angle === 0) {
+        ctx.textAlign = 'center';
+        ctx.fillText(l.text, l.x, l.y);
+      } else {
+        // Narrow columns: every label slants down to the right from under its column.
+        ctx.save();
+        ctx.translate(l.x, l.y);
+        ctx.rotate(l.angle);
+        ctx.textAlign = 'left';
+        ctx.fillText(l.text, 0, 0);
+        ctx.restore();
+      }
+    }
     const y = this.height - MARGIN.bottom + 8;
     for (let p = 0; p < model.nPositions; p++) {
       const [x0] = this.toScreen(layout.columnStart[p]!, 0);
       const [x1] = this.toScreen(layout.columnStart[p + 1]!, 0);
       if (x1 < MARGIN.left || x0 > this.width) continue;
-      let text = displayToken(model.tokens[p] ?? '');
-      if (text.length > 14) text = `${text.slice(0, 13)}…`;
-      const w = ctx.measureText(text).width;
-      const cx = (x0 + x1) / 2;
-      if (w <= x1 - x0 - 2) {
-        ctx.textAlign = 'center';
-        ctx.fillText(text, cx, y);
-      } else {
-        // Narrow column: the label slants down to the right from under its column.
-        ctx.save();
-        ctx.translate(cx - 3, y);
-        ctx.rotate(Math.PI / 5);
-        ctx.textAlign = 'left';
-        ctx.fillText(text, 0, 0);
-        ctx.restore();
-      }
       if (this.targets.has(p)) {
         // The token an intervention targets (the other views underline it the same way).
         ctx.fillStyle = colors.pinned;
@@ -195,7 +222,6 @@ export class GraphCanvas {
       }
       ctx.fillStyle = colors.grid;
       ctx.fillRect(x1 - 0.5, 0, 1, this.height - MARGIN.bottom);
-      ctx.fillStyle = colors.foreground;
     }
     ctx.restore();
   }
@@ -354,12 +380,12 @@ export class GraphCanvas {
       else if (node.kind === 'logit') parts.push(`<path d="M${f(x)} ${f(y - r * 1.3)}L${f(x + r * 1.3)} ${f(y)}L${f(x)} ${f(y + r * 1.3)}L${f(x - r * 1.3)} ${f(y)}Z" fill="${fill}"${stroke}>${title}</path>`);
       else parts.push(`<rect x="${f(x - r)}" y="${f(y - r)}" width="${f(2 * r)}" height="${f(2 * r)}" rx="${node.kind === 'embedding' ? f(r / 2) : '0'}" fill="${fill}"${stroke}>${title}</rect>`);
     });
-    for (let p = 0; p < model.nPositions; p++) {
-      const [x0] = this.toScreen(layout.columnStart[p]!, 0);
-      const [x1] = this.toScreen(layout.columnStart[p + 1]!, 0);
-      const cx = (x0 + x1) / 2;
-      const y = this.height - MARGIN.bottom + 14;
-      parts.push(`<text x="${f(cx)}" y="${f(y)}" text-anchor="start" transform="rotate(36 ${f(cx)} ${f(y)})" fill="${escapeXml(colors.foreground)}" xml:space="preserve">${escapeXml(displayToken(model.tokens[p] ?? ''))}</text>`);
+    // The labels as on screen (placed with the canvas's text widths); cut ones carry the whole token as a title.
+    for (const l of this.labels) {
+      const full = displayToken(model.tokens[l.pos] ?? '');
+      const title = l.text === full ? '' : `<title>${escapeXml(full)}</title>`;
+      const rotate = l.angle === 0 ? '' : ` transform="rotate(${f((l.angle * 180) / Math.PI)} ${f(l.x)} ${f(l.y)})"`;
+      parts.push(`<text x="${f(l.x)}" y="${f(l.y)}" dominant-baseline="text-before-edge" text-anchor="${l.angle === 0 ? 'middle' : 'start'}"${rotate} fill="${escapeXml(colors.foreground)}" xml:space="preserve">${title}${escapeXml(l.text)}</text>`);
     }
     model.rowLabels.forEach((label, r) => {
       const [, y] = this.toScreen(0, r);
