@@ -64,6 +64,13 @@ describe('attention patterns layer by layer', function () {
           for (const kind of HEAD_KINDS) assert.deepEqual(lp.scores[kind], all.scores[kind][lp.layer]);
         }
         assert.deepEqual(seen, order);
+        // As a panel asks (streams kept): layer 0 first (only its stream), then the last layer (the streams continued
+        // from the deepest one held), then every layer: still the one forward's patterns, bit for bit.
+        const tokens = [...TOKENS, 1, 2];
+        const ref = await attentionPatterns(model, tokens);
+        for (const ask of [[0], [L - 1], order]) {
+          for await (const lp of layerPatterns(model, tokens, { layers: ask, keep: true })) assertSame(lp.pattern, ref.patterns[lp.layer]!, `${name} layer ${lp.layer} after [${ask.join(',')}]`);
+        }
       } finally {
         await model.dispose();
       }

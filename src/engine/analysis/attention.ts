@@ -144,12 +144,28 @@ export async function* layerPatterns(
   if (cached?.key !== key) cached = undefined;
   const missing = [...new Set(layers)].filter((l) => !cached?.resid.has(l));
   if (missing.length > 0) {
-    // Small enough: every layer's stream, so a later request for another layer runs no forward.
-    const capture = all ? Array.from({ length: L }, (_, l) => l).filter((l) => !cached?.resid.has(l)) : missing;
-    // `only`: a graph of these streams alone (the main graph would hold every layer's scores and patterns to its end).
-    const r = await model.forward({ tokens: [tokens], hooks: capture.map((l): HookName => `blocks.${l}.hook_resid_pre`), interventions, logits: 'none', only: true, signal });
     const resid = all && cached ? cached.resid : new Map<number, Float32Array>();
-    for (const l of capture) resid.set(l, r.hooks.get(`blocks.${l}.hook_resid_pre`)!.data);
+    const hookOf = (l: number): HookName => `blocks.${l}.hook_resid_pre`;
+    // `only` below: a graph of these streams alone (the main graph would hold every layer's scores and patterns to its end).
+    if (all && !interventions?.length) {
+      // Kept for the next request. The first (a panel's layer on screen) runs the layers up to it only (layer 0's
+      // stream is the embedding); the next continues from the deepest stream held to the last layer. Two graphs per
+      // first layer asked for, so a few sessions (each keeps its own memory arena) serve every order of requests.
+      let from = -1;
+      while (resid.has(from + 1)) from++;
+      const top = from < 0 ? Math.max(...missing) : L - 1;
+      const capture = Array.from({ length: top - from }, (_, i) => from + 1 + i);
+      const r =
+        from < 0
+          ? await model.forward({ tokens: [tokens], hooks: capture.map(hookOf), logits: 'none', only: true, signal })
+          : await model.forward({ resid: { shape: [1, T, d], dims: ['batch', 'pos', 'd_model'], data: resid.get(from)! }, startLayer: from, hooks: capture.map(hookOf), logits: 'none', signal });
+      for (const l of capture) resid.set(l, r.hooks.get(hookOf(l))!.data);
+    } else {
+      // Small enough: every layer's stream, so a later request for another layer runs no forward.
+      const capture = all ? Array.from({ length: L }, (_, l) => l).filter((l) => !resid.has(l)) : missing;
+      const r = await model.forward({ tokens: [tokens], hooks: capture.map(hookOf), interventions, logits: 'none', only: true, signal });
+      for (const l of capture) resid.set(l, r.hooks.get(hookOf(l))!.data);
+    }
     cached = { key, resid };
     if (all) residCache.set(model, cached);
     else residCache.delete(model);
