@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import type { FrameLocator } from 'playwright-core';
 import { devPayload, exitWith, findWebview, hoverText, launchChromium, openFile, reportResults, runCommand, setTheme, setValue, suitePage, suiteRunner, workbenchUrl } from './browser';
+import { checkDlaLayout } from './layout';
 
 const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
 const t0 = Date.now();
@@ -217,6 +218,27 @@ async function main(): Promise<number> {
       await runCommand(page, 'MechLens: Show Attention');
     });
 
+    await test('attention: Save as Experiment… writes every layer\'s patterns and scores; the file re-runs identically', async () => {
+      await page.locator('.tabs-container .tab', { hasText: 'Attention: views.prompt' }).click();
+      const view = await findWebview(page, 'body[data-view="attention"] #save-experiment', 60_000);
+      await view.locator('#app[data-ready]').waitFor({ timeout: 60_000 });
+      const file = join(folder, 'attention.mlexp.json');
+      rmSync(file, { force: true });
+      await view.locator('#save-experiment').click();
+      const input = page.locator('.quick-input-widget input').filter({ visible: true });
+      await input.waitFor({ timeout: 15_000 });
+      await page.waitForTimeout(500);
+      await input.fill(file);
+      await page.keyboard.press('Enter');
+      const exp = await findWebview(page, 'body[data-view="experiment"] #rerun', 60_000);
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as { analysis: string; params: { layers?: number[] }; results: { patterns: number[][]; scores: { induction: number[][] } } };
+      check(saved.analysis === 'attention' && saved.params.layers === undefined, 'a short prompt saves every layer');
+      check(saved.results.patterns.length === 4 && saved.results.scores.induction.length === 4, `${saved.results.patterns.length} layers of patterns saved`);
+      await exp.locator('#rerun').click();
+      await exp.locator('#status[data-outcome="identical"]').waitFor({ timeout: 60_000 });
+      await runCommand(page, 'View: Close Editor');
+    });
+
     await test('DLA from the CodeLens: heads heatmap, MLP bars, parts sum to the logit', async () => {
       await page.locator('.tabs-container .tab', { hasText: 'views.prompt' }).first().click();
       await page.locator('.codelens-decoration a', { hasText: 'DLA' }).first().click();
@@ -251,6 +273,9 @@ async function main(): Promise<number> {
       check(logitDiff > 0, `the model prefers Mary over John there (logit difference ${logitDiff})`);
       await assertMarkupIsText(view, 'DLA');
       await page.screenshot({ path: `${outDir}/views-06-dla-dark.png` });
+      // Resized narrower and wider: no heading meets a plot, each plot stays inside its element.
+      const problems = await checkDlaLayout(page, view, [1100, 860, 2200], 900, (w) => `${outDir}/views-06-dla-${w}-dark.png`);
+      check(problems.length === 0, `the DLA panel's layout: ${problems.join('; ')}`);
     });
 
     await test('light theme: the views follow it', async () => {
@@ -258,6 +283,8 @@ async function main(): Promise<number> {
       const dla = await findWebview(page, 'body.vscode-light[data-view="dla"] #heads .main-svg');
       check((await dla.locator('#heads .main-svg').count()) > 0, 'DLA re-rendered');
       await page.screenshot({ path: `${outDir}/views-07-dla-light.png` });
+      const problems = await checkDlaLayout(page, dla, [1000], 900, (w) => `${outDir}/views-07-dla-${w}-light.png`);
+      check(problems.length === 0, `the DLA panel's layout (light): ${problems.join('; ')}`);
       await page.locator('.tabs-container .tab', { hasText: 'Logit lens: views.prompt' }).click();
       await findWebview(page, 'body.vscode-light[data-view="lens"] #heatmap .main-svg');
       await page.waitForTimeout(800);
