@@ -114,11 +114,12 @@ function interventionsBeforePattern(model: Model, list: readonly Intervention[] 
 }
 
 /**
- * Attention patterns one layer at a time (issue #13: at T = 1024 every layer of GPT-2 small is 600 MB). One
- * forward keeps the residual stream entering each layer asked for (L x T x d_model floats, kept for the next
- * request on the same prompt and interventions when `keep`); then each layer's pattern comes from a graph of that layer's
- * attention alone (its norm, queries, keys and softmax), started from that stream. Equal to the patterns of the
- * whole forward (tested). Yields the layers in the order asked; a caller that drops each one holds one
+ * Attention patterns one layer at a time (issue #13: at T = 1024 every layer of GPT-2 small is 576 MiB). A forward
+ * of a graph of the residual streams alone gives the stream entering each layer asked for (L x T x d_model floats;
+ * with `keep`, kept for the next request on the same prompt and interventions, and a first request runs only the
+ * layers up to the deepest it asks for); then each layer's pattern comes from a graph of that layer's attention
+ * alone (its norm, queries, keys and softmax) started from that stream. Equal bit for bit to `attentionPatterns`
+ * (tested on every architecture). Yields the layers in the order asked; a caller that drops each one holds one
  * layer's pattern at a time.
  */
 export async function* layerPatterns(
@@ -273,7 +274,8 @@ export async function attentionAnalysis(
   const scores: Record<HeadKind, number[][]> = { previous_token: every.map(() => []), duplicate_token: every.map(() => []), induction: every.map(() => []) };
   const patterns = new Map<number, Float32Array>();
   let done = 0;
-  // A panel's request (`layers` given) keeps the residual streams: its next request (another layer, the scores) runs no forward.
+  // A panel's request (`layers` given) keeps the residual streams: its next request (another layer, the scores) runs
+  // at most the layers the first one did not.
   for await (const lp of layerPatterns(model, tokens.ids, { layers: order, interventions: p.interventions, signal: ctx.signal, keep: p.layers !== undefined })) {
     for (const kind of HEAD_KINDS) scores[kind][lp.layer] = lp.scores[kind];
     if (wanted.has(lp.layer)) patterns.set(lp.layer, lp.pattern);
