@@ -44,7 +44,13 @@ export async function checkDlaLayout(page: Page, view: FrameLocator, widths: num
     await page.setViewportSize({ width, height });
     await page.waitForTimeout(900);
     for (const p of await dlaLayoutProblems(view)) problems.push(`at ${width} px: ${p}`);
-    if (shot) await page.screenshot({ path: shot(width) });
+    if (shot) {
+      // The heatmap and the heading after it in the window (the check above does not depend on scrolling).
+      await view.locator('#heads-box').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+      await page.waitForTimeout(200);
+      await page.screenshot({ path: shot(width) });
+      await view.locator('#app').evaluate(() => window.scrollTo(0, 0));
+    }
   }
   await page.setViewportSize({ width: 1440, height });
   await page.waitForTimeout(900);

@@ -15,6 +15,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync,
 import { join } from 'node:path';
 import type { FrameLocator, Page } from 'playwright-core';
 import { devPayload, exitWith, findWebview, launchChromium, openFile, reportResults, runCommand, setTheme, setValue, suitePage, suiteRunner, workbenchUrl } from './browser';
+import { graphLabelProblems, graphLabels } from './layout';
 
 const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
 const GRAPHS = join(extPath, '..', 'shared', 'reference', 'graphs');
@@ -553,6 +554,45 @@ async function main(): Promise<number> {
       await setTheme(page, 'dark');
       await view.locator('#iv-chips [data-remove]').first().click();
       await view.locator('#app[data-shown="clean"]').waitFor({ timeout: 30_000 });
+    });
+
+    await test('narrow and wide: the token labels under the graph never overlap; a click on a token still opens its menu', async () => {
+      for (const file of ['names.graph.json', 'dallas.graph.json']) {
+        await openFile(page, file);
+        const view = await graphView(page, file);
+        for (const width of [760, 1100, 1440]) {
+          await page.setViewportSize({ width, height: 1000 });
+          await page.waitForTimeout(900);
+          const problems = await graphLabelProblems(view);
+          const labels = await graphLabels(view);
+          log(`${file} at ${width} px: ${labels.length} labels drawn, ${labels.filter((l) => l.angle > 0).length} slanted, ${labels.filter((l) => l.text !== l.full).length} cut`);
+          check(problems.length === 0, `${file} at ${width} px: ${problems.slice(0, 5).join('; ')}`);
+          await view.locator('#graph').evaluate((e) => e.scrollIntoView({ block: 'end' }));
+          await page.waitForTimeout(200);
+          await page.screenshot({ path: `${outDir}/graph-22-labels-${file.split('.')[0]}-${width}-dark.png` });
+        }
+      }
+      await openFile(page, 'names.graph.json');
+      const view = await graphView(page, 'names.graph.json');
+      await page.setViewportSize({ width: 760, height: 1000 });
+      await page.waitForTimeout(900);
+      await view.locator('#graph').evaluate((e) => e.scrollIntoView({ block: 'end' }));
+      await page.waitForTimeout(200);
+      const tokens = await view.locator('#app').evaluate(() => (window as unknown as { mechlensGraph: { tokens(): Array<{ pos: number; text: string; x: number; y: number }> } }).mechlensGraph.tokens());
+      const mary = tokens.find((t) => t.text.replace(/^Ġ/, ' ').trim() === 'Mary');
+      check(mary, 'a Mary token under the graph');
+      const box = await view.locator('#graph').boundingBox();
+      check(box, 'the graph has a box');
+      await page.mouse.move(box.x + mary.x, box.y + mary.y);
+      await view.locator(`#card[data-token="${mary.pos}"]`).waitFor({ state: 'visible', timeout: 5_000 });
+      check(((await view.locator('#card .title').textContent()) ?? '').includes('Mary'), 'the hover card names Mary');
+      await page.mouse.click(box.x + mary.x, box.y + mary.y);
+      await view.locator('#iv-menu').waitFor({ timeout: 30_000 });
+      check(((await view.locator('#iv-menu h3').textContent()) ?? '').includes('Mary'), 'the menu names Mary at 760 px');
+      await page.screenshot({ path: `${outDir}/graph-23-token-menu-760-dark.png` });
+      await page.keyboard.press('Escape');
+      await page.setViewportSize({ width: 1440, height: 1000 });
+      await page.waitForTimeout(600);
     });
 
     await test('light theme: the graph and the subgraph follow it', async () => {
