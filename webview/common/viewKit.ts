@@ -14,10 +14,10 @@ const CSS = `
 .views-toolbar { display: flex; flex-wrap: wrap; align-items: center; gap: 8px 12px; padding: 10px 0 6px; }
 .views-toolbar label { color: var(--vscode-descriptionForeground); display: inline-flex; align-items: center; gap: 6px; }
 .views-toolbar vscode-single-select { width: 150px; }
-.views-toolbar vscode-textfield { width: 220px; }
+.views-toolbar vscode-textfield { width: 220px; max-width: calc(100vw - 110px); }
 .views-toolbar .spacer { flex: 1; }
 .views-row { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
-.views-row > .plot { flex: 1 1 420px; min-width: 300px; }
+.views-row > .plot { flex: 1 1 420px; min-width: min(300px, 100%); }
 .plot { width: 100%; min-height: 220px; }
 .token.focused { outline: 2px solid var(--vscode-focusBorder); outline-offset: 1px; }
 .sum { font-variant-numeric: tabular-nums; margin: 6px 0; }

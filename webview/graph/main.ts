@@ -107,6 +107,8 @@ body { padding: 0 12px; }
 #graph-diff .stale { color: var(--vscode-editorWarning-foreground, var(--vscode-descriptionForeground)); }
 #card .title { font-weight: 600; margin-bottom: 2px; white-space: pre-wrap; overflow-wrap: anywhere; }
 #details { flex: 0 0 300px; max-height: calc(62vh + 2px); min-height: 340px; overflow: auto; border: 1px solid var(--vscode-panel-border, var(--vscode-editorWidget-border, transparent)); border-radius: 4px; padding: 8px 10px; box-sizing: border-box; }
+/* A narrow panel: the details go under the graph instead of beside it (where they were cut off and the canvas squeezed). */
+@media (max-width: 760px) { .graph-main { flex-direction: column; } #details { flex: 0 0 auto; max-height: 50vh; min-height: 0; } }
 #details h2, #subgraph h2 { font-size: 1.05em; margin: 0 0 4px; overflow-wrap: anywhere; white-space: pre-wrap; }
 #details h3 { font-size: 0.95em; margin: 10px 0 4px; color: var(--vscode-descriptionForeground); font-weight: 600; }
 #details dl { display: grid; grid-template-columns: auto 1fr; gap: 2px 10px; margin: 6px 0; font-variant-numeric: tabular-nums; }
