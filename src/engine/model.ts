@@ -292,7 +292,8 @@ export class Model {
     }
     if (out.logits) {
       let data = out.logits.data as Float32Array;
-      const shape = out.logits.dims.slice();
+      // The graph's logits are [B * rows, d_vocab] (no copy to reshape them there).
+      const shape = [B, out.logits.dims[0]! / B, out.logits.dims[1]!];
       if (logitsMode === 'last' && shape[1]! > 1) {
         // The main session unembeds every position; keep the last one per row.
         const V = this.config.dVocab;

@@ -7,7 +7,7 @@
 //   2. blocks startLayer..n_layers-1, each hook point passing through `hook()`, which applies an
 //      intervention (x * keep + add, with `keep.<hook>` and `add.<hook>` fed per run) and/or exposes
 //      the value as an output named after the hook;
-//   3. final norm and unembedding at every position, only the last one, or none.
+//   3. final norm and unembedding at every position, only the last one, or none (`logits` [B * rows, d_vocab]).
 // Weights are graph inputs by default, so every graph variant shares the one float32 copy the
 // engine holds. Attention output is computed per head (hook_result) only when that hook is asked
 // for; otherwise heads are concatenated and multiplied by W_O in one matmul.
@@ -373,10 +373,13 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
       // Gemm with transB reads W_U in its stored [d_vocab, d_model] layout: no transposed copy.
       const gemmInputs = [flat, g.weight('W_U', w.W_U, [c.dVocab, d])];
       if (w.b_U) gemmInputs.push(g.weight('b_U', w.b_U, [c.dVocab]));
-      let logits = g.op1('Gemm', gemmInputs, { transB: 1 });
+      // Full logits leave the graph as [rows, d_vocab], named at their producer: a Reshape to [B, n, d_vocab] as the
+      // output would be a copy (onnxruntime does not alias a graph output; 196 MB at T = 1024 on GPT-2's vocabulary).
+      const out = o.summary ? undefined : 'logits';
+      let logits = g.op1('Gemm', gemmInputs, { transB: 1 }, c.finalSoftcap === null ? out : undefined);
       if (c.finalSoftcap !== null) {
         const cap = g.constF([c.finalSoftcap], []);
-        logits = g.op1('Mul', [g.op1('Tanh', [g.op1('Div', [logits, cap])]), cap]);
+        logits = g.op1('Mul', [g.op1('Tanh', [g.op1('Div', [logits, cap])]), cap], {}, out);
       }
       if (o.summary) {
         g.op('TopK', [logits, g.constI64([Math.min(o.summary.topK, c.dVocab)])], { axis: -1 }, ['top_values', 'top_indices']);
@@ -392,7 +395,6 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
         g.op1('ReduceSum', [g.op1('Cast', [above], { to: I64 }), g.constI64([2])], { keepdims: 0 }, 'target_ranks');
         g.output('target_ranks', I64);
       } else {
-        g.op1('Reshape', [logits, g.op1('Concat', [batchDim, g.constI64([-1, c.dVocab])], { axis: 0 })], {}, 'logits');
         g.output('logits');
       }
     }
