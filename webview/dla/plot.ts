@@ -70,18 +70,20 @@ export function otherPartsBars(v: DlaView, theme: ThemeColors): Plot {
       {
         type: 'bar',
         orientation: 'h',
-        y: parts.map((p) => plotlyEscape(p.label)),
+        // The axis says 'constant'; the hover says what it holds (the long label took a narrow panel's width).
+        y: parts.map((p) => plotlyEscape(p.group === 'constant' ? 'constant' : p.label)),
+        customdata: parts.map((p) => plotlyEscape(p.label)),
         x: parts.map((p) => p.value),
         text: parts.map((p) => p.value.toFixed(3)),
         textposition: 'auto',
         marker: { color: parts.map((p) => (p.value < 0 ? neg : p.group === 'mlp' ? theme.accent : theme.muted)) },
-        hovertemplate: '%{y}: %{x:.4f}<extra></extra>',
+        hovertemplate: '%{customdata}: %{x:.4f}<extra></extra>',
       },
     ],
     layout: {
       ...base,
       yaxis: { ...(base.yaxis as object), type: 'category', autorange: 'reversed' },
-      xaxis: { ...(base.xaxis as object), title: { text: `direct contribution to ${plotlyEscape(targetLabel(v))}` } },
+      xaxis: { ...(base.xaxis as object), title: { text: `direct contribution<br>to ${plotlyEscape(targetLabel(v))}` } },
       height: Math.max(200, 24 * parts.length + 80),
       margin: { l: 8, r: 8, t: 8, b: 8 },
     },
