@@ -11,7 +11,7 @@
 //
 //   npm run build && node --import tsx bench/attention.bench.ts --mode layer [--T 1024] [--threads 2] [--worker dist/worker-old.js]
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EngineClient } from '../src/host/engineClient';
 import { GPT2_SMALL_SHAPE, randomGpt2Checkpoint } from '../src/engine/checkpoint/synthetic';
@@ -30,7 +30,7 @@ const { values } = parseArgs({
 const T = Number(values.T);
 const THREADS = Number(values.threads);
 const LAYER = Number(values.layer);
-const WORKER = values.worker ?? join(ROOT, 'dist', 'worker.js');
+const WORKER = values.worker ? resolve(values.worker) : join(ROOT, 'dist', 'worker.js');
 const BIG = join(ROOT, 'bench', 'out', 'gpt2-small-shaped');
 const MiB = 2 ** 20;
 
