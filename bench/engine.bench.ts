@@ -19,7 +19,6 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     'no-torch': { type: 'boolean', default: false },
     'memory-probe': { type: 'string' },
-    initializers: { type: 'boolean', default: false },
   },
 });
 const ITERS = Number(values.iters);
@@ -53,7 +52,7 @@ async function minimalForward(prompt: number[]): Promise<number> {
 
 /** Child-process mode: load, one forward with every hook, report peak RSS (a clean process measures it fairly). */
 async function memoryProbe(dir: string): Promise<void> {
-  const model = await Model.load(dir, { threads: THREADS, mainWithInitializers: values.initializers });
+  const model = await Model.load(dir, { threads: THREADS });
   await model.runWithCache(tokens(1), model.hookNames());
   // VmHWM, not getrusage's maxRSS: that one keeps the spawning process's peak across exec.
   const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
@@ -72,7 +71,7 @@ async function main(): Promise<void> {
 
   const results: Record<string, unknown> = { threads: THREADS, seq: T, iters: ITERS, model: 'GPT-2-small-shaped (12 x 768, vocab 50257), fp32' };
   const t0 = performance.now();
-  const model = await Model.load(MODEL_DIR, { threads: THREADS, mainWithInitializers: values.initializers });
+  const model = await Model.load(MODEL_DIR, { threads: THREADS });
   results.sessionReadyMs = performance.now() - t0;
   const prompt = tokens(1);
 
@@ -99,7 +98,7 @@ async function main(): Promise<void> {
   results.generateNoCacheTokensPerS = 32 / (genNoCacheMs / 1000);
   await model.dispose();
 
-  const probe = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--memory-probe', MODEL_DIR, '--threads', String(THREADS), ...(values.initializers ? ['--initializers'] : [])], { encoding: 'utf8' });
+  const probe = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--memory-probe', MODEL_DIR, '--threads', String(THREADS)], { encoding: 'utf8' });
   const mem = JSON.parse(probe.stdout) as { peakRssMb: number; weightMb: number };
   results.peakRssMb = mem.peakRssMb;
   results.weightMb = mem.weightMb;

@@ -29,16 +29,12 @@ import type { ModelInfo, TokenizedPrompt } from '../shared/modelInfo';
 import { numel } from '../shared/tensor';
 import type { NamedTensor } from '../shared/tensor';
 
-export interface ModelLoadOptions extends LoadOptions, Partial<SessionSettings> {
-  /**
-   * Bake the weights into the main graph as initializers. Measured on GPT-2-small shape, T = 64, 2
-   * threads: the forward is about 12% faster (onnxruntime pre-packs constant weights), but onnxruntime
-   * then holds two more copies of the weights (4.4x the weights' bytes at peak instead of 2.35x) and
-   * the session takes 2.4 s instead of 0.8 s to build. Off by default: every graph reads the one
-   * float32 copy the engine holds.
-   */
-  mainWithInitializers?: boolean;
-}
+/**
+ * Every graph reads the one float32 copy of the weights the engine holds, fed as inputs (no graph bakes
+ * them in as initializers: onnxruntime would keep two more copies, and a fed weight multiplied as the
+ * left operand, as forwardGraph.ts does, needs no pre-packing to be fast).
+ */
+export type ModelLoadOptions = LoadOptions & Partial<SessionSettings>;
 
 
 export interface ForwardRequest {
@@ -108,7 +104,6 @@ export class Model {
     readonly info: ModelInfo,
     readonly tokenizer: PromptTokenizer | undefined,
     settings: SessionSettings,
-    private readonly mainWithInitializers: boolean,
   ) {
     this.config = spec.config;
     this.graphs = new SessionCache(settings);
@@ -130,7 +125,6 @@ export class Model {
       info,
       tokenizer,
       { threads: clampThreads(options.threads ?? 0), executionProvider: options.executionProvider ?? 'cpu' },
-      options.mainWithInitializers ?? false,
     );
     model.headProbe = readHeadProbe(dir, model.config.dVocab);
     options.onProgress?.('Building the model graph', 0.8);
@@ -140,7 +134,7 @@ export class Model {
 
   /** A model from a spec in memory, with no folder (the random-init control, src/engine/randomInit.ts). */
   static async fromSpec(spec: ModelSpec, info: ModelInfo, tokenizer: PromptTokenizer | undefined, options: Partial<SessionSettings> = {}): Promise<Model> {
-    const model = new Model(spec, info, tokenizer, { threads: clampThreads(options.threads ?? 0), executionProvider: options.executionProvider ?? 'cpu' }, false);
+    const model = new Model(spec, info, tokenizer, { threads: clampThreads(options.threads ?? 0), executionProvider: options.executionProvider ?? 'cpu' });
     await model.session(model.mainOptions());
     return model;
   }
@@ -229,8 +223,8 @@ export class Model {
     // fetched or not, so the main graph keeps GPT-2-small's 244 hooks alive (2.4 GB at T = 1024).
     const options: ForwardOptions = useMain
       ? hooks.length === 0
-        ? this.plainOptions(logitsMode, edits.size > 0)
-        : this.mainOptions()
+        ? this.plainOptions(logitsMode, edits.size > 0, n === 1)
+        : this.mainOptions(n === 1)
       : {
           startLayer,
           residInput: req.resid !== undefined,
@@ -240,6 +234,7 @@ export class Model {
           past: wantCache,
           weightsAsInputs: true,
           summary: req.summary ? { topK: req.summary.topK } : undefined,
+          onePosition: n === 1,
         };
     if (req.summary) {
       if (logitsMode === 'none') throw new Error('internal: a logit summary needs logits');
@@ -456,7 +451,7 @@ export class Model {
    * most, and a key/value cache. Hooks not fetched cost little: they are intermediate values the
    * forward computes anyway.
    */
-  mainOptions(): ForwardOptions {
+  mainOptions(onePosition = false): ForwardOptions {
     this.mainOptionsCache ??= {
       startLayer: 0,
       residInput: false,
@@ -464,22 +459,25 @@ export class Model {
       interventions: this.mainInterventions,
       logits: 'all',
       past: true,
-      weightsAsInputs: !this.mainWithInitializers,
+      weightsAsInputs: true,
     };
+    // Decoding steps (one position) get the same graph with matrix products arranged for one row.
+    if (onePosition) return (this.mainStepOptionsCache ??= { ...this.mainOptionsCache, onePosition: true });
     return this.mainOptionsCache;
   }
 
   private mainOptionsCache: ForwardOptions | undefined;
+  private mainStepOptionsCache: ForwardOptions | undefined;
 
   /**
    * The main graph without hook outputs, for forwards that fetch none (run, generate): the main
    * intervention points when the run has edits, none otherwise; logits as asked.
    */
-  private plainOptions(logits: 'all' | 'last' | 'none', interventions: boolean): ForwardOptions {
-    const key = `${logits}:${interventions}`;
+  private plainOptions(logits: 'all' | 'last' | 'none', interventions: boolean, onePosition: boolean): ForwardOptions {
+    const key = `${logits}:${interventions}:${onePosition}`;
     let o = this.plainOptionsCache.get(key);
     if (!o) {
-      o = { ...this.mainOptions(), outputs: new Set(), interventions: interventions ? this.mainInterventions : new Set(), logits };
+      o = { ...this.mainOptions(onePosition), outputs: new Set(), interventions: interventions ? this.mainInterventions : new Set(), logits };
       this.plainOptionsCache.set(key, o);
     }
     return o;
@@ -488,10 +486,10 @@ export class Model {
   private readonly plainOptionsCache = new Map<string, ForwardOptions>();
 
   private session(options: ForwardOptions): Promise<GraphSession> {
-    const main = options === this.mainOptionsCache;
-    // The main graph and its hook-less forms serve most requests: never evicted.
-    const pin = main || [...this.plainOptionsCache.values()].includes(options);
-    return this.graphs.get(main ? 'main' : forwardOptionsKey(options), () => buildForwardGraph(this.spec, options), { pin });
+    const key = options === this.mainOptionsCache ? 'main' : options === this.mainStepOptionsCache ? 'main-step' : undefined;
+    // The main graph, its one-position form and its hook-less forms serve most requests: never evicted.
+    const pin = key !== undefined || [...this.plainOptionsCache.values()].includes(options);
+    return this.graphs.get(key ?? forwardOptionsKey(options), () => buildForwardGraph(this.spec, options), { pin });
   }
 
   async dispose(): Promise<void> {

@@ -171,7 +171,13 @@ describe('gradient invariants', function () {
       const wrt = ['hook_embed', 'blocks.0.hook_resid_mid', 'blocks.1.mlp.hook_post'];
       const shared = await computeGradients(model, { tokens: [tokens], wrt, seeds, freeze });
       const own = await computeGradients(model, { tokens: [tokens, tokens, tokens], wrt, seeds, freeze });
-      for (const h of wrt) assert.ok(maxAbsDiff(shared.grads.get(h)!.data, own.grads.get(h)!.data) <= 1e-6, h);
+      // Equal to float32 rounding (relative 1e-6): the forward's products see 1 or 3 batch rows, which may
+      // change the order in which the CPU kernel sums a dot product, never the result beyond rounding.
+      for (const h of wrt) {
+        const o = own.grads.get(h)!.data;
+        const scale = Math.max(1, ...Array.from(o, Math.abs));
+        assert.ok(maxAbsDiff(shared.grads.get(h)!.data, o) <= 1e-6 * scale, h);
+      }
     } finally {
       await model.dispose();
     }

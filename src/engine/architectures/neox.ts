@@ -1,7 +1,7 @@
 // GPT-NeoX (Pythia): fused query_key_value [3d, d] interleaved per head ([heads][q,k,v][d_head]),
 // partial rotary (rotary_pct of each head, rotate-half), optional parallel residual, LayerNorm,
 // exact-erf gelu, untied embed_out.
-import { SIZE_LIMITS as LIM, linear, optional, positive, size, transpose } from './spec';
+import { SIZE_LIMITS as LIM, linear, optional, positive, size } from './spec';
 import type { ConfigJson, ModelConfig, ModelSpec, TensorSource } from './spec';
 
 export function neoxConfig(cfg: ConfigJson): ModelConfig {
@@ -49,7 +49,7 @@ export function neoxWeights(config: ModelConfig, src: TensorSource): ModelSpec {
     const p = `gpt_neox.layers.${l}.`;
     const qkv = src.get(`${p}attention.query_key_value.weight`, [3 * d, d]);
     const qkvB = src.get(`${p}attention.query_key_value.bias`, [3 * d]);
-    // Rows are ordered [head][q|k|v][d_head]: gather each part's rows, then transpose to [d, H*dh].
+    // Rows are ordered [head][q|k|v][d_head]: gather each part's rows ([H*dh, d], the engine's layout).
     const part = (which: number) => {
       const rows = new Float32Array(d * d);
       const bias = new Float32Array(d);
@@ -58,7 +58,7 @@ export function neoxWeights(config: ModelConfig, src: TensorSource): ModelSpec {
         rows.set(qkv.subarray(srcRow * d, (srcRow + dh) * d), h * dh * d);
         bias.set(qkvB.subarray(srcRow, srcRow + dh), h * dh);
       }
-      return { W: transpose(rows, d, d), b: bias };
+      return { W: rows, b: bias };
     };
     const q = part(0);
     const k = part(1);

@@ -1,7 +1,9 @@
 // One model description for every supported architecture. Adapters (gpt2.ts, neox.ts, llama.ts,
 // gemma2.ts) map a Hugging Face config.json and checkpoint tensor names onto it; nothing else in the
-// engine knows checkpoint names. Matrices are stored so that activations multiply on the left
-// (x @ W, TransformerLens layout), except the unembedding, kept as [d_vocab, d_model] (see W_U).
+// engine knows checkpoint names. Matrices are stored [out, in], the nn.Linear layout (y = x @ Wᵀ; the
+// unembedding W_U is [d_vocab, d_model] the same way): onnxruntime multiplies a fed weight fastest as the
+// left operand of a Gemm (W · xᵀ), where its CPU kernel reads W in place instead of re-packing it on
+// every run (onnx/forwardGraph.ts, `linear`). TransformerLens' [in, out] matrices are their transposes.
 import type { ModelDims } from '../../shared/modelInfo';
 
 export type NormKind = 'layernorm' | 'rmsnorm';
@@ -55,10 +57,10 @@ export interface NormWeights {
 
 export interface LayerWeights {
   ln1: NormWeights;
-  W_Q: Float32Array; // [d_model, n_heads*d_head]
-  W_K: Float32Array; // [d_model, n_kv_heads*d_head]
+  W_Q: Float32Array; // [n_heads*d_head, d_model]
+  W_K: Float32Array; // [n_kv_heads*d_head, d_model]
   W_V: Float32Array;
-  W_O: Float32Array; // [n_heads*d_head, d_model]
+  W_O: Float32Array; // [d_model, n_heads*d_head]
   /** Qwen3 / Gemma-3 per-head norms of q and k, [d_head] (config.qkNorm). */
   qNorm?: NormWeights;
   kNorm?: NormWeights;
@@ -68,10 +70,10 @@ export interface LayerWeights {
   b_O?: Float32Array;
   ln1Post?: NormWeights;
   ln2: NormWeights;
-  W_in: Float32Array; // [d_model, d_mlp]
+  W_in: Float32Array; // [d_mlp, d_model]
   b_in?: Float32Array;
-  W_gate?: Float32Array; // [d_model, d_mlp]
-  W_out: Float32Array; // [d_mlp, d_model]
+  W_gate?: Float32Array; // [d_mlp, d_model]
+  W_out: Float32Array; // [d_model, d_mlp]
   b_out?: Float32Array;
   ln2Post?: NormWeights;
 }
@@ -99,19 +101,41 @@ export interface TensorSource {
   names(): string[];
 }
 
-/** Transposes a row-major [rows, cols] matrix. */
+/**
+ * Transposes a row-major [rows, cols] matrix. Loading a GPT-2 checkpoint transposes every matrix (its
+ * Conv1D layout is [in, out]), so this is written for speed: 32-bit words, not floats (no NaN
+ * canonicalisation, bit-exact), eight source rows per pass so each write run is contiguous, and column
+ * tiles that keep the eight source rows in cache.
+ */
 export function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(m.length);
-  for (let r = 0; r < rows; r++) {
-    const base = r * cols;
-    for (let c = 0; c < cols; c++) out[c * rows + r] = m[base + c]!;
+  const src = new Uint32Array(m.buffer, m.byteOffset, m.length);
+  const out = new Uint32Array(m.length);
+  const TILE = 32;
+  const rows8 = rows - (rows % 8);
+  for (let c0 = 0; c0 < cols; c0 += TILE) {
+    const c1 = Math.min(c0 + TILE, cols);
+    for (let r = 0; r < rows8; r += 8) {
+      for (let c = c0; c < c1; c++) {
+        const o = c * rows + r;
+        const s = r * cols + c;
+        out[o] = src[s]!;
+        out[o + 1] = src[s + cols]!;
+        out[o + 2] = src[s + 2 * cols]!;
+        out[o + 3] = src[s + 3 * cols]!;
+        out[o + 4] = src[s + 4 * cols]!;
+        out[o + 5] = src[s + 5 * cols]!;
+        out[o + 6] = src[s + 6 * cols]!;
+        out[o + 7] = src[s + 7 * cols]!;
+      }
+    }
+    for (let r = rows8; r < rows; r++) for (let c = c0; c < c1; c++) out[c * rows + r] = src[r * cols + c]!;
   }
-  return out;
+  return new Float32Array(out.buffer);
 }
 
-/** Reads an nn.Linear weight ([out, in]) and returns it as [in, out]. */
+/** Reads an nn.Linear weight, [out, in]: the engine's own layout, so no copy is made. */
 export function linear(src: TensorSource, name: string, outDim: number, inDim: number): Float32Array {
-  return transpose(src.get(name, [outDim, inDim]), outDim, inDim);
+  return src.get(name, [outDim, inDim]);
 }
 
 export function optional(src: TensorSource, name: string, shape: number[]): Float32Array | undefined {

@@ -210,13 +210,24 @@ export function appendBackward(g: GraphBuilder, spec: BackwardSpec): void {
           if (bDims?.length === 2 && !wants[1]) add(a, matmulTransposed(g, dy, b, target(a)));
           else add(a, g.op1('MatMul', [dy, g.op1('Transpose', [b], { perm: swapLast(rankOf(b)) })]));
         }
-        if (wants[1]) add(b, g.op1('MatMul', [g.op1('Transpose', [a], { perm: swapLast(rankOf(a)) }), dy]));
+        if (wants[1]) {
+          const aDims = g.dimsOf(a);
+          // A 2-D weight on the left (W · xᵀ, forwardGraph's linear): (dyᵀ · W)ᵀ reads W as stored, where
+          // Wᵀ · dy would transpose all of W on every run.
+          if (aDims?.length === 2 && !wants[0]) add(b, g.op1('Transpose', [g.op1('MatMul', [g.op1('Transpose', [dy], { perm: swapLast(rankOf(b)) }), a])], { perm: swapLast(rankOf(b)) }));
+          else add(b, g.op1('MatMul', [g.op1('Transpose', [a], { perm: swapLast(rankOf(a)) }), dy]));
+        }
         break;
       }
       case 'Gemm': {
         if (numberAttr(attrs, 'transA', 0) !== 0 || numberAttr(attrs, 'alpha', 1) !== 1) throw new Error('internal: autodiff supports Gemm without transA and alpha');
-        if (wants[1] || wants[2]) throw new Error('internal: autodiff differentiates Gemm only in its first input');
-        give(0, () => (numberAttr(attrs, 'transB', 0) ? g.op1('MatMul', [dy, inputs[1]!]) : g.op1('Gemm', [dy, inputs[1]!], { transB: 1 })));
+        if (wants[2]) throw new Error('internal: autodiff does not differentiate a Gemm in its bias');
+        const [a, b] = [inputs[0]!, inputs[1]!];
+        const transB = numberAttr(attrs, 'transB', 0) !== 0;
+        // y = a·bᵀ: da = dy·b, db = dyᵀ·a; y = a·b: da = dy·bᵀ, db = aᵀ·dy. A fed weight stays an
+        // operand read as it is stored (no transposed copy).
+        give(0, () => (transB ? g.op1('MatMul', [dy, b]) : g.op1('Gemm', [dy, b], { transB: 1 })));
+        give(1, () => (transB ? g.op1('Gemm', [dy, a], { transA: 1 }) : g.op1('Gemm', [a, dy], { transA: 1 })));
         break;
       }
       case 'Reshape':

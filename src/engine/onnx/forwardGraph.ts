@@ -42,6 +42,12 @@ export interface ForwardOptions {
   past: boolean;
   /** Build the final norm even without logits (a graph extending the forward reads it). */
   finalNorm?: boolean;
+  /**
+   * The graph will only see one position per row (a decoding step): matrix products are then
+   * x · Wᵀ, which onnxruntime's CPU kernel computes as a matrix-vector product reading W in place,
+   * instead of (W · xᵀ)ᵀ, which suits many positions (see `linear`). Results are the same either way.
+   */
+  onePosition?: boolean;
   weightsAsInputs: boolean;
   /**
    * The linearised model attribution graphs are about (circuit-tracer's constrained, fully frozen
@@ -75,7 +81,7 @@ export interface ForwardValues {
 }
 
 export function forwardOptionsKey(o: ForwardOptions): string {
-  return JSON.stringify([o.startLayer, o.residInput, o.summary?.topK ?? 0, [...o.outputs].sort(), [...o.interventions].sort(), o.logits, o.past, o.weightsAsInputs, o.finalNorm ?? false, o.freezing ?? null]);
+  return JSON.stringify([o.startLayer, o.residInput, o.summary?.topK ?? 0, [...o.outputs].sort(), [...o.interventions].sort(), o.logits, o.past, o.weightsAsInputs, o.finalNorm ?? false, o.freezing ?? null, o.onePosition ?? false]);
 }
 
 export function buildForwardGraph(spec: ModelSpec, o: ForwardOptions): BuiltGraph {
@@ -142,9 +148,25 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
     return nw.b ? g.op1('Add', [y, g.weight(`${prefix}.b`, nw.b, [d])]) : y;
   };
 
-  const linear = (x: string, W: Float32Array, dims: number[], name: string, b?: Float32Array): string => {
-    let y = g.op1('MatMul', [x, g.weight(name, W, dims)]);
-    if (b) y = g.op1('Add', [y, g.weight(`${name}.b`, b, [dims[1]!])]);
+  /**
+   * x @ Wᵀ (+ b) for x [B, n, in] and W stored [out, in]. For many positions it is computed as
+   * (W · xᵀ)ᵀ: with the fed weight as the left operand onnxruntime's CPU kernel reads it in place, while
+   * as the right operand it would re-pack all of W on every run, which at tens of tokens costs about as
+   * much as the product (only the activations are packed and transposed here). For one position per row
+   * the kernel's matrix-vector path for x · Wᵀ is faster still. The batch stays on axis 0 (autodiff.ts
+   * relies on it).
+   */
+  const linear = (x: string, W: Float32Array, [inDim, outDim]: [number, number], name: string, b?: Float32Array): string => {
+    const w = g.weight(name, W, [outDim, inDim]);
+    let y: string;
+    if (o.onePosition) {
+      const rows = g.op1('Gemm', [g.op1('Reshape', [x, g.constI64([-1, inDim])]), w], { transB: 1 });
+      y = g.op1('Reshape', [rows, g.constI64([-1, 1, outDim])]);
+    } else {
+      const xT = g.op1('Transpose', [x], { perm: [0, 2, 1] }); // [B, in, n]
+      y = g.op1('Transpose', [g.op1('MatMul', [w, xT])], { perm: [0, 2, 1] });
+    }
+    if (b) y = g.op1('Add', [y, g.weight(`${name}.b`, b, [outDim])]);
     return y;
   };
 
@@ -314,7 +336,8 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
     let attnOut: string;
     const resultName = `${p}.attn.hook_result`;
     if (o.outputs.has(resultName) || o.interventions.has(resultName)) {
-      const WO = g.op1('Reshape', [g.weight(`${p}.W_O`, lw.W_O, [H * dh, d]), g.constI64([H, dh, d])]);
+      // W_O is [d, H*dh]; per head its transpose [H, dh, d].
+      const WO = g.op1('Transpose', [g.op1('Reshape', [g.weight(`${p}.W_O`, lw.W_O, [d, H * dh]), g.constI64([d, H, dh])])], { perm: [1, 2, 0] });
       // From hook_z's value (not zT), so that an intervention on z and gradients through z reach it.
       const zHeads = g.op1('Transpose', [z], perm);
       const perHead = g.op1('Transpose', [g.op1('MatMul', [zHeads, WO])], perm); // [B, n, H, d]
@@ -370,13 +393,25 @@ export function emitForward(g: GraphBuilder, spec: ModelSpec, o: ForwardOptions)
     if (o.logits !== 'none') {
       const rows = o.logits === 'last' ? g.op1('Slice', [xf, g.constI64([-1]), g.constI64([2 ** 62]), g.constI64([1])]) : xf;
       const flat = g.op1('Reshape', [rows, g.constI64([-1, d])]);
-      // Gemm with transB reads W_U in its stored [d_vocab, d_model] layout: no transposed copy.
-      const gemmInputs = [flat, g.weight('W_U', w.W_U, [c.dVocab, d])];
-      if (w.b_U) gemmInputs.push(g.weight('b_U', w.b_U, [c.dVocab]));
+      // W_U [d_vocab, d_model]: for a prompt's positions it is the Gemm's left operand, read in place (see
+      // `linear`). With one row per prompt the kernel's matrix-vector path for x · Wᵀ is faster, and with
+      // many rows (a lens summary: layers × positions) re-packing W_U costs little against the product
+      // while a [vocab, rows] result would need a transpose as large as the logits.
+      const WU = g.weight('W_U', w.W_U, [c.dVocab, d]);
+      const bU = w.b_U ? g.weight('b_U', w.b_U, [c.dVocab]) : undefined;
+      const wuLeft = o.logits === 'all' && !o.summary && !o.onePosition;
       // Full logits leave the graph as [rows, d_vocab], named at their producer: a Reshape to [B, n, d_vocab] as the
       // output would be a copy (onnxruntime does not alias a graph output; 196 MB at T = 1024 on GPT-2's vocabulary).
       const out = o.summary ? undefined : 'logits';
-      let logits = g.op1('Gemm', gemmInputs, { transB: 1 }, c.finalSoftcap === null ? out : undefined);
+      const named = c.finalSoftcap === null ? out : undefined;
+      let logits: string;
+      if (wuLeft) {
+        const perm = { perm: [1, 0] };
+        const t = g.op1('Gemm', [WU, flat], { transB: 1 });
+        logits = bU ? g.op1('Add', [g.op1('Transpose', [t], perm), bU], {}, named) : g.op1('Transpose', [t], perm, named);
+      } else {
+        logits = g.op1('Gemm', bU ? [flat, WU, bU] : [flat, WU], { transB: 1 }, named);
+      }
       if (c.finalSoftcap !== null) {
         const cap = g.constF([c.finalSoftcap], []);
         logits = g.op1('Mul', [g.op1('Tanh', [g.op1('Div', [logits, cap])]), cap], {}, out);

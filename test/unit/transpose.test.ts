@@ -1,0 +1,23 @@
+import { strict as assert } from 'node:assert';
+import { transpose } from '../../src/engine/architectures/spec';
+
+describe('transpose (checkpoint layouts)', () => {
+  it('matches the definition for shapes that are and are not multiples of its tiles, bit for bit', () => {
+    for (const [rows, cols] of [[1, 1], [3, 5], [8, 32], [13, 70], [768, 40], [33, 1]] as const) {
+      const m = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i) * 1e3);
+      m[0] = NaN; // a payload-free NaN and a negative zero survive as their bits
+      if (m.length > 1) m[m.length - 1] = -0;
+      const t = transpose(m, rows, cols);
+      assert.equal(t.length, m.length);
+      const bits = new Uint32Array(t.buffer);
+      const srcBits = new Uint32Array(m.buffer);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) assert.equal(bits[c * rows + r], srcBits[r * cols + c], `${rows}x${cols} at ${r},${c}`);
+    }
+  });
+
+  it('reads a view at an offset (a tensor inside a larger buffer)', () => {
+    const big = Float32Array.from({ length: 20 }, (_, i) => i);
+    const t = transpose(big.subarray(2, 8), 2, 3); // [[2,3,4],[5,6,7]]
+    assert.deepEqual(Array.from(t), [2, 5, 3, 6, 4, 7]);
+  });
+});
