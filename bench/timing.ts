@@ -25,3 +25,28 @@ export async function medianMsInTurn(fns: ReadonlyArray<() => Promise<unknown>>,
   }
   return xs.map((x) => [...x].sort((a, b) => a - b)[Math.floor(x.length / 2)]!);
 }
+
+/**
+ * The matrix-product rate this machine reaches through onnxruntime on `threads` threads, in GFLOP/s: the
+ * best of a few runs of one [m, k] · [n, k]ᵀ Gemm whose right operand is a pre-packed initializer (the
+ * kernel's fastest form). A workload's arithmetic floor is its FLOPs at this rate.
+ */
+export async function matmulPeakGflops(m: number, k: number, n: number, threads: number, runs = 4): Promise<number> {
+  const ort = await import('onnxruntime-node');
+  const { onnx } = await import('onnx-proto');
+  const { GraphBuilder } = await import('../src/engine/onnx/graphBuilder');
+  const g = new GraphBuilder(false);
+  const x = g.input('x', onnx.TensorProto.DataType.FLOAT, [m, k]);
+  const w = g.weight('w', Float32Array.from({ length: n * k }, (_, i) => ((i * 2654435761) % 1000) / 1e5), [n, k]);
+  g.expose(g.op1('Gemm', [x, w], { transB: 1 }), 'y');
+  const session = await ort.InferenceSession.create(g.build('peak'), { intraOpNumThreads: threads, graphOptimizationLevel: 'all', logSeverityLevel: 3, extra: { session: { intra_op: { allow_spinning: '0' } } } });
+  const feeds = { x: new ort.Tensor('float32', Float32Array.from({ length: m * k }, (_, i) => Math.sin(i)), [m, k]) };
+  let best = Infinity;
+  for (let i = 0; i < runs + 1; i++) {
+    const t0 = performance.now();
+    await session.run(feeds);
+    if (i > 0) best = Math.min(best, performance.now() - t0);
+  }
+  await session.release();
+  return (2 * m * k * n) / (best / 1000) / 1e9;
+}

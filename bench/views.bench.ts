@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { EngineClient } from '../src/host/engineClient';
 import { GPT2_SMALL_SHAPE, randomGpt2Checkpoint } from '../src/engine/checkpoint/synthetic';
 import { MIN_LENS_CELL_PX, lensWindow } from '../src/shared/lensPositions';
+import { matmulPeakGflops } from './timing';
 
 const ROOT = join(__dirname, '..');
 const { values } = parseArgs({
@@ -121,6 +122,16 @@ async function main(): Promise<void> {
     console.log(`logit lens ${what}, every position in one request: ${fmt(s2)}`);
     console.log(`logit lens ${what}, the ${shown.length} positions on screen first (the panel's first paint): ${fmt(s3)}`);
     console.log(`logit lens ${what}, then the other ${others.length} (all positions, both requests): ${fmt(s4)}`);
+    // The lens' arithmetic floor: its FLOPs (the forward up to the last layer's residual stream, then the final
+    // norm and unembedding of every layer's stream at every position) at the matrix-product rate measured here.
+    const { nLayers: L, dModel: d, dVocab: V } = GPT2_SMALL_SHAPE;
+    const dMlp = 4 * d; // GPT-2
+    const rows = (L + 1) * T;
+    const lensGflop = (2 * T * L * (4 * d * d + 2 * d * dMlp) + 4 * L * T * T * d + 2 * rows * d * V) / 1e9;
+    const peak = await matmulPeakGflops(rows, d, V, THREADS);
+    const floorMs = (lensGflop / peak) * 1000;
+    console.log(`logit lens arithmetic floor: ${lensGflop.toFixed(1)} GFLOP at ${peak.toFixed(0)} GFLOP/s (one ${rows} x ${d} x ${V} product, pre-packed, ${THREADS} threads) = ${floorMs.toFixed(0)} ms; the lens takes ${(s2.p50 / floorMs).toFixed(2)}x that (goal <= 1.3x)`);
+    results.lensFloor = { gflop: lensGflop, peakGflops: peak, floorMs, ratio: s2.p50 / floorMs, goal: 1.3 };
     results.lens = { model: 'gpt2-small-shaped', T, ...s2, target_ms: 300 };
     results.lensFirstPaint = { model: 'gpt2-small-shaped', T, positions: shown.length, ...s3, target_ms: 300 };
     results.lensSplitTotal = { model: 'gpt2-small-shaped', T, ...s4 };
