@@ -4,7 +4,6 @@
 // Patterns come one layer at a time (issue #13: every layer at once is 576 MiB at T = 1024 on GPT-2 small): the
 // layer on screen first, then every layer's head scores; another layer is asked for when the user picks it, and
 // the panel keeps the last few layers' patterns it was sent (PatternCache).
-import Plotly from 'plotly.js-strict-dist-min';
 import type { AnalysisState, AttentionView, HeadKind } from '../../src/shared/analysisProtocol';
 import { displayToken } from '../../src/shared/tokenText';
 import { AnalysisPage } from '../common/analysisPage';
@@ -12,7 +11,7 @@ import { byId, el } from '../common/dom';
 import { csv } from '../common/plotText';
 import { readTheme } from '../common/theme';
 import type { ValueElement } from '../common/viewKit';
-import { injectStyles, labelled, select } from '../common/viewKit';
+import { drawPlot, injectStyles, labelled, select } from '../common/viewKit';
 import { HEAD_KIND_LABELS, PatternCache, arcLayout, headGrid, patternHeatmap, patternMatrix, rankHeads } from './plot';
 import type { Patterns } from './plot';
 import { errorText } from '../common/analysisPage';
@@ -226,7 +225,7 @@ function draw(): void {
   if (src) {
     const heat = patternHeatmap(src, layer, head, theme, pos);
     const patternRoot = byId('pattern') as PlotlyEventTarget;
-    void Plotly.react(patternRoot, heat.data, heat.layout, { displayModeBar: false, responsive: true }).then(() => {
+    void drawPlot(patternRoot, heat).then(() => {
       patternRoot.removeAllListeners?.('plotly_click');
       patternRoot.on('plotly_click', (e) => {
         const y = e.points[0]?.y;
@@ -238,7 +237,7 @@ function draw(): void {
   const scores = state.scoresOn === 'prompt' || !benchmark ? v.scores[kind] : benchmark[kind];
   const grid = headGrid(scores, kind, theme, state.allHeads ? undefined : { layer, head });
   const gridRoot = byId('grid') as PlotlyEventTarget;
-  void Plotly.react(gridRoot, grid.data, grid.layout, { displayModeBar: false, responsive: true }).then(() => {
+  void drawPlot(gridRoot, grid).then(() => {
     gridRoot.removeAllListeners?.('plotly_click');
     gridRoot.on('plotly_click', (e) => {
       const p = e.points[0];

@@ -2,13 +2,12 @@
 // and what came out (a patching sweep as heatmaps, other results as JSON), with a Re-run button. A file this
 // version cannot parse is shown as its JSON with the reason and a hint. All text goes in through textContent.
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import Plotly from 'plotly.js-strict-dist-min';
 import type { ExperimentDoc, ExperimentEditorNotifications, ExperimentEditorProtocol } from '../../src/shared/experimentEditorProtocol';
 import { byId, el } from '../common/dom';
 import { errorText } from '../common/interventionBar';
 import { connectToHost } from '../common/rpc';
 import { onThemeChange, readTheme } from '../common/theme';
-import { injectStyles, setStatus } from '../common/viewKit';
+import { drawPlot, injectStyles, setStatus } from '../common/viewKit';
 import { sweepGrid, sweepHeatmap } from '../patch/plot';
 import type { SweepLike } from '../patch/plot';
 
@@ -97,7 +96,7 @@ function render(d: ExperimentDoc): void {
   const theme = readTheme();
   for (const [i, [, values, s]] of plots.entries()) {
     const fig = sweepHeatmap(sweepGrid(s, values), theme);
-    void Plotly.react(byId(`result-${i}`), fig.data, fig.layout, { displayModeBar: false, responsive: true });
+    void drawPlot(byId(`result-${i}`), fig);
   }
   byId('app').dataset.kind = p.analysis;
   byId('app').dataset.ready = String(++renders);

@@ -2,7 +2,6 @@
 // cells, probability as colour, top-k on hover), target tokens picked by typing with their probability
 // and rank trajectories across layers, a pre/mid/post stream switch, and PNG/SVG/JSON/CSV export.
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
-import Plotly from 'plotly.js-strict-dist-min';
 import type { LensStream, LensView, TokenView } from '../../src/shared/analysisProtocol';
 import { displayToken } from '../../src/shared/tokenText';
 import { AnalysisPage } from '../common/analysisPage';
@@ -10,7 +9,7 @@ import { byId, el } from '../common/dom';
 import { readTheme } from '../common/theme';
 import { parseTargets } from '../common/tokenInput';
 import type { ValueElement } from '../common/viewKit';
-import { injectStyles, labelled, select } from '../common/viewKit';
+import { drawPlot, injectStyles, labelled, select } from '../common/viewKit';
 import type { LensColour } from './plot';
 import { lensCsv, lensHeatmap, lensJson, trajectoryChart } from './plot';
 import { MIN_LENS_CELL_PX, lensWindow } from '../../src/shared/lensPositions';
@@ -154,7 +153,7 @@ function draw(): Promise<void> {
   const shown = lensWindow(v.tokens.length, visibleCount(), pos);
   const cellChars = Math.floor(plotAreaWidth() / (shown.end - shown.start + 1) / (theme.fontSize * 0.62));
   const heat = lensHeatmap(v, colour, theme, pos, cellChars, shown);
-  const drawn = Plotly.react(root, heat.data, heat.layout, { displayModeBar: false, responsive: true }).then(() => {
+  const drawn = drawPlot(root, heat).then(() => {
     root.removeAllListeners?.('plotly_click');
     root.on('plotly_click', (e) => {
       const x = e.points[0]?.x;
@@ -167,7 +166,7 @@ function draw(): Promise<void> {
     title.textContent = `Target tokens across layers at position ${pos} (“${displayToken(v.tokens[pos]?.text ?? '')}”)`;
     const t = trajectoryChart(v, pos, theme);
     traj.hidden = false;
-    void Plotly.react(traj, t.data, t.layout, { displayModeBar: false, responsive: true });
+    void drawPlot(traj, t);
   } else {
     title.textContent = 'Type target tokens above to see their probability and rank across layers.';
     traj.hidden = true;
