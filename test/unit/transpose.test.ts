@@ -15,6 +15,11 @@ describe('transpose (checkpoint layouts)', () => {
     }
   });
 
+  it('passes an empty array through (a dry run) and refuses a length that is not rows x cols', () => {
+    assert.equal(transpose(new Float32Array(0), 768, 2304).length, 0);
+    assert.throws(() => transpose(new Float32Array(5), 2, 3), /transpose of 5 values/);
+  });
+
   it('reads a view at an offset (a tensor inside a larger buffer)', () => {
     const big = Float32Array.from({ length: 20 }, (_, i) => i);
     const t = transpose(big.subarray(2, 8), 2, 3); // [[2,3,4],[5,6,7]]

@@ -108,6 +108,10 @@ export interface TensorSource {
  * tiles that keep the eight source rows in cache.
  */
 export function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
+  // A checkpoint's dry run (names and shapes only, checkpoint/load.ts) passes empty arrays: looping over
+  // them would read out of bounds, which is slow and leaves this function deoptimised for the real load.
+  if (m.length === 0) return new Float32Array(0);
+  if (m.length !== rows * cols) throw new Error(`internal: transpose of ${m.length} values as [${rows}, ${cols}]`);
   const src = new Uint32Array(m.buffer, m.byteOffset, m.length);
   const out = new Uint32Array(m.length);
   const TILE = 32;
