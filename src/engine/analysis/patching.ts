@@ -12,6 +12,10 @@
 //      edits (x * keep + add) of the hook to a graph that starts at layer l;
 //   3. only the last position's logits are unembedded; each row's metric is taken at once (a sweep's
 //      logits would not fit in memory: 2,304 rows x 50,257 for GPT-2-small's heads x positions).
+// Sweeps whose cells are positions go further (suffixSweepRows): a patch at position p leaves every position
+// before p as the base run has it, so each patched row starts at p from the base run's key/value cache and
+// computes only positions p..T-1 (GPT-2-small shape, T = 1024, last 32 positions x 12 layers: 40 s instead of
+// 400 s in one run of bench:scale, peak RSS 2.5 GB instead of 4.0 GB).
 // A batch is split into chunks of bounded cost (CHUNK_BUDGET): one onnxruntime run cannot be interrupted,
 // so the sweep checks for cancellation between chunks and stops within about one chunk's time.
 //
