@@ -1,3 +1,7 @@
+import * as ort from 'onnxruntime-node';
+import { onnx } from 'onnx-proto';
+import { GraphBuilder } from '../src/engine/onnx/graphBuilder';
+
 // Timing for the benchmarks: the median wall time of repeated runs, after untimed warm-up runs.
 export async function medianMs(fn: () => Promise<unknown>, iters: number, warmup: number): Promise<number> {
   for (let i = 0; i < warmup; i++) await fn();
@@ -32,9 +36,6 @@ export async function medianMsInTurn(fns: ReadonlyArray<() => Promise<unknown>>,
  * kernel's fastest form). A workload's arithmetic floor is its FLOPs at this rate.
  */
 export async function matmulPeakGflops(m: number, k: number, n: number, threads: number, runs = 4): Promise<number> {
-  const ort = await import('onnxruntime-node');
-  const { onnx } = await import('onnx-proto');
-  const { GraphBuilder } = await import('../src/engine/onnx/graphBuilder');
   const g = new GraphBuilder(false);
   const x = g.input('x', onnx.TensorProto.DataType.FLOAT, [m, k]);
   const w = g.weight('w', Float32Array.from({ length: n * k }, (_, i) => ((i * 2654435761) % 1000) / 1e5), [n, k]);
