@@ -452,7 +452,7 @@ export class Model {
    * forward computes anyway.
    */
   mainOptions(onePosition = false): ForwardOptions {
-    this.mainOptionsCache ??= {
+    const main = this.pinnedOptions('main', () => ({
       startLayer: 0,
       residInput: false,
       outputs: new Set(this.hookNames()),
@@ -460,36 +460,39 @@ export class Model {
       logits: 'all',
       past: true,
       weightsAsInputs: true,
-    };
+    }));
     // Decoding steps (one position) get the same graph with matrix products arranged for one row.
-    if (onePosition) return (this.mainStepOptionsCache ??= { ...this.mainOptionsCache, onePosition: true });
-    return this.mainOptionsCache;
+    return onePosition ? this.pinnedOptions('main-step', () => ({ ...main, onePosition: true })) : main;
   }
-
-  private mainOptionsCache: ForwardOptions | undefined;
-  private mainStepOptionsCache: ForwardOptions | undefined;
 
   /**
    * The main graph without hook outputs, for forwards that fetch none (run, generate): the main
    * intervention points when the run has edits, none otherwise; logits as asked.
    */
   private plainOptions(logits: 'all' | 'last' | 'none', interventions: boolean, onePosition: boolean): ForwardOptions {
-    const key = `${logits}:${interventions}:${onePosition}`;
-    let o = this.plainOptionsCache.get(key);
-    if (!o) {
-      o = { ...this.mainOptions(onePosition), outputs: new Set(), interventions: interventions ? this.mainInterventions : new Set(), logits };
-      this.plainOptionsCache.set(key, o);
-    }
+    return this.pinnedOptions(`plain:${logits}:${interventions}:${onePosition}`, () => ({
+      ...this.mainOptions(onePosition),
+      outputs: new Set<string>(),
+      interventions: interventions ? this.mainInterventions : new Set<string>(),
+      logits,
+    }));
+  }
+
+  /**
+   * The options of the graphs that serve most requests (the main graph and its forms above), by name: each
+   * object is made once, and its session is looked up by that name and never evicted.
+   */
+  private readonly pinned = new Map<string, ForwardOptions>();
+
+  private pinnedOptions(name: string, make: () => ForwardOptions): ForwardOptions {
+    let o = this.pinned.get(name);
+    if (!o) this.pinned.set(name, (o = make()));
     return o;
   }
 
-  private readonly plainOptionsCache = new Map<string, ForwardOptions>();
-
   private session(options: ForwardOptions): Promise<GraphSession> {
-    const key = options === this.mainOptionsCache ? 'main' : options === this.mainStepOptionsCache ? 'main-step' : undefined;
-    // The main graph, its one-position form and its hook-less forms serve most requests: never evicted.
-    const pin = key !== undefined || [...this.plainOptionsCache.values()].includes(options);
-    return this.graphs.get(key ?? forwardOptionsKey(options), () => buildForwardGraph(this.spec, options), { pin });
+    const name = [...this.pinned].find(([, o]) => o === options)?.[0];
+    return this.graphs.get(name ?? forwardOptionsKey(options), () => buildForwardGraph(this.spec, options), { pin: name !== undefined });
   }
 
   async dispose(): Promise<void> {
