@@ -52,7 +52,29 @@ export async function findWebview(page: Page, selector: string, timeoutMs = 60_0
     }
     await page.waitForTimeout(250);
   }
-  throw new Error(`no webview contains ${selector}`);
+  throw new Error(`no webview contains ${selector}; ${await webviewDiagnosis(page)}`);
+}
+
+/**
+ * What the workbench shows when a wait for a webview fails: each webview's view and status line, the
+ * visible tabs and any notification, so a failure in CI says why (an engine error, a view still busy, a
+ * panel never shown) without its screenshots.
+ */
+async function webviewDiagnosis(page: Page): Promise<string> {
+  const clip = (s: string | null | undefined) => (s ?? '').replace(/\s+/g, ' ').trim().slice(0, 200);
+  const views: string[] = [];
+  const n = await page.locator('iframe.webview.ready').count().catch(() => 0);
+  for (let k = 0; k < n; k++) {
+    const f = page.frameLocator('iframe.webview.ready').nth(k).frameLocator('#active-frame');
+    const view = await f.locator('body').getAttribute('data-view', { timeout: 1000 }).catch(() => null);
+    const ready = await f.locator('#app').getAttribute('data-ready', { timeout: 1000 }).catch(() => null);
+    const status = await f.locator('#status').first().textContent({ timeout: 1000 }).catch(() => null);
+    views.push(`${view ?? '?'}${ready ? ` ready=${ready}` : ''} status "${clip(status)}"`);
+  }
+  const tabs = await page.locator('.tabs-container .tab').allTextContents().catch(() => []);
+  const active = await page.locator('.tabs-container .tab.active').allTextContents().catch(() => []);
+  const toasts = await page.locator('.notifications-toasts .notification-list-item-message').allTextContents().catch(() => []);
+  return `webviews: [${views.join(' | ')}]; tabs: [${tabs.map(clip).join(', ')}]; active: [${active.map(clip).join(', ')}]; notifications: [${toasts.map(clip).join(' | ')}]`;
 }
 
 export async function palette(page: Page, text: string): Promise<void> {
