@@ -57,7 +57,7 @@ export interface MechLensApi {
   views: {
     inlineStats(): InlineStats;
     inspection(uri: string): { text: string; base: number; result: InspectResult } | undefined;
-    openPanels(): Array<{ kind: AnalysisViewKind; text: string; results: number }>;
+    openPanels(): Array<{ kind: AnalysisViewKind; text: string; results: number; model?: string }>;
     /** Open attribution-graph editors. */
     openGraphs(): Array<{ uri: string; dirty: boolean }>;
     /** The causal-abstraction panel: open, results delivered, the last result of each kind (tests). */
@@ -125,6 +125,19 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
   const saliency = new SaliencyDecorations(engine, () => models.loadActive(), log);
   context.subscriptions.push(patchPanel, experiments, saliency, registerExperimentEditor(experiments), ...registerPatchCommands({ engine, session, promptPanel: panel, patchPanel, interventions, ensureModel: () => models.loadActive(), log }));
   context.subscriptions.push(inline, analysisPanels, ...registerViewCommands(analysisPanels, inline, log));
+  // Another model: the prompt panel and the analysis panels show the old one's results until they run again.
+  context.subscriptions.push(
+    models.onDidChangeActiveModel(() => {
+      analysisPanels.modelChanged();
+      const current = session.current;
+      if (current) {
+        models.loadActive().then(
+          (info) => (info ? session.run(current.text).then(() => undefined) : undefined),
+          () => undefined, // loadActive showed the error
+        ).catch((err: unknown) => log.error('Running the prompt on the new model failed', err));
+      }
+    }),
+  );
   const causal = new CausalPanels({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive(), interventions });
   context.subscriptions.push(causal);
   const features = new FeatureStore(context.globalStorageUri.fsPath);

@@ -38,7 +38,15 @@ export class ModelManager implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
   private randomInitSeed: number | undefined;
   readonly onDidChange = this.changed.event;
-  private readonly disposables: vscode.Disposable[] = [this.changed];
+  private readonly activeChanged = new vscode.EventEmitter<string>();
+  /**
+   * Fires with the new folder when the active model becomes another one (a pick in the Models view, the setting,
+   * a removed folder): views showing the old model's results run again. Not for the random-init control, whose
+   * views re-run through the intervention state.
+   */
+  readonly onDidChangeActiveModel = this.activeChanged.event;
+  private appliedDir: string | undefined;
+  private readonly disposables: vscode.Disposable[] = [this.changed, this.activeChanged];
 
   /** The bundled models, default first (never empty: the extension ships its models/ folder). */
   constructor(
@@ -47,11 +55,11 @@ export class ModelManager implements vscode.Disposable {
     private readonly log: Log,
   ) {
     if (bundled.length === 0) throw new Error('MechLens: no bundled model found in the extension (models/ is missing).');
-    this.engine.setModel(this.loadParams());
+    this.applyModel();
     this.disposables.push(
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration('mechlens.activeModel') || e.affectsConfiguration('mechlens.modelFolders') || e.affectsConfiguration('mechlens.threads') || e.affectsConfiguration('mechlens.executionProvider')) {
-          this.engine.setModel(this.loadParams());
+          this.applyModel();
           this.changed.fire();
         }
       }),
@@ -188,7 +196,7 @@ export class ModelManager implements vscode.Disposable {
     // A bundled model is stored by name: its folder moves with every extension update.
     const bundled = this.bundledAt(abs);
     await updateConfig('activeModel', abs === this.defaultModelDir ? '' : (bundled?.name ?? abs));
-    this.engine.setModel(this.loadParams());
+    this.applyModel();
     this.changed.fire();
     return this.loadActive();
   }
@@ -205,7 +213,7 @@ export class ModelManager implements vscode.Disposable {
       });
       throw new Error(unresolved);
     }
-    this.engine.setModel(this.loadParams());
+    this.applyModel();
     if (this.engine.modelReady && this.engine.loadedModel) return this.engine.loadedModel;
     try {
       const info = await vscode.window.withProgress(
@@ -239,6 +247,15 @@ export class ModelManager implements vscode.Disposable {
     }
   }
 
+  /** Points the engine at the active model (it loads on next use); says so when that is another folder than before. */
+  private applyModel(): void {
+    const params = this.loadParams();
+    this.engine.setModel(params);
+    const previous = this.appliedDir;
+    this.appliedDir = params.dir;
+    if (previous !== undefined && previous !== params.dir) this.activeChanged.fire(params.dir);
+  }
+
   private loadParams(): LoadModelParams {
     const { threads, executionProvider } = readConfig();
     return { dir: this.activeDir, threads, executionProvider, ...(this.randomInitSeed !== undefined ? { randomInit: this.randomInitSeed } : {}) };
@@ -252,7 +269,7 @@ export class ModelManager implements vscode.Disposable {
   /** Turns the random-init control on (a seed) or off (undefined) and loads the model so. */
   async setRandomInit(seed: number | undefined): Promise<ModelInfo | undefined> {
     this.randomInitSeed = seed;
-    this.engine.setModel(this.loadParams());
+    this.applyModel();
     this.changed.fire();
     return this.loadActive();
   }

@@ -65,8 +65,9 @@ class AnalysisPanel implements vscode.Disposable {
   private disposables: vscode.Disposable[] = [];
   /** Texts of tokens this panel tokenized, to label target tokens. */
   private readonly tokenTexts = new Map<number, string>();
-  /** Number of analysis results delivered (tests). */
+  /** Number of analysis results delivered, and the model of the last one (tests). */
   results = 0;
+  resultModel: string | undefined;
   /** Saves the last analysis this panel showed (params with their interventions, and its result) as an experiment file. */
   private lastRun: { save: (info: ModelInfo) => Promise<string | null> } | undefined;
   /** The attention panel's last run (its params, the layer on screen, the prompt's length): layer switches and saving use it. */
@@ -109,10 +110,27 @@ class AnalysisPanel implements vscode.Disposable {
     );
   }
 
+  /**
+   * The active model changed: what this panel knows of the old one (token texts, the attention run a layer
+   * switch reuses, the analysis Save as Experiment would write) is dropped, and the page runs again on the new one.
+   */
+  modelChanged(): void {
+    this.tokenTexts.clear();
+    this.attention = undefined;
+    this.lastRun = undefined;
+    this.setSubject(this.subject);
+  }
+
   private async model(): Promise<ModelInfo> {
     const info = await this.deps.ensureModel();
     if (!info) throw new RpcError('cancelled', 'No model is loaded.');
     return info;
+  }
+
+  /** Counts a delivered result (tests read `results` and `resultModel`). */
+  private delivered(info: ModelInfo): void {
+    this.results++;
+    this.resultModel = info.name;
   }
 
   private async currentSubject(): Promise<Subject | null> {
@@ -141,7 +159,7 @@ class AnalysisPanel implements vscode.Disposable {
       },
       'lens/run': ({ stream = 'pre', targets = [], visible }, ctx) =>
         this.job('lens', ctx.signal, async (signal): Promise<LensView> => {
-          await this.model();
+          const info = await this.model();
           const params: AnalysisParams<'lens'> = { prompt: { text: this.subject.text }, stream, topK: 5, targets: targets.length ? targets : undefined, interventions: await under(signal) };
           const view = (r: AnalysisResults['lens'], partial?: boolean): LensView => ({
             labels: r.labels,
@@ -168,7 +186,7 @@ class AnalysisPanel implements vscode.Disposable {
             r = await engine.call('analysis/lens', params, { signal });
           }
           if (this.kind === 'lens') this.lastRun = { save: (info) => saveExperimentAs(info, 'lens', params, r, 'logit-lens.mlexp.json', this.deps.log) };
-          if (this.kind === 'lens') this.results++; // the DLA panel also asks for the lens (its default target)
+          if (this.kind === 'lens') this.delivered(info); // the DLA panel also asks for the lens (its default target)
           return view(r);
         }),
       'attention/run': ({ layer = 0 }, ctx) =>
@@ -185,7 +203,7 @@ class AnalysisPanel implements vscode.Disposable {
           ctx.notify('attention/partial', { tokens, nLayers: info.nLayers, nHeads: first.nHeads, scores: first.scores, first: layerView(first, 0) });
           const all = await engine.call('analysis/attention', { ...params, layers: [], allScores: true }, { signal, onProgress: (message, fraction) => ctx.notify('attention/progress', { message, fraction }) });
           this.lastRun = { save: (info) => this.saveAttention(info) };
-          this.results++;
+          this.delivered(info);
           return { tokens, nLayers: info.nLayers, nHeads: all.nHeads, scores: all.scores };
         }),
       'attention/layer': ({ layer }, ctx) =>
@@ -205,11 +223,11 @@ class AnalysisPanel implements vscode.Disposable {
         }),
       'dla/run': ({ target, baseline, position }, ctx) =>
         this.job('dla', ctx.signal, async (signal): Promise<DlaView> => {
-          await this.model();
+          const info = await this.model();
           const params: AnalysisParams<'dla'> = { prompt: { text: this.subject.text }, target, baseline, position, interventions: await under(signal) };
           const r = await engine.call('analysis/dla', params, { signal });
           this.lastRun = { save: (info) => saveExperimentAs(info, 'dla', params, r, 'dla.mlexp.json', this.deps.log) };
-          this.results++;
+          this.delivered(info);
           const { prompt, ...rest } = r;
           return {
             ...rest,
@@ -311,9 +329,14 @@ export class AnalysisPanels implements vscode.Disposable {
     }
   }
 
-  /** Kinds of the open panels and their subjects (tests, Inspector). */
-  openPanels(): Array<{ kind: AnalysisViewKind; text: string; results: number }> {
-    return [...this.panels.values()].map((p) => ({ kind: p.kind, text: p.subject.text, results: p.results }));
+  /** The active model changed: every open panel runs again on the new one. */
+  modelChanged(): void {
+    for (const p of this.panels.values()) p.modelChanged();
+  }
+
+  /** Kinds of the open panels, their subjects, and their results so far with the last one's model (tests, Inspector). */
+  openPanels(): Array<{ kind: AnalysisViewKind; text: string; results: number; model?: string }> {
+    return [...this.panels.values()].map((p) => ({ kind: p.kind, text: p.subject.text, results: p.results, model: p.resultModel }));
   }
 
   private attach(kind: AnalysisViewKind, panel: vscode.WebviewPanel, subject: SubjectSource): void {

@@ -89,6 +89,21 @@ export function registerViewTests(): void {
       await vscode.commands.executeCommand('undo');
     });
 
+    it('another active model runs the open lens panel again, on that model', async function () {
+      this.timeout(180_000);
+      const before = api.views.openPanels().find((p) => p.kind === 'lens');
+      assert.ok(before && before.results > 0 && before.model, 'the lens panel has a result');
+      const cfg = vscode.workspace.getConfiguration('mechlens');
+      await cfg.update('activeModel', 'stories260K', vscode.ConfigurationTarget.Global);
+      try {
+        const after = await waitFor('a lens result on stories260K', () => api.views.openPanels().find((p) => p.kind === 'lens' && p.results > before.results && p.model !== before.model), 90_000);
+        assert.match(after.model ?? '', /stories/i);
+      } finally {
+        await cfg.update('activeModel', undefined, vscode.ConfigurationTarget.Global);
+      }
+      await waitFor(`the lens back on ${before.model}`, () => api.views.openPanels().find((p) => p.kind === 'lens')?.model === before.model, 90_000);
+    });
+
     it('mechlens.inlineInspection.enabled = false removes it; true brings it back', async () => {
       const cfg = vscode.workspace.getConfiguration('mechlens.inlineInspection');
       await cfg.update('enabled', false, vscode.ConfigurationTarget.Global);
