@@ -180,15 +180,20 @@ export function registerExtensionTests(): void {
       assert.equal(vscode.workspace.getConfiguration('mechlens').get<string>('activeModel'), '');
     });
 
-    it('the second bundled model (stories260K) is selected, stored by name, and back', async () => {
+    it('the second bundled model (stories260K) is selected, stored by name, and back; the prompt runs again on each', async () => {
       assert.deepEqual(api.bundledModels.map((m) => m.name), ['mechlens-tiny', 'stories260K']);
+      await vscode.commands.executeCommand('mechlens.runPrompt', { text: PROMPT });
+      assert.equal(api.currentPrompt()?.modelName, 'mechlens-tiny');
       const stories = api.bundledModels[1]!;
       const info = await vscode.commands.executeCommand<{ dir: string; architecture: string } | undefined>('mechlens.selectModel', stories.dir);
       assert.equal(info?.architecture, 'llama');
       assert.equal(path.resolve(api.loadedModel()?.dir ?? ''), path.resolve(stories.dir));
       assert.equal(vscode.workspace.getConfiguration('mechlens').get<string>('activeModel'), 'stories260K', 'stored by name: the folder moves with extension updates');
+      await waitFor('the prompt run on stories260K', () => api.currentPrompt()?.modelName === 'stories260K');
+      assert.equal(api.currentPrompt()?.text, PROMPT);
       await vscode.commands.executeCommand('mechlens.selectModel', api.defaultModelDir);
       assert.equal(vscode.workspace.getConfiguration('mechlens').get<string>('activeModel'), '');
+      await waitFor('the prompt run on mechlens-tiny again', () => api.currentPrompt()?.modelName === 'mechlens-tiny');
     });
 
     it('restartEngine starts a fresh worker with the model loaded', async () => {
