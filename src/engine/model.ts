@@ -128,14 +128,16 @@ export class Model {
     );
     model.headProbe = readHeadProbe(dir, model.config.dVocab);
     options.onProgress?.('Building the model graph', 0.8);
-    await model.session(model.mainOptions()); // fail now, not on the first prompt
+    // Fail now, not on the first prompt; and build the graph the first prompt runs (inline inspection and the
+    // prompt panel ask for every position's logits, no hooks, no edits): its first answer waits for no build.
+    await model.session(model.plainOptions('all', false, false));
     return model;
   }
 
   /** A model from a spec in memory, with no folder (the random-init control, src/engine/randomInit.ts). */
   static async fromSpec(spec: ModelSpec, info: ModelInfo, tokenizer: PromptTokenizer | undefined, options: Partial<SessionSettings> = {}): Promise<Model> {
     const model = new Model(spec, info, tokenizer, { threads: clampThreads(options.threads ?? 0), executionProvider: options.executionProvider ?? 'cpu' });
-    await model.session(model.mainOptions());
+    await model.session(model.plainOptions('all', false, false));
     return model;
   }
 
@@ -224,7 +226,9 @@ export class Model {
     const options: ForwardOptions = useMain
       ? hooks.length === 0
         ? this.plainOptions(logitsMode, edits.size > 0, n === 1)
-        : this.mainOptions(n === 1)
+        : edits.size > 0
+        ? this.mainOptions(n === 1)
+        : this.cacheOptions(n === 1)
       : {
           startLayer,
           residInput: req.resid !== undefined,
@@ -463,6 +467,15 @@ export class Model {
     }));
     // Decoding steps (one position) get the same graph with matrix products arranged for one row.
     return onePosition ? this.pinnedOptions('main-step', () => ({ ...main, onePosition: true })) : main;
+  }
+
+  /**
+   * The main graph without intervention points, for forwards that fetch hooks and edit nothing (caching,
+   * a patch's clean and source runs): each point fed the identity would still cost a multiply and an add
+   * over its activation.
+   */
+  private cacheOptions(onePosition: boolean): ForwardOptions {
+    return this.pinnedOptions(`cache:${onePosition}`, () => ({ ...this.mainOptions(onePosition), interventions: new Set<string>() }));
   }
 
   /**
