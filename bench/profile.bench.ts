@@ -1,7 +1,10 @@
 // Where a forward's time goes: onnxruntime's own per-operator profile of the GPT-2-small-shaped forward
 // (T = 64, the bench's checkpoint, weights fed as in every engine graph, no hook outputs), with each
 // operator's share and the matrix products' FLOP rate, so the arithmetic floor of a forward can be read
-// off: its FLOPs at the rate the products reach. Prints figures; asserts nothing.
+// off: its FLOPs at the rate the products reach. Then where caching every hook spends its extra time: the
+// graph with every hook as an output, fetching all of them against fetching only the logits, against the
+// plain graph (hook outputs are materialised and block fusions; each fetched one is copied into JavaScript).
+// Prints figures; asserts nothing.
 //
 //   npm run bench:profile   (or: node --import tsx bench/profile.bench.ts [--threads N] [--seq T] [--runs N])
 import * as ort from 'onnxruntime-node';
@@ -12,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { loadCheckpoint } from '../src/engine/checkpoint/load';
 import { GPT2_SMALL_SHAPE, randomGpt2Checkpoint } from '../src/engine/checkpoint/synthetic';
 import { buildForwardGraph } from '../src/engine/onnx/forwardGraph';
+import { allHooks, hookRank, isMainInterventionPoint, localHookName } from '../src/engine/hooks';
 
 const { values } = parseArgs({ options: { threads: { type: 'string', default: '2' }, seq: { type: 'string', default: '64' }, runs: { type: 'string', default: '10' } } });
 const MODEL_DIR = join(__dirname, 'out', 'gpt2-small-shaped');
@@ -62,6 +66,63 @@ async function main(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  await hookCost(spec, T, runs);
+}
+
+/** Median ms of `runs` runs (after two warm-up runs) of `session` fetching `fetches`. */
+async function timeRuns(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, fetches: string[], runs: number): Promise<{ ms: number; bytes: number }> {
+  const times: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < runs + 2; i++) {
+    const t0 = performance.now();
+    const out = await session.run(feeds, fetches);
+    if (i >= 2) times.push(performance.now() - t0);
+    bytes = Object.values(out).reduce((a, t) => a + (t.data as Float32Array).byteLength, 0);
+  }
+  return { ms: times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!, bytes };
+}
+
+async function hookCost(spec: ReturnType<typeof loadCheckpoint>['spec'], T: number, runs: number): Promise<void> {
+  const hooks = allHooks(spec.config);
+  const base = { startLayer: 0, residInput: false, interventions: new Set<string>(), logits: 'all' as const, past: false, weightsAsInputs: true };
+  const session = async (outputs: Set<string>, interventions = new Set<string>()) => {
+    const built = buildForwardGraph(spec, { ...base, outputs, interventions });
+    const s = await ort.InferenceSession.create(built.bytes, { intraOpNumThreads: Number(values.threads), graphOptimizationLevel: 'all', logSeverityLevel: 3, extra: { session: { intra_op: { allow_spinning: '0' } } } });
+    const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', BigInt64Array.from({ length: T }, (_, i) => BigInt((i * 7919) % spec.config.dVocab)), [1, T]) };
+    for (const w of built.weightInputs) feeds[w.name] = new ort.Tensor('float32', w.data, w.dims);
+    // Intervention points fed the identity (x * 1 + 0), as the engine's main graph is when a run has no edits.
+    for (const h of interventions) {
+      const shape = Array.from({ length: hookRank(localHookName(h)) }, () => 1);
+      feeds[`keep.${h}`] = new ort.Tensor('float32', Float32Array.from([1]), shape);
+      feeds[`add.${h}`] = new ort.Tensor('float32', Float32Array.from([0]), shape);
+    }
+    return { s, feeds };
+  };
+  const plain = await session(new Set());
+  const cached = await session(new Set(hooks));
+  const points = new Set(hooks.filter((h) => isMainInterventionPoint(localHookName(h))));
+  const main = await session(new Set(hooks), points);
+  // Interleaved, twice, so that a busy moment of the machine does not land on one variant only.
+  const ms = { plain: [] as number[], logits: [] as number[], all: [] as number[], main: [] as number[] };
+  let bytes = 0;
+  for (let round = 0; round < 2; round++) {
+    ms.plain.push((await timeRuns(plain.s, plain.feeds, ['logits'], runs)).ms);
+    ms.logits.push((await timeRuns(cached.s, cached.feeds, ['logits'], runs)).ms);
+    const all = await timeRuns(cached.s, cached.feeds, ['logits', ...hooks], runs);
+    ms.all.push(all.ms);
+    bytes = all.bytes;
+    ms.main.push((await timeRuns(main.s, main.feeds, ['logits', ...hooks], runs)).ms);
+  }
+  await plain.s.release();
+  await cached.s.release();
+  await main.s.release();
+  const best = (a: number[]) => Math.min(...a);
+  const [p, l, a, m] = [best(ms.plain), best(ms.logits), best(ms.all), best(ms.main)];
+  console.log(`\ncaching every hook (${hooks.length} outputs, ${(bytes / 2 ** 20).toFixed(1)} MiB with the logits), best of two medians of ${runs}:`);
+  console.log(`  plain graph, logits only                    ${p.toFixed(1).padStart(6)} ms`);
+  console.log(`  graph with every hook output, logits only   ${l.toFixed(1).padStart(6)} ms  (+${(l - p).toFixed(1)} ms: hook outputs materialised, fusions blocked)`);
+  console.log(`  the same graph, every hook fetched          ${a.toFixed(1).padStart(6)} ms  (+${(a - l).toFixed(1)} ms: onnxruntime-node's copy of each output into JavaScript)`);
+  console.log(`  ... with the ${points.size} intervention points fed the identity ${m.toFixed(1).padStart(6)} ms  (+${(m - a).toFixed(1)} ms: the engine's main graph without edits)`);
 }
 
 void main();
