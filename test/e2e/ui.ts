@@ -69,8 +69,16 @@ async function main(): Promise<number> {
       await input.waitFor({ state: 'visible', timeout: 15_000 });
       // code-server's simple file dialog: type the folder's path, then accept. Under load the dialog may still
       // be navigating when Enter arrives, so accept again until it closes.
-      await input.fill(`${folder}/not-a-model/`);
+      // The dialog fills in its starting folder (the workspace) after it shows: a path typed before that is
+      // overwritten and Enter accepts the workspace (seen once in CI). Type once it has, and again if it changed.
+      const target = `${folder}/not-a-model/`;
+      await page.waitForFunction(() => ((document.querySelector('.quick-input-widget input') as HTMLInputElement | null)?.value ?? '').length > 0, undefined, { timeout: 10_000 }).catch(() => undefined);
+      await input.fill(target);
       await page.waitForTimeout(1000);
+      if ((await input.inputValue()) !== target) {
+        await input.fill(target);
+        await page.waitForTimeout(1000);
+      }
       for (let i = 0; i < 5 && (await input.isVisible()); i++) {
         await page.keyboard.press('Enter');
         await page.waitForTimeout(1000);
