@@ -130,12 +130,14 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
     models.onDidChangeActiveModel(() => {
       analysisPanels.modelChanged();
       const current = session.current;
-      if (current) {
-        models.loadActive().then(
-          (info) => (info ? session.run(current.text).then(() => undefined) : undefined),
-          () => undefined, // loadActive showed the error
-        ).catch((err: unknown) => log.error('Running the prompt on the new model failed', err));
-      }
+      if (!current) return;
+      void (async () => {
+        try {
+          if (await models.loadActive()) await session.run(current.text);
+        } catch (err) {
+          log.error('Running the prompt on the new model failed', err);
+        }
+      })();
     }),
   );
   const causal = new CausalPanels({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive(), interventions });
