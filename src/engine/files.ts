@@ -3,7 +3,7 @@
 // read forever (and then worker.terminate() never returns), a device or a huge file would grow memory
 // without limit, a directory or a symlink loop throws a raw errno. So each read opens without blocking,
 // checks on the open descriptor that it is a regular file of bounded size, then reads exactly that.
-import { closeSync, constants, fstatSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, read, readSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Stats } from 'node:fs';
 import { UserError } from './errors';
@@ -77,6 +77,27 @@ export function readExactly(fd: number, target: Uint8Array, position: number, wh
     if (n === 0) throw new UserError(`${what}: unexpected end of file (the file shrank or is truncated).`);
     done += n;
   }
+}
+
+/**
+ * readExactly on libuv's thread pool. The read is queued before this returns, so it goes on while the calling
+ * thread does synchronous work (building an onnxruntime session blocks it for a fifth of a second).
+ */
+export function readExactlyInBackground(fd: number, target: Uint8Array, position: number, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let done = 0;
+    const next = (): void => {
+      read(fd, target, done, Math.min(target.byteLength - done, 1 << 30), position + done, (err, n) => {
+        if (err) return reject(new UserError(`${what}: read failed: ${fileErrorReason(err)}.`));
+        if (n === 0) return reject(new UserError(`${what}: unexpected end of file (the file shrank or is truncated).`));
+        done += n;
+        if (done < target.byteLength) next();
+        else resolve();
+      });
+    };
+    if (target.byteLength === 0) resolve();
+    else next();
+  });
 }
 
 /**

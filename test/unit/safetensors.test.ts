@@ -1,9 +1,9 @@
 // Safetensors reading and writing with hand-computed dtype conversions.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bf16ToF32, f16ToF32, readSafetensorsHeader, readTensorF32 } from '../../src/engine/checkpoint/safetensors';
+import { bf16ToF32, f16ToF32, readSafetensorsHeader, readTensorF32, readTensorF32InBackground } from '../../src/engine/checkpoint/safetensors';
 import { writeSafetensors } from '../../src/engine/checkpoint/safetensorsWriter';
 
 describe('safetensors', function () {
@@ -30,6 +30,24 @@ describe('safetensors', function () {
       assert.deepEqual(h.metadata, { format: 'pt' });
       assert.deepEqual(h.tensors.get('a')!.shape, [2, 2]);
       for (const name of ['a', 'b', 'c']) assert.deepEqual(Array.from(readTensorF32(h.tensors.get(name)!)), Array.from(data), name);
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  it('reads in the background what it reads in the foreground, and a file that shrank after its header is a clear error', async function () {
+    const dir = mkdtempSync(join(tmpdir(), 'st-'));
+    try {
+      const data = Float32Array.from({ length: 300 }, (_, i) => Math.cos(i) * 7);
+      const file = join(dir, 'x.safetensors');
+      writeSafetensors(file, { a: { dtype: 'F32', shape: [300], data }, b: { dtype: 'BF16', shape: [300], data }, c: { dtype: 'F16', shape: [300], data } });
+      const h = readSafetensorsHeader(file);
+      // Every read is queued at once, as a load queues them.
+      const read = await Promise.all(['a', 'b', 'c'].map((name) => readTensorF32InBackground(h.tensors.get(name)!)));
+      for (const [i, name] of ['a', 'b', 'c'].entries()) assert.deepEqual(Array.from(read[i]!), Array.from(readTensorF32(h.tensors.get(name)!)), name);
+      truncateSync(file, h.tensors.get('c')!.offset + 10);
+      await assert.rejects(readTensorF32InBackground(h.tensors.get('c')!), /x\.safetensors: tensor c: unexpected end of file \(the file shrank or is truncated\)/);
+      await assert.rejects(readTensorF32InBackground({ ...h.tensors.get('a')!, dtype: 'I64' }), /tensor a has dtype I64; weights must be F32, F16 or BF16/);
     } finally {
       rmSync(dir, { recursive: true });
     }

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { transpose } from '../../src/engine/architectures/spec';
+import { inPlaceTransposer, transpose } from '../../src/engine/architectures/spec';
 
 describe('transpose (checkpoint layouts)', () => {
   it('matches the definition for shapes that are and are not multiples of its tiles, bit for bit', () => {
@@ -24,5 +24,19 @@ describe('transpose (checkpoint layouts)', () => {
     const big = Float32Array.from({ length: 20 }, (_, i) => i);
     const t = transpose(big.subarray(2, 8), 2, 3); // [[2,3,4],[5,6,7]]
     assert.deepEqual(Array.from(t), [2, 5, 3, 6, 4, 7]);
+  });
+
+  it('in place through one scratch array: the same array comes back transposed, for matrices of several shapes in turn', () => {
+    const inPlace = inPlaceTransposer(40);
+    for (const [rows, cols] of [[5, 8], [8, 5], [3, 3], [1, 7]] as const) {
+      const m = Float32Array.from({ length: rows * cols }, (_, i) => i - 0.5);
+      const expected = transpose(m, rows, cols);
+      const out = inPlace(m, rows, cols);
+      assert.equal(out, m, 'the array read is the array kept');
+      assert.deepEqual(Array.from(out), Array.from(expected), `${rows}x${cols}`);
+    }
+    assert.equal(inPlace(new Float32Array(0), 5, 8).length, 0); // a dry run
+    assert.throws(() => inPlace(new Float32Array(42), 6, 7), /over 40/);
+    assert.throws(() => transpose(new Float32Array(6), 2, 3, new Float32Array(5)), /shorter or overlapping/);
   });
 });

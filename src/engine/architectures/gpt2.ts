@@ -1,7 +1,7 @@
 // GPT-2: Conv1D weights stored [in, out] (already x @ W), fused c_attn [d, 3d] split into Q, K, V,
 // learned positions, LayerNorm, gelu_new, lm_head tied to wte. Hub checkpoints name tensors
 // without the `transformer.` prefix; save_pretrained adds it: both are accepted.
-import { SIZE_LIMITS as LIM, positive, size, transpose } from './spec';
+import { SIZE_LIMITS as LIM, inPlaceTransposer, positive, size } from './spec';
 import type { ConfigJson, ModelConfig, ModelSpec, TensorSource, Activation } from './spec';
 
 const ACTIVATIONS: Record<string, Activation> = { gelu_new: 'gelu_new', gelu: 'gelu', gelu_pytorch_tanh: 'gelu_tanh', relu: 'relu' };
@@ -48,6 +48,7 @@ export function gpt2Weights(config: ModelConfig, src: TensorSource): ModelSpec {
   const { dModel: d, dMlp, dVocab, nCtx } = config;
   const p = src.has('transformer.wte.weight') ? 'transformer.' : '';
   const layers = [];
+  const transpose = inPlaceTransposer(Math.max(3 * d * d, d * dMlp));
   for (let l = 0; l < config.nLayers; l++) {
     const h = `${p}h.${l}.`;
     const cAttn = src.get(`${h}attn.c_attn.weight`, [d, 3 * d]);

@@ -107,13 +107,14 @@ export interface TensorSource {
  * canonicalisation, bit-exact), eight source rows per pass so each write run is contiguous, and column
  * tiles that keep the eight source rows in cache.
  */
-export function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
+export function transpose(m: Float32Array, rows: number, cols: number, into?: Float32Array): Float32Array {
   // A checkpoint's dry run (names and shapes only, checkpoint/load.ts) passes empty arrays: looping over
   // them would read out of bounds, which is slow and leaves this function deoptimised for the real load.
   if (m.length === 0) return new Float32Array(0);
   if (m.length !== rows * cols) throw new Error(`internal: transpose of ${m.length} values as [${rows}, ${cols}]`);
+  if (into && (into.length < m.length || into.buffer === m.buffer)) throw new Error('internal: transpose into a shorter or overlapping array');
   const src = new Uint32Array(m.buffer, m.byteOffset, m.length);
-  const out = new Uint32Array(m.length);
+  const out = into ? new Uint32Array(into.buffer, into.byteOffset, m.length) : new Uint32Array(m.length);
   const TILE = 32;
   const rows8 = rows - (rows % 8);
   for (let c0 = 0; c0 < cols; c0 += TILE) {
@@ -134,7 +135,23 @@ export function transpose(m: Float32Array, rows: number, cols: number): Float32A
     }
     for (let r = rows8; r < rows; r++) for (let c = c0; c < c1; c++) out[c * rows + r] = src[r * cols + c]!;
   }
-  return new Float32Array(out.buffer);
+  return new Float32Array(out.buffer, out.byteOffset, m.length);
+}
+
+/**
+ * Transposes matrices in place, through one scratch array of `maxValues`. A checkpoint's load reads each
+ * matrix into an array of its own and transposes it here: a second array per matrix would leave the first for
+ * the garbage collector, which during a load holds up to the whole checkpoint once more.
+ */
+export function inPlaceTransposer(maxValues: number): (m: Float32Array, rows: number, cols: number) => Float32Array {
+  let scratch: Float32Array | undefined;
+  return (m, rows, cols) => {
+    if (m.length === 0) return m; // a dry run (see transpose)
+    if (m.length > maxValues) throw new Error(`internal: in-place transpose of ${m.length} values, over ${maxValues}`);
+    scratch ??= new Float32Array(maxValues);
+    m.set(transpose(m, rows, cols, scratch));
+    return m;
+  };
 }
 
 /** Reads an nn.Linear weight, [out, in]: the engine's own layout, so no copy is made. */

@@ -14,7 +14,7 @@ import { llamaConfig, llamaWeights, qwen3Config } from '../architectures/llama';
 import { neoxConfig, neoxWeights } from '../architectures/neox';
 import { SIZE_LIMITS } from '../architectures/spec';
 import type { ConfigJson, ModelConfig, ModelSpec, TensorSource } from '../architectures/spec';
-import { readSafetensorsHeader, readTensorF32 } from './safetensors';
+import { readSafetensorsHeader, readTensorF32, readTensorF32InBackground } from './safetensors';
 import { isGgufPath, openGgufCheckpoint } from './gguf';
 import { PromptTokenizer } from './tokenizer';
 import { modelNameForDir } from '../hub/repoId';
@@ -52,6 +52,8 @@ export interface CheckpointTensor {
   file: string;
   /** The data widened or dequantised to float32 in Hugging Face's layout. */
   read(): Float32Array;
+  /** read() with the file read queued on libuv's thread pool before it returns (safetensors). */
+  readInBackground?(): Promise<Float32Array>;
 }
 
 export interface CheckpointFiles {
@@ -109,7 +111,7 @@ export function inspectCheckpoint(dir: string): CheckpointFiles {
       // Which copy would win is an accident of file order: a tensor in two shards is refused.
       const other = entries.get(name);
       if (other) throw new UserError(`Tensor ${name} is in two weight files (${basename(other.file)} and ${f}): the checkpoint is inconsistent.`);
-      entries.set(name, { ...entry, read: () => readTensorF32(entry) });
+      entries.set(name, { ...entry, read: () => readTensorF32(entry), readInBackground: () => readTensorF32InBackground(entry) });
     }
   }
   return {
@@ -179,7 +181,11 @@ function safetensorFiles(dir: string, files: string[]): string[] {
   throw new UserError(`${dir} has no *.safetensors weights.`);
 }
 
-function tensorSource(files: CheckpointFiles, dry: boolean, used?: Set<string>): TensorSource {
+/**
+ * The adapters' view of the checkpoint. `dry` gives empty arrays (names and shapes only); `readAhead` holds
+ * tensors already read, each handed out once (an adapter may change what it gets in place).
+ */
+function tensorSource(files: CheckpointFiles, dry: boolean, used?: Set<string>, readAhead?: Map<string, Float32Array>): TensorSource {
   return {
     has: (name) => files.entries.has(name),
     names: () => [...files.entries.keys()],
@@ -190,7 +196,13 @@ function tensorSource(files: CheckpointFiles, dry: boolean, used?: Set<string>):
         throw new UserError(`${basename(e.file)}: tensor ${name} has shape [${e.shape.join(', ')}] but config.json implies [${shape.join(', ')}].`);
       }
       used?.add(name);
-      return dry ? new Float32Array(0) : e.read();
+      if (dry) return new Float32Array(0);
+      const ahead = readAhead?.get(name);
+      if (ahead) {
+        readAhead!.delete(name);
+        return ahead;
+      }
+      return e.read();
     },
   };
 }
@@ -213,12 +225,15 @@ function checkConfig(c: ModelConfig): void {
   if (!Number.isFinite(c.attnScale) || c.attnScale <= 0) throw new Error(`the attention scale ${c.attnScale} must be a finite number > 0`);
 }
 
-/** Checks names and shapes without reading data; returns the tensors the architecture uses. */
-function dryRun(files: CheckpointFiles): Set<string> {
+/**
+ * Checks names and shapes without reading data. Returns the tensors the architecture uses and the spec with
+ * empty weight arrays: the model's shapes and structure.
+ */
+function dryRun(files: CheckpointFiles): { used: Set<string>; shapes: ModelSpec } {
   const used = new Set<string>();
-  files.adapter.weights(files.config, tensorSource(files, true, used));
+  const shapes = files.adapter.weights(files.config, tensorSource(files, true, used));
   checkLayerCount(files, used);
-  return used;
+  return { used, shapes };
 }
 
 /**
@@ -270,12 +285,52 @@ export function validateCheckpoint(dir: string): ModelInfo {
   const files = inspectCheckpoint(dir);
   const warnings = [...(files.notes ?? [])];
   if (!files.tokenizerPath && !files.tokenizerJson && !files.notes) warnings.push('No tokenizer.json: prompts must be given as token ids.');
-  return makeInfo(files, dryRun(files), warnings);
+  return makeInfo(files, dryRun(files).used, warnings);
 }
 
 export function loadCheckpoint(dir: string, options: LoadOptions = {}): LoadedCheckpoint {
+  const opened = openCheckpoint(dir, options);
+  return finishLoading(opened, tensorSource(opened.files, false));
+}
+
+/** A checkpoint whose weights are being read on background threads: what is known before they are in. */
+export interface CheckpointLoad {
+  info: ModelInfo;
+  /** The spec with empty weight arrays, enough to build graphs (they read weights as inputs) before the weights are in. */
+  shapes: ModelSpec;
+  loaded: Promise<LoadedCheckpoint>;
+}
+
+/**
+ * loadCheckpoint with every safetensors read queued on libuv's thread pool before this returns, so the caller's
+ * thread is free meanwhile (Model.load builds the first graph's session then). Checks fail as early as loadCheckpoint's.
+ */
+export function startLoadingCheckpoint(dir: string, options: LoadOptions = {}): CheckpointLoad {
+  const opened = openCheckpoint(dir, options);
+  const reads = [...opened.used].map((name) => {
+    const e = opened.files.entries.get(name)!;
+    return e.readInBackground ? e.readInBackground().then((data) => [name, data] as const) : undefined;
+  });
+  const loaded = Promise.all(reads).then((read) => {
+    const readAhead = new Map(read.filter((r) => r !== undefined));
+    return finishLoading(opened, tensorSource(opened.files, false, undefined, readAhead));
+  });
+  return { info: opened.info, shapes: opened.shapes, loaded };
+}
+
+interface OpenedCheckpoint {
+  files: CheckpointFiles;
+  /** The tensors the architecture reads. */
+  used: Set<string>;
+  info: ModelInfo;
+  shapes: ModelSpec;
+}
+
+/** Everything that can be checked before reading weights: names, shapes, the layer count, free memory. */
+function openCheckpoint(dir: string, options: LoadOptions): OpenedCheckpoint {
   const files = inspectCheckpoint(dir);
-  const info = makeInfo(files, dryRun(files), []); // fails fast on names and shapes
+  const { used, shapes } = dryRun(files); // fails fast on names and shapes
+  const info = makeInfo(files, used, []);
   const free = options.freeMemoryBytes ?? freemem();
   // Weights as float32, plus onnxruntime's working memory: refuse before reading anything.
   const needed = info.weightBytes * 1.5;
@@ -285,7 +340,11 @@ export function loadCheckpoint(dir: string, options: LoadOptions = {}): LoadedCh
     );
   }
   options.onProgress?.('Reading weights', 0);
-  const spec = files.adapter.weights(files.config, tensorSource(files, false));
+  return { files, used, info, shapes };
+}
+
+function finishLoading({ files, info }: OpenedCheckpoint, src: TensorSource): LoadedCheckpoint {
+  const spec = files.adapter.weights(files.config, src);
   const warnings: string[] = [...(files.notes ?? [])];
   // One NaN anywhere (a bias, a norm weight) spreads to every logit: refused rather than run.
   const bad = nonFiniteTensors(spec);
@@ -307,15 +366,31 @@ function nonFiniteTensors(spec: ModelSpec): string[] {
     if (v instanceof Float32Array) {
       if (seen.has(v)) return; // tied embeddings: W_U is W_E
       seen.add(v);
-      for (let i = 0; i < v.length; i++) {
-        if (!Number.isFinite(v[i]!)) {
-          bad.push(name);
-          return;
-        }
-      }
+      if (!allFinite(v)) bad.push(name);
     } else if (Array.isArray(v)) v.forEach((x, i) => walk(name === 'layers' ? `blocks.${i}` : `${name}.${i}`, x));
     else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(name ? `${name}.${k}` : k, x);
   };
   walk('', spec.weights);
   return bad;
+}
+
+/**
+ * Whether every value is finite, at memory speed: x * 0 is 0 for a finite x and NaN for NaN or ±Inf, so the
+ * sums stay 0 exactly when all are finite. Four sums keep four additions in flight (a GPT-2-small checkpoint:
+ * 70 ms, against 230 ms for Number.isFinite on each value).
+ */
+function allFinite(v: Float32Array): boolean {
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  let d = 0;
+  const n4 = v.length - (v.length % 4);
+  for (let i = 0; i < n4; i += 4) {
+    a += v[i]! * 0;
+    b += v[i + 1]! * 0;
+    c += v[i + 2]! * 0;
+    d += v[i + 3]! * 0;
+  }
+  for (let i = n4; i < v.length; i++) a += v[i]! * 0;
+  return a + b + c + d === 0;
 }

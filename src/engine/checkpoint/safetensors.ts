@@ -5,7 +5,7 @@
 import { closeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { UserError } from '../errors';
-import { openRegularFile, readExactly } from '../files';
+import { openRegularFile, readExactly, readExactlyInBackground } from '../files';
 
 export type StoredDtype = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -103,11 +103,9 @@ function checkNoOverlap(file: string, tensors: Map<string, TensorEntry>): void {
 
 /** Reads one tensor's data widened to float32. */
 export function readTensorF32(entry: TensorEntry): Float32Array {
-  if (!FLOAT_DTYPES.has(entry.dtype)) throw new UserError(`${basename(entry.file)}: tensor ${entry.name} has dtype ${entry.dtype}; weights must be F32, F16 or BF16.`);
-  const what = `${basename(entry.file)}: tensor ${entry.name}`;
+  const { n, what } = checkFloatTensor(entry);
   const { fd } = openRegularFile(entry.file, basename(entry.file), Number.MAX_SAFE_INTEGER);
   try {
-    const n = entry.byteLength / DTYPE_BYTES[entry.dtype];
     if (entry.dtype === 'F32') {
       const out = new Float32Array(n);
       readExactly(fd, new Uint8Array(out.buffer), entry.offset, what);
@@ -115,10 +113,37 @@ export function readTensorF32(entry: TensorEntry): Float32Array {
     }
     const raw = new Uint16Array(n);
     readExactly(fd, new Uint8Array(raw.buffer), entry.offset, what);
-    return entry.dtype === 'F16' ? f16ToF32(raw) : bf16ToF32(raw);
+    return widen(entry, raw);
   } finally {
     closeSync(fd);
   }
+}
+
+/** readTensorF32 with the read queued on libuv's thread pool before this returns (see readExactlyInBackground). */
+export async function readTensorF32InBackground(entry: TensorEntry): Promise<Float32Array> {
+  const { n, what } = checkFloatTensor(entry);
+  const { fd } = openRegularFile(entry.file, basename(entry.file), Number.MAX_SAFE_INTEGER);
+  try {
+    if (entry.dtype === 'F32') {
+      const out = new Float32Array(n);
+      await readExactlyInBackground(fd, new Uint8Array(out.buffer), entry.offset, what);
+      return out;
+    }
+    const raw = new Uint16Array(n);
+    await readExactlyInBackground(fd, new Uint8Array(raw.buffer), entry.offset, what);
+    return widen(entry, raw);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function checkFloatTensor(entry: TensorEntry): { n: number; what: string } {
+  if (!FLOAT_DTYPES.has(entry.dtype)) throw new UserError(`${basename(entry.file)}: tensor ${entry.name} has dtype ${entry.dtype}; weights must be F32, F16 or BF16.`);
+  return { n: entry.byteLength / DTYPE_BYTES[entry.dtype], what: `${basename(entry.file)}: tensor ${entry.name}` };
+}
+
+function widen(entry: TensorEntry, raw: Uint16Array): Float32Array {
+  return entry.dtype === 'F16' ? f16ToF32(raw) : bf16ToF32(raw);
 }
 
 export function bf16ToF32(raw: Uint16Array): Float32Array {

@@ -16,6 +16,16 @@ export class GraphSession {
   ) {}
 
   static async create(bytes: Uint8Array, weightFeeds: Record<string, ort.Tensor>, settings: SessionSettings): Promise<GraphSession> {
+    return GraphSession.over(await GraphSession.createOrtSession(bytes, settings), weightFeeds);
+  }
+
+  /** The wrapper over a session built ahead of its weights (GraphSession.createOrtSession). */
+  static over(session: ort.InferenceSession, weightFeeds: Record<string, ort.Tensor>): GraphSession {
+    return new GraphSession(session, weightFeeds);
+  }
+
+  /** The onnxruntime session of a graph, which needs no weights: they are fed at each run. */
+  static async createOrtSession(bytes: Uint8Array, settings: SessionSettings): Promise<ort.InferenceSession> {
     const options: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
@@ -26,9 +36,8 @@ export class GraphSession {
       extra: { session: { intra_op: { allow_spinning: '0' } } },
     };
     if (settings.threads > 0) options.intraOpNumThreads = settings.threads;
-    let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(bytes, options);
+      return await ort.InferenceSession.create(bytes, options);
     } catch (e) {
       if (settings.executionProvider !== 'cpu') {
         throw new UserError(
@@ -38,7 +47,6 @@ export class GraphSession {
       }
       throw e;
     }
-    return new GraphSession(session, weightFeeds);
   }
 
   get inputNames(): readonly string[] {

@@ -17,10 +17,24 @@ export class SessionCache {
   private readonly weightTensors = new Map<string, ort.Tensor>();
   private readonly pinned = new Set<string>();
 
+  /** A session built from a graph's bytes before the weights were in (Model.load), for the first graph built if it has those bytes. */
+  private early: { bytes: Uint8Array; session: Promise<ort.InferenceSession> } | undefined;
+
   constructor(
     private readonly settings: SessionSettings,
     private readonly maxSessions = 24,
   ) {}
+
+  /**
+   * Starts building the session of a graph whose weights are not read yet (graphs depend on shapes only). The
+   * next session built uses it if its graph has the same bytes, and releases it otherwise: the bytes, not a key,
+   * decide, so a graph that came out differently once the weights were in is never served by it.
+   */
+  buildAhead(bytes: Uint8Array): Promise<unknown> {
+    const session = GraphSession.createOrtSession(bytes, this.settings);
+    this.early = { bytes, session };
+    return session;
+  }
 
   /** The session for `key`, built by `build` on first use. Pinned sessions are never evicted. */
   get(key: string, build: () => GraphDescription, options: { pin?: boolean } = {}): Promise<GraphSession> {
@@ -47,6 +61,15 @@ export class SessionCache {
   }
 
   private async create(graph: GraphDescription): Promise<GraphSession> {
+    const early = this.early;
+    this.early = undefined;
+    if (early && sameBytes(early.bytes, graph.bytes)) return GraphSession.over(await early.session, this.weightFeeds(graph));
+    // Built for the first graph asked for, which came out otherwise: of no further use.
+    if (early) void early.session.then((s) => s.release()).catch(() => undefined);
+    return GraphSession.create(graph.bytes, this.weightFeeds(graph), this.settings);
+  }
+
+  private weightFeeds(graph: GraphDescription): Record<string, ort.Tensor> {
     const weightFeeds: Record<string, ort.Tensor> = {};
     for (const w of graph.weightInputs) {
       let t = this.weightTensors.get(w.name);
@@ -56,12 +79,18 @@ export class SessionCache {
       }
       weightFeeds[w.name] = t;
     }
-    return GraphSession.create(graph.bytes, weightFeeds, this.settings);
+    return weightFeeds;
   }
 
   async dispose(): Promise<void> {
+    if (this.early) await this.early.session.then((s) => s.release()).catch(() => undefined);
+    this.early = undefined;
     const all = [...this.sessions.values()];
     this.sessions.clear();
     for (const s of all) await s.then((x) => x.release()).catch(() => undefined);
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
 }
