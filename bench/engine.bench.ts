@@ -133,9 +133,9 @@ async function main(): Promise<void> {
   const torch = typeof results.torch === 'object' ? (results.torch as Record<string, number>) : null;
   const rows: Array<[string, string, string, string]> = [
     ['session ready (load + graph)', `${f(results.sessionReadyMs, 0)} ms`, torch ? `${f(torch.load_ms, 0)} ms` : '-', ''],
-    ['  of which: reading the weights (session built meanwhile)', `${f(results.checkpointReadMs, 0)} ms`, '', ''],
-    ['  of which: after the read (taking that session)', `${f(results.graphAndSessionMs, 0)} ms`, '', ''],
-    ['  minimal graph (no hook outputs, no interventions)', `${f(results.minimalGraphForwardMs)} ms`, '', ''],
+    ['  of which: reading weights (+ session meanwhile)', `${f(results.checkpointReadMs, 0)} ms`, '', ''],
+    ['  of which: after the read', `${f(results.graphAndSessionMs, 0)} ms`, '', ''],
+    ['  minimal graph (no hook outputs or edits)', `${f(results.minimalGraphForwardMs)} ms`, '', ''],
     ['forward, no hooks', `${f(results.forwardMs)} ms`, torch ? `${f(torch.forward_ms)} ms` : '-', torch ? `${f(results.speedupVsTorchForward, 2)}x` : ''],
     [`forward + cache all ${hooks.length} hooks`, `${f(results.forwardCacheAllMs)} ms`, torch ? `${f(torch.forward_cache_ms)} ms` : '-', torch ? `${f(results.speedupVsTorchCache, 2)}x` : ''],
     ['  cache overhead (cache / no hooks)', `${f(results.cacheOverhead, 2)}x`, '', ''],
