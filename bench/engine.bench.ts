@@ -146,8 +146,8 @@ async function main(): Promise<void> {
     ['peak RSS', `${f(results.peakRssMb, 0)} MB (${f(results.peakRssOverWeights, 2)}x weights)`, torch ? `${f(torch.peak_rss_mb, 0)} MB` : '-', ''],
   ];
   process.stdout.write(`\nMechLens engine vs PyTorch eager — ${results.model as string}, T=${T}, ${THREADS} threads, median of ${ITERS}\n`);
-  process.stdout.write(`${'measure'.padEnd(48)}${'MechLens'.padEnd(26)}${'PyTorch'.padEnd(14)}ratio\n`);
-  for (const [a, b, c, d] of rows) process.stdout.write(`${a.padEnd(48)}${b.padEnd(26)}${c.padEnd(14)}${d}\n`);
+  process.stdout.write(`${'measure'.padEnd(50)}${'MechLens'.padEnd(26)}${'PyTorch'.padEnd(14)}ratio\n`);
+  for (const [a, b, c, d] of rows) process.stdout.write(`${a.padEnd(50)}${b.padEnd(26)}${c.padEnd(14)}${d}\n`);
   if (torch) process.stdout.write(`PyTorch ${String(torch.torch_version)}, OMP_WAIT_POLICY=${String(torch.omp_wait_policy)}, threads ${String(torch.threads)}\n`);
 }
 

@@ -168,6 +168,13 @@ describe('bad input', function () {
     tensors['transformer.h.1.mlp.c_fc.bias']!.data[3] = NaN;
     writeSafetensors(join(dir, 'model.safetensors'), tensors);
     await rejects(Model.load(dir), /NaN or Inf values in: blocks\.1\.b_in/);
+    // In a matrix transposed as it is read (checked then, named from the spec), and by the synchronous loader.
+    tensors['transformer.h.1.mlp.c_fc.bias']!.data[3] = 0;
+    tensors['transformer.h.0.mlp.c_proj.weight']!.data[7] = -Infinity;
+    writeSafetensors(join(dir, 'model.safetensors'), tensors);
+    await rejects(Model.load(dir), /NaN or Inf values in: blocks\.0\.W_out\./);
+    const { loadCheckpoint } = await import('../../src/engine/checkpoint/load');
+    assert.throws(() => loadCheckpoint(dir), /NaN or Inf values in: blocks\.0\.W_out\./);
   });
 
   it('a checkpoint too big for free memory is refused before loading', async function () {

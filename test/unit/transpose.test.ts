@@ -26,9 +26,9 @@ describe('transpose (checkpoint layouts)', () => {
     assert.deepEqual(Array.from(t), [2, 5, 3, 6, 4, 7]);
   });
 
-  it('in place through one scratch array: the same array comes back transposed, for matrices of several shapes in turn', () => {
-    const inPlace = inPlaceTransposer(40);
-    for (const [rows, cols] of [[5, 8], [8, 5], [3, 3], [1, 7]] as const) {
+  it('in place through one scratch array: the same array comes back transposed, for matrices of several shapes in turn (the scratch grows)', () => {
+    const inPlace = inPlaceTransposer();
+    for (const [rows, cols] of [[5, 8], [8, 5], [3, 3], [1, 7], [9, 11]] as const) {
       const m = Float32Array.from({ length: rows * cols }, (_, i) => i - 0.5);
       const expected = transpose(m, rows, cols);
       const out = inPlace(m, rows, cols);
@@ -36,7 +36,6 @@ describe('transpose (checkpoint layouts)', () => {
       assert.deepEqual(Array.from(out), Array.from(expected), `${rows}x${cols}`);
     }
     assert.equal(inPlace(new Float32Array(0), 5, 8).length, 0); // a dry run
-    assert.throws(() => inPlace(new Float32Array(42), 6, 7), /over 40/);
     assert.throws(() => transpose(new Float32Array(6), 2, 3, new Float32Array(5)), /shorter or overlapping/);
   });
 });

@@ -85,6 +85,7 @@ export function gemma3MultimodalWeights(config: ModelConfig, src: TensorSource):
   const inner: TensorSource = {
     has: (name) => src.has(rename(name)),
     get: (name, shape) => src.get(rename(name), shape),
+    getTransposed: (name, shape) => src.getTransposed(rename(name), shape),
     names: () => src.names(),
   };
   return llamaWeights(config, inner);

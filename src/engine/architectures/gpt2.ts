@@ -1,7 +1,7 @@
 // GPT-2: Conv1D weights stored [in, out] (already x @ W), fused c_attn [d, 3d] split into Q, K, V,
 // learned positions, LayerNorm, gelu_new, lm_head tied to wte. Hub checkpoints name tensors
 // without the `transformer.` prefix; save_pretrained adds it: both are accepted.
-import { SIZE_LIMITS as LIM, inPlaceTransposer, positive, size } from './spec';
+import { SIZE_LIMITS as LIM, positive, size } from './spec';
 import type { ConfigJson, ModelConfig, ModelSpec, TensorSource, Activation } from './spec';
 
 const ACTIVATIONS: Record<string, Activation> = { gelu_new: 'gelu_new', gelu: 'gelu', gelu_pytorch_tanh: 'gelu_tanh', relu: 'relu' };
@@ -48,14 +48,12 @@ export function gpt2Weights(config: ModelConfig, src: TensorSource): ModelSpec {
   const { dModel: d, dMlp, dVocab, nCtx } = config;
   const p = src.has('transformer.wte.weight') ? 'transformer.' : '';
   const layers = [];
-  const transpose = inPlaceTransposer(Math.max(3 * d * d, d * dMlp));
   for (let l = 0; l < config.nLayers; l++) {
     const h = `${p}h.${l}.`;
-    const cAttn = src.get(`${h}attn.c_attn.weight`, [d, 3 * d]);
-    const cAttnB = src.get(`${h}attn.c_attn.bias`, [3 * d]);
     // Conv1D stores [in, out]; the engine keeps [out, in]. The fused [d, 3d] matrix's transpose is
     // [3d, d], whose row blocks are W_Q, W_K and W_V.
-    const cAttnT = transpose(cAttn, d, 3 * d);
+    const cAttnT = src.getTransposed(`${h}attn.c_attn.weight`, [d, 3 * d]);
+    const cAttnB = src.get(`${h}attn.c_attn.bias`, [3 * d]);
     const split = (part: number) => cAttnT.subarray(part * d * d, (part + 1) * d * d);
     layers.push({
       ln1: { w: src.get(`${h}ln_1.weight`, [d]), b: src.get(`${h}ln_1.bias`, [d]) },
@@ -65,12 +63,12 @@ export function gpt2Weights(config: ModelConfig, src: TensorSource): ModelSpec {
       b_Q: cAttnB.slice(0, d),
       b_K: cAttnB.slice(d, 2 * d),
       b_V: cAttnB.slice(2 * d),
-      W_O: transpose(src.get(`${h}attn.c_proj.weight`, [d, d]), d, d),
+      W_O: src.getTransposed(`${h}attn.c_proj.weight`, [d, d]),
       b_O: src.get(`${h}attn.c_proj.bias`, [d]),
       ln2: { w: src.get(`${h}ln_2.weight`, [d]), b: src.get(`${h}ln_2.bias`, [d]) },
-      W_in: transpose(src.get(`${h}mlp.c_fc.weight`, [d, dMlp]), d, dMlp),
+      W_in: src.getTransposed(`${h}mlp.c_fc.weight`, [d, dMlp]),
       b_in: src.get(`${h}mlp.c_fc.bias`, [dMlp]),
-      W_out: transpose(src.get(`${h}mlp.c_proj.weight`, [dMlp, d]), dMlp, d),
+      W_out: src.getTransposed(`${h}mlp.c_proj.weight`, [dMlp, d]),
       b_out: src.get(`${h}mlp.c_proj.bias`, [d]),
     });
   }

@@ -98,6 +98,11 @@ export interface TensorSource {
   has(name: string): boolean;
   /** Reads a tensor and checks its shape; throws a UserError naming the file on a mismatch. */
   get(name: string, shape: number[]): Float32Array;
+  /**
+   * get() of a stored [rows, cols] matrix, transposed to [cols, rows] in the array it was read into (GPT-2's
+   * Conv1D layout). The loader may transpose it as soon as it is read, while other reads go on.
+   */
+  getTransposed(name: string, shape: [rows: number, cols: number]): Float32Array;
   names(): string[];
 }
 
@@ -139,16 +144,15 @@ export function transpose(m: Float32Array, rows: number, cols: number, into?: Fl
 }
 
 /**
- * Transposes matrices in place, through one scratch array of `maxValues`. A checkpoint's load reads each
- * matrix into an array of its own and transposes it here: a second array per matrix would leave the first for
- * the garbage collector, which during a load holds up to the whole checkpoint once more.
+ * Transposes matrices in place, through one scratch array (grown to the largest). A checkpoint's load reads
+ * each matrix into an array of its own and transposes it here: a second array per matrix would leave the
+ * first for the garbage collector, which during a load holds up to the whole checkpoint once more.
  */
-export function inPlaceTransposer(maxValues: number): (m: Float32Array, rows: number, cols: number) => Float32Array {
-  let scratch: Float32Array | undefined;
+export function inPlaceTransposer(): (m: Float32Array, rows: number, cols: number) => Float32Array {
+  let scratch = new Float32Array(0);
   return (m, rows, cols) => {
     if (m.length === 0) return m; // a dry run (see transpose)
-    if (m.length > maxValues) throw new Error(`internal: in-place transpose of ${m.length} values, over ${maxValues}`);
-    scratch ??= new Float32Array(maxValues);
+    if (scratch.length < m.length) scratch = new Float32Array(m.length);
     m.set(transpose(m, rows, cols, scratch));
     return m;
   };

@@ -21,6 +21,7 @@
 //   (a big model, a long prompt) runs as several runs of bounded work (backwardRows) and the signal is
 //   checked between them; a cancel is honoured within about one such run. The rows do not depend on
 //   how they are grouped into runs.
+import { transpose } from '../architectures/spec';
 import { UserError, throwIfAborted } from '../errors';
 import { BACKWARD_BUDGET, RunSizer, backwardRows, computeGradients } from '../gradients';
 import type { HookSeed } from '../gradients';
@@ -454,12 +455,6 @@ function targetCount(opts: AttributionOptions): number {
  * default budget (5 rows a run) is 1.4x slower.
  */
 const ATTRIBUTION_RUN_BUDGET = 4 * BACKWARD_BUDGET;
-
-function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
-  const t = new Float32Array(m.length);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = m[i * cols + j]!;
-  return t;
-}
 
 /** The logit targets: salient (top logits to a cumulative probability) or the requested ones. */
 function chooseTargets(model: Model, lastLogits: Float32Array, opts: AttributionOptions): LogitTarget[] {

@@ -12,7 +12,7 @@ import { gemma3Config, gemma3MultimodalConfig, gemma3MultimodalWeights } from '.
 import { gpt2Config, gpt2Weights } from '../architectures/gpt2';
 import { llamaConfig, llamaWeights, qwen3Config } from '../architectures/llama';
 import { neoxConfig, neoxWeights } from '../architectures/neox';
-import { SIZE_LIMITS } from '../architectures/spec';
+import { SIZE_LIMITS, inPlaceTransposer } from '../architectures/spec';
 import type { ConfigJson, ModelConfig, ModelSpec, TensorSource } from '../architectures/spec';
 import { readSafetensorsHeader, readTensorF32, readTensorF32InBackground } from './safetensors';
 import { isGgufPath, openGgufCheckpoint } from './gguf';
@@ -52,8 +52,8 @@ export interface CheckpointTensor {
   file: string;
   /** The data widened or dequantised to float32 in Hugging Face's layout. */
   read(): Float32Array;
-  /** read() with the file read queued on libuv's thread pool before it returns (safetensors). */
-  readInBackground?(): Promise<Float32Array>;
+  /** read() with the file read queued on libuv's thread pool before it returns, and the bytes it reads (safetensors). */
+  background?: { bytes: number; read(): Promise<Float32Array> };
 }
 
 export interface CheckpointFiles {
@@ -111,7 +111,7 @@ export function inspectCheckpoint(dir: string): CheckpointFiles {
       // Which copy would win is an accident of file order: a tensor in two shards is refused.
       const other = entries.get(name);
       if (other) throw new UserError(`Tensor ${name} is in two weight files (${basename(other.file)} and ${f}): the checkpoint is inconsistent.`);
-      entries.set(name, { ...entry, read: () => readTensorF32(entry), readInBackground: () => readTensorF32InBackground(entry) });
+      entries.set(name, { ...entry, read: () => readTensorF32(entry), background: { bytes: entry.byteLength, read: () => readTensorF32InBackground(entry) } });
     }
   }
   return {
@@ -181,28 +181,56 @@ function safetensorFiles(dir: string, files: string[]): string[] {
   throw new UserError(`${dir} has no *.safetensors weights.`);
 }
 
+/** What an adapter asks of a checkpoint, recorded by its dry run: the tensors it reads, in order, and those it transposes. */
+interface TensorRequests {
+  used: Set<string>;
+  transposed: Map<string, [number, number]>;
+}
+
+/** A tensor read ahead of the adapter's call, transposed if the dry run saw it asked for so. */
+interface ReadTensor {
+  data: Float32Array;
+  transposed: boolean;
+}
+
 /**
- * The adapters' view of the checkpoint. `dry` gives empty arrays (names and shapes only); `readAhead` holds
- * tensors already read, each handed out once (an adapter may change what it gets in place).
+ * The adapters' view of the checkpoint. With `record` it gives empty arrays (names and shapes only) and notes
+ * what was asked; `readAhead` holds tensors already read, each handed out once (an adapter may keep or change
+ * what it gets).
  */
-function tensorSource(files: CheckpointFiles, dry: boolean, used?: Set<string>, readAhead?: Map<string, Float32Array>): TensorSource {
+function tensorSource(files: CheckpointFiles, options: { record?: TensorRequests; readAhead?: Map<string, ReadTensor> } = {}): TensorSource {
+  const { record, readAhead } = options;
+  const transpose = inPlaceTransposer();
+  const entry = (name: string, shape: number[]): CheckpointTensor => {
+    const e = files.entries.get(name);
+    if (!e) throw new UserError(`Checkpoint in ${files.dir} is missing tensor ${name} (needed by ${files.config.modelType}).`);
+    if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
+      throw new UserError(`${basename(e.file)}: tensor ${name} has shape [${e.shape.join(', ')}] but config.json implies [${shape.join(', ')}].`);
+    }
+    record?.used.add(name);
+    return e;
+  };
+  const takeAhead = (name: string, transposed: boolean): Float32Array | undefined => {
+    const ahead = readAhead?.get(name);
+    if (!ahead || ahead.transposed !== transposed) return undefined;
+    readAhead!.delete(name);
+    return ahead.data;
+  };
   return {
     has: (name) => files.entries.has(name),
     names: () => [...files.entries.keys()],
     get(name, shape) {
-      const e = files.entries.get(name);
-      if (!e) throw new UserError(`Checkpoint in ${files.dir} is missing tensor ${name} (needed by ${files.config.modelType}).`);
-      if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
-        throw new UserError(`${basename(e.file)}: tensor ${name} has shape [${e.shape.join(', ')}] but config.json implies [${shape.join(', ')}].`);
+      const e = entry(name, shape);
+      if (record) return new Float32Array(0);
+      return takeAhead(name, false) ?? e.read();
+    },
+    getTransposed(name, shape) {
+      const e = entry(name, shape);
+      if (record) {
+        record.transposed.set(name, shape);
+        return new Float32Array(0);
       }
-      used?.add(name);
-      if (dry) return new Float32Array(0);
-      const ahead = readAhead?.get(name);
-      if (ahead) {
-        readAhead!.delete(name);
-        return ahead;
-      }
-      return e.read();
+      return takeAhead(name, true) ?? transpose(e.read(), shape[0], shape[1]);
     },
   };
 }
@@ -226,14 +254,14 @@ function checkConfig(c: ModelConfig): void {
 }
 
 /**
- * Checks names and shapes without reading data. Returns the tensors the architecture uses and the spec with
- * empty weight arrays: the model's shapes and structure.
+ * Checks names and shapes without reading data. Returns what the architecture asks of the checkpoint and the
+ * spec with empty weight arrays: the model's shapes and structure.
  */
-function dryRun(files: CheckpointFiles): { used: Set<string>; shapes: ModelSpec } {
-  const used = new Set<string>();
-  const shapes = files.adapter.weights(files.config, tensorSource(files, true, used));
-  checkLayerCount(files, used);
-  return { used, shapes };
+function dryRun(files: CheckpointFiles): { requests: TensorRequests; shapes: ModelSpec } {
+  const requests: TensorRequests = { used: new Set(), transposed: new Map() };
+  const shapes = files.adapter.weights(files.config, tensorSource(files, { record: requests }));
+  checkLayerCount(files, requests.used);
+  return { requests, shapes };
 }
 
 /**
@@ -285,12 +313,12 @@ export function validateCheckpoint(dir: string): ModelInfo {
   const files = inspectCheckpoint(dir);
   const warnings = [...(files.notes ?? [])];
   if (!files.tokenizerPath && !files.tokenizerJson && !files.notes) warnings.push('No tokenizer.json: prompts must be given as token ids.');
-  return makeInfo(files, dryRun(files).used, warnings);
+  return makeInfo(files, dryRun(files).requests.used, warnings);
 }
 
 export function loadCheckpoint(dir: string, options: LoadOptions = {}): LoadedCheckpoint {
   const opened = openCheckpoint(dir, options);
-  return finishLoading(opened, tensorSource(opened.files, false));
+  return finishLoading(opened, tensorSource(opened.files));
 }
 
 /** A checkpoint whose weights are being read on background threads: what is known before they are in. */
@@ -307,21 +335,70 @@ export interface CheckpointLoad {
  */
 export function startLoadingCheckpoint(dir: string, options: LoadOptions = {}): CheckpointLoad {
   const opened = openCheckpoint(dir, options);
-  const reads = [...opened.used].map((name) => {
-    const e = opened.files.entries.get(name)!;
-    return e.readInBackground ? e.readInBackground().then((data) => [name, data] as const) : undefined;
+  const reads = [...opened.requests.used].flatMap((name) => {
+    const background = opened.files.entries.get(name)!.background;
+    return background ? [{ name, ...background }] : []; // GGUF tensors are dequantised as the adapter asks
   });
-  const loaded = Promise.all(reads).then((read) => {
-    const readAhead = new Map(read.filter((r) => r !== undefined));
-    return finishLoading(opened, tensorSource(opened.files, false, undefined, readAhead));
-  });
+  const finite = new WeakSet<ArrayBufferLike>();
+  const loaded = readAhead(reads, opened.requests.transposed, finite).then((read) => finishLoading(opened, tensorSource(opened.files, { readAhead: read }), finite));
   return { info: opened.info, shapes: opened.shapes, loaded };
+}
+
+/**
+ * Reads in flight at once, in bytes. Only the reads queued before the caller's thread blocks go on while it
+ * builds a session (the rest are queued as reads finish), and widened F16/BF16 data is garbage once widened:
+ * all of a bf16 Llama-3.2-1B at once would hold its 2.5 GB a second time.
+ */
+const READ_AHEAD_BYTES = 256 * MiB;
+
+/**
+ * Reads the tensors in order, at most READ_AHEAD_BYTES in flight (one read at least), and as each arrives
+ * (while later ones are read) transposes it if asked and checks its values, noting its buffer in `finite`.
+ * Rejects on the first failure.
+ */
+function readAhead(
+  reads: Array<{ name: string; bytes: number; read(): Promise<Float32Array> }>,
+  transposed: Map<string, [number, number]>,
+  finite: WeakSet<ArrayBufferLike>,
+): Promise<Map<string, ReadTensor>> {
+  const transpose = inPlaceTransposer();
+  return new Promise((resolve, reject) => {
+    const out = new Map<string, ReadTensor>();
+    let next = 0;
+    let inFlight = 0;
+    let pending = 0;
+    let failed = false;
+    const pump = (): void => {
+      while (!failed && next < reads.length && (pending === 0 || inFlight + reads[next]!.bytes <= READ_AHEAD_BYTES)) {
+        const { name, bytes, read } = reads[next++]!;
+        inFlight += bytes;
+        pending++;
+        read().then(
+          (data) => {
+            inFlight -= bytes;
+            pending--;
+            pump(); // the next reads first, then this one's work while they go on
+            const shape = transposed.get(name);
+            if (shape) transpose(data, shape[0], shape[1]);
+            if (allFinite(data)) finite.add(data.buffer);
+            out.set(name, { data, transposed: shape !== undefined });
+            if (!failed && pending === 0 && next === reads.length) resolve(out);
+          },
+          (e: unknown) => {
+            failed = true;
+            reject(e);
+          },
+        );
+      }
+    };
+    pump();
+    if (reads.length === 0) resolve(out);
+  });
 }
 
 interface OpenedCheckpoint {
   files: CheckpointFiles;
-  /** The tensors the architecture reads. */
-  used: Set<string>;
+  requests: TensorRequests;
   info: ModelInfo;
   shapes: ModelSpec;
 }
@@ -329,8 +406,8 @@ interface OpenedCheckpoint {
 /** Everything that can be checked before reading weights: names, shapes, the layer count, free memory. */
 function openCheckpoint(dir: string, options: LoadOptions): OpenedCheckpoint {
   const files = inspectCheckpoint(dir);
-  const { used, shapes } = dryRun(files); // fails fast on names and shapes
-  const info = makeInfo(files, used, []);
+  const { requests, shapes } = dryRun(files); // fails fast on names and shapes
+  const info = makeInfo(files, requests.used, []);
   const free = options.freeMemoryBytes ?? freemem();
   // Weights as float32, plus onnxruntime's working memory: refuse before reading anything.
   const needed = info.weightBytes * 1.5;
@@ -340,14 +417,15 @@ function openCheckpoint(dir: string, options: LoadOptions): OpenedCheckpoint {
     );
   }
   options.onProgress?.('Reading weights', 0);
-  return { files, used, info, shapes };
+  return { files, requests, info, shapes };
 }
 
-function finishLoading({ files, info }: OpenedCheckpoint, src: TensorSource): LoadedCheckpoint {
+/** The adapter over the tensors; `finite` holds buffers already checked as they were read. */
+function finishLoading({ files, info }: OpenedCheckpoint, src: TensorSource, finite?: WeakSet<ArrayBufferLike>): LoadedCheckpoint {
   const spec = files.adapter.weights(files.config, src);
   const warnings: string[] = [...(files.notes ?? [])];
   // One NaN anywhere (a bias, a norm weight) spreads to every logit: refused rather than run.
-  const bad = nonFiniteTensors(spec);
+  const bad = nonFiniteTensors(spec, finite);
   if (bad.length > 0) {
     throw new UserError(`${info.name}: weights contain NaN or Inf values in: ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ` and ${bad.length - 5} more` : ''}. Every result would be meaningless; the checkpoint is corrupt.`);
   }
@@ -359,12 +437,12 @@ function finishLoading({ files, info }: OpenedCheckpoint, src: TensorSource): Lo
 }
 
 /** Names of the weights holding NaN or Inf: every Float32Array in the spec, found by walking it (so a bias or norm added later is never skipped). */
-function nonFiniteTensors(spec: ModelSpec): string[] {
+function nonFiniteTensors(spec: ModelSpec, finite?: WeakSet<ArrayBufferLike>): string[] {
   const bad: string[] = [];
   const seen = new Set<Float32Array>();
   const walk = (name: string, v: unknown): void => {
     if (v instanceof Float32Array) {
-      if (seen.has(v)) return; // tied embeddings: W_U is W_E
+      if (seen.has(v) || finite?.has(v.buffer)) return; // tied embeddings: W_U is W_E; checked as read
       seen.add(v);
       if (!allFinite(v)) bad.push(name);
     } else if (Array.isArray(v)) v.forEach((x, i) => walk(name === 'layers' ? `blocks.${i}` : `${name}.${i}`, x));
