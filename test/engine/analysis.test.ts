@@ -6,7 +6,7 @@ import { logitLens } from '../../src/engine/analysis/logitLens';
 import { directLogitAttribution } from '../../src/engine/analysis/dla';
 import { attentionPatterns } from '../../src/engine/analysis/attention';
 import { softmax } from '../../src/engine/prompt';
-import { fixture, maxAbsDiff } from '../support/fixtures';
+import { DEFAULT_MODEL, fixture, maxAbsDiff } from '../support/fixtures';
 
 const TOKENS = [5, 17, 3, 42, 8, 5, 17, 3];
 
@@ -106,6 +106,29 @@ describe('logit lens summary in the graph', function () {
       for (let l = 0; l < full.top.length; l++) {
         for (let p = 0; p < TOKENS.length; p++) {
           assert.deepEqual(summary.top[l]![p]!.map((t) => t.id), full.top[l]![p]!.map((t) => t.id));
+          summary.top[l]![p]!.forEach((t, j) => assert.ok(Math.abs(t.prob - full.top[l]![p]![j]!.prob) < 1e-5));
+          summary.targets![l]![p]!.forEach((t, j) => {
+            assert.equal(t.rank, full.targets![l]![p]![j]!.rank);
+            assert.ok(Math.abs(t.prob - full.targets![l]![p]![j]!.prob) < 1e-5);
+          });
+        }
+      }
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('a long prompt goes through the summary graph in groups of layers, with the same answers as the full logits', async function () {
+    // 250 positions × 5 streams of the bundled model: groups of 4 streams and 1 (SUMMARY_ROWS = 1024 rows).
+    const model = await Model.load(DEFAULT_MODEL);
+    try {
+      const tokens = Array.from({ length: 250 }, (_, i) => (i * 37 + 11) % model.config.dVocab);
+      const full = await logitLens(model, { tokens, full: true, topK: 3, targets: [5, 900] });
+      const summary = await logitLens(model, { tokens, topK: 3, targets: [5, 900] });
+      assert.equal(summary.top.length, model.config.nLayers + 1);
+      for (let l = 0; l < full.top.length; l++) {
+        for (let p = 0; p < tokens.length; p += 7) {
+          assert.deepEqual(summary.top[l]![p]!.map((t) => t.id), full.top[l]![p]!.map((t) => t.id), `layer ${l} position ${p}`);
           summary.top[l]![p]!.forEach((t, j) => assert.ok(Math.abs(t.prob - full.top[l]![p]![j]!.prob) < 1e-5));
           summary.targets![l]![p]!.forEach((t, j) => {
             assert.equal(t.rank, full.targets![l]![p]![j]!.rank);

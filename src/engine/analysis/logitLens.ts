@@ -52,6 +52,8 @@ interface ResidCache {
 }
 const residCache = new WeakMap<Model, ResidCache>();
 const MAX_CACHED_BYTES = 256 * 2 ** 20;
+/** Rows (layers × positions) per summary run: enough for the product's full speed, few enough for memory. */
+const SUMMARY_ROWS = 1024;
 
 export async function logitLens(model: Model, req: LensRequest): Promise<LensResult> {
   const { nLayers: L, dModel: d, dVocab: V } = model.config;
@@ -122,31 +124,38 @@ export async function logitLens(model: Model, req: LensRequest): Promise<LensRes
     }
     return out;
   }
-  // Summary: top-k, log-sum-exp and target ranks computed inside the graph; k numbers per row come back.
+  // Summary: top-k, log-sum-exp and target ranks computed inside the graph; k numbers per row come back. The
+  // layers go through it in groups of about SUMMARY_ROWS rows: the graph holds each row's logits and, per
+  // target, a comparison of all of them (13 × 1024 rows of a 50257 vocabulary at once were 6 GB).
   const targets = req.targets ?? [];
-  const r = await model.forward({ resid, startLayer: L, logits: 'all', summary: { topK: k, targets }, signal: req.signal });
-  const sm = r.summary!;
-  for (let i = 0; i < hooks.length; i++) {
-    const layerTop: TopToken[][] = [];
-    const layerTargets: Array<Array<{ id: number; prob: number; rank: number }>> = [];
-    for (let p = 0; p < P; p++) {
-      const row = i * P + p;
-      const lse = sm.logSumExp[row]!;
-      const top: TopToken[] = [];
-      for (let j = 0; j < sm.k; j++) {
-        const id = Number(sm.topIndices[row * sm.k + j]!);
-        const logit = sm.topValues[row * sm.k + j]!;
-        top.push({ id, text: model.tokenText(id), prob: Math.exp(logit - lse), logit });
+  const layersPerRun = Math.max(1, Math.floor(SUMMARY_ROWS / P));
+  for (let i0 = 0; i0 < hooks.length; i0 += layersPerRun) {
+    const n = Math.min(layersPerRun, hooks.length - i0);
+    const part = { ...resid, shape: [n, P, d], data: rows.subarray(i0 * P * d, (i0 + n) * P * d) };
+    const r = await model.forward({ resid: part, startLayer: L, logits: 'all', summary: { topK: k, targets }, signal: req.signal });
+    const sm = r.summary!;
+    for (let i = i0; i < i0 + n; i++) {
+      const layerTop: TopToken[][] = [];
+      const layerTargets: Array<Array<{ id: number; prob: number; rank: number }>> = [];
+      for (let p = 0; p < P; p++) {
+        const row = (i - i0) * P + p;
+        const lse = sm.logSumExp[row]!;
+        const top: TopToken[] = [];
+        for (let j = 0; j < sm.k; j++) {
+          const id = Number(sm.topIndices[row * sm.k + j]!);
+          const logit = sm.topValues[row * sm.k + j]!;
+          top.push({ id, text: model.tokenText(id), prob: Math.exp(logit - lse), logit });
+        }
+        layerTop.push(top);
+        if (req.targets) {
+          layerTargets.push(
+            targets.map((id, t) => ({ id, prob: Math.exp(sm.targetLogits[row * targets.length + t]! - lse), rank: Number(sm.targetRanks[row * targets.length + t]!) })),
+          );
+        }
       }
-      layerTop.push(top);
-      if (req.targets) {
-        layerTargets.push(
-          targets.map((id, t) => ({ id, prob: Math.exp(sm.targetLogits[row * targets.length + t]! - lse), rank: Number(sm.targetRanks[row * targets.length + t]!) })),
-        );
-      }
+      out.top.push(layerTop);
+      if (req.targets) out.targets!.push(layerTargets);
     }
-    out.top.push(layerTop);
-    if (req.targets) out.targets!.push(layerTargets);
   }
   return out;
 }
