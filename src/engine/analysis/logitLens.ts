@@ -78,7 +78,9 @@ export async function logitLens(model: Model, req: LensRequest): Promise<LensRes
   const key = keep ? JSON.stringify([req.tokens, stream, req.interventions ?? []]) : undefined;
   let all = key !== undefined && residCache.get(model)?.key === key ? residCache.get(model)!.rows : undefined;
   if (!all) {
-    const cache = await model.forward({ tokens: [req.tokens], hooks, interventions: req.interventions, logits: 'none', signal: req.signal });
+    // A graph with these outputs alone (Model.forward's `only`): the main graph would keep all its hooks' buffers
+    // to the end of the run (2.4 GB at T = 1024 on GPT-2 small) and its outputs block fusions.
+    const cache = await model.forward({ tokens: [req.tokens], hooks, interventions: req.interventions, logits: 'none', only: true, signal: req.signal });
     all = new Float32Array(hooks.length * T * d);
     hooks.forEach((h, i) => {
       const resid = cache.hooks.get(h)!.data;
