@@ -1,6 +1,7 @@
 // Invariants of the first analyses: the final logit-lens row is the model's own prediction; DLA
 // parts sum to the logit (difference); attention patterns are the model's.
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { Model } from '../../src/engine/model';
 import { logitLens } from '../../src/engine/analysis/logitLens';
 import { directLogitAttribution } from '../../src/engine/analysis/dla';
@@ -135,6 +136,34 @@ describe('logit lens summary in the graph', function () {
             assert.ok(Math.abs(t.prob - full.targets![l]![p]![j]!.prob) < 1e-5);
           });
         }
+      }
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('on real weights (stories260K): the lens graph\'s last stream has the model\'s own top tokens, probabilities and ranks, computed in float64', async function () {
+    const model = await Model.load(join(__dirname, '..', '..', 'models', 'stories260K'));
+    try {
+      const tokens = model.tokenize('Once upon a time, there was a little girl named Lily. She loved to play outside.').ids;
+      const targets = [model.tokenize(' park').ids.at(-1)!, 1, 400];
+      const lens = await logitLens(model, { tokens, topK: 5, targets });
+      const logits = (await model.run(tokens)).data;
+      const V = model.config.dVocab;
+      const last = lens.top.length - 1;
+      for (let p = 0; p < tokens.length; p++) {
+        const row = Array.from(logits.subarray(p * V, (p + 1) * V));
+        const max = Math.max(...row);
+        const lse = max + Math.log(row.reduce((a, x) => a + Math.exp(x - max), 0));
+        const order = row.map((x, id) => ({ x, id })).sort((a, b) => b.x - a.x || a.id - b.id);
+        lens.top[last]![p]!.forEach((t, j) => {
+          assert.equal(t.id, order[j]!.id, `position ${p}, top ${j}`);
+          assert.ok(Math.abs(t.prob - Math.exp(row[t.id]! - lse)) < 1e-5, `position ${p}: ${t.prob} vs ${Math.exp(row[t.id]! - lse)}`);
+        });
+        lens.targets![last]![p]!.forEach((t) => {
+          assert.equal(t.rank, row.filter((x) => x > row[t.id]!).length);
+          assert.ok(Math.abs(t.prob - Math.exp(row[t.id]! - lse)) < 1e-5);
+        });
       }
     } finally {
       await model.dispose();

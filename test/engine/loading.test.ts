@@ -71,4 +71,20 @@ describe('loading a checkpoint (weights read while the first session builds)', f
       await cache.dispose();
     }
   });
+
+  it('a session built ahead and never asked for is released with the cache', async function () {
+    const g = new GraphBuilder(true);
+    const x = g.input('x', 1, [2]);
+    g.expose(g.op1('Neg', [x]), 'y');
+    const cache = new SessionCache({ threads: 1, executionProvider: 'cpu' });
+    const ahead = (await cache.buildAhead(g.build('t'))) as { release(): Promise<void> };
+    let released = false;
+    const release = ahead.release.bind(ahead);
+    ahead.release = async () => {
+      released = true;
+      await release();
+    };
+    await cache.dispose();
+    assert.ok(released);
+  });
 });
