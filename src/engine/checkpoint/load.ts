@@ -373,22 +373,24 @@ function readAhead(
         const { name, bytes, read } = reads[next++]!;
         inFlight += bytes;
         pending++;
-        read().then(
-          (data) => {
-            inFlight -= bytes;
-            pending--;
-            pump(); // the next reads first, then this one's work while they go on
+        const fail = (e: unknown): void => {
+          failed = true;
+          reject(e);
+        };
+        read().then((data) => {
+          inFlight -= bytes;
+          pending--;
+          pump(); // the next reads first, then this one's work while they go on
+          try {
             const shape = transposed.get(name);
             if (shape) transpose(data, shape[0], shape[1]);
             if (allFinite(data)) finite.add(data.buffer);
             out.set(name, { data, transposed: shape !== undefined });
-            if (!failed && pending === 0 && next === reads.length) resolve(out);
-          },
-          (e: unknown) => {
-            failed = true;
-            reject(e);
-          },
-        );
+          } catch (e) {
+            fail(e);
+          }
+          if (!failed && pending === 0 && next === reads.length) resolve(out);
+        }, fail);
       }
     };
     pump();
