@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Model } from '../../src/engine/model';
 import { logitLens } from '../../src/engine/analysis/logitLens';
+import type { LensResult } from '../../src/engine/analysis/logitLens';
 import { directLogitAttribution } from '../../src/engine/analysis/dla';
 import { attentionPatterns } from '../../src/engine/analysis/attention';
 import { softmax } from '../../src/engine/prompt';
@@ -96,6 +97,20 @@ describe('inline inspection', function () {
   });
 });
 
+/** The graph's summary against the full logits' answers (JavaScript softmax and ranks), every `step`-th position. */
+function assertSameLens(summary: LensResult, full: LensResult, step: number): void {
+  for (let l = 0; l < full.top.length; l++) {
+    for (let p = 0; p < full.top[l]!.length; p += step) {
+      assert.deepEqual(summary.top[l]![p]!.map((t) => t.id), full.top[l]![p]!.map((t) => t.id), `layer ${l} position ${p}`);
+      summary.top[l]![p]!.forEach((t, j) => assert.ok(Math.abs(t.prob - full.top[l]![p]![j]!.prob) < 1e-5));
+      summary.targets![l]![p]!.forEach((t, j) => {
+        assert.equal(t.rank, full.targets![l]![p]![j]!.rank);
+        assert.ok(Math.abs(t.prob - full.targets![l]![p]![j]!.prob) < 1e-5);
+      });
+    }
+  }
+}
+
 describe('logit lens summary in the graph', function () {
   it('top-k, probabilities and target ranks computed in the graph equal those from the full logits', async function () {
     const model = await Model.load(fixture('llama'));
@@ -104,16 +119,7 @@ describe('logit lens summary in the graph', function () {
       const summary = await logitLens(model, { tokens: TOKENS, topK: 4, targets: [1, 7, 50] });
       assert.equal(summary.logits, undefined);
       assert.deepEqual(summary.labels, full.labels);
-      for (let l = 0; l < full.top.length; l++) {
-        for (let p = 0; p < TOKENS.length; p++) {
-          assert.deepEqual(summary.top[l]![p]!.map((t) => t.id), full.top[l]![p]!.map((t) => t.id));
-          summary.top[l]![p]!.forEach((t, j) => assert.ok(Math.abs(t.prob - full.top[l]![p]![j]!.prob) < 1e-5));
-          summary.targets![l]![p]!.forEach((t, j) => {
-            assert.equal(t.rank, full.targets![l]![p]![j]!.rank);
-            assert.ok(Math.abs(t.prob - full.targets![l]![p]![j]!.prob) < 1e-5);
-          });
-        }
-      }
+      assertSameLens(summary, full, 1);
     } finally {
       await model.dispose();
     }
@@ -127,16 +133,7 @@ describe('logit lens summary in the graph', function () {
       const full = await logitLens(model, { tokens, full: true, topK: 3, targets: [5, 900] });
       const summary = await logitLens(model, { tokens, topK: 3, targets: [5, 900] });
       assert.equal(summary.top.length, model.config.nLayers + 1);
-      for (let l = 0; l < full.top.length; l++) {
-        for (let p = 0; p < tokens.length; p += 7) {
-          assert.deepEqual(summary.top[l]![p]!.map((t) => t.id), full.top[l]![p]!.map((t) => t.id), `layer ${l} position ${p}`);
-          summary.top[l]![p]!.forEach((t, j) => assert.ok(Math.abs(t.prob - full.top[l]![p]![j]!.prob) < 1e-5));
-          summary.targets![l]![p]!.forEach((t, j) => {
-            assert.equal(t.rank, full.targets![l]![p]![j]!.rank);
-            assert.ok(Math.abs(t.prob - full.targets![l]![p]![j]!.prob) < 1e-5);
-          });
-        }
-      }
+      assertSameLens(summary, full, 7);
     } finally {
       await model.dispose();
     }
