@@ -7,7 +7,8 @@
 //     (12 layers, d_model 768, vocab 50257, random weights) at T = 64: the whole lens in one request, and the
 //     way the panel asks for it (issue #13): the positions on screen first (the last 22: a panel 800 px wide at
 //     28 px a cell, src/shared/lensPositions.ts), which is its first paint (target <= 300 ms), then the other 42
-//     (the engine keeps the residual streams, so the forward runs once).
+//     (the engine keeps the residual streams, so the forward runs once); and the first paint on a prompt inline
+//     inspection has just run, as a panel usually opens (inspection's one-line lens leaves the streams kept).
 //
 //   npm run build && npm run bench:views   (or: node --import tsx bench/views.bench.ts [--edits N] [--threads N] [--model DIR])
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -100,6 +101,7 @@ async function main(): Promise<void> {
     const lens: number[] = [];
     const first: number[] = [];
     const split: number[] = [];
+    const afterInspect: number[] = [];
     // Interleaved, so both ways meet the same machine load.
     for (let i = 0; i < ITERS; i++) {
       const t0 = performance.now();
@@ -114,6 +116,13 @@ async function main(): Promise<void> {
       lens.push(t1 - t0);
       first.push(t2 - t1);
       split.push(t3 - t1);
+      // The usual way a panel opens: on a prompt inline inspection has just run (a whole one-line lens), whose
+      // residual streams the engine kept.
+      const typed = { ...params, prompt: { tokens: [...ids.slice(0, -2), (ids[T - 2]! + i + 1) % GPT2_SMALL_SHAPE.dVocab, ids[T - 1]!] } };
+      await engine.call('analysis/inspect', { prompt: typed.prompt, topK: 5 });
+      const t4 = performance.now();
+      await engine.call('analysis/lens', { ...typed, positions: shown });
+      afterInspect.push(performance.now() - t4);
     }
     const s2 = summary(lens);
     const s3 = summary(first);
@@ -122,6 +131,8 @@ async function main(): Promise<void> {
     console.log(`logit lens ${what}, every position in one request: ${fmt(s2)}`);
     console.log(`logit lens ${what}, the ${shown.length} positions on screen first (the panel's first paint): ${fmt(s3)}`);
     console.log(`logit lens ${what}, then the other ${others.length} (all positions, both requests): ${fmt(s4)}`);
+    const s5 = summary(afterInspect);
+    console.log(`logit lens ${what}, the first paint on a prompt inline inspection has just run: ${fmt(s5)}`);
     // The lens' arithmetic floor: its FLOPs (the forward up to the last layer's residual stream, then the final
     // norm and unembedding of every layer's stream at every position) at the matrix-product rate measured here.
     const { nLayers: L, dModel: d, dVocab: V } = GPT2_SMALL_SHAPE;
@@ -135,6 +146,7 @@ async function main(): Promise<void> {
     results.lens = { model: 'gpt2-small-shaped', T, ...s2, target_ms: 300 };
     results.lensFirstPaint = { model: 'gpt2-small-shaped', T, positions: shown.length, ...s3, target_ms: 300 };
     results.lensSplitTotal = { model: 'gpt2-small-shaped', T, ...s4 };
+    results.lensFirstPaintAfterInspect = { model: 'gpt2-small-shaped', T, positions: shown.length, ...s5, target_ms: 300 };
   } finally {
     await engine.dispose();
   }

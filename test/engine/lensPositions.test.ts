@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { Model } from '../../src/engine/model';
 import { logitLens } from '../../src/engine/analysis/logitLens';
+import { inspectPrompt } from '../../src/engine/analysis/inspect';
 import { mergeLensParts } from '../../src/shared/lensPositions';
 import { fixture } from '../support/fixtures';
 
@@ -44,6 +45,26 @@ describe('logit lens of some positions', function () {
     const zeroed = await logitLens(model, { tokens: other, topK: 3, positions, interventions: [{ hook: 'blocks.0.hook_resid_post', kind: 'zero' }] });
     const zeroedWhole = await logitLens(model, { tokens: other, topK: 3, interventions: [{ hook: 'blocks.0.hook_resid_post', kind: 'zero' }] });
     assert.equal(digest(zeroed), digest({ top: zeroedWhole.top.map((l) => positions.map((p) => l[p]!)) }));
+  });
+
+  it('after inline inspection of a prompt, the lens panel\'s first request on it runs no forward', async () => {
+    await inspectPrompt(model, TOKENS);
+    const forward = model.forward.bind(model);
+    let forwards = 0;
+    model.forward = (req) => {
+      if (req.hooks?.length) forwards++;
+      return forward(req);
+    };
+    try {
+      const first = await logitLens(model, { tokens: TOKENS, topK: 4, targets: [1, 7], positions: [6, 7] });
+      assert.equal(forwards, 0, 'the residual streams inline inspection computed were used');
+      const whole = await logitLens(model, { tokens: TOKENS, topK: 4, targets: [1, 7] });
+      assert.equal(digest(first), digest({ top: whole.top.map((l) => [l[6]!, l[7]!]), targets: whole.targets!.map((l) => [l[6]!, l[7]!]) }));
+      await logitLens(model, { tokens: [...TOKENS.slice(0, 7), 9], topK: 4, positions: [6, 7] });
+      assert.equal(forwards, 1, 'another prompt runs its forward');
+    } finally {
+      model.forward = forward;
+    }
   });
 
   it('refuses positions outside the prompt or repeated', async () => {

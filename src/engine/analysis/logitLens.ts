@@ -72,9 +72,10 @@ export async function logitLens(model: Model, req: LensRequest): Promise<LensRes
   if (new Set(positions).size !== positions.length || positions.some((p) => !Number.isInteger(p) || p < 0 || p >= T)) {
     throw new UserError(`Lens positions must be distinct positions of the ${T}-token prompt.`);
   }
-  // Kept only for a request of some positions (a follow-up for the others is likely) and while small; a tuned
-  // lens is not cached (its file may change between requests).
-  const keep = req.positions !== undefined && !req.tuned && hooks.length * T * d * 4 <= MAX_CACHED_BYTES;
+  // Kept while small for the next request on the same prompt: a panel's other positions after its first paint,
+  // or a lens panel opened on the prompt inline inspection (analysis/inspect, a whole lens) has just run, whose
+  // first paint then needs no forward. A tuned lens is not cached (its file may change between requests).
+  const keep = !req.tuned && hooks.length * T * d * 4 <= MAX_CACHED_BYTES;
   const key = keep ? JSON.stringify([req.tokens, stream, req.interventions ?? []]) : undefined;
   let all = key !== undefined && residCache.get(model)?.key === key ? residCache.get(model)!.rows : undefined;
   if (!all) {
