@@ -125,10 +125,10 @@ export class Model {
     // The graph the first prompt runs (inline inspection and the prompt panel ask for every position's logits,
     // no hooks, no edits) depends on shapes only, so its session is built while the weights are read on
     // background threads: a fifth of a second of the load for GPT-2 small.
-    const shapesOnly = new Model(loading.shapes, loading.info, undefined, settings);
     const graphs = new SessionCache(settings);
-    const ahead = graphs.buildAhead(buildForwardGraph(loading.shapes, shapesOnly.plainOptions('all', false, false)).bytes);
-    ahead.catch(() => undefined); // its failure is reported by the first session below
+    const shapesOnly = new Model(loading.shapes, loading.info, undefined, settings, graphs);
+    // Its failure is reported by the first session below.
+    graphs.buildAhead(buildForwardGraph(loading.shapes, shapesOnly.plainOptions('all', false, false)).bytes).catch(() => undefined);
     let loaded: LoadedCheckpoint;
     try {
       loaded = await loading.loaded;
