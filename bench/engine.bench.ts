@@ -41,9 +41,10 @@ async function minimalForward(prompt: number[]): Promise<number> {
   const { loadCheckpoint } = await import('../src/engine/checkpoint/load');
   const { buildForwardGraph } = await import('../src/engine/onnx/forwardGraph');
   const ort = await import('onnxruntime-node');
+  const { ortSessionOptions } = await import('../src/engine/onnx/session');
   const { spec } = loadCheckpoint(MODEL_DIR);
   const built = buildForwardGraph(spec, { startLayer: 0, residInput: false, outputs: new Set(), interventions: new Set(), logits: 'all', past: false, weightsAsInputs: false });
-  const session = await ort.InferenceSession.create(built.bytes, { intraOpNumThreads: THREADS, graphOptimizationLevel: 'all', logSeverityLevel: 3, extra: { session: { intra_op: { allow_spinning: '0' } } } });
+  const session = await ort.InferenceSession.create(built.bytes, ortSessionOptions({ threads: THREADS, executionProvider: 'cpu' }));
   const feeds = { input_ids: new ort.Tensor('int64', BigInt64Array.from(prompt.map(BigInt)), [1, prompt.length]) };
   const ms = await time(() => session.run(feeds));
   await session.release();

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadCheckpoint } from '../src/engine/checkpoint/load';
+import { ortSessionOptions } from '../src/engine/onnx/session';
 import { GPT2_SMALL_SHAPE, randomGpt2Checkpoint } from '../src/engine/checkpoint/synthetic';
 import { buildForwardGraph } from '../src/engine/onnx/forwardGraph';
 import { allHooks, hookRank, isMainInterventionPoint, localHookName } from '../src/engine/hooks';
@@ -32,12 +33,9 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mechlens-profile-'));
   try {
     const session = await ort.InferenceSession.create(built.bytes, {
-      intraOpNumThreads: Number(values.threads),
-      graphOptimizationLevel: 'all',
-      logSeverityLevel: 3,
+      ...ortSessionOptions({ threads: Number(values.threads), executionProvider: 'cpu' }),
       enableProfiling: true,
       profileFilePrefix: join(dir, 'forward'),
-      extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
     const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', BigInt64Array.from({ length: T }, (_, i) => BigInt((i * 7919) % V)), [1, T]) };
     for (const w of built.weightInputs) feeds[w.name] = new ort.Tensor('float32', w.data, w.dims);
@@ -87,7 +85,7 @@ async function hookCost(spec: ReturnType<typeof loadCheckpoint>['spec'], T: numb
   const base = { startLayer: 0, residInput: false, interventions: new Set<string>(), logits: 'all' as const, past: false, weightsAsInputs: true };
   const session = async (outputs: Set<string>, interventions = new Set<string>()) => {
     const built = buildForwardGraph(spec, { ...base, outputs, interventions });
-    const s = await ort.InferenceSession.create(built.bytes, { intraOpNumThreads: Number(values.threads), graphOptimizationLevel: 'all', logSeverityLevel: 3, extra: { session: { intra_op: { allow_spinning: '0' } } } });
+    const s = await ort.InferenceSession.create(built.bytes, ortSessionOptions({ threads: Number(values.threads), executionProvider: 'cpu' }));
     const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', BigInt64Array.from({ length: T }, (_, i) => BigInt((i * 7919) % spec.config.dVocab)), [1, T]) };
     for (const w of built.weightInputs) feeds[w.name] = new ort.Tensor('float32', w.data, w.dims);
     // Intervention points fed the identity (x * 1 + 0), as the engine's main graph is when a run has no edits.

@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { GraphBuilder } from '../src/engine/onnx/graphBuilder';
+import { ortSessionOptions } from '../src/engine/onnx/session';
 
 // Timing for the benchmarks: the median wall time of repeated runs, after untimed warm-up runs.
 export async function medianMs(fn: () => Promise<unknown>, iters: number, warmup: number): Promise<number> {
@@ -40,7 +41,7 @@ export async function matmulPeakGflops(m: number, k: number, n: number, threads:
   const x = g.input('x', onnx.TensorProto.DataType.FLOAT, [m, k]);
   const w = g.weight('w', Float32Array.from({ length: n * k }, (_, i) => ((i * 2654435761) % 1000) / 1e5), [n, k]);
   g.expose(g.op1('Gemm', [x, w], { transB: 1 }), 'y');
-  const session = await ort.InferenceSession.create(g.build('peak'), { intraOpNumThreads: threads, graphOptimizationLevel: 'all', logSeverityLevel: 3, extra: { session: { intra_op: { allow_spinning: '0' } } } });
+  const session = await ort.InferenceSession.create(g.build('peak'), ortSessionOptions({ threads, executionProvider: 'cpu' }));
   const feeds = { x: new ort.Tensor('float32', Float32Array.from({ length: m * k }, (_, i) => Math.sin(i)), [m, k]) };
   let best = Infinity;
   for (let i = 0; i < runs + 1; i++) {
