@@ -8,7 +8,8 @@
 //     way the panel asks for it (issue #13): the positions on screen first (the last 22: a panel 800 px wide at
 //     28 px a cell, src/shared/lensPositions.ts), which is its first paint (target <= 300 ms), then the other 42
 //     (the engine keeps the residual streams, so the forward runs once); and the first paint on a prompt inline
-//     inspection has just run, as a panel usually opens (inspection's one-line lens leaves the streams kept).
+//     inspection has just run, as a panel usually opens (inspection's one-line lens leaves the streams kept);
+//     and inline inspection itself on that model (one forward, the one-line lens, predictions at every position).
 //
 //   npm run build && npm run bench:views   (or: node --import tsx bench/views.bench.ts [--edits N] [--threads N] [--model DIR])
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -102,6 +103,7 @@ async function main(): Promise<void> {
     const first: number[] = [];
     const split: number[] = [];
     const afterInspect: number[] = [];
+    const inspectBig: number[] = [];
     // Interleaved, so both ways meet the same machine load.
     for (let i = 0; i < ITERS; i++) {
       const t0 = performance.now();
@@ -119,8 +121,10 @@ async function main(): Promise<void> {
       // The usual way a panel opens: on a prompt inline inspection has just run (a whole one-line lens), whose
       // residual streams the engine kept.
       const typed = { ...params, prompt: { tokens: [...ids.slice(0, -2), (ids[T - 2]! + i + 1) % GPT2_SMALL_SHAPE.dVocab, ids[T - 1]!] } };
+      const t3b = performance.now();
       await engine.call('analysis/inspect', { prompt: typed.prompt, topK: 5 });
       const t4 = performance.now();
+      inspectBig.push(t4 - t3b);
       await engine.call('analysis/lens', { ...typed, positions: shown });
       afterInspect.push(performance.now() - t4);
     }
@@ -133,6 +137,9 @@ async function main(): Promise<void> {
     console.log(`logit lens ${what}, then the other ${others.length} (all positions, both requests): ${fmt(s4)}`);
     const s5 = summary(afterInspect);
     console.log(`logit lens ${what}, the first paint on a prompt inline inspection has just run: ${fmt(s5)}`);
+    const s6 = summary(inspectBig);
+    console.log(`inline inspection (analysis/inspect, top-5) on ${big.name}, T = ${T}, ${THREADS} threads: ${fmt(s6)}`);
+    results.inlineBig = { model: 'gpt2-small-shaped', T, ...s6 };
     // The lens' arithmetic floor: its FLOPs (the forward up to the last layer's residual stream, then the final
     // norm and unembedding of every layer's stream at every position) at the matrix-product rate measured here.
     const { nLayers: L, dModel: d, dVocab: V } = GPT2_SMALL_SHAPE;

@@ -27,7 +27,7 @@ import type { HookName } from './hooks';
 import type { Intervention } from '../shared/interventions';
 import type { ModelInfo, TokenizedPrompt } from '../shared/modelInfo';
 import { numel } from '../shared/tensor';
-import type { NamedTensor } from '../shared/tensor';
+import { withoutBatch, type NamedTensor } from '../shared/tensor';
 
 /**
  * Every graph reads the one float32 copy of the weights the engine holds, fed as inputs (no graph bakes
@@ -325,8 +325,7 @@ export class Model {
   /** Logits for one prompt: [pos][vocab] (or the last position only). */
   async run(tokens: number[], options: { interventions?: readonly Intervention[]; lastOnly?: boolean; signal?: AbortSignal } = {}): Promise<NamedTensor> {
     const r = await this.forward({ tokens: [tokens], interventions: options.interventions, logits: options.lastOnly ? 'last' : 'all', signal: options.signal });
-    const l = r.logits!;
-    return { shape: l.shape.slice(1), dims: l.dims.slice(1), data: l.data };
+    return withoutBatch(r.logits!);
   }
 
   /** Runs one prompt and returns the activations at the requested hooks (batch dim kept, = 1). */

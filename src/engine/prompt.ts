@@ -4,6 +4,7 @@ import type { Model } from './model';
 import type { TokenizedPrompt } from '../shared/modelInfo';
 import type { PromptInput } from '../shared/analyses';
 import type { TopToken } from '../shared/protocol';
+import { logSumExp, topIndices } from '../shared/logits';
 import { interventionSite } from '../shared/interventions';
 import type { Intervention } from '../shared/interventions';
 
@@ -33,11 +34,9 @@ export function softmax(logits: Float32Array): Float64Array {
   return out;
 }
 
-export function topTokens(model: Model, logits: Float32Array, k: number): TopToken[] {
-  const probs = softmax(logits);
-  const idx = Array.from(logits.keys());
-  idx.sort((a, b) => logits[b]! - logits[a]!);
-  return idx.slice(0, Math.max(0, Math.min(k, idx.length))).map((id) => ({ id, text: model.tokenText(id), prob: probs[id]!, logit: logits[id]! }));
+/** The k most likely next tokens of one row of logits (`lse`: the row's log-sum-exp, when the caller has it). */
+export function topTokens(model: Model, logits: Float32Array, k: number, lse = logSumExp(logits)): TopToken[] {
+  return topIndices(logits, k).map((id) => ({ id, text: model.tokenText(id), prob: Math.exp(logits[id]! - lse), logit: logits[id]! }));
 }
 
 /** Answer tokens (targets, baselines) must be in the vocabulary: reading logits[id] past the end gives NaN, not an error. */

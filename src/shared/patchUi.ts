@@ -7,6 +7,7 @@
 // Runtime-agnostic and pure: unit-tested without a model.
 import type { Intervention } from './interventions';
 import { RpcError } from './rpc';
+import { logSumExp, topIndices } from './logits';
 import { SWEEP_HOOKS } from './patching';
 import { badInput, finiteNumber, integer, list, object, oneOf, optional, refine } from './schema';
 import type { Infer, Schema } from './schema';
@@ -320,20 +321,10 @@ export interface Comparison {
 }
 
 function logSoftmax(logits: ArrayLike<number>): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]!);
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
-  const lse = max + Math.log(sum);
+  const lse = logSumExp(logits);
   const out = new Float64Array(logits.length);
   for (let i = 0; i < logits.length; i++) out[i] = logits[i]! - lse;
   return out;
-}
-
-function topIds(logp: Float64Array, k: number): number[] {
-  return Array.from(logp.keys())
-    .sort((a, b) => logp[b]! - logp[a]!)
-    .slice(0, k);
 }
 
 /**
@@ -349,8 +340,8 @@ export function compareLogits(clean: ArrayLike<number>, patched: ArrayLike<numbe
     const p = Math.exp(lc[i]!);
     if (p > 0) kl += p * (lc[i]! - lp[i]!);
   }
-  const ids = topIds(lc, k);
-  for (const id of topIds(lp, k)) if (!ids.includes(id)) ids.push(id);
+  const ids = topIndices(lc, k);
+  for (const id of topIndices(lp, k)) if (!ids.includes(id)) ids.push(id);
   const rows = ids.map((id) => ({ id, text: tokenText(id), cleanLogit: clean[id]!, patchedLogit: patched[id]!, cleanProb: Math.exp(lc[id]!), patchedProb: Math.exp(lp[id]!) }));
   return { position, rows, kl: Math.max(0, kl) };
 }

@@ -22,6 +22,11 @@ export interface NamedTensor {
   data: Float32Array;
 }
 
+/** A one-row batch without its batch axis ([1, ...] → [...], the same data). */
+export function withoutBatch(t: NamedTensor): NamedTensor {
+  return { shape: t.shape.slice(1), dims: t.dims.slice(1), data: t.data };
+}
+
 export function numel(shape: readonly number[]): number {
   let n = 1;
   for (const s of shape) n *= s;

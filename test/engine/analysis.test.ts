@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Model } from '../../src/engine/model';
 import { logitLens } from '../../src/engine/analysis/logitLens';
+import { topIndices } from '../../src/shared/logits';
 import type { LensResult } from '../../src/engine/analysis/logitLens';
 import { directLogitAttribution } from '../../src/engine/analysis/dla';
 import { attentionPatterns } from '../../src/engine/analysis/attention';
@@ -79,18 +80,33 @@ describe('inline inspection', function () {
     const { inspectPrompt } = await import('../../src/engine/analysis/inspect');
     const model = await Model.load(fixture('gpt2'));
     try {
+      // One forward over the prompt gives both the predictions and the lens' residual streams.
+      const forward = model.forward.bind(model);
+      let forwards = 0;
+      model.forward = (req) => {
+        if (req.tokens) forwards++;
+        return forward(req);
+      };
       const r = await inspectPrompt(model, TOKENS, { topK: 3 });
+      assert.equal(forwards, 1, 'one forward over the prompt');
+      // The same prompt again: the lens reuses its kept streams, and the predictions come from a forward of their own.
+      const again = await inspectPrompt(model, TOKENS, { topK: 3 });
+      assert.equal(forwards, 2);
+      model.forward = forward;
       const logits = await model.run(TOKENS);
       const V = model.config.dVocab;
-      assert.equal(r.surprisal[0], null);
-      for (let p = 1; p < TOKENS.length; p++) {
-        const probs = softmax(logits.data.subarray((p - 1) * V, p * V));
-        assert.ok(Math.abs(r.surprisal[p]! - -Math.log2(probs[TOKENS[p]!]!)) < 1e-9);
-        assert.equal(r.actual[p]!.rank, Array.from(probs).filter((x) => x > probs[TOKENS[p]!]!).length);
+      for (const result of [r, again]) {
+        assert.equal(result.surprisal[0], null);
+        for (let p = 1; p < TOKENS.length; p++) {
+          const probs = softmax(logits.data.subarray((p - 1) * V, p * V));
+          assert.ok(Math.abs(result.surprisal[p]! - -Math.log2(probs[TOKENS[p]!]!)) < 1e-9);
+          assert.equal(result.actual[p]!.rank, Array.from(probs).filter((x) => x > probs[TOKENS[p]!]!).length);
+        }
+        for (let p = 0; p < TOKENS.length; p++) assert.equal(result.top[p]![0]!.id, topIndices(logits.data.subarray(p * V, (p + 1) * V), 1)[0]);
+        assert.equal(result.top.length, TOKENS.length);
+        assert.equal(result.lens.top.length, model.config.nLayers + 1);
+        assert.equal(result.lens.top.at(-1)![TOKENS.length - 1]!.id, result.top.at(-1)![0]!.id, 'the final lens row agrees with the prediction');
       }
-      assert.equal(r.top.length, TOKENS.length);
-      assert.equal(r.lens.top.length, model.config.nLayers + 1);
-      assert.equal(r.lens.top.at(-1)![TOKENS.length - 1]!.id, r.top.at(-1)![0]!.id, 'the final lens row agrees with the prediction');
     } finally {
       await model.dispose();
     }

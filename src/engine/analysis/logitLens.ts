@@ -14,6 +14,8 @@ import type { HookName } from '../hooks';
 import { UserError } from '../errors';
 import type { Intervention } from '../../shared/interventions';
 import type { Model } from '../model';
+import { withoutBatch, type NamedTensor } from '../../shared/tensor';
+import { rankOf, topIndices } from '../../shared/logits';
 import { softmax } from '../prompt';
 import type { LensStream } from '../../shared/analyses';
 import type { LensResult as SharedLensResult, TopToken } from '../../shared/protocol';
@@ -36,6 +38,11 @@ export interface LensRequest {
   interventions?: readonly Intervention[];
   /** Decode only these positions (distinct, in this order); every position when absent. */
   positions?: readonly number[];
+  /**
+   * Also return the model's own logits for the prompt, [pos][vocab], from the lens' forward (inline inspection
+   * needs both: one forward instead of two).
+   */
+  modelLogits?: boolean;
   signal?: AbortSignal;
 }
 
@@ -43,6 +50,8 @@ export interface LensRequest {
 export type LensResult = SharedLensResult & {
   /** [layer][pos][vocab] when `full` (pos indexing `positions` when given). */
   logits?: Float32Array[][];
+  /** The model's logits, [pos, vocab], when `modelLogits`. */
+  modelLogits?: NamedTensor;
 };
 
 /** The residual streams of a model's last lens request: [rows = labels, T, d]. */
@@ -78,10 +87,12 @@ export async function logitLens(model: Model, req: LensRequest): Promise<LensRes
   const keep = !req.tuned && hooks.length * T * d * 4 <= MAX_CACHED_BYTES;
   const key = keep ? JSON.stringify([req.tokens, stream, req.interventions ?? []]) : undefined;
   let all = key !== undefined && residCache.get(model)?.key === key ? residCache.get(model)!.rows : undefined;
+  let modelLogits: NamedTensor | undefined;
   if (!all) {
     // A graph with these outputs alone (Model.forward's `only`): the main graph would keep all its hooks' buffers
     // to the end of the run (2.4 GB at T = 1024 on GPT-2 small) and its outputs block fusions.
-    const cache = await model.forward({ tokens: [req.tokens], hooks, interventions: req.interventions, logits: 'none', only: true, signal: req.signal });
+    const cache = await model.forward({ tokens: [req.tokens], hooks, interventions: req.interventions, logits: req.modelLogits ? 'all' : 'none', only: true, signal: req.signal });
+    if (req.modelLogits) modelLogits = withoutBatch(cache.logits!);
     all = new Float32Array(hooks.length * T * d);
     hooks.forEach((h, i) => {
       const resid = cache.hooks.get(h)!.data;
@@ -101,6 +112,8 @@ export async function logitLens(model: Model, req: LensRequest): Promise<LensRes
   const k = req.topK ?? 5;
   const out: LensResult = { labels, tokens: req.tokens, top: [] };
   if (req.positions) out.positions = [...positions];
+  // Streams kept from an earlier request skipped the forward: the logits need one of their own.
+  if (req.modelLogits) out.modelLogits = modelLogits ?? (await model.run(req.tokens, { interventions: req.interventions, signal: req.signal }));
   if (req.targets) {
     for (const t of req.targets) if (!Number.isInteger(t) || t < 0 || t >= V) throw new UserError(`Target token ${t} is outside the vocabulary.`);
     out.targets = [];
@@ -173,26 +186,4 @@ function applyAffine(resid: Float32Array, lens: { A: Float32Array; b: Float32Arr
     }
   }
   return out;
-}
-
-/** Indices of the k largest entries, largest first (partial selection, no full sort of the vocabulary). */
-export function topIndices(row: Float32Array, k: number): number[] {
-  const best: number[] = [];
-  for (let i = 0; i < row.length; i++) {
-    if (best.length < k) {
-      best.push(i);
-      best.sort((a, b) => row[b]! - row[a]!);
-    } else if (row[i]! > row[best[k - 1]!]!) {
-      best[k - 1] = i;
-      best.sort((a, b) => row[b]! - row[a]!);
-    }
-  }
-  return best;
-}
-
-function rankOf(row: Float32Array, id: number): number {
-  const v = row[id]!;
-  let rank = 0;
-  for (let i = 0; i < row.length; i++) if (row[i]! > v) rank++;
-  return rank;
 }
