@@ -125,10 +125,15 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
   const saliency = new SaliencyDecorations(engine, () => models.loadActive(), log);
   context.subscriptions.push(patchPanel, experiments, saliency, registerExperimentEditor(experiments), ...registerPatchCommands({ engine, session, promptPanel: panel, patchPanel, interventions, ensureModel: () => models.loadActive(), log }));
   context.subscriptions.push(inline, analysisPanels, ...registerViewCommands(analysisPanels, inline, log));
-  // Another model: the prompt panel and the analysis panels show the old one's results until they run again.
+  const causal = new CausalPanels({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive(), interventions });
+  context.subscriptions.push(causal);
+  // Another model: the prompt panel and the analysis panels run again on it; the Patching and causal panels drop the
+  // old one's results.
   context.subscriptions.push(
     models.onDidChangeActiveModel(() => {
       analysisPanels.modelChanged();
+      patchPanel.modelChanged();
+      causal.modelChanged();
       const current = session.current;
       if (!current) return;
       void (async () => {
@@ -140,8 +145,6 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
       })();
     }),
   );
-  const causal = new CausalPanels({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive(), interventions });
-  context.subscriptions.push(causal);
   const features = new FeatureStore(context.globalStorageUri.fsPath);
   const graphEditors = new GraphEditorProvider({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive(), features, interventions });
   context.subscriptions.push(

@@ -74,6 +74,8 @@ export type CausalNotifications = {
   'causal/progress': { message: string; fraction?: number };
   /** An experiment file was opened into the panel. */
   'causal/opened': CausalOpened;
+  /** The active model changed: the results shown were the previous model's (the host dropped them). */
+  'causal/modelChanged': Omit<CausalInit, 'opened' | 'last'>;
 };
 
 /** The panel's state kept across reloads. */

@@ -74,6 +74,8 @@ export const validatePatchPanelParams = paramsValidator(PATCH_PANEL_PARAMS);
 export type PatchPanelNotifications = InterventionNotifications & {
   'pair/update': PairView | null;
   'engine/error': { message: string };
+  /** The heatmaps shown were another model's (the active model changed): the page removes them and says why. */
+  'sweep/clear': { message: string };
 };
 
 /** UI state kept across reloads. */

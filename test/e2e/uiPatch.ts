@@ -658,7 +658,7 @@ async function main(): Promise<number> {
       await setTheme(page, 'dark');
     });
 
-    await test('a model without transcoders: the feature site is disabled with the reason, and the host refuses it', async () => {
+    await test('another model: the Patching panel drops the previous model\'s sweep; without transcoders the feature site is disabled with the reason, and the host refuses it', async () => {
       await runCommand(page, 'MechLens: Clear Interventions');
       // The bundled model's own checkpoint in a folder without its transcoders/ (and features/).
       const bare = join(folder, 'tiny-no-transcoders');
@@ -678,6 +678,14 @@ async function main(): Promise<number> {
       await row.waitFor({ timeout: 60_000 });
       await row.click();
       await row.locator('.label-description').filter({ hasText: /active/ }).waitFor({ timeout: 60_000 });
+      // The Patching panel's heatmaps were mechlens-tiny's: the switch removed them and said why.
+      await tab('MechLens: Patching').click();
+      const patch = await findWebview(page, 'body[data-view="patch"] #status', 60_000);
+      await patch.locator('#status', { hasText: 'active model changed' }).waitFor({ timeout: 60_000 });
+      await patch.locator('#model', { hasText: 'tiny-no-transcoders' }).waitFor({ timeout: 60_000 });
+      check((await patch.locator('#sweeps .plot').count()) === 0, 'the previous model\'s sweep heatmaps are gone');
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: `${outDir}/patch-30-model-switched-dark.png` });
       await tab('ioi.prompt').click();
       await page.locator('.monaco-editor .view-lines', { hasText: 'Mary' }).first().click();
       await runCommand(page, 'MechLens: Run Prompt');

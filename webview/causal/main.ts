@@ -8,7 +8,7 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import Plotly from 'plotly.js-strict-dist-min';
-import type { CausalHostProtocol, CausalKind, CausalNotifications, CausalOpened, CausalState } from '../../src/shared/causalProtocol';
+import type { CausalHostProtocol, CausalInit, CausalKind, CausalNotifications, CausalOpened, CausalState } from '../../src/shared/causalProtocol';
 import type { DasResult, Hypothesis, IiaResult, ProbeResult } from '../../src/shared/causal';
 import { connectToHost } from '../common/rpc';
 import { byId, el } from '../common/dom';
@@ -330,14 +330,38 @@ function redraw(): void {
   if (shown.probe) drawProbe(shown.probe);
 }
 
+/** The model line over the hypothesis. */
+function showModel(m: { modelName: string; nLayers: number; dModel: number }): void {
+  byId('model').textContent = `${m.modelName} · ${m.nLayers} layers · d_model ${m.dModel}`;
+}
+
+/** Another model is active: the previous one's results go; the hypothesis stays unless it was the old example. */
+function modelChanged(m: Omit<CausalInit, 'opened' | 'last'>): void {
+  showModel(m);
+  for (const kind of ['iia', 'das', 'probe'] as const) {
+    delete shown[kind];
+    byId(`${kind}-section`).hidden = true;
+    byId(`${kind}-body`).replaceChildren();
+  }
+  const text = byId<HTMLTextAreaElement>('hypothesis');
+  const wasExample = !text.value.trim() || text.value === example;
+  example = m.example;
+  if (wasExample) text.value = example;
+  save();
+  setStatus(
+    byId('status'),
+    `The active model is now ${m.modelName}: the previous model's results were removed.${wasExample ? '' : ' Your hypothesis is kept: check its layers and token positions against this model.'}`,
+  );
+}
+
 async function start(): Promise<void> {
   layout();
-  rpc.onNotification({ 'causal/opened': opened });
+  rpc.onNotification({ 'causal/opened': opened, 'causal/modelChanged': modelChanged });
   onThemeChange(redraw);
   try {
     const init = await rpc.call('causal/init', {});
     example = init.example;
-    byId('model').textContent = `${init.modelName} · ${init.nLayers} layers · d_model ${init.dModel}`;
+    showModel(init);
     const text = byId<HTMLTextAreaElement>('hypothesis');
     if (!text.value.trim()) {
       text.value = example;

@@ -279,6 +279,12 @@ async function start(): Promise<void> {
   rpc.onNotification({
     'pair/update': renderPair,
     'engine/error': ({ message }) => status(message, true),
+    'sweep/clear': ({ message }) => {
+      sweep = null;
+      byId('sweeps').replaceChildren();
+      byId('sweep-summary').textContent = '';
+      status(message);
+    },
   });
   onThemeChange(drawSweep);
   window.addEventListener('resize', () => {

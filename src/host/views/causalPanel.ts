@@ -89,6 +89,30 @@ class CausalPanel {
     return info;
   }
 
+  /** The active model as the page shows it, with a starting hypothesis for it. */
+  private async header(): Promise<Omit<CausalInit, 'opened' | 'last'>> {
+    const info = await this.model();
+    // Base and source prompts must tokenize to one length: names of one token each (with their leading space).
+    const single: string[] = [];
+    for (const name of EXAMPLE_NAMES) if ((await this.deps.engine.call('tokenize', { text: ` ${name}` })).ids.length === 1) single.push(name);
+    const example = exampleHypothesis(info.nLayers, single.length >= 4 ? single : EXAMPLE_NAMES);
+    return { modelName: info.name, nLayers: info.nLayers, dModel: info.dModel, example: JSON.stringify(example, null, 2) };
+  }
+
+  /**
+   * The active model changed: the results shown (IIA, DAS, probes) were the previous model's, so they are dropped
+   * here and on the page, which shows the new model and its starting hypothesis.
+   */
+  modelChanged(): void {
+    for (const kind of Object.keys(this.last) as CausalKind[]) delete this.last[kind];
+    this.opened = undefined;
+    if (!this.rpc) return;
+    void this.header().then(
+      (h) => this.rpc?.notify('causal/modelChanged', h),
+      (err: unknown) => this.deps.log.error('The causal panel could not read the new model', err),
+    );
+  }
+
   private run<K extends CausalKind>(kind: K, params: AnalysisParams<K>, ctx: { signal: AbortSignal; notify: (m: 'causal/progress', p: { message: string; fraction?: number }) => void }): Promise<AnalysisResults[K]> {
     const job = this.deps.engine.jobs.start(`panel:causal:${kind}`, ctx.signal);
     return (async () => {
@@ -104,18 +128,14 @@ class CausalPanel {
   private handlers(): Handlers<CausalHostProtocol, CausalNotifications> {
     return {
       'causal/init': async (): Promise<CausalInit> => {
-        const info = await this.model();
+        const header = await this.header();
         const opened = this.opened;
         if (this.opened) {
           this.rememberOpened(this.opened);
           this.opened = undefined; // shown once; afterwards it is one of the last results
         }
         const last = { iia: this.last.iia?.result, das: this.last.das?.result, probe: this.last.probe?.result };
-        // Base and source prompts must tokenize to one length: names of one token each (with their leading space).
-        const single: string[] = [];
-        for (const name of EXAMPLE_NAMES) if ((await this.deps.engine.call('tokenize', { text: ` ${name}` })).ids.length === 1) single.push(name);
-        const example = exampleHypothesis(info.nLayers, single.length >= 4 ? single : EXAMPLE_NAMES);
-        return { modelName: info.name, nLayers: info.nLayers, dModel: info.dModel, example: JSON.stringify(example, null, 2), ...(opened ? { opened } : {}), last };
+        return { ...header, ...(opened ? { opened } : {}), last };
       },
       'causal/iia': (params, ctx) => this.run('iia', params, ctx),
       'causal/das': (params, ctx) => this.run('das', params, ctx),
@@ -242,6 +262,10 @@ export class CausalPanels implements vscode.Disposable {
     // there when the user comes back from another tab (a reload still redraws the host's last results).
     const panel = vscode.window.createWebviewPanel(CAUSAL_PANEL_TYPE, 'Causal abstraction', { viewColumn: vscode.ViewColumn.Active, preserveFocus: false }, { ...webviewOptions(this.deps.extensionUri), retainContextWhenHidden: true });
     this.attach(panel, opened);
+  }
+
+  modelChanged(): void {
+    this.current?.modelChanged();
   }
 
   /** Tests: whether the panel is open, the results it delivered, the last result of each kind. */

@@ -74,6 +74,18 @@ export class PatchPanel implements vscode.Disposable {
     this.attach(panel);
   }
 
+  /**
+   * The active model changed: the last sweep was the old model's, so it is dropped (the page removes its heatmaps,
+   * and Save as Experiment no longer offers it) and the pair is shown as the new model tokenizes it.
+   */
+  modelChanged(): void {
+    this.lastSweep = null;
+    this.lastRun = null;
+    if (!this.rpc) return;
+    this.rpc.notify('sweep/clear', { message: 'The active model changed, so the sweep shown was the previous model\'s: run it again to see this one\'s.' });
+    void this.pair().then((p) => this.rpc?.notify('pair/update', p), (err: unknown) => this.rpc?.notify('engine/error', { message: errorMessage(err) }));
+  }
+
   private async model(): Promise<ModelInfo> {
     const info = await this.deps.ensureModel();
     if (!info) throw new RpcError('cancelled', 'No model is loaded.');
