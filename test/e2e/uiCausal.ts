@@ -254,6 +254,24 @@ async function main(): Promise<number> {
       await findWebview(page, 'body[data-view="patch"] #iv-chips[data-count="0"]', 30_000);
     });
 
+    await test('another model: the panel drops the previous model\'s results and says so; the user\'s hypothesis stays', async () => {
+      await page.locator('.activitybar [aria-label^="MechLens"]').first().click();
+      const stories = page.locator('.monaco-list-row', { hasText: 'stories260K (bundled)' }).first();
+      await stories.waitFor({ timeout: 30_000 });
+      await stories.click();
+      await stories.locator('.label-description').filter({ hasText: /· active$/ }).waitFor({ timeout: 60_000 });
+      await page.locator('.tabs-container .tab', { hasText: 'Causal abstraction' }).first().click();
+      view = await findWebview(page, 'body[data-view="causal"] #hypothesis', 60_000);
+      await status().filter({ hasText: 'The active model is now stories260K' }).waitFor({ timeout: 60_000 });
+      await view.locator('#model', { hasText: 'stories260K' }).waitFor({ timeout: 30_000 });
+      for (const kind of ['iia', 'das', 'probe']) check(await view.locator(`#${kind}-section`).isHidden(), `the ${kind} results of mechlens-tiny are gone`);
+      const h = JSON.parse(await view.locator('#hypothesis').inputValue()) as { name: string };
+      check(h.name === 'IOI (e2e)', `the user's hypothesis is kept (${h.name})`);
+      check(/check its layers/.test((await status().textContent()) ?? ''), 'the status asks to check the hypothesis against the new model');
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: `${outDir}/causal-09-model-switched-dark.png` });
+    });
+
     check(alerts.length === 0, `no alert() ran (saw ${alerts.join(', ')})`);
   } catch (err) {
     results.push({ name: 'causal suite', ok: false, error: err instanceof Error ? err.message : String(err) });

@@ -680,8 +680,8 @@ async function main(): Promise<number> {
       await row.locator('.label-description').filter({ hasText: /active/ }).waitFor({ timeout: 60_000 });
       // The Patching panel's heatmaps were mechlens-tiny's: the switch removed them and said why.
       await tab('MechLens: Patching').click();
-      const patch = await findWebview(page, 'body[data-view="patch"] #status', 60_000);
-      await patch.locator('#status', { hasText: 'active model changed' }).waitFor({ timeout: 60_000 });
+      const patch = await findWebview(page, 'body[data-view="patch"] #sweep-summary', 60_000);
+      await patch.locator('#sweep-summary', { hasText: 'active model changed' }).waitFor({ timeout: 60_000 });
       await patch.locator('#model', { hasText: 'tiny-no-transcoders' }).waitFor({ timeout: 60_000 });
       check((await patch.locator('#sweeps .plot').count()) === 0, 'the previous model\'s sweep heatmaps are gone');
       await page.waitForTimeout(300);

@@ -279,11 +279,11 @@ async function start(): Promise<void> {
   rpc.onNotification({
     'pair/update': renderPair,
     'engine/error': ({ message }) => status(message, true),
+    // Said where the heatmaps were: the status line is the pair's, which the new model's tokens rewrite.
     'sweep/clear': ({ message }) => {
       sweep = null;
       byId('sweeps').replaceChildren();
-      byId('sweep-summary').textContent = '';
-      status(message);
+      byId('sweep-summary').textContent = message;
     },
   });
   onThemeChange(drawSweep);

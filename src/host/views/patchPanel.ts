@@ -79,10 +79,11 @@ export class PatchPanel implements vscode.Disposable {
    * and Save as Experiment no longer offers it) and the pair is shown as the new model tokenizes it.
    */
   modelChanged(): void {
+    const hadSweep = this.lastSweep !== null;
     this.lastSweep = null;
     this.lastRun = null;
     if (!this.rpc) return;
-    this.rpc.notify('sweep/clear', { message: 'The active model changed, so the sweep shown was the previous model\'s: run it again to see this one\'s.' });
+    if (hadSweep) this.rpc.notify('sweep/clear', { message: 'The active model changed, so the sweep shown was the previous model\'s: run it again to see this one\'s.' });
     void this.pair().then((p) => this.rpc?.notify('pair/update', p), (err: unknown) => this.rpc?.notify('engine/error', { message: errorMessage(err) }));
   }
 
