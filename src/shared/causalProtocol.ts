@@ -39,12 +39,16 @@ export const CAUSAL_PANEL_PARAMS = {
 
 type Params<K extends keyof typeof CAUSAL_PANEL_PARAMS> = Infer<(typeof CAUSAL_PANEL_PARAMS)[K]>;
 
-export interface CausalInit {
+/** The active model as the panel shows it, with a starting hypothesis for it. */
+export interface CausalHeader {
   modelName: string;
   nLayers: number;
   dModel: number;
   /** A starting hypothesis for this model (IOI over single-token names), as JSON text. */
   example: string;
+}
+
+export interface CausalInit extends CausalHeader {
   /** Results re-opened from an experiment file. */
   opened?: CausalOpened;
   /** The panel's last results, kept by the host: a hidden webview loses its page and redraws them when shown. */
@@ -75,7 +79,7 @@ export type CausalNotifications = {
   /** An experiment file was opened into the panel. */
   'causal/opened': CausalOpened;
   /** The active model changed: the results shown were the previous model's (the host dropped them). */
-  'causal/modelChanged': Omit<CausalInit, 'opened' | 'last'>;
+  'causal/modelChanged': CausalHeader;
 };
 
 /** The panel's state kept across reloads. */

@@ -8,7 +8,8 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import Plotly from 'plotly.js-strict-dist-min';
-import type { CausalHostProtocol, CausalInit, CausalKind, CausalNotifications, CausalOpened, CausalState } from '../../src/shared/causalProtocol';
+import type { CausalHeader, CausalHostProtocol, CausalKind, CausalNotifications, CausalOpened, CausalState } from '../../src/shared/causalProtocol';
+import { CAUSAL_KINDS } from '../../src/shared/causalProtocol';
 import type { DasResult, Hypothesis, IiaResult, ProbeResult } from '../../src/shared/causal';
 import { connectToHost } from '../common/rpc';
 import { byId, el } from '../common/dom';
@@ -331,14 +332,14 @@ function redraw(): void {
 }
 
 /** The model line over the hypothesis. */
-function showModel(m: { modelName: string; nLayers: number; dModel: number }): void {
+function showModel(m: CausalHeader): void {
   byId('model').textContent = `${m.modelName} · ${m.nLayers} layers · d_model ${m.dModel}`;
 }
 
 /** Another model is active: the previous one's results go; the hypothesis stays unless it was the old example. */
-function modelChanged(m: Omit<CausalInit, 'opened' | 'last'>): void {
+function modelChanged(m: CausalHeader): void {
   showModel(m);
-  for (const kind of ['iia', 'das', 'probe'] as const) {
+  for (const kind of CAUSAL_KINDS) {
     delete shown[kind];
     byId(`${kind}-section`).hidden = true;
     byId(`${kind}-body`).replaceChildren();

@@ -8,7 +8,7 @@
 // causal analyses re-open into the panel (MechLens: Open Causal Results).
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { CausalHostProtocol, CausalInit, CausalKind, CausalNotifications, CausalOpened } from '../../shared/causalProtocol';
+import type { CausalHeader, CausalHostProtocol, CausalInit, CausalKind, CausalNotifications, CausalOpened } from '../../shared/causalProtocol';
 import { CAUSAL_KINDS, validateCausalParams } from '../../shared/causalProtocol';
 import type { AnalysisParams, AnalysisResults } from '../../shared/analyses';
 import { EXAMPLE_NAMES, exampleHypothesis } from '../../shared/causal';
@@ -90,7 +90,7 @@ class CausalPanel {
   }
 
   /** The active model as the page shows it, with a starting hypothesis for it. */
-  private async header(): Promise<Omit<CausalInit, 'opened' | 'last'>> {
+  private async header(): Promise<CausalHeader> {
     const info = await this.model();
     // Base and source prompts must tokenize to one length: names of one token each (with their leading space).
     const single: string[] = [];
@@ -104,7 +104,7 @@ class CausalPanel {
    * here and on the page, which shows the new model and its starting hypothesis.
    */
   modelChanged(): void {
-    for (const kind of Object.keys(this.last) as CausalKind[]) delete this.last[kind];
+    for (const kind of CAUSAL_KINDS) delete this.last[kind];
     this.opened = undefined;
     if (!this.rpc) return;
     void this.header().then(
