@@ -50,7 +50,7 @@ export const PATCH_PANEL_PARAMS = {
   }),
   /** Picks a file of reference prompts (one per line) that mean ablation averages over, in the host's open dialog; `clear` drops it. */
   'pair/reference': object({ clear: optional(boolean) }),
-  /** The last sweep this session ran (the panel shows it again after a reload). */
+  /** The last sweep this session ran (the panel shows it again after a reload), or why it is gone (another model). */
   'sweep/last': noParams,
   /** Saves the last sweep as an experiment file (*.mlexp.json) through a save dialog and opens it. */
   'sweep/save': noParams,
@@ -64,7 +64,7 @@ export type PatchPanelProtocol = InterventionHostProtocol & {
   'pair/setClean': { params: P<'pair/setClean'>; result: PairView | null };
   'pair/setCounterfactual': { params: P<'pair/setCounterfactual'>; result: PairView | null };
   'sweep/run': { params: P<'sweep/run'>; result: SweepView };
-  'sweep/last': { params: P<'sweep/last'>; result: SweepView | null };
+  'sweep/last': { params: P<'sweep/last'>; result: { sweep: SweepView | null; note: string | null } };
   'pair/reference': { params: P<'pair/reference'>; result: null };
   'sweep/save': { params: P<'sweep/save'>; result: { path: string | null } };
 };

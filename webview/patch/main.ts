@@ -294,7 +294,9 @@ async function start(): Promise<void> {
   showReference();
   try {
     renderPair(await rpc.call('pair/get', {}));
-    sweep = await rpc.call('sweep/last', {});
+    const last = await rpc.call('sweep/last', {});
+    sweep = last.sweep;
+    if (last.note) byId('sweep-summary').textContent = last.note;
     if (sweep) {
       drawSweep();
       byId('sweeps').dataset.ready = String(++request);

@@ -44,6 +44,8 @@ export class PatchPanel implements vscode.Disposable {
   /** Sweeps answered (tests). */
   sweeps = 0;
   private lastSweep: SweepView | null = null;
+  /** Why there is no sweep to show, when a model switch dropped one (a hidden page learns it when it reloads). */
+  private sweepNote: string | null = null;
   /** The last sweep's analysis params and result, for Save as Experiment. */
   private lastRun: { params: AnalysisParams<'patchSweep'>; result: PatchSweepOutput } | null = null;
 
@@ -79,11 +81,11 @@ export class PatchPanel implements vscode.Disposable {
    * and Save as Experiment no longer offers it) and the pair is shown as the new model tokenizes it.
    */
   modelChanged(): void {
-    const hadSweep = this.lastSweep !== null;
+    if (this.lastSweep) this.sweepNote = 'The active model changed, so the sweep shown was the previous model\'s: run it again to see this one\'s.';
     this.lastSweep = null;
     this.lastRun = null;
     if (!this.rpc) return;
-    if (hadSweep) this.rpc.notify('sweep/clear', { message: 'The active model changed, so the sweep shown was the previous model\'s: run it again to see this one\'s.' });
+    if (this.sweepNote) this.rpc.notify('sweep/clear', { message: this.sweepNote });
     void this.pair().then((p) => this.rpc?.notify('pair/update', p), (err: unknown) => this.rpc?.notify('engine/error', { message: errorMessage(err) }));
   }
 
@@ -148,7 +150,10 @@ export class PatchPanel implements vscode.Disposable {
         const info = await this.model();
         return { path: await saveExperimentAs(info, 'patchSweep', last.params, last.result, `patch-${last.params.sweep}.mlexp.json`, this.deps.log) };
       },
-      'sweep/last': () => (this.lastSweep ? { ...this.lastSweep, exact: this.lastSweep.exact?.slice(), attribution: this.lastSweep.attribution?.slice() } : null),
+      'sweep/last': () => ({
+        sweep: this.lastSweep ? { ...this.lastSweep, exact: this.lastSweep.exact?.slice(), attribution: this.lastSweep.attribution?.slice() } : null,
+        note: this.sweepNote,
+      }),
       'pair/setClean': async ({ text }, ctx) => {
         await this.model();
         if (text.trim()) await session.run(text, ctx.signal);
@@ -175,6 +180,7 @@ export class PatchPanel implements vscode.Disposable {
           const view: SweepView = { ...r, targetText: target, baselineText: baseline };
           // Kept for a reload of the panel; copies, since the reply's typed arrays are transferred away.
           this.lastSweep = { ...view, exact: view.exact?.slice(), attribution: view.attribution?.slice() };
+          this.sweepNote = null;
           return view;
         } finally {
           job.done();
