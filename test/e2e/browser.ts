@@ -221,3 +221,24 @@ export async function hoverText(page: Page, needle: string, at = 1): Promise<voi
   if (!box) throw new Error(`"${needle}" is not on screen`);
   await page.mouse.move(box.x, box.y);
 }
+
+/**
+ * Answers code-server's simple file dialog (save or open) with `path`. The dialog fills in its folder once it
+ * has listed it, which can overwrite a path typed too early: (re)type the path until the box holds it, then
+ * accept, until the dialog closes.
+ */
+export async function answerDialog(page: Page, path: string, then?: string): Promise<void> {
+  const input = page.locator('.quick-input-widget input').filter({ visible: true });
+  // When the host asks something next (`then`: that quick input's title), the widget stays open with it.
+  const next = page.locator('.quick-input-widget .quick-input-title', { hasText: then ?? '\u0000' }).filter({ visible: true });
+  const done = async () => !(await input.isVisible()) || (then !== undefined && (await next.isVisible()));
+  await input.waitFor({ state: 'visible', timeout: 15_000 });
+  for (let i = 0; i < 8 && !(await done()); i++) {
+    await page.waitForTimeout(800);
+    if (await done()) break;
+    if ((await input.inputValue()) !== path) await input.fill(path);
+    await page.waitForTimeout(400);
+    await page.keyboard.press('Enter');
+  }
+  if (!(await done())) throw new Error(then ? `the file dialog did not give way to "${then}"` : 'the file dialog did not close');
+}

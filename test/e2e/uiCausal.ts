@@ -11,7 +11,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FrameLocator, Page } from 'playwright-core';
-import { devPayload, exitWith, findWebview, launchChromium, openFile, reportResults, runCommand, setTheme, suitePage, suiteRunner, workbenchUrl } from './browser';
+import { answerDialog, devPayload, exitWith, findWebview, launchChromium, openFile, reportResults, runCommand, setTheme, suitePage, suiteRunner, workbenchUrl } from './browser';
 
 const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
 const t0 = Date.now();
@@ -33,27 +33,6 @@ async function typeInto(page: Page, view: FrameLocator, selector: string, text: 
     if ((await field.evaluate((e) => (e as HTMLInputElement).value)) === text) return;
   }
   throw new Error(`${selector} does not take "${text}"`);
-}
-
-/**
- * Answers code-server's simple file dialog (save or open) with `path`. The dialog fills in its folder once it
- * has listed it, which can overwrite a path typed too early: (re)type the path until the box holds it, then
- * accept, until the dialog closes.
- */
-async function answerDialog(page: Page, path: string, then?: string): Promise<void> {
-  const input = page.locator('.quick-input-widget input').filter({ visible: true });
-  // When the host asks something next (`then`: that quick input's title), the widget stays open with it.
-  const next = page.locator('.quick-input-widget .quick-input-title', { hasText: then ?? '\u0000' }).filter({ visible: true });
-  const done = async () => !(await input.isVisible()) || (then !== undefined && (await next.isVisible()));
-  await input.waitFor({ state: 'visible', timeout: 15_000 });
-  for (let i = 0; i < 8 && !(await done()); i++) {
-    await page.waitForTimeout(800);
-    if (await done()) break;
-    if ((await input.inputValue()) !== path) await input.fill(path);
-    await page.waitForTimeout(400);
-    await page.keyboard.press('Enter');
-  }
-  check(await done(), then ? `the file dialog gave way to "${then}"` : 'the file dialog closed');
 }
 
 async function main(): Promise<number> {

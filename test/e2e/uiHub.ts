@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import type { Page } from 'playwright-core';
-import { devPayload, launchChromium, reportResults, runCommand, setTheme, suiteRunner, workbenchUrl } from './browser';
+import { answerDialog, devPayload, launchChromium, reportResults, runCommand, setTheme, suiteRunner, workbenchUrl } from './browser';
 import { startFakeHub } from '../support/hubServer';
 import { ggufFromFixture } from '../support/ggufWriter';
 import { writeGemmaScopeNpz } from '../support/transcoderFixtures';
@@ -168,14 +168,7 @@ async function main(): Promise<number> {
       await runCommand(page, 'Notifications: Clear All Notifications');
       await page.keyboard.press('Escape');
       await runCommand(page, 'MechLens: Add Model Folder…');
-      const input = page.locator('.quick-input-widget input');
-      await input.waitFor({ state: 'visible', timeout: 15_000 });
-      await input.fill(`${ggufDir}/`);
-      await page.waitForTimeout(1000);
-      for (let i = 0; i < 5 && (await input.isVisible()); i++) {
-        await page.keyboard.press('Enter');
-        await page.waitForTimeout(1000);
-      }
+      await answerDialog(page, `${ggufDir}/`);
       const row = await modelRow(page, 'tiny-qwen2.Q8_0.gguf', /qwen2 ·/);
       await row.click();
       await modelRow(page, 'tiny-qwen2.Q8_0.gguf', /active/);

@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FrameLocator, Locator, Page } from 'playwright-core';
-import { devPayload, exitWith, findWebview, hoverText, launchChromium, openFile, reportResults, runCommand, setTheme, setValue, suitePage, suiteRunner, workbenchUrl } from './browser';
+import { answerDialog, devPayload, exitWith, findWebview, hoverText, launchChromium, openFile, reportResults, runCommand, setTheme, setValue, suitePage, suiteRunner, workbenchUrl } from './browser';
 
 const [port = '8765', extPath = process.cwd(), folder = process.cwd(), outDir = 'test-results/e2e'] = process.argv.slice(2);
 const t0 = Date.now();
@@ -665,14 +665,7 @@ async function main(): Promise<number> {
       mkdirSync(bare, { recursive: true });
       for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(extPath, 'models', 'mechlens-tiny', f), join(bare, f));
       await runCommand(page, 'MechLens: Add Model Folder…');
-      const input = page.locator('.quick-input-widget input');
-      await input.waitFor({ state: 'visible', timeout: 15_000 });
-      await input.fill(`${bare}/`);
-      await page.waitForTimeout(1000);
-      for (let i = 0; i < 5 && (await input.isVisible()); i++) {
-        await page.keyboard.press('Enter');
-        await page.waitForTimeout(1000);
-      }
+      await answerDialog(page, `${bare}/`);
       await page.locator('.activitybar [aria-label^="MechLens"]').first().click();
       const row = page.locator('.pane-body .monaco-list-row', { has: page.locator('.label-name', { hasText: 'tiny-no-transcoders' }) }).first();
       await row.waitFor({ timeout: 60_000 });
