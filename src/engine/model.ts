@@ -26,8 +26,7 @@ import { addEditFeeds, tokenFeed } from './onnx/feeds';
 import type { HookName } from './hooks';
 import type { Intervention } from '../shared/interventions';
 import type { ModelInfo, TokenizedPrompt } from '../shared/modelInfo';
-import { numel } from '../shared/tensor';
-import { withoutBatch, type NamedTensor } from '../shared/tensor';
+import { numel, withoutBatch, type NamedTensor } from '../shared/tensor';
 
 /**
  * Every graph reads the one float32 copy of the weights the engine holds, fed as inputs (no graph bakes

@@ -12,6 +12,12 @@ export function logSumExp(values: ArrayLike<number>): number {
   return max + Math.log(sum);
 }
 
+/** log softmax(x), in float64. */
+export function logSoftmax(values: ArrayLike<number>): Float64Array {
+  const lse = logSumExp(values);
+  return Float64Array.from({ length: values.length }, (_, i) => values[i]! - lse);
+}
+
 /** Indices of the k largest entries, largest first, the lower index first among equals (no full sort). */
 export function topIndices(values: ArrayLike<number>, k: number): number[] {
   const best: number[] = [];

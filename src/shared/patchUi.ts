@@ -7,7 +7,7 @@
 // Runtime-agnostic and pure: unit-tested without a model.
 import type { Intervention } from './interventions';
 import { RpcError } from './rpc';
-import { logSumExp, topIndices } from './logits';
+import { logSoftmax, topIndices } from './logits';
 import { SWEEP_HOOKS } from './patching';
 import { badInput, finiteNumber, integer, list, object, oneOf, optional, refine } from './schema';
 import type { Infer, Schema } from './schema';
@@ -318,13 +318,6 @@ export interface Comparison {
   rows: ComparisonRow[];
   /** KL(clean || patched) of the next-token distributions, in nats. */
   kl: number;
-}
-
-function logSoftmax(logits: ArrayLike<number>): Float64Array {
-  const lse = logSumExp(logits);
-  const out = new Float64Array(logits.length);
-  for (let i = 0; i < logits.length; i++) out[i] = logits[i]! - lse;
-  return out;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { logSumExp, rankOf, topIndices } from '../../src/shared/logits';
+import { logSoftmax, logSumExp, rankOf, topIndices } from '../../src/shared/logits';
 
 describe('reading logit vectors (shared/logits)', () => {
   // Values with many ties (rounded), so the order among equals is exercised.
@@ -17,6 +17,13 @@ describe('reading logit vectors (shared/logits)', () => {
     assert.ok(Math.abs(logSumExp([1000, 1000]) - (1000 + Math.LN2)) < 1e-12, 'no overflow');
     assert.equal(logSumExp([-Infinity, -Infinity]), -Infinity);
     assert.equal(logSumExp([]), -Infinity);
+  });
+
+  it('log-softmax is the logits less their log-sum-exp, its exponentials summing to 1', () => {
+    const lp = logSoftmax(row);
+    const lse = logSumExp(row);
+    row.forEach((x, i) => assert.equal(lp[i], x - lse));
+    assert.ok(Math.abs(lp.reduce((a, v) => a + Math.exp(v), 0) - 1) < 1e-12);
   });
 
   it('rank counts the strictly larger entries', () => {

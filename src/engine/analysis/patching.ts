@@ -48,6 +48,7 @@ import type { AnalysisParams } from '../../shared/analyses';
 import { SWEEP_HOOKS as SHARED_SWEEP_HOOKS } from '../../shared/patching';
 import type { PatchDirection, PatchMethod, PatchMetric, PatchSweepKind, PatchSweepOutput } from '../../shared/patching';
 import type { NamedTensor } from '../../shared/tensor';
+import { logSoftmax } from '../../shared/logits';
 
 // ---------------------------------------------------------------------------------------------------
 // Layouts: what each sweep patches, its cells and its result's axes.
@@ -153,15 +154,6 @@ interface MetricSpec {
 export interface SweepMetric extends MetricSpec {
   cleanLogits: Float32Array;
   corruptedLogits: Float32Array;
-}
-
-function logSoftmax(logits: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const v of logits) if (v > max) max = v;
-  let sum = 0;
-  for (const v of logits) sum += Math.exp(v - max);
-  const lse = max + Math.log(sum);
-  return Float64Array.from(logits, (v) => v - lse);
 }
 
 /** The metric as a function of one row of last-position logits. */
