@@ -67,7 +67,7 @@ export const ANALYSIS_PARAMS = {
   /** One forward caching the named hooks. */
   cache: object({ prompt: promptInput, hooks: list(string(200), 100_000), interventions }),
   generate: object({ prompt: promptInput, maxNewTokens: integer(0, 1_000_000), temperature: optional(finiteNumber(0)), seed: optional(integer()), interventions }),
-  /** Inline inspection of a prompt: surprisal, top predictions and a one-line lens per token. */
+  /** Inline inspection of a prompt: surprisal and top predictions per token (the hover asks `lens` for its one line). */
   inspect: object({ prompt: promptInput, topK: optional(integer(1, 1000)), maxTokens: optional(integer(1)) }),
   /** `tunedLensFile`: a tuned-lens safetensors file (format in docs/views.md) applied before decoding; `full`: every logit. */
   lens: object({

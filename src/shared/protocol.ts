@@ -99,10 +99,11 @@ export interface InspectResult {
   surprisal: Array<number | null>;
   /** Per token, the probability and rank (0 = top) the model gave it; null for the first token. */
   actual: Array<{ prob: number; rank: number } | null>;
-  /** Per position, the model's top next-token predictions after that token. */
+  /**
+   * Per position, the model's top next-token predictions after that token. (The hover's one-line logit lens is
+   * asked for when a token is hovered: `analysis/lens` at that position, from the residual streams this kept.)
+   */
   top: TopToken[][];
-  /** One-line logit lens: [layer][position] top token of each layer's residual stream. */
-  lens: { labels: string[]; top: Array<Array<{ id: number; text: string; prob: number }>> };
 }
 
 /** Loading and describing models; everything else is an analysis. */

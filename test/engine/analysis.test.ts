@@ -104,9 +104,28 @@ describe('inline inspection', function () {
         }
         for (let p = 0; p < TOKENS.length; p++) assert.equal(result.top[p]![0]!.id, topIndices(logits.data.subarray(p * V, (p + 1) * V), 1)[0]);
         assert.equal(result.top.length, TOKENS.length);
-        assert.equal(result.lens.top.length, model.config.nLayers + 1);
-        assert.equal(result.lens.top.at(-1)![TOKENS.length - 1]!.id, result.top.at(-1)![0]!.id, 'the final lens row agrees with the prediction');
+        assert.ok(!('lens' in result), 'no lens is decoded for a whole prompt');
       }
+      // The hover's one-line lens: one position, decoded from the streams inspection kept (no forward over the
+      // prompt), equal to that position in the whole lens; its final row is the model's own prediction.
+      model.forward = (req) => {
+        if (req.tokens) forwards++;
+        return forward(req);
+      };
+      const whole = await logitLens(model, { tokens: TOKENS, topK: 1 });
+      await inspectPrompt(model, TOKENS, { topK: 3 });
+      const before = forwards;
+      for (const p of [0, 3, TOKENS.length - 1]) {
+        const line = await logitLens(model, { tokens: TOKENS, positions: [p], topK: 1 });
+        assert.equal(line.top.length, model.config.nLayers + 1);
+        line.top.forEach((layer, l) => {
+          assert.equal(layer[0]![0]!.id, whole.top[l]![p]![0]!.id, `layer ${l} position ${p}`);
+          assert.ok(Math.abs(layer[0]![0]!.prob - whole.top[l]![p]![0]!.prob) < 1e-6);
+        });
+        assert.equal(line.top.at(-1)![0]![0]!.id, r.top[p]![0]!.id, 'the final lens row agrees with the prediction');
+      }
+      assert.equal(forwards, before, 'the hover lines ran no forward over the prompt');
+      model.forward = forward;
     } finally {
       await model.dispose();
     }

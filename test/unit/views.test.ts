@@ -2,7 +2,7 @@
 // escaping and CSV, the logit lens matrices and export, attention patterns / head ranking / arc geometry,
 // DLA parts, and validation of what the panels send to the host.
 import assert from 'node:assert/strict';
-import { escapeMarkdown, hoverMarkdown, surprisalBucket, tokenAt, SURPRISAL_BUCKETS } from '../../src/host/editor/inspectModel';
+import { escapeMarkdown, hoverMarkdown, lensLineMarkdown, lensUnavailableMarkdown, surprisalBucket, tokenAt, SURPRISAL_BUCKETS } from '../../src/host/editor/inspectModel';
 import { validateAnalysisParams } from '../../src/shared/analysisProtocol';
 import type { InspectResult } from '../../src/shared/protocol';
 import type { DlaView, LensView } from '../../src/shared/analysisProtocol';
@@ -49,17 +49,21 @@ describe('inline inspection (pure)', function () {
       surprisal: [null, 3.5, 0.5],
       actual: [null, { prob: 0.0884, rank: 2 }, { prob: 0.7, rank: 0 }],
       top: [[{ id: 5, text: ' the', prob: 0.5, logit: 3 }], [{ id: 12, text: ' c', prob: 0.7, logit: 4 }, { id: 6, text: '**', prob: 0.1, logit: 1 }], []],
-      lens: { labels: ['0_pre', 'final_post'], top: [[{ id: 1, text: 'x', prob: 0.1 }, { id: 2, text: '<b>', prob: 0.2 }, { id: 3, text: 'z', prob: 0.3 }], [{ id: 4, text: 'y', prob: 0.4 }, { id: 12, text: ' c', prob: 0.7 }, { id: 5, text: 'w', prob: 0.5 }]] },
     };
-    const md = hoverMarkdown(r, 1);
+    // The lens of position 1 alone, as `analysis/lens` with `positions: [1]` and top-1 returns it.
+    const lens = { labels: ['0_pre', 'final_post'], top: [[[{ id: 2, text: '<b>', prob: 0.2 }]], [[{ id: 12, text: ' c', prob: 0.7 }]]] };
+    const md = hoverMarkdown(r, 1, lensLineMarkdown(lens));
     assert.match(md, /token 1 “\\<img·src\\=x·onerror\\=alert\\\(1\\\)\\>” \(id 11\)/);
     assert.match(md, /p = 8\.84% · rank 3 · surprisal 3\.50 bits/);
     assert.match(md, /\| 1 \| “·c” \| 70\.0% \|/);
     assert.match(md, /\| 2 \| “\\\*\\\*” \| 10\.0% \|/);
     assert.match(md, /Next in the prompt: “·c” \(p = 70\.0%, rank 1\)/);
-    assert.match(md, /Logit lens \(top token per layer\): 0\\_pre “\\<b\\>” → final\\_post “·c”/);
+    assert.match(md, /Logit lens \(top token per layer\): 0\\_pre “\\<b\\>” → final\\_post “·c”\n?$/);
     assert.ok(!/(^|[^\\])</.test(md), 'every < is escaped');
-    assert.match(hoverMarkdown(r, 0), /First token: nothing predicts it/);
+    const failed = hoverMarkdown(r, 1, lensUnavailableMarkdown('Engine <stopped>'));
+    assert.match(failed, /Logit lens: not available \(Engine \\<stopped\\>\)$/);
+    assert.ok(!/(^|[^\\])</.test(failed), 'the reason is escaped too');
+    assert.match(hoverMarkdown(r, 0, ''), /First token: nothing predicts it/);
   });
 });
 

@@ -1,6 +1,9 @@
-// Everything inline inspection shows for one prompt, in one call: each token's surprisal (how
-// unexpected it was given the tokens before it), the model's top next-token predictions at every
-// position, and a one-line logit lens (the top token of every layer at every position).
+// What inline inspection shows for a whole prompt, in one call: each token's surprisal (how unexpected it
+// was given the tokens before it) and the model's top next-token predictions at every position. The hover's
+// one-line logit lens is decoded for the hovered token alone, when it is hovered (`analysis/lens` with one
+// position): decoding every layer at every position was most of an update on a GPT-2-sized vocabulary, for
+// lines nobody reads until a hover. The forward here is the lens' own, so it keeps the residual streams that
+// hover and a lens panel opened on this prompt decode without a forward of their own.
 import type { Model } from '../model';
 import { topTokens } from '../prompt';
 import { logSumExp, rankOf } from '../../shared/logits';
@@ -10,8 +13,8 @@ import type { InspectResult } from '../../shared/protocol';
 export async function inspectPrompt(model: Model, tokens: number[], options: { topK?: number; signal?: AbortSignal } = {}): Promise<Omit<InspectResult, 'prompt'>> {
   const V = model.config.dVocab;
   const T = tokens.length;
-  // One forward gives both the logits and the residual streams the one-line lens decodes.
-  const lens = await logitLens(model, { tokens, topK: 1, modelLogits: true, signal: options.signal });
+  // One forward gives both the logits and the residual streams (kept for the hover's lens); no position decoded.
+  const lens = await logitLens(model, { tokens, positions: [], modelLogits: true, signal: options.signal });
   const logits = lens.modelLogits!;
   const surprisal: Array<number | null> = [null];
   const actual: Array<{ prob: number; rank: number } | null> = [null];
@@ -27,10 +30,5 @@ export async function inspectPrompt(model: Model, tokens: number[], options: { t
       actual.push({ prob: Math.exp(logProb), rank: rankOf(row, next) });
     }
   }
-  return {
-    surprisal,
-    actual,
-    top,
-    lens: { labels: lens.labels, top: lens.top.map((layer) => layer.map((pos) => ({ id: pos[0]!.id, text: pos[0]!.text, prob: pos[0]!.prob }))) },
-  };
+  return { surprisal, actual, top };
 }

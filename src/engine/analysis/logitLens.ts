@@ -118,6 +118,12 @@ export async function logitLens(model: Model, req: LensRequest): Promise<LensRes
     for (const t of req.targets) if (!Number.isInteger(t) || t < 0 || t >= V) throw new UserError(`Target token ${t} is outside the vocabulary.`);
     out.targets = [];
   }
+  if (P === 0) {
+    // Nothing to decode (inline inspection: the forward, its logits and the kept streams are what it wants).
+    out.top = hooks.map(() => []);
+    if (req.targets) out.targets = hooks.map(() => []);
+    return out;
+  }
   if (req.full) {
     // Full logits: softmax, top-k and ranks in JavaScript.
     const r = await model.forward({ resid, startLayer: L, logits: 'all', signal: req.signal });

@@ -1,16 +1,17 @@
 // Inline inspection: in prompt files (mechlens.inlineInspection.filePatterns) and on a selection by
 // command, each token gets a background tint scaled by its surprisal and a thin boundary; a hover shows
 // the model's top next-token predictions there, the actual token's probability and rank, and a one-line
-// logit lens; a CodeLens opens the analysis panels. Updates are debounced while the user types; a new
+// logit lens (decoded for the hovered token when it is hovered, from the residual streams the engine kept
+// from the inspection's forward); a CodeLens opens the analysis panels. Updates are debounced while the user types; a new
 // update supersedes the running one (JobSlots), and the engine runs in its worker, so typing never waits.
 import * as vscode from 'vscode';
-import type { InspectResult } from '../../shared/protocol';
+import type { InspectResult, ModelInfo } from '../../shared/protocol';
 import { RpcError } from '../../shared/rpc';
 import type { EngineClient } from '../engineClient';
 import { readConfig } from '../config';
 import { errorMessage } from '../log';
 import type { Log } from '../log';
-import { SURPRISAL_BUCKETS, UNTRUSTED_STATUS, autoInspection, hoverMarkdown, latencyText, surprisalBucket, tokenAt } from './inspectModel';
+import { SURPRISAL_BUCKETS, UNTRUSTED_STATUS, autoInspection, hoverMarkdown, latencyText, lensLineMarkdown, lensUnavailableMarkdown, surprisalBucket, tokenAt } from './inspectModel';
 import type { AutoInspection } from './inspectModel';
 import { describeFirstDecorations } from '../startupTimes';
 import type { StartupTimes } from '../startupTimes';
@@ -27,6 +28,10 @@ interface Inspection {
   result: InspectResult;
   /** A one-off inspection of a selection (dropped when the document changes). */
   selection: boolean;
+  /** The model that inspected it (the engine's object for that load: another load is another object). */
+  model: ModelInfo;
+  /** The hover's lens line per position, asked for on the first hover there. */
+  lensLines: Map<number, Promise<string>>;
 }
 
 export interface InlineStats {
@@ -216,12 +221,12 @@ export class InlineInspector implements vscode.Disposable {
         this.forget(uri);
         return undefined;
       }
-      await this.engine.load({ signal: job.signal });
+      const model = await this.engine.load({ signal: job.signal });
       const engineReadyAt = performance.now();
       const result = await this.engine.call('analysis/inspect', { prompt: { text }, topK: 5, maxTokens: readConfig().maxPromptTokens }, { signal: job.signal });
       if (!job.current || doc.isClosed) return undefined;
       const inspectedAt = performance.now();
-      const ins: Inspection = { base, version, text, result, selection };
+      const ins: Inspection = { base, version, text, result, selection, model, lensLines: new Map() };
       this.inspections.set(uri, ins);
       let shown = false;
       for (const editor of vscode.window.visibleTextEditors) {
@@ -299,7 +304,7 @@ export class InlineInspector implements vscode.Disposable {
     this.codeLensChanged.fire();
   }
 
-  private hover(doc: vscode.TextDocument, pos: vscode.Position): vscode.Hover | undefined {
+  private async hover(doc: vscode.TextDocument, pos: vscode.Position): Promise<vscode.Hover | undefined> {
     const ins = this.inspections.get(doc.uri.toString());
     if (!ins) return undefined;
     const offset = doc.offsetAt(pos) - ins.base;
@@ -307,7 +312,7 @@ export class InlineInspector implements vscode.Disposable {
     const i = tokenAt(spans, offset);
     if (i < 0) return undefined;
     const span = spans[i]!;
-    const md = new vscode.MarkdownString(hoverMarkdown(ins.result, i));
+    const md = new vscode.MarkdownString(hoverMarkdown(ins.result, i, await this.lensLine(ins, i)));
     // Trusted for one command only: the link below builds the graph of the inspected prompt (the token
     // texts in the hover are escaped, and no other command can run from it).
     md.isTrusted = { enabledCommands: ['mechlens.attributionGraph', 'mechlens.interveneOnSelection'] };
@@ -319,6 +324,25 @@ export class InlineInspector implements vscode.Disposable {
     md.supportThemeIcons = true;
     if (doc.version !== ins.version) md.appendMarkdown('\n\n*(updating…)*');
     return new vscode.Hover(md, new vscode.Range(doc.positionAt(ins.base + span[0]), doc.positionAt(ins.base + span[1])));
+  }
+
+  /**
+   * The hover's one-line lens at token `i`: the lens of that one position, from the residual streams the engine
+   * kept from the inspection's forward (13 rows of the unembedding on GPT-2 small instead of a whole lens in every
+   * update). Kept per inspection; a failure is not kept, so the next hover asks again.
+   */
+  private lensLine(ins: Inspection, i: number): Promise<string> {
+    // After a model switch or a restarted engine the inspection is about to be redone; its lens would be another model's.
+    if (!this.engine.modelReady || this.engine.loadedModel !== ins.model) return Promise.resolve(lensUnavailableMarkdown('the model changed; updating…'));
+    let line = ins.lensLines.get(i);
+    if (!line) {
+      line = this.engine.call('analysis/lens', { prompt: { tokens: ins.result.prompt.ids }, positions: [i], topK: 1 }).then(lensLineMarkdown, (err: unknown) => {
+        ins.lensLines.delete(i);
+        return lensUnavailableMarkdown(errorMessage(err));
+      });
+      ins.lensLines.set(i, line);
+    }
+    return line;
   }
 
   private codeLenses(doc: vscode.TextDocument): vscode.CodeLens[] {

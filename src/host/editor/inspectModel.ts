@@ -46,8 +46,8 @@ export function mdToken(text: string): string {
   return `“${escapeMarkdown(displayToken(text))}”`;
 }
 
-/** The hover for token `i` of an inspection result. */
-export function hoverMarkdown(r: Pick<InspectResult, 'prompt' | 'surprisal' | 'actual' | 'top' | 'lens'>, i: number): string {
+/** The hover for token `i` of an inspection result; `lensLine` (from `lensLineMarkdown`) ends it. */
+export function hoverMarkdown(r: Pick<InspectResult, 'prompt' | 'surprisal' | 'actual' | 'top'>, i: number, lensLine: string): string {
   const lines: string[] = [];
   const text = r.prompt.texts[i] ?? '';
   const id = r.prompt.ids[i];
@@ -70,12 +70,25 @@ export function hoverMarkdown(r: Pick<InspectResult, 'prompt' | 'surprisal' | 'a
     }
     lines.push('');
   }
-  const lensLine = r.lens.top.map((layer, l) => {
-    const t = layer[i];
-    return t ? `${escapeMarkdown(r.lens.labels[l] ?? String(l))} ${mdToken(t.text)}` : '';
-  });
-  if (lensLine.length) lines.push(`Logit lens (top token per layer): ${lensLine.filter(Boolean).join(' → ')}`);
+  if (lensLine) lines.push(lensLine);
   return lines.join('\n');
+}
+
+/**
+ * The hover's one-line logit lens from a lens of one position (`analysis/lens` with `positions: [i]`, top-1):
+ * each layer's top token there, in layer order.
+ */
+export function lensLineMarkdown(lens: { labels: string[]; top: Array<Array<Array<{ text: string }>>> }): string {
+  const parts = lens.top.map((layer, l) => {
+    const t = layer[0]?.[0];
+    return t ? `${escapeMarkdown(lens.labels[l] ?? String(l))} ${mdToken(t.text)}` : '';
+  });
+  return `Logit lens (top token per layer): ${parts.filter(Boolean).join(' → ')}`;
+}
+
+/** The line in place of the lens when it could not be decoded. */
+export function lensUnavailableMarkdown(reason: string): string {
+  return `Logit lens: not available (${escapeMarkdown(reason)})`;
 }
 
 /** The status bar text for the last update. */

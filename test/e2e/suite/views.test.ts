@@ -4,6 +4,7 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { MechLensApi } from '../../../src/extension';
+import { mdToken } from '../../../src/host/editor/inspectModel';
 
 async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
   const until = Date.now() + timeoutMs;
@@ -46,7 +47,6 @@ export function registerViewTests(): void {
       assert.equal(spans.length, r.prompt.ids.length);
       assert.equal(spans.map(([s, e]) => ins.text.slice(s, e)).join(''), ins.text, 'the spans tile the text');
       assert.equal(r.top.length, r.prompt.ids.length);
-      assert.equal(r.lens.top.length, api.loadedModel()!.nLayers + 1);
       assert.ok((api.views.inlineStats().lastLatencyMs ?? -1) > 0);
     });
 
@@ -59,8 +59,12 @@ export function registerViewTests(): void {
       assert.match(text, new RegExp(`token ${i} `));
       assert.match(text, /Top next-token predictions after it/);
       assert.match(text, /Actual token: p = \S+ · rank \d+ · surprisal [\d.]+ bits/);
-      assert.match(text, /Logit lens \(top token per layer\): 0\\_pre/);
+      // Decoded for this token as it is hovered: one entry per layer and the final residual stream.
+      const lensLine = /Logit lens \(top token per layer\): (0\\_pre .*)$/m.exec(text);
+      assert.ok(lensLine, 'the hover has the one-line lens');
+      assert.equal(lensLine[1]!.split(' → ').length, api.loadedModel()!.nLayers + 1);
       const top = ins.result.top[i]![0]!;
+      assert.ok(lensLine[1]!.endsWith(`final\\_post ${mdToken(top.text)}`), 'the final lens entry is the model\'s own top prediction');
       assert.ok(text.includes((top.prob * 100).toFixed(top.prob >= 0.1 ? 1 : 2)), 'the top prediction\'s probability is shown');
     });
 
