@@ -126,6 +126,11 @@ export class EngineClient {
     return this.main.loaded?.info;
   }
 
+  /** What identifies the loaded model and its settings (the same after a reload of the same model); undefined when none is. */
+  get loadedModelKey(): string | undefined {
+    return this.main.loaded?.key;
+  }
+
   /** True while the long-job worker is alive (holding its own copy of the model once it loaded one). */
   get longJobWorkerRunning(): boolean {
     return this.long.rpc !== undefined;

@@ -5,7 +5,7 @@
 // from the inspection's forward); a CodeLens opens the analysis panels. Updates are debounced while the user types; a new
 // update supersedes the running one (JobSlots), and the engine runs in its worker, so typing never waits.
 import * as vscode from 'vscode';
-import type { InspectResult, ModelInfo } from '../../shared/protocol';
+import type { InspectResult } from '../../shared/protocol';
 import { RpcError } from '../../shared/rpc';
 import type { EngineClient } from '../engineClient';
 import { readConfig } from '../config';
@@ -28,8 +28,8 @@ interface Inspection {
   result: InspectResult;
   /** A one-off inspection of a selection (dropped when the document changes). */
   selection: boolean;
-  /** The model that inspected it (the engine's object for that load: another load is another object). */
-  model: ModelInfo;
+  /** The model (and settings) that inspected it: `EngineClient.loadedModelKey`. */
+  modelKey: string | undefined;
   /** The hover's lens line per position, asked for on the first hover there. */
   lensLines: Map<number, Promise<string>>;
 }
@@ -221,12 +221,12 @@ export class InlineInspector implements vscode.Disposable {
         this.forget(uri);
         return undefined;
       }
-      const model = await this.engine.load({ signal: job.signal });
+      await this.engine.load({ signal: job.signal });
       const engineReadyAt = performance.now();
       const result = await this.engine.call('analysis/inspect', { prompt: { text }, topK: 5, maxTokens: readConfig().maxPromptTokens }, { signal: job.signal });
       if (!job.current || doc.isClosed) return undefined;
       const inspectedAt = performance.now();
-      const ins: Inspection = { base, version, text, result, selection, model, lensLines: new Map() };
+      const ins: Inspection = { base, version, text, result, selection, modelKey: this.engine.loadedModelKey, lensLines: new Map() };
       this.inspections.set(uri, ins);
       let shown = false;
       for (const editor of vscode.window.visibleTextEditors) {
@@ -333,7 +333,7 @@ export class InlineInspector implements vscode.Disposable {
    */
   private lensLine(ins: Inspection, i: number): Promise<string> {
     // After a model switch or a restarted engine the inspection is about to be redone; its lens would be another model's.
-    if (!this.engine.modelReady || this.engine.loadedModel !== ins.model) return Promise.resolve(lensUnavailableMarkdown('the model changed; updating…'));
+    if (!this.engine.modelReady || this.engine.loadedModelKey !== ins.modelKey) return Promise.resolve(lensUnavailableMarkdown('the model changed; updating…'));
     let line = ins.lensLines.get(i);
     if (!line) {
       line = this.engine.call('analysis/lens', { prompt: { tokens: ins.result.prompt.ids }, positions: [i], topK: 1 }).then(lensLineMarkdown, (err: unknown) => {

@@ -61,7 +61,7 @@ export function registerViewTests(): void {
       assert.match(text, /Actual token: p = \S+ · rank \d+ · surprisal [\d.]+ bits/);
       // Decoded for this token as it is hovered: one entry per layer and the final residual stream.
       const lensLine = /Logit lens \(top token per layer\): (0\\_pre .*)$/m.exec(text);
-      assert.ok(lensLine, 'the hover has the one-line lens');
+      assert.ok(lensLine, `the hover has the one-line lens: ${text}`);
       assert.equal(lensLine[1]!.split(' → ').length, api.loadedModel()!.nLayers + 1);
       const top = ins.result.top[i]![0]!;
       assert.ok(lensLine[1]!.endsWith(`final\\_post ${mdToken(top.text)}`), 'the final lens entry is the model\'s own top prediction');
