@@ -16,6 +16,7 @@ import { Model } from '../src/engine/model';
 import { buildPairs, permutation, resolveSite } from '../src/engine/analysis/causal';
 import { randomOrthonormal, trainDas } from '../src/engine/analysis/das';
 import { EXAMPLE_NAMES, exampleHypothesis } from '../src/shared/causal';
+import { median } from './stats';
 
 const { values } = parseArgs({
   options: {
@@ -92,7 +93,6 @@ async function main(): Promise<void> {
       maxBuffer: 1 << 26,
     });
     const torch = JSON.parse(out.trim().split('\n').pop()!) as { epoch_ms: number[]; loss: number[]; orthogonality: number; torch_version: string };
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     let worst = 0;
     const firstEpoch = Math.min(stepsPerEpoch, run.loss.length, torch.loss.length);
     for (let i = 0; i < firstEpoch; i++) worst = Math.max(worst, Math.abs(run.loss[i]! - torch.loss[i]!) / Math.max(1, Math.abs(torch.loss[i]!)));

@@ -4,8 +4,9 @@
 // way TransformerLens' run_with_cache does). Prints figures; asserts nothing.
 //
 //   npm run bench            (or: node --import tsx bench/engine.bench.ts [--iters N] [--threads N] [--no-torch])
+//   npm run bench:readme     the README's table from the last runs (bench/out/engine-runs.jsonl keeps every run)
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Model } from '../src/engine/model';
@@ -129,7 +130,10 @@ async function main(): Promise<void> {
     }
   }
 
+  results.date = new Date().toISOString();
   writeFileSync(join(OUT, 'engine.json'), JSON.stringify(results, null, 2));
+  // Every run is kept: the README's table is the median of the last few (`npm run bench:readme`).
+  appendFileSync(join(OUT, 'engine-runs.jsonl'), `${JSON.stringify(results)}\n`);
   const f = (x: unknown, digits = 1) => (typeof x === 'number' ? x.toFixed(digits) : String(x));
   const torch = typeof results.torch === 'object' ? (results.torch as Record<string, number>) : null;
   const rows: Array<[string, string, string, string]> = [

@@ -17,6 +17,7 @@ import { ortSessionOptions } from '../src/engine/onnx/session';
 import { GPT2_SMALL_SHAPE, randomGpt2Checkpoint } from '../src/engine/checkpoint/synthetic';
 import { buildForwardGraph } from '../src/engine/onnx/forwardGraph';
 import { allHooks, hookRank, isMainInterventionPoint, localHookName } from '../src/engine/hooks';
+import { median } from './stats';
 
 const { values } = parseArgs({ options: { threads: { type: 'string', default: '2' }, seq: { type: 'string', default: '64' }, runs: { type: 'string', default: '10' } } });
 const MODEL_DIR = join(__dirname, 'out', 'gpt2-small-shaped');
@@ -49,18 +50,18 @@ async function main(): Promise<void> {
     for (const e of events) if (e.cat === 'Node' && e.name.endsWith('_kernel_time')) byOp.set(e.args!.op_name!, (byOp.get(e.args!.op_name!) ?? 0) + e.dur / 1000);
     // The first two runs are warm-up: scale the per-op totals to one run of the measured ones.
     const totalKernel = [...byOp.values()].reduce((a, b) => a + b, 0);
-    const median = runMs.slice().sort((a, b) => a - b)[Math.floor(runMs.length / 2)]!;
-    const perRun = (ms: number) => (ms / totalKernel) * median;
+    const forwardMs = median(runMs);
+    const perRun = (ms: number) => (ms / totalKernel) * forwardMs;
     const matmulFlops = 2 * T * (L * (d * 3 * d + d * d + 2 * d * dMlp) + d * V);
     const attnFlops = 2 * 2 * L * T * T * d;
     const productOps = ['MatMul', 'FusedMatMul', 'Gemm'];
     const productMs = productOps.reduce((a, op) => a + perRun(byOp.get(op) ?? 0), 0);
-    console.log(`GPT-2-small shape, T = ${T}, ${values.threads} threads, weights fed: forward median ${median.toFixed(1)} ms over ${runMs.length} runs`);
+    console.log(`GPT-2-small shape, T = ${T}, ${values.threads} threads, weights fed: forward median ${forwardMs.toFixed(1)} ms over ${runMs.length} runs`);
     console.log('operator           ms/run   share');
     for (const [op, ms] of [...byOp].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`${op.padEnd(18)} ${perRun(ms).toFixed(1).padStart(6)}  ${((ms / totalKernel) * 100).toFixed(1).padStart(5)}%`);
     const rate = (matmulFlops + attnFlops) / (productMs / 1000) / 1e9;
     console.log(`matrix products: ${((matmulFlops + attnFlops) / 1e9).toFixed(2)} GFLOP in ${productMs.toFixed(1)} ms = ${rate.toFixed(0)} GFLOP/s (the unembedding alone: ${((2 * T * d * V) / 1e9).toFixed(2)} GFLOP)`);
-    console.log(`everything else: ${(median - productMs).toFixed(1)} ms (${(((median - productMs) / median) * 100).toFixed(0)}%): the floor at this rate is ${productMs.toFixed(1)} ms, so ${(median / productMs).toFixed(2)}x of it is spent`);
+    console.log(`everything else: ${(forwardMs - productMs).toFixed(1)} ms (${(((forwardMs - productMs) / forwardMs) * 100).toFixed(0)}%): the floor at this rate is ${productMs.toFixed(1)} ms, so ${(forwardMs / productMs).toFixed(2)}x of it is spent`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

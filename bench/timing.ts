@@ -2,6 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { GraphBuilder } from '../src/engine/onnx/graphBuilder';
 import { ortSessionOptions } from '../src/engine/onnx/session';
+import { median } from './stats';
 
 // Timing for the benchmarks: the median wall time of repeated runs, after untimed warm-up runs.
 export async function medianMs(fn: () => Promise<unknown>, iters: number, warmup: number): Promise<number> {
@@ -12,7 +13,7 @@ export async function medianMs(fn: () => Promise<unknown>, iters: number, warmup
     await fn();
     xs.push(performance.now() - t0);
   }
-  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  return median(xs);
 }
 
 /**
@@ -28,7 +29,7 @@ export async function medianMsInTurn(fns: ReadonlyArray<() => Promise<unknown>>,
       if (i >= warmup) xs[k]!.push(performance.now() - t0);
     }
   }
-  return xs.map((x) => [...x].sort((a, b) => a - b)[Math.floor(x.length / 2)]!);
+  return xs.map(median);
 }
 
 /**

@@ -78,11 +78,15 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
   const log = new Log();
   context.subscriptions.push(log);
 
-  const ui: { statusBar?: EngineStatusBar } = {};
+  const ui: { statusBar?: EngineStatusBar; graphEditors?: GraphEditorProvider } = {};
   const engine = new EngineClient({
     workerPath: vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath,
     log: (level, message) => log[level](message),
-    onState: (state) => ui.statusBar?.setState(state),
+    onState: (state) => {
+      ui.statusBar?.setState(state);
+      // A load, a crash or a restart changes the loaded model: open graphs say whether it is the graph's.
+      ui.graphEditors?.modelChanged();
+    },
     onCrash: (message) => {
       void vscode.window.showWarningMessage(message, 'Reload Model', 'Show Logs').then((action) => {
         if (action === 'Show Logs') log.show();
@@ -147,6 +151,7 @@ export function activate(context: vscode.ExtensionContext): MechLensApi {
   );
   const features = new FeatureStore(context.globalStorageUri.fsPath);
   const graphEditors = new GraphEditorProvider({ extensionUri: context.extensionUri, engine, log, ensureModel: () => models.loadActive(), features, interventions });
+  ui.graphEditors = graphEditors;
   context.subscriptions.push(
     graphEditors,
     registerGraphEditor(graphEditors),

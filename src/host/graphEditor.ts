@@ -69,6 +69,8 @@ class GraphEditor implements vscode.Disposable {
   private written: string | undefined;
   /** Edits are applied one after another (each reads the document the previous one left). */
   private queue: Promise<unknown> = Promise.resolve();
+  /** The loaded model's name the view was last told. */
+  private shownModelName: string | undefined;
 
   constructor(
     readonly document: vscode.TextDocument,
@@ -117,6 +119,7 @@ class GraphEditor implements vscode.Disposable {
 
   private view(): GraphDocumentView {
     const modelName = this.deps.engine.loadedModel?.name;
+    this.shownModelName = modelName;
     return { file: this.parse().file, name: this.name, ...(modelName ? { modelName } : {}) };
   }
 
@@ -357,6 +360,14 @@ class GraphEditor implements vscode.Disposable {
     return ids.length > 0 && ids.every((id) => id >= 0) ? { tokens: ids } : { text: f.metadata.prompt };
   }
 
+  /** The loaded model may have changed: the view's note and feature panel follow it (when the name differs). */
+  modelChanged(): void {
+    const modelName = this.deps.engine.loadedModel?.name;
+    if (!this.rpc || modelName === this.shownModelName) return;
+    this.shownModelName = modelName;
+    this.rpc.notify('graph/modelChanged', modelName ? { modelName } : {});
+  }
+
   /** New dashboards: the view reads the open feature again. */
   dashboardsChanged(source: string): void {
     this.rpc?.notify('feature/dashboardsChanged', { source });
@@ -386,6 +397,11 @@ export class GraphEditorProvider implements vscode.CustomTextEditorProvider, vsc
     const editor = new GraphEditor(document, panel, this.deps, () => this.editors.delete(editor));
     this.editors.add(editor);
     this.deps.log.info(`Graph editor opened on ${document.uri.fsPath || document.uri.toString()}`);
+  }
+
+  /** The loaded model may have changed (the engine's state did): every open view's note on the graph's model follows it. */
+  modelChanged(): void {
+    for (const e of this.editors) e.modelChanged();
   }
 
   /** Dashboards were built: every open view reads its feature again. */

@@ -197,6 +197,11 @@ export type GraphNotifications = InterventionNotifications & {
   'graph/update': GraphDocumentView;
   /** The document is no longer a graph file the view can show (e.g. a broken edit). */
   'graph/error': { message: string };
-  /** Dashboards were built (or the model changed): the view fetches the open feature's details again. */
+  /** Dashboards were built: the view fetches the open feature's details again. */
   'feature/dashboardsChanged': { source: string };
+  /**
+   * Another model is loaded: the view's note on whether feature requests can run (they need the graph's model),
+   * the prompt's shape and the open feature follow it, without laying the graph out again.
+   */
+  'graph/modelChanged': { modelName?: string };
 };

@@ -102,6 +102,9 @@ async function main(): Promise<number> {
       await openFile(page, 'addition.graph.json');
       const view = await graphView(page, 'addition.graph.json');
       check((await view.locator('#app').getAttribute('data-links')) === '22789', 'all 22,789 links read');
+      // A Gemma graph: feature requests need its model. The bundled model loads after activation (the workspace
+      // holds a prompt file), and the note names it once it is loaded, also when that happens after the graph opened.
+      await view.locator('#status', { hasText: /need the graph’s model \(gemma-2-2b\); the loaded model is mechlens-tiny/ }).waitFor({ timeout: 90_000 });
       const scores = view.locator('#scores');
       const replacement = Number(await scores.getAttribute('data-replacement'));
       check(replacement > 0 && replacement < 1, `replacement score ${replacement}`);

@@ -207,8 +207,13 @@ export class FeaturePanel {
 
   /** New dashboards were built: read the open feature again. */
   refresh(source: string): void {
-    if (this.target) this.open(this.target);
+    if (this.target) this.reopen();
     else this.note(`Dashboards built on ${source}.`);
+  }
+
+  /** The open feature again (another model is loaded, or its dashboards changed). */
+  reopen(): void {
+    if (this.target) this.open(this.target);
   }
 
   private async loadDetails(): Promise<void> {

@@ -309,17 +309,34 @@ function show(view: GraphDocumentView): void {
   setSlider('node-threshold', state.pruningThreshold ?? 0.8);
   setSlider('edge-threshold', state.edgeThreshold ?? 0);
   (byId<ValueElement>('link-type')).value = state.linkType;
-  const counts = { feature: 0, error: 0, embedding: 0, logit: 0, other: 0 };
-  for (const n of model.nodes) counts[n.kind]++;
-  // A graph made by MechLens names its transcoder set after the model (e.g. mechlens-tiny-transcoders-…).
-  const note = modelNote();
-  status(`“${md.prompt}” · ${counts.feature} features, ${counts.error} errors, ${counts.embedding} tokens, ${counts.logit} logits, ${model.file.links.length} links. Hover a node for its links; click to select; Ctrl/Shift+click pins; wheel zooms, drag pans.${note ? ` ${note}` : ''}`);
+  const note = showSummary();
   canvas.transform = { k: 1, tx: 0, ty: 0 };
   refilter();
   syncFeature(true);
   byId('app').dataset.ready = String(Date.now());
   byId('app').dataset.nodes = String(model.nodes.length);
   byId('app').dataset.links = String(model.file.links.length);
+  if (!note) void loadPromptInfo();
+}
+
+/** The status line's summary of the graph, with the note on the graph's model; returns that note. */
+function showSummary(): string | null {
+  if (!doc || !model) return null;
+  const counts = { feature: 0, error: 0, embedding: 0, logit: 0, other: 0 };
+  for (const n of model.nodes) counts[n.kind]++;
+  // A graph made by MechLens names its transcoder set after the model (e.g. mechlens-tiny-transcoders-…).
+  const note = modelNote();
+  status(`“${doc.file.metadata.prompt}” · ${counts.feature} features, ${counts.error} errors, ${counts.embedding} tokens, ${counts.logit} logits, ${model.file.links.length} links. Hover a node for its links; click to select; Ctrl/Shift+click pins; wheel zooms, drag pans.${note ? ` ${note}` : ''}`);
+  return note;
+}
+
+/** Another model is loaded: the note, the prompt's shape and the open feature follow it; the layout stays. */
+function modelChanged(modelName: string | undefined): void {
+  if (!doc) return;
+  doc = { ...doc, modelName };
+  promptInfo = null;
+  const note = showSummary();
+  features.reopen();
   if (!note) void loadPromptInfo();
 }
 
@@ -897,6 +914,7 @@ async function start(): Promise<void> {
     'graph/update': (view) => show(view),
     'graph/error': ({ message }) => status(message, true),
     'feature/dashboardsChanged': ({ source }) => features.refresh(source),
+    'graph/modelChanged': ({ modelName }) => modelChanged(modelName),
   });
   onThemeChange(() => {
     redraw();
