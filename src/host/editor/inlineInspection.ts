@@ -312,7 +312,10 @@ export class InlineInspector implements vscode.Disposable {
     const i = tokenAt(spans, offset);
     if (i < 0) return undefined;
     const span = spans[i]!;
-    const md = new vscode.MarkdownString(hoverMarkdown(ins.result, i, await this.lensLine(ins, i)));
+    // While an update is pending the line is not asked for (it would replace the streams the engine keeps for the
+    // prompt being typed with this older prompt's); one asked for before is still shown.
+    const lensLine = doc.version === ins.version ? this.lensLine(ins, i) : ins.lensLines.get(i) ?? Promise.resolve(lensUnavailableMarkdown('updating…'));
+    const md = new vscode.MarkdownString(hoverMarkdown(ins.result, i, await lensLine));
     // Trusted for one command only: the link below builds the graph of the inspected prompt (the token
     // texts in the hover are escaped, and no other command can run from it).
     md.isTrusted = { enabledCommands: ['mechlens.attributionGraph', 'mechlens.interveneOnSelection'] };
