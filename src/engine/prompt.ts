@@ -23,17 +23,6 @@ export function resolvePrompt(model: Model, prompt: PromptInput, maxTokens?: num
   return t;
 }
 
-/** Softmax of one row of logits, in float64 for stability. */
-export function softmax(logits: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const v of logits) if (v > max) max = v;
-  const out = new Float64Array(logits.length);
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += out[i] = Math.exp(logits[i]! - max);
-  for (let i = 0; i < out.length; i++) out[i]! /= sum;
-  return out;
-}
-
 /** The k most likely next tokens of one row of logits (`lse`: the row's log-sum-exp, when the caller has it). */
 export function topTokens(model: Model, logits: Float32Array, k: number, lse = logSumExp(logits)): TopToken[] {
   return topIndices(logits, k).map((id) => ({ id, text: model.tokenText(id), prob: Math.exp(logits[id]! - lse), logit: logits[id]! }));

@@ -12,6 +12,17 @@ export function logSumExp(values: ArrayLike<number>): number {
   return max + Math.log(sum);
 }
 
+/** softmax(x), in float64 (the maximum is taken out first). */
+export function softmax(values: ArrayLike<number>): Float64Array {
+  let max = -Infinity;
+  for (let i = 0; i < values.length; i++) if (values[i]! > max) max = values[i]!;
+  const out = new Float64Array(values.length);
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += out[i] = Math.exp(values[i]! - max);
+  for (let i = 0; i < out.length; i++) out[i]! /= sum;
+  return out;
+}
+
 /** log softmax(x), in float64. */
 export function logSoftmax(values: ArrayLike<number>): Float64Array {
   const lse = logSumExp(values);

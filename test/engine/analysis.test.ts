@@ -4,11 +4,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Model } from '../../src/engine/model';
 import { logitLens } from '../../src/engine/analysis/logitLens';
-import { topIndices } from '../../src/shared/logits';
+import { softmax, topIndices } from '../../src/shared/logits';
 import type { LensResult } from '../../src/engine/analysis/logitLens';
 import { directLogitAttribution } from '../../src/engine/analysis/dla';
 import { attentionPatterns } from '../../src/engine/analysis/attention';
-import { softmax } from '../../src/engine/prompt';
 import { DEFAULT_MODEL, fixture, maxAbsDiff } from '../support/fixtures';
 
 const TOKENS = [5, 17, 3, 42, 8, 5, 17, 3];

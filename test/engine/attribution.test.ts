@@ -14,7 +14,7 @@ import type { TranscoderSet } from '../../src/engine/attribution/transcoders';
 import type { HookEdit } from '../../src/engine/interventions';
 import { Model } from '../../src/engine/model';
 import { computeGradients } from '../../src/engine/gradients';
-import { softmax } from '../../src/engine/prompt';
+import { softmax } from '../../src/shared/logits';
 import type { Intervention } from '../../src/shared/interventions';
 import { DEFAULT_MODEL, fixture, readGolden } from '../support/fixtures';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -10,7 +10,7 @@ import { logitLens } from '../../src/engine/analysis/logitLens';
 import { readTunedLens } from '../../src/engine/analysis/tunedLens';
 import { detectHeads } from '../../src/engine/analysis/attention';
 import { writeSafetensors } from '../../src/engine/checkpoint/safetensorsWriter';
-import { softmax } from '../../src/engine/prompt';
+import { softmax } from '../../src/shared/logits';
 import { DEFAULT_MODEL, fixture, maxAbsDiff } from '../support/fixtures';
 import { rankHeads } from '../../webview/attention/plot';
 

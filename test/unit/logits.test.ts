@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { logSoftmax, logSumExp, rankOf, topIndices } from '../../src/shared/logits';
+import { logSoftmax, logSumExp, rankOf, softmax, topIndices } from '../../src/shared/logits';
 
 describe('reading logit vectors (shared/logits)', () => {
   // Values with many ties (rounded), so the order among equals is exercised.
@@ -24,6 +24,14 @@ describe('reading logit vectors (shared/logits)', () => {
     const lse = logSumExp(row);
     row.forEach((x, i) => assert.equal(lp[i], x - lse));
     assert.ok(Math.abs(lp.reduce((a, v) => a + Math.exp(v), 0) - 1) < 1e-12);
+  });
+
+  it('softmax equals the exponentials of the log-softmax and sums to 1, without overflow at large logits', () => {
+    const p = softmax(row);
+    const lp = logSoftmax(row);
+    row.forEach((_, i) => assert.ok(Math.abs(p[i]! - Math.exp(lp[i]!)) < 1e-15));
+    assert.ok(Math.abs(p.reduce((a, v) => a + v, 0) - 1) < 1e-12);
+    assert.deepEqual(Array.from(softmax([1000, 1000])), [0.5, 0.5]);
   });
 
   it('rank counts the strictly larger entries', () => {

@@ -15,8 +15,7 @@ import { UserError } from '../errors';
 import type { Intervention } from '../../shared/interventions';
 import type { Model } from '../model';
 import { withoutBatch, type NamedTensor } from '../../shared/tensor';
-import { rankOf, topIndices } from '../../shared/logits';
-import { softmax } from '../prompt';
+import { rankOf, softmax, topIndices } from '../../shared/logits';
 import type { LensStream } from '../../shared/analyses';
 import type { LensResult as SharedLensResult, TopToken } from '../../shared/protocol';
 

@@ -27,7 +27,7 @@ import { BACKWARD_BUDGET, RunSizer, backwardRows, computeGradients } from '../gr
 import type { HookSeed } from '../gradients';
 import type { Model } from '../model';
 import { UNEMBED_INPUT } from '../onnx/gradientGraph';
-import { softmax } from '../prompt';
+import { softmax } from '../../shared/logits';
 import type { HookEdit } from '../interventions';
 import { captureFrozenState } from './frozenModel';
 import type { FeatureClamp } from './featureEdits';
