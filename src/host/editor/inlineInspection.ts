@@ -2,8 +2,9 @@
 // command, each token gets a background tint scaled by its surprisal and a thin boundary; a hover shows
 // the model's top next-token predictions there, the actual token's probability and rank, and a one-line
 // logit lens (decoded for the hovered token when it is hovered, from the residual streams the engine kept
-// from the inspection's forward); a CodeLens opens the analysis panels. Updates are debounced while the user types; a new
-// update supersedes the running one (JobSlots), and the engine runs in its worker, so typing never waits.
+// from the inspection's forward); a CodeLens opens the analysis panels. Updates are debounced while the
+// user types; a new update supersedes the running one (JobSlots), and the engine runs in its worker, so
+// typing never waits.
 import * as vscode from 'vscode';
 import type { InspectResult } from '../../shared/protocol';
 import { RpcError } from '../../shared/rpc';
