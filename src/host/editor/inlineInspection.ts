@@ -336,8 +336,8 @@ export class InlineInspector implements vscode.Disposable {
    * update). Kept per inspection; a failure is not kept, so the next hover asks again.
    */
   private lensLine(ins: Inspection, i: number): Promise<string> {
-    // After a model switch or a restarted engine the inspection is about to be redone; its lens would be another model's.
-    if (!this.engine.modelReady || this.engine.loadedModelKey !== ins.modelKey) return Promise.resolve(lensUnavailableMarkdown('the model changed; updating…'));
+    // After a model switch (the inspection is redone) or a crashed engine, a lens now could be another model's.
+    if (!this.engine.modelReady || this.engine.loadedModelKey !== ins.modelKey) return Promise.resolve(lensUnavailableMarkdown('the model changed or stopped since this inspection'));
     let line = ins.lensLines.get(i);
     if (!line) {
       line = this.engine.call('analysis/lens', { prompt: { tokens: ins.result.prompt.ids }, positions: [i], topK: 1 }).then(lensLineMarkdown, (err: unknown) => {
