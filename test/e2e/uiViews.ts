@@ -86,6 +86,9 @@ async function main(): Promise<number> {
       check(/Actual token: p = [\d.e%-]+ · rank \d+ · surprisal [\d.]+ bits/.test(text), `hover "${text.slice(0, 300)}"`);
       check(/Logit lens \(top token per layer\): 0_pre/.test(text), 'hover has the one-line lens');
       await page.screenshot({ path: `${outDir}/views-02-hover.png` });
+      // The lens line is decoded as the hover opens and ends it, below the fold of a small hover: scrolled to.
+      await page.locator('.monaco-hover').getByText('Logit lens (top token per layer)').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: `${outDir}/views-02b-hover-lens.png` });
       // The markup token hovered: its text shows literally.
       await page.mouse.move(10, 10);
       await page.keyboard.press('Escape');
